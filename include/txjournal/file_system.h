@@ -1,0 +1,60 @@
+// txjournal: the file-system layer.
+//
+// Every system call the library makes on journal files goes through a
+// FileSystem. The default one calls POSIX directly. Tests swap in a layer that
+// fails chosen calls (see tests/fault_fs.h) to prove that every failure is
+// reported and that no acknowledged commit is lost.
+//
+// Functions return 0 on success and an errno value on failure, like the
+// POSIX calls they stand for; they never throw.
+#ifndef TXJOURNAL_FILE_SYSTEM_H_
+#define TXJOURNAL_FILE_SYSTEM_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "txjournal/export.h"
+
+namespace txj {
+
+class TXJ_EXPORT FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+
+  // open(2). On success stores the descriptor in *fd.
+  virtual int Open(const std::string& path, int flags, mode_t mode, int* fd) = 0;
+  virtual int Close(int fd) = 0;
+  // pwrite(2) of all `n` bytes; a short write is reported as EIO.
+  virtual int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) = 0;
+  // pread(2); stores the count read (may be short at end of file) in *got.
+  virtual int PRead(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* got) = 0;
+  // posix_fallocate(3): reserve [offset, offset+n).
+  virtual int Allocate(int fd, std::uint64_t offset, std::uint64_t n) = 0;
+  virtual int Truncate(int fd, std::uint64_t size) = 0;
+  virtual int DataSync(int fd) = 0;   // fdatasync(2)
+  virtual int FileSize(int fd, std::uint64_t* size) = 0;
+  // mmap(2) of [offset, offset+n) with PROT_READ (and PROT_WRITE if
+  // `writable`), MAP_SHARED.
+  virtual int Map(int fd, std::uint64_t offset, std::size_t n, bool writable, void** addr) = 0;
+  virtual int Unmap(void* addr, std::size_t n) = 0;
+  virtual int Rename(const std::string& from, const std::string& to) = 0;
+  virtual int Unlink(const std::string& path) = 0;
+  virtual int MakeDir(const std::string& path, mode_t mode) = 0;
+  // fsync of the directory itself, so that created, renamed and removed
+  // entries are durable.
+  virtual int SyncDir(const std::string& path) = 0;
+  // Names (not paths) of the entries of `dir`, without "." and "..".
+  virtual int ListDir(const std::string& dir, std::vector<std::string>* names) = 0;
+};
+
+// The process-wide POSIX file system. Never null; lives forever.
+TXJ_EXPORT std::shared_ptr<FileSystem> DefaultFileSystem();
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_FILE_SYSTEM_H_

@@ -1,0 +1,96 @@
+// txjournal: the journal handle.
+//
+// A journal is a directory holding numbered segment files, a manifest
+// (JOURNAL), a lock file, a shared head page and an LMDB catalog. See
+// docs/format.md for the layout on disk.
+//
+//   auto j = txj::Journal::open("/var/lib/app/journal", {});
+//   if (!j.ok()) { ... j.status().ToString() ... }
+//   auto tx = (*j)->begin();
+//   tx->append("orders", "created", R"({"id":1})", {.key = "o-1"});
+//   auto sub = tx->begin();
+//   sub->append("stock", "reserved", "...");
+//   sub->rollback();                  // discarded; tx goes on
+//   auto info = tx->commit();         // info->first_offset, info->count
+//
+// Thread rules: a Journal may be shared by threads. One top-level write
+// transaction is open at a time; begin() waits for the current one to end.
+// Any number of cursors, in this and other processes, read while it writes.
+// One process at a time opens a journal for writing (kBusy otherwise); a lock
+// left by a killed process never blocks the next open.
+#ifndef TXJOURNAL_JOURNAL_H_
+#define TXJOURNAL_JOURNAL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "txjournal/cursor.h"
+#include "txjournal/export.h"
+#include "txjournal/options.h"
+#include "txjournal/recovery_report.h"
+#include "txjournal/status.h"
+#include "txjournal/transaction.h"
+
+namespace txj {
+
+namespace internal { struct JournalState; }
+
+class TXJ_EXPORT Journal {
+ public:
+  // Opens (and with create_if_missing creates) the journal in `dir`,
+  // recovering from a crash if needed: a torn tail is cut, a transaction left
+  // open is closed with a durable rollback marker. What was repaired is in
+  // recovery_report(). Errors: kBusy (another process writes it),
+  // kCorruption (damage a crash cannot explain; names file and offset; the
+  // files are left as they are), kNotSupported (format version), kNotFound
+  // (missing and !create_if_missing), kIOError / kNoSpace.
+  static Result<std::unique_ptr<Journal>> open(const std::string& dir, const Options& options = {});
+
+  ~Journal();  // closes; see close()
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Opens a top-level write transaction, waiting while another is open.
+  // Errors: kInvalidState (read-only or closed journal), kFailed.
+  Result<Transaction> begin();
+  // Like begin() but returns kBusy at once if a transaction is open.
+  Result<Transaction> try_begin();
+  // Like begin() but returns kTimedOut after `timeout`.
+  Result<Transaction> begin_for(std::chrono::nanoseconds timeout);
+
+  // A cursor at `offset` over the committed view. open_cursor(offset) reads
+  // everything. Errors: kTruncated (offset before the first retained event),
+  // kInvalidArgument (empty filter), kClosed.
+  Result<Cursor> open_cursor(std::uint64_t offset, const Filter& filter = Filter::all());
+
+  // Offset the next committed event will get (= number of committed events).
+  std::uint64_t next_offset() const;
+  // First offset still retained.
+  std::uint64_t first_offset() const;
+  // LSN just past the last record readers may see.
+  std::uint64_t visible_lsn() const;
+
+  // Makes everything written so far durable, whatever the durability mode.
+  Status sync();
+
+  // Syncs, seals the active segment and releases the lock. Open transactions
+  // must have ended (kInvalidState otherwise). Idempotent.
+  Status close();
+
+  const RecoveryReport& recovery_report() const;
+  const std::string& dir() const;
+  const Options& options() const;
+  // The journal's 128-bit identity as 32 hex digits.
+  std::string identity() const;
+
+ private:
+  explicit Journal(std::unique_ptr<internal::JournalState> state);
+  friend class Transaction;
+  std::unique_ptr<internal::JournalState> s_;
+};
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_JOURNAL_H_

@@ -1,0 +1,55 @@
+// txjournal: options given to Journal::open.
+#ifndef TXJOURNAL_OPTIONS_H_
+#define TXJOURNAL_OPTIONS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "txjournal/file_system.h"
+
+namespace txj {
+
+// What commit() promises when it returns. README.md ("Durability") states
+// each promise point by point.
+enum class Durability : std::uint8_t {
+  // Returns once the records are in the shared mapping: survives a crash of
+  // the process, not of the machine.
+  kNone = 0,
+  // Returns only after the transaction is on stable storage (fdatasync).
+  // Concurrent committers share one sync (group commit). The default.
+  kCommit = 1,
+  // Like kNone, plus a background sync every `sync_interval`: a machine
+  // crash loses at most about one interval of commits.
+  kPeriodic = 2,
+};
+
+struct Options {
+  // Create the journal directory if it does not exist.
+  bool create_if_missing = true;
+  // Fail with kInvalidArgument if the journal already exists.
+  bool error_if_exists = false;
+  // Open for reading only: takes no lock, writes nothing, repairs nothing.
+  // A crash tail is reported in the RecoveryReport and left as it is.
+  bool read_only = false;
+  // Size of each segment file, fixed when the journal is created (later
+  // opens use the size recorded in the journal). Multiple of 4096, at least
+  // 64 KiB.
+  std::uint64_t segment_size = 64ull << 20;
+  Durability durability = Durability::kCommit;
+  // Interval of the background sync under Durability::kPeriodic.
+  std::chrono::milliseconds sync_interval{100};
+  // Permission bits of every file and directory the journal creates.
+  mode_t file_mode = 0600;
+  // Where system calls go. Null means DefaultFileSystem().
+  std::shared_ptr<FileSystem> file_system;
+  // How often a cursor in another process polls for new commits when it
+  // cannot be woken directly. Same-process cursors are woken at once.
+  std::chrono::milliseconds poll_interval{1};
+};
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_OPTIONS_H_

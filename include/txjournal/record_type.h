@@ -1,0 +1,38 @@
+// txjournal: the kinds of records in a journal (see docs/format.md).
+#ifndef TXJOURNAL_RECORD_TYPE_H_
+#define TXJOURNAL_RECORD_TYPE_H_
+
+#include <cstdint>
+#include <string_view>
+
+namespace txj {
+
+// Stored on disk: do not change the values of existing entries.
+enum class RecordType : std::uint8_t {
+  kBegin = 1,        // a top-level transaction opens
+  kSubBegin = 2,     // a sub-transaction opens inside the innermost open one
+  kEvent = 3,        // one event of the innermost open (sub-)transaction
+  kSubCommit = 4,    // the innermost sub-transaction hands its events to its parent
+  kSubRollback = 5,  // the innermost sub-transaction and its descendants are discarded
+  kCommit = 6,       // the top-level transaction commits; covers all its records
+  kRollback = 7,     // the top-level transaction is discarded
+  kSegmentEnd = 8,   // nothing more in this segment; continue in the next one
+};
+
+inline std::string_view RecordTypeName(RecordType t) {
+  switch (t) {
+    case RecordType::kBegin: return "begin";
+    case RecordType::kSubBegin: return "sub_begin";
+    case RecordType::kEvent: return "event";
+    case RecordType::kSubCommit: return "sub_commit";
+    case RecordType::kSubRollback: return "sub_rollback";
+    case RecordType::kCommit: return "commit";
+    case RecordType::kRollback: return "rollback";
+    case RecordType::kSegmentEnd: return "segment_end";
+  }
+  return "unknown";
+}
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_RECORD_TYPE_H_

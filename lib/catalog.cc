@@ -1,0 +1,187 @@
+#include "catalog.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+
+namespace txj::internal {
+
+namespace {
+
+// Big-endian keys so LMDB's byte order is numeric order.
+std::string U64Key(std::uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    s[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return s;
+}
+std::uint64_t KeyU64(const MDB_val& v) {
+  std::uint64_t r = 0;
+  const auto* p = static_cast<const unsigned char*>(v.mv_data);
+  for (std::size_t i = 0; i < 8 && i < v.mv_size; ++i) r = (r << 8) | p[i];
+  return r;
+}
+MDB_val Val(const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+
+struct Txn {
+  MDB_txn* t = nullptr;
+  ~Txn() {
+    if (t) mdb_txn_abort(t);
+  }
+};
+
+}  // namespace
+
+Status Catalog::Check(int rc, const char* what) const {
+  if (rc == 0) return Status::OK();
+  std::string msg = std::string("LMDB ") + what + " in catalog " + path_ + ": " + mdb_strerror(rc);
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+    return Status::Corruption(msg);
+  }
+  if (rc == MDB_MAP_FULL || rc == ENOSPC) return Status::NoSpace(msg);
+  return Status::IOError(msg);
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path, bool writable, mode_t mode) {
+  auto c = std::unique_ptr<Catalog>(new Catalog());
+  c->path_ = path;
+  c->writable_ = writable;
+  if (writable) {
+    if (::mkdir(path.c_str(), mode | 0700) != 0 && errno != EEXIST) {
+      return Status::FromErrno(errno, "create catalog directory " + path);
+    }
+  }
+  TXJ_RETURN_IF_ERROR(c->Check(mdb_env_create(&c->env_), "env_create"));
+  mdb_env_set_maxdbs(c->env_, 16);
+  mdb_env_set_mapsize(c->env_, std::size_t{1} << 32);
+  unsigned flags = MDB_NOTLS | (writable ? 0u : MDB_RDONLY);
+  TXJ_RETURN_IF_ERROR(c->Check(mdb_env_open(c->env_, path.c_str(), flags, mode), "env_open"));
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(c->Check(mdb_txn_begin(c->env_, nullptr, writable ? 0 : MDB_RDONLY, &txn.t), "txn_begin"));
+  unsigned dflags = writable ? MDB_CREATE : 0;
+  int rc = mdb_dbi_open(txn.t, "meta", dflags, &c->meta_);
+  if (rc == MDB_NOTFOUND) return Status::NotFound("catalog " + path + " has no tables yet");
+  TXJ_RETURN_IF_ERROR(c->Check(rc, "open table meta"));
+  rc = mdb_dbi_open(txn.t, "offset_index", dflags, &c->index_);
+  if (rc == MDB_NOTFOUND) return Status::NotFound("catalog " + path + " has no index yet");
+  TXJ_RETURN_IF_ERROR(c->Check(rc, "open table offset_index"));
+  rc = mdb_txn_commit(txn.t);
+  txn.t = nullptr;
+  TXJ_RETURN_IF_ERROR(c->Check(rc, "commit"));
+  return c;
+}
+
+Catalog::~Catalog() {
+  if (env_) mdb_env_close(env_);
+}
+
+Status Catalog::PutMeta(const std::string& key, const std::string& value) {
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
+  MDB_val k = Val(key), v = Val(value);
+  TXJ_RETURN_IF_ERROR(Check(mdb_put(txn.t, meta_, &k, &v, 0), "put meta"));
+  int rc = mdb_txn_commit(txn.t);
+  txn.t = nullptr;
+  return Check(rc, "commit meta");
+}
+
+Result<std::optional<std::string>> Catalog::GetMeta(const std::string& key) {
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.t), "txn_begin"));
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn.t, meta_, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+  TXJ_RETURN_IF_ERROR(Check(rc, "get meta"));
+  return std::optional<std::string>(std::string(static_cast<const char*>(v.mv_data), v.mv_size));
+}
+
+Result<std::optional<Checkpoint>> Catalog::GetCheckpoint() {
+  auto v = GetMeta("checkpoint");
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return std::optional<Checkpoint>();
+  const std::string& s = **v;
+  if (s.size() != sizeof(Checkpoint)) return std::optional<Checkpoint>();
+  Checkpoint cp;
+  std::memcpy(&cp, s.data(), sizeof cp);
+  return std::optional<Checkpoint>(cp);
+}
+
+Status Catalog::PutCheckpoint(const Checkpoint& cp,
+                              const std::vector<std::pair<std::uint64_t, std::uint64_t>>& index) {
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
+  for (const auto& [off, lsn] : index) {
+    std::string k = U64Key(off), v = U64Key(lsn);
+    MDB_val kv = Val(k), vv = Val(v);
+    TXJ_RETURN_IF_ERROR(Check(mdb_put(txn.t, index_, &kv, &vv, 0), "put index"));
+  }
+  std::string key = "checkpoint";
+  std::string val(reinterpret_cast<const char*>(&cp), sizeof cp);
+  MDB_val k = Val(key), v = Val(val);
+  TXJ_RETURN_IF_ERROR(Check(mdb_put(txn.t, meta_, &k, &v, 0), "put checkpoint"));
+  int rc = mdb_txn_commit(txn.t);
+  txn.t = nullptr;
+  return Check(rc, "commit checkpoint");
+}
+
+Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>> Catalog::FindIndex(std::uint64_t offset) {
+  using R = std::optional<std::pair<std::uint64_t, std::uint64_t>>;
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.t), "txn_begin"));
+  MDB_cursor* cur = nullptr;
+  TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, index_, &cur), "cursor_open"));
+  std::string k = U64Key(offset);
+  MDB_val kv = Val(k), vv;
+  int rc = mdb_cursor_get(cur, &kv, &vv, MDB_SET_RANGE);
+  if (rc == 0 && KeyU64(kv) == offset) {
+    R r = std::make_pair(KeyU64(kv), KeyU64(vv));
+    mdb_cursor_close(cur);
+    return r;
+  }
+  rc = (rc == 0) ? mdb_cursor_get(cur, &kv, &vv, MDB_PREV) : mdb_cursor_get(cur, &kv, &vv, MDB_LAST);
+  R r;
+  if (rc == 0) r = std::make_pair(KeyU64(kv), KeyU64(vv));
+  mdb_cursor_close(cur);
+  if (rc != 0 && rc != MDB_NOTFOUND) return Check(rc, "cursor_get");
+  return r;
+}
+
+Status Catalog::DropFrom(std::uint64_t lsn) {
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
+  MDB_cursor* cur = nullptr;
+  TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, index_, &cur), "cursor_open"));
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  while (rc == 0) {
+    if (KeyU64(v) >= lsn) mdb_cursor_del(cur, 0);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cur);
+  std::string key = "checkpoint";
+  MDB_val kk = Val(key), cv;
+  if (mdb_get(txn.t, meta_, &kk, &cv) == 0 && cv.mv_size == sizeof(Checkpoint)) {
+    Checkpoint cp;
+    std::memcpy(&cp, cv.mv_data, sizeof cp);
+    if (cp.lsn > lsn) mdb_del(txn.t, meta_, &kk, nullptr);
+  }
+  rc = mdb_txn_commit(txn.t);
+  txn.t = nullptr;
+  return Check(rc, "commit drop");
+}
+
+Status Catalog::ClearDerived() {
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
+  TXJ_RETURN_IF_ERROR(Check(mdb_drop(txn.t, index_, 0), "clear index"));
+  std::string key = "checkpoint";
+  MDB_val kk = Val(key);
+  mdb_del(txn.t, meta_, &kk, nullptr);
+  int rc = mdb_txn_commit(txn.t);
+  txn.t = nullptr;
+  return Check(rc, "commit clear");
+}
+
+}  // namespace txj::internal

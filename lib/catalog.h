@@ -1,0 +1,66 @@
+// The LMDB catalog (DIR/catalog): derived data that makes opening and
+// positioning fast. Everything in it that comes from the journal can be
+// rebuilt from the journal; later features add their own tables.
+#ifndef TXJOURNAL_LIB_CATALOG_H_
+#define TXJOURNAL_LIB_CATALOG_H_
+
+#include <lmdb.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "txjournal/status.h"
+
+namespace txj::internal {
+
+// A transaction boundary at which scanning can start: no transaction is
+// open at `lsn`, every record before it is durable.
+struct Checkpoint {
+  std::uint64_t lsn = 0;
+  std::uint64_t next_offset = 0;
+  std::uint64_t last_txn_id = 0;
+  std::uint64_t epoch = 0;          // epoch of the record before lsn
+  std::uint64_t prev_lsn = 0;       // the record that ends at lsn ...
+  std::uint64_t prev_checksum = 0;  // ... and its checksum (to detect a stale catalog)
+};
+
+class Catalog {
+ public:
+  // Opens (creating when writable) the catalog in `path`.
+  static Result<std::unique_ptr<Catalog>> Open(const std::string& path, bool writable, mode_t mode);
+  ~Catalog();
+
+  Status PutMeta(const std::string& key, const std::string& value);
+  Result<std::optional<std::string>> GetMeta(const std::string& key);
+
+  Result<std::optional<Checkpoint>> GetCheckpoint();
+  // Stores the checkpoint and offset-index entries (first offset of a
+  // transaction -> LSN of its begin marker) in one LMDB transaction.
+  Status PutCheckpoint(const Checkpoint& cp,
+                       const std::vector<std::pair<std::uint64_t, std::uint64_t>>& index);
+  // The entry with the greatest offset <= `offset`.
+  Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>> FindIndex(std::uint64_t offset);
+  // Drops index entries whose LSN is >= lsn and the checkpoint if it is.
+  Status DropFrom(std::uint64_t lsn);
+  // Empties the journal-derived tables.
+  Status ClearDerived();
+
+  MDB_env* env() { return env_; }
+
+ private:
+  Catalog() = default;
+  Status Check(int rc, const char* what) const;
+  std::string path_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0, index_ = 0;
+  bool writable_ = false;
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_CATALOG_H_

@@ -1,0 +1,216 @@
+#include <algorithm>
+#include <thread>
+
+#include "cursor_impl.h"
+
+namespace txj {
+
+bool Filter::matches(std::string_view topic, std::string_view type) const {
+  if (match_all) return true;
+  if (!topics.empty() && std::find(topics.begin(), topics.end(), topic) == topics.end()) return false;
+  if (!types.empty() && std::find(types.begin(), types.end(), type) == types.end()) return false;
+  return !is_empty();
+}
+
+namespace internal {
+
+std::uint64_t CursorImpl::VisibleLimit(JournalState* j) {
+  if (j->read_only && j->head.valid()) return std::max(j->head.visible_lsn(), j->visible.load());
+  return j->visible.load(std::memory_order_acquire);
+}
+
+CursorImpl::CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter)
+    : j_(j),
+      filter_(std::move(filter)),
+      reader_(j->segments.get(), start_lsn),
+      want_(offset),
+      emit_(j->segments.get(), start_lsn) {
+  for (const auto& t : filter_.topics) topics_.insert(t);
+  for (const auto& t : filter_.types) types_.insert(t);
+}
+
+bool CursorImpl::Matches(std::string_view topic, std::string_view type) const {
+  if (filter_.match_all) return true;
+  if (!topics_.empty() && !topics_.count(topic)) return false;
+  if (!types_.empty() && !types_.count(type)) return false;
+  return true;
+}
+
+Result<std::unique_ptr<CursorImpl>> CursorImpl::Open(JournalState* j, std::uint64_t offset, const Filter& filter) {
+  if (offset < j->first_offset) {
+    return Status::Truncated("offset " + std::to_string(offset) + " is before the first retained offset " +
+                             std::to_string(j->first_offset) + " of journal " + j->dir);
+  }
+  auto first = j->segments->First();
+  if (!first) return Status::NotFound("journal " + j->dir + " has no segments");
+  std::uint64_t best_off = j->first_offset, best_lsn = first->first_record_lsn();
+  {
+    std::lock_guard<std::mutex> lock(j->index_mu);
+    auto it = j->index.upper_bound(offset);
+    if (it != j->index.begin()) {
+      --it;
+      best_off = it->first;
+      best_lsn = it->second;
+    }
+  }
+  if (j->catalog) {
+    auto e = j->catalog->FindIndex(offset);
+    if (e.ok() && e->has_value() && (*e)->first > best_off && (*e)->first <= offset) {
+      best_off = (*e)->first;
+      best_lsn = (*e)->second;
+    }
+  }
+  (void)best_off;
+  auto c = std::unique_ptr<CursorImpl>(new CursorImpl(j, best_lsn, offset, filter));
+  c->checker_.Reset(TxnChecker::kUnknownOffset, 0);
+  return c;
+}
+
+Result<std::optional<Event>> CursorImpl::Next() {
+  using Stop = LogReader::Stop;
+  if (closed_.load(std::memory_order_acquire)) return Status::Closed("cursor is closed");
+  RecordView r;
+  for (;;) {
+    if (emitting_) {
+      Stop st = emit_.Next(&r);
+      if (st == Stop::kLimit) {
+        emitting_ = false;
+        continue;
+      }
+      if (st != Stop::kRecord) {
+        return Status::Corruption("record changed under a cursor in " + emit_.Where() + ": " +
+                                  std::string(DecodeErrorName(emit_.error())));
+      }
+      switch (r.type) {
+        case RecordType::kBegin: alive_.assign(1, true); break;
+        case RecordType::kSubBegin:
+          alive_.push_back(alive_.back() && !std::binary_search(dead_.begin(), dead_.end(), r.sub_id));
+          break;
+        case RecordType::kSubCommit:
+        case RecordType::kSubRollback: alive_.pop_back(); break;
+        case RecordType::kEvent: {
+          if (!alive_.back()) break;
+          const std::uint64_t off = emit_offset_++;
+          if (off < want_) break;
+          want_ = off + 1;
+          EventFields f = DecodeEventBody(r);
+          if (!Matches(f.topic, f.type)) break;
+          return std::optional<Event>(Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload});
+        }
+        default: break;
+      }
+      continue;
+    }
+    const std::uint64_t limit = VisibleLimit(j_);
+    reader_.set_limit(limit);
+    const std::uint64_t save = reader_.position();
+    Stop st = reader_.Next(&r);
+    if (st == Stop::kLimit || st == Stop::kUnwritten) {
+      reader_.Seek(save);
+      return std::optional<Event>();
+    }
+    if (st != Stop::kRecord) {
+      Status e = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where(save));
+      reader_.Seek(save);
+      return e;
+    }
+    if (r.type == RecordType::kSegmentEnd) continue;
+    if (r.type != RecordType::kBegin) {
+      return Status::Corruption(std::string(RecordTypeName(r.type)) + " record outside a transaction in " +
+                                reader_.Where(r.lsn));
+    }
+    // First pass: to the end marker of this transaction.
+    const std::uint64_t next_off = checker_.next_offset();
+    checker_.Reset(next_off, r.txn_id - 1);
+    TxnChecker::Effect effect;
+    Status fs = checker_.Feed(r, &effect);
+    const std::uint64_t begin_lsn = r.lsn;
+    for (;;) {
+      if (!fs.ok()) return Status::Corruption(fs.message() + ", in " + reader_.Where(r.lsn));
+      if (effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) break;
+      st = reader_.Next(&r);
+      if (st != Stop::kRecord) break;
+      fs = checker_.Feed(r, &effect);
+    }
+    if (st != Stop::kRecord) {
+      if (st == Stop::kLimit || st == Stop::kUnwritten) {
+        checker_.Reset(next_off, 0);
+        reader_.Seek(save);  // the transaction is not complete yet
+        return std::optional<Event>();
+      }
+      Status e = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where());
+      reader_.Seek(save);
+      return e;
+    }
+    if (effect == TxnChecker::Effect::kRolledBack) continue;
+    const std::uint64_t first = checker_.committed_first_offset();
+    const std::uint64_t count = checker_.committed_count();
+    if (first + count <= want_ || count == 0) continue;
+    dead_ = checker_.rolled_back_subs();
+    std::sort(dead_.begin(), dead_.end());
+    emit_.Seek(begin_lsn);
+    emit_.set_limit(r.lsn);  // up to the commit marker
+    emit_offset_ = first;
+    emitting_ = true;
+  }
+}
+
+Result<Event> CursorImpl::WaitNext(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
+  std::stop_callback on_stop(stop, [this] { Wake(); });
+  for (;;) {
+    const bool have_head = j_->head.valid();
+    const std::uint32_t seen = have_head ? j_->head.seq() : 0;
+    auto r = Next();
+    if (!r.ok()) return r.status();
+    if (r->has_value()) return **r;
+    if (closed_.load()) return Status::Closed("cursor was closed while waiting");
+    if (stop.stop_requested()) return Status::Cancelled("stop requested while waiting for an event");
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return Status::TimedOut("no matching event before the deadline");
+    auto left = deadline - now;
+    auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(std::min<std::chrono::steady_clock::duration>(
+        left, std::chrono::milliseconds(100)));
+    if (have_head) {
+      j_->head.Wait(seen, slice);
+    } else {
+      std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(slice, j_->options.poll_interval));
+    }
+  }
+}
+
+void CursorImpl::Wake() {
+  if (j_->head.valid()) j_->head.WakeAll();
+}
+
+Status CursorImpl::Close() {
+  if (closed_.exchange(true)) return Status::Closed("cursor is already closed");
+  Wake();
+  return Status::OK();
+}
+
+}  // namespace internal
+
+Cursor::Cursor() = default;
+Cursor::Cursor(std::unique_ptr<internal::CursorImpl> impl) : impl_(std::move(impl)) {}
+Cursor::Cursor(Cursor&&) noexcept = default;
+Cursor& Cursor::operator=(Cursor&&) noexcept = default;
+Cursor::~Cursor() = default;
+
+Result<std::optional<Event>> Cursor::next() {
+  if (!impl_) return Status::Closed("empty cursor");
+  return impl_->Next();
+}
+
+Result<Event> Cursor::wait_next(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
+  if (!impl_) return Status::Closed("empty cursor");
+  return impl_->WaitNext(deadline, std::move(stop));
+}
+
+std::uint64_t Cursor::position() const { return impl_ ? impl_->position() : 0; }
+
+Status Cursor::close() {
+  if (!impl_) return Status::Closed("empty cursor");
+  return impl_->Close();
+}
+
+}  // namespace txj

@@ -1,0 +1,59 @@
+// The committed view: turns the record stream into committed events.
+//
+// For each transaction a cursor makes two passes: the first reads to the
+// commit or rollback marker, checking the structure and noting which
+// sub-transactions were rolled back; the second, only for a commit, reads
+// the events again and returns those whose sub-transactions all survived,
+// numbered from the commit's first offset. Memory stays bounded by the
+// number of rolled-back sub-transactions, however large the transaction.
+#ifndef TXJOURNAL_LIB_CURSOR_IMPL_H_
+#define TXJOURNAL_LIB_CURSOR_IMPL_H_
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <stop_token>
+#include <unordered_set>
+#include <vector>
+
+#include "journal_state.h"
+#include "log_reader.h"
+#include "txjournal/cursor.h"
+#include "txn_checker.h"
+
+namespace txj::internal {
+
+class CursorImpl {
+ public:
+  static Result<std::unique_ptr<CursorImpl>> Open(JournalState* j, std::uint64_t offset, const Filter& filter);
+  // LSN below which readers of `j` may read now.
+  static std::uint64_t VisibleLimit(JournalState* j);
+
+  Result<std::optional<Event>> Next();
+  Result<Event> WaitNext(std::chrono::steady_clock::time_point deadline, std::stop_token stop);
+  Status Close();
+  std::uint64_t position() const { return want_; }
+
+ private:
+  CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter);
+  bool Matches(std::string_view topic, std::string_view type) const;
+  void Wake();
+
+  JournalState* j_;
+  Filter filter_;
+  std::unordered_set<std::string_view> topics_, types_;
+  LogReader reader_;            // at transaction boundaries
+  std::uint64_t want_;          // offset of the next event to return
+  TxnChecker checker_;
+  // Second pass over a committed transaction.
+  bool emitting_ = false;
+  LogReader emit_;
+  std::uint64_t emit_offset_ = 0;
+  std::vector<std::uint32_t> dead_;  // sorted rolled-back sub ids
+  std::vector<bool> alive_;          // per open level during the second pass
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_CURSOR_IMPL_H_

@@ -1,0 +1,64 @@
+#include "dir_lock.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "format.h"
+#include "manifest.h"
+
+namespace txj::internal {
+
+DirLock::~DirLock() { Release(); }
+
+void DirLock::Release() {
+  if (fd_ >= 0) {
+    ::close(fd_);  // drops the lock
+    fd_ = -1;
+  }
+}
+
+Status DirLock::Acquire(const std::string& dir, mode_t mode) {
+  std::string path = JoinPath(dir, format::kLockName);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) return Status::FromErrno(errno, "open lock file " + path);
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+    int err = errno;
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err == EAGAIN || err == EACCES) {
+      std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
+      return Status::Busy("journal " + dir + " is open for writing by another process (pid " + holder + ")");
+    }
+    return Status::FromErrno(err, "lock " + path);
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The pid is only informative; the lock itself is held.
+  }
+  fd_ = fd;
+  return Status::OK();
+}
+
+bool DirLock::IsHeld(const std::string& dir) {
+  std::string path = JoinPath(dir, format::kLockName);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  bool held = ::fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
+}
+
+}  // namespace txj::internal

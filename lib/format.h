@@ -1,0 +1,128 @@
+// On-disk format constants and layouts. docs/format.md is the prose
+// specification; this header is the single place the numbers live.
+// Everything here reaches the disk: do not change existing values.
+#ifndef TXJOURNAL_LIB_FORMAT_H_
+#define TXJOURNAL_LIB_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "txjournal/record_type.h"
+
+namespace txj::format {
+
+// ---- Files of a journal directory ----
+inline constexpr const char* kManifestName = "JOURNAL";
+inline constexpr const char* kLockName = "LOCK";
+inline constexpr const char* kHeadName = "HEAD";
+inline constexpr const char* kCatalogDir = "catalog";
+inline constexpr const char* kSegmentSuffix = ".seg";
+inline constexpr const char* kTempSuffix = ".tmp";
+inline constexpr std::size_t kSegmentNameDigits = 16;  // hex base LSN
+
+// ---- Manifest (JOURNAL): 128 bytes, written whole by rename ----
+inline constexpr char kManifestMagic[8] = {'T', 'X', 'J', 'M', 'A', 'N', 'I', 'F'};
+inline constexpr std::size_t kManifestSize = 128;
+struct Manifest {
+  char magic[8];
+  std::uint32_t format_version;
+  std::uint32_t reserved0;
+  std::uint8_t journal_id[16];
+  std::uint64_t segment_size;
+  std::uint64_t epoch;         // incremented by every open for writing
+  std::uint64_t created_ns;
+  std::uint8_t reserved[64];
+  std::uint64_t checksum;      // XXH3_64 of the bytes before it
+};
+static_assert(sizeof(Manifest) == kManifestSize);
+
+// ---- Segment file ----
+// [0, 4096): header page. Records start at byte 4096 of every segment.
+inline constexpr char kSegmentMagic[8] = {'T', 'X', 'J', 'S', 'E', 'G', '\r', '\n'};
+inline constexpr std::uint64_t kSegmentHeaderSize = 4096;
+inline constexpr std::uint64_t kMinSegmentSize = 64 * 1024;
+inline constexpr std::uint64_t kMaxSegmentSize = 1ull << 40;
+struct SegmentHeader {
+  char magic[8];
+  std::uint32_t format_version;
+  std::uint32_t header_size;    // kSegmentHeaderSize
+  std::uint8_t journal_id[16];
+  std::uint64_t base_lsn;       // LSN of byte 0 of this file; also its name
+  std::uint64_t segment_size;   // file size in bytes
+  std::uint64_t created_ns;
+  std::uint64_t checksum;       // XXH3_64 of the bytes before it
+};
+static_assert(sizeof(SegmentHeader) == 64);
+
+// The durable watermark: every byte of this segment below `lsn` was on stable
+// storage before this slot was written. Damage below it cannot come from a
+// crash. `lsn` equal to the segment end means the segment is sealed.
+inline constexpr std::uint64_t kWatermarkOffset = 512;
+struct WatermarkSlot {
+  std::uint64_t lsn;
+  std::uint64_t epoch;
+  std::uint64_t checksum;  // XXH3_64 of lsn and epoch, seeded with the segment salt
+};
+static_assert(sizeof(WatermarkSlot) == 24);
+
+// ---- Records ----
+// record := header body padding ; padding makes the next record 8-aligned.
+inline constexpr std::uint32_t kRecordAlign = 8;
+inline constexpr std::uint32_t kRecordHeaderSize = 32;
+struct RecordHeader {
+  std::uint64_t checksum;  // XXH3_64(bytes [8, length)), seed = RecordSeed(salt, lsn)
+  std::uint32_t length;    // header + body, without padding
+  std::uint8_t type;       // RecordType
+  std::uint8_t flags;      // kFlagHasKey for events; 0 otherwise
+  std::uint16_t depth;     // nesting depth: 0 top level, 1 first sub level, ...
+  std::uint64_t txn_id;    // top-level transaction id; 0 for kSegmentEnd
+  std::uint32_t sub_id;    // sub-transaction id inside txn_id; 0 = the top level
+  std::uint32_t epoch;     // writer session; never decreases along the log
+};
+static_assert(sizeof(RecordHeader) == kRecordHeaderSize);
+
+inline constexpr std::uint8_t kFlagHasKey = 1;
+
+struct BeginBody { std::uint64_t timestamp_ns; };
+struct SubBeginBody { std::uint32_t parent_sub_id; std::uint32_t reserved; };
+struct EventBody {
+  std::uint64_t timestamp_ns;
+  std::uint32_t payload_length;
+  std::uint16_t key_length;
+  std::uint8_t topic_length;
+  std::uint8_t type_length;
+  // followed by topic, type, key, payload bytes
+};
+struct SubCommitBody { std::uint64_t event_count; };  // events handed to the parent
+struct SubRollbackBody { std::uint64_t discarded_count; };
+struct CommitBody {
+  std::uint64_t first_offset;
+  std::uint64_t event_count;
+  std::uint64_t record_count;  // records from the begin marker to this one, excluded
+  std::uint64_t running_hash;  // RunningHash over those records' checksums
+  std::uint64_t begin_lsn;
+  std::uint64_t timestamp_ns;
+};
+struct RollbackBody { std::uint64_t record_count; std::uint64_t begin_lsn; };
+static_assert(sizeof(EventBody) == 16 && sizeof(CommitBody) == 48 && sizeof(RollbackBody) == 16);
+
+// The commit marker's running hash: h0 = kRunningHashInit, then for each
+// record r of the transaction in order: h = (rotl(h, 23) ^ r.checksum) * kRunningHashMul.
+inline constexpr std::uint64_t kRunningHashInit = 0x6a09e667f3bcc908ull;
+inline constexpr std::uint64_t kRunningHashMul = 0x9e3779b97f4a7c15ull;
+inline constexpr std::uint64_t RunningHashStep(std::uint64_t h, std::uint64_t checksum) {
+  return (((h << 23) | (h >> 41)) ^ checksum) * kRunningHashMul;
+}
+
+// Seed of a record's checksum: binds the record to its journal (salt is
+// XXH3_64 of the journal id) and to its position (lsn).
+inline constexpr std::uint64_t RecordSeed(std::uint64_t salt, std::uint64_t lsn) {
+  return salt ^ (lsn * 0xc2b2ae3d27d4eb4full);
+}
+
+inline constexpr std::uint64_t AlignUp(std::uint64_t n) {
+  return (n + kRecordAlign - 1) & ~std::uint64_t{kRecordAlign - 1};
+}
+}  // namespace txj::format
+
+#endif  // TXJOURNAL_LIB_FORMAT_H_

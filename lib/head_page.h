@@ -1,0 +1,62 @@
+// DIR/HEAD: one shared page through which the writer tells readers in any
+// process how far they may read, and wakes them (futex on a shared mapping).
+// It holds hints only: readers still verify every record, and a writer's
+// open rewrites it.
+#ifndef TXJOURNAL_LIB_HEAD_PAGE_H_
+#define TXJOURNAL_LIB_HEAD_PAGE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "txjournal/status.h"
+
+namespace txj::internal {
+
+struct HeadData {
+  std::uint64_t magic;
+  std::atomic<std::uint64_t> visible_lsn;  // readers may read records below it
+  std::atomic<std::uint64_t> next_offset;
+  std::atomic<std::uint32_t> seq;          // futex word: bumped on each publish
+  std::atomic<std::uint32_t> waiters;      // readers waiting on seq
+  std::atomic<std::uint64_t> writer_open;  // 1 while a writer has the journal open
+};
+
+class HeadPage {
+ public:
+  HeadPage() = default;
+  ~HeadPage();
+  HeadPage(const HeadPage&) = delete;
+  HeadPage& operator=(const HeadPage&) = delete;
+
+  // Writer: creates or resets DIR/HEAD.
+  Status Create(const std::string& dir, mode_t mode, std::uint64_t visible, std::uint64_t next_offset);
+  // Reader: maps DIR/HEAD (writable if permitted, to register as a waiter);
+  // kNotFound if it does not exist.
+  Status OpenReadOnly(const std::string& dir);
+  bool valid() const { return data_ != nullptr; }
+
+  // Writer: publishes a new visible end and wakes waiting readers.
+  void Publish(std::uint64_t visible, std::uint64_t next_offset);
+  void SetWriterOpen(bool open);
+  // Wakes every waiter (used on close so blocked readers recheck).
+  void WakeAll();
+
+  std::uint64_t visible_lsn() const;
+  std::uint64_t next_offset() const;
+  bool writer_open() const;
+  std::uint32_t seq() const;
+  // Waits until seq differs from `seen` or `timeout` passes (spurious
+  // wake-ups are possible).
+  void Wait(std::uint32_t seen, std::chrono::nanoseconds timeout) const;
+
+ private:
+  HeadData* data_ = nullptr;
+  int fd_ = -1;
+  bool can_register_ = false;
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_HEAD_PAGE_H_

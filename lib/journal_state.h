@@ -1,0 +1,138 @@
+// Private state of an open journal, shared by Journal, Transaction and
+// Cursor. The writer half is used only when the journal is writable.
+#ifndef TXJOURNAL_LIB_JOURNAL_STATE_H_
+#define TXJOURNAL_LIB_JOURNAL_STATE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catalog.h"
+#include "dir_lock.h"
+#include "format.h"
+#include "head_page.h"
+#include "manifest.h"
+#include "segment_set.h"
+#include "txjournal/options.h"
+#include "txjournal/recovery_report.h"
+#include "txjournal/status.h"
+
+namespace txj::internal {
+
+struct TxnTree;
+
+// Where a transaction boundary is, for checkpoints.
+struct Boundary {
+  std::uint64_t lsn = 0;
+  std::uint64_t next_offset = 0;
+  std::uint64_t last_txn_id = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t prev_lsn = 0;
+  std::uint64_t prev_checksum = 0;
+};
+
+// Free space kept at the end of every segment for a segment-end or rollback
+// marker, so a failed roll can still roll the transaction back.
+inline constexpr std::uint64_t kTailReserve = 64;
+
+struct JournalState {
+  std::string dir;
+  Options options;
+  std::shared_ptr<FileSystem> fs;
+  ManifestData manifest;
+  std::uint64_t salt = 0;
+  std::uint32_t epoch = 0;
+  bool read_only = false;
+  bool closed = false;
+  std::unique_ptr<SegmentSet> segments;
+  RecoveryReport report;
+  DirLock lock;
+  HeadPage head;
+  std::unique_ptr<Catalog> catalog;  // null for read-only journals without one
+  std::uint64_t first_offset = 0;
+
+  // ---- top-level transaction slot ----
+  std::mutex txn_mu;
+  std::condition_variable txn_cv;
+  bool txn_active = false;
+  std::weak_ptr<TxnTree> current;
+
+  // ---- writer position: touched only by the owner of the slot ----
+  std::shared_ptr<Segment> active;
+  std::uint64_t pos = 0;  // LSN of the next record
+  std::uint64_t next_txn_id = 1;
+  std::uint64_t next_offset = 0;
+  std::uint64_t last_record_lsn = 0, last_record_checksum = 0;
+
+  // ---- durability ----
+  std::mutex sync_mu;
+  std::condition_variable sync_cv;
+  bool syncing = false;
+  std::uint64_t synced_lsn = 0;   // everything below is on stable storage
+  std::uint64_t commit_end = 0;   // end of the last commit/rollback marker written
+  Boundary last_boundary;         // boundary at commit_end
+  Status failed;                  // non-OK: failed closed
+  std::vector<std::shared_ptr<Segment>> unsynced;
+  std::atomic<std::uint64_t> visible{0};
+  std::atomic<std::uint64_t> visible_next_offset{0};
+  std::atomic<bool> has_failed{false};
+
+  // ---- background thread: prepares segments, seals, periodic sync, checkpoints ----
+  std::thread bg;
+  std::mutex bg_mu;
+  std::condition_variable bg_cv;
+  bool bg_stop = false;
+  std::shared_ptr<Segment> prepared;
+  Status prepare_error;
+  std::uint64_t prepare_base = 0;
+  struct SealJob {
+    std::shared_ptr<Segment> seg;
+    Boundary boundary;  // latest boundary inside the sealed segment
+  };
+  std::deque<SealJob> to_seal;
+  std::uint64_t last_checkpoint_lsn = 0;
+
+  // ---- offset index: first offset of a transaction -> LSN of its begin ----
+  std::mutex index_mu;
+  std::map<std::uint64_t, std::uint64_t> index;            // in memory, all known
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> index_pending;  // not yet in LMDB
+  std::uint64_t last_index_offset = 0, last_index_lsn = 0;
+  bool index_any = false;
+
+  // Writes one record at pos (rolling to the next segment when needed).
+  // `body_parts` are concatenated after the header. On success stores the
+  // record's LSN and checksum.
+  struct Part {
+    const void* data;
+    std::size_t size;
+  };
+  Status Append(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id,
+                std::uint32_t sub_id, const Part* parts, std::size_t nparts, bool use_reserve,
+                std::uint64_t* lsn, std::uint64_t* checksum);
+  Status Roll();
+  // Makes everything below `target` durable (group commit: one sync serves
+  // every waiter). Fails closed on a sync error.
+  Status SyncTo(std::uint64_t target);
+  // Called after a commit/rollback marker ending at `end`.
+  void NoteBoundary(const Boundary& b, std::uint64_t begin_lsn, std::uint64_t first_offset);
+  void Publish(std::uint64_t visible_lsn, std::uint64_t next_off);
+  Status FailClosed(const Status& cause);
+  Status CheckUsable() const;
+
+  void StartBackground();
+  void StopBackground();
+  void BackgroundLoop();
+  void WriteCheckpoint(const Boundary& b);
+  std::uint64_t max_record_size() const;
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_JOURNAL_STATE_H_

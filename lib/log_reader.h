@@ -1,0 +1,59 @@
+// Sequential, validating reader of records across segments.
+#ifndef TXJOURNAL_LIB_LOG_READER_H_
+#define TXJOURNAL_LIB_LOG_READER_H_
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "record.h"
+#include "segment_set.h"
+
+namespace txj::internal {
+
+class LogReader {
+ public:
+  enum class Stop {
+    kRecord,          // *out holds a valid record
+    kLimit,           // the limit LSN is reached
+    kUnwritten,       // zero bytes: the end of what was written
+    kInvalid,         // bytes that are not a valid record (see error())
+    kNoSegment,       // the segment that should hold the position does not exist
+  };
+
+  LogReader(SegmentSet* segments, std::uint64_t start_lsn)
+      : segs_(segments), salt_(segments->manifest().salt()), pos_(start_lsn) {}
+
+  // Records at or after `limit` are not returned (kLimit).
+  void set_limit(std::uint64_t limit) { limit_ = limit; }
+  // Epoch of the record before the start position (records must not go below).
+  void set_min_epoch(std::uint32_t e) { min_epoch_ = e; }
+
+  // Reads the record at the current position and advances past it. A
+  // kSegmentEnd record is returned too; the position then moves to the next
+  // segment's first record.
+  Stop Next(RecordView* out);
+
+  std::uint64_t position() const { return pos_; }
+  void Seek(std::uint64_t lsn) { pos_ = lsn; seg_.reset(); }
+  DecodeError error() const { return error_; }
+  const std::shared_ptr<Segment>& segment() const { return seg_; }
+  std::uint32_t last_epoch() const { return min_epoch_; }
+  // "FILE at byte N" for the current position.
+  std::string Where() const;
+  std::string Where(std::uint64_t lsn) const;
+
+ private:
+  SegmentSet* segs_;
+  std::uint64_t salt_;
+  std::uint64_t pos_;
+  std::uint64_t limit_ = std::numeric_limits<std::uint64_t>::max();
+  std::uint32_t min_epoch_ = 0;
+  std::shared_ptr<Segment> seg_;
+  DecodeError error_ = DecodeError::kNone;
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_LOG_READER_H_

@@ -1,0 +1,110 @@
+// The default FileSystem: direct POSIX calls.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "txjournal/file_system.h"
+
+namespace txj {
+namespace {
+
+class PosixFileSystem final : public FileSystem {
+ public:
+  int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
+    int r;
+    do { r = ::open(path.c_str(), flags | O_CLOEXEC, mode); } while (r < 0 && errno == EINTR);
+    if (r < 0) return errno;
+    *fd = r;
+    return 0;
+  }
+  int Close(int fd) override { return ::close(fd) == 0 ? 0 : errno; }
+  int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if (w == 0) return EIO;
+      p += w;
+      n -= static_cast<std::size_t>(w);
+      offset += static_cast<std::uint64_t>(w);
+    }
+    return 0;
+  }
+  int PRead(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* got) override {
+    char* p = static_cast<char*>(data);
+    std::size_t total = 0;
+    while (total < n) {
+      ssize_t r = ::pread(fd, p + total, n - total, static_cast<off_t>(offset + total));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if (r == 0) break;
+      total += static_cast<std::size_t>(r);
+    }
+    *got = total;
+    return 0;
+  }
+  int Allocate(int fd, std::uint64_t offset, std::uint64_t n) override {
+    return ::posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(n));
+  }
+  int Truncate(int fd, std::uint64_t size) override {
+    return ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+  }
+  int DataSync(int fd) override { return ::fdatasync(fd) == 0 ? 0 : errno; }
+  int FileSize(int fd, std::uint64_t* size) override {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return errno;
+    *size = static_cast<std::uint64_t>(st.st_size);
+    return 0;
+  }
+  int Map(int fd, std::uint64_t offset, std::size_t n, bool writable, void** addr) override {
+    int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+    void* p = ::mmap(nullptr, n, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
+    if (p == MAP_FAILED) return errno;
+    *addr = p;
+    return 0;
+  }
+  int Unmap(void* addr, std::size_t n) override { return ::munmap(addr, n) == 0 ? 0 : errno; }
+  int Rename(const std::string& from, const std::string& to) override {
+    return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+  }
+  int Unlink(const std::string& path) override { return ::unlink(path.c_str()) == 0 ? 0 : errno; }
+  int MakeDir(const std::string& path, mode_t mode) override {
+    return ::mkdir(path.c_str(), mode) == 0 ? 0 : errno;
+  }
+  int SyncDir(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int r = ::fsync(fd) == 0 ? 0 : errno;
+    ::close(fd);
+    return r;
+  }
+  int ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return errno;
+    names->clear();
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names->push_back(std::move(n));
+    }
+    ::closedir(d);
+    return 0;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<FileSystem> DefaultFileSystem() {
+  static const std::shared_ptr<FileSystem> fs = std::make_shared<PosixFileSystem>();
+  return fs;
+}
+
+}  // namespace txj

@@ -1,0 +1,100 @@
+#include "record.h"
+
+#include <cstring>
+
+#include "checksum.h"
+
+namespace txj::internal {
+
+std::string_view DecodeErrorName(DecodeError e) {
+  switch (e) {
+    case DecodeError::kNone: return "valid";
+    case DecodeError::kZero: return "unwritten (zero) space";
+    case DecodeError::kTooShort: return "too few bytes for a record header";
+    case DecodeError::kBadLength: return "record length out of range";
+    case DecodeError::kBadType: return "unknown record type";
+    case DecodeError::kBadChecksum: return "checksum mismatch";
+    case DecodeError::kBadBody: return "record body does not fit its type";
+    case DecodeError::kStaleEpoch: return "stale record from an earlier writer session";
+  }
+  return "unknown";
+}
+
+namespace {
+
+bool BodyFits(RecordType type, std::uint8_t flags, const std::uint8_t* body, std::uint32_t n) {
+  switch (type) {
+    case RecordType::kBegin: return n == sizeof(format::BeginBody);
+    case RecordType::kSubBegin: return n == sizeof(format::SubBeginBody);
+    case RecordType::kSubCommit: return n == sizeof(format::SubCommitBody);
+    case RecordType::kSubRollback: return n == sizeof(format::SubRollbackBody);
+    case RecordType::kCommit: return n == sizeof(format::CommitBody);
+    case RecordType::kRollback: return n == sizeof(format::RollbackBody);
+    case RecordType::kSegmentEnd: return n == 0;
+    case RecordType::kEvent: {
+      if (n < sizeof(format::EventBody)) return false;
+      format::EventBody e;
+      std::memcpy(&e, body, sizeof e);
+      if ((flags & format::kFlagHasKey) == 0 && e.key_length != 0) return false;
+      if ((flags & ~format::kFlagHasKey) != 0) return false;
+      if (e.topic_length == 0) return false;
+      std::uint64_t want = sizeof e + std::uint64_t{e.topic_length} + e.type_length + e.key_length +
+                           e.payload_length;
+      return want == n;
+    }
+  }
+  return false;
+}
+
+bool KnownType(std::uint8_t t) { return t >= 1 && t <= 8; }
+
+}  // namespace
+
+DecodeError DecodeRecord(const std::uint8_t* p, std::uint64_t avail, std::uint64_t lsn,
+                         std::uint64_t salt, RecordView* out) {
+  if (avail < format::kRecordHeaderSize) return DecodeError::kTooShort;
+  format::RecordHeader h;
+  std::memcpy(&h, p, sizeof h);
+  if (h.checksum == 0 && h.length == 0 && h.type == 0) {
+    static const std::uint8_t zero[format::kRecordHeaderSize] = {};
+    if (std::memcmp(p, zero, sizeof zero) == 0) return DecodeError::kZero;
+  }
+  if (h.length < format::kRecordHeaderSize || h.length > avail) return DecodeError::kBadLength;
+  if (!KnownType(h.type)) return DecodeError::kBadType;
+  if (RecordChecksum(p, h.length, salt, lsn) != h.checksum) return DecodeError::kBadChecksum;
+  const std::uint8_t* body = p + format::kRecordHeaderSize;
+  std::uint32_t body_len = h.length - format::kRecordHeaderSize;
+  auto type = static_cast<RecordType>(h.type);
+  if (!BodyFits(type, h.flags, body, body_len)) return DecodeError::kBadBody;
+  if (type != RecordType::kEvent && h.flags != 0) return DecodeError::kBadBody;
+  out->lsn = lsn;
+  out->checksum = h.checksum;
+  out->length = h.length;
+  out->type = type;
+  out->flags = h.flags;
+  out->depth = h.depth;
+  out->txn_id = h.txn_id;
+  out->sub_id = h.sub_id;
+  out->epoch = h.epoch;
+  out->body = body;
+  out->body_length = body_len;
+  return DecodeError::kNone;
+}
+
+EventFields DecodeEventBody(const RecordView& r) {
+  format::EventBody e;
+  std::memcpy(&e, r.body, sizeof e);
+  const char* s = reinterpret_cast<const char*>(r.body) + sizeof e;
+  EventFields f;
+  f.timestamp_ns = e.timestamp_ns;
+  f.topic = std::string_view(s, e.topic_length);
+  s += e.topic_length;
+  f.type = std::string_view(s, e.type_length);
+  s += e.type_length;
+  if (r.flags & format::kFlagHasKey) f.key = std::string_view(s, e.key_length);
+  s += e.key_length;
+  f.payload = std::string_view(s, e.payload_length);
+  return f;
+}
+
+}  // namespace txj::internal

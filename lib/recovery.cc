@@ -1,0 +1,227 @@
+#include "recovery.h"
+
+#include <cstring>
+
+#include "checksum.h"
+#include "txn_checker.h"
+
+namespace txj::internal {
+
+namespace {
+
+std::string Num(std::uint64_t v) { return std::to_string(v); }
+
+// True if some valid, non-stale record starts at an 8-aligned position in
+// (from, seg end) of `seg`.
+bool ValidRecordAfter(const Segment& seg, std::uint64_t from, std::uint64_t salt, std::uint32_t min_epoch) {
+  for (std::uint64_t lsn = from + format::kRecordAlign; lsn + format::kRecordHeaderSize <= seg.end();
+       lsn += format::kRecordAlign) {
+    const std::uint8_t* p = seg.at(lsn);
+    std::uint32_t len;
+    std::memcpy(&len, p + 8, 4);
+    if (len < format::kRecordHeaderSize) continue;  // fast reject (zeroed space)
+    RecordView r;
+    if (DecodeRecord(p, seg.end() - lsn, lsn, salt, &r) == DecodeError::kNone && r.epoch >= min_epoch) return true;
+  }
+  return false;
+}
+
+// Bytes from `from` to the last non-zero byte of the segment.
+std::uint64_t NonZeroExtent(const Segment& seg, std::uint64_t from) {
+  std::uint64_t end = seg.end();
+  while (end > from && *seg.at(end - 1) == 0) --end;
+  return end - from;
+}
+
+}  // namespace
+
+Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out) {
+  const std::uint64_t salt = segs.manifest().salt();
+  LogReader reader(&segs, start.lsn);
+  reader.set_min_epoch(static_cast<std::uint32_t>(start.epoch));
+  TxnChecker checker;
+  checker.Reset(start.next_offset, start.last_txn_id);
+  out->start_lsn = start.lsn;
+  out->last_boundary = Boundary{start.lsn, start.next_offset, start.last_txn_id, start.epoch, start.prev_lsn,
+                                start.prev_checksum};
+  std::uint64_t last_index_offset = 0, last_index_lsn = 0;
+  bool index_any = false;
+  RecordView r;
+  LogReader::Stop stop;
+  std::uint64_t prev_lsn = start.prev_lsn, prev_sum = start.prev_checksum;
+  while ((stop = reader.Next(&r)) == LogReader::Stop::kRecord) {
+    TxnChecker::Effect effect;
+    Status st = checker.Feed(r, &effect);
+    if (!st.ok()) return Status::Corruption(st.message() + ", in " + reader.Where(r.lsn));
+    prev_lsn = r.lsn;
+    prev_sum = r.checksum;
+    if (effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) {
+      out->last_boundary = Boundary{reader.position(), checker.next_offset(), checker.last_txn_id(), r.epoch,
+                                    r.lsn, r.checksum};
+      if (effect == TxnChecker::Effect::kCommitted && checker.committed_count() > 0) {
+        std::uint64_t f = checker.committed_first_offset();
+        if (!index_any || f >= last_index_offset + 1024 || checker.begin_lsn() >= last_index_lsn + (256u << 10)) {
+          out->index.emplace_back(f, checker.begin_lsn());
+          last_index_offset = f;
+          last_index_lsn = checker.begin_lsn();
+          index_any = true;
+        }
+      }
+    }
+  }
+  (void)prev_lsn;
+  (void)prev_sum;
+  const std::uint64_t p = reader.position();
+  out->end_lsn = p;
+  out->scanned_bytes = p - start.lsn;
+  out->next_offset = checker.next_offset();
+  out->last_txn_id = checker.last_txn_id();
+  out->last_epoch = reader.last_epoch();
+  out->open_txn = checker.in_txn();
+  if (out->open_txn) {
+    out->open_txn_id = checker.txn_id();
+    out->open_begin_lsn = checker.begin_lsn();
+    out->open_records = checker.record_count();
+  }
+  if (stop == LogReader::Stop::kNoSegment) {
+    return Status::Corruption("missing segment " + JoinPath(segs.dir(), SegmentFileName(p - format::kSegmentHeaderSize)) +
+                              ": the previous segment ends with a segment-end marker (LSN " + Num(p) + ")");
+  }
+  std::shared_ptr<Segment> seg = reader.segment() ? reader.segment() : segs.Find(p);
+  if (!seg) return Status::Corruption("no segment holds the journal tail at LSN " + Num(p));
+  const bool invalid = stop == LogReader::Stop::kInvalid;
+  const std::uint32_t min_epoch = reader.last_epoch();
+  bool valid_after = ValidRecordAfter(*seg, p, salt, min_epoch);
+  std::uint64_t later_bytes = 0;
+  for (const auto& later : segs.All()) {
+    if (later->base() <= seg->base()) continue;
+    if (later->watermark(salt) > later->first_record_lsn()) {
+      return Status::Corruption("segment " + later->path() + " holds synced data after damage in " +
+                                reader.Where(p) + ": " + std::string(DecodeErrorName(reader.error())));
+    }
+    RecordView lr;
+    DecodeError e = DecodeRecord(later->at(later->first_record_lsn()), later->end() - later->first_record_lsn(),
+                                 later->first_record_lsn(), salt, &lr);
+    if (e == DecodeError::kNone || ValidRecordAfter(*later, later->first_record_lsn(), salt, min_epoch)) {
+      valid_after = true;
+    }
+    later_bytes += NonZeroExtent(*later, later->first_record_lsn());
+  }
+  if (!invalid && !valid_after) return Status::OK();  // clean end: zero space follows
+  const std::uint64_t watermark = seg->watermark(salt);
+  const std::string what = invalid ? std::string(DecodeErrorName(reader.error()))
+                                   : std::string("zeroed bytes with valid records after them");
+  if (p < watermark) {
+    return Status::Corruption(what + " in " + reader.Where(p) + ", below the synced watermark LSN " +
+                              Num(watermark) + " (damage a crash cannot explain; nothing was changed)");
+  }
+  out->crash_tail = true;
+  out->tail_reason = invalid ? "torn record (" + what + ")" : what;
+  out->tail_bytes = NonZeroExtent(*seg, p) + later_bytes;
+  return Status::OK();
+}
+
+Status Recover(JournalState& s) {
+  SegmentSet& segs = *s.segments;
+  auto first = segs.First();
+  Checkpoint start{first->first_record_lsn(), s.first_offset, 0, 0, 0, 0};
+  if (s.catalog) {
+    auto cp = s.catalog->GetCheckpoint();
+    if (cp.ok() && cp->has_value()) {
+      const Checkpoint& c = **cp;
+      auto last = segs.Last();
+      bool usable = false;
+      if (c.lsn > last->end()) {
+        return Status::Corruption("the catalog records data up to LSN " + Num(c.lsn) + " but the last segment " +
+                                  last->path() + " ends at LSN " + Num(last->end()) + " (missing segment " +
+                                  JoinPath(s.dir, SegmentFileName(last->end())) + ")");
+      }
+      if (auto seg = segs.Find(c.prev_lsn)) {
+        RecordView r;
+        if (DecodeRecord(seg->at(c.prev_lsn), seg->end() - c.prev_lsn, c.prev_lsn, s.salt, &r) == DecodeError::kNone &&
+            r.checksum == c.prev_checksum) {
+          std::uint64_t after = r.type == RecordType::kSegmentEnd ? seg->end() + format::kSegmentHeaderSize : r.next_lsn();
+          usable = after == c.lsn;
+        }
+      }
+      if (usable) {
+        start = c;
+      } else {
+        s.report.catalog_rebuilt = true;
+        s.report.notes.push_back("catalog checkpoint at LSN " + Num(c.lsn) + " does not match the journal; scanned from the start");
+        if (!s.read_only) (void)s.catalog->ClearDerived();
+      }
+    } else if (!cp.ok()) {
+      s.report.catalog_rebuilt = true;
+      s.report.notes.push_back("catalog unreadable (" + cp.status().ToString() + "); scanned from the start");
+    }
+  }
+  TailScan t;
+  TXJ_RETURN_IF_ERROR(ScanToTail(segs, start, &t));
+  s.report.start_lsn = t.start_lsn;
+  s.report.scanned_bytes = t.scanned_bytes;
+  s.report.end_lsn = t.end_lsn;
+  s.report.next_offset = t.next_offset;
+  s.report.next_txn_id = t.last_txn_id + 1;
+  s.next_offset = t.next_offset;
+  s.next_txn_id = t.last_txn_id + 1;
+  s.last_boundary = t.last_boundary;
+  {
+    std::lock_guard<std::mutex> lock(s.index_mu);
+    for (const auto& e : t.index) {
+      s.index[e.first] = e.second;
+      s.index_pending.push_back(e);
+    }
+    if (!t.index.empty()) {
+      s.index_any = true;
+      s.last_index_offset = t.index.back().first;
+      s.last_index_lsn = t.index.back().second;
+    }
+  }
+  auto tail_seg = segs.Find(t.end_lsn);
+  if (t.crash_tail) {
+    s.report.repairs.push_back({tail_seg->path(), tail_seg->file_offset(t.end_lsn), t.end_lsn, t.tail_bytes,
+                                t.tail_reason + (s.read_only ? " (not repaired: read-only)" : "")});
+  }
+  if (t.open_txn) {
+    s.report.repairs.push_back({tail_seg->path(), tail_seg->file_offset(t.end_lsn), t.end_lsn, 0,
+                                "transaction " + Num(t.open_txn_id) + " left open at the tail" +
+                                    (s.read_only ? " (not rolled back: read-only)" : " rolled back")});
+  }
+  if (s.read_only) {
+    s.pos = t.end_lsn;
+    return Status::OK();
+  }
+  // ---- repair (writable) ----
+  if (t.crash_tail) {
+    std::memset(tail_seg->at(t.end_lsn), 0, tail_seg->end() - t.end_lsn);
+    TXJ_RETURN_IF_ERROR(tail_seg->Sync());
+    if (s.catalog) (void)s.catalog->DropFrom(t.end_lsn);
+  }
+  for (const auto& later : segs.All()) {
+    if (later->base() <= tail_seg->base()) continue;
+    if (int e = s.fs->Unlink(later->path())) return Status::FromErrno(e, "remove " + later->path());
+    s.report.notes.push_back("removed segment " + later->path() + " past the tail");
+  }
+  segs.DropFrom(tail_seg->end());
+  if (int e = s.fs->SyncDir(s.dir)) return Status::FromErrno(e, "sync directory " + s.dir);
+  s.active = tail_seg;
+  s.pos = t.end_lsn;
+  // What the scan read may still be only in the page cache (the writer died,
+  // the machine did not): make it durable before building on it.
+  for (const auto& seg : segs.All()) {
+    if (seg->end() > start.lsn) TXJ_RETURN_IF_ERROR(seg->Sync());
+  }
+  if (t.open_txn) {
+    format::RollbackBody body{t.open_records, t.open_begin_lsn};
+    JournalState::Part part{&body, sizeof body};
+    std::uint64_t lsn, sum;
+    TXJ_RETURN_IF_ERROR(s.Append(RecordType::kRollback, 0, 0, t.open_txn_id, 0, &part, 1, true, &lsn, &sum));
+    TXJ_RETURN_IF_ERROR(s.active->Sync());
+    s.last_boundary = Boundary{s.pos, s.next_offset, t.last_txn_id, s.epoch, lsn, sum};
+  }
+  s.report.end_lsn = s.pos;
+  return Status::OK();
+}
+
+}  // namespace txj::internal

@@ -1,0 +1,220 @@
+#include "segment.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "checksum.h"
+#include "format.h"
+#include "txjournal/version.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace txj::internal {
+
+std::string SegmentFileName(std::uint64_t base_lsn) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx%s", static_cast<unsigned long long>(base_lsn),
+                format::kSegmentSuffix);
+  return buf;
+}
+
+bool ParseSegmentFileName(const std::string& name, std::uint64_t* base_lsn) {
+  const std::size_t digits = format::kSegmentNameDigits;
+  if (name.size() != digits + std::strlen(format::kSegmentSuffix)) return false;
+  if (name.compare(digits, std::string::npos, format::kSegmentSuffix) != 0) return false;
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < digits; ++i) {
+    char c = name[i];
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else return false;
+    v = (v << 4) | static_cast<std::uint64_t>(d);
+  }
+  *base_lsn = v;
+  return true;
+}
+
+namespace {
+
+std::uint64_t SegmentSalt(std::uint64_t salt, std::uint64_t base) { return salt ^ (base * 31 + 7); }
+
+std::uint64_t WatermarkCheck(const format::WatermarkSlot& w, std::uint64_t seg_salt) {
+  return Hash64(&w, offsetof(format::WatermarkSlot, checksum), seg_salt);
+}
+
+}  // namespace
+
+Segment::~Segment() {
+  if (data_ != nullptr) fs_->Unmap(data_, size_);
+  if (fd_ >= 0) fs_->Close(fd_);
+}
+
+std::string Segment::name() const { return SegmentFileName(base_); }
+
+std::uint64_t Segment::first_record_lsn() const { return base_ + format::kSegmentHeaderSize; }
+
+std::uint64_t Segment::watermark(std::uint64_t salt) const {
+  format::WatermarkSlot w;
+  std::memcpy(&w, data_ + format::kWatermarkOffset, sizeof w);
+  if (w.checksum != WatermarkCheck(w, SegmentSalt(salt, base_))) return first_record_lsn();
+  if (w.lsn < first_record_lsn() || w.lsn > end()) return first_record_lsn();
+  return w.lsn;
+}
+
+void Segment::raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint64_t salt) {
+  std::lock_guard<std::mutex> lock(watermark_mu_);
+  if (lsn <= watermark(salt)) return;
+  format::WatermarkSlot w{lsn, epoch, 0};
+  w.checksum = WatermarkCheck(w, SegmentSalt(salt, base_));
+  std::memcpy(data_ + format::kWatermarkOffset, &w, sizeof w);
+}
+
+Status Segment::Sync() {
+  if (int e = fs_->DataSync(fd_)) return Status::FromErrno(e, "fdatasync " + path_);
+  return Status::OK();
+}
+
+Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
+                                                 const std::string& dir, const ManifestData& m,
+                                                 std::uint64_t base_lsn, mode_t mode) {
+  const std::uint64_t size = m.segment_size;
+  std::string path = JoinPath(dir, SegmentFileName(base_lsn));
+  std::string tmp = path + format::kTempSuffix;
+  int fd = -1;
+  if (int e = fs->Open(tmp, O_RDWR | O_CREAT | O_TRUNC, mode, &fd)) {
+    return Status::FromErrno(e, "create segment " + tmp);
+  }
+  auto fail = [&](int e, const std::string& what) -> Status {
+    fs->Close(fd);
+    fs->Unlink(tmp);
+    return Status::FromErrno(e, what + " " + tmp);
+  };
+  if (int e = fs->Allocate(fd, 0, size)) return fail(e, "reserve " + std::to_string(size) + " bytes for");
+  // Zero in page-sized writes: it turns fallocate's unwritten extents into
+  // written ones (no extent conversion on later syncs) and keeps the page
+  // cache in small folios, so a sync writes back little more than what
+  // changed (docs/performance notes).
+  std::vector<std::uint8_t> page(1 << 16, 0);
+  format::SegmentHeader h;
+  std::memset(&h, 0, sizeof h);
+  std::memcpy(h.magic, format::kSegmentMagic, 8);
+  h.format_version = kFormatVersion;
+  h.header_size = format::kSegmentHeaderSize;
+  std::memcpy(h.journal_id, m.journal_id, 16);
+  h.base_lsn = base_lsn;
+  h.segment_size = size;
+  h.created_ns = NowNanos();
+  h.checksum = Hash64(&h, offsetof(format::SegmentHeader, checksum));
+  for (std::uint64_t off = 0; off < size; off += page.size()) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(page.size(), size - off));
+    if (off == 0) std::memcpy(page.data(), &h, sizeof h);
+    int e = fs->PWrite(fd, page.data(), n, off);
+    if (off == 0) std::memset(page.data(), 0, sizeof h);
+    if (e) return fail(e, "zero-fill");
+  }
+  if (int e = fs->DataSync(fd)) return fail(e, "fdatasync");
+  void* addr = nullptr;
+  if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(e, "mmap");
+  // Prefault so the writer never takes a page fault (best effort: older
+  // kernels lack MADV_POPULATE_WRITE and fault lazily instead).
+  ::madvise(addr, size, MADV_POPULATE_WRITE);
+  if (int e = fs->Rename(tmp, path)) {
+    fs->Unmap(addr, size);
+    return fail(e, "rename to " + path + " from");
+  }
+  if (int e = fs->SyncDir(dir)) {
+    fs->Unmap(addr, size);
+    fs->Close(fd);
+    return Status::FromErrno(e, "sync directory " + dir + " after creating " + path);
+  }
+  auto seg = std::shared_ptr<Segment>(new Segment());
+  seg->fs_ = std::move(fs);
+  seg->path_ = path;
+  seg->base_ = base_lsn;
+  seg->size_ = size;
+  seg->data_ = static_cast<std::uint8_t*>(addr);
+  seg->fd_ = fd;
+  seg->writable_ = true;
+  return seg;
+}
+
+Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
+                                               const std::string& dir, const std::string& name,
+                                               const ManifestData& m, bool writable) {
+  std::string path = JoinPath(dir, name);
+  std::uint64_t base_from_name = 0;
+  if (!ParseSegmentFileName(name, &base_from_name)) {
+    return Status::InvalidArgument(path + ": not a segment file name");
+  }
+  int fd = -1;
+  if (int e = fs->Open(path, writable ? O_RDWR : O_RDONLY, 0, &fd)) {
+    return Status::FromErrno(e, "open segment " + path);
+  }
+  auto close_with = [&](Status s) -> Status {
+    fs->Close(fd);
+    return s;
+  };
+  std::uint64_t file_size = 0;
+  if (int e = fs->FileSize(fd, &file_size)) return close_with(Status::FromErrno(e, "stat " + path));
+  if (file_size < sizeof(format::SegmentHeader)) {
+    return close_with(Status::Corruption(path + ": segment file is " + std::to_string(file_size) +
+                                         " bytes, too small for a segment header (at byte 0)"));
+  }
+  format::SegmentHeader h;
+  std::size_t got = 0;
+  if (int e = fs->PRead(fd, &h, sizeof h, 0, &got)) return close_with(Status::FromErrno(e, "read " + path));
+  if (got != sizeof h) return close_with(Status::Corruption(path + ": short read of segment header at byte 0"));
+  if (std::memcmp(h.magic, format::kSegmentMagic, 8) != 0) {
+    return close_with(Status::Corruption(path + ": bad segment magic at byte 0"));
+  }
+  if (Hash64(&h, offsetof(format::SegmentHeader, checksum)) != h.checksum) {
+    return close_with(Status::Corruption(path + ": segment header checksum mismatch at byte " +
+                                         std::to_string(offsetof(format::SegmentHeader, checksum))));
+  }
+  if (h.format_version != kFormatVersion) {
+    return close_with(Status::NotSupported(path + ": segment format version " +
+                                           std::to_string(h.format_version) + ", this build reads " +
+                                           std::to_string(kFormatVersion)));
+  }
+  if (std::memcmp(h.journal_id, m.journal_id, 16) != 0) {
+    return close_with(Status::Corruption(path + ": segment belongs to another journal (identity at byte " +
+                                         std::to_string(offsetof(format::SegmentHeader, journal_id)) +
+                                         " differs from the manifest)"));
+  }
+  if (h.base_lsn != base_from_name) {
+    return close_with(Status::Corruption(path + ": header says base LSN " + std::to_string(h.base_lsn) +
+                                         " but the file name says " + std::to_string(base_from_name) +
+                                         " (renamed or copied segment)"));
+  }
+  if (h.header_size != format::kSegmentHeaderSize || h.segment_size < format::kMinSegmentSize ||
+      h.segment_size > format::kMaxSegmentSize || h.segment_size % 4096 != 0) {
+    return close_with(Status::Corruption(path + ": invalid header or segment size in header at byte 0"));
+  }
+  if (file_size != h.segment_size) {
+    return close_with(Status::Corruption(path + ": file holds " + std::to_string(file_size) +
+                                         " bytes but its header says " + std::to_string(h.segment_size) +
+                                         " (truncated or extended segment)"));
+  }
+  void* addr = nullptr;
+  if (int e = fs->Map(fd, 0, file_size, writable, &addr)) {
+    return close_with(Status::FromErrno(e, "mmap " + path));
+  }
+  auto seg = std::shared_ptr<Segment>(new Segment());
+  seg->fs_ = std::move(fs);
+  seg->path_ = path;
+  seg->base_ = h.base_lsn;
+  seg->size_ = file_size;
+  seg->data_ = static_cast<std::uint8_t*>(addr);
+  seg->fd_ = fd;
+  seg->writable_ = writable;
+  return seg;
+}
+
+}  // namespace txj::internal

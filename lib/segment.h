@@ -1,0 +1,80 @@
+// One segment file, mapped into memory.
+#ifndef TXJOURNAL_LIB_SEGMENT_H_
+#define TXJOURNAL_LIB_SEGMENT_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "manifest.h"
+#include "txjournal/file_system.h"
+#include "txjournal/status.h"
+
+namespace txj::internal {
+
+std::string SegmentFileName(std::uint64_t base_lsn);
+// True if `name` is exactly a segment file name; stores its base LSN.
+bool ParseSegmentFileName(const std::string& name, std::uint64_t* base_lsn);
+
+class Segment {
+ public:
+  // Creates the segment at `base_lsn` crash-safely: the file is made under a
+  // temporary name, reserved with fallocate (ENOSPC here is kNoSpace, never a
+  // later SIGBUS), zeroed, given its header, synced, renamed, and the
+  // directory is synced. Returns it mapped writable and prefaulted.
+  static Result<std::shared_ptr<Segment>> Create(std::shared_ptr<FileSystem> fs,
+                                                 const std::string& dir, const ManifestData& m,
+                                                 std::uint64_t base_lsn, mode_t mode);
+  // Opens an existing segment file and checks its header against the
+  // manifest and its name. Maps exactly the bytes the file holds.
+  // Errors: kCorruption (naming the file and what is wrong), kNotSupported,
+  // kIOError.
+  static Result<std::shared_ptr<Segment>> Open(std::shared_ptr<FileSystem> fs,
+                                               const std::string& dir, const std::string& name,
+                                               const ManifestData& m, bool writable);
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  std::uint64_t base() const { return base_; }
+  std::uint64_t size() const { return size_; }
+  std::uint64_t end() const { return base_ + size_; }
+  std::uint64_t first_record_lsn() const;
+  const std::string& path() const { return path_; }
+  std::string name() const;
+  bool writable() const { return writable_; }
+  int fd() const { return fd_; }
+
+  // Address of the byte at `lsn`. REQUIRES: base() <= lsn <= end().
+  std::uint8_t* at(std::uint64_t lsn) const { return data_ + (lsn - base_); }
+  std::uint64_t file_offset(std::uint64_t lsn) const { return lsn - base_; }
+
+  // The durable watermark (see format.h); first_record_lsn() when the slot is
+  // empty or invalid.
+  std::uint64_t watermark(std::uint64_t salt) const;
+  bool sealed(std::uint64_t salt) const { return watermark(salt) >= end(); }
+  // Raises the watermark to `lsn` (never lowers it). REQUIRES: writable().
+  void raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint64_t salt);
+
+  // fdatasync of the file. Errors: kIOError / kNoSpace naming the file.
+  Status Sync();
+
+ private:
+  Segment() = default;
+  std::shared_ptr<FileSystem> fs_;
+  std::string path_;
+  std::uint64_t base_ = 0;
+  std::uint64_t size_ = 0;
+  std::uint8_t* data_ = nullptr;
+  int fd_ = -1;
+  bool writable_ = false;
+  std::mutex watermark_mu_;
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_SEGMENT_H_

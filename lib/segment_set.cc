@@ -1,0 +1,82 @@
+#include "segment_set.h"
+
+#include <algorithm>
+
+namespace txj::internal {
+
+Status SegmentSet::Refresh() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return RefreshLocked();
+}
+
+Status SegmentSet::RefreshLocked() {
+  std::vector<std::string> names;
+  if (int e = fs_->ListDir(dir_, &names)) return Status::FromErrno(e, "list journal directory " + dir_);
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    std::uint64_t base = 0;
+    if (!ParseSegmentFileName(name, &base)) continue;
+    if (segs_.count(base)) continue;
+    auto seg = Segment::Open(fs_, dir_, name, manifest_, writable_);
+    if (!seg.ok()) return seg.status();
+    segs_.emplace(base, std::move(seg).value());
+  }
+  std::uint64_t expect = 0;
+  bool first = true;
+  for (const auto& [base, seg] : segs_) {
+    if (!first && base != expect) {
+      return Status::Corruption("missing segment " + JoinPath(dir_, SegmentFileName(expect)) +
+                                ": segments jump from LSN " + std::to_string(expect) + " to " +
+                                std::to_string(base) + " (" + seg->path() + ")");
+    }
+    first = false;
+    expect = seg->end();
+  }
+  return Status::OK();
+}
+
+std::shared_ptr<Segment> SegmentSet::Find(std::uint64_t lsn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto it = segs_.upper_bound(lsn);
+    if (it != segs_.begin()) {
+      --it;
+      if (lsn < it->second->end()) return it->second;
+    }
+    if (attempt == 0 && !writable_) {
+      if (!RefreshLocked().ok()) return nullptr;
+    } else {
+      break;
+    }
+  }
+  return nullptr;
+}
+
+std::shared_ptr<Segment> SegmentSet::First() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return segs_.empty() ? nullptr : segs_.begin()->second;
+}
+
+std::shared_ptr<Segment> SegmentSet::Last() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return segs_.empty() ? nullptr : segs_.rbegin()->second;
+}
+
+std::vector<std::shared_ptr<Segment>> SegmentSet::All() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Segment>> v;
+  for (auto& [b, s] : segs_) v.push_back(s);
+  return v;
+}
+
+void SegmentSet::Add(std::shared_ptr<Segment> seg) {
+  std::lock_guard<std::mutex> lock(mu_);
+  segs_[seg->base()] = std::move(seg);
+}
+
+void SegmentSet::DropFrom(std::uint64_t base) {
+  std::lock_guard<std::mutex> lock(mu_);
+  segs_.erase(segs_.lower_bound(base), segs_.end());
+}
+
+}  // namespace txj::internal

@@ -1,0 +1,240 @@
+#include "txjournal/transaction.h"
+
+#include <cstring>
+
+#include "checksum.h"
+#include "txn_tree.h"
+#include "utf8.h"
+
+namespace txj {
+
+using internal::JournalState;
+using internal::TxnTree;
+
+namespace internal {
+
+Result<std::shared_ptr<TxnTree>> TxnTree::Start(JournalState* j) {
+  auto t = std::make_shared<TxnTree>();
+  t->j = j;
+  t->txn_id = j->next_txn_id;
+  t->running = format::kRunningHashInit;
+  t->stack.push_back({0, 0});
+  format::BeginBody body{NowNanos()};
+  JournalState::Part part{&body, sizeof body};
+  TXJ_RETURN_IF_ERROR(t->Write(RecordType::kBegin, 0, 0, 0, &part, 1, false, &t->begin_lsn));
+  j->next_txn_id++;
+  return t;
+}
+
+Status TxnTree::Write(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint32_t sub_id,
+                      const JournalState::Part* parts, std::size_t n, bool use_reserve, std::uint64_t* lsn) {
+  std::uint64_t sum = 0;
+  Status s = j->Append(type, flags, depth, txn_id, sub_id, parts, n, use_reserve, lsn, &sum);
+  if (!s.ok()) {
+    if (type != RecordType::kEvent || s.code() != Code::kInvalidArgument) poisoned = s;
+    return s;
+  }
+  if (type != RecordType::kCommit && type != RecordType::kRollback) {
+    ++records;
+    running = format::RunningHashStep(running, sum);
+  }
+  return Status::OK();
+}
+
+void TxnTree::Release() {
+  std::lock_guard<std::mutex> lock(j->txn_mu);
+  j->txn_active = false;
+  j->txn_cv.notify_one();
+}
+
+Status TxnTree::RollbackAll() {
+  ended = true;
+  format::RollbackBody body{records, begin_lsn};
+  JournalState::Part part{&body, sizeof body};
+  std::uint64_t lsn;
+  Status s = Write(RecordType::kRollback, 0, 0, 0, &part, 1, true, &lsn);
+  if (s.ok()) {
+    j->NoteBoundary(Boundary{j->pos, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum},
+                    begin_lsn, j->next_offset);
+  }
+  // Without a rollback marker the transaction has no commit marker either:
+  // readers and recovery treat it as rolled back.
+  Release();
+  return s;
+}
+
+Result<CommitInfo> TxnTree::CommitTop() {
+  if (!poisoned.ok()) return poisoned;
+  const std::uint64_t first = j->next_offset;
+  const std::uint64_t count = stack[0].events;
+  format::CommitBody body{first, count, records, running, begin_lsn, NowNanos()};
+  JournalState::Part part{&body, sizeof body};
+  std::uint64_t lsn;
+  TXJ_RETURN_IF_ERROR(Write(RecordType::kCommit, 0, 0, 0, &part, 1, false, &lsn));
+  ended = true;
+  j->next_offset += count;
+  const std::uint64_t end = j->pos;
+  j->NoteBoundary(Boundary{end, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum}, begin_lsn, first);
+  JournalState* jj = j;
+  Release();
+  if (jj->options.durability == Durability::kCommit) {
+    TXJ_RETURN_IF_ERROR(jj->SyncTo(end));
+  }
+  return CommitInfo{txn_id, 0, first, count, end};
+}
+
+void TxnTree::Abandon() noexcept {
+  if (ended) return;
+  (void)RollbackAll();
+}
+
+}  // namespace internal
+
+Transaction::Transaction(Transaction&& o) noexcept
+    : tree_(std::move(o.tree_)), sub_id_(o.sub_id_), depth_(o.depth_) {}
+
+Transaction& Transaction::operator=(Transaction&& o) noexcept {
+  if (this != &o) {
+    abandon();
+    tree_ = std::move(o.tree_);
+    sub_id_ = o.sub_id_;
+    depth_ = o.depth_;
+  }
+  return *this;
+}
+
+Transaction::~Transaction() { abandon(); }
+
+bool Transaction::is_open() const {
+  return tree_ && !tree_->ended && depth_ < tree_->stack.size() && tree_->stack[depth_].sub_id == sub_id_;
+}
+
+std::uint64_t Transaction::id() const { return tree_ ? tree_->txn_id : 0; }
+
+namespace {
+
+Status CheckUsable(const Transaction& t, const TxnTree* tree, std::uint32_t depth) {
+  if (!t.is_open()) {
+    return Status::InvalidState("transaction " + std::to_string(t.id()) +
+                                (t.sub_id() ? " sub-transaction " + std::to_string(t.sub_id()) : std::string()) +
+                                " has already ended");
+  }
+  if (tree->stack.size() > depth + 1u) {
+    return Status::InvalidState("transaction " + std::to_string(t.id()) + " level " + std::to_string(t.sub_id()) +
+                                " has an open sub-transaction " + std::to_string(tree->stack[depth + 1].sub_id) +
+                                "; end it first");
+  }
+  return Status::OK();
+}
+
+Status CheckName(std::string_view what, std::string_view s, std::size_t max, bool allow_empty) {
+  if (s.empty() && !allow_empty) return Status::InvalidArgument(std::string(what) + " must not be empty");
+  if (s.size() > max) {
+    return Status::InvalidArgument(std::string(what) + " is " + std::to_string(s.size()) + " bytes, the limit is " +
+                                   std::to_string(max));
+  }
+  if (!internal::IsValidUtf8(s)) return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return Status::InvalidArgument(std::string(what) + " contains a control character");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Transaction::append(std::string_view topic, std::string_view type, std::string_view payload,
+                           const AppendOptions& options) {
+  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
+  if (!tree_->poisoned.ok()) return tree_->poisoned;
+  TXJ_RETURN_IF_ERROR(CheckName("topic", topic, kMaxTopicLength, false));
+  TXJ_RETURN_IF_ERROR(CheckName("event type", type, kMaxTypeLength, true));
+  if (options.key && options.key->size() > kMaxKeyLength) {
+    return Status::InvalidArgument("event key is " + std::to_string(options.key->size()) + " bytes, the limit is " +
+                                   std::to_string(kMaxKeyLength));
+  }
+  if (payload.size() > 0xffffffffull) return Status::InvalidArgument("payload over 4 GiB");
+  const std::string_view key = options.key.value_or(std::string_view());
+  format::EventBody body{options.timestamp_ns ? options.timestamp_ns : internal::NowNanos(),
+                                   static_cast<std::uint32_t>(payload.size()),
+                                   static_cast<std::uint16_t>(key.size()), static_cast<std::uint8_t>(topic.size()),
+                                   static_cast<std::uint8_t>(type.size())};
+  JournalState::Part parts[5] = {{&body, sizeof body},
+                                 {topic.data(), topic.size()},
+                                 {type.data(), type.size()},
+                                 {key.data(), key.size()},
+                                 {payload.data(), payload.size()}};
+  std::uint64_t lsn;
+  TXJ_RETURN_IF_ERROR(tree_->Write(RecordType::kEvent, options.key ? format::kFlagHasKey : 0,
+                                   static_cast<std::uint16_t>(depth_), sub_id_, parts, 5, false, &lsn));
+  tree_->stack[depth_].events++;
+  return Status::OK();
+}
+
+Result<Transaction> Transaction::begin() {
+  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
+  if (!tree_->poisoned.ok()) return tree_->poisoned;
+  if (depth_ + 1 > 0xffff) return Status::InvalidArgument("sub-transactions nest deeper than 65535 levels");
+  const std::uint32_t sub = tree_->next_sub;
+  format::SubBeginBody body{sub_id_, 0};
+  JournalState::Part part{&body, sizeof body};
+  std::uint64_t lsn;
+  TXJ_RETURN_IF_ERROR(tree_->Write(RecordType::kSubBegin, 0, static_cast<std::uint16_t>(depth_ + 1), sub, &part, 1,
+                                   false, &lsn));
+  tree_->next_sub++;
+  tree_->stack.push_back({sub, 0});
+  return Transaction(tree_, sub, depth_ + 1);
+}
+
+Result<CommitInfo> Transaction::commit() {
+  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
+  if (depth_ == 0) return tree_->CommitTop();
+  if (!tree_->poisoned.ok()) return tree_->poisoned;
+  const std::uint64_t n = tree_->stack.back().events;
+  format::SubCommitBody body{n};
+  JournalState::Part part{&body, sizeof body};
+  std::uint64_t lsn;
+  TXJ_RETURN_IF_ERROR(tree_->Write(RecordType::kSubCommit, 0, static_cast<std::uint16_t>(depth_), sub_id_, &part, 1,
+                                   false, &lsn));
+  tree_->stack.pop_back();
+  tree_->stack.back().events += n;
+  return CommitInfo{tree_->txn_id, sub_id_, 0, n, tree_->j->pos};
+}
+
+Status Transaction::rollback() {
+  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
+  if (depth_ == 0) return tree_->RollbackAll();
+  if (!tree_->poisoned.ok()) {
+    // The whole transaction can only roll back now; this level is discarded
+    // with it. Forget it locally.
+    tree_->stack.pop_back();
+    return Status::OK();
+  }
+  format::SubRollbackBody body{tree_->stack.back().events};
+  JournalState::Part part{&body, sizeof body};
+  std::uint64_t lsn;
+  Status s = tree_->Write(RecordType::kSubRollback, 0, static_cast<std::uint16_t>(depth_), sub_id_, &part, 1, false,
+                          &lsn);
+  tree_->stack.pop_back();  // discarded either way: a poisoned tree rolls back whole
+  return s;
+}
+
+void Transaction::abandon() noexcept {
+  if (!is_open()) {
+    tree_.reset();
+    return;
+  }
+  TxnTree* t = tree_.get();
+  if (depth_ == 0) {
+    t->Abandon();
+  } else {
+    // Roll back open descendants innermost first, then this level.
+    while (t->stack.size() > depth_ + 1u) {
+      Transaction child(tree_, t->stack.back().sub_id, static_cast<std::uint32_t>(t->stack.size() - 1));
+      (void)child.rollback();
+    }
+    (void)rollback();
+  }
+  tree_.reset();
+}
+
+}  // namespace txj

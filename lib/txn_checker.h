@@ -1,0 +1,69 @@
+// Checks the transaction structure of a record stream (the marker grammar of
+// docs/format.md) and follows the committed view: which transactions commit,
+// their offsets, and which sub-transactions were rolled back.
+#ifndef TXJOURNAL_LIB_TXN_CHECKER_H_
+#define TXJOURNAL_LIB_TXN_CHECKER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "record.h"
+#include "txjournal/status.h"
+
+namespace txj::internal {
+
+class TxnChecker {
+ public:
+  // What a record did to the structure.
+  enum class Effect { kNone, kBegan, kCommitted, kRolledBack };
+
+  // Pass as next_offset when reading from a place whose offset is not known:
+  // the first commit marker then sets it.
+  static constexpr std::uint64_t kUnknownOffset = ~std::uint64_t{0};
+
+  // `next_offset`: offset the next committed event gets; `last_txn_id`: the
+  // highest transaction id seen before the start.
+  void Reset(std::uint64_t next_offset, std::uint64_t last_txn_id);
+
+  // Feeds the next record. Errors: kCorruption describing the violation
+  // (the caller adds the position).
+  Status Feed(const RecordView& r, Effect* effect);
+
+  bool in_txn() const { return open_; }
+  std::uint64_t txn_id() const { return txn_id_; }
+  std::uint64_t begin_lsn() const { return begin_lsn_; }
+  std::size_t open_depth() const { return stack_.size(); }
+  std::uint64_t next_offset() const { return next_offset_; }
+  std::uint64_t last_txn_id() const { return last_txn_id_; }
+  std::uint64_t record_count() const { return records_; }
+  // Sub-transactions of the current (or just ended) transaction that were
+  // rolled back, in the order of their rollback markers.
+  const std::vector<std::uint32_t>& rolled_back_subs() const { return dead_; }
+  // After kCommitted: the commit's first offset and count.
+  std::uint64_t committed_first_offset() const { return committed_first_; }
+  std::uint64_t committed_count() const { return committed_count_; }
+
+ private:
+  struct Frame {
+    std::uint32_t sub_id;
+    std::uint64_t events;  // live events held by this level
+  };
+  bool open_ = false;
+  std::uint64_t txn_id_ = 0;
+  std::uint64_t begin_lsn_ = 0;
+  std::uint64_t next_offset_ = 0;
+  std::uint64_t last_txn_id_ = 0;
+  std::uint64_t records_ = 0;
+  std::uint64_t running_ = 0;
+  std::uint32_t max_sub_ = 0;
+  std::uint64_t top_events_ = 0;
+  std::vector<Frame> stack_;
+  std::vector<std::uint32_t> dead_;
+  std::uint64_t committed_first_ = 0;
+  std::uint64_t committed_count_ = 0;
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_TXN_CHECKER_H_

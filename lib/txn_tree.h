@@ -1,0 +1,48 @@
+// The shared state of one top-level transaction and its open
+// sub-transactions. Transaction handles point into it.
+#ifndef TXJOURNAL_LIB_TXN_TREE_H_
+#define TXJOURNAL_LIB_TXN_TREE_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "journal_state.h"
+#include "txjournal/transaction.h"
+
+namespace txj::internal {
+
+struct TxnTree {
+  struct Level {
+    std::uint32_t sub_id;
+    std::uint64_t events;  // live events this level holds
+  };
+
+  JournalState* j = nullptr;
+  std::uint64_t txn_id = 0;
+  std::uint64_t begin_lsn = 0;
+  std::vector<Level> stack;  // stack[0] is the top level; back() the innermost
+  std::uint32_t next_sub = 1;
+  std::uint64_t records = 0;
+  std::uint64_t running = 0;
+  bool ended = false;
+  Status poisoned;  // a write failed: only rollback is possible
+
+  // Writes the begin marker. REQUIRES: the caller owns the write slot.
+  static Result<std::shared_ptr<TxnTree>> Start(JournalState* j);
+
+  // Writes a record of this transaction and folds it into the running hash.
+  Status Write(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint32_t sub_id,
+               const JournalState::Part* parts, std::size_t n, bool use_reserve, std::uint64_t* lsn);
+  // Rolls the whole transaction back and releases the write slot.
+  Status RollbackAll();
+  // Commits the top level and releases the write slot.
+  Result<CommitInfo> CommitTop();
+  // Rolls back and releases; never fails from the caller's view.
+  void Abandon() noexcept;
+  void Release();
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_TXN_TREE_H_

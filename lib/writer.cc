@@ -1,0 +1,279 @@
+// The write path of JournalState: appending records, rolling segments,
+// group commit, and the background thread.
+#include <cstring>
+
+#include "checksum.h"
+#include "journal_state.h"
+
+namespace txj::internal {
+
+std::uint64_t JournalState::max_record_size() const {
+  return manifest.segment_size - format::kSegmentHeaderSize - kTailReserve;
+}
+
+Status JournalState::CheckUsable() const {
+  if (has_failed.load(std::memory_order_acquire)) {
+    auto* self = const_cast<JournalState*>(this);
+    std::lock_guard<std::mutex> lock(self->sync_mu);
+    return failed;
+  }
+  return Status::OK();
+}
+
+Status JournalState::FailClosed(const Status& cause) {
+  std::lock_guard<std::mutex> lock(sync_mu);
+  if (failed.ok()) {
+    failed = Status::Failed("journal " + dir + " failed closed: " + cause.ToString() +
+                            "; nothing more is accepted, reopen it to recover");
+    has_failed.store(true, std::memory_order_release);
+  }
+  sync_cv.notify_all();
+  return failed;
+}
+
+Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t depth,
+                            std::uint64_t txn_id, std::uint32_t sub_id, const Part* parts,
+                            std::size_t nparts, bool use_reserve, std::uint64_t* lsn,
+                            std::uint64_t* checksum) {
+  TXJ_RETURN_IF_ERROR(CheckUsable());
+  std::uint64_t len = format::kRecordHeaderSize;
+  for (std::size_t i = 0; i < nparts; ++i) len += parts[i].size;
+  if (len > max_record_size()) {
+    return Status::InvalidArgument("record of " + std::to_string(len) + " bytes does not fit a segment of " +
+                                   std::to_string(manifest.segment_size) + " bytes (journal " + dir + ")");
+  }
+  const std::uint64_t size = format::AlignUp(len);
+  if (pos + size + (use_reserve ? 0 : kTailReserve) > active->end()) {
+    TXJ_RETURN_IF_ERROR(Roll());
+  }
+  std::uint8_t* p = active->at(pos);
+  format::RecordHeader h{0, static_cast<std::uint32_t>(len), static_cast<std::uint8_t>(type), flags, depth,
+                         txn_id, sub_id, epoch};
+  std::memcpy(p, &h, sizeof h);
+  std::uint8_t* q = p + sizeof h;
+  for (std::size_t i = 0; i < nparts; ++i) {
+    if (parts[i].size) std::memcpy(q, parts[i].data, parts[i].size);
+    q += parts[i].size;
+  }
+  const std::uint64_t c = RecordChecksum(p, static_cast<std::uint32_t>(len), salt, pos);
+  std::memcpy(p, &c, sizeof c);
+  *lsn = pos;
+  *checksum = c;
+  last_record_lsn = pos;
+  last_record_checksum = c;
+  pos += size;
+  return Status::OK();
+}
+
+Status JournalState::Roll() {
+  std::shared_ptr<Segment> next;
+  {
+    std::unique_lock<std::mutex> lock(bg_mu);
+    bg_cv.notify_all();
+    bg_cv.wait(lock, [&] { return prepared || !prepare_error.ok() || bg_stop; });
+    if (!prepared) {
+      Status e = prepare_error.ok() ? Status::Closed("journal " + dir + " is closing") : prepare_error;
+      prepare_error = Status::OK();  // the background thread tries again
+      bg_cv.notify_all();
+      return e.WithContext("cannot continue in a new segment after " + active->path());
+    }
+    next = std::move(prepared);
+  }
+  // The segment-end marker uses the reserve kept at the end of every segment.
+  format::RecordHeader h{0, format::kRecordHeaderSize, static_cast<std::uint8_t>(RecordType::kSegmentEnd), 0,
+                         0, 0, 0, epoch};
+  std::uint8_t* p = active->at(pos);
+  std::memcpy(p, &h, sizeof h);
+  const std::uint64_t c = RecordChecksum(p, format::kRecordHeaderSize, salt, pos);
+  std::memcpy(p, &c, sizeof c);
+  std::shared_ptr<Segment> old = active;
+  segments->Add(next);
+  Boundary b;
+  {
+    std::lock_guard<std::mutex> lock(sync_mu);
+    unsynced.push_back(next);
+    b = last_boundary;
+  }
+  active = next;
+  pos = next->first_record_lsn();
+  {
+    std::lock_guard<std::mutex> lock(bg_mu);
+    to_seal.push_back({old, b});
+    prepare_base = next->end();
+    bg_cv.notify_all();
+  }
+  return Status::OK();
+}
+
+void JournalState::Publish(std::uint64_t visible_lsn, std::uint64_t next_off) {
+  // REQUIRES: sync_mu held (publications are ordered).
+  if (visible_lsn <= visible.load(std::memory_order_relaxed)) return;
+  visible_next_offset.store(next_off, std::memory_order_relaxed);
+  visible.store(visible_lsn, std::memory_order_release);
+  head.Publish(visible_lsn, next_off);
+}
+
+void JournalState::NoteBoundary(const Boundary& b, std::uint64_t begin_lsn, std::uint64_t first_offset) {
+  {
+    std::lock_guard<std::mutex> lock(sync_mu);
+    commit_end = b.lsn;
+    last_boundary = b;
+    if (options.durability != Durability::kCommit) Publish(b.lsn, b.next_offset);
+  }
+  if (b.next_offset > first_offset &&
+      (!index_any || first_offset >= last_index_offset + 1024 || begin_lsn >= last_index_lsn + (256u << 10))) {
+    std::lock_guard<std::mutex> lock(index_mu);
+    index[first_offset] = begin_lsn;
+    index_pending.emplace_back(first_offset, begin_lsn);
+    last_index_offset = first_offset;
+    last_index_lsn = begin_lsn;
+    index_any = true;
+  }
+}
+
+Status JournalState::SyncTo(std::uint64_t target) {
+  std::unique_lock<std::mutex> lock(sync_mu);
+  for (;;) {
+    if (!failed.ok()) return failed;
+    if (synced_lsn >= target) return Status::OK();
+    if (syncing) {
+      sync_cv.wait(lock);
+      continue;
+    }
+    syncing = true;
+    const std::uint64_t t = std::max(target, commit_end);
+    const std::uint64_t prev = synced_lsn;
+    const Boundary b = last_boundary;
+    std::vector<std::shared_ptr<Segment>> segs = unsynced;
+    lock.unlock();
+    Status s;
+    for (const auto& seg : segs) {
+      if (seg->base() >= t) continue;
+      // Lags one sync behind: it states what an earlier sync made durable.
+      if (prev > seg->base() && prev <= seg->end()) seg->raise_watermark(prev, epoch, salt);
+      s = seg->Sync();
+      if (!s.ok()) break;
+    }
+    lock.lock();
+    syncing = false;
+    if (!s.ok()) {
+      lock.unlock();
+      return FailClosed(s);
+    }
+    if (t > synced_lsn) synced_lsn = t;
+    std::erase_if(unsynced, [&](const std::shared_ptr<Segment>& seg) { return seg->end() <= t; });
+    Publish(b.lsn, b.next_offset);
+    sync_cv.notify_all();
+  }
+}
+
+void JournalState::WriteCheckpoint(const Boundary& b) {
+  if (!catalog || b.lsn <= last_checkpoint_lsn || b.lsn == 0) return;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> entries;
+  {
+    std::lock_guard<std::mutex> lock(index_mu);
+    for (const auto& e : index_pending) {
+      if (e.second < b.lsn) entries.push_back(e);
+    }
+  }
+  Checkpoint cp{b.lsn, b.next_offset, b.last_txn_id, b.epoch, b.prev_lsn, b.prev_checksum};
+  if (catalog->PutCheckpoint(cp, entries).ok()) {
+    last_checkpoint_lsn = b.lsn;
+    std::lock_guard<std::mutex> lock(index_mu);
+    std::erase_if(index_pending, [&](const auto& e) { return e.second < b.lsn; });
+  }
+  // A failed catalog write loses nothing: the catalog is derived and the
+  // next open scans further.
+}
+
+void JournalState::StartBackground() {
+  bg = std::thread([this] { BackgroundLoop(); });
+}
+
+void JournalState::StopBackground() {
+  {
+    std::lock_guard<std::mutex> lock(bg_mu);
+    bg_stop = true;
+    bg_cv.notify_all();
+  }
+  if (bg.joinable()) bg.join();
+}
+
+void JournalState::BackgroundLoop() {
+  using Clock = std::chrono::steady_clock;
+  auto next_periodic = Clock::now() + options.sync_interval;
+  auto next_checkpoint = Clock::now() + std::chrono::milliseconds(500);
+  std::unique_lock<std::mutex> lock(bg_mu);
+  for (;;) {
+    if (!to_seal.empty()) {
+      SealJob job = std::move(to_seal.front());
+      to_seal.pop_front();
+      lock.unlock();
+      Status s = job.seg->Sync();
+      if (s.ok()) {
+        job.seg->raise_watermark(job.seg->end(), epoch, salt);
+        s = job.seg->Sync();
+      }
+      if (!s.ok()) {
+        (void)FailClosed(s);
+      } else {
+        {
+          std::lock_guard<std::mutex> sl(sync_mu);
+          if (job.seg->end() > synced_lsn) synced_lsn = job.seg->end();
+          std::erase(unsynced, job.seg);
+        }
+        WriteCheckpoint(job.boundary);
+      }
+      lock.lock();
+      continue;
+    }
+    if (bg_stop) break;
+    if (!prepared && prepare_error.ok() && prepare_base != 0 && !has_failed.load()) {
+      const std::uint64_t base = prepare_base;
+      lock.unlock();
+      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode);
+      lock.lock();
+      if (r.ok()) {
+        prepared = std::move(r).value();
+      } else {
+        prepare_error = r.status();
+      }
+      bg_cv.notify_all();
+      continue;
+    }
+    const auto now = Clock::now();
+    if (options.durability == Durability::kPeriodic && now >= next_periodic) {
+      lock.unlock();
+      std::uint64_t target;
+      {
+        std::lock_guard<std::mutex> sl(sync_mu);
+        target = commit_end;
+      }
+      (void)SyncTo(target);  // a failure fails the journal closed
+      next_periodic = Clock::now() + options.sync_interval;
+      lock.lock();
+      continue;
+    }
+    if (now >= next_checkpoint) {
+      Boundary b;
+      bool durable;
+      {
+        std::lock_guard<std::mutex> sl(sync_mu);
+        b = last_boundary;
+        durable = b.lsn <= synced_lsn;
+      }
+      if (durable) {
+        lock.unlock();
+        WriteCheckpoint(b);
+        lock.lock();
+      }
+      next_checkpoint = Clock::now() + std::chrono::milliseconds(500);
+      continue;
+    }
+    auto wake = next_checkpoint;
+    if (options.durability == Durability::kPeriodic) wake = std::min(wake, next_periodic);
+    bg_cv.wait_until(lock, wake);
+  }
+}
+
+}  // namespace txj::internal
