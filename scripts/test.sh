@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Quickstart 2: install, build, and run the whole test suite. Ends with a
+# line "N passed, N failed". TXJ_TEST_SEED changes the random seed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+builddir=${TXJ_BUILD_DIR:-build}
+if [[ ! -f $builddir/build.ninja ]]; then
+  meson setup "$builddir" --wrap-mode=nodownload --buildtype=debugoptimized
+fi
+ninja -C "$builddir"
+status=0
+meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@" || status=$?
+python3 - "$builddir/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"):
+        passed += 1
+    elif r == "SKIP":
+        skipped += 1
+    else:
+        failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status
