@@ -200,6 +200,13 @@ Status Recover(JournalState& s) {
   }
   for (const auto& later : segs.All()) {
     if (later->base() <= tail_seg->base()) continue;
+    // The segment prepared before the crash or close, still empty: keep it
+    // as the next one to write.
+    if (later->base() == tail_seg->end() && !s.prepared &&
+        NonZeroExtent(*later, later->first_record_lsn()) == 0) {
+      s.prepared = later;
+      continue;
+    }
     if (int e = s.fs->Unlink(later->path())) return Status::FromErrno(e, "remove " + later->path());
     s.report.notes.push_back("removed segment " + later->path() + " past the tail");
   }
