@@ -100,7 +100,8 @@ Status OpenState(JournalState& s) {
   TXJ_RETURN_IF_ERROR(s.segments->Refresh());
   if (!s.segments->First()) {
     if (s.read_only) return Status::NotFound("journal " + s.dir + " has no segment yet");
-    auto seg = internal::Segment::Create(s.fs, s.dir, s.manifest, 0, s.options.file_mode);
+    auto seg = internal::Segment::Create(s.fs, s.dir, s.manifest, 0, s.options.file_mode,
+                                         s.options.durability == Durability::kCommit);
     if (!seg.ok()) return seg.status();
     s.segments->Add(seg.value());
   }
@@ -125,6 +126,7 @@ Status OpenState(JournalState& s) {
     s.unsynced.push_back(s.active);
   }
   TXJ_RETURN_IF_ERROR(s.head.Create(s.dir, s.options.file_mode, s.pos, s.next_offset));
+  s.active->Prefault(s.pos);
   s.prepare_base = s.active->end();
   s.StartBackground();
   return Status::OK();

@@ -73,7 +73,24 @@ void Segment::raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint6
   if (lsn <= watermark(salt)) return;
   format::WatermarkSlot w{lsn, epoch, 0};
   w.checksum = WatermarkCheck(w, SegmentSalt(salt, base_));
-  std::memcpy(data_ + format::kWatermarkOffset, &w, sizeof w);
+  // Through the file, not the mapping: a retired segment is mapped read-only.
+  // A failed write only leaves the older, still true, watermark.
+  (void)fs_->PWrite(fd_, &w, sizeof w, format::kWatermarkOffset);
+}
+
+void Segment::MakeReadOnly() {
+  if (!writable_) return;
+  // Replace the mapping in place (same address, so readers' pointers stay
+  // valid): the new one has no dirty or writable page-table entries, so a
+  // later sync has nothing to clean in this process.
+  void* p = ::mmap(data_, size_, PROT_READ, MAP_SHARED | MAP_FIXED, fd_, 0);
+  if (p == data_) writable_ = false;
+}
+
+void Segment::Prefault(std::uint64_t lsn) const {
+  std::uint64_t from = (lsn - base_) & ~std::uint64_t{4095};
+  if (from >= size_) return;
+  ::madvise(data_ + from, size_ - from, MADV_POPULATE_WRITE);
 }
 
 Status Segment::Sync() {
@@ -83,7 +100,7 @@ Status Segment::Sync() {
 
 Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode) {
+                                                 std::uint64_t base_lsn, mode_t mode, bool zero_fill) {
   const std::uint64_t size = m.segment_size;
   std::string path = JoinPath(dir, SegmentFileName(base_lsn));
   std::string tmp = path + format::kTempSuffix;
@@ -97,11 +114,13 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
     return Status::FromErrno(e, what + " " + tmp);
   };
   if (int e = fs->Allocate(fd, 0, size)) return fail(e, "reserve " + std::to_string(size) + " bytes for");
-  // Zero in page-sized writes: it turns fallocate's unwritten extents into
-  // written ones (no extent conversion on later syncs) and keeps the page
-  // cache in small folios, so a sync writes back little more than what
-  // changed (docs/performance notes).
-  std::vector<std::uint8_t> page(1 << 16, 0);
+  // With `zero_fill`, every page is written with zeros and synced before the
+  // segment is used: fallocate's unwritten extents become written ones (no
+  // extent conversion on later syncs) and the page cache holds small folios,
+  // so a commit's fdatasync writes back little more than what changed. That
+  // doubles the bytes written per segment, so it is done for the commit
+  // durability mode only; otherwise just the header page is written.
+  std::vector<std::uint8_t> page(zero_fill ? (1 << 16) : format::kSegmentHeaderSize, 0);
   format::SegmentHeader h;
   std::memset(&h, 0, sizeof h);
   std::memcpy(h.magic, format::kSegmentMagic, 8);
@@ -112,8 +131,9 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   h.segment_size = size;
   h.created_ns = NowNanos();
   h.checksum = Hash64(&h, offsetof(format::SegmentHeader, checksum));
-  for (std::uint64_t off = 0; off < size; off += page.size()) {
-    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(page.size(), size - off));
+  const std::uint64_t fill = zero_fill ? size : format::kSegmentHeaderSize;
+  for (std::uint64_t off = 0; off < fill; off += page.size()) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(page.size(), fill - off));
     if (off == 0) std::memcpy(page.data(), &h, sizeof h);
     int e = fs->PWrite(fd, page.data(), n, off);
     if (off == 0) std::memset(page.data(), 0, sizeof h);

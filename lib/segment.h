@@ -24,11 +24,12 @@ class Segment {
  public:
   // Creates the segment at `base_lsn` crash-safely: the file is made under a
   // temporary name, reserved with fallocate (ENOSPC here is kNoSpace, never a
-  // later SIGBUS), zeroed, given its header, synced, renamed, and the
-  // directory is synced. Returns it mapped writable and prefaulted.
+  // later SIGBUS), given its header (and with `zero_fill` zero-written
+  // throughout), synced, renamed, and the directory is synced. Returns it
+  // mapped writable and prefaulted.
   static Result<std::shared_ptr<Segment>> Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode);
+                                                 std::uint64_t base_lsn, mode_t mode, bool zero_fill);
   // Opens an existing segment file and checks its header against the
   // manifest and its name. Maps exactly the bytes the file holds.
   // Errors: kCorruption (naming the file and what is wrong), kNotSupported,
@@ -57,8 +58,17 @@ class Segment {
   // empty or invalid.
   std::uint64_t watermark(std::uint64_t salt) const;
   bool sealed(std::uint64_t salt) const { return watermark(salt) >= end(); }
-  // Raises the watermark to `lsn` (never lowers it). REQUIRES: writable().
+  // Raises the watermark to `lsn` (never lowers it).
   void raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint64_t salt);
+
+  // Makes the pages of [lsn, end()) writable and present, so the writer
+  // takes no page fault there (pages cleaned by a sync are write-protected
+  // again by the kernel). Best effort.
+  void Prefault(std::uint64_t lsn) const;
+
+  // Write-protects the mapping of a segment the writer has left. Syncing it
+  // then needs no TLB shootdowns on the writer's CPU to clean its pages.
+  void MakeReadOnly();
 
   // fdatasync of the file. Errors: kIOError / kNoSpace naming the file.
   Status Sync();

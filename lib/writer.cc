@@ -205,10 +205,26 @@ void JournalState::BackgroundLoop() {
   auto next_checkpoint = Clock::now() + std::chrono::milliseconds(500);
   std::unique_lock<std::mutex> lock(bg_mu);
   for (;;) {
+    // A writer may be waiting for the next segment: prepare it first.
+    if (!bg_stop && !prepared && prepare_error.ok() && prepare_base != 0 && !has_failed.load()) {
+      const std::uint64_t base = prepare_base;
+      lock.unlock();
+      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode,
+                               options.durability == Durability::kCommit);
+      lock.lock();
+      if (r.ok()) {
+        prepared = std::move(r).value();
+      } else {
+        prepare_error = r.status();
+      }
+      bg_cv.notify_all();
+      continue;
+    }
     if (!to_seal.empty()) {
       SealJob job = std::move(to_seal.front());
       to_seal.pop_front();
       lock.unlock();
+      job.seg->MakeReadOnly();
       Status s = job.seg->Sync();
       if (s.ok()) {
         job.seg->raise_watermark(job.seg->end(), epoch, salt);
@@ -228,19 +244,6 @@ void JournalState::BackgroundLoop() {
       continue;
     }
     if (bg_stop) break;
-    if (!prepared && prepare_error.ok() && prepare_base != 0 && !has_failed.load()) {
-      const std::uint64_t base = prepare_base;
-      lock.unlock();
-      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode);
-      lock.lock();
-      if (r.ok()) {
-        prepared = std::move(r).value();
-      } else {
-        prepare_error = r.status();
-      }
-      bg_cv.notify_all();
-      continue;
-    }
     const auto now = Clock::now();
     if (options.durability == Durability::kPeriodic && now >= next_periodic) {
       lock.unlock();
