@@ -16,7 +16,8 @@ class PosixFileSystem final : public FileSystem {
  public:
   int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
     int r;
-    do { r = ::open(path.c_str(), flags | O_CLOEXEC, mode); } while (r < 0 && errno == EINTR);
+    // Never follow a symlink planted in the journal directory.
+    do { r = ::open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode); } while (r < 0 && errno == EINTR);
     if (r < 0) return errno;
     *fd = r;
     return 0;
