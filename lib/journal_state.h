@@ -42,6 +42,10 @@ struct Boundary {
 // marker, so a failed roll can still roll the transaction back.
 inline constexpr std::uint64_t kTailReserve = 64;
 
+// How far synced data must get past a segment's watermark before a sync
+// raises it (one extra page written back per step, not per commit).
+inline constexpr std::uint64_t kWatermarkStep = 256 * 1024;
+
 struct JournalState {
   std::string dir;
   Options options;

@@ -150,7 +150,10 @@ Status JournalState::SyncTo(std::uint64_t target) {
     for (const auto& seg : segs) {
       if (seg->base() >= t) continue;
       // Lags one sync behind: it states what an earlier sync made durable.
-      if (prev > seg->base() && prev <= seg->end()) seg->raise_watermark(prev, epoch, salt);
+      // Raised in steps, so most syncs write back only the data pages.
+      if (prev > seg->base() && prev <= seg->end() && prev >= seg->watermark(salt) + kWatermarkStep) {
+        seg->raise_watermark(prev, epoch, salt);
+      }
       s = seg->Sync();
       if (!s.ok()) break;
     }
