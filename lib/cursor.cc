@@ -88,6 +88,10 @@ Result<std::optional<Event>> CursorImpl::Next() {
           break;
         case RecordType::kSubCommit:
         case RecordType::kSubRollback: alive_.pop_back(); break;
+        case RecordType::kPadding:
+          // Compacted events: their offsets stay taken.
+          if (alive_.back()) emit_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
+          break;
         case RecordType::kEvent: {
           if (!alive_.back()) break;
           const std::uint64_t off = emit_offset_++;
@@ -115,6 +119,11 @@ Result<std::optional<Event>> CursorImpl::Next() {
       return e;
     }
     if (r.type == RecordType::kSegmentEnd) continue;
+    if (r.type == RecordType::kPadding) {
+      TxnChecker::Effect pad_effect;
+      (void)checker_.Feed(r, &pad_effect);  // advances the offset count
+      continue;
+    }
     if (r.type != RecordType::kBegin) {
       return Status::Corruption(std::string(RecordTypeName(r.type)) + " record outside a transaction in " +
                                 reader_.Where(r.lsn));

@@ -31,7 +31,10 @@ struct Manifest {
   std::uint64_t segment_size;
   std::uint64_t epoch;         // incremented by every open for writing
   std::uint64_t created_ns;
-  std::uint8_t reserved[64];
+  // Retention: where the journal starts after front segments were removed.
+  std::uint64_t first_lsn;     // first record of the first segment
+  std::uint64_t first_offset;  // offset of the first event at or after first_lsn
+  std::uint8_t reserved[48];
   std::uint64_t checksum;      // XXH3_64 of the bytes before it
 };
 static_assert(sizeof(Manifest) == kManifestSize);
@@ -82,6 +85,9 @@ struct RecordHeader {
 static_assert(sizeof(RecordHeader) == kRecordHeaderSize);
 
 inline constexpr std::uint8_t kFlagHasKey = 1;
+// On a commit marker: the transaction was rewritten by compaction; its
+// record_count and running_hash cover the records as they are now.
+inline constexpr std::uint8_t kFlagRewritten = 2;
 
 struct BeginBody { std::uint64_t timestamp_ns; };
 struct SubBeginBody { std::uint32_t parent_sub_id; std::uint32_t reserved; };
@@ -104,6 +110,14 @@ struct CommitBody {
   std::uint64_t timestamp_ns;
 };
 struct RollbackBody { std::uint64_t record_count; std::uint64_t begin_lsn; };
+// A padding record replaces records removed by compaction. Its checksum
+// covers only the header and this body; the bytes after them, up to
+// `length`, are unspecified (usually a hole in the file).
+struct PaddingBody {
+  std::uint64_t skipped_events;  // committed events it stands for (their offsets stay taken)
+  std::uint64_t reserved;
+};
+inline constexpr std::uint32_t kPaddingCheckedSize = kRecordHeaderSize + 16;
 static_assert(sizeof(EventBody) == 16 && sizeof(CommitBody) == 48 && sizeof(RollbackBody) == 16);
 
 // The commit marker's running hash: h0 = kRunningHashInit, then for each

@@ -49,6 +49,33 @@ Status CheckOptions(const Options& o) {
   return Status::OK();
 }
 
+// The manifest says where the journal starts (retention moves it forward).
+// A first segment after that point means segments are missing; segments
+// before it are left over from an interrupted removal.
+Status CheckFirstSegment(JournalState& s) {
+  const std::uint64_t expected = s.manifest.first_lsn ? s.manifest.first_lsn : format::kSegmentHeaderSize;
+  s.first_offset = s.manifest.first_offset;
+  for (;;) {
+    auto first = s.segments->First();
+    if (first->first_record_lsn() == expected) return Status::OK();
+    if (first->first_record_lsn() > expected) {
+      return Status::Corruption("missing segment " +
+                                internal::JoinPath(s.dir, internal::SegmentFileName(expected - format::kSegmentHeaderSize)) +
+                                ": the manifest says the journal starts at LSN " + std::to_string(expected) +
+                                " but the first segment is " + first->path());
+    }
+    if (first->end() > expected) {
+      return Status::Corruption("segment " + first->path() + " straddles the journal start LSN " +
+                                std::to_string(expected) + " recorded in the manifest");
+    }
+    if (!s.read_only) {  // a reader just skips it: the writer may be removing it now
+      if (int e = s.fs->Unlink(first->path())) return Status::FromErrno(e, "remove retired segment " + first->path());
+      s.report.notes.push_back("removed retired segment " + first->path());
+    }
+    s.segments->DropBefore(first->end());
+  }
+}
+
 Status OpenState(JournalState& s) {
   FileSystem& fs = *s.fs;
   struct stat st;
@@ -105,6 +132,7 @@ Status OpenState(JournalState& s) {
     if (!seg.ok()) return seg.status();
     s.segments->Add(seg.value());
   }
+  TXJ_RETURN_IF_ERROR(CheckFirstSegment(s));
   TXJ_RETURN_IF_ERROR(OpenCatalog(s));
   if (s.catalog && !s.read_only) {
     (void)s.catalog->PutMeta("journal_id", s.manifest.id_hex());

@@ -83,6 +83,8 @@ Status ReadManifest(FileSystem& fs, const std::string& dir, ManifestData* out) {
   out->segment_size = m.segment_size;
   out->epoch = m.epoch;
   out->created_ns = m.created_ns;
+  out->first_lsn = m.first_lsn;
+  out->first_offset = m.first_offset;
   return Status::OK();
 }
 
@@ -95,6 +97,8 @@ Status WriteManifest(FileSystem& fs, const std::string& dir, const ManifestData&
   m.segment_size = d.segment_size;
   m.epoch = d.epoch;
   m.created_ns = d.created_ns;
+  m.first_lsn = d.first_lsn;
+  m.first_offset = d.first_offset;
   m.checksum = Hash64(&m, offsetof(format::Manifest, checksum));
   std::string path = JoinPath(dir, format::kManifestName);
   std::string tmp = path + format::kTempSuffix;

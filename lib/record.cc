@@ -31,6 +31,7 @@ bool BodyFits(RecordType type, std::uint8_t flags, const std::uint8_t* body, std
     case RecordType::kCommit: return n == sizeof(format::CommitBody);
     case RecordType::kRollback: return n == sizeof(format::RollbackBody);
     case RecordType::kSegmentEnd: return n == 0;
+    case RecordType::kPadding: return n >= sizeof(format::PaddingBody);
     case RecordType::kEvent: {
       if (n < sizeof(format::EventBody)) return false;
       format::EventBody e;
@@ -46,7 +47,7 @@ bool BodyFits(RecordType type, std::uint8_t flags, const std::uint8_t* body, std
   return false;
 }
 
-bool KnownType(std::uint8_t t) { return t >= 1 && t <= 8; }
+bool KnownType(std::uint8_t t) { return t >= 1 && t <= 9; }
 
 }  // namespace
 
@@ -61,12 +62,19 @@ DecodeError DecodeRecord(const std::uint8_t* p, std::uint64_t avail, std::uint64
   }
   if (h.length < format::kRecordHeaderSize || h.length > avail) return DecodeError::kBadLength;
   if (!KnownType(h.type)) return DecodeError::kBadType;
-  if (RecordChecksum(p, h.length, salt, lsn) != h.checksum) return DecodeError::kBadChecksum;
+  auto type = static_cast<RecordType>(h.type);
+  const bool padding = type == RecordType::kPadding;
+  if (padding && h.length < format::kPaddingCheckedSize) return DecodeError::kBadLength;
+  const std::uint32_t checked = padding ? format::kPaddingCheckedSize : h.length;
+  if (RecordChecksum(p, checked, salt, lsn) != h.checksum) return DecodeError::kBadChecksum;
   const std::uint8_t* body = p + format::kRecordHeaderSize;
   std::uint32_t body_len = h.length - format::kRecordHeaderSize;
-  auto type = static_cast<RecordType>(h.type);
   if (!BodyFits(type, h.flags, body, body_len)) return DecodeError::kBadBody;
-  if (type != RecordType::kEvent && h.flags != 0) return DecodeError::kBadBody;
+  if (type == RecordType::kCommit) {
+    if ((h.flags & ~format::kFlagRewritten) != 0) return DecodeError::kBadBody;
+  } else if (type != RecordType::kEvent && h.flags != 0) {
+    return DecodeError::kBadBody;
+  }
   out->lsn = lsn;
   out->checksum = h.checksum;
   out->length = h.length;

@@ -17,6 +17,7 @@ Status SegmentSet::RefreshLocked() {
     std::uint64_t base = 0;
     if (!ParseSegmentFileName(name, &base)) continue;
     if (segs_.count(base)) continue;
+    if (base < min_end_) continue;  // retired (retention), being removed
     auto seg = Segment::Open(fs_, dir_, name, manifest_, writable_);
     if (!seg.ok()) return seg.status();
     segs_.emplace(base, std::move(seg).value());
@@ -72,6 +73,12 @@ std::vector<std::shared_ptr<Segment>> SegmentSet::All() {
 void SegmentSet::Add(std::shared_ptr<Segment> seg) {
   std::lock_guard<std::mutex> lock(mu_);
   segs_[seg->base()] = std::move(seg);
+}
+
+void SegmentSet::DropBefore(std::uint64_t lsn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(segs_, [&](const auto& e) { return e.second->end() <= lsn; });
+  if (lsn > min_end_) min_end_ = lsn;
 }
 
 void SegmentSet::DropFrom(std::uint64_t base) {

@@ -31,6 +31,10 @@ class SegmentSet {
   void Add(std::shared_ptr<Segment> seg);
   // Forgets segments at or after `base` (the writer deletes their files).
   void DropFrom(std::uint64_t base);
+  // Forgets segments that end at or before `lsn`.
+  void DropBefore(std::uint64_t lsn);
+  // Replaces the segment with the same base (a rewritten file).
+  void Replace(std::shared_ptr<Segment> seg) { Add(std::move(seg)); }
 
   const ManifestData& manifest() const { return manifest_; }
   const std::string& dir() const { return dir_; }
@@ -45,6 +49,7 @@ class SegmentSet {
   bool writable_;
   std::mutex mu_;
   std::map<std::uint64_t, std::shared_ptr<Segment>> segs_;
+  std::uint64_t min_end_ = 0;  // segments ending at or before this are retired
 };
 
 }  // namespace txj::internal

@@ -17,6 +17,11 @@ void TxnChecker::Reset(std::uint64_t next_offset, std::uint64_t last_txn_id) {
 Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
   *effect = Effect::kNone;
   if (r.type == RecordType::kSegmentEnd) return Status::OK();
+  if (r.type == RecordType::kPadding && !open_) {
+    // Whole transactions removed by compaction: their offsets stay taken.
+    if (next_offset_ != kUnknownOffset) next_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
+    return Status::OK();
+  }
   if (r.type == RecordType::kBegin) {
     if (open_) {
       return Status::Corruption("begin of transaction " + Num(r.txn_id) + " while transaction " +
@@ -63,6 +68,9 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
       stack_.push_back({r.sub_id, 0});
       break;
     }
+    case RecordType::kPadding:
+      top_count += ReadBody<format::PaddingBody>(r).skipped_events;
+      break;
     case RecordType::kEvent:
       if (r.sub_id != top || r.depth != stack_.size()) {
         return Status::Corruption("event of sub-transaction " + Num(r.sub_id) +

@@ -17,6 +17,7 @@ enum class RecordType : std::uint8_t {
   kCommit = 6,       // the top-level transaction commits; covers all its records
   kRollback = 7,     // the top-level transaction is discarded
   kSegmentEnd = 8,   // nothing more in this segment; continue in the next one
+  kPadding = 9,      // compacted-away records; stands for a number of committed events
 };
 
 inline std::string_view RecordTypeName(RecordType t) {
@@ -29,6 +30,7 @@ inline std::string_view RecordTypeName(RecordType t) {
     case RecordType::kCommit: return "commit";
     case RecordType::kRollback: return "rollback";
     case RecordType::kSegmentEnd: return "segment_end";
+    case RecordType::kPadding: return "padding";
   }
   return "unknown";
 }
