@@ -36,11 +36,26 @@ bool CursorImpl::Matches(std::string_view topic, std::string_view type) const {
   return true;
 }
 
-Result<std::unique_ptr<CursorImpl>> CursorImpl::Open(JournalState* j, std::uint64_t offset, const Filter& filter) {
-  if (offset < j->first_offset) {
-    return Status::Truncated("offset " + std::to_string(offset) + " is before the first retained offset " +
-                             std::to_string(j->first_offset) + " of journal " + j->dir);
+Status CursorImpl::CheckCompacted(JournalState* j, const Filter& filter, std::uint64_t offset) {
+  std::lock_guard<std::mutex> lock(j->topics_mu);
+  for (const auto& [topic, mark] : j->compacted) {
+    if (offset >= mark) continue;
+    const bool asks = filter.match_all || filter.topics.empty() ||
+                      std::find(filter.topics.begin(), filter.topics.end(), topic) != filter.topics.end();
+    if (!asks) continue;
+    return Status::Truncated("events of topic " + topic + " below offset " + std::to_string(mark) +
+                             " were compacted into a snapshot (" + j->snapshots->dir() + "; see snapshots(\"" + topic +
+                             "\")): rebuild from it and read from offset " + std::to_string(mark));
   }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<CursorImpl>> CursorImpl::Open(JournalState* j, std::uint64_t offset, const Filter& filter) {
+  if (offset < j->retention_offset) {
+    return Status::Truncated("offset " + std::to_string(offset) + " is before the first retained offset " +
+                             std::to_string(j->retention_offset) + " of journal " + j->dir);
+  }
+  TXJ_RETURN_IF_ERROR(CheckCompacted(j, filter, offset));
   auto first = j->segments->First();
   if (!first) return Status::NotFound("journal " + j->dir + " has no segments");
   std::uint64_t best_off = j->first_offset, best_lsn = first->first_record_lsn();
@@ -69,6 +84,10 @@ Result<std::unique_ptr<CursorImpl>> CursorImpl::Open(JournalState* j, std::uint6
 Result<std::optional<Event>> CursorImpl::Next() {
   using Stop = LogReader::Stop;
   if (closed_.load(std::memory_order_acquire)) return Status::Closed("cursor is closed");
+  if (const std::uint64_t g = j_->compaction_generation.load(std::memory_order_acquire); g != seen_generation_) {
+    TXJ_RETURN_IF_ERROR(CheckCompacted(j_, filter_, want_));  // compacted while this cursor was behind
+    seen_generation_ = g;
+  }
   RecordView r;
   for (;;) {
     if (emitting_) {
@@ -84,16 +103,18 @@ Result<std::optional<Event>> CursorImpl::Next() {
       switch (r.type) {
         case RecordType::kBegin: alive_.assign(1, true); break;
         case RecordType::kSubBegin:
-          alive_.push_back(alive_.back() && !std::binary_search(dead_.begin(), dead_.end(), r.sub_id));
+          alive_.push_back(!alive_.empty() && alive_.back() && !std::binary_search(dead_.begin(), dead_.end(), r.sub_id));
           break;
         case RecordType::kSubCommit:
-        case RecordType::kSubRollback: alive_.pop_back(); break;
+        case RecordType::kSubRollback:
+          if (!alive_.empty()) alive_.pop_back();
+          break;
         case RecordType::kPadding:
           // Compacted events: their offsets stay taken.
-          if (alive_.back()) emit_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
+          if (!alive_.empty() && alive_.back()) emit_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
           break;
         case RecordType::kEvent: {
-          if (!alive_.back()) break;
+          if (alive_.empty() || !alive_.back()) break;
           const std::uint64_t off = emit_offset_++;
           if (off < want_) break;
           want_ = off + 1;

@@ -26,6 +26,8 @@ namespace txj::internal {
 class CursorImpl {
  public:
   static Result<std::unique_ptr<CursorImpl>> Open(JournalState* j, std::uint64_t offset, const Filter& filter);
+  // kTruncated when `filter` asks for a topic compacted above `offset`.
+  static Status CheckCompacted(JournalState* j, const Filter& filter, std::uint64_t offset);
   // LSN below which readers of `j` may read now.
   static std::uint64_t VisibleLimit(JournalState* j);
 
@@ -52,6 +54,7 @@ class CursorImpl {
   std::vector<std::uint32_t> dead_;  // sorted rolled-back sub ids
   std::vector<bool> alive_;          // per open level during the second pass
   std::atomic<bool> closed_{false};
+  std::uint64_t seen_generation_ = 0;
 };
 
 }  // namespace txj::internal

@@ -133,6 +133,12 @@ Status OpenState(JournalState& s) {
     s.segments->Add(seg.value());
   }
   TXJ_RETURN_IF_ERROR(CheckFirstSegment(s));
+  s.snapshots = std::make_unique<internal::SnapshotStore>(s.fs.get(), s.dir, s.options.file_mode);
+  {
+    auto marks = s.snapshots->CompactedMarks();
+    if (!marks.ok()) return marks.status();
+    s.compacted = std::move(marks).value();
+  }
   TXJ_RETURN_IF_ERROR(OpenCatalog(s));
   if (s.catalog && !s.read_only) {
     (void)s.catalog->PutMeta("journal_id", s.manifest.id_hex());
@@ -242,7 +248,7 @@ Result<Cursor> Journal::open_cursor(std::uint64_t offset, const Filter& filter) 
 }
 
 std::uint64_t Journal::next_offset() const { return s_->visible_next_offset.load(std::memory_order_acquire); }
-std::uint64_t Journal::first_offset() const { return s_->first_offset; }
+std::uint64_t Journal::first_offset() const { return s_->retention_offset; }
 std::uint64_t Journal::visible_lsn() const { return internal::CursorImpl::VisibleLimit(s_.get()); }
 
 Status Journal::sync() {
@@ -258,6 +264,7 @@ Status Journal::sync() {
 
 Status Journal::close() {
   JournalState& s = *s_;
+  std::lock_guard<std::mutex> compaction(s.compact_mu);
   {
     std::unique_lock<std::mutex> lock(s.txn_mu);
     if (s.closed) return Status::OK();

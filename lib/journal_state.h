@@ -20,6 +20,8 @@
 #include "head_page.h"
 #include "manifest.h"
 #include "segment_set.h"
+#include "snapshot_store.h"
+#include "txjournal/compactor.h"
 #include "txjournal/options.h"
 #include "txjournal/recovery_report.h"
 #include "txjournal/status.h"
@@ -60,7 +62,24 @@ struct JournalState {
   DirLock lock;
   HeadPage head;
   std::unique_ptr<Catalog> catalog;  // null for read-only journals without one
-  std::uint64_t first_offset = 0;
+  std::uint64_t first_offset = 0;      // offset at the start of the first segment
+  std::uint64_t retention_offset = 0;  // cursors below it get kTruncated, whatever their topics
+
+  // ---- topics and compaction ----
+  struct RegisteredCompactor {
+    std::shared_ptr<const Compactor> compactor;
+    CompactionPolicy policy;
+  };
+  std::unique_ptr<SnapshotStore> snapshots;
+  std::mutex compact_mu;  // one compaction at a time; held by close()
+  std::mutex topics_mu;   // guards the two maps below
+  std::map<std::string, RegisteredCompactor> compactors;
+  std::map<std::string, std::uint64_t> compacted;  // topic -> history below this offset may be gone
+  std::atomic<std::uint64_t> compaction_generation{0};
+  std::atomic<std::uint64_t> last_checkpoint_prev_lsn{0};
+  std::thread auto_compactor;
+  std::condition_variable auto_cv;
+  bool auto_stop = false;
 
   // ---- top-level transaction slot ----
   std::mutex txn_mu;

@@ -36,7 +36,13 @@ class LogReader {
   Stop Next(RecordView* out);
 
   std::uint64_t position() const { return pos_; }
-  void Seek(std::uint64_t lsn) { pos_ = lsn; seg_.reset(); }
+  // Keeps the current segment mapping when `lsn` lies in it, so a reader
+  // goes on in the version of a segment it started in even if compaction
+  // has replaced the file meanwhile.
+  void Seek(std::uint64_t lsn) {
+    pos_ = lsn;
+    if (seg_ && (lsn < seg_->base() || lsn >= seg_->end())) seg_.reset();
+  }
   DecodeError error() const { return error_; }
   const std::shared_ptr<Segment>& segment() const { return seg_; }
   std::uint32_t last_epoch() const { return min_epoch_; }

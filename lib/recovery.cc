@@ -146,6 +146,7 @@ Status Recover(JournalState& s) {
       }
       if (usable) {
         start = c;
+        s.last_checkpoint_prev_lsn = c.prev_lsn;
       } else {
         s.report.catalog_rebuilt = true;
         s.report.notes.push_back("catalog checkpoint at LSN " + Num(c.lsn) + " does not match the journal; scanned from the start");

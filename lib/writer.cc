@@ -182,6 +182,7 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
   Checkpoint cp{b.lsn, b.next_offset, b.last_txn_id, b.epoch, b.prev_lsn, b.prev_checksum};
   if (catalog->PutCheckpoint(cp, entries).ok()) {
     last_checkpoint_lsn = b.lsn;
+    last_checkpoint_prev_lsn = b.prev_lsn;
     std::lock_guard<std::mutex> lock(index_mu);
     std::erase_if(index_pending, [&](const auto& e) { return e.second < b.lsn; });
   }

@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "txjournal/compactor.h"
 #include "txjournal/cursor.h"
 #include "txjournal/export.h"
 #include "txjournal/options.h"
@@ -71,6 +73,34 @@ class TXJ_EXPORT Journal {
   std::uint64_t first_offset() const;
   // LSN just past the last record readers may see.
   std::uint64_t visible_lsn() const;
+
+  // ---- Topics and compaction (see compactor.h) ----
+
+  // Registers the compactor of `topic` (replacing an earlier one). With a
+  // non-zero policy the journal compacts the topic by itself in a background
+  // thread. Errors: kInvalidArgument.
+  Status register_compactor(const std::string& topic, std::shared_ptr<const Compactor> compactor,
+                            CompactionPolicy policy = {});
+
+  // Folds the topic's committed events into a new snapshot (durable before
+  // anything is removed), then rewrites sealed segments without the events
+  // it covers; other topics' events, offsets and transaction boundaries stay
+  // as they are. Afterwards a cursor that asks for the covered events of this
+  // topic gets kTruncated naming the snapshot. Never blocks the writer.
+  // Errors: kNotFound (no compactor registered), kInvalidState (read-only),
+  // kCorruption (damaged snapshot and history already gone), I/O errors.
+  Result<SnapshotInfo> compact(const std::string& topic);
+
+  // The topic's state: the newest usable snapshot plus the committed events
+  // after it. Equal, byte for byte, to a fold over the full history.
+  // Errors: kNotFound (no compactor registered), kCorruption, kNotSupported.
+  Result<RebuiltState> rebuild(const std::string& topic);
+  // The same with an explicit compactor (for read-only tools).
+  Result<RebuiltState> rebuild(const std::string& topic, const Compactor& compactor);
+
+  // Stored snapshots of `topic` (every topic when empty), newest first.
+  // A damaged snapshot is listed with state_hash "damaged: ...".
+  Result<std::vector<SnapshotInfo>> snapshots(const std::string& topic = "");
 
   // Makes everything written so far durable, whatever the durability mode.
   Status sync();

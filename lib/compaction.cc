@@ -1,0 +1,193 @@
+// Journal's topic compaction: snapshots, rebuild, and space reclamation.
+#include <algorithm>
+
+#include "cursor_impl.h"
+#include "journal_state.h"
+#include "segment_rewriter.h"
+#include "txjournal/journal.h"
+
+namespace txj {
+
+using internal::JournalState;
+
+namespace {
+
+struct Base {
+  std::unique_ptr<Compactor::State> state;
+  std::uint64_t covered = 0;
+  std::uint64_t folded = 0;
+};
+
+// The newest usable snapshot of `topic` for `c`, or the initial state when
+// the topic's history is complete. Damaged snapshots are skipped while the
+// history they would replace is still retained.
+Result<Base> LoadBase(JournalState& j, const std::string& topic, const Compactor& c) {
+  std::uint64_t mark = 0;
+  {
+    std::lock_guard<std::mutex> lock(j.topics_mu);
+    if (auto it = j.compacted.find(topic); it != j.compacted.end()) mark = it->second;
+  }
+  auto list = j.snapshots->List(topic);
+  if (!list.ok()) return list.status();
+  std::string problems;
+  for (const auto& l : *list) {
+    if (l.damaged) {
+      problems += "; " + l.problem;
+      continue;
+    }
+    if (l.info.compactor != c.name() || l.info.compactor_version != c.version()) {
+      problems += "; snapshot " + l.info.file + " was written by compactor " + l.info.compactor + " version " +
+                  std::to_string(l.info.compactor_version) + ", not " + c.name() + " version " +
+                  std::to_string(c.version());
+      continue;
+    }
+    if (l.info.covered_offset < mark) {
+      problems += "; snapshot " + l.info.file + " covers offsets below " + std::to_string(l.info.covered_offset) +
+                  " but history below " + std::to_string(mark) + " was compacted away";
+      continue;
+    }
+    auto stored = j.snapshots->Read(l.info.file);
+    if (!stored.ok()) {
+      problems += "; " + stored.status().ToString();
+      continue;
+    }
+    auto state = c.decode(stored->state);
+    if (!state.ok()) {
+      problems += "; " + state.status().WithContext("decoding " + l.info.file).ToString();
+      continue;
+    }
+    return Base{std::move(state).value(), l.info.covered_offset, l.info.events_folded};
+  }
+  if (mark > 0) {
+    return Status::Corruption("no usable snapshot of topic " + topic + " and its history below offset " +
+                              std::to_string(mark) + " has been compacted away" + problems);
+  }
+  return Base{c.initial(), 0, 0};
+}
+
+// Folds the events of `topic` from base.covered up to (not including)
+// `limit` (all committed events when limit is max). Returns the offset after
+// the last event looked at.
+Result<std::uint64_t> Fold(JournalState& j, const std::string& topic, const Compactor& c, Base& base,
+                           std::uint64_t limit, std::uint64_t* applied) {
+  auto cur = internal::CursorImpl::Open(&j, base.covered, Filter::for_topics({topic}));
+  if (!cur.ok()) return cur.status();
+  std::uint64_t end = base.covered;
+  for (;;) {
+    auto e = (*cur)->Next();
+    if (!e.ok()) return e.status();
+    if (!e->has_value() || (**e).offset >= limit) break;
+    Status s = c.apply(*base.state, **e);
+    if (!s.ok()) return s.WithContext("compactor " + c.name() + " at offset " + std::to_string((**e).offset));
+    ++*applied;
+    end = (**e).offset + 1;
+  }
+  return std::max(end, (*cur)->position());
+}
+
+}  // namespace
+
+Status Journal::register_compactor(const std::string& topic, std::shared_ptr<const Compactor> compactor,
+                                   CompactionPolicy policy) {
+  if (!compactor) return Status::InvalidArgument("null compactor for topic " + topic);
+  if (topic.empty() || topic.size() > kMaxTopicLength) return Status::InvalidArgument("invalid topic name");
+  std::lock_guard<std::mutex> lock(s_->topics_mu);
+  s_->compactors[topic] = {std::move(compactor), policy};
+  return Status::OK();
+}
+
+Result<RebuiltState> Journal::rebuild(const std::string& topic) {
+  std::shared_ptr<const Compactor> c;
+  {
+    std::lock_guard<std::mutex> lock(s_->topics_mu);
+    auto it = s_->compactors.find(topic);
+    if (it == s_->compactors.end()) return Status::NotFound("no compactor registered for topic " + topic);
+    c = it->second.compactor;
+  }
+  return rebuild(topic, *c);
+}
+
+Result<RebuiltState> Journal::rebuild(const std::string& topic, const Compactor& compactor) {
+  auto base = LoadBase(*s_, topic, compactor);
+  if (!base.ok()) return base.status();
+  RebuiltState r;
+  r.from_snapshot = base->covered;
+  auto end = Fold(*s_, topic, compactor, *base, ~std::uint64_t{0}, &r.events_applied);
+  if (!end.ok()) return end.status();
+  r.next_offset = std::max(*end, next_offset());
+  r.encoded = compactor.encode(*base->state);
+  r.state_hash = StateHash(r.encoded);
+  r.state = std::move(base->state);
+  return r;
+}
+
+Result<std::vector<SnapshotInfo>> Journal::snapshots(const std::string& topic) {
+  auto list = s_->snapshots->List(topic);
+  if (!list.ok()) return list.status();
+  std::vector<SnapshotInfo> out;
+  for (auto& l : *list) {
+    if (l.damaged) l.info.state_hash = "damaged: " + l.problem;
+    out.push_back(std::move(l.info));
+  }
+  return out;
+}
+
+Result<SnapshotInfo> Journal::compact(const std::string& topic) {
+  JournalState& j = *s_;
+  if (j.read_only) return Status::InvalidState("journal " + j.dir + " is open read-only");
+  std::lock_guard<std::mutex> guard(j.compact_mu);
+  if (j.closed) return Status::Closed("journal " + j.dir + " is closed");
+  std::shared_ptr<const Compactor> c;
+  {
+    std::lock_guard<std::mutex> lock(j.topics_mu);
+    auto it = j.compactors.find(topic);
+    if (it == j.compactors.end()) return Status::NotFound("no compactor registered for topic " + topic);
+    c = it->second.compactor;
+  }
+  // 1. Fold everything committed now into a snapshot, durable before
+  //    anything is removed.
+  const std::uint64_t limit = next_offset();
+  auto base = LoadBase(j, topic, *c);
+  if (!base.ok()) return base.status();
+  std::uint64_t applied = 0;
+  auto end = Fold(j, topic, *c, *base, limit, &applied);
+  if (!end.ok()) return end.status();
+  auto info = j.snapshots->Write(topic, c->name(), c->version(), limit, base->folded + applied,
+                                 c->encode(*base->state));
+  if (!info.ok()) return info.status();
+  // 2. Record that the topic's history below `limit` may now go, then
+  //    publish it so cursors asking for it get kTruncated.
+  TXJ_RETURN_IF_ERROR(j.snapshots->SetCompactedMark(topic, limit));
+  std::map<std::string, std::uint64_t> marks;
+  {
+    std::lock_guard<std::mutex> lock(j.topics_mu);
+    j.compacted[topic] = limit;
+    marks = j.compacted;
+  }
+  j.compaction_generation.fetch_add(1);
+  // 3. Reclaim: rewrite sealed segments without covered events.
+  auto covered = [&marks, retention = j.retention_offset](std::string_view t, std::uint64_t off) {
+    if (off < retention) return true;
+    auto it = marks.find(std::string(t));
+    return it != marks.end() && off < it->second;
+  };
+  const std::uint64_t salt = j.salt;
+  const std::uint64_t cp_prev = j.last_checkpoint_prev_lsn.load();
+  for (const auto& seg : j.segments->All()) {
+    if (!seg->sealed(salt)) continue;  // the active segment, or one not yet sealed
+    if (cp_prev >= seg->base() && cp_prev < seg->end()) continue;  // keeps the open-time checkpoint valid
+    auto r = internal::RewriteSegment(j.fs, j.dir, j.manifest, seg, covered, j.options.file_mode);
+    if (!r.ok()) return r.status().WithContext("compacting topic " + topic);
+    if (r->segment) j.segments->Replace(r->segment);
+  }
+  // 4. Older snapshots of the topic are superseded.
+  auto list = j.snapshots->List(topic);
+  if (list.ok()) {
+    for (const auto& l : *list) {
+      if (l.info.covered_offset < limit) (void)j.snapshots->Remove(l.info.file);
+    }
+  }
+  return info;
+}
+
+}  // namespace txj
