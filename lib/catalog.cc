@@ -67,6 +67,9 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path, bool wri
   rc = mdb_dbi_open(txn.t, "offset_index", dflags, &c->index_);
   if (rc == MDB_NOTFOUND) return Status::NotFound("catalog " + path + " has no index yet");
   TXJ_RETURN_IF_ERROR(c->Check(rc, "open table offset_index"));
+  rc = mdb_dbi_open(txn.t, "topics", dflags, &c->topics_);
+  if (rc == MDB_NOTFOUND) return Status::NotFound("catalog " + path + " has no topics table yet");
+  TXJ_RETURN_IF_ERROR(c->Check(rc, "open table topics"));
   rc = mdb_txn_commit(txn.t);
   txn.t = nullptr;
   TXJ_RETURN_IF_ERROR(c->Check(rc, "commit"));
@@ -109,9 +112,28 @@ Result<std::optional<Checkpoint>> Catalog::GetCheckpoint() {
 }
 
 Status Catalog::PutCheckpoint(const Checkpoint& cp,
-                              const std::vector<std::pair<std::uint64_t, std::uint64_t>>& index) {
+                              const std::vector<std::pair<std::uint64_t, std::uint64_t>>& index,
+                              const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset) {
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
+  for (const auto& [name, delta] : topics) {
+    MDB_val k = Val(name), v;
+    TopicStats t = delta;
+    if (mdb_get(txn.t, topics_, &k, &v) == 0 && v.mv_size == sizeof(TopicStats)) {
+      TopicStats old;
+      std::memcpy(&old, v.mv_data, sizeof old);
+      t.events += old.events;
+      t.bytes += old.bytes;
+      t.first_offset = old.first_offset;
+    }
+    MDB_val nv{sizeof t, &t};
+    TXJ_RETURN_IF_ERROR(Check(mdb_put(txn.t, topics_, &k, &nv, 0), "put topic"));
+  }
+  if (topics_offset > 0) {
+    std::string key = "topics_offset", val = U64Key(topics_offset);
+    MDB_val k = Val(key), v = Val(val);
+    TXJ_RETURN_IF_ERROR(Check(mdb_put(txn.t, meta_, &k, &v, 0), "put topics offset"));
+  }
   for (const auto& [off, lsn] : index) {
     std::string k = U64Key(off), v = U64Key(lsn);
     MDB_val kv = Val(k), vv = Val(v);
@@ -148,6 +170,31 @@ Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>> Catalog::FindInde
   return r;
 }
 
+Result<std::map<std::string, TopicStats>> Catalog::GetTopics() {
+  std::map<std::string, TopicStats> out;
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.t), "txn_begin"));
+  MDB_cursor* cur = nullptr;
+  TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, topics_, &cur), "cursor_open"));
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (v.mv_size != sizeof(TopicStats)) continue;
+    TopicStats t;
+    std::memcpy(&t, v.mv_data, sizeof t);
+    out.emplace(std::string(static_cast<const char*>(k.mv_data), k.mv_size), t);
+  }
+  mdb_cursor_close(cur);
+  return out;
+}
+
+Result<std::uint64_t> Catalog::TopicsOffset() {
+  auto v = GetMeta("topics_offset");
+  if (!v.ok()) return v.status();
+  if (!v->has_value() || (*v)->size() != 8) return std::uint64_t{0};
+  MDB_val mv{8, (*v)->data()};
+  return KeyU64(mv);
+}
+
 Status Catalog::DropFrom(std::uint64_t lsn) {
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
@@ -176,6 +223,10 @@ Status Catalog::ClearDerived() {
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
   TXJ_RETURN_IF_ERROR(Check(mdb_drop(txn.t, index_, 0), "clear index"));
+  TXJ_RETURN_IF_ERROR(Check(mdb_drop(txn.t, topics_, 0), "clear topics"));
+  std::string tkey = "topics_offset";
+  MDB_val tk = Val(tkey);
+  mdb_del(txn.t, meta_, &tk, nullptr);
   std::string key = "checkpoint";
   MDB_val kk = Val(key);
   mdb_del(txn.t, meta_, &kk, nullptr);

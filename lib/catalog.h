@@ -5,6 +5,8 @@
 #define TXJOURNAL_LIB_CATALOG_H_
 
 #include <lmdb.h>
+
+#include <map>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -29,6 +31,14 @@ struct Checkpoint {
   std::uint64_t prev_checksum = 0;  // ... and its checksum (to detect a stale catalog)
 };
 
+// What the catalog knows about one topic (derived from the journal).
+struct TopicStats {
+  std::uint64_t events = 0;        // committed events seen
+  std::uint64_t bytes = 0;         // payload bytes of those events
+  std::uint64_t first_offset = 0;  // offset of the first one seen
+  std::uint64_t last_offset = 0;   // offset of the last one seen
+};
+
 class Catalog {
  public:
   // Opens (creating when writable) the catalog in `path`.
@@ -41,8 +51,14 @@ class Catalog {
   Result<std::optional<Checkpoint>> GetCheckpoint();
   // Stores the checkpoint and offset-index entries (first offset of a
   // transaction -> LSN of its begin marker) in one LMDB transaction.
+  // Also merges `topics` (stats of events up to `topics_offset`, exclusive)
+  // into the topics table.
   Status PutCheckpoint(const Checkpoint& cp,
-                       const std::vector<std::pair<std::uint64_t, std::uint64_t>>& index);
+                       const std::vector<std::pair<std::uint64_t, std::uint64_t>>& index,
+                       const std::map<std::string, TopicStats>& topics = {}, std::uint64_t topics_offset = 0);
+  Result<std::map<std::string, TopicStats>> GetTopics();
+  // Offset up to which the topics table is complete (0 when empty).
+  Result<std::uint64_t> TopicsOffset();
   // The entry with the greatest offset <= `offset`.
   Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>> FindIndex(std::uint64_t offset);
   // Drops index entries whose LSN is >= lsn and the checkpoint if it is.
@@ -57,7 +73,7 @@ class Catalog {
   Status Check(int rc, const char* what) const;
   std::string path_;
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, index_ = 0;
+  MDB_dbi meta_ = 0, index_ = 0, topics_ = 0;
   bool writable_ = false;
 };
 

@@ -9,6 +9,7 @@
 namespace txj {
 
 using internal::JournalState;
+using internal::TopicStats;
 
 namespace {
 
@@ -121,6 +122,31 @@ Result<RebuiltState> Journal::rebuild(const std::string& topic, const Compactor&
   return r;
 }
 
+Result<std::vector<TopicInfo>> Journal::topics() {
+  JournalState& j = *s_;
+  std::map<std::string, TopicStats> stats;
+  if (j.catalog) {
+    auto t = j.catalog->GetTopics();
+    if (!t.ok()) return t.status();
+    stats = std::move(t).value();
+  } else {
+    auto cur = internal::CursorImpl::OpenInternal(&j, 0);
+    if (!cur.ok()) return cur.status();
+    for (;;) {
+      auto e = (*cur)->Next();
+      if (!e.ok()) return e.status();
+      if (!e->has_value()) break;
+      TopicStats& t = stats[std::string((**e).topic)];
+      if (t.events++ == 0) t.first_offset = (**e).offset;
+      t.bytes += (**e).payload.size();
+      t.last_offset = (**e).offset;
+    }
+  }
+  std::vector<TopicInfo> out;
+  for (const auto& [name, t] : stats) out.push_back({name, t.events, t.bytes, t.first_offset, t.last_offset});
+  return out;
+}
+
 Result<std::vector<SnapshotInfo>> Journal::snapshots(const std::string& topic) {
   auto list = s_->snapshots->List(topic);
   if (!list.ok()) return list.status();
@@ -132,8 +158,11 @@ Result<std::vector<SnapshotInfo>> Journal::snapshots(const std::string& topic) {
   return out;
 }
 
-Result<SnapshotInfo> Journal::compact(const std::string& topic) {
-  JournalState& j = *s_;
+Result<SnapshotInfo> Journal::compact(const std::string& topic) { return internal::CompactTopic(*s_, topic); }
+
+namespace internal {
+
+Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic) {
   if (j.read_only) return Status::InvalidState("journal " + j.dir + " is open read-only");
   std::lock_guard<std::mutex> guard(j.compact_mu);
   if (j.closed) return Status::Closed("journal " + j.dir + " is closed");
@@ -146,7 +175,7 @@ Result<SnapshotInfo> Journal::compact(const std::string& topic) {
   }
   // 1. Fold everything committed now into a snapshot, durable before
   //    anything is removed.
-  const std::uint64_t limit = next_offset();
+  const std::uint64_t limit = j.visible_next_offset.load(std::memory_order_acquire);
   auto base = LoadBase(j, topic, *c);
   if (!base.ok()) return base.status();
   std::uint64_t applied = 0;
@@ -190,4 +219,75 @@ Result<SnapshotInfo> Journal::compact(const std::string& topic) {
   return info;
 }
 
+void AutoCompactLoop(JournalState& j) {
+  std::unique_lock<std::mutex> lock(j.topics_mu);
+  for (;;) {
+    j.auto_cv.wait(lock, [&] { return j.auto_stop || !j.auto_queue.empty(); });
+    if (j.auto_stop) return;
+    std::string topic = *j.auto_queue.begin();
+    j.auto_queue.erase(j.auto_queue.begin());
+    lock.unlock();
+    auto r = CompactTopic(j, topic);
+    lock.lock();
+    if (!r.ok()) j.auto_error = r.status().WithContext("automatic compaction of topic " + topic);
+  }
+}
+
+void TrackTopics(JournalState& j, std::uint64_t upto, std::map<std::string, TopicStats>* delta) {
+  if (!j.topic_cursor) {
+    std::uint64_t from = 0;
+    if (j.catalog) {
+      auto off = j.catalog->TopicsOffset();
+      if (off.ok()) from = *off;
+    }
+    auto c = CursorImpl::OpenInternal(&j, from);
+    if (!c.ok()) return;
+    j.topic_cursor = std::move(c).value();
+    j.topic_pending.reset();
+  }
+  auto count = [&](const std::string& topic, std::uint64_t offset, std::uint64_t bytes) {
+    TopicStats& t = (*delta)[topic];
+    if (t.events == 0) t.first_offset = offset;
+    t.events++;
+    t.bytes += bytes;
+    t.last_offset = offset;
+  };
+  if (j.topic_pending && j.topic_pending->offset < upto) {
+    count(j.topic_pending->topic, j.topic_pending->offset, j.topic_pending->bytes);
+    j.topic_pending.reset();
+  }
+  while (!j.topic_pending) {
+    auto e = j.topic_cursor->Next();
+    if (!e.ok()) {
+      j.topic_cursor.reset();
+      return;
+    }
+    if (!e->has_value()) break;
+    const Event& ev = **e;
+    if (ev.offset >= upto) {
+      j.topic_pending = JournalState::PendingTopicEvent{std::string(ev.topic), ev.offset, ev.payload.size()};
+      break;
+    }
+    count(std::string(ev.topic), ev.offset, ev.payload.size());
+  }
+  // Automatic compaction: count what each registered topic gained.
+  std::lock_guard<std::mutex> lock(j.topics_mu);
+  for (const auto& [topic, t] : *delta) {
+    auto it = j.compactors.find(topic);
+    if (it == j.compactors.end()) continue;
+    const CompactionPolicy& p = it->second.policy;
+    if (p.every_events == 0 && p.every_bytes == 0) continue;
+    auto& since = j.since_compaction[topic];
+    since.events += t.events;
+    since.bytes += t.bytes;
+    if ((p.every_events && since.events >= p.every_events) || (p.every_bytes && since.bytes >= p.every_bytes)) {
+      since = {};
+      j.auto_queue.insert(topic);
+      if (!j.auto_compactor.joinable()) j.auto_compactor = std::thread([&j] { AutoCompactLoop(j); });
+      j.auto_cv.notify_all();
+    }
+  }
+}
+
+}  // namespace internal
 }  // namespace txj

@@ -50,12 +50,21 @@ Status CursorImpl::CheckCompacted(JournalState* j, const Filter& filter, std::ui
   return Status::OK();
 }
 
+Result<std::unique_ptr<CursorImpl>> CursorImpl::OpenInternal(JournalState* j, std::uint64_t offset) {
+  return OpenImpl(j, std::max(offset, j->retention_offset), Filter::all(), true);
+}
+
 Result<std::unique_ptr<CursorImpl>> CursorImpl::Open(JournalState* j, std::uint64_t offset, const Filter& filter) {
+  return OpenImpl(j, offset, filter, false);
+}
+
+Result<std::unique_ptr<CursorImpl>> CursorImpl::OpenImpl(JournalState* j, std::uint64_t offset, const Filter& filter,
+                                                         bool internal) {
   if (offset < j->retention_offset) {
     return Status::Truncated("offset " + std::to_string(offset) + " is before the first retained offset " +
                              std::to_string(j->retention_offset) + " of journal " + j->dir);
   }
-  TXJ_RETURN_IF_ERROR(CheckCompacted(j, filter, offset));
+  if (!internal) TXJ_RETURN_IF_ERROR(CheckCompacted(j, filter, offset));
   auto first = j->segments->First();
   if (!first) return Status::NotFound("journal " + j->dir + " has no segments");
   std::uint64_t best_off = j->first_offset, best_lsn = first->first_record_lsn();
@@ -78,13 +87,15 @@ Result<std::unique_ptr<CursorImpl>> CursorImpl::Open(JournalState* j, std::uint6
   (void)best_off;
   auto c = std::unique_ptr<CursorImpl>(new CursorImpl(j, best_lsn, offset, filter));
   c->checker_.Reset(TxnChecker::kUnknownOffset, 0);
+  c->internal_ = internal;
   return c;
 }
 
 Result<std::optional<Event>> CursorImpl::Next() {
   using Stop = LogReader::Stop;
   if (closed_.load(std::memory_order_acquire)) return Status::Closed("cursor is closed");
-  if (const std::uint64_t g = j_->compaction_generation.load(std::memory_order_acquire); g != seen_generation_) {
+  if (const std::uint64_t g = j_->compaction_generation.load(std::memory_order_acquire);
+      g != seen_generation_ && !internal_) {
     TXJ_RETURN_IF_ERROR(CheckCompacted(j_, filter_, want_));  // compacted while this cursor was behind
     seen_generation_ = g;
   }

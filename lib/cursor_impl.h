@@ -26,6 +26,9 @@ namespace txj::internal {
 class CursorImpl {
  public:
   static Result<std::unique_ptr<CursorImpl>> Open(JournalState* j, std::uint64_t offset, const Filter& filter);
+  // A cursor over every event that ignores compaction marks (what was
+  // compacted away is skipped silently): for the journal's own followers.
+  static Result<std::unique_ptr<CursorImpl>> OpenInternal(JournalState* j, std::uint64_t offset);
   // kTruncated when `filter` asks for a topic compacted above `offset`.
   static Status CheckCompacted(JournalState* j, const Filter& filter, std::uint64_t offset);
   // LSN below which readers of `j` may read now.
@@ -38,6 +41,8 @@ class CursorImpl {
 
  private:
   CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter);
+  static Result<std::unique_ptr<CursorImpl>> OpenImpl(JournalState* j, std::uint64_t offset, const Filter& filter,
+                                                      bool internal);
   bool Matches(std::string_view topic, std::string_view type) const;
   void Wake();
 
@@ -55,6 +60,7 @@ class CursorImpl {
   std::vector<bool> alive_;          // per open level during the second pass
   std::atomic<bool> closed_{false};
   std::uint64_t seen_generation_ = 0;
+  bool internal_ = false;
 };
 
 }  // namespace txj::internal

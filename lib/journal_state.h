@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,7 @@
 namespace txj::internal {
 
 struct TxnTree;
+class CursorImpl;
 
 // Where a transaction boundary is, for checkpoints.
 struct Boundary {
@@ -78,8 +81,18 @@ struct JournalState {
   std::atomic<std::uint64_t> compaction_generation{0};
   std::atomic<std::uint64_t> last_checkpoint_prev_lsn{0};
   std::thread auto_compactor;
-  std::condition_variable auto_cv;
+  std::condition_variable auto_cv;  // with topics_mu
   bool auto_stop = false;
+  std::set<std::string> auto_queue;
+  Status auto_error;
+  std::map<std::string, TopicStats> since_compaction;
+  // Follows committed events for the catalog's topics table (background thread).
+  std::unique_ptr<CursorImpl> topic_cursor;
+  struct PendingTopicEvent {
+    std::string topic;
+    std::uint64_t offset, bytes;
+  };
+  std::optional<PendingTopicEvent> topic_pending;
 
   // ---- top-level transaction slot ----
   std::mutex txn_mu;
@@ -154,7 +167,15 @@ struct JournalState {
   void BackgroundLoop();
   void WriteCheckpoint(const Boundary& b);
   std::uint64_t max_record_size() const;
+  ~JournalState();
 };
+
+// Compaction of one topic (lib/compaction.cc).
+Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic);
+// Advances the topics follower to offset `upto`, adding per-topic stats of
+// the events it passed to `delta`, and queues automatic compactions.
+void TrackTopics(JournalState& j, std::uint64_t upto, std::map<std::string, TopicStats>* delta);
+void StopAutoCompaction(JournalState& j);
 
 }  // namespace txj::internal
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "checksum.h"
+#include "cursor_impl.h"
 #include "journal_state.h"
 
 namespace txj::internal {
@@ -179,8 +180,11 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
       if (e.second < b.lsn) entries.push_back(e);
     }
   }
+  std::map<std::string, TopicStats> topics;
+  TrackTopics(*this, b.next_offset, &topics);
+  const std::uint64_t topics_offset = topic_cursor ? b.next_offset : 0;
   Checkpoint cp{b.lsn, b.next_offset, b.last_txn_id, b.epoch, b.prev_lsn, b.prev_checksum};
-  if (catalog->PutCheckpoint(cp, entries).ok()) {
+  if (catalog->PutCheckpoint(cp, entries, topics, topics_offset).ok()) {
     last_checkpoint_lsn = b.lsn;
     last_checkpoint_prev_lsn = b.prev_lsn;
     std::lock_guard<std::mutex> lock(index_mu);
@@ -188,6 +192,20 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
   }
   // A failed catalog write loses nothing: the catalog is derived and the
   // next open scans further.
+}
+
+JournalState::~JournalState() {
+  StopAutoCompaction(*this);
+  StopBackground();
+}
+
+void StopAutoCompaction(JournalState& j) {
+  {
+    std::lock_guard<std::mutex> lock(j.topics_mu);
+    j.auto_stop = true;
+    j.auto_cv.notify_all();
+  }
+  if (j.auto_compactor.joinable()) j.auto_compactor.join();
 }
 
 void JournalState::StartBackground() {

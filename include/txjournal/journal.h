@@ -33,6 +33,7 @@
 #include "txjournal/options.h"
 #include "txjournal/recovery_report.h"
 #include "txjournal/status.h"
+#include "txjournal/topic.h"
 #include "txjournal/transaction.h"
 
 namespace txj {
@@ -97,6 +98,11 @@ class TXJ_EXPORT Journal {
   Result<RebuiltState> rebuild(const std::string& topic);
   // The same with an explicit compactor (for read-only tools).
   Result<RebuiltState> rebuild(const std::string& topic, const Compactor& compactor);
+
+  // The topics of the journal with their counts, from the catalog (which
+  // follows commits a little behind, at each checkpoint) or, for a journal
+  // without a catalog, from a scan.
+  Result<std::vector<TopicInfo>> topics();
 
   // Stored snapshots of `topic` (every topic when empty), newest first.
   // A damaged snapshot is listed with state_hash "damaged: ...".
