@@ -43,9 +43,13 @@ struct Boundary {
   std::uint64_t prev_checksum = 0;
 };
 
-// Free space kept at the end of every segment for a segment-end or rollback
-// marker, so a failed roll can still roll the transaction back.
-inline constexpr std::uint64_t kTailReserve = 64;
+// Free space kept at the end of every segment: room for a rollback marker
+// (so a failed roll can still roll the transaction back) followed by the
+// segment-end marker. A record that may use the reserve still leaves room
+// for the segment-end marker.
+inline constexpr std::uint64_t kSegmentEndSize = format::kRecordHeaderSize;
+inline constexpr std::uint64_t kTailReserve = format::AlignUp(sizeof(format::RecordHeader) + sizeof(format::RollbackBody)) +
+                                              kSegmentEndSize;
 
 // How far synced data must get past a segment's watermark before a sync
 // raises it (one extra page written back per step, not per commit).

@@ -145,6 +145,17 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   // Prefault so the writer never takes a page fault (best effort: older
   // kernels lack MADV_POPULATE_WRITE and fault lazily instead).
   ::madvise(addr, size, MADV_POPULATE_WRITE);
+  // Never replace a segment that exists: link-style rename would clobber data.
+  {
+    int probe = -1;
+    if (fs->Open(path, O_RDONLY, 0, &probe) == 0) {
+      fs->Close(probe);
+      fs->Unmap(addr, size);
+      fs->Close(fd);
+      fs->Unlink(tmp);
+      return Status::InvalidState("internal error: segment " + path + " already exists; not replacing it");
+    }
+  }
   if (int e = fs->Rename(tmp, path)) {
     fs->Unmap(addr, size);
     return fail(e, "rename to " + path + " from");

@@ -44,7 +44,7 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
                                    std::to_string(manifest.segment_size) + " bytes (journal " + dir + ")");
   }
   const std::uint64_t size = format::AlignUp(len);
-  if (pos + size + (use_reserve ? 0 : kTailReserve) > active->end()) {
+  if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
   std::uint8_t* p = active->at(pos);
@@ -79,8 +79,15 @@ Status JournalState::Roll() {
       return e.WithContext("cannot continue in a new segment after " + active->path());
     }
     next = std::move(prepared);
+    // In the same critical section: the background thread must never see
+    // the slot empty with the old base, or it would prepare this segment again.
+    prepare_base = next->end();
   }
   // The segment-end marker uses the reserve kept at the end of every segment.
+  if (pos + kSegmentEndSize > active->end()) {
+    return Status::Corruption("internal error: no room for the segment-end marker in " + active->path() + " at byte " +
+                              std::to_string(active->file_offset(pos)));
+  }
   format::RecordHeader h{0, format::kRecordHeaderSize, static_cast<std::uint8_t>(RecordType::kSegmentEnd), 0,
                          0, 0, 0, epoch};
   std::uint8_t* p = active->at(pos);
@@ -100,7 +107,6 @@ Status JournalState::Roll() {
   {
     std::lock_guard<std::mutex> lock(bg_mu);
     to_seal.push_back({old, b});
-    prepare_base = next->end();
     bg_cv.notify_all();
   }
   return Status::OK();
