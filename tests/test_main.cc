@@ -35,7 +35,7 @@ TempDir::~TempDir() {
 
 std::unique_ptr<Journal> OpenOrDie(const std::string& dir, const Options& o) {
   auto j = Journal::open(dir, o);
-  INFO("open ", dir, ": ", j.ok() ? std::string("ok") : j.status().ToString());
+  INFO("open ", dir, ": ", (j.ok() ? std::string("ok") : j.status().ToString()));
   REQUIRE(j.ok());
   return std::move(j).value();
 }

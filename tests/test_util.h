@@ -50,13 +50,13 @@ std::unique_ptr<Journal> OpenOrDie(const std::string& dir, const Options& o);
 #define TXJ_CHECK_OK(expr)                                  \
   do {                                                      \
     auto&& txj_r_ = (expr);                                 \
-    INFO("status: ", txj_r_.ok() ? std::string("ok") : ::txj::test::StatusText(txj_r_)); \
+    INFO("status: ", (txj_r_.ok() ? std::string("ok") : ::txj::test::StatusText(txj_r_))); \
     CHECK(txj_r_.ok());                                     \
   } while (0)
 #define TXJ_REQUIRE_OK(expr)                                \
   do {                                                      \
     auto&& txj_r_ = (expr);                                 \
-    INFO("status: ", txj_r_.ok() ? std::string("ok") : ::txj::test::StatusText(txj_r_)); \
+    INFO("status: ", (txj_r_.ok() ? std::string("ok") : ::txj::test::StatusText(txj_r_))); \
     REQUIRE(txj_r_.ok());                                   \
   } while (0)
 
