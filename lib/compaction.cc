@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "cursor_impl.h"
+#include "record.h"
 #include "journal_state.h"
 #include "segment_rewriter.h"
 #include "txjournal/journal.h"
@@ -122,6 +123,32 @@ Result<RebuiltState> Journal::rebuild(const std::string& topic, const Compactor&
   return r;
 }
 
+Status Journal::apply_retention(std::uint64_t min_offset) {
+  JournalState& j = *s_;
+  if (j.read_only) return Status::InvalidState("journal " + j.dir + " is open read-only");
+  std::lock_guard<std::mutex> guard(j.compact_mu);
+  if (j.closed) return Status::Closed("journal " + j.dir + " is closed");
+  const std::uint64_t committed = j.visible_next_offset.load(std::memory_order_acquire);
+  if (min_offset > committed) {
+    return Status::InvalidArgument("retention offset " + std::to_string(min_offset) + " is past the committed end " +
+                                   std::to_string(committed));
+  }
+  if (min_offset <= j.retention_offset) return Status::OK();
+  // Durable before anything is removed; from now on cursors below it get kTruncated.
+  internal::ManifestData m = j.manifest;
+  m.retention_offset = min_offset;
+  TXJ_RETURN_IF_ERROR(internal::WriteManifest(*j.fs, j.dir, m, j.options.file_mode));
+  j.manifest = m;
+  j.retention_offset = min_offset;
+  j.compaction_generation.fetch_add(1);
+  std::map<std::string, std::uint64_t> marks;
+  {
+    std::lock_guard<std::mutex> lock(j.topics_mu);
+    marks = j.compacted;
+  }
+  return internal::Reclaim(j, marks).WithContext("applying retention below offset " + std::to_string(min_offset));
+}
+
 Result<std::vector<TopicInfo>> Journal::topics() {
   JournalState& j = *s_;
   std::map<std::string, TopicStats> stats;
@@ -162,6 +189,60 @@ Result<SnapshotInfo> Journal::compact(const std::string& topic) { return interna
 
 namespace internal {
 
+Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks) {
+  const std::uint64_t retention = j.retention_offset;
+  auto covered = [&marks, retention](std::string_view t, std::uint64_t off) {
+    if (off < retention) return true;
+    auto it = marks.find(std::string(t));
+    return it != marks.end() && off < it->second;
+  };
+  const std::uint64_t salt = j.salt;
+  const std::uint64_t cp_prev = j.last_checkpoint_prev_lsn.load();
+  for (const auto& seg : j.segments->All()) {
+    if (!seg->sealed(salt)) continue;  // the active segment, or one not yet sealed
+    if (cp_prev >= seg->base() && cp_prev < seg->end()) continue;  // keeps the open-time checkpoint valid
+    auto r = RewriteSegment(j.fs, j.dir, j.manifest, seg, covered, j.options.file_mode);
+    if (!r.ok()) return r.status();
+    if (r->segment) j.segments->Replace(r->segment);
+  }
+  // Front segments left with nothing but padding go: the manifest records
+  // the new start first, so a crash leaves at worst a file the next open
+  // removes.
+  for (;;) {
+    auto segs = j.segments->All();
+    if (segs.size() < 2) break;
+    const auto& first = segs.front();
+    if (!first->sealed(salt) || (cp_prev >= first->base() && cp_prev < first->end())) break;
+    std::uint64_t skipped = 0;
+    bool only_padding = true;
+    for (std::uint64_t lsn = first->first_record_lsn(); lsn < first->end();) {
+      RecordView v;
+      if (DecodeRecord(first->at(lsn), first->end() - lsn, lsn, salt, &v) != DecodeError::kNone) {
+        only_padding = false;
+        break;
+      }
+      if (v.type == RecordType::kSegmentEnd) break;
+      if (v.type != RecordType::kPadding || v.txn_id != 0) {
+        only_padding = false;
+        break;
+      }
+      skipped += ReadBody<format::PaddingBody>(v).skipped_events;
+      lsn = v.next_lsn();
+    }
+    if (!only_padding) break;
+    ManifestData m = j.manifest;
+    m.first_lsn = first->end() + format::kSegmentHeaderSize;
+    m.first_offset = j.first_offset + skipped;
+    TXJ_RETURN_IF_ERROR(WriteManifest(*j.fs, j.dir, m, j.options.file_mode));
+    j.manifest = m;
+    j.first_offset = m.first_offset;
+    if (int e = j.fs->Unlink(first->path()); e && e != ENOENT) return Status::FromErrno(e, "remove " + first->path());
+    if (int e = j.fs->SyncDir(j.dir)) return Status::FromErrno(e, "sync directory " + j.dir);
+    j.segments->DropBefore(first->end());
+  }
+  return Status::OK();
+}
+
 Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic) {
   if (j.read_only) return Status::InvalidState("journal " + j.dir + " is open read-only");
   std::lock_guard<std::mutex> guard(j.compact_mu);
@@ -195,20 +276,7 @@ Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic) {
   }
   j.compaction_generation.fetch_add(1);
   // 3. Reclaim: rewrite sealed segments without covered events.
-  auto covered = [&marks, retention = j.retention_offset](std::string_view t, std::uint64_t off) {
-    if (off < retention) return true;
-    auto it = marks.find(std::string(t));
-    return it != marks.end() && off < it->second;
-  };
-  const std::uint64_t salt = j.salt;
-  const std::uint64_t cp_prev = j.last_checkpoint_prev_lsn.load();
-  for (const auto& seg : j.segments->All()) {
-    if (!seg->sealed(salt)) continue;  // the active segment, or one not yet sealed
-    if (cp_prev >= seg->base() && cp_prev < seg->end()) continue;  // keeps the open-time checkpoint valid
-    auto r = internal::RewriteSegment(j.fs, j.dir, j.manifest, seg, covered, j.options.file_mode);
-    if (!r.ok()) return r.status().WithContext("compacting topic " + topic);
-    if (r->segment) j.segments->Replace(r->segment);
-  }
+  TXJ_RETURN_IF_ERROR(Reclaim(j, marks).WithContext("compacting topic " + topic));
   // 4. Older snapshots of the topic are superseded.
   auto list = j.snapshots->List(topic);
   if (list.ok()) {

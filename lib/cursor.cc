@@ -37,6 +37,10 @@ bool CursorImpl::Matches(std::string_view topic, std::string_view type) const {
 }
 
 Status CursorImpl::CheckCompacted(JournalState* j, const Filter& filter, std::uint64_t offset) {
+  if (const std::uint64_t r = j->retention_offset.load(); offset < r) {
+    return Status::Truncated("offset " + std::to_string(offset) + " is before the first retained offset " +
+                             std::to_string(r) + " of journal " + j->dir);
+  }
   std::lock_guard<std::mutex> lock(j->topics_mu);
   for (const auto& [topic, mark] : j->compacted) {
     if (offset >= mark) continue;
@@ -51,7 +55,7 @@ Status CursorImpl::CheckCompacted(JournalState* j, const Filter& filter, std::ui
 }
 
 Result<std::unique_ptr<CursorImpl>> CursorImpl::OpenInternal(JournalState* j, std::uint64_t offset) {
-  return OpenImpl(j, std::max(offset, j->retention_offset), Filter::all(), true);
+  return OpenImpl(j, std::max<std::uint64_t>(offset, j->retention_offset.load()), Filter::all(), true);
 }
 
 Result<std::unique_ptr<CursorImpl>> CursorImpl::Open(JournalState* j, std::uint64_t offset, const Filter& filter) {

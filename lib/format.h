@@ -34,7 +34,8 @@ struct Manifest {
   // Retention: where the journal starts after front segments were removed.
   std::uint64_t first_lsn;     // first record of the first segment
   std::uint64_t first_offset;  // offset of the first event at or after first_lsn
-  std::uint8_t reserved[48];
+  std::uint64_t retention_offset;  // events below it were dropped by retention, whatever their topic
+  std::uint8_t reserved[40];
   std::uint64_t checksum;      // XXH3_64 of the bytes before it
 };
 static_assert(sizeof(Manifest) == kManifestSize);

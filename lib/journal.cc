@@ -55,6 +55,7 @@ Status CheckOptions(const Options& o) {
 Status CheckFirstSegment(JournalState& s) {
   const std::uint64_t expected = s.manifest.first_lsn ? s.manifest.first_lsn : format::kSegmentHeaderSize;
   s.first_offset = s.manifest.first_offset;
+  s.retention_offset = s.manifest.retention_offset;
   for (;;) {
     auto first = s.segments->First();
     if (first->first_record_lsn() == expected) return Status::OK();

@@ -70,7 +70,7 @@ struct JournalState {
   HeadPage head;
   std::unique_ptr<Catalog> catalog;  // null for read-only journals without one
   std::uint64_t first_offset = 0;      // offset at the start of the first segment
-  std::uint64_t retention_offset = 0;  // cursors below it get kTruncated, whatever their topics
+  std::atomic<std::uint64_t> retention_offset{0};  // cursors below it get kTruncated, whatever their topics
 
   // ---- topics and compaction ----
   struct RegisteredCompactor {
@@ -176,6 +176,9 @@ struct JournalState {
 
 // Compaction of one topic (lib/compaction.cc).
 Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic);
+// Rewrites sealed segments without what compaction marks and retention
+// cover, and removes front segments left empty. REQUIRES: compact_mu held.
+Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks);
 // Advances the topics follower to offset `upto`, adding per-topic stats of
 // the events it passed to `delta`, and queues automatic compactions.
 void TrackTopics(JournalState& j, std::uint64_t upto, std::map<std::string, TopicStats>* delta);

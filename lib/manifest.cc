@@ -85,6 +85,7 @@ Status ReadManifest(FileSystem& fs, const std::string& dir, ManifestData* out) {
   out->created_ns = m.created_ns;
   out->first_lsn = m.first_lsn;
   out->first_offset = m.first_offset;
+  out->retention_offset = m.retention_offset;
   return Status::OK();
 }
 
@@ -99,6 +100,7 @@ Status WriteManifest(FileSystem& fs, const std::string& dir, const ManifestData&
   m.created_ns = d.created_ns;
   m.first_lsn = d.first_lsn;
   m.first_offset = d.first_offset;
+  m.retention_offset = d.retention_offset;
   m.checksum = Hash64(&m, offsetof(format::Manifest, checksum));
   std::string path = JoinPath(dir, format::kManifestName);
   std::string tmp = path + format::kTempSuffix;

@@ -21,6 +21,7 @@ struct ManifestData {
   std::uint64_t created_ns = 0;
   std::uint64_t first_lsn = 0;     // 0: the first segment's first record
   std::uint64_t first_offset = 0;
+  std::uint64_t retention_offset = 0;
 
   // XXH3_64 of journal_id: mixed into every record checksum.
   std::uint64_t salt() const;

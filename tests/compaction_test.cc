@@ -202,6 +202,57 @@ TEST_CASE("a topic updated many times over few keys takes space bounded by its l
   CHECK(values.size() == kKeys);
 }
 
+TEST_CASE("retention drops old events of every topic, frees their segments, and survives reopen") {
+  TempDir dir;
+  Options o = test::SmallOptions();
+  auto j = test::OpenOrDie(dir.path(), o);
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 4000; ++i) {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    payloads.push_back(std::string(100, static_cast<char>('a' + i % 26)) + std::to_string(i));
+    TXJ_REQUIRE_OK(tx->append(i % 2 ? "a" : "b", "t", payloads.back()));
+    TXJ_REQUIRE_OK(tx->commit());
+  }
+  TXJ_REQUIRE_OK(j->sync());
+  ::usleep(100000);  // let the background thread seal full segments
+  const std::uint64_t before = DiskBytes(dir.path());
+  CHECK(j->apply_retention(5000).code() == Code::kInvalidArgument);
+  TXJ_REQUIRE_OK(j->apply_retention(3000));
+  CHECK(j->first_offset() == 3000);
+  CHECK(j->open_cursor(2999).status().code() == Code::kTruncated);
+  CHECK(j->open_cursor(0, Filter::for_topics({"a"})).status().code() == Code::kTruncated);
+  const std::uint64_t after = DiskBytes(dir.path());
+  MESSAGE("disk use before ", before, " bytes, after ", after);
+  CHECK(after < before * 2 / 3);
+  auto check_tail = [&](Journal& jj) {
+    auto c = jj.open_cursor(3000);
+    TXJ_REQUIRE_OK(c);
+    for (std::uint64_t off = 3000; off < 4000; ++off) {
+      auto e = c->next();
+      TXJ_REQUIRE_OK(e);
+      REQUIRE(e->has_value());
+      CHECK((**e).offset == off);
+      CHECK((**e).payload == payloads[off]);
+    }
+    auto end = c->next();
+    TXJ_REQUIRE_OK(end);
+    CHECK(!end->has_value());
+  };
+  check_tail(*j);
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), o);
+  CHECK(j->first_offset() == 3000);
+  CHECK(j->next_offset() == 4000);
+  check_tail(*j);
+  // The catalog lost: the journal alone still knows where it starts.
+  std::filesystem::remove_all(dir.sub("catalog"));
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), o);
+  CHECK(j->next_offset() == 4000);
+  check_tail(*j);
+}
+
 TEST_CASE("a damaged newest snapshot falls back to an older one while history is kept, and is refused after") {
   TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());

@@ -99,6 +99,13 @@ class TXJ_EXPORT Journal {
   // The same with an explicit compactor (for read-only tools).
   Result<RebuiltState> rebuild(const std::string& topic, const Compactor& compactor);
 
+  // Drops every event below `min_offset`, whatever its topic: cursors below
+  // it get kTruncated from now on (first_offset() returns it), and sealed
+  // segments are rewritten or removed to free the space. Durable before
+  // anything is removed. Errors: kInvalidArgument (past the committed end),
+  // kInvalidState (read-only), I/O errors.
+  Status apply_retention(std::uint64_t min_offset);
+
   // The topics of the journal with their counts, from the catalog (which
   // follows commits a little behind, at each checkpoint) or, for a journal
   // without a catalog, from a scan.
