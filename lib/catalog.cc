@@ -195,6 +195,22 @@ Result<std::uint64_t> Catalog::TopicsOffset() {
   return KeyU64(mv);
 }
 
+Status Catalog::DropIndexRange(std::uint64_t lo, std::uint64_t hi) {
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
+  MDB_cursor* cur = nullptr;
+  TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, index_, &cur), "cursor_open"));
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const std::uint64_t lsn = KeyU64(v);
+    if (lsn >= lo && lsn < hi) mdb_cursor_del(cur, 0);
+  }
+  mdb_cursor_close(cur);
+  int rc = mdb_txn_commit(txn.t);
+  txn.t = nullptr;
+  return Check(rc, "commit index drop");
+}
+
 Status Catalog::DropFrom(std::uint64_t lsn) {
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));

@@ -61,6 +61,8 @@ class Catalog {
   Result<std::uint64_t> TopicsOffset();
   // The entry with the greatest offset <= `offset`.
   Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>> FindIndex(std::uint64_t offset);
+  // Drops index entries whose LSN lies in [lo, hi).
+  Status DropIndexRange(std::uint64_t lo, std::uint64_t hi);
   // Drops index entries whose LSN is >= lsn and the checkpoint if it is.
   Status DropFrom(std::uint64_t lsn);
   // Empties the journal-derived tables.

@@ -203,7 +203,17 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
     if (cp_prev >= seg->base() && cp_prev < seg->end()) continue;  // keeps the open-time checkpoint valid
     auto r = RewriteSegment(j.fs, j.dir, j.manifest, seg, covered, j.options.file_mode);
     if (!r.ok()) return r.status();
-    if (r->segment) j.segments->Replace(r->segment);
+    if (!r->segment) continue;
+    // Index entries into the old version may now point inside a padding:
+    // drop them (cursors start from an earlier entry), before readers can
+    // find the new version.
+    {
+      std::lock_guard<std::mutex> lock(j.index_mu);
+      std::erase_if(j.index, [&](const auto& e) { return e.second >= seg->base() && e.second < seg->end(); });
+      std::erase_if(j.index_pending, [&](const auto& e) { return e.second >= seg->base() && e.second < seg->end(); });
+    }
+    if (j.catalog) TXJ_RETURN_IF_ERROR(j.catalog->DropIndexRange(seg->base(), seg->end()));
+    j.segments->Replace(r->segment);
   }
   // Front segments left with nothing but padding go: the manifest records
   // the new start first, so a crash leaves at worst a file the next open
