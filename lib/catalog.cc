@@ -54,7 +54,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path, bool wri
     }
   }
   TXJ_RETURN_IF_ERROR(c->Check(mdb_env_create(&c->env_), "env_create"));
-  mdb_env_set_maxdbs(c->env_, 16);
+  mdb_env_set_maxdbs(c->env_, 256);
   mdb_env_set_mapsize(c->env_, std::size_t{1} << 32);
   unsigned flags = MDB_NOTLS | (writable ? 0u : MDB_RDONLY);
   TXJ_RETURN_IF_ERROR(c->Check(mdb_env_open(c->env_, path.c_str(), flags, mode), "env_open"));

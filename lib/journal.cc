@@ -304,6 +304,8 @@ Status Journal::close() {
 }
 
 const RecoveryReport& Journal::recovery_report() const { return s_->report; }
+
+internal::JournalState& internal::JournalAccess::state(Journal& j) { return *j.s_; }
 const std::string& Journal::dir() const { return s_->dir; }
 const Options& Journal::options() const { return s_->options; }
 std::string Journal::identity() const { return s_->manifest.id_hex(); }

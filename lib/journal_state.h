@@ -28,6 +28,10 @@
 #include "txjournal/recovery_report.h"
 #include "txjournal/status.h"
 
+namespace txj {
+class Journal;
+}
+
 namespace txj::internal {
 
 struct TxnTree;
@@ -172,6 +176,11 @@ struct JournalState {
   void WriteCheckpoint(const Boundary& b);
   std::uint64_t max_record_size() const;
   ~JournalState();
+};
+
+// Lets library code reach a Journal's state.
+struct JournalAccess {
+  static JournalState& state(Journal& j);
 };
 
 // Compaction of one topic (lib/compaction.cc).

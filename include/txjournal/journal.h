@@ -38,7 +38,10 @@
 
 namespace txj {
 
-namespace internal { struct JournalState; }
+namespace internal {
+struct JournalState;
+struct JournalAccess;
+}  // namespace internal
 
 class TXJ_EXPORT Journal {
  public:
@@ -131,6 +134,7 @@ class TXJ_EXPORT Journal {
  private:
   explicit Journal(std::unique_ptr<internal::JournalState> state);
   friend class Transaction;
+  friend struct internal::JournalAccess;
   std::unique_ptr<internal::JournalState> s_;
 };
 

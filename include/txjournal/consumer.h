@@ -1,0 +1,107 @@
+// txjournal: consumers run a handler over the committed view
+// (after dogmatiq's eventstream).
+#ifndef TXJOURNAL_CONSUMER_H_
+#define TXJOURNAL_CONSUMER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+
+#include "txjournal/cursor.h"
+#include "txjournal/offset_store.h"
+#include "txjournal/retry.h"
+#include "txjournal/sink.h"
+
+namespace txj {
+
+class Journal;
+
+// What a consumer drives. next_offset() says where to (re)start; after
+// handle(offset, event) returns OK the next offset is offset + 1.
+class TXJ_EXPORT Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual Result<std::uint64_t> next_offset() = 0;
+  virtual Status handle(std::uint64_t offset, const Event& event) = 0;
+};
+
+// A counting semaphore shared by consumers to limit how many events are
+// handled at once. acquire() gives up when `stop` fires.
+class TXJ_EXPORT Semaphore {
+ public:
+  explicit Semaphore(std::size_t permits) : permits_(permits) {}
+  bool acquire(std::stop_token stop);
+  void release();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::size_t permits_;
+};
+
+struct ConsumerOptions {
+  Filter filter = Filter::all();
+  std::shared_ptr<Semaphore> semaphore;    // null: no limit
+  std::shared_ptr<RetryStrategy> backoff;  // null: ExponentialBackoff (10 ms doubling to 10 s, 20 % jitter)
+  std::function<void(const Status&)> on_error;  // handler failures, before backing off
+};
+
+class TXJ_EXPORT Consumer {
+ public:
+  Consumer(Journal& journal, Handler& handler, ConsumerOptions options = {});
+  // Reads from handler.next_offset() and hands each matching committed event
+  // to the handler, waiting for new commits at the end. On a handler error
+  // it backs off (the strategy resets after a success) and restarts from
+  // handler.next_offset(). Returns kCancelled when `stop` fires (also while
+  // backing off or waiting for the semaphore), kTruncated (naming the
+  // snapshot) when the next offset lies in compacted history, kClosed when
+  // the journal closes, or an error of next_offset().
+  Status run(std::stop_token stop);
+
+ private:
+  Journal& journal_;
+  Handler& handler_;
+  ConsumerOptions options_;
+};
+
+// A Handler whose offset and state live in the catalog: `fn` gets the
+// event and a KvTxn; its writes and the new offset commit together.
+class TXJ_EXPORT StoredOffsetHandler final : public Handler {
+ public:
+  using Fn = std::function<Status(const Event&, KvTxn&)>;
+  StoredOffsetHandler(OffsetStore& store, std::string consumer, Fn fn)
+      : store_(store), name_(std::move(consumer)), fn_(std::move(fn)) {}
+  Result<std::uint64_t> next_offset() override { return store_.load(name_); }
+  Status handle(std::uint64_t offset, const Event& event) override;
+
+ private:
+  OffsetStore& store_;
+  std::string name_;
+  Fn fn_;
+};
+
+// Follows the journal from a durable consumer offset and writes committed
+// events into a sink chain; the offset is saved after the sink accepted the
+// event, so delivery is at least once across restarts.
+class TXJ_EXPORT Publisher {
+ public:
+  Publisher(Journal& journal, OffsetStore& store, std::string consumer, std::shared_ptr<Sink> sink,
+            ConsumerOptions options = {});
+  Status run(std::stop_token stop);
+
+ private:
+  class SinkHandler;
+  Journal& journal_;
+  OffsetStore& store_;
+  std::string name_;
+  std::shared_ptr<Sink> sink_;
+  ConsumerOptions options_;
+};
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_CONSUMER_H_

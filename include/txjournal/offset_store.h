@@ -1,0 +1,54 @@
+// txjournal: durable consumer offsets and handler state in the catalog.
+#ifndef TXJOURNAL_OFFSET_STORE_H_
+#define TXJOURNAL_OFFSET_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "txjournal/export.h"
+#include "txjournal/status.h"
+
+namespace txj {
+
+class Journal;
+
+// A write transaction on the catalog's user tables (LMDB underneath). Valid
+// only inside the callback it is passed to.
+class TXJ_EXPORT KvTxn {
+ public:
+  virtual ~KvTxn() = default;
+  virtual Status put(std::string_view table, std::string_view key, std::string_view value) = 0;
+  virtual Result<std::optional<std::string>> get(std::string_view table, std::string_view key) = 0;
+  virtual Status del(std::string_view table, std::string_view key) = 0;
+};
+
+// Named consumers' next offsets, kept in the journal's LMDB catalog. Unlike
+// the rest of the catalog these are not derived from the journal: a journal
+// whose catalog is damaged is not silently rebuilt (see Options).
+//
+// Thread-safe. Lifetime: must not outlive the Journal it was opened on.
+class TXJ_EXPORT OffsetStore {
+ public:
+  // Errors: kInvalidState (read-only journal or no catalog).
+  static Result<std::unique_ptr<OffsetStore>> open(Journal& journal);
+  virtual ~OffsetStore() = default;
+
+  // The consumer's next offset; 0 when it has none yet.
+  virtual Result<std::uint64_t> load(const std::string& consumer) = 0;
+  virtual Status save(const std::string& consumer, std::uint64_t next_offset) = 0;
+  // Runs `fn` and saves `next_offset` in one LMDB transaction: both happen
+  // or neither (an error from `fn` aborts it). This is how a handler whose
+  // state lives in the catalog handles each event exactly once.
+  virtual Status commit_with(const std::string& consumer, std::uint64_t next_offset,
+                             const std::function<Status(KvTxn&)>& fn) = 0;
+  // Reads a value of a user table.
+  virtual Result<std::optional<std::string>> get(std::string_view table, std::string_view key) = 0;
+};
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_OFFSET_STORE_H_

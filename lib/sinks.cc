@@ -1,0 +1,238 @@
+#include "txjournal/sinks.h"
+
+#include <algorithm>
+
+namespace txj {
+
+EventPtr OwnedEvent::From(const Event& e) {
+  auto o = std::make_shared<OwnedEvent>();
+  o->offset = e.offset;
+  o->txn_id = e.txn_id;
+  o->timestamp_ns = e.timestamp_ns;
+  o->topic.assign(e.topic);
+  o->type.assign(e.type);
+  if (e.key) o->key.emplace(*e.key);
+  o->payload.assign(e.payload);
+  return o;
+}
+
+namespace {
+Status ClosedSink(const char* what) { return Status::Closed(std::string(what) + " is closed (sink closed)"); }
+}  // namespace
+
+// ---- Broadcaster ----
+
+Status Broadcaster::add(std::shared_ptr<Sink> sink) {
+  if (!sink) return Status::InvalidArgument("null sink");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return ClosedSink("broadcaster");
+  sinks_.push_back(std::move(sink));
+  return Status::OK();
+}
+
+Status Broadcaster::remove(const std::shared_ptr<Sink>& sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find(sinks_.begin(), sinks_.end(), sink);
+  if (it == sinks_.end()) return Status::NotFound("sink is not a member of this broadcaster");
+  sinks_.erase(it);
+  return Status::OK();
+}
+
+std::size_t Broadcaster::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sinks_.size();
+}
+
+Status Broadcaster::write(const EventPtr& event) {
+  std::lock_guard<std::mutex> lock(mu_);  // one event at a time: the same order everywhere
+  if (closed_) return ClosedSink("broadcaster");
+  Status first;
+  for (auto it = sinks_.begin(); it != sinks_.end();) {
+    Status s = (*it)->write(event);
+    if (s.IsClosed()) {
+      it = sinks_.erase(it);
+      continue;
+    }
+    if (!s.ok() && first.ok()) first = s;
+    ++it;
+  }
+  ++m_.written;
+  return first;
+}
+
+Status Broadcaster::close() {
+  std::vector<std::shared_ptr<Sink>> members;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return Status::OK();
+    closed_ = true;
+    members.swap(sinks_);
+  }
+  Status first;
+  for (auto& s : members) {
+    Status r = s->close();
+    if (!r.ok() && first.ok()) first = r;
+  }
+  return first;
+}
+
+SinkMetrics Broadcaster::metrics() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return m_;
+}
+
+// ---- FilterSink ----
+
+Status FilterSink::write(const EventPtr& event) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return ClosedSink("filter sink");
+    if (!matcher_(*event)) {
+      ++m_.dropped;
+      return Status::OK();
+    }
+    ++m_.written;
+  }
+  return dest_->write(event);
+}
+
+Status FilterSink::close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return Status::OK();
+    closed_ = true;
+  }
+  return dest_->close();
+}
+
+SinkMetrics FilterSink::metrics() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return m_;
+}
+
+// ---- Channel ----
+
+Status Channel::write(const EventPtr& event) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const std::size_t room = capacity_ == 0 ? 1 : capacity_;
+  cv_.wait(lock, [&] { return closed_ || items_.size() < room; });
+  if (closed_) return ClosedSink("channel");
+  items_.push_back(event);
+  const std::uint64_t mine = ++put_;
+  ++m_.written;
+  cv_.notify_all();
+  if (capacity_ == 0) {  // hand-off: wait until a reader has taken it
+    cv_.wait(lock, [&] { return closed_ || taken_ >= mine; });
+    if (taken_ < mine) return ClosedSink("channel");
+  }
+  return Status::OK();
+}
+
+Result<EventPtr> Channel::receive(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto ready = [&] { return closed_ || !items_.empty(); };
+  if (deadline == std::chrono::steady_clock::time_point::max()) {
+    cv_.wait(lock, stop, ready);
+  } else {
+    cv_.wait_until(lock, stop, deadline, ready);
+  }
+  if (!items_.empty()) {
+    EventPtr e = std::move(items_.front());
+    items_.pop_front();
+    ++taken_;
+    cv_.notify_all();
+    return e;
+  }
+  if (closed_) return ClosedSink("channel");
+  if (stop.stop_requested()) return Status::Cancelled("stop requested while receiving from a channel");
+  return Status::TimedOut("no event before the deadline");
+}
+
+Status Channel::close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  closed_ = true;
+  cv_.notify_all();
+  return Status::OK();
+}
+
+bool Channel::is_closed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
+void Channel::wait_closed() const {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return closed_; });
+}
+
+SinkMetrics Channel::metrics() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SinkMetrics m = m_;
+  m.depth = items_.size();
+  return m;
+}
+
+// ---- TimeoutSink ----
+
+struct TimeoutSink::State {
+  std::shared_ptr<Sink> dest;
+  std::chrono::nanoseconds timeout;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool busy = false;  // a write is in flight
+  bool closed = false;
+  SinkMetrics m;
+};
+
+TimeoutSink::TimeoutSink(std::shared_ptr<Sink> destination, std::chrono::nanoseconds timeout)
+    : s_(std::make_shared<State>()) {
+  s_->dest = std::move(destination);
+  s_->timeout = timeout;
+}
+
+TimeoutSink::~TimeoutSink() = default;
+
+Status TimeoutSink::write(const EventPtr& event) {
+  auto s = s_;
+  std::unique_lock<std::mutex> lock(s->mu);
+  const auto deadline = std::chrono::steady_clock::now() + s->timeout;
+  if (!s->cv.wait_until(lock, deadline, [&] { return !s->busy || s->closed; })) {
+    ++s->m.dropped;
+    return Status::TimedOut("an earlier write to the destination is still running after " +
+                            std::to_string(s->timeout.count()) + " ns");
+  }
+  if (s->closed) return ClosedSink("timeout sink");
+  s->busy = true;
+  auto result = std::make_shared<std::optional<Status>>();
+  std::thread([s, event, result] {
+    Status r = s->dest->write(event);
+    std::lock_guard<std::mutex> l(s->mu);
+    *result = r;
+    s->busy = false;
+    s->cv.notify_all();
+  }).detach();
+  if (!s->cv.wait_until(lock, deadline, [&] { return result->has_value(); })) {
+    ++s->m.dropped;
+    return Status::TimedOut("the destination did not finish a write within " + std::to_string(s->timeout.count()) +
+                            " ns");
+  }
+  if ((*result)->ok()) ++s->m.written;
+  return **result;
+}
+
+Status TimeoutSink::close() {
+  {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    if (s_->closed) return Status::OK();
+    s_->closed = true;
+    s_->cv.notify_all();
+  }
+  return s_->dest->close();
+}
+
+SinkMetrics TimeoutSink::metrics() const {
+  std::lock_guard<std::mutex> lock(s_->mu);
+  return s_->m;
+}
+
+}  // namespace txj
