@@ -114,19 +114,18 @@ Status RetryingSink::write(const EventPtr& event) {
   std::lock_guard<std::mutex> serial(s.write_mu);
   Status last;
   for (std::uint32_t attempt = 1;; ++attempt) {
+    bool closed;
     {
       std::unique_lock<std::mutex> lock(s.mu);
-      if (s.closed) {
-        if (attempt == 1) return Status::Closed("retrying sink is closed (sink closed)");
-        return s.GiveUp(event, Status::Closed("retrying sink closed while retrying"), attempt - 1);
+      if (s.closed && attempt == 1) return Status::Closed("retrying sink is closed (sink closed)");
+      if (!s.closed) {
+        auto wait = s.strategy->delay();
+        if (wait.count() > 0) s.cv.wait_for(lock, wait, [&] { return s.closed; });
       }
-      auto wait = s.strategy->delay();
-      if (wait.count() > 0) {
-        s.cv.wait_for(lock, wait, [&] { return s.closed; });
-        if (s.closed) return s.GiveUp(event, Status::Closed("retrying sink closed while waiting to retry"), attempt - 1);
-      }
-      if (attempt > 1) ++s.m.retried;
+      closed = s.closed;
+      if (!closed && attempt > 1) ++s.m.retried;
     }
+    if (closed) return s.GiveUp(event, Status::Closed("retrying sink closed while retrying"), attempt - 1);
     last = s.dest->write(event);
     if (last.ok()) {
       s.strategy->success();

@@ -123,7 +123,13 @@ Status Channel::write(const EventPtr& event) {
   cv_.notify_all();
   if (capacity_ == 0) {  // hand-off: wait until a reader has taken it
     cv_.wait(lock, [&] { return closed_ || taken_ >= mine; });
-    if (taken_ < mine) return ClosedSink("channel");
+    if (taken_ < mine) {
+      // Not handed over: take it back, so no reader gets an event whose
+      // write failed.
+      if (auto it = std::find(items_.begin(), items_.end(), event); it != items_.end()) items_.erase(it);
+      --m_.written;
+      return ClosedSink("channel");
+    }
   }
   return Status::OK();
 }
