@@ -33,34 +33,55 @@ class LmdbKvTxn final : public KvTxn {
   Status put(std::string_view table, std::string_view key, std::string_view value) override;
   Result<std::optional<std::string>> get(std::string_view table, std::string_view key) override;
   Status del(std::string_view table, std::string_view key) override;
+  const std::map<std::string, MDB_dbi>& opened() const { return opened_; }
 
  private:
   LmdbOffsetStore* store_;
   MDB_txn* txn_;
+  std::map<std::string, MDB_dbi> opened_;  // tables first opened in this transaction
 };
 
 class LmdbOffsetStore final : public OffsetStore {
  public:
   LmdbOffsetStore(MDB_env* env, std::string where) : env_(env), where_(std::move(where)) {}
 
-  // The handle of a table, opened (created) once in its own transaction so
-  // that an aborted user transaction cannot invalidate it.
-  Result<MDB_dbi> Table(std::string_view name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string full = "user:" + std::string(name);
-    if (auto it = dbis_.find(full); it != dbis_.end()) return it->second;
+  // The handle of a table. Inside a write transaction (`txn`) it is opened
+  // there, and cached only once that transaction commits (an abort closes
+  // it); otherwise in a transaction of its own. The cache lock is never held
+  // while waiting for LMDB's writer lock.
+  Result<MDB_dbi> Table(std::string_view name, MDB_txn* txn = nullptr,
+                        std::map<std::string, MDB_dbi>* pending = nullptr) {
     if (name.empty() || name.size() > 200) return Status::InvalidArgument("table name must be 1 to 200 bytes");
+    std::string full = "user:" + std::string(name);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = dbis_.find(full); it != dbis_.end()) return it->second;
+    }
+    if (pending) {
+      if (auto it = pending->find(full); it != pending->end()) return it->second;
+    }
+    MDB_dbi dbi;
+    if (txn) {
+      TXJ_RETURN_IF_ERROR(Lmdb(mdb_dbi_open(txn, full.c_str(), MDB_CREATE, &dbi), "open table " + full + " in " + where_));
+      (*pending)[full] = dbi;
+      return dbi;
+    }
     MDB_txn* t = nullptr;
     TXJ_RETURN_IF_ERROR(Lmdb(mdb_txn_begin(env_, nullptr, 0, &t), "begin in " + where_));
-    MDB_dbi dbi;
     int rc = mdb_dbi_open(t, full.c_str(), MDB_CREATE, &dbi);
     if (rc != 0) {
       mdb_txn_abort(t);
       return Lmdb(rc, "open table " + full + " in " + where_);
     }
     TXJ_RETURN_IF_ERROR(Lmdb(mdb_txn_commit(t), "commit in " + where_));
+    std::lock_guard<std::mutex> lock(mu_);
     dbis_[full] = dbi;
     return dbi;
+  }
+
+  void Adopt(const std::map<std::string, MDB_dbi>& opened) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [n, d] : opened) dbis_[n] = d;
   }
 
   Result<std::uint64_t> load(const std::string& consumer) override {
@@ -94,7 +115,9 @@ class LmdbOffsetStore final : public OffsetStore {
       mdb_txn_abort(t);
       return s;
     }
-    return Lmdb(mdb_txn_commit(t), "commit offset of consumer " + consumer + " in " + where_);
+    TXJ_RETURN_IF_ERROR(Lmdb(mdb_txn_commit(t), "commit offset of consumer " + consumer + " in " + where_));
+    Adopt(kv.opened());
+    return Status::OK();
   }
 
   Result<std::optional<std::string>> get(std::string_view table, std::string_view key) override {
@@ -121,14 +144,14 @@ class LmdbOffsetStore final : public OffsetStore {
 };
 
 Status LmdbKvTxn::put(std::string_view table, std::string_view key, std::string_view value) {
-  auto dbi = store_->Table(table);
+  auto dbi = store_->Table(table, txn_, &opened_);
   if (!dbi.ok()) return dbi.status();
   MDB_val k = Val(key), v = Val(value);
   return Lmdb(mdb_put(txn_, *dbi, &k, &v, 0), "put into " + std::string(table) + " in " + store_->where());
 }
 
 Result<std::optional<std::string>> LmdbKvTxn::get(std::string_view table, std::string_view key) {
-  auto dbi = store_->Table(table);
+  auto dbi = store_->Table(table, txn_, &opened_);
   if (!dbi.ok()) return dbi.status();
   MDB_val k = Val(key), v;
   int rc = mdb_get(txn_, *dbi, &k, &v);
@@ -138,7 +161,7 @@ Result<std::optional<std::string>> LmdbKvTxn::get(std::string_view table, std::s
 }
 
 Status LmdbKvTxn::del(std::string_view table, std::string_view key) {
-  auto dbi = store_->Table(table);
+  auto dbi = store_->Table(table, txn_, &opened_);
   if (!dbi.ok()) return dbi.status();
   MDB_val k = Val(key);
   int rc = mdb_del(txn_, *dbi, &k, nullptr);
