@@ -4,7 +4,7 @@
 
 #include "checksum.h"
 #include "txn_tree.h"
-#include "utf8.h"
+#include "event_validation.h"
 
 namespace txj {
 
@@ -127,32 +127,13 @@ Status CheckUsable(const Transaction& t, const TxnTree* tree, std::uint32_t dept
   return Status::OK();
 }
 
-Status CheckName(std::string_view what, std::string_view s, std::size_t max, bool allow_empty) {
-  if (s.empty() && !allow_empty) return Status::InvalidArgument(std::string(what) + " must not be empty");
-  if (s.size() > max) {
-    return Status::InvalidArgument(std::string(what) + " is " + std::to_string(s.size()) + " bytes, the limit is " +
-                                   std::to_string(max));
-  }
-  if (!internal::IsValidUtf8(s)) return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return Status::InvalidArgument(std::string(what) + " contains a control character");
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
 Status Transaction::append(std::string_view topic, std::string_view type, std::string_view payload,
                            const AppendOptions& options) {
   TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
   if (!tree_->poisoned.ok()) return tree_->poisoned;
-  TXJ_RETURN_IF_ERROR(CheckName("topic", topic, kMaxTopicLength, false));
-  TXJ_RETURN_IF_ERROR(CheckName("event type", type, kMaxTypeLength, true));
-  if (options.key && options.key->size() > kMaxKeyLength) {
-    return Status::InvalidArgument("event key is " + std::to_string(options.key->size()) + " bytes, the limit is " +
-                                   std::to_string(kMaxKeyLength));
-  }
-  if (payload.size() > 0xffffffffull) return Status::InvalidArgument("payload over 4 GiB");
+  TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, options.key, payload));
   const std::string_view key = options.key.value_or(std::string_view());
   format::EventBody body{options.timestamp_ns ? options.timestamp_ns : internal::NowNanos(),
                                    static_cast<std::uint32_t>(payload.size()),

@@ -1,0 +1,142 @@
+// txjournal: atomic commits across several stores (after a
+// Committable/MultiCommitter package), fixed: two-phase, crash-recovered,
+// deterministic order and ids.
+//
+// A session spans several participants (Committables) under one
+// idempotency key. MultiCommitter::commit() prepares every participant (each
+// makes its changes durable without applying them), records the decision
+// durably, then commits every participant, recording each step. After a
+// crash, begin() with the same key finishes the job: a decided session is
+// completed on the participants that had not committed yet; an undecided one
+// is rolled back everywhere. No partial commit survives. Reusing the key of a
+// completed session returns its original id instead of applying twice.
+//
+// The commit id is XXH3-128 over the participants' own ids in name order;
+// each participant's id is derived from the changes it applied, so the same
+// changes give the same id on every machine.
+#ifndef TXJOURNAL_COMMITTABLE_H_
+#define TXJOURNAL_COMMITTABLE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "txjournal/event.h"
+#include "txjournal/export.h"
+#include "txjournal/status.h"
+
+namespace txj {
+
+class Journal;
+
+// A store that can take part in a session. Calls for one session come in
+// this order: begin (or begin_recovery after a crash), prepare, commit; or
+// cancel at any point. Implementations must make prepare() durable and
+// commit() idempotent (a repeated commit of the same key returns the same id).
+class TXJ_EXPORT Committable {
+ public:
+  virtual ~Committable() = default;
+  virtual Status begin(std::string_view key) = 0;
+  // Reattaches to the session `key` after a crash (its prepared state, if any).
+  virtual Status begin_recovery(std::string_view key) = 0;
+  virtual Status prepare(std::string_view key) = 0;
+  // Applies the session. Returns an id derived from the applied changes.
+  virtual Result<std::string> commit(std::string_view key) = 0;
+  // Drops the session's changes (prepared or not).
+  virtual Status cancel() = 0;
+};
+
+// The journal as a participant: the session's events become one top-level
+// transaction. Stage events with append() between begin and commit.
+// Prepared events are kept durably in the catalog until commit writes the
+// transaction (with a marker event on topic "$session" keyed by the
+// idempotency key, which makes commit idempotent across crashes).
+class TXJ_EXPORT JournalParticipant final : public Committable {
+ public:
+  explicit JournalParticipant(Journal& journal);
+  ~JournalParticipant() override;
+  // Stages one event. Errors: kInvalidState outside a session,
+  // kInvalidArgument as Transaction::append.
+  Status append(std::string_view topic, std::string_view type, std::string_view payload,
+                const AppendOptions& options = {});
+  Status begin(std::string_view key) override;
+  Status begin_recovery(std::string_view key) override;
+  Status prepare(std::string_view key) override;
+  Result<std::string> commit(std::string_view key) override;
+  Status cancel() override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> p_;
+};
+
+// An LMDB key-value store as a participant (its own LMDB environment in
+// `path`). Stage put()/del() between begin and commit; get() reads committed
+// values.
+class TXJ_EXPORT KvParticipant final : public Committable {
+ public:
+  static Result<std::unique_ptr<KvParticipant>> open(const std::string& path);
+  ~KvParticipant() override;
+  Status put(std::string_view key, std::string_view value);
+  Status del(std::string_view key);
+  Result<std::optional<std::string>> get(std::string_view key);
+  Status begin(std::string_view key) override;
+  Status begin_recovery(std::string_view key) override;
+  Status prepare(std::string_view key) override;
+  Result<std::string> commit(std::string_view key) override;
+  Status cancel() override;
+
+ private:
+  KvParticipant();
+  struct Impl;
+  std::unique_ptr<Impl> p_;
+};
+
+// Errors of MultiCommitter, told apart by code:
+//   already in a session -> kBusy; not in a session -> kInvalidState;
+//   key mismatch -> kInvalidArgument (message starts "key mismatch").
+TXJ_EXPORT bool IsKeyMismatch(const Status& s);
+
+// Combines participants into sessions. Its own progress lives in the
+// journal's catalog. One session at a time per MultiCommitter; use it from
+// one thread at a time.
+class TXJ_EXPORT MultiCommitter {
+ public:
+  // Errors: kInvalidState (read-only journal).
+  static Result<std::unique_ptr<MultiCommitter>> open(Journal& journal);
+  ~MultiCommitter();
+
+  // Errors: kInvalidArgument for a duplicate or empty name; kBusy in a session.
+  Status register_participant(const std::string& name, std::shared_ptr<Committable> participant);
+
+  // Starts session `key` (after recovering an interrupted one with the same
+  // key). Errors: kBusy (already in a session), kInvalidArgument "key
+  // mismatch" (an interrupted session with another key waits: call
+  // recover()), participant errors (then nothing stays begun).
+  Status begin(std::string_view key);
+  // Prepares, decides, commits. Returns the commit id (32 hex digits); for a
+  // key already completed, the original id. Errors: kInvalidState (not in a
+  // session), key mismatch, participant errors before the decision (then
+  // every participant is cancelled), I/O errors after it (the session is
+  // decided: begin() or recover() completes it).
+  Result<std::string> commit(std::string_view key);
+  Status cancel();
+  // Finishes an interrupted session, whatever its key: completes it if it
+  // was decided, rolls it back if not. Returns its key, or nullopt if none.
+  Result<std::optional<std::string>> recover();
+  // The id of a completed session, if `key` completed.
+  Result<std::optional<std::string>> result_of(std::string_view key);
+
+ private:
+  MultiCommitter();
+  struct Impl;
+  std::unique_ptr<Impl> p_;
+};
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_COMMITTABLE_H_

@@ -1,0 +1,39 @@
+#include "event_validation.h"
+
+#include <string>
+
+#include "txjournal/event.h"
+#include "utf8.h"
+
+namespace txj::internal {
+
+namespace {
+
+Status CheckName(std::string_view what, std::string_view s, std::size_t max, bool allow_empty) {
+  if (s.empty() && !allow_empty) return Status::InvalidArgument(std::string(what) + " must not be empty");
+  if (s.size() > max) {
+    return Status::InvalidArgument(std::string(what) + " is " + std::to_string(s.size()) + " bytes, the limit is " +
+                                   std::to_string(max));
+  }
+  if (!internal::IsValidUtf8(s)) return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return Status::InvalidArgument(std::string(what) + " contains a control character");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ValidateEvent(std::string_view topic, std::string_view type, std::optional<std::string_view> key,
+                     std::string_view payload) {
+  TXJ_RETURN_IF_ERROR(CheckName("topic", topic, kMaxTopicLength, false));
+  TXJ_RETURN_IF_ERROR(CheckName("event type", type, kMaxTypeLength, true));
+  if (key && key->size() > kMaxKeyLength) {
+    return Status::InvalidArgument("event key is " + std::to_string(key->size()) + " bytes, the limit is " +
+                                   std::to_string(kMaxKeyLength));
+  }
+  if (payload.size() > 0xffffffffull) return Status::InvalidArgument("payload over 4 GiB");
+  return Status::OK();
+}
+
+}  // namespace txj::internal

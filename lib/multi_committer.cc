@@ -1,0 +1,225 @@
+// MultiCommitter: two-phase commit across participants, with its progress
+// in the journal's catalog.
+#include <map>
+
+#include "journal_state.h"
+#include "staged_ops.h"
+#include "txjournal/committable.h"
+#include "txjournal/journal.h"
+#include "user_tables.h"
+
+namespace txj {
+
+namespace {
+
+constexpr std::string_view kTable = "multicommit";
+constexpr std::string_view kCurrent = "current";
+constexpr std::string_view kDone = "multicommit_done";
+
+// The session in progress, as stored: key, state, and the id of every
+// participant that has committed.
+struct Progress {
+  std::string key;
+  bool decided = false;
+  std::map<std::string, std::string> ids;
+
+  std::string Encode() const {
+    std::vector<std::optional<std::string>> f{key, std::string(decided ? "decided" : "begun")};
+    for (const auto& [n, id] : ids) {
+      f.emplace_back(n);
+      f.emplace_back(id);
+    }
+    return internal::EncodeFields(f);
+  }
+  static Result<Progress> Decode(std::string_view bytes) {
+    auto f = internal::DecodeFields(bytes, "multi-commit session record");
+    if (!f.ok()) return f.status();
+    if (f->size() < 2 || f->size() % 2 != 0 || !(*f)[0] || !(*f)[1]) {
+      return Status::Corruption("multi-commit session record is malformed");
+    }
+    Progress p{*(*f)[0], *(*f)[1] == "decided", {}};
+    for (std::size_t i = 2; i < f->size(); i += 2) p.ids[(*f)[i].value_or("")] = (*f)[i + 1].value_or("");
+    return p;
+  }
+};
+
+}  // namespace
+
+bool IsKeyMismatch(const Status& s) {
+  return s.code() == Code::kInvalidArgument && s.message().rfind("key mismatch", 0) == 0;
+}
+
+struct MultiCommitter::Impl {
+  std::unique_ptr<internal::UserTables> tables;
+  std::map<std::string, std::shared_ptr<Committable>> parts;  // name order
+  bool in_session = false;
+  std::string key;
+  std::optional<std::string> replay;  // id of a key already completed
+
+  Result<std::optional<Progress>> Load() {
+    auto v = tables->Get(kTable, kCurrent);
+    if (!v.ok()) return v.status();
+    if (!v->has_value()) return std::optional<Progress>();
+    auto p = Progress::Decode(**v);
+    if (!p.ok()) return p.status();
+    return std::optional<Progress>(std::move(p).value());
+  }
+  Status Store(const Progress& p) {
+    return tables->Write([&](KvTxn& t) { return t.put(kTable, kCurrent, p.Encode()); });
+  }
+  Status Clear() {
+    return tables->Write([&](KvTxn& t) { return t.del(kTable, kCurrent); });
+  }
+  static std::string FinalId(const std::map<std::string, std::string>& ids) {
+    std::vector<std::optional<std::string>> f;
+    for (const auto& [n, id] : ids) f.emplace_back(id);  // name order
+    return internal::Id128(internal::EncodeFields(f));
+  }
+
+  // Commits every participant not committed yet, recording each, then the
+  // result. REQUIRES: p.decided.
+  Result<std::string> CompleteDecided(Progress& p, bool recovering) {
+    for (const auto& [name, part] : parts) {
+      if (p.ids.count(name)) continue;
+      if (recovering) TXJ_RETURN_IF_ERROR(part->begin_recovery(p.key).WithContext("participant " + name));
+      auto id = part->commit(p.key);
+      if (!id.ok()) return id.status().WithContext("participant " + name + " (session " + p.key + " is decided)");
+      p.ids[name] = *id;
+      TXJ_RETURN_IF_ERROR(Store(p));
+    }
+    std::string final_id = FinalId(p.ids);
+    TXJ_RETURN_IF_ERROR(tables->Write([&](KvTxn& t) -> Status {
+      TXJ_RETURN_IF_ERROR(t.put(kDone, p.key, final_id));
+      return t.del(kTable, kCurrent);
+    }));
+    return final_id;
+  }
+
+  // Rolls an undecided session back everywhere.
+  Status RollBack(const Progress& p, bool recovering) {
+    Status first;
+    for (const auto& [name, part] : parts) {
+      Status s = recovering ? part->begin_recovery(p.key) : Status::OK();
+      if (s.ok()) s = part->cancel();
+      if (!s.ok() && first.ok()) first = s.WithContext("participant " + name);
+    }
+    TXJ_RETURN_IF_ERROR(first);
+    return Clear();
+  }
+
+  // Finishes an interrupted session found in the catalog.
+  Result<std::optional<std::string>> Finish(Progress& p) {
+    if (p.decided) {
+      auto id = CompleteDecided(p, true);
+      if (!id.ok()) return id.status();
+      return std::optional<std::string>(*id);
+    }
+    TXJ_RETURN_IF_ERROR(RollBack(p, true));
+    return std::optional<std::string>();
+  }
+};
+
+MultiCommitter::MultiCommitter() : p_(std::make_unique<Impl>()) {}
+MultiCommitter::~MultiCommitter() = default;
+
+Result<std::unique_ptr<MultiCommitter>> MultiCommitter::open(Journal& journal) {
+  internal::JournalState& s = internal::JournalAccess::state(journal);
+  if (s.read_only || !s.catalog) return Status::InvalidState("journal " + s.dir + " is not open for writing");
+  auto m = std::unique_ptr<MultiCommitter>(new MultiCommitter());
+  m->p_->tables = std::make_unique<internal::UserTables>(s.catalog->env(), internal::JoinPath(s.dir, "catalog"));
+  return m;
+}
+
+Status MultiCommitter::register_participant(const std::string& name, std::shared_ptr<Committable> participant) {
+  if (p_->in_session) return Status::Busy("cannot register participant " + name + " during a session");
+  if (name.empty() || !participant) return Status::InvalidArgument("participant needs a name and an object");
+  if (!p_->parts.emplace(name, std::move(participant)).second) {
+    return Status::InvalidArgument("participant " + name + " is already registered");
+  }
+  return Status::OK();
+}
+
+Status MultiCommitter::begin(std::string_view key) {
+  Impl& m = *p_;
+  if (m.in_session) return Status::Busy("already in a session (" + m.key + ")");
+  if (key.empty()) return Status::InvalidArgument("empty idempotency key");
+  auto cur = m.Load();
+  if (!cur.ok()) return cur.status();
+  std::optional<std::string> finished;
+  if (cur->has_value()) {
+    if ((*cur)->key != key) {
+      return Status::InvalidArgument("key mismatch: session " + (*cur)->key +
+                                     " was interrupted and must be finished first (begin with its key, or recover())");
+    }
+    auto done = m.Finish(**cur);
+    if (!done.ok()) return done.status();
+    finished = *done;
+  }
+  if (!finished) {
+    auto prior = m.tables->Get(kDone, key);
+    if (!prior.ok()) return prior.status();
+    finished = *prior;
+  }
+  m.key = std::string(key);
+  if (finished) {  // completed before: commit() returns the original id, applies nothing
+    m.replay = finished;
+    m.in_session = true;
+    return Status::OK();
+  }
+  // The key is durable before any participant begins.
+  TXJ_RETURN_IF_ERROR(m.Store(Progress{m.key, false, {}}));
+  for (const auto& [name, part] : m.parts) {
+    Status s = part->begin(key);
+    if (!s.ok()) {
+      (void)m.RollBack(Progress{m.key, false, {}}, false);
+      return s.WithContext("participant " + name);
+    }
+  }
+  m.replay.reset();
+  m.in_session = true;
+  return Status::OK();
+}
+
+Result<std::string> MultiCommitter::commit(std::string_view key) {
+  Impl& m = *p_;
+  if (!m.in_session) return Status::InvalidState("not in a session");
+  if (key != m.key) return Status::InvalidArgument("key mismatch: the session in progress is " + m.key);
+  m.in_session = false;
+  if (m.replay) return *m.replay;
+  for (const auto& [name, part] : m.parts) {
+    Status s = part->prepare(key);
+    if (!s.ok()) {
+      (void)m.RollBack(Progress{m.key, false, {}}, false);
+      return s.WithContext("participant " + name + " failed to prepare; session " + m.key + " rolled back");
+    }
+  }
+  Progress p{m.key, true, {}};
+  TXJ_RETURN_IF_ERROR(m.Store(p));  // the decision
+  return m.CompleteDecided(p, false);
+}
+
+Status MultiCommitter::cancel() {
+  Impl& m = *p_;
+  if (!m.in_session) return Status::InvalidState("not in a session");
+  m.in_session = false;
+  if (m.replay) return Status::OK();
+  return m.RollBack(Progress{m.key, false, {}}, false);
+}
+
+Result<std::optional<std::string>> MultiCommitter::recover() {
+  Impl& m = *p_;
+  if (m.in_session) return Status::Busy("already in a session (" + m.key + ")");
+  auto cur = m.Load();
+  if (!cur.ok()) return cur.status();
+  if (!cur->has_value()) return std::optional<std::string>();
+  std::string key = (*cur)->key;
+  auto done = m.Finish(**cur);
+  if (!done.ok()) return done.status();
+  return std::optional<std::string>(key);
+}
+
+Result<std::optional<std::string>> MultiCommitter::result_of(std::string_view key) {
+  return p_->tables->Get(kDone, key);
+}
+
+}  // namespace txj
