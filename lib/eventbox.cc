@@ -72,6 +72,7 @@ Eventbox::~Eventbox() = default;
 Result<std::unique_ptr<Eventbox>> Eventbox::open(Journal& journal) {
   internal::JournalState& s = internal::JournalAccess::state(journal);
   if (s.read_only || !s.catalog) return Status::InvalidState("journal " + s.dir + " is not open for writing");
+  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(s));
   auto e = std::unique_ptr<Eventbox>(new Eventbox());
   e->p_->journal = &journal;
   e->p_->tables = std::make_unique<internal::UserTables>(s.catalog->env(), internal::JoinPath(s.dir, "catalog"));

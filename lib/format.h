@@ -35,10 +35,15 @@ struct Manifest {
   std::uint64_t first_lsn;     // first record of the first segment
   std::uint64_t first_offset;  // offset of the first event at or after first_lsn
   std::uint64_t retention_offset;  // events below it were dropped by retention, whatever their topic
-  std::uint8_t reserved[40];
+  std::uint64_t flags;             // kManifestCatalogHoldsSourceData, ...
+  std::uint8_t reserved[32];
   std::uint64_t checksum;      // XXH3_64 of the bytes before it
 };
 static_assert(sizeof(Manifest) == kManifestSize);
+// The catalog holds data that cannot be rebuilt from the journal (consumer
+// offsets, session keys, eventbox state): a missing or damaged catalog is
+// then an error, not something to rebuild silently.
+inline constexpr std::uint64_t kManifestCatalogHoldsSourceData = 1;
 
 // ---- Segment file ----
 // [0, 4096): header page. Records start at byte 4096 of every segment.

@@ -20,12 +20,24 @@ namespace {
 
 Status OpenCatalog(JournalState& s) {
   std::string path = internal::JoinPath(s.dir, format::kCatalogDir);
+  const bool precious = (s.manifest.flags & format::kManifestCatalogHoldsSourceData) != 0;
+  struct stat st;
+  if (precious && !s.read_only && !s.options.rebuild_catalog && ::stat(path.c_str(), &st) != 0) {
+    return Status::Corruption("catalog " + path + " is missing, and it held consumer offsets, session keys or eventbox "
+                              "state that the journal cannot rebuild; restore it, or open with "
+                              "Options::rebuild_catalog to start them over");
+  }
   auto c = internal::Catalog::Open(path, !s.read_only, s.options.file_mode);
   if (c.ok()) {
     s.catalog = std::move(c).value();
     return Status::OK();
   }
   if (s.read_only) return Status::OK();  // positioning falls back to scanning
+  if (precious && !s.options.rebuild_catalog) {
+    return Status::Corruption("catalog " + path + " cannot be opened (" + c.status().ToString() +
+                              "), and it holds consumer offsets, session keys or eventbox state that the journal "
+                              "cannot rebuild; restore it, or open with Options::rebuild_catalog to start them over");
+  }
   // A damaged catalog holds only derived data here: set it aside and rebuild.
   std::string aside = path + ".damaged-" + std::to_string(internal::NowNanos());
   if (::rename(path.c_str(), aside.c_str()) != 0 && errno != ENOENT) {
@@ -306,6 +318,16 @@ Status Journal::close() {
 const RecoveryReport& Journal::recovery_report() const { return s_->report; }
 
 internal::JournalState& internal::JournalAccess::state(Journal& j) { return *j.s_; }
+
+Status internal::MarkCatalogPrecious(JournalState& s) {
+  std::lock_guard<std::mutex> lock(s.compact_mu);  // the other writer of the manifest
+  if (s.manifest.flags & format::kManifestCatalogHoldsSourceData) return Status::OK();
+  ManifestData m = s.manifest;
+  m.flags |= format::kManifestCatalogHoldsSourceData;
+  TXJ_RETURN_IF_ERROR(WriteManifest(*s.fs, s.dir, m, s.options.file_mode));
+  s.manifest = m;
+  return Status::OK();
+}
 const std::string& Journal::dir() const { return s_->dir; }
 const Options& Journal::options() const { return s_->options; }
 std::string Journal::identity() const { return s_->manifest.id_hex(); }

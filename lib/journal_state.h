@@ -183,6 +183,10 @@ struct JournalAccess {
   static JournalState& state(Journal& j);
 };
 
+// Records in the manifest that the catalog now holds data the journal cannot
+// rebuild (called by the offset store, the committer and the eventbox).
+Status MarkCatalogPrecious(JournalState& s);
+
 // Compaction of one topic (lib/compaction.cc).
 Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic);
 // Rewrites sealed segments without what compaction marks and retention

@@ -86,6 +86,7 @@ Status ReadManifest(FileSystem& fs, const std::string& dir, ManifestData* out) {
   out->first_lsn = m.first_lsn;
   out->first_offset = m.first_offset;
   out->retention_offset = m.retention_offset;
+  out->flags = m.flags;
   return Status::OK();
 }
 
@@ -101,6 +102,7 @@ Status WriteManifest(FileSystem& fs, const std::string& dir, const ManifestData&
   m.first_lsn = d.first_lsn;
   m.first_offset = d.first_offset;
   m.retention_offset = d.retention_offset;
+  m.flags = d.flags;
   m.checksum = Hash64(&m, offsetof(format::Manifest, checksum));
   std::string path = JoinPath(dir, format::kManifestName);
   std::string tmp = path + format::kTempSuffix;

@@ -22,6 +22,7 @@ struct ManifestData {
   std::uint64_t first_lsn = 0;     // 0: the first segment's first record
   std::uint64_t first_offset = 0;
   std::uint64_t retention_offset = 0;
+  std::uint64_t flags = 0;
 
   // XXH3_64 of journal_id: mixed into every record checksum.
   std::uint64_t salt() const;

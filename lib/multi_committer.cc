@@ -125,6 +125,7 @@ MultiCommitter::~MultiCommitter() = default;
 Result<std::unique_ptr<MultiCommitter>> MultiCommitter::open(Journal& journal) {
   internal::JournalState& s = internal::JournalAccess::state(journal);
   if (s.read_only || !s.catalog) return Status::InvalidState("journal " + s.dir + " is not open for writing");
+  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(s));
   auto m = std::unique_ptr<MultiCommitter>(new MultiCommitter());
   m->p_->tables = std::make_unique<internal::UserTables>(s.catalog->env(), internal::JoinPath(s.dir, "catalog"));
   return m;

@@ -57,6 +57,7 @@ Result<std::unique_ptr<OffsetStore>> OffsetStore::open(Journal& journal) {
   if (s.read_only || !s.catalog) {
     return Status::InvalidState("journal " + s.dir + " has no writable catalog (open it for writing)");
   }
+  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(s));
   return std::unique_ptr<OffsetStore>(
       std::make_unique<LmdbOffsetStore>(s.catalog->env(), internal::JoinPath(s.dir, "catalog")));
 }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <thread>
@@ -301,4 +302,27 @@ TEST_CASE("a publisher delivers every committed event at least once across resta
   std::lock_guard<std::mutex> lock(rec->mu);
   for (std::uint64_t off = 0; off < 80; ++off) CHECK(rec->got.count(off) >= 1);
   CHECK(*(*store)->load("pub") == 80);
+}
+
+TEST_CASE("a lost catalog that held consumer offsets is an error, never a silent restart from zero") {
+  TempDir dir;
+  {
+    auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+    Fill(*j, 5);
+    auto store = OffsetStore::open(*j);
+    TXJ_REQUIRE_OK(store);
+    TXJ_REQUIRE_OK((*store)->save("c", 3));
+    TXJ_REQUIRE_OK(j->close());
+  }
+  std::filesystem::remove_all(dir.sub("catalog"));
+  auto lost = Journal::open(dir.path(), test::SmallOptions());
+  CHECK(lost.status().code() == Code::kCorruption);
+  CHECK(lost.status().message().find("consumer offsets") != std::string::npos);
+  Options o = test::SmallOptions();
+  o.rebuild_catalog = true;
+  auto j = test::OpenOrDie(dir.path(), o);
+  CHECK(j->next_offset() == 5);  // the journal itself is intact
+  auto store = OffsetStore::open(*j);
+  TXJ_REQUIRE_OK(store);
+  CHECK(*(*store)->load("c") == 0);  // started over, as asked
 }

@@ -45,6 +45,11 @@ struct Options {
   mode_t file_mode = 0600;
   // Where system calls go. Null means DefaultFileSystem().
   std::shared_ptr<FileSystem> file_system;
+  // When the catalog holds consumer offsets, session keys or eventbox state
+  // (which the journal cannot rebuild) and is missing or damaged, open fails
+  // with kCorruption unless this is set; then a damaged catalog is moved
+  // aside and a new one is built, starting those over.
+  bool rebuild_catalog = false;
   // How often a cursor in another process polls for new commits when it
   // cannot be woken directly. Same-process cursors are woken at once.
   std::chrono::milliseconds poll_interval{1};
