@@ -200,6 +200,18 @@ Result<std::optional<Event>> CursorImpl::Next() {
   }
 }
 
+namespace {
+
+// Nothing more will come from a closed journal: waiting ends. A writer's
+// close() publishes its last commits before it marks the head page closed.
+bool JournalClosed(JournalState* j) {
+  std::lock_guard<std::mutex> lock(j->txn_mu);
+  if (!j->closed) return false;
+  return j->read_only || !j->head.valid() || !j->head.writer_open();
+}
+
+}  // namespace
+
 Result<Event> CursorImpl::WaitNext(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
   std::stop_callback on_stop(stop, [this] { Wake(); });
   for (;;) {
@@ -209,6 +221,7 @@ Result<Event> CursorImpl::WaitNext(std::chrono::steady_clock::time_point deadlin
     if (!r.ok()) return r.status();
     if (r->has_value()) return **r;
     if (closed_.load()) return Status::Closed("cursor was closed while waiting");
+    if (JournalClosed(j_)) return Status::Closed("journal " + j_->dir + " was closed while waiting");
     if (stop.stop_requested()) return Status::Cancelled("stop requested while waiting for an event");
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return Status::TimedOut("no matching event before the deadline");

@@ -1,5 +1,6 @@
 #include "event_validation.h"
 
+#include <algorithm>
 #include <string>
 
 #include "txjournal/event.h"
@@ -33,6 +34,41 @@ Status ValidateEvent(std::string_view topic, std::string_view type, std::optiona
                                    std::to_string(kMaxKeyLength));
   }
   if (payload.size() > 0xffffffffull) return Status::InvalidArgument("payload over 4 GiB");
+  return Status::OK();
+}
+
+namespace {
+bool TypeAllowed(const std::vector<std::string>& types, std::string_view type) {
+  return types.empty() || std::find(types.begin(), types.end(), type) != types.end();
+}
+}  // namespace
+
+Status CheckAgainstSchema(const Schema& schema, std::string_view topic, std::string_view type) {
+  if (schema.empty()) return Status::OK();
+  auto it = schema.find(std::string(topic));
+  if (it == schema.end()) return Status::InvalidArgument("topic " + std::string(topic) + " is not in the journal's schema");
+  if (!TypeAllowed(it->second, type)) {
+    return Status::InvalidArgument("event type " + std::string(type) + " is not allowed in topic " + std::string(topic));
+  }
+  return Status::OK();
+}
+
+Status CheckFilterAgainstSchema(const Schema& schema, const Filter& filter) {
+  if (schema.empty() || filter.match_all) return Status::OK();
+  std::vector<const std::vector<std::string>*> candidates;
+  for (const auto& t : filter.topics) {
+    auto it = schema.find(t);
+    if (it == schema.end()) return Status::InvalidArgument("cursor filter names topic " + t + ", which cannot appear");
+    candidates.push_back(&it->second);
+  }
+  if (filter.topics.empty()) {
+    for (const auto& [t, types] : schema) candidates.push_back(&types);
+  }
+  for (const auto& type : filter.types) {
+    bool possible = false;
+    for (const auto* types : candidates) possible = possible || TypeAllowed(*types, type);
+    if (!possible) return Status::InvalidArgument("cursor filter names event type " + type + ", which cannot appear");
+  }
   return Status::OK();
 }
 

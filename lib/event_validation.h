@@ -3,9 +3,13 @@
 #ifndef TXJOURNAL_LIB_EVENT_VALIDATION_H_
 #define TXJOURNAL_LIB_EVENT_VALIDATION_H_
 
+#include <map>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "txjournal/cursor.h"
 #include "txjournal/status.h"
 
 namespace txj::internal {
@@ -15,6 +19,14 @@ namespace txj::internal {
 // kMaxKeyLength; payload over 4 GiB.
 Status ValidateEvent(std::string_view topic, std::string_view type, std::optional<std::string_view> key,
                      std::string_view payload);
+
+using Schema = std::map<std::string, std::vector<std::string>>;
+
+// kInvalidArgument when `schema` is set and does not allow (topic, type).
+Status CheckAgainstSchema(const Schema& schema, std::string_view topic, std::string_view type);
+// kInvalidArgument when `schema` is set and `filter` names a topic or type
+// that cannot appear (or a type none of the named topics allows).
+Status CheckFilterAgainstSchema(const Schema& schema, const Filter& filter);
 
 }  // namespace txj::internal
 

@@ -110,7 +110,9 @@ void HeadPage::SetWriterOpen(bool open) {
 }
 
 void HeadPage::WakeAll() {
-  if (data_ == nullptr) return;
+  // A reader that mapped the page read-only cannot bump seq (it would fault);
+  // its waits poll instead (see Wait).
+  if (data_ == nullptr || !can_register_) return;
   data_->seq.fetch_add(1, std::memory_order_acq_rel);
   Futex(&data_->seq, FUTEX_WAKE, INT_MAX, nullptr);
 }

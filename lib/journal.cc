@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "cursor_impl.h"
+#include "event_validation.h"
 #include "journal_state.h"
 #include "recovery.h"
 #include "txn_tree.h"
@@ -124,10 +125,16 @@ Status OpenState(JournalState& s) {
     return Status::InvalidArgument("journal " + s.dir + " already exists");
   }
   s.salt = s.manifest.salt();
+  // A writer starts a new epoch, durable before any record of it. A new
+  // journal's manifest is written before its first segment; an existing
+  // one's only once recovery found nothing it must refuse (Recover), so an
+  // open that fails leaves the files as they were.
+  s.epoch = static_cast<std::uint32_t>(s.manifest.epoch + (s.read_only ? 0 : 1));
   if (!s.read_only) {
-    // A new epoch for this writer session, durable before any record of it.
-    s.manifest.epoch += 1;
-    TXJ_RETURN_IF_ERROR(internal::WriteManifest(fs, s.dir, s.manifest, s.options.file_mode));
+    if (s.report.created) {
+      s.manifest.epoch = s.epoch;
+      TXJ_RETURN_IF_ERROR(internal::WriteManifest(fs, s.dir, s.manifest, s.options.file_mode));
+    }
     for (const auto& n : names) {
       if (n.size() > 4 && n.compare(n.size() - 4, 4, format::kTempSuffix) == 0) {
         fs.Unlink(internal::JoinPath(s.dir, n));
@@ -135,7 +142,6 @@ Status OpenState(JournalState& s) {
       }
     }
   }
-  s.epoch = static_cast<std::uint32_t>(s.manifest.epoch);
   s.segments = std::make_unique<internal::SegmentSet>(s.fs, s.dir, s.manifest, !s.read_only);
   TXJ_RETURN_IF_ERROR(s.segments->Refresh());
   if (!s.segments->First()) {
@@ -153,11 +159,11 @@ Status OpenState(JournalState& s) {
     s.compacted = std::move(marks).value();
   }
   TXJ_RETURN_IF_ERROR(OpenCatalog(s));
+  TXJ_RETURN_IF_ERROR(internal::Recover(s));
   if (s.catalog && !s.read_only) {
     (void)s.catalog->PutMeta("journal_id", s.manifest.id_hex());
     (void)s.catalog->PutMeta("format_version", std::to_string(kFormatVersion));
   }
-  TXJ_RETURN_IF_ERROR(internal::Recover(s));
   if (s.read_only) {
     if (!s.head.OpenReadOnly(s.dir).ok()) { /* no writer ever published: scan limits apply */ }
     s.visible.store(s.pos);
@@ -255,6 +261,7 @@ Result<Cursor> Journal::open_cursor(std::uint64_t offset, const Filter& filter) 
     std::lock_guard<std::mutex> lock(s_->txn_mu);
     if (s_->closed) return Status::Closed("journal " + s_->dir + " is closed");
   }
+  TXJ_RETURN_IF_ERROR(internal::CheckFilterAgainstSchema(s_->options.schema, filter));
   auto impl = internal::CursorImpl::Open(s_.get(), offset, filter);
   if (!impl.ok()) return impl.status();
   return Cursor(std::move(impl).value());

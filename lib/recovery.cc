@@ -125,6 +125,7 @@ Status Recover(JournalState& s) {
   SegmentSet& segs = *s.segments;
   auto first = segs.First();
   Checkpoint start{first->first_record_lsn(), s.first_offset, 0, 0, 0, 0};
+  bool clear_catalog = false;
   if (s.catalog) {
     auto cp = s.catalog->GetCheckpoint();
     if (cp.ok() && cp->has_value()) {
@@ -150,7 +151,7 @@ Status Recover(JournalState& s) {
       } else {
         s.report.catalog_rebuilt = true;
         s.report.notes.push_back("catalog checkpoint at LSN " + Num(c.lsn) + " does not match the journal; scanned from the start");
-        if (!s.read_only) (void)s.catalog->ClearDerived();
+        clear_catalog = !s.read_only;  // once the scan succeeded: a failed open changes nothing
       }
     } else if (!cp.ok()) {
       s.report.catalog_rebuilt = true;
@@ -194,6 +195,13 @@ Status Recover(JournalState& s) {
     return Status::OK();
   }
   // ---- repair (writable) ----
+  // Nothing was written so far. Now the new epoch (OpenState) becomes
+  // durable, before any record of it.
+  if (s.manifest.epoch != s.epoch) {
+    s.manifest.epoch = s.epoch;
+    TXJ_RETURN_IF_ERROR(WriteManifest(*s.fs, s.dir, s.manifest, s.options.file_mode));
+  }
+  if (clear_catalog) (void)s.catalog->ClearDerived();
   if (t.crash_tail) {
     std::memset(tail_seg->at(t.end_lsn), 0, tail_seg->end() - t.end_lsn);
     TXJ_RETURN_IF_ERROR(tail_seg->Sync());

@@ -134,6 +134,7 @@ Status Transaction::append(std::string_view topic, std::string_view type, std::s
   TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
   if (!tree_->poisoned.ok()) return tree_->poisoned;
   TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, options.key, payload));
+  TXJ_RETURN_IF_ERROR(internal::CheckAgainstSchema(tree_->j->options.schema, topic, type));
   const std::string_view key = options.key.value_or(std::string_view());
   format::EventBody body{options.timestamp_ns ? options.timestamp_ns : internal::NowNanos(),
                                    static_cast<std::uint32_t>(payload.size()),

@@ -1,7 +1,14 @@
 // Nested transaction semantics, through the public API.
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "format.h"
+#include "journal_state.h"
 #include "test_util.h"
 
 using namespace txj;
@@ -77,4 +84,660 @@ TEST_CASE("ending a parent while a child is open is an invalid-state error") {
   CHECK(sub->append("t", "a", "x").code() == Code::kInvalidState);
   TXJ_CHECK_OK(tx->commit());
   CHECK(tx->commit().status().code() == Code::kInvalidState);
+}
+
+// ---------------------------------------------------------------------------
+// Nesting
+
+namespace {
+
+struct Seen {
+  std::uint64_t offset, txn_id;
+  std::string topic, type, payload;
+  std::optional<std::string> key;
+};
+
+std::vector<Seen> ReadAll(Journal& j, std::uint64_t from = 0) {
+  std::vector<Seen> out;
+  auto c = j.open_cursor(from);
+  REQUIRE(c.ok());
+  for (;;) {
+    auto e = c->next();
+    INFO((e.ok() ? std::string("ok") : e.status().ToString()));
+    REQUIRE(e.ok());
+    if (!e->has_value()) break;
+    const Event& ev = **e;
+    out.push_back({ev.offset, ev.txn_id, std::string(ev.topic), std::string(ev.type), std::string(ev.payload),
+                   ev.key ? std::optional<std::string>(std::string(*ev.key)) : std::nullopt});
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sub-transactions nest deeper than ten levels and commit level by level") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto top = j->begin();
+  TXJ_REQUIRE_OK(top);
+  std::vector<Transaction> chain;
+  chain.push_back(std::move(top).value());
+  const int kDepth = 40;
+  std::vector<std::string> want;
+  for (int d = 0; d <= kDepth; ++d) {
+    TXJ_REQUIRE_OK(chain.back().append("deep", "level", "d" + std::to_string(d)));
+    want.push_back("d" + std::to_string(d));
+    if (d == kDepth) break;
+    auto sub = chain.back().begin();
+    TXJ_REQUIRE_OK(sub);
+    CHECK(sub->depth() == static_cast<std::uint32_t>(d + 1));
+    CHECK(sub->sub_id() == static_cast<std::uint32_t>(d + 1));
+    CHECK(sub->id() == chain[0].id());
+    CHECK_FALSE(sub->is_top_level());
+    chain.push_back(std::move(sub).value());
+  }
+  // Commit from the innermost out: each commit hands its events (and those
+  // of its descendants) to its parent.
+  for (int d = kDepth; d >= 1; --d) {
+    auto info = chain.back().commit();
+    TXJ_REQUIRE_OK(info);
+    CHECK(info->count == static_cast<std::uint64_t>(kDepth - d + 1));
+    CHECK(info->sub_id == static_cast<std::uint32_t>(d));
+    CHECK(info->first_offset == 0);
+    chain.pop_back();
+  }
+  CHECK(ReadAllPayloads(*j).empty());
+  auto info = chain[0].commit();
+  TXJ_REQUIRE_OK(info);
+  CHECK(info->count == static_cast<std::uint64_t>(kDepth + 1));
+  CHECK(ReadAllPayloads(*j) == want);
+}
+
+TEST_CASE("rolling back a middle level of a deep chain discards everything below it, levels above go on") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto top = j->begin();
+  TXJ_REQUIRE_OK(top);
+  std::vector<Transaction> chain;
+  chain.push_back(std::move(top).value());
+  for (int d = 0; d < 12; ++d) {
+    TXJ_REQUIRE_OK(chain.back().append("t", "x", "d" + std::to_string(d)));
+    auto sub = chain.back().begin();
+    TXJ_REQUIRE_OK(sub);
+    chain.push_back(std::move(sub).value());
+  }
+  TXJ_REQUIRE_OK(chain.back().append("t", "x", "d12"));
+  // Commit levels 12..7 into level 6, then roll level 6 back.
+  for (int d = 12; d > 6; --d) {
+    TXJ_REQUIRE_OK(chain.back().commit());
+    chain.pop_back();
+  }
+  TXJ_REQUIRE_OK(chain.back().rollback());
+  chain.pop_back();
+  // Level 5 goes on: more events and a new sub-transaction.
+  TXJ_REQUIRE_OK(chain.back().append("t", "x", "d5-after"));
+  {
+    auto sub = chain.back().begin();
+    TXJ_REQUIRE_OK(sub);
+    TXJ_REQUIRE_OK(sub->append("t", "x", "d6-new"));
+    TXJ_REQUIRE_OK(sub->commit());
+  }
+  while (chain.size() > 1) {
+    TXJ_REQUIRE_OK(chain.back().commit());
+    chain.pop_back();
+  }
+  auto info = chain[0].commit();
+  TXJ_REQUIRE_OK(info);
+  const std::vector<std::string> want = {"d0", "d1", "d2", "d3", "d4", "d5", "d5-after", "d6-new"};
+  CHECK(info->count == want.size());
+  CHECK(ReadAllPayloads(*j) == want);
+}
+
+TEST_CASE("siblings: a rolled-back sub-transaction does not affect committed siblings") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  for (int i = 0; i < 6; ++i) {
+    auto sub = tx->begin();
+    TXJ_REQUIRE_OK(sub);
+    TXJ_REQUIRE_OK(sub->append("t", "x", "s" + std::to_string(i)));
+    auto inner = sub->begin();
+    TXJ_REQUIRE_OK(inner);
+    TXJ_REQUIRE_OK(inner->append("t", "x", "i" + std::to_string(i)));
+    if (i % 3 == 1) {
+      TXJ_REQUIRE_OK(inner->rollback());
+    } else {
+      TXJ_REQUIRE_OK(inner->commit());
+    }
+    if (i % 2 == 1) {
+      TXJ_REQUIRE_OK(sub->rollback());
+    } else {
+      TXJ_REQUIRE_OK(sub->commit());
+    }
+  }
+  TXJ_REQUIRE_OK(tx->commit());
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"s0", "i0", "s2", "i2", "s4"});
+}
+
+// ---------------------------------------------------------------------------
+// Destroying open handles
+
+TEST_CASE("destroying an open top-level handle rolls the transaction back and frees the write slot") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  std::uint64_t id;
+  {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    id = tx->id();
+    TXJ_REQUIRE_OK(tx->append("t", "x", "gone"));
+    auto sub = tx->begin();
+    TXJ_REQUIRE_OK(sub);
+    TXJ_REQUIRE_OK(sub->append("t", "x", "gone too"));
+    // Destroyed in reverse order: sub first (rolled back), then tx.
+  }
+  {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    auto sub = tx->begin();
+    TXJ_REQUIRE_OK(sub);
+    TXJ_REQUIRE_OK(sub->append("t", "x", "gone 3"));
+    // The top-level handle dies first; the sub handle outlives it.
+    Transaction keep_sub = std::move(sub).value();
+    { Transaction doomed = std::move(tx).value(); }
+    CHECK_FALSE(keep_sub.is_open());
+    CHECK(keep_sub.append("t", "x", "late").code() == Code::kInvalidState);
+    CHECK(keep_sub.commit().status().code() == Code::kInvalidState);
+    CHECK(keep_sub.rollback().code() == Code::kInvalidState);
+    CHECK(keep_sub.begin().status().code() == Code::kInvalidState);
+  }
+  auto tx = j->try_begin();
+  TXJ_REQUIRE_OK(tx);
+  CHECK(tx->id() == id + 2);
+  TXJ_REQUIRE_OK(tx->append("t", "x", "kept"));
+  auto info = tx->commit();
+  TXJ_REQUIRE_OK(info);
+  CHECK(info->first_offset == 0);
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept"});
+  // The rollbacks are durable: a reopen sees the same.
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  CHECK(j->recovery_report().repairs.empty());
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept"});
+}
+
+TEST_CASE("destroying an open sub-transaction rolls back it and its open descendants; the parent goes on") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  TXJ_REQUIRE_OK(tx->append("t", "x", "a"));
+  Transaction deeper;
+  {
+    auto sub = tx->begin();
+    TXJ_REQUIRE_OK(sub);
+    TXJ_REQUIRE_OK(sub->append("t", "x", "b"));
+    auto s2 = sub->begin();
+    TXJ_REQUIRE_OK(s2);
+    TXJ_REQUIRE_OK(s2->append("t", "x", "c"));
+    auto committed = s2->begin();
+    TXJ_REQUIRE_OK(committed);
+    TXJ_REQUIRE_OK(committed->append("t", "x", "d"));
+    TXJ_REQUIRE_OK(committed->commit());
+    auto s3 = s2->begin();
+    TXJ_REQUIRE_OK(s3);
+    TXJ_REQUIRE_OK(s3->append("t", "x", "e"));
+    deeper = std::move(s3).value();  // outlives `sub`
+    CHECK(deeper.is_open());
+    // s2 and sub die here, s2 first: s2's destruction rolls back s2 and
+    // the open s3 below it; then sub.
+  }
+  CHECK_FALSE(deeper.is_open());
+  CHECK(deeper.append("t", "x", "f").code() == Code::kInvalidState);
+  CHECK(tx->is_open());
+  TXJ_REQUIRE_OK(tx->append("t", "x", "g"));
+  auto info = tx->commit();
+  TXJ_REQUIRE_OK(info);
+  CHECK(info->count == 2);
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"a", "g"});
+}
+
+TEST_CASE("destroying a sub-transaction while its children's handles are alive ends those children") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  auto sub = tx->begin();
+  TXJ_REQUIRE_OK(sub);
+  TXJ_REQUIRE_OK(sub->append("t", "x", "b"));
+  auto child = sub->begin();
+  TXJ_REQUIRE_OK(child);
+  auto grandchild = child->begin();
+  TXJ_REQUIRE_OK(grandchild);
+  TXJ_REQUIRE_OK(grandchild->append("t", "x", "c"));
+  { Transaction doomed = std::move(sub).value(); }  // parent of the open child dies first
+  CHECK_FALSE(child->is_open());
+  CHECK_FALSE(grandchild->is_open());
+  CHECK(grandchild->commit().status().code() == Code::kInvalidState);
+  CHECK(child->rollback().code() == Code::kInvalidState);
+  // A new sub-transaction after that works and gets a fresh sub id.
+  auto again = tx->begin();
+  TXJ_REQUIRE_OK(again);
+  CHECK(again->sub_id() == 4);
+  TXJ_REQUIRE_OK(again->append("t", "x", "z"));
+  TXJ_REQUIRE_OK(again->commit());
+  TXJ_REQUIRE_OK(tx->commit());
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"z"});
+}
+
+// ---------------------------------------------------------------------------
+// Usage errors
+
+TEST_CASE("every call on an ended or empty handle is an invalid-state error") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto check_ended = [](Transaction& t) {
+    CHECK_FALSE(t.is_open());
+    CHECK(t.append("t", "x", "p").code() == Code::kInvalidState);
+    CHECK(t.begin().status().code() == Code::kInvalidState);
+    CHECK(t.commit().status().code() == Code::kInvalidState);
+    CHECK(t.rollback().code() == Code::kInvalidState);
+  };
+  Transaction empty;
+  check_ended(empty);
+  CHECK(empty.id() == 0);
+
+  auto committed = j->begin();
+  TXJ_REQUIRE_OK(committed);
+  auto sub_committed = committed->begin();
+  TXJ_REQUIRE_OK(sub_committed);
+  TXJ_REQUIRE_OK(sub_committed->commit());
+  check_ended(*sub_committed);
+  auto sub_rolled = committed->begin();
+  TXJ_REQUIRE_OK(sub_rolled);
+  TXJ_REQUIRE_OK(sub_rolled->rollback());
+  check_ended(*sub_rolled);
+  TXJ_REQUIRE_OK(committed->commit());
+  check_ended(*committed);
+  check_ended(*sub_committed);
+
+  auto rolled = j->begin();
+  TXJ_REQUIRE_OK(rolled);
+  TXJ_REQUIRE_OK(rolled->append("t", "x", "p"));
+  TXJ_REQUIRE_OK(rolled->rollback());
+  check_ended(*rolled);
+  CHECK(ReadAll(*j).empty());
+  CHECK(j->next_offset() == 0);
+}
+
+TEST_CASE("a parent with an open child accepts nothing but the end of that child") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  auto a = tx->begin();
+  TXJ_REQUIRE_OK(a);
+  auto b = a->begin();
+  TXJ_REQUIRE_OK(b);
+  for (Transaction* blocked : {&*tx, &*a}) {
+    CHECK(blocked->is_open());
+    CHECK(blocked->append("t", "x", "p").code() == Code::kInvalidState);
+    CHECK(blocked->begin().status().code() == Code::kInvalidState);
+    CHECK(blocked->commit().status().code() == Code::kInvalidState);
+    CHECK(blocked->rollback().code() == Code::kInvalidState);
+  }
+  // Nothing above was written: the structure is still valid.
+  TXJ_REQUIRE_OK(b->append("t", "x", "b"));
+  TXJ_REQUIRE_OK(b->commit());
+  TXJ_REQUIRE_OK(a->append("t", "x", "a"));
+  TXJ_REQUIRE_OK(a->commit());
+  TXJ_REQUIRE_OK(tx->commit());
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"b", "a"});
+  // Closing with an open transaction is refused too.
+  auto open = j->begin();
+  TXJ_REQUIRE_OK(open);
+  CHECK(j->close().code() == Code::kInvalidState);
+  TXJ_REQUIRE_OK(open->rollback());
+  TXJ_CHECK_OK(j->close());
+}
+
+TEST_CASE("moving a transaction handle moves ownership; assigning over an open handle rolls that one back") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto r = j->begin();
+  TXJ_REQUIRE_OK(r);
+  Transaction tx(std::move(r).value());
+  CHECK(tx.is_open());
+  Transaction moved(std::move(tx));
+  CHECK_FALSE(tx.is_open());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+  CHECK(tx.append("t", "x", "p").code() == Code::kInvalidState);
+  CHECK(moved.is_open());
+  TXJ_REQUIRE_OK(moved.append("t", "x", "1"));
+
+  Transaction assigned;
+  assigned = std::move(moved);
+  CHECK_FALSE(moved.is_open());  // NOLINT(bugprone-use-after-move)
+  CHECK(assigned.is_open());
+  assigned = std::move(assigned);  // self-move leaves it as it is
+  CHECK(assigned.is_open());
+
+  // Assigning a child over its open parent rolls the parent back (with the
+  // child, which is its descendant); the target then holds an ended handle.
+  auto sub = assigned.begin();
+  TXJ_REQUIRE_OK(sub);
+  TXJ_REQUIRE_OK(sub->append("t", "x", "2"));
+  auto subsub = sub->begin();
+  TXJ_REQUIRE_OK(subsub);
+  TXJ_REQUIRE_OK(subsub->append("t", "x", "3"));
+  Transaction s = std::move(sub).value();
+  s = std::move(subsub).value();
+  CHECK_FALSE(s.is_open());
+  CHECK(s.append("t", "x", "4").code() == Code::kInvalidState);
+  CHECK(assigned.is_open());
+  TXJ_REQUIRE_OK(assigned.append("t", "x", "5"));
+
+  // Handles can live in containers.
+  std::vector<Transaction> v;
+  auto s2 = assigned.begin();
+  TXJ_REQUIRE_OK(s2);
+  v.push_back(std::move(s2).value());
+  TXJ_REQUIRE_OK(v.back().append("t", "x", "6"));
+  for (int i = 0; i < 20; ++i) v.emplace_back();  // reallocations move the open handle
+  TXJ_REQUIRE_OK(v[0].commit());
+  TXJ_REQUIRE_OK(assigned.commit());
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"1", "5", "6"});
+}
+
+// ---------------------------------------------------------------------------
+// The write slot
+
+TEST_CASE("try_begin is busy and begin_for times out while another transaction is open") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  auto busy = j->try_begin();
+  CHECK(busy.status().code() == Code::kBusy);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto timed = j->begin_for(std::chrono::milliseconds(50));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(timed.status().code() == Code::kTimedOut);
+  CHECK(waited >= std::chrono::milliseconds(45));
+  CHECK(waited < std::chrono::seconds(5));
+  // The open transaction was not disturbed.
+  TXJ_REQUIRE_OK(tx->append("t", "x", "p"));
+  TXJ_REQUIRE_OK(tx->commit());
+  auto next = j->try_begin();
+  TXJ_REQUIRE_OK(next);
+  CHECK(next->id() == tx->id() + 1);
+  TXJ_REQUIRE_OK(next->rollback());
+  auto quick = j->begin_for(std::chrono::milliseconds(1));
+  TXJ_REQUIRE_OK(quick);
+  TXJ_REQUIRE_OK(quick->rollback());
+}
+
+TEST_CASE("begin from a second thread waits for the open transaction and proceeds after its commit") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  TXJ_REQUIRE_OK(tx->append("t", "x", "first"));
+  std::atomic<bool> got{false};
+  Status thread_status;
+  std::uint64_t thread_first = 0;
+  std::thread other([&] {
+    auto t2 = j->begin();
+    if (!t2.ok()) {
+      thread_status = t2.status();
+      return;
+    }
+    got = true;
+    thread_status = t2->append("t", "x", "second");
+    if (!thread_status.ok()) return;
+    auto info = t2->commit();
+    thread_status = info.status();
+    if (info.ok()) thread_first = info->first_offset;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  CHECK_FALSE(got.load());
+  TXJ_REQUIRE_OK(tx->commit());
+  other.join();
+  CHECK(got.load());
+  TXJ_CHECK_OK(thread_status);
+  CHECK(thread_first == 1);
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"first", "second"});
+}
+
+TEST_CASE("many threads taking turns at the write slot commit every transaction exactly once") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+  constexpr int kThreads = 4, kEach = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto tx = (i % 3 == 0) ? j->begin_for(std::chrono::seconds(30)) : j->begin();
+        if (!tx.ok()) {
+          ++failures;
+          continue;
+        }
+        auto sub = tx->begin();
+        if (!sub.ok() || !sub->append("t", std::to_string(t), std::to_string(i)).ok() || !sub->commit().ok() ||
+            !tx->commit().ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  CHECK(failures.load() == 0);
+  auto all = ReadAll(*j);
+  REQUIRE(all.size() == kThreads * kEach);
+  std::vector<int> next(kThreads, 0);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    CHECK(all[i].offset == i);
+    const int t = std::stoi(all[i].type);
+    CHECK(std::stoi(all[i].payload) == next[static_cast<std::size_t>(t)]++);  // each thread's order kept
+    if (i > 0) CHECK(all[i].txn_id > all[i - 1].txn_id);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Argument checks
+
+TEST_CASE("invalid topics, types and keys are rejected and the transaction stays usable") {
+  TempDir dir;
+  Options o = test::SmallOptions();
+  o.segment_size = 1 << 20;  // room for the longest key
+  auto j = test::OpenOrDie(dir.path(), o);
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  auto sub = tx->begin();
+  TXJ_REQUIRE_OK(sub);
+  const std::string too_long(256, 't');
+  const std::vector<std::string> bad_topics = {
+      "",
+      too_long,
+      std::string("a\nb"),
+      std::string("tab\there"),
+      std::string("nul\0x", 5),
+      std::string("del\x7f"),
+      std::string("\xc3"),              // truncated sequence
+      std::string("\xff\xfe"),          // never valid
+      std::string("\xc0\xaf"),          // overlong
+      std::string("\xed\xa0\x80"),      // surrogate
+      std::string("\xf4\x90\x80\x80"),  // beyond U+10FFFF
+  };
+  for (Transaction* t : {&*sub, &*tx}) {
+    if (t == &*tx) TXJ_REQUIRE_OK(sub->commit());  // the parent is usable once the child ended
+    for (const auto& topic : bad_topics) {
+      INFO("topic bytes: ", topic.size());
+      CHECK(t->append(topic, "x", "p").code() == Code::kInvalidArgument);
+    }
+    CHECK(t->append("ok", std::string(256, 'y'), "p").code() == Code::kInvalidArgument);
+    CHECK(t->append("ok", "bad\x01type", "p").code() == Code::kInvalidArgument);
+    CHECK(t->append("ok", "\xe2\x82", "p").code() == Code::kInvalidArgument);
+    const std::string long_key(kMaxKeyLength + 1, 'k');
+    CHECK(t->append("ok", "x", "p", {.key = std::string_view(long_key)}).code() == Code::kInvalidArgument);
+    CHECK(t->is_open());
+  }
+  // Limits are inclusive; multi-byte UTF-8 counts bytes.
+  const std::string max_topic(kMaxTopicLength, 't');
+  std::string utf8_topic;
+  while (utf8_topic.size() + 3 <= kMaxTopicLength) utf8_topic += "\xe2\x82\xac";  // euro sign
+  const std::string max_key(kMaxKeyLength, 'k');
+  TXJ_REQUIRE_OK(tx->append(max_topic, std::string(kMaxTypeLength, 'y'), "p1"));
+  TXJ_REQUIRE_OK(tx->append(utf8_topic, "", "p2", {.key = std::string_view(max_key)}));
+  TXJ_REQUIRE_OK(tx->append("ördér 日本", "тип", "p3", {.key = std::string_view("")}));
+  auto info = tx->commit();
+  TXJ_REQUIRE_OK(info);
+  CHECK(info->count == 3);
+  auto all = ReadAll(*j);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].topic == max_topic);
+  CHECK(all[0].type == std::string(kMaxTypeLength, 'y'));
+  CHECK_FALSE(all[0].key.has_value());
+  CHECK(all[1].topic == utf8_topic);
+  CHECK(all[1].type.empty());
+  CHECK(all[1].key == max_key);
+  CHECK(all[2].topic == "ördér 日本");
+  CHECK(all[2].key == std::string());
+}
+
+TEST_CASE("a payload bigger than a segment is rejected; the largest that fits is accepted") {
+  TempDir dir;
+  Options o = test::SmallOptions();
+  auto j = test::OpenOrDie(dir.path(), o);
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  TXJ_REQUIRE_OK(tx->append("t", "x", "small"));
+  const std::string huge(o.segment_size + 1, 'h');
+  CHECK(tx->append("t", "x", huge).code() == Code::kInvalidArgument);
+  CHECK(tx->append("t", "x", std::string(o.segment_size - 100, 'h')).code() == Code::kInvalidArgument);
+  // The largest record a segment takes: the segment minus its header page and
+  // the reserve kept at its end for a rollback and a segment-end marker.
+  const std::uint64_t max_record = o.segment_size - format::kSegmentHeaderSize - internal::kTailReserve;
+  const std::uint64_t fixed = format::kRecordHeaderSize + sizeof(format::EventBody) + 1 + 1;  // topic "t", type "x"
+  const std::string fits(max_record - fixed, 'f');
+  CHECK(tx->append("t", "x", fits + "!").code() == Code::kInvalidArgument);
+  TXJ_REQUIRE_OK(tx->append("t", "x", fits));
+  auto sub = tx->begin();
+  TXJ_REQUIRE_OK(sub);
+  CHECK(sub->append("t", "x", huge).code() == Code::kInvalidArgument);
+  TXJ_REQUIRE_OK(sub->append("t", "x", fits));
+  TXJ_REQUIRE_OK(sub->commit());
+  TXJ_REQUIRE_OK(tx->append("t", "x", "after"));
+  auto info = tx->commit();
+  TXJ_REQUIRE_OK(info);
+  CHECK(info->count == 4);
+  auto all = ReadAll(*j);
+  REQUIRE(all.size() == 4);
+  CHECK(all[0].payload == "small");
+  CHECK(all[1].payload == fits);
+  CHECK(all[2].payload == fits);
+  CHECK(all[3].payload == "after");
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), o);
+  CHECK(ReadAll(*j).size() == 4);
+}
+
+// ---------------------------------------------------------------------------
+// CommitInfo and big transactions
+
+TEST_CASE("commit info: increasing ids, dense first offsets, counts and the LSN past the marker") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  std::uint64_t last_id = 0, next_offset = 0, last_lsn = 0;
+  for (int i = 0; i < 60; ++i) {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    CHECK(tx->id() > last_id);
+    CHECK(tx->is_top_level());
+    CHECK(tx->depth() == 0);
+    CHECK(tx->sub_id() == 0);
+    const int n = i % 7;
+    for (int k = 0; k < n; ++k) TXJ_REQUIRE_OK(tx->append("t", "x", std::string(static_cast<std::size_t>(i * 97 % 3000), 'p')));
+    if (i % 5 == 4) {
+      TXJ_REQUIRE_OK(tx->rollback());
+      last_id = tx->id();
+      continue;
+    }
+    auto info = tx->commit();
+    TXJ_REQUIRE_OK(info);
+    CHECK(info->txn_id == tx->id());
+    CHECK(info->sub_id == 0);
+    CHECK(info->first_offset == next_offset);  // also for empty commits: the next event's offset
+    CHECK(info->count == static_cast<std::uint64_t>(n));
+    CHECK(info->lsn > last_lsn);
+    CHECK(info->lsn == j->visible_lsn());
+    CHECK(j->next_offset() == next_offset + static_cast<std::uint64_t>(n));
+    last_id = info->txn_id;
+    last_lsn = info->lsn;
+    next_offset += static_cast<std::uint64_t>(n);
+  }
+  auto all = ReadAll(*j);
+  CHECK(all.size() == next_offset);
+  for (std::size_t i = 0; i < all.size(); ++i) CHECK(all[i].offset == i);
+}
+
+TEST_CASE("a transaction bigger than many segments streams across segment rolls and reads back") {
+  TempDir dir;
+  Options o = test::SmallOptions(Durability::kCommit);
+  auto j = test::OpenOrDie(dir.path(), o);
+  std::mt19937_64 rng(test::Seed());
+  auto make = [&](std::size_t n, std::uint64_t tag) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((tag * 131 + i * 7) & 0xff);
+    return s;
+  };
+  // 2 MiB in events of random sizes, with a rolled-back sub-transaction in the
+  // middle that spans segments too.
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  std::vector<std::string> want;
+  std::uint64_t bytes = 0, tag = 0;
+  while (bytes < (2u << 20)) {
+    const std::size_t n = std::uniform_int_distribution<std::size_t>(0, 20000)(rng);
+    std::string p = make(n, tag++);
+    TXJ_REQUIRE_OK(tx->append("big", "chunk", p));
+    want.push_back(std::move(p));
+    bytes += n;
+    if (tag == 40) {
+      auto sub = tx->begin();
+      TXJ_REQUIRE_OK(sub);
+      for (int k = 0; k < 30; ++k) TXJ_REQUIRE_OK(sub->append("big", "dropped", make(15000, 999)));
+      TXJ_REQUIRE_OK(sub->rollback());
+    }
+  }
+  CHECK(ReadAll(*j).empty());
+  auto info = tx->commit();
+  TXJ_REQUIRE_OK(info);
+  CHECK(info->count == want.size());
+  CHECK(info->lsn > 32 * o.segment_size);
+  auto check = [&](Journal& jj) {
+    auto all = ReadAll(jj);
+    REQUIRE(all.size() == want.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      CHECK(all[i].offset == i);
+      CHECK(all[i].type == "chunk");
+      CHECK(all[i].payload == want[i]);
+    }
+    // A cursor positioned in the middle of the transaction.
+    auto mid = ReadAll(jj, want.size() / 2);
+    REQUIRE(mid.size() == want.size() - want.size() / 2);
+    CHECK(mid[0].payload == want[want.size() / 2]);
+  };
+  check(*j);
+  // A big rolled-back transaction leaves nothing.
+  auto tx2 = j->begin();
+  TXJ_REQUIRE_OK(tx2);
+  for (int k = 0; k < 200; ++k) TXJ_REQUIRE_OK(tx2->append("big", "chunk", make(10000, 7)));
+  TXJ_REQUIRE_OK(tx2->rollback());
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), o);
+  CHECK(j->recovery_report().repairs.empty());
+  CHECK(j->next_offset() == want.size());
+  check(*j);
 }

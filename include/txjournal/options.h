@@ -6,7 +6,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "txjournal/file_system.h"
 
@@ -45,6 +48,11 @@ struct Options {
   mode_t file_mode = 0600;
   // Where system calls go. Null means DefaultFileSystem().
   std::shared_ptr<FileSystem> file_system;
+  // The schema, optional: topic -> the event types it may hold (an empty
+  // list: any type). When set, append() of another topic or type and a
+  // cursor filter naming a topic or type that cannot appear are
+  // kInvalidArgument, instead of a stream that silently stays empty.
+  std::map<std::string, std::vector<std::string>> schema;
   // When the catalog holds consumer offsets, session keys or eventbox state
   // (which the journal cannot rebuild) and is missing or damaged, open fails
   // with kCorruption unless this is set; then a damaged catalog is moved

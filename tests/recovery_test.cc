@@ -1,0 +1,943 @@
+// Opening a journal: clean reopen, crash recovery (killed writers, torn and
+// zeroed tails), damage that a crash cannot explain, the manifest, the
+// catalog, the writer lock and read-only opens.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "checksum.h"
+#include "format.h"
+#include "segment.h"
+#include "test_util.h"
+#include "txjournal/version.h"
+
+using namespace txj;
+using txj::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::uint64_t kSeg = 64 * 1024;
+
+std::string SegPath(const std::string& dir, std::uint64_t lsn) {
+  return dir + "/" + internal::SegmentFileName(lsn / kSeg * kSeg);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteAt(const std::string& path, std::uint64_t offset, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+void FlipBit(const std::string& path, std::uint64_t offset) {
+  std::string b = ReadFile(path).substr(offset, 1);
+  b[0] = static_cast<char>(b[0] ^ 0x10);
+  WriteAt(path, offset, b);
+}
+
+// Segment files and the manifest, by name: what a failed open must leave
+// exactly as it found it.
+std::map<std::string, std::string> Snapshot(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    std::uint64_t base;
+    if (name == format::kManifestName || internal::ParseSegmentFileName(name, &base)) {
+      out[name] = ReadFile(e.path().string());
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Payloads(Journal& j, std::uint64_t from = 0) {
+  std::vector<std::string> out;
+  auto c = j.open_cursor(from);
+  REQUIRE(c.ok());
+  for (;;) {
+    auto e = c->next();
+    INFO((e.ok() ? std::string("ok") : e.status().ToString()));
+    REQUIRE(e.ok());
+    if (!e->has_value()) break;
+    CHECK((**e).offset == from + out.size());
+    out.emplace_back((**e).payload);
+  }
+  return out;
+}
+
+// Runs `fn` in a child process. The child ends with _exit(code) on failure;
+// returns the raw wait status.
+template <typename F>
+int InChild(F&& fn) {
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    fn();
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
+bool KilledBySigkill(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL; }
+
+// Child-side helpers: fail with a distinct exit code.
+#define CHILD_OK(expr, code) \
+  do {                       \
+    if (!(expr).ok()) ::_exit(code); \
+  } while (0)
+
+// Commits `n` transactions of `per` events each with payloads "c<t>-<i>".
+void ChildCommit(Journal& j, int first, int n, int per) {
+  for (int t = first; t < first + n; ++t) {
+    auto tx = j.begin();
+    CHILD_OK(tx, 10);
+    for (int i = 0; i < per; ++i) CHILD_OK(tx->append("t", "x", "c" + std::to_string(t) + "-" + std::to_string(i)), 11);
+    CHILD_OK(tx->commit(), 12);
+  }
+}
+
+std::vector<std::string> Expected(int n, int per) {
+  std::vector<std::string> out;
+  for (int t = 0; t < n; ++t) {
+    for (int i = 0; i < per; ++i) out.push_back("c" + std::to_string(t) + "-" + std::to_string(i));
+  }
+  return out;
+}
+
+Options Opts(Durability d = Durability::kNone) { return test::SmallOptions(d); }
+
+Options ReadOnly() {
+  Options o = Opts();
+  o.read_only = true;
+  return o;
+}
+
+// Builds a journal of `segments` full segments or more and closes it.
+std::uint64_t FillSegments(const std::string& dir, int segments, Durability d = Durability::kNone) {
+  auto j = test::OpenOrDie(dir, Opts(d));
+  std::uint64_t n = 0;
+  while (j->visible_lsn() < static_cast<std::uint64_t>(segments) * kSeg + 2 * format::kSegmentHeaderSize) {
+    auto tx = j->begin();
+    REQUIRE(tx.ok());
+    for (int i = 0; i < 8; ++i) {
+      REQUIRE(tx->append("fill", "x", std::string(900, static_cast<char>('a' + n % 26))).ok());
+      ++n;
+    }
+    REQUIRE(tx->commit().ok());
+  }
+  REQUIRE(j->close().ok());
+  return n;
+}
+
+void ExpectCorruptionNaming(const Status& s, const std::string& what) {
+  INFO(s.ToString());
+  CHECK(s.code() == Code::kCorruption);
+  CHECK(s.message().find(what) != std::string::npos);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Clean reopen
+
+TEST_CASE("reopening after a clean close repairs nothing and continues offsets and transaction ids") {
+  TempDir dir;
+  {
+    auto j = test::OpenOrDie(dir.path(), Opts());
+    CHECK(j->recovery_report().created);
+    for (int t = 0; t < 5; ++t) {
+      auto tx = j->begin();
+      TXJ_REQUIRE_OK(tx);
+      TXJ_REQUIRE_OK(tx->append("t", "x", "p" + std::to_string(t)));
+      if (t == 2) {
+        TXJ_REQUIRE_OK(tx->rollback());
+      } else {
+        TXJ_REQUIRE_OK(tx->commit());
+      }
+    }
+    TXJ_REQUIRE_OK(j->close());
+    TXJ_REQUIRE_OK(j->close());  // idempotent
+  }
+  auto j = test::OpenOrDie(dir.path(), Opts());
+  const RecoveryReport& r = j->recovery_report();
+  INFO(r.ToString());
+  CHECK_FALSE(r.created);
+  CHECK(r.repairs.empty());
+  CHECK(r.next_offset == 4);
+  CHECK(r.next_txn_id == 6);
+  CHECK(r.scanned_bytes == 0);
+  CHECK(Payloads(*j) == std::vector<std::string>{"p0", "p1", "p3", "p4"});
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  CHECK(tx->id() == 6);
+  TXJ_REQUIRE_OK(tx->append("t", "x", "p5"));
+  auto info = tx->commit();
+  TXJ_REQUIRE_OK(info);
+  CHECK(info->first_offset == 4);
+}
+
+TEST_CASE("opening a missing journal without create_if_missing is not-found, error_if_exists refuses an existing one") {
+  TempDir dir;
+  Options o = Opts();
+  o.create_if_missing = false;
+  CHECK(Journal::open(dir.sub("nope"), o).status().code() == Code::kNotFound);
+  CHECK(Journal::open(dir.sub("nope"), ReadOnly()).status().code() == Code::kNotFound);
+  CHECK_FALSE(fs::exists(dir.sub("nope")));
+  { auto j = test::OpenOrDie(dir.sub("j"), Opts()); }
+  Options e = Opts();
+  e.error_if_exists = true;
+  CHECK(Journal::open(dir.sub("j"), e).status().code() == Code::kInvalidArgument);
+  Options bad = Opts();
+  bad.segment_size = 1000;
+  CHECK(Journal::open(dir.sub("k"), bad).status().code() == Code::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------
+// Killed writers
+
+namespace {
+
+enum class KillPoint { kMidTransaction, kBetweenSubMarkers, kMidTransactionAcrossSegments, kAfterCommit };
+
+const char* Name(KillPoint p) {
+  switch (p) {
+    case KillPoint::kMidTransaction: return "mid-transaction";
+    case KillPoint::kBetweenSubMarkers: return "between sub-transaction markers";
+    case KillPoint::kMidTransactionAcrossSegments: return "mid-transaction across segments";
+    case KillPoint::kAfterCommit: return "after commit, before close";
+  }
+  return "?";
+}
+
+}  // namespace
+
+TEST_CASE("a writer killed at any point: committed transactions survive, an open one is rolled back durably") {
+  for (Durability d : {Durability::kNone, Durability::kCommit}) {
+    for (KillPoint p : {KillPoint::kMidTransaction, KillPoint::kBetweenSubMarkers,
+                        KillPoint::kMidTransactionAcrossSegments, KillPoint::kAfterCommit}) {
+      INFO("kill point: ", Name(p), ", durability ", static_cast<int>(d));
+      TempDir dir;
+      const int status = InChild([&] {
+        auto j = Journal::open(dir.path(), Opts(d));
+        CHILD_OK(j, 3);
+        ChildCommit(**j, 0, 3, 4);
+        auto tx = (*j)->begin();
+        CHILD_OK(tx, 4);
+        CHILD_OK(tx->append("t", "x", "open-0"), 5);
+        switch (p) {
+          case KillPoint::kMidTransaction:
+            break;
+          case KillPoint::kBetweenSubMarkers: {
+            auto sub = tx->begin();
+            CHILD_OK(sub, 6);
+            CHILD_OK(sub->append("t", "x", "open-sub"), 6);
+            CHILD_OK(sub->commit(), 6);
+            auto sub2 = tx->begin();
+            CHILD_OK(sub2, 7);
+            auto sub3 = sub2->begin();
+            CHILD_OK(sub3, 7);
+            CHILD_OK(sub3->append("t", "x", "open-sub3"), 7);
+            ::raise(SIGKILL);
+            break;
+          }
+          case KillPoint::kMidTransactionAcrossSegments:
+            for (int i = 0; i < 200; ++i) CHILD_OK(tx->append("t", "x", std::string(1000, 'o')), 8);
+            break;
+          case KillPoint::kAfterCommit:
+            CHILD_OK(tx->commit(), 9);
+            break;
+        }
+        ::raise(SIGKILL);
+      });
+      REQUIRE(KilledBySigkill(status));
+      std::vector<std::string> want = Expected(3, 4);
+      if (p == KillPoint::kAfterCommit) want.push_back("open-0");
+      {
+        // A read-only open first: it reports and repairs nothing.
+        const auto before = Snapshot(dir.path());
+        auto ro = test::OpenOrDie(dir.path(), ReadOnly());
+        CHECK(Payloads(*ro) == want);
+        CHECK(Snapshot(dir.path()) == before);
+      }
+      auto j = test::OpenOrDie(dir.path(), Opts(d));
+      const RecoveryReport& r = j->recovery_report();
+      INFO(r.ToString());
+      if (p == KillPoint::kAfterCommit) {
+        CHECK(r.repairs.empty());
+      } else {
+        REQUIRE(r.repairs.size() == 1);
+        CHECK(r.repairs[0].reason.find("rolled back") != std::string::npos);
+        CHECK(r.repairs[0].file == SegPath(dir.path(), r.repairs[0].lsn));
+        CHECK(r.repairs[0].file_offset == r.repairs[0].lsn % kSeg);
+        CHECK(r.repairs[0].file_offset >= format::kSegmentHeaderSize);
+        if (p == KillPoint::kMidTransactionAcrossSegments) CHECK(r.repairs[0].lsn > 2 * kSeg);
+      }
+      CHECK(r.next_offset == want.size());
+      CHECK(r.next_txn_id == 5);
+      CHECK(Payloads(*j) == want);
+      // New writes continue with dense offsets and the next transaction id.
+      auto tx = j->begin();
+      TXJ_REQUIRE_OK(tx);
+      CHECK(tx->id() == 5);
+      TXJ_REQUIRE_OK(tx->append("t", "x", "new"));
+      auto info = tx->commit();
+      TXJ_REQUIRE_OK(info);
+      CHECK(info->first_offset == want.size());
+      want.push_back("new");
+      j.reset();
+      // The rollback marker was written: nothing left to repair.
+      auto again = test::OpenOrDie(dir.path(), Opts(d));
+      INFO(again->recovery_report().ToString());
+      CHECK(again->recovery_report().repairs.empty());
+      CHECK(Payloads(*again) == want);
+    }
+  }
+}
+
+TEST_CASE("a writer killed twice in a row, each time inside a transaction, loses only the open transactions") {
+  TempDir dir;
+  for (int round = 0; round < 3; ++round) {
+    const int status = InChild([&] {
+      auto j = Journal::open(dir.path(), Opts());
+      CHILD_OK(j, 3);
+      ChildCommit(**j, round, 1, 2);
+      auto tx = (*j)->begin();
+      CHILD_OK(tx, 4);
+      CHILD_OK(tx->append("t", "x", "lost"), 5);
+      ::raise(SIGKILL);
+    });
+    REQUIRE(KilledBySigkill(status));
+  }
+  auto j = test::OpenOrDie(dir.path(), Opts());
+  CHECK(Payloads(*j) == Expected(3, 2));
+  CHECK(j->recovery_report().next_txn_id == 7);
+}
+
+// ---------------------------------------------------------------------------
+// Torn and zeroed tails of a killed writer
+
+namespace {
+
+// A killed writer's journal: 3 committed transactions of 4 events; returns
+// the end of valid data (from a read-only open).
+std::uint64_t KilledJournal(const std::string& dir, bool leave_open_txn = false) {
+  const int status = InChild([&] {
+    auto j = Journal::open(dir, Opts());
+    CHILD_OK(j, 3);
+    ChildCommit(**j, 0, 3, 4);
+    if (leave_open_txn) {
+      auto tx = (*j)->begin();
+      CHILD_OK(tx, 4);
+      CHILD_OK(tx->append("t", "x", "open"), 5);
+      ::raise(SIGKILL);
+    }
+    ::raise(SIGKILL);
+  });
+  REQUIRE(KilledBySigkill(status));
+  auto ro = test::OpenOrDie(dir, ReadOnly());
+  CHECK(ro->recovery_report().repairs.size() == (leave_open_txn ? 1u : 0u));
+  return ro->recovery_report().end_lsn;
+}
+
+void ExpectTornTailCut(const std::string& dir, std::uint64_t end, bool open_txn = false) {
+  const std::string seg = SegPath(dir, end);
+  {
+    auto j = test::OpenOrDie(dir, Opts());
+    const RecoveryReport& r = j->recovery_report();
+    INFO(r.ToString());
+    REQUIRE(r.repairs.size() == (open_txn ? 2u : 1u));
+    CHECK(r.repairs[0].file == seg);
+    CHECK(r.repairs[0].file_offset == end % kSeg);
+    CHECK(r.repairs[0].lsn == end);
+    CHECK(r.repairs[0].bytes_dropped > 0);
+    CHECK(r.repairs[0].reason.find("torn") != std::string::npos);
+    CHECK(r.end_lsn >= end);
+    CHECK(Payloads(*j) == Expected(3, 4));
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    TXJ_REQUIRE_OK(tx->append("t", "x", "after"));
+    auto info = tx->commit();
+    TXJ_REQUIRE_OK(info);
+    CHECK(info->first_offset == 12);
+  }
+  auto j = test::OpenOrDie(dir, Opts());
+  INFO(j->recovery_report().ToString());
+  CHECK(j->recovery_report().repairs.empty());
+  auto want = Expected(3, 4);
+  want.push_back("after");
+  CHECK(Payloads(*j) == want);
+}
+
+}  // namespace
+
+TEST_CASE("garbage after the last valid record of a killed writer is cut on open") {
+  TempDir dir;
+  const std::uint64_t end = KilledJournal(dir.path());
+  std::string garbage(300, '\0');
+  std::mt19937_64 rng(test::Seed());
+  for (auto& c : garbage) c = static_cast<char>(rng() | 1);
+  WriteAt(SegPath(dir.path(), end), end % kSeg, garbage);
+  ExpectTornTailCut(dir.path(), end);
+  // The cut bytes are zero now.
+  CHECK(ReadFile(SegPath(dir.path(), end)).substr(end % kSeg + 200, 100) != garbage.substr(200, 100));
+}
+
+TEST_CASE("a partial record after the last valid record of a killed writer is cut on open") {
+  TempDir dir;
+  const std::uint64_t end = KilledJournal(dir.path());
+  // A record header that promises more bytes than were written: a plausible
+  // event header (right type, length, epoch) whose body never arrived.
+  format::RecordHeader h{0x1234567890abcdefull, 400, static_cast<std::uint8_t>(RecordType::kEvent), 0, 0, 4, 0, 1};
+  std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
+  bytes += std::string(40, 'p');
+  WriteAt(SegPath(dir.path(), end), end % kSeg, bytes);
+  ExpectTornTailCut(dir.path(), end);
+}
+
+TEST_CASE("a valid record copied to the tail does not verify at its new position and is cut") {
+  TempDir dir;
+  const std::uint64_t end = KilledJournal(dir.path());
+  const std::string seg = SegPath(dir.path(), end);
+  const std::string whole = ReadFile(seg);
+  // The first record of the segment (a begin marker), copied to the tail.
+  WriteAt(seg, end % kSeg, whole.substr(format::kSegmentHeaderSize, 40));
+  ExpectTornTailCut(dir.path(), end);
+}
+
+TEST_CASE("a torn record after an open transaction is cut and the transaction rolled back") {
+  TempDir dir;
+  const std::uint64_t end = KilledJournal(dir.path(), true);
+  WriteAt(SegPath(dir.path(), end), end % kSeg, std::string(77, '\x5a'));
+  ExpectTornTailCut(dir.path(), end, true);
+}
+
+TEST_CASE("a zeroed tail of a killed writer ends the journal at the last complete transaction") {
+  // Pages of a killed machine that never reached the disk read as zeroes.
+  struct Case {
+    const char* name;
+    int zero_from_txn;  // zero from this transaction's begin marker ...
+    bool only_header;   // ... only its begin header (valid records follow) or to the end
+    bool commit_only;   // or only the commit marker of the last transaction
+    int survivors;
+    bool repair;
+  };
+  const Case cases[] = {
+      {"everything from the third transaction on", 2, false, false, 2, false},
+      {"the begin marker of the second transaction", 1, true, false, 1, true},
+      {"the commit marker of the last transaction", 0, false, true, 2, true},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    TempDir dir;
+    std::vector<std::uint64_t> begin_lsn, commit_end;
+    const int status = InChild([&] {
+      auto j = Journal::open(dir.path(), Opts());
+      CHILD_OK(j, 3);
+      ChildCommit(**j, 0, 3, 4);
+      ::raise(SIGKILL);
+    });
+    REQUIRE(KilledBySigkill(status));
+    {
+      // Where each transaction's records are: its first event follows its
+      // begin marker; the next begin follows its commit marker.
+      auto ro = test::OpenOrDie(dir.path(), ReadOnly());
+      auto cur = ro->open_cursor(0);
+      TXJ_REQUIRE_OK(cur);
+      for (int i = 0; i < 12; ++i) {
+        auto e = cur->next();
+        REQUIRE((e.ok() && e->has_value()));
+        if (i % 4 == 0) begin_lsn.push_back((**e).lsn - format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody)));
+      }
+      commit_end.push_back(begin_lsn[1]);
+      commit_end.push_back(begin_lsn[2]);
+      commit_end.push_back(ro->recovery_report().end_lsn);
+    }
+    const std::string seg = SegPath(dir.path(), begin_lsn[0]);
+    REQUIRE(SegPath(dir.path(), commit_end[2]) == seg);
+    if (c.commit_only) {
+      const std::uint64_t marker = commit_end[2] - format::AlignUp(format::kRecordHeaderSize + sizeof(format::CommitBody));
+      WriteAt(seg, marker % kSeg, std::string(commit_end[2] - marker, '\0'));
+    } else if (c.only_header) {
+      WriteAt(seg, begin_lsn[static_cast<std::size_t>(c.zero_from_txn)] % kSeg, std::string(format::kRecordHeaderSize, '\0'));
+    } else {
+      const std::uint64_t from = begin_lsn[static_cast<std::size_t>(c.zero_from_txn)];
+      WriteAt(seg, from % kSeg, std::string(commit_end[2] - from, '\0'));
+    }
+    {
+      auto j = test::OpenOrDie(dir.path(), Opts());
+      INFO(j->recovery_report().ToString());
+      CHECK(j->recovery_report().repairs.empty() == !c.repair);
+      CHECK(Payloads(*j) == Expected(c.survivors, 4));
+      auto tx = j->begin();
+      TXJ_REQUIRE_OK(tx);
+      TXJ_REQUIRE_OK(tx->append("t", "x", "next"));
+      auto info = tx->commit();
+      TXJ_REQUIRE_OK(info);
+      CHECK(info->first_offset == static_cast<std::uint64_t>(c.survivors) * 4);
+    }
+    auto j = test::OpenOrDie(dir.path(), Opts());
+    CHECK(j->recovery_report().repairs.empty());
+    auto want = Expected(c.survivors, 4);
+    want.push_back("next");
+    CHECK(Payloads(*j) == want);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Damage a crash cannot explain
+
+TEST_CASE("a flipped bit in the last committed transaction after a clean close is corruption naming file and offset") {
+  TempDir dir;
+  std::uint64_t end;
+  {
+    auto j = test::OpenOrDie(dir.path(), Opts());
+    ChildCommit(*j, 0, 3, 4);
+    end = j->visible_lsn();
+    TXJ_REQUIRE_OK(j->close());
+  }
+  // The commit marker ends at `end`; flip a bit in its body.
+  const std::uint64_t marker = end - format::AlignUp(format::kRecordHeaderSize + sizeof(format::CommitBody));
+  const std::string seg = SegPath(dir.path(), marker);
+  FlipBit(seg, marker % kSeg + format::kRecordHeaderSize + 3);
+  const auto before = Snapshot(dir.path());
+  auto j = Journal::open(dir.path(), Opts());
+  ExpectCorruptionNaming(j.status(), seg);
+  ExpectCorruptionNaming(j.status(), "at byte " + std::to_string(marker % kSeg));
+  CHECK(Snapshot(dir.path()) == before);
+  // Again, and read-only: the same answer, nothing changed.
+  auto again = Journal::open(dir.path(), Opts());
+  ExpectCorruptionNaming(again.status(), seg);
+  auto ro = Journal::open(dir.path(), ReadOnly());
+  ExpectCorruptionNaming(ro.status(), seg);
+  CHECK(Snapshot(dir.path()) == before);
+}
+
+TEST_CASE("a flipped bit in an early sealed segment is corruption naming file and offset, on open or on read") {
+  TempDir dir;
+  FillSegments(dir.path(), 6);
+  // Find an event in the second segment.
+  std::uint64_t lsn = 0, offset = 0;
+  {
+    auto j = test::OpenOrDie(dir.path(), ReadOnly());
+    auto c = j->open_cursor(0);
+    TXJ_REQUIRE_OK(c);
+    for (;;) {
+      auto e = c->next();
+      REQUIRE((e.ok() && e->has_value()));
+      if ((**e).lsn > kSeg + 3000) {
+        lsn = (**e).lsn;
+        offset = (**e).offset;
+        break;
+      }
+    }
+  }
+  const std::string seg = SegPath(dir.path(), lsn);
+  const std::string at = "at byte " + std::to_string(lsn % kSeg);
+  FlipBit(seg, lsn % kSeg + format::kRecordHeaderSize + sizeof(format::EventBody) + 100);
+  const auto before = Snapshot(dir.path());
+  SUBCASE("with the catalog: open starts at the checkpoint, a reader finds the damage") {
+    auto j = Journal::open(dir.path(), Opts());
+    if (j.ok()) {
+      auto c = (*j)->open_cursor(0);
+      TXJ_REQUIRE_OK(c);
+      Status s;
+      for (;;) {
+        auto e = c->next();
+        if (!e.ok()) {
+          s = e.status();
+          break;
+        }
+        REQUIRE(e->has_value());
+        REQUIRE((**e).offset < offset);
+      }
+      ExpectCorruptionNaming(s, seg);
+      ExpectCorruptionNaming(s, at);
+      // The damaged segment is left as it is.
+      CHECK(ReadFile(seg) == before.at(fs::path(seg).filename().string()));
+    } else {
+      ExpectCorruptionNaming(j.status(), seg);
+      CHECK(Snapshot(dir.path()) == before);
+    }
+  }
+  SUBCASE("without the catalog: open scans everything and fails") {
+    fs::remove_all(dir.sub(format::kCatalogDir));
+    auto j = Journal::open(dir.path(), Opts());
+    ExpectCorruptionNaming(j.status(), seg);
+    ExpectCorruptionNaming(j.status(), at);
+    auto ro = Journal::open(dir.path(), ReadOnly());
+    ExpectCorruptionNaming(ro.status(), seg);
+    CHECK(Snapshot(dir.path()) == before);
+  }
+}
+
+TEST_CASE("a missing middle segment is corruption naming it") {
+  TempDir dir;
+  FillSegments(dir.path(), 5);
+  const std::string missing = SegPath(dir.path(), 2 * kSeg);
+  REQUIRE(fs::remove(missing));
+  const auto before = Snapshot(dir.path());
+  ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), missing);
+  ExpectCorruptionNaming(Journal::open(dir.path(), ReadOnly()).status(), missing);
+  CHECK(Snapshot(dir.path()) == before);
+}
+
+TEST_CASE("a missing first or last segment is corruption naming it") {
+  SUBCASE("first") {
+    TempDir dir;
+    FillSegments(dir.path(), 4);
+    const std::string missing = SegPath(dir.path(), 0);
+    REQUIRE(fs::remove(missing));
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), missing);
+  }
+  SUBCASE("last, with and without the catalog") {
+    TempDir dir;
+    FillSegments(dir.path(), 4);
+    // Data ends in the fifth segment (index 4); the sixth is the prepared one.
+    std::uint64_t last = 0;
+    for (const auto& e : fs::directory_iterator(dir.path())) {
+      std::uint64_t b;
+      if (internal::ParseSegmentFileName(e.path().filename().string(), &b)) last = std::max(last, b);
+    }
+    // Remove the segment holding the tail, and any prepared one after it.
+    std::uint64_t tail_base = 0;
+    {
+      auto ro = test::OpenOrDie(dir.path(), ReadOnly());
+      tail_base = ro->recovery_report().end_lsn / kSeg * kSeg;
+    }
+    REQUIRE(tail_base >= 4 * kSeg);
+    for (std::uint64_t b = tail_base; b <= last; b += kSeg) fs::remove(SegPath(dir.path(), b));
+    const std::string missing = SegPath(dir.path(), tail_base);
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), missing);
+    fs::remove_all(dir.sub(format::kCatalogDir));
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), missing);
+  }
+}
+
+TEST_CASE("a renamed, duplicated or replaced segment is corruption") {
+  SUBCASE("a segment renamed to another position") {
+    TempDir dir;
+    FillSegments(dir.path(), 4);
+    const std::string moved = SegPath(dir.path(), 40 * kSeg);
+    fs::rename(SegPath(dir.path(), 1 * kSeg), moved);
+    auto j = Journal::open(dir.path(), Opts());
+    CHECK(j.status().code() == Code::kCorruption);
+  }
+  SUBCASE("a copy of a segment under a new name") {
+    TempDir dir;
+    FillSegments(dir.path(), 4);
+    const std::string copy = SegPath(dir.path(), 40 * kSeg);
+    fs::copy_file(SegPath(dir.path(), 1 * kSeg), copy);
+    const auto before = Snapshot(dir.path());
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), copy);
+    ExpectCorruptionNaming(Journal::open(dir.path(), ReadOnly()).status(), copy);
+    CHECK(Snapshot(dir.path()) == before);
+  }
+  SUBCASE("a segment replaced by a copy of another one") {
+    TempDir dir;
+    FillSegments(dir.path(), 4);
+    const std::string victim = SegPath(dir.path(), 2 * kSeg);
+    fs::copy_file(SegPath(dir.path(), 1 * kSeg), victim, fs::copy_options::overwrite_existing);
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), victim);
+  }
+  SUBCASE("a segment of another journal") {
+    TempDir dir, other;
+    FillSegments(dir.path(), 3);
+    FillSegments(other.path(), 3);
+    const std::string victim = SegPath(dir.path(), 1 * kSeg);
+    fs::copy_file(SegPath(other.path(), 1 * kSeg), victim, fs::copy_options::overwrite_existing);
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), victim);
+  }
+  SUBCASE("a truncated segment") {
+    TempDir dir;
+    FillSegments(dir.path(), 3);
+    const std::string victim = SegPath(dir.path(), 1 * kSeg);
+    fs::resize_file(victim, kSeg / 2);
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), victim);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The manifest
+
+namespace {
+
+format::Manifest ReadManifestBytes(const std::string& dir) {
+  std::string b = ReadFile(dir + "/" + format::kManifestName);
+  REQUIRE(b.size() == sizeof(format::Manifest));
+  format::Manifest m;
+  std::memcpy(&m, b.data(), sizeof m);
+  return m;
+}
+
+void WriteManifestBytes(const std::string& dir, format::Manifest m, bool fix_checksum) {
+  if (fix_checksum) m.checksum = internal::Hash64(&m, offsetof(format::Manifest, checksum));
+  WriteAt(dir + "/" + format::kManifestName, 0, std::string(reinterpret_cast<const char*>(&m), sizeof m));
+}
+
+}  // namespace
+
+TEST_CASE("a damaged manifest is corruption; an unknown format version is not-supported") {
+  TempDir dir;
+  FillSegments(dir.path(), 2);
+  const format::Manifest good = ReadManifestBytes(dir.path());
+  const std::string manifest = dir.sub(format::kManifestName);
+  SUBCASE("bad magic") {
+    format::Manifest m = good;
+    m.magic[0] = 'X';
+    WriteManifestBytes(dir.path(), m, true);
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), manifest);
+    ExpectCorruptionNaming(Journal::open(dir.path(), ReadOnly()).status(), manifest);
+  }
+  SUBCASE("bad checksum") {
+    format::Manifest m = good;
+    m.epoch += 1;
+    WriteManifestBytes(dir.path(), m, false);
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), manifest);
+  }
+  SUBCASE("truncated") {
+    fs::resize_file(manifest, 60);
+    ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), manifest);
+  }
+  SUBCASE("another format version, correctly checksummed") {
+    format::Manifest m = good;
+    m.format_version = 99;
+    WriteManifestBytes(dir.path(), m, true);
+    const auto before = Snapshot(dir.path());
+    for (const Options& o : {Opts(), ReadOnly()}) {
+      auto j = Journal::open(dir.path(), o);
+      INFO(j.status().ToString());
+      CHECK(j.status().code() == Code::kNotSupported);
+      CHECK(j.status().message().find("99") != std::string::npos);
+    }
+    CHECK(Snapshot(dir.path()) == before);
+  }
+  SUBCASE("missing, with segments present") {
+    fs::remove(manifest);
+    CHECK(Journal::open(dir.path(), Opts()).status().code() == Code::kCorruption);
+    CHECK_FALSE(fs::exists(manifest));
+  }
+  SUBCASE("the good manifest put back opens again") {
+    WriteManifestBytes(dir.path(), good, false);
+    auto j = test::OpenOrDie(dir.path(), Opts());
+    CHECK(j->recovery_report().repairs.empty());
+  }
+}
+
+TEST_CASE("a segment of another format version is not-supported") {
+  TempDir dir;
+  FillSegments(dir.path(), 2);
+  const std::string seg = SegPath(dir.path(), kSeg);
+  std::string b = ReadFile(seg);
+  format::SegmentHeader h;
+  std::memcpy(&h, b.data(), sizeof h);
+  h.format_version = 99;
+  h.checksum = internal::Hash64(&h, offsetof(format::SegmentHeader, checksum));
+  WriteAt(seg, 0, std::string(reinterpret_cast<const char*>(&h), sizeof h));
+  CHECK(Journal::open(dir.path(), Opts()).status().code() == Code::kNotSupported);
+}
+
+// ---------------------------------------------------------------------------
+// The catalog
+
+TEST_CASE("a deleted catalog is rebuilt on open with the same committed view") {
+  TempDir dir;
+  const std::uint64_t n = FillSegments(dir.path(), 5);
+  std::vector<std::string> want;
+  {
+    auto j = test::OpenOrDie(dir.path(), Opts());
+    want = Payloads(*j);
+    REQUIRE(want.size() == n);
+  }
+  fs::remove_all(dir.sub(format::kCatalogDir));
+  {
+    // A reader without a catalog scans.
+    auto ro = test::OpenOrDie(dir.path(), ReadOnly());
+    CHECK(Payloads(*ro) == want);
+    CHECK(Payloads(*ro, n - 10).size() == 10);
+  }
+  {
+    auto j = test::OpenOrDie(dir.path(), Opts());
+    const RecoveryReport& r = j->recovery_report();
+    INFO(r.ToString());
+    CHECK(r.repairs.empty());
+    CHECK(r.scanned_bytes > 4 * kSeg);  // from the start
+    CHECK(r.next_offset == n);
+    CHECK(Payloads(*j) == want);
+    CHECK(Payloads(*j, n / 2) == std::vector<std::string>(want.begin() + static_cast<long>(n / 2), want.end()));
+  }
+  CHECK(fs::exists(dir.sub(format::kCatalogDir)));
+  auto j = test::OpenOrDie(dir.path(), Opts());
+  CHECK(j->recovery_report().scanned_bytes < kSeg);  // the rebuilt catalog's checkpoint is used
+  CHECK(Payloads(*j) == want);
+}
+
+TEST_CASE("a damaged catalog is set aside and rebuilt") {
+  TempDir dir;
+  const std::uint64_t n = FillSegments(dir.path(), 3);
+  for (const auto& e : fs::directory_iterator(dir.sub(format::kCatalogDir))) {
+    if (e.path().filename() == "data.mdb") {
+      std::ofstream out(e.path(), std::ios::binary | std::ios::trunc);
+      out << std::string(8192, 'g');
+    }
+  }
+  auto j = test::OpenOrDie(dir.path(), Opts());
+  INFO(j->recovery_report().ToString());
+  CHECK(j->recovery_report().catalog_rebuilt);
+  CHECK(Payloads(*j).size() == n);
+}
+
+TEST_CASE("open time is proportional to the tail: the catalog checkpoint is used") {
+  TempDir dir;
+  const std::uint64_t n = FillSegments(dir.path(), 40);
+  {
+    auto j = test::OpenOrDie(dir.path(), Opts());
+    const RecoveryReport& r = j->recovery_report();
+    INFO(r.ToString());
+    CHECK(r.scanned_bytes < format::kSegmentHeaderSize);
+    CHECK(r.start_lsn > 39 * kSeg);
+    CHECK(r.next_offset == n);
+  }
+  // After a killed writer, the scan starts at the last checkpoint, which the
+  // seal of each full segment writes.
+  const int status = InChild([&] {
+    auto j = Journal::open(dir.path(), Opts());
+    CHILD_OK(j, 3);
+    for (int t = 0; t < 60; ++t) {
+      auto tx = (*j)->begin();
+      CHILD_OK(tx, 4);
+      for (int i = 0; i < 8; ++i) CHILD_OK(tx->append("fill", "x", std::string(900, 'k')), 5);
+      CHILD_OK(tx->commit(), 6);
+    }
+    ::usleep(200 * 1000);  // let the background thread seal and checkpoint
+    ::raise(SIGKILL);
+  });
+  REQUIRE(KilledBySigkill(status));
+  auto j = test::OpenOrDie(dir.path(), Opts());
+  const RecoveryReport& r = j->recovery_report();
+  INFO(r.ToString());
+  CHECK(r.scanned_bytes < 3 * kSeg);
+  CHECK(r.next_offset == n + 480);
+  CHECK(Payloads(*j, n).size() == 480);
+}
+
+// ---------------------------------------------------------------------------
+// Leftovers
+
+TEST_CASE("unfinished temporary files are removed by the next writer") {
+  TempDir dir;
+  FillSegments(dir.path(), 1);
+  const std::string tmp = SegPath(dir.path(), 77 * kSeg) + format::kTempSuffix;
+  { std::ofstream(tmp) << "half a segment"; }
+  {
+    auto ro = test::OpenOrDie(dir.path(), ReadOnly());
+    CHECK(fs::exists(tmp));  // a reader changes nothing
+  }
+  auto j = test::OpenOrDie(dir.path(), Opts());
+  CHECK_FALSE(fs::exists(tmp));
+  CHECK(j->recovery_report().repairs.empty());
+}
+
+// ---------------------------------------------------------------------------
+// The writer lock and readers
+
+TEST_CASE("a second writer in the same process or another process gets busy") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), Opts());
+  auto second = Journal::open(dir.path(), Opts());
+  INFO(second.status().ToString());
+  CHECK(second.status().code() == Code::kBusy);
+  j.reset();
+  // Another process holds it: the child opens and waits for a byte.
+  int to_child[2], from_child[2];
+  REQUIRE(::pipe(to_child) == 0);
+  REQUIRE(::pipe(from_child) == 0);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto cj = Journal::open(dir.path(), Opts());
+    char c = cj.ok() ? 'y' : 'n';
+    if (::write(from_child[1], &c, 1) != 1) ::_exit(2);
+    if (::read(to_child[0], &c, 1) != 1) ::_exit(3);
+    ::_exit(0);
+  }
+  char c = 0;
+  REQUIRE(::read(from_child[0], &c, 1) == 1);
+  REQUIRE(c == 'y');
+  auto busy = Journal::open(dir.path(), Opts());
+  INFO(busy.status().ToString());
+  CHECK(busy.status().code() == Code::kBusy);
+  CHECK(busy.status().message().find(std::to_string(pid)) != std::string::npos);
+  {
+    // A reader is not blocked by the writer.
+    auto ro = Journal::open(dir.path(), ReadOnly());
+    TXJ_CHECK_OK(ro);
+  }
+  c = 'x';
+  REQUIRE(::write(to_child[1], &c, 1) == 1);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) ::close(fd);
+  auto after = Journal::open(dir.path(), Opts());
+  TXJ_CHECK_OK(after);
+}
+
+TEST_CASE("a lock held by a killed process never blocks the next writer") {
+  TempDir dir;
+  for (int round = 0; round < 3; ++round) {
+    const int status = InChild([&] {
+      auto j = Journal::open(dir.path(), Opts());
+      CHILD_OK(j, 3);
+      ChildCommit(**j, round, 1, 1);
+      ::raise(SIGKILL);
+    });
+    REQUIRE(KilledBySigkill(status));
+  }
+  auto j = Journal::open(dir.path(), Opts());
+  TXJ_REQUIRE_OK(j);
+  CHECK(Payloads(**j) == std::vector<std::string>{"c0-0", "c1-0", "c2-0"});
+}
+
+TEST_CASE("a read-only open while a writer is open sees the committed events and follows new ones") {
+  TempDir dir;
+  auto w = test::OpenOrDie(dir.path(), Opts());
+  ChildCommit(*w, 0, 2, 3);
+  auto open_tx = w->begin();
+  TXJ_REQUIRE_OK(open_tx);
+  TXJ_REQUIRE_OK(open_tx->append("t", "x", "in flight"));
+  auto ro = test::OpenOrDie(dir.path(), ReadOnly());
+  CHECK(Payloads(*ro) == Expected(2, 3));
+  CHECK(ro->begin().status().code() == Code::kInvalidState);
+  CHECK(ro->try_begin().status().code() == Code::kInvalidState);
+  TXJ_REQUIRE_OK(open_tx->commit());
+  // Enough to roll into new segments the reader has not seen yet.
+  for (int t = 0; t < 30; ++t) {
+    auto tx = w->begin();
+    TXJ_REQUIRE_OK(tx);
+    TXJ_REQUIRE_OK(tx->append("t", "x", std::string(5000, 'r')));
+    TXJ_REQUIRE_OK(tx->commit());
+  }
+  auto all = Payloads(*ro);
+  REQUIRE(all.size() == 6 + 1 + 30);
+  CHECK(all[6] == "in flight");
+  CHECK(ro->next_offset() <= all.size());
+  TXJ_CHECK_OK(ro->close());
+  TXJ_CHECK_OK(w->close());
+}
