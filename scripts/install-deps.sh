@@ -3,7 +3,8 @@
 # Safe to run again; does nothing when everything is there.
 set -euo pipefail
 pkgs=(g++ meson ninja-build pkg-config cmake liblmdb-dev libxxhash-dev doctest-dev
-      libcli11-dev nlohmann-json3-dev libsqlite3-dev librocksdb-dev python3)
+      libcli11-dev nlohmann-json3-dev libsqlite3-dev librocksdb-dev python3
+      libnats-dev nats-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,4 +1,6 @@
+#ifndef TXJ_TEST_NO_MAIN
 #define DOCTEST_CONFIG_IMPLEMENT
+#endif
 #include <unistd.h>
 
 #include <atomic>
@@ -42,6 +44,7 @@ std::unique_ptr<Journal> OpenOrDie(const std::string& dir, const Options& o) {
 
 }  // namespace txj::test
 
+#ifndef TXJ_TEST_NO_MAIN
 int main(int argc, char** argv) {
   std::printf("txjournal tests: seed %llu (set TXJ_TEST_SEED to change)\n",
               static_cast<unsigned long long>(txj::test::Seed()));
@@ -49,3 +52,4 @@ int main(int argc, char** argv) {
   ctx.applyCommandLine(argc, argv);
   return ctx.run();
 }
+#endif  // TXJ_TEST_NO_MAIN

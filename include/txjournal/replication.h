@@ -1,0 +1,89 @@
+// txjournal: replication of committed transactions through NATS JetStream.
+//
+// A Replicator follows a journal from a durable position (kept in its
+// catalog) and publishes each committed event of each top-level transaction
+// to a JetStream stream, in commit order, one message per event:
+//
+//   subject  <prefix>.<topic, mapped>   bytes outside [A-Za-z0-9_-] become
+//                                       "_XX" (hex), so "orders.eu" -> "orders_2eeu"
+//   headers  Nats-Msg-Id  <journal id>:<offset>   (JetStream drops duplicates)
+//            Txj-Journal  journal identity (32 hex digits)
+//            Txj-Txn, Txj-First, Txj-Count, Txj-Index   the transaction and
+//                                       the event's place in it
+//            Txj-Topic, Txj-Type, Txj-Key (hex; absent without key), Txj-Ts
+//   data     the payload
+//
+// A Mirror rebuilds a journal from the stream on another machine, applying
+// each transaction all or nothing, so that its committed view has the same
+// offsets and events as the source's. Both resume after a crash or a lost
+// server without loss or duplication.
+//
+// Built only when libnats is found (meson feature 'nats'); otherwise open()
+// returns kNotSupported.
+#ifndef TXJOURNAL_REPLICATION_H_
+#define TXJOURNAL_REPLICATION_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "txjournal/export.h"
+#include "txjournal/status.h"
+
+namespace txj {
+
+class Journal;
+
+struct ReplicationOptions {
+  std::vector<std::string> servers{"nats://127.0.0.1:4222"};
+  std::string stream = "TXJ";
+  std::string subject_prefix = "txj";
+  int replicas = 1;                                 // stream replicas (a cluster needs >= 3 nodes for 3)
+  std::chrono::seconds duplicate_window{120};       // JetStream's de-duplication window
+  std::chrono::milliseconds request_timeout{2000};  // per JetStream request
+  std::chrono::milliseconds retry_wait{200};        // between attempts while the stream is unavailable
+};
+
+struct ReplicatorStats {
+  std::uint64_t next_offset = 0;  // every event below it is in the stream
+  std::uint64_t lag_events = 0;   // committed locally, not yet in the stream
+  std::uint64_t lag_bytes = 0;    // journal bytes behind
+  std::uint64_t published = 0;    // messages acknowledged
+  std::uint64_t duplicates = 0;   // of those, already in the stream
+  std::uint64_t retries = 0;
+};
+
+// Maps a topic to its subject token (see above).
+TXJ_EXPORT std::string SubjectToken(std::string_view topic);
+
+class TXJ_EXPORT Replicator {
+ public:
+  // Errors: kNotSupported (built without NATS), kInvalidState (read-only journal).
+  static Result<std::unique_ptr<Replicator>> open(Journal& journal, ReplicationOptions options);
+  virtual ~Replicator() = default;
+  // Publishes until `stop` fires (kCancelled). While the stream is
+  // unavailable it keeps retrying; the journal goes on committing locally.
+  virtual Status run(std::stop_token stop) = 0;
+  virtual ReplicatorStats stats() const = 0;
+};
+
+class TXJ_EXPORT Mirror {
+ public:
+  // `journal` is the local copy, opened for writing. Errors: kNotSupported,
+  // kInvalidState.
+  static Result<std::unique_ptr<Mirror>> open(Journal& journal, ReplicationOptions options);
+  virtual ~Mirror() = default;
+  // Applies transactions from the stream until `stop` fires (kCancelled).
+  // Errors: kInvalidArgument when the stream holds another journal than the
+  // one this mirror follows; kCorruption on a gap in offsets.
+  virtual Status run(std::stop_token stop) = 0;
+  // Applies what the stream holds now; returns how many transactions.
+  virtual Result<std::uint64_t> apply_available() = 0;
+};
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_REPLICATION_H_

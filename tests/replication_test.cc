@@ -1,0 +1,275 @@
+// Replication through NATS JetStream, against real nats-server processes on
+// loopback. Reported as skipped (exit 77) when nats-server is not installed
+// or txjournal was built without NATS.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "test_util.h"
+#include "txjournal/replication.h"
+
+using namespace txj;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string NatsServerBinary() {
+  for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+bool PortOpen(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// One nats-server with JetStream on loopback; stopped on destruction.
+struct NatsNode {
+  std::string name, dir;
+  int port = 0, cluster_port = 0;
+  std::vector<int> routes;
+  pid_t pid = -1;
+
+  void Start() {
+    pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::vector<std::string> args = {NatsServerBinary(), "-a", "127.0.0.1", "-p", std::to_string(port), "-js",
+                                       "-sd", dir, "-n", name};
+      if (cluster_port) {
+        args.insert(args.end(), {"--cluster_name", "txj", "--cluster", "nats://127.0.0.1:" + std::to_string(cluster_port)});
+        std::string r;
+        for (int p : routes) r += (r.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(p);
+        args.insert(args.end(), {"--routes", r});
+      }
+      std::vector<char*> argv;
+      for (auto& s : args) argv.push_back(s.data());
+      argv.push_back(nullptr);
+      std::freopen("/dev/null", "w", stdout);
+      std::freopen((dir + ".log").c_str(), "w", stderr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200 && !PortOpen(port); ++i) std::this_thread::sleep_for(25ms);
+    REQUIRE(PortOpen(port));
+  }
+  void Kill() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      pid = -1;
+    }
+  }
+  ~NatsNode() { Kill(); }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port); }
+};
+
+struct Row {
+  std::uint64_t offset;
+  std::string topic, type, key, payload;
+  bool has_key;
+  std::uint64_t ts;
+  bool operator==(const Row&) const = default;
+};
+
+std::vector<Row> View(Journal& j) {
+  std::vector<Row> out;
+  auto c = j.open_cursor(0);
+  REQUIRE(c.ok());
+  for (;;) {
+    auto e = c->next();
+    REQUIRE(e.ok());
+    if (!e->has_value()) return out;
+    const Event& ev = **e;
+    out.push_back({ev.offset, std::string(ev.topic), std::string(ev.type), std::string(ev.key.value_or("")),
+                   std::string(ev.payload), ev.key.has_value(), ev.timestamp_ns});
+  }
+}
+
+// Commits `n` nested transactions with rollbacks; some events have keys,
+// some binary payloads.
+void Write(Journal& j, int n, std::mt19937_64& rng, std::chrono::milliseconds pace = 0ms) {
+  for (int i = 0; i < n; ++i) {
+    if (pace.count()) std::this_thread::sleep_for(pace);
+    auto tx = j.begin();
+    REQUIRE(tx.ok());
+    REQUIRE(tx->append("orders.eu", "created", "order " + std::to_string(i), {.key = "o-" + std::to_string(i)}).ok());
+    auto sub = tx->begin();
+    REQUIRE(sub.ok());
+    std::string bin(8, '\0');
+    for (auto& c : bin) c = static_cast<char>(rng());
+    REQUIRE(sub->append("stock", "reserved", bin).ok());
+    if (rng() % 3 == 0) {
+      REQUIRE(sub->rollback().ok());
+    } else {
+      REQUIRE(sub->commit().ok());
+    }
+    if (rng() % 7 == 0) {
+      REQUIRE(tx->rollback().ok());
+    } else {
+      REQUIRE(tx->commit().ok());
+    }
+  }
+}
+
+bool MirrorCatchesUp(Mirror& m, Journal& mirror, std::uint64_t want) {
+  for (int i = 0; i < 400 && mirror.next_offset() < want; ++i) {
+    auto n = m.apply_available();
+    if (!n.ok()) MESSAGE("mirror: ", n.status().ToString());
+    if (mirror.next_offset() < want) std::this_thread::sleep_for(25ms);
+  }
+  return mirror.next_offset() == want;
+}
+
+}  // namespace
+
+TEST_CASE("a mirror fed by a replicator through one JetStream node equals the source event for event") {
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed());
+  Write(*src, 200, rng);
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  std::stop_source stop;
+  std::thread t([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  Write(*src, 100, rng);  // more while it runs
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
+  stop.request_stop();
+  t.join();
+  auto st = (*rep)->stats();
+  CHECK(st.lag_events == 0);
+  CHECK(st.next_offset == src->next_offset());
+  CHECK(View(*mirror) == View(*src));
+  // A mirror refuses the stream of another journal.
+  auto other = test::OpenOrDie(dir.sub("other"), test::SmallOptions());
+  Write(*other, 3, rng);
+  auto rep2 = Replicator::open(*other, ro);
+  TXJ_REQUIRE_OK(rep2);
+  std::stop_source stop2;
+  Status s2 = (*rep2)->run(stop2.get_token());
+  CHECK(s2.code() == Code::kInvalidArgument);  // the stream holds another journal
+}
+
+TEST_CASE("replication survives a lost NATS node and a killed writer, in a three-node cluster") {
+  test::TempDir dir;
+  NatsNode nodes[3] = {{"n1", dir.sub("n1"), FreePort(), FreePort()},
+                       {"n2", dir.sub("n2"), FreePort(), FreePort()},
+                       {"n3", dir.sub("n3"), FreePort(), FreePort()}};
+  for (auto& n : nodes) {
+    for (auto& o : nodes) {
+      if (&o != &n) n.routes.push_back(o.cluster_port);
+    }
+  }
+  for (auto& n : nodes) n.Start();
+  ReplicationOptions ro;
+  ro.servers = {nodes[0].url(), nodes[1].url(), nodes[2].url()};
+  ro.replicas = 3;
+  ro.request_timeout = 1000ms;
+  ro.retry_wait = 100ms;
+  const std::string src_dir = dir.sub("source");
+  std::mt19937_64 rng(test::Seed() ^ 0xabc);
+  // The writer process commits and replicates; it is killed and restarted.
+  auto start_writer = [&](int txns) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      auto j = Journal::open(src_dir, test::SmallOptions(Durability::kCommit));
+      if (!j.ok()) ::_exit(3);
+      auto rep = Replicator::open(**j, ro);
+      if (!rep.ok()) ::_exit(4);
+      std::stop_source stop;
+      std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
+      std::mt19937_64 r(static_cast<std::uint64_t>(::getpid()));
+      Write(**j, txns, r, 10ms);  // paced, so the faults below land mid-stream
+      for (;;) std::this_thread::sleep_for(1s);  // keep replicating until killed
+    }
+    return pid;
+  };
+  pid_t w = start_writer(300);
+  std::this_thread::sleep_for(1500ms);
+  nodes[1].Kill();  // a node dies mid-stream
+  std::this_thread::sleep_for(1000ms);
+  ::kill(w, SIGKILL);  // so does the writer and its replicator
+  ::waitpid(w, nullptr, 0);
+  nodes[1].Start();
+  w = start_writer(100);
+  // Wait until the stream holds everything the source committed.
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  std::uint64_t want = 0;
+  for (int i = 0; i < 60; ++i) {
+    Options rd;
+    rd.read_only = true;
+    auto src = Journal::open(src_dir, rd);
+    if (src.ok()) want = (*src)->next_offset();
+    if (want > 0 && MirrorCatchesUp(**m, *mirror, want)) break;
+  }
+  ::kill(w, SIGKILL);
+  ::waitpid(w, nullptr, 0);
+  Options rd;
+  rd.read_only = true;
+  auto src = Journal::open(src_dir, rd);
+  TXJ_REQUIRE_OK(src);
+  CHECK(MirrorCatchesUp(**m, *mirror, (*src)->next_offset()));
+  CHECK(View(*mirror) == View(**src));
+  MESSAGE("mirrored ", mirror->next_offset(), " events");
+}
+
+int main(int argc, char** argv) {
+  if (NatsServerBinary().empty()) {
+    std::printf("SKIP: nats-server is not installed (apt-get install nats-server)\n");
+    return 77;
+  }
+  {
+    test::TempDir probe;
+    auto j = Journal::open(probe.path(), test::SmallOptions());
+    if (!j.ok() || Replicator::open(**j, {}).status().code() == Code::kNotSupported) {
+      std::printf("SKIP: txjournal was built without NATS (libnats-dev)\n");
+      return 77;
+    }
+  }
+  std::printf("txjournal replication tests: seed %llu\n", static_cast<unsigned long long>(test::Seed()));
+  doctest::Context ctx;
+  ctx.applyCommandLine(argc, argv);
+  return ctx.run();
+}
