@@ -116,24 +116,7 @@ Status Catalog::PutCheckpoint(const Checkpoint& cp,
                               const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset) {
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
-  for (const auto& [name, delta] : topics) {
-    MDB_val k = Val(name), v;
-    TopicStats t = delta;
-    if (mdb_get(txn.t, topics_, &k, &v) == 0 && v.mv_size == sizeof(TopicStats)) {
-      TopicStats old;
-      std::memcpy(&old, v.mv_data, sizeof old);
-      t.events += old.events;
-      t.bytes += old.bytes;
-      t.first_offset = old.first_offset;
-    }
-    MDB_val nv{sizeof t, &t};
-    TXJ_RETURN_IF_ERROR(Check(mdb_put(txn.t, topics_, &k, &nv, 0), "put topic"));
-  }
-  if (topics_offset > 0) {
-    std::string key = "topics_offset", val = U64Key(topics_offset);
-    MDB_val k = Val(key), v = Val(val);
-    TXJ_RETURN_IF_ERROR(Check(mdb_put(txn.t, meta_, &k, &v, 0), "put topics offset"));
-  }
+  TXJ_RETURN_IF_ERROR(MergeTopics(txn.t, topics, topics_offset));
   for (const auto& [off, lsn] : index) {
     std::string k = U64Key(off), v = U64Key(lsn);
     MDB_val kv = Val(k), vv = Val(v);
@@ -168,6 +151,38 @@ Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>> Catalog::FindInde
   mdb_cursor_close(cur);
   if (rc != 0 && rc != MDB_NOTFOUND) return Check(rc, "cursor_get");
   return r;
+}
+
+Status Catalog::PutTopics(const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset) {
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
+  TXJ_RETURN_IF_ERROR(MergeTopics(txn.t, topics, topics_offset));
+  int rc = mdb_txn_commit(txn.t);
+  txn.t = nullptr;
+  return Check(rc, "commit topics");
+}
+
+Status Catalog::MergeTopics(MDB_txn* t, const std::map<std::string, TopicStats>& topics,
+                            std::uint64_t topics_offset) {
+  for (const auto& [name, delta] : topics) {
+    MDB_val k = Val(name), v;
+    TopicStats merged = delta;
+    if (mdb_get(t, topics_, &k, &v) == 0 && v.mv_size == sizeof(TopicStats)) {
+      TopicStats old;
+      std::memcpy(&old, v.mv_data, sizeof old);
+      merged.events += old.events;
+      merged.bytes += old.bytes;
+      merged.first_offset = old.first_offset;
+    }
+    MDB_val nv{sizeof merged, &merged};
+    TXJ_RETURN_IF_ERROR(Check(mdb_put(t, topics_, &k, &nv, 0), "put topic"));
+  }
+  if (topics_offset > 0) {
+    std::string key = "topics_offset", val = U64Key(topics_offset);
+    MDB_val k = Val(key), v = Val(val);
+    TXJ_RETURN_IF_ERROR(Check(mdb_put(t, meta_, &k, &v, 0), "put topics offset"));
+  }
+  return Status::OK();
 }
 
 Result<std::map<std::string, TopicStats>> Catalog::GetTopics() {

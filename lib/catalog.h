@@ -57,6 +57,8 @@ class Catalog {
                        const std::vector<std::pair<std::uint64_t, std::uint64_t>>& index,
                        const std::map<std::string, TopicStats>& topics = {}, std::uint64_t topics_offset = 0);
   Result<std::map<std::string, TopicStats>> GetTopics();
+  // Merges `topics` into the topics table, complete up to `topics_offset`.
+  Status PutTopics(const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset);
   // Offset up to which the topics table is complete (0 when empty).
   Result<std::uint64_t> TopicsOffset();
   // The entry with the greatest offset <= `offset`.
@@ -73,6 +75,7 @@ class Catalog {
  private:
   Catalog() = default;
   Status Check(int rc, const char* what) const;
+  Status MergeTopics(MDB_txn* t, const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset);
   std::string path_;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, index_ = 0, topics_ = 0;

@@ -95,6 +95,7 @@ Status Journal::register_compactor(const std::string& topic, std::shared_ptr<con
   if (topic.empty() || topic.size() > kMaxTopicLength) return Status::InvalidArgument("invalid topic name");
   std::lock_guard<std::mutex> lock(s_->topics_mu);
   s_->compactors[topic] = {std::move(compactor), policy};
+  if (policy.every_events || policy.every_bytes) s_->auto_policies.store(true, std::memory_order_release);
   return Status::OK();
 }
 
@@ -152,6 +153,14 @@ Status Journal::apply_retention(std::uint64_t min_offset) {
 Result<std::vector<TopicInfo>> Journal::topics() {
   JournalState& j = *s_;
   std::map<std::string, TopicStats> stats;
+  if (j.catalog && !j.read_only) {
+    // Catch the table up to what is committed now.
+    std::map<std::string, TopicStats> delta;
+    std::lock_guard<std::mutex> lock(j.track_mu);
+    const std::uint64_t upto = j.visible_next_offset.load(std::memory_order_acquire);
+    TrackTopics(j, upto, &delta);
+    if (j.topic_cursor) TXJ_RETURN_IF_ERROR(j.catalog->PutTopics(delta, upto));
+  }
   if (j.catalog) {
     auto t = j.catalog->GetTopics();
     if (!t.ok()) return t.status();

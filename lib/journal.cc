@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cursor_impl.h"
@@ -267,7 +268,12 @@ Result<Cursor> Journal::open_cursor(std::uint64_t offset, const Filter& filter) 
   return Cursor(std::move(impl).value());
 }
 
-std::uint64_t Journal::next_offset() const { return s_->visible_next_offset.load(std::memory_order_acquire); }
+std::uint64_t Journal::next_offset() const {
+  const std::uint64_t own = s_->visible_next_offset.load(std::memory_order_acquire);
+  // A reader follows the writer through the head page, as its cursors do.
+  if (s_->read_only && s_->head.valid()) return std::max(own, s_->head.next_offset());
+  return own;
+}
 std::uint64_t Journal::first_offset() const { return s_->retention_offset; }
 std::uint64_t Journal::visible_lsn() const { return internal::CursorImpl::VisibleLimit(s_.get()); }
 

@@ -94,6 +94,8 @@ struct JournalState {
   std::set<std::string> auto_queue;
   Status auto_error;
   std::map<std::string, TopicStats> since_compaction;
+  std::atomic<bool> auto_policies{false};  // some compactor has a policy
+  std::mutex track_mu;                      // guards the topics follower below
   // Follows committed events for the catalog's topics table (background thread).
   std::unique_ptr<CursorImpl> topic_cursor;
   struct PendingTopicEvent {

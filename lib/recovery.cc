@@ -35,7 +35,7 @@ std::uint64_t NonZeroExtent(const Segment& seg, std::uint64_t from) {
 
 }  // namespace
 
-Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out) {
+Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving) {
   const std::uint64_t salt = segs.manifest().salt();
   LogReader reader(&segs, start.lsn);
   reader.set_min_epoch(static_cast<std::uint32_t>(start.epoch));
@@ -83,6 +83,7 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out) {
     out->open_begin_lsn = checker.begin_lsn();
     out->open_records = checker.record_count();
   }
+  if (tail_moving) return Status::OK();
   if (stop == LogReader::Stop::kNoSegment) {
     return Status::Corruption("missing segment " + JoinPath(segs.dir(), SegmentFileName(p - format::kSegmentHeaderSize)) +
                               ": the previous segment ends with a segment-end marker (LSN " + Num(p) + ")");
@@ -131,6 +132,11 @@ Status Recover(JournalState& s) {
     if (cp.ok() && cp->has_value()) {
       const Checkpoint& c = **cp;
       auto last = segs.Last();
+      if (s.read_only && c.lsn > last->end()) {
+        // A live writer moved on to new segments since this reader listed them.
+        TXJ_RETURN_IF_ERROR(segs.Refresh());
+        last = segs.Last();
+      }
       bool usable = false;
       if (c.lsn > last->end()) {
         return Status::Corruption("the catalog records data up to LSN " + Num(c.lsn) + " but the last segment " +
@@ -159,7 +165,11 @@ Status Recover(JournalState& s) {
     }
   }
   TailScan t;
-  TXJ_RETURN_IF_ERROR(ScanToTail(segs, start, &t));
+  // A reader next to a live writer sees the tail being written: not damage,
+  // and an open transaction there is not left over.
+  const bool writer_alive = s.read_only && DirLock::IsHeld(s.dir);
+  TXJ_RETURN_IF_ERROR(ScanToTail(segs, start, &t, writer_alive));
+  if (writer_alive) t.open_txn = false;
   s.report.start_lsn = t.start_lsn;
   s.report.scanned_bytes = t.scanned_bytes;
   s.report.end_lsn = t.end_lsn;

@@ -30,7 +30,10 @@ struct TailScan {
 
 // Scans from `start` (a checkpoint or the first record). Errors:
 // kCorruption with file and byte offset for damage a crash cannot explain.
-Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out);
+// With `tail_moving` (a reader while a live writer appends), the first
+// position that is not a valid record is the end: what lies there is being
+// written, not damage.
+Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving = false);
 
 // Full open-time recovery of a writable or read-only journal state whose
 // manifest, segments and catalog are loaded. Fills s.report.

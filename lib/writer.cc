@@ -186,9 +186,16 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
       if (e.second < b.lsn) entries.push_back(e);
     }
   }
+  // The topics table follows commits here only when an automatic compaction
+  // policy needs the counts; otherwise topics() catches it up on demand, so
+  // the writer's machine does not read every event twice.
   std::map<std::string, TopicStats> topics;
-  TrackTopics(*this, b.next_offset, &topics);
-  const std::uint64_t topics_offset = topic_cursor ? b.next_offset : 0;
+  std::uint64_t topics_offset = 0;
+  if (auto_policies.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(track_mu);
+    TrackTopics(*this, b.next_offset, &topics);
+    topics_offset = topic_cursor ? b.next_offset : 0;
+  }
   Checkpoint cp{b.lsn, b.next_offset, b.last_txn_id, b.epoch, b.prev_lsn, b.prev_checksum};
   if (catalog->PutCheckpoint(cp, entries, topics, topics_offset).ok()) {
     last_checkpoint_lsn = b.lsn;
@@ -265,6 +272,9 @@ void JournalState::BackgroundLoop() {
           std::lock_guard<std::mutex> sl(sync_mu);
           if (job.seg->end() > synced_lsn) synced_lsn = job.seg->end();
           std::erase(unsynced, job.seg);
+          // A committer whose commit this seal made durable returns from
+          // SyncTo without syncing (or publishing): publish for it.
+          Publish(job.boundary.lsn, job.boundary.next_offset);
         }
         WriteCheckpoint(job.boundary);
       }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -81,6 +82,53 @@ Filter RandomFilter(TxnDriver& d) {
   }
 }
 
+// A thread that follows the journal with wait_next() from `from` until the
+// journal closes, copying every event.
+class Follower {
+ public:
+  void Start(Journal& j, std::uint64_t from) {
+    from_ = from;
+    events_.clear();
+    end_ = Status::OK();
+    thread_ = std::thread([this, &j] {
+      auto c = j.open_cursor(from_);
+      if (!c.ok()) {
+        end_ = c.status();
+        return;
+      }
+      for (;;) {
+        auto e = c->wait_next();
+        if (!e.ok()) {
+          end_ = e.status();
+          return;
+        }
+        events_.push_back(test::Copy(*e));
+      }
+    });
+  }
+  // After the journal was closed: everything committed before the close was
+  // seen, and the wait ended with kClosed.
+  void Finish(const Model& m) {
+    thread_.join();
+    INFO("follower from ", from_, ": ", end_.ToString());
+    CHECK(end_.code() == Code::kClosed);
+    REQUIRE(from_ + events_.size() == m.events.size());
+    for (std::size_t i = 0; i < events_.size(); ++i) {
+      const ModelEvent& g = events_[i];
+      Event ev{g.offset, g.txn_id, g.timestamp_ns, 0, g.topic, g.type,
+               g.key ? std::optional<std::string_view>(*g.key) : std::nullopt, g.payload};
+      std::string why;
+      if (!test::SameEvent(m.events[from_ + i], ev, &why)) FAIL("follower: " << why);
+    }
+  }
+
+ private:
+  std::uint64_t from_ = 0;
+  std::vector<ModelEvent> events_;
+  Status end_;
+  std::thread thread_;
+};
+
 // Runs `txns` random transactions with reopens, checking as it goes.
 void RunModel(std::uint64_t seed, TxnDriver::Config cfg, int txns, int reopen_every) {
   TempDir dir;
@@ -92,6 +140,8 @@ void RunModel(std::uint64_t seed, TxnDriver::Config cfg, int txns, int reopen_ev
   o.sync_interval = std::chrono::milliseconds(5);
   auto j = test::OpenOrDie(dir.path(), o);
   CHECK(j->recovery_report().created);
+  Follower follower;
+  follower.Start(*j, 0);
   int until_reopen = static_cast<int>(d.Uniform(1, static_cast<std::uint64_t>(reopen_every)));
   for (int t = 0; t < txns; ++t) {
     INFO("seed ", seed, ", transaction ", t, ", mode ", ModeName(modes[mode_i]));
@@ -123,9 +173,9 @@ void RunModel(std::uint64_t seed, TxnDriver::Config cfg, int txns, int reopen_ev
     if (--until_reopen == 0) {
       until_reopen = static_cast<int>(d.Uniform(1, static_cast<std::uint64_t>(reopen_every)));
       ++m.reopens;
-      if (d.Uniform(0, 1)) {
-        TXJ_REQUIRE_OK(j->close());
-      }
+      if (d.Uniform(0, 3) == 0) TXJ_REQUIRE_OK(j->sync());
+      TXJ_REQUIRE_OK(j->close());
+      follower.Finish(m);
       j.reset();
       mode_i = (mode_i + 1 + static_cast<int>(d.Uniform(0, 1))) % 3;
       o.durability = modes[mode_i];
@@ -138,11 +188,13 @@ void RunModel(std::uint64_t seed, TxnDriver::Config cfg, int txns, int reopen_ev
       CHECK(r.next_txn_id == m.next_txn_id);
       CHECK(j->next_offset() == m.events.size());
       CheckCursor(*j, m, 0, Filter::all(), SIZE_MAX);
+      follower.Start(*j, d.Uniform(0, m.events.size()));
     }
   }
   CheckCursor(*j, m, 0, Filter::all(), SIZE_MAX);
   for (const auto& topic : test::ModelTopics()) CheckCursor(*j, m, 0, Filter::for_topics({topic}), SIZE_MAX);
   TXJ_CHECK_OK(j->close());
+  follower.Finish(m);
   j.reset();
   // A read-only open sees the same view.
   Options ro = o;
@@ -163,7 +215,7 @@ TEST_CASE("random nested transactions with small events match the model across s
   TxnDriver::Config cfg;
   cfg.max_ops = 40;
   cfg.max_payload = 600;
-  RunModel(test::Seed(), cfg, 900, 80);
+  RunModel(test::Seed(), cfg, 3000, 150);
 }
 
 TEST_CASE("random deep transactions with large events stream across many segments and match the model") {
@@ -172,7 +224,7 @@ TEST_CASE("random deep transactions with large events stream across many segment
   cfg.max_depth = 24;
   cfg.max_payload = 6000;
   cfg.big_payload = 58000;  // close to the largest record a 64 KiB segment takes
-  RunModel(test::Seed() * 31 + 7, cfg, 250, 40);
+  RunModel(test::Seed() * 31 + 7, cfg, 700, 60);
 }
 
 TEST_CASE("transaction ids and offsets continue after reopening a journal that was not closed") {

@@ -741,3 +741,89 @@ TEST_CASE("a transaction bigger than many segments streams across segment rolls 
   CHECK(j->next_offset() == want.size());
   check(*j);
 }
+
+// ---------------------------------------------------------------------------
+// Group commit and visibility
+
+namespace {
+
+// Passes every call to the POSIX file system; the next DataSync after
+// arm() sleeps first.
+class SlowSyncFs final : public FileSystem {
+ public:
+  void arm(std::chrono::milliseconds d) {
+    delay_ = d;
+    armed_ = true;
+  }
+  int Open(const std::string& p, int f, mode_t m, int* fd) override { return base_->Open(p, f, m, fd); }
+  int Close(int fd) override { return base_->Close(fd); }
+  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override { return base_->PWrite(fd, d, n, o); }
+  int PRead(int fd, void* d, std::size_t n, std::uint64_t o, std::size_t* g) override {
+    return base_->PRead(fd, d, n, o, g);
+  }
+  int Allocate(int fd, std::uint64_t o, std::uint64_t n) override { return base_->Allocate(fd, o, n); }
+  int Truncate(int fd, std::uint64_t s) override { return base_->Truncate(fd, s); }
+  int DataSync(int fd) override {
+    if (armed_.exchange(false)) std::this_thread::sleep_for(delay_);
+    return base_->DataSync(fd);
+  }
+  int FileSize(int fd, std::uint64_t* s) override { return base_->FileSize(fd, s); }
+  int Map(int fd, std::uint64_t o, std::size_t n, bool w, void** a) override { return base_->Map(fd, o, n, w, a); }
+  int Unmap(void* a, std::size_t n) override { return base_->Unmap(a, n); }
+  int Rename(const std::string& f, const std::string& t) override { return base_->Rename(f, t); }
+  int Unlink(const std::string& p) override { return base_->Unlink(p); }
+  int MakeDir(const std::string& p, mode_t m) override { return base_->MakeDir(p, m); }
+  int SyncDir(const std::string& p) override { return base_->SyncDir(p); }
+  int ListDir(const std::string& d, std::vector<std::string>* n) override { return base_->ListDir(d, n); }
+
+ private:
+  std::shared_ptr<FileSystem> base_ = DefaultFileSystem();
+  std::atomic<bool> armed_{false};
+  std::chrono::milliseconds delay_{0};
+};
+
+}  // namespace
+
+TEST_CASE("a commit is visible when commit() returns, also when a segment seal made it durable first") {
+  // Committer C syncs slowly; committer A waits behind C's sync (group
+  // commit); meanwhile a third transaction fills the segment and the
+  // background thread seals it, which makes A's commit durable. When A's
+  // commit() returns, readers must see it.
+  TempDir dir;
+  auto slow = std::make_shared<SlowSyncFs>();
+  Options o = test::SmallOptions(Durability::kCommit);
+  o.file_system = slow;
+  auto j = test::OpenOrDie(dir.path(), o);
+  Result<CommitInfo> c_info = Status::Cancelled("not run"), a_info = Status::Cancelled("not run");
+  std::uint64_t visible_after_a = 0, next_offset_after_a = 0;
+  std::thread c([&] {
+    auto tx = j->begin();
+    if (!tx.ok() || !tx->append("t", "x", "C").ok()) return;
+    slow->arm(std::chrono::milliseconds(300));
+    c_info = tx->commit();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  std::thread a([&] {
+    auto tx = j->begin();
+    if (!tx.ok() || !tx->append("t", "x", "A").ok()) return;
+    a_info = tx->commit();
+    visible_after_a = j->visible_lsn();
+    next_offset_after_a = j->next_offset();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  {
+    auto b = j->begin();  // after A released the write slot
+    TXJ_REQUIRE_OK(b);
+    TXJ_REQUIRE_OK(b->append("t", "x", std::string(40000, 'b')));
+    TXJ_REQUIRE_OK(b->append("t", "x", std::string(40000, 'b')));  // rolls to the next segment
+    a.join();
+    TXJ_REQUIRE_OK(b->rollback());
+  }
+  c.join();
+  TXJ_REQUIRE_OK(c_info);
+  TXJ_REQUIRE_OK(a_info);
+  CHECK(a_info->first_offset == 1);
+  CHECK(visible_after_a >= a_info->lsn);
+  CHECK(next_offset_after_a == 2);
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"C", "A"});
+}
