@@ -1,0 +1,22 @@
+// journal-dump as a function, so tests run it in-process.
+#ifndef TXJOURNAL_TOOLS_DUMP_TOOL_H_
+#define TXJOURNAL_TOOLS_DUMP_TOOL_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace txj::tools {
+
+// Exit codes of journal-dump. Stable: scripts rely on them.
+inline constexpr int kDumpOk = 0;          // sound (also: only a crash tail, reported on stderr)
+inline constexpr int kDumpDamaged = 1;     // damaged data: what and where on stderr
+inline constexpr int kDumpUsage = 2;       // bad command line
+inline constexpr int kDumpUnreadable = 3;  // no journal there, permissions, unsupported version
+
+// `args` excludes the program name.
+int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace txj::tools
+
+#endif  // TXJOURNAL_TOOLS_DUMP_TOOL_H_
