@@ -1,0 +1,287 @@
+// journal-dump and journal-load, in-process and as binaries.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "dump_tool.h"
+#include "load_tool.h"
+#include "test_util.h"
+
+using namespace txj;
+using namespace txj::tools;
+using txj::test::TempDir;
+
+namespace {
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+Run Dump(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  int code = RunDump(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+Run Load(std::vector<std::string> args, const std::string& input) {
+  std::istringstream in(input);
+  std::ostringstream out, err;
+  int code = RunLoad(args, in, out, err);
+  return {code, out.str(), err.str()};
+}
+
+std::string Ops() {
+  return R"({"op":"begin"}
+{"op":"event","topic":"orders","type":"created","key":"o-1","data":"first"}
+{"op":"begin"}
+{"op":"event","topic":"stock","type":"reserved","data":"kept"}
+{"op":"begin"}
+{"op":"event","topic":"audit","type":"note","data":"nested deeper"}
+{"op":"commit"}
+{"op":"commit"}
+{"op":"begin"}
+{"op":"event","topic":"stock","type":"reserved","data":"dropped"}
+{"op":"rollback"}
+{"op":"event","topic":"orders","type":"paid","key":"o-1","data_b64":"AP8BAg=="}
+{"op":"commit"}
+{"op":"begin"}
+{"op":"event","topic":"orders","type":"created","data":"never"}
+{"op":"rollback"}
+{"op":"begin"}
+{"op":"event","topic":"orders","type":"created","key":"o-2","data":"second","ts":12345}
+{"op":"commit"}
+)";
+}
+
+std::string SegmentPath(const std::string& dir, int index) {
+  std::vector<std::string> segs;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".seg") segs.push_back(e.path());
+  }
+  std::sort(segs.begin(), segs.end());
+  return index < static_cast<int>(segs.size()) ? segs[static_cast<std::size_t>(index)] : "";
+}
+
+void Poke(const std::string& path, std::uint64_t offset, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("journal-load writes nested transactions and prints one line per top-level commit") {
+  TempDir dir;
+  auto r = Load({dir.path(), "--durability", "none"}, Ops());
+  INFO(r.err);
+  REQUIRE(r.code == kLoadOk);
+  CHECK(r.out ==
+        "{\"committed\":1,\"first_offset\":0,\"count\":4,\"lsn\":" + r.out.substr(r.out.find("lsn\":") + 5, r.out.find('}') - r.out.find("lsn\":") - 5) +
+            "}\n" + r.out.substr(r.out.find('\n') + 1));
+  auto d = Dump({dir.path(), "--format", "jsonl"});
+  REQUIRE(d.code == kDumpOk);
+  std::istringstream lines(d.out);
+  std::vector<std::string> got;
+  for (std::string l; std::getline(lines, l);) got.push_back(l);
+  REQUIRE(got.size() == 5);
+  CHECK(got[0].find("\"offset\":0") != std::string::npos);
+  CHECK(got[0].find("\"key\":\"o-1\"") != std::string::npos);
+  CHECK(got[2].find("\"data\":\"nested deeper\"") != std::string::npos);
+  CHECK(got[3].find("\"data_b64\":\"AP8BAg==\"") != std::string::npos);  // not UTF-8
+  CHECK(got[4].find("\"ts\":12345") != std::string::npos);
+  CHECK(got[4].find("\"offset\":4") != std::string::npos);
+  CHECK(d.out.find("never") == std::string::npos);
+  CHECK(d.out.find("dropped") == std::string::npos);
+}
+
+TEST_CASE("a raw dump loaded into a new journal gives the same committed events") {
+  TempDir dir;
+  REQUIRE(Load({dir.sub("a"), "--durability", "none"}, Ops()).code == kLoadOk);
+  auto raw = Dump({dir.sub("a"), "--raw", "--format", "jsonl"});
+  REQUIRE(raw.code == kDumpOk);
+  auto l = Load({dir.sub("b"), "--durability", "none"}, raw.out);
+  INFO(l.err);
+  REQUIRE(l.code == kLoadOk);
+  CHECK(Dump({dir.sub("a"), "--format", "jsonl"}).out == Dump({dir.sub("b"), "--format", "jsonl"}).out);
+}
+
+TEST_CASE("dump filters by topic, type, offsets and transaction") {
+  TempDir dir;
+  REQUIRE(Load({dir.path(), "--durability", "none"}, Ops()).code == kLoadOk);
+  auto count = [](const std::string& s) { return std::count(s.begin(), s.end(), '\n'); };
+  CHECK(count(Dump({dir.path(), "--topic", "orders"}).out) == 3);
+  CHECK(count(Dump({dir.path(), "--topic", "orders", "--topic", "audit"}).out) == 4);
+  CHECK(count(Dump({dir.path(), "--type", "created"}).out) == 2);
+  CHECK(count(Dump({dir.path(), "--from", "1", "--to", "3"}).out) == 2);
+  CHECK(count(Dump({dir.path(), "--txn", "3"}).out) == 1);
+  CHECK(count(Dump({dir.path(), "--txn", "1"}).out) == 4);
+  CHECK(Dump({dir.path(), "--format", "xml"}).code == kDumpUsage);
+  CHECK(Dump({}).code == kDumpUsage);
+  CHECK(Dump({dir.sub("nothing-here")}).code == kDumpUnreadable);
+}
+
+TEST_CASE("a malformed line is an error naming its line, and nothing of the open transaction is visible") {
+  TempDir dir;
+  const std::string in = "{\"op\":\"begin\"}\n{\"op\":\"event\",\"topic\":\"t\",\"data\":\"x\"}\n{\"op\":\"commit\"}\n"
+                         "{\"op\":\"begin\"}\n{\"op\":\"event\",\"topic\":\"t\",\"data\":\"y\"}\n{\"op\":\"event\",\"topic\":\n";
+  auto r = Load({dir.path(), "--durability", "none"}, in);
+  CHECK(r.code == kLoadBadInput);
+  CHECK(r.err.find("line 6") != std::string::npos);
+  CHECK(r.err.find("rolled back") != std::string::npos);
+  auto d = Dump({dir.path()});
+  CHECK(d.out.find("x") != std::string::npos);
+  CHECK(d.out.find("  y") == std::string::npos);
+  CHECK(Load({dir.path()}, "{\"op\":\"event\",\"topic\":\"t\"}\n").err.find("outside a transaction") != std::string::npos);
+  CHECK(Load({dir.path()}, "{\"op\":\"commit\"}\n").code == kLoadBadInput);
+  CHECK(Load({dir.path()}, "{\"op\":\"jump\"}\n").code == kLoadBadInput);
+  CHECK(Load({dir.path()}, "{\"op\":\"begin\"}\n").code == kLoadBadInput);  // input ends inside it
+  CHECK(Load({dir.path()}, "{\"op\":\"begin\"}\n{\"op\":\"event\",\"topic\":\"t\",\"data_b64\":\"!!\"}\n").code ==
+        kLoadBadInput);
+}
+
+TEST_CASE("verify passes a sound journal and reports what a crash leaves without calling it damage") {
+  TempDir dir;
+  REQUIRE(Load({dir.path(), "--durability", "none"}, Ops()).code == kLoadOk);
+  auto v = Dump({dir.path(), "--verify", "--stats"});
+  CHECK(v.code == kDumpOk);
+  CHECK(v.out.find("\"committed_transactions\": 2") != std::string::npos);
+  CHECK(v.out.find("\"rolled_back_transactions\": 1") != std::string::npos);
+  // Garbage after the end, where the writer had not synced: a torn tail.
+  auto stats = Dump({dir.path(), "--stats", "--format", "jsonl"});
+  auto pos = stats.out.find("\"end_lsn\":");
+  const std::uint64_t end = std::stoull(stats.out.substr(pos + 10));
+  Poke(SegmentPath(dir.path(), 0), end, std::string("\x13\x37torn-record-bytes", 19));
+  auto t = Dump({dir.path(), "--verify"});
+  CHECK(t.code == kDumpOk);
+  CHECK(t.err.find("tail:") != std::string::npos);
+  CHECK(Dump({dir.path()}).code == kDumpOk);
+  // The next writable open cuts it, and then the journal is clean again.
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  CHECK(!j->recovery_report().repairs.empty());
+  TXJ_REQUIRE_OK(j->close());
+  CHECK(Dump({dir.path(), "--verify"}).err.find("tail:") == std::string::npos);
+}
+
+TEST_CASE("verify names the file and byte offset of damaged data") {
+  auto make = [](const std::string& d) {
+    auto j = test::OpenOrDie(d, test::SmallOptions());
+    for (int i = 0; i < 600; ++i) {  // several 64 KiB segments
+      auto tx = j->begin();
+      REQUIRE(tx->append("t", "e", std::string(200, 'a' + i % 26)).ok());
+      REQUIRE(tx->commit().ok());
+    }
+    REQUIRE(j->close().ok());
+  };
+  SUBCASE("a bit flip in committed data") {
+    TempDir dir;
+    make(dir.path());
+    const std::string seg = SegmentPath(dir.path(), 0);
+    Poke(seg, 4096 + 1000, "\xff");
+    auto v = Dump({dir.path(), "--verify"});
+    CHECK(v.code == kDumpDamaged);
+    CHECK(v.err.find(seg) != std::string::npos);
+    CHECK(v.err.find("byte") != std::string::npos);
+    CHECK(Dump({dir.path()}).code == kDumpDamaged);
+  }
+  SUBCASE("a truncated segment") {
+    TempDir dir;
+    make(dir.path());
+    const std::string seg = SegmentPath(dir.path(), 1);
+    std::filesystem::resize_file(seg, 10000);
+    auto v = Dump({dir.path(), "--verify"});
+    CHECK(v.code == kDumpDamaged);
+    CHECK(v.err.find(seg) != std::string::npos);
+  }
+  SUBCASE("a missing middle segment") {
+    TempDir dir;
+    make(dir.path());
+    const std::string seg = SegmentPath(dir.path(), 1);
+    std::filesystem::remove(seg);
+    auto v = Dump({dir.path(), "--verify"});
+    CHECK(v.code == kDumpDamaged);
+    CHECK(v.err.find(seg) != std::string::npos);
+  }
+  SUBCASE("a garbage file named like a segment") {
+    TempDir dir;
+    make(dir.path());
+    std::ofstream(dir.sub("00000000ffff0000.seg")) << "this is not a segment";
+    auto v = Dump({dir.path(), "--verify"});
+    CHECK(v.code == kDumpDamaged);
+    CHECK(v.err.find("00000000ffff0000.seg") != std::string::npos);
+  }
+}
+
+TEST_CASE("no damaged input makes dump crash or answer outside its exit codes") {
+  const std::uint64_t seed = test::Seed();
+  std::mt19937_64 rng(seed);
+  TempDir base;
+  {
+    auto j = test::OpenOrDie(base.path(), test::SmallOptions());
+    for (int i = 0; i < 400; ++i) {
+      auto tx = j->begin();
+      REQUIRE(tx->append("t" + std::to_string(i % 3), "e", std::string(rng() % 300, 'q'), {.key = "k"}).ok());
+      auto sub = tx->begin();
+      REQUIRE(sub->append("s", "e", "x").ok());
+      if (i % 4 == 0) {
+        REQUIRE(sub->rollback().ok());
+      } else {
+        REQUIRE(sub->commit().ok());
+      }
+      REQUIRE(tx->commit().ok());
+    }
+    REQUIRE(j->close().ok());
+  }
+  for (int iter = 0; iter < 60; ++iter) {
+    TempDir dir;
+    std::filesystem::copy(base.path(), dir.path(), std::filesystem::copy_options::recursive |
+                                                       std::filesystem::copy_options::overwrite_existing);
+    std::vector<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      if (e.is_regular_file()) files.push_back(e.path());
+    }
+    const std::string f = files[rng() % files.size()];
+    const auto size = std::filesystem::file_size(f);
+    switch (rng() % 3) {
+      case 0:
+        for (int k = 0; k < 1 + static_cast<int>(rng() % 8); ++k) {
+          Poke(f, size ? rng() % size : 0, std::string(1, static_cast<char>(rng())));
+        }
+        break;
+      case 1:
+        if (size) Poke(f, rng() % size, std::string(1 + rng() % 4096, '\0'));
+        break;
+      case 2: std::filesystem::resize_file(f, size ? rng() % size : 0); break;
+    }
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {dir.path()}, {dir.path(), "--raw"}, {dir.path(), "--verify", "--stats"}}) {
+      auto r = Dump(args);
+      CAPTURE(f);
+      CHECK((r.code == kDumpOk || r.code == kDumpDamaged || r.code == kDumpUnreadable));
+    }
+  }
+  MESSAGE("seed ", seed);
+}
+
+TEST_CASE("the built binaries run and document their exit codes") {
+  TempDir dir;
+  std::ofstream(dir.sub("ops.jsonl")) << Ops();
+  auto sh = [&](const std::string& cmd) {
+    int rc = std::system((cmd + " > " + dir.sub("out.txt") + " 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  CHECK(sh("../tools/journal-load " + dir.sub("j") + " " + dir.sub("ops.jsonl")) == 0);
+  CHECK(sh("../tools/journal-dump --verify " + dir.sub("j")) == 0);
+  CHECK(sh("../tools/journal-dump --help") == 0);
+  std::ifstream help(dir.sub("out.txt"));
+  std::string text((std::istreambuf_iterator<char>(help)), std::istreambuf_iterator<char>());
+  CHECK(text.find("Exit status") != std::string::npos);
+  CHECK(sh("../tools/journal-dump --bogus " + dir.sub("j")) == 2);
+}
