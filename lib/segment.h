@@ -24,12 +24,11 @@ class Segment {
  public:
   // Creates the segment at `base_lsn` crash-safely: the file is made under a
   // temporary name, reserved with fallocate (ENOSPC here is kNoSpace, never a
-  // later SIGBUS), given its header (and with `zero_fill` zero-written
-  // throughout), synced, renamed, and the directory is synced. Returns it
-  // mapped writable and prefaulted.
+  // later SIGBUS), given its header, synced, renamed, and the directory is
+  // synced. Returns it mapped writable and prefaulted.
   static Result<std::shared_ptr<Segment>> Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode, bool zero_fill);
+                                                 std::uint64_t base_lsn, mode_t mode);
   // Opens an existing segment file and checks its header against the
   // manifest and its name. Maps exactly the bytes the file holds.
   // Errors: kCorruption (naming the file and what is wrong), kNotSupported,

@@ -244,8 +244,7 @@ void JournalState::BackgroundLoop() {
     if (!bg_stop && !prepared && prepare_error.ok() && prepare_base != 0 && !has_failed.load()) {
       const std::uint64_t base = prepare_base;
       lock.unlock();
-      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode,
-                               options.durability == Durability::kCommit);
+      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode);
       lock.lock();
       if (r.ok()) {
         prepared = std::move(r).value();
