@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstring>
 #include <thread>
 
 #include "cursor_impl.h"
@@ -105,6 +106,35 @@ Result<std::optional<Event>> CursorImpl::Next() {
   }
   RecordView r;
   for (;;) {
+    if (emitting_buffered_) {
+      // Second pass over the remembered events: no re-reading, no second
+      // checksum (the first pass verified them in these same mappings).
+      while (emit_index_ < entries_.size()) {
+        const Entry& en = entries_[emit_index_++];
+        if (en.sub < dead_flags_.size() && dead_flags_[en.sub]) continue;
+        if (en.skipped) {
+          emit_offset_ += en.skipped;
+          continue;
+        }
+        const std::uint64_t off = emit_offset_++;
+        if (off < want_) continue;
+        want_ = off + 1;
+        RecordView v;
+        format::RecordHeader h;
+        std::memcpy(&h, en.rec, sizeof h);
+        v.lsn = en.lsn;
+        v.length = h.length;
+        v.flags = h.flags;
+        v.txn_id = h.txn_id;
+        v.body = en.rec + format::kRecordHeaderSize;
+        v.body_length = h.length - format::kRecordHeaderSize;
+        EventFields f = DecodeEventBody(v);
+        if (!Matches(f.topic, f.type)) continue;
+        return std::optional<Event>(Event{off, h.txn_id, f.timestamp_ns, en.lsn, f.topic, f.type, f.key, f.payload});
+      }
+      emitting_buffered_ = false;
+      continue;
+    }
     if (emitting_) {
       Stop st = emit_.Next(&r);
       if (st == Stop::kLimit) {
@@ -164,15 +194,22 @@ Result<std::optional<Event>> CursorImpl::Next() {
       return Status::Corruption(std::string(RecordTypeName(r.type)) + " record outside a transaction in " +
                                 reader_.Where(r.lsn));
     }
-    // First pass: to the end marker of this transaction.
+    // First pass: to the end marker of this transaction, checking every
+    // record and remembering where its events are (up to a bound; past it
+    // the events are read a second time instead).
     const std::uint64_t next_off = checker_.next_offset();
     checker_.Reset(next_off, r.txn_id - 1);
     TxnChecker::Effect effect;
     Status fs = checker_.Feed(r, &effect);
     const std::uint64_t begin_lsn = r.lsn;
+    entries_.clear();
+    pins_.clear();
+    parents_.assign(1, 0);
+    buffered_ = true;
     for (;;) {
       if (!fs.ok()) return Status::Corruption(fs.message() + ", in " + reader_.Where(r.lsn));
       if (effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) break;
+      if (buffered_) Remember(r);
       st = reader_.Next(&r);
       if (st != Stop::kRecord) break;
       fs = checker_.Feed(r, &effect);
@@ -193,6 +230,18 @@ Result<std::optional<Event>> CursorImpl::Next() {
     if (first + count <= want_ || count == 0) continue;
     dead_ = checker_.rolled_back_subs();
     std::sort(dead_.begin(), dead_.end());
+    emit_offset_ = first;
+    if (buffered_) {
+      // A sub-transaction is dead if it or an ancestor rolled back; ids are
+      // dense and a parent's id is smaller than its child's.
+      dead_flags_.assign(parents_.size(), 0);
+      for (std::uint32_t id = 1; id < parents_.size(); ++id) {
+        dead_flags_[id] = std::binary_search(dead_.begin(), dead_.end(), id) || dead_flags_[parents_[id]];
+      }
+      emit_index_ = 0;
+      emitting_buffered_ = true;
+      continue;
+    }
     emit_.Seek(begin_lsn);
     emit_.set_limit(r.lsn);  // up to the commit marker
     emit_offset_ = first;
@@ -234,6 +283,28 @@ Result<Event> CursorImpl::WaitNext(std::chrono::steady_clock::time_point deadlin
       std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(slice, j_->options.poll_interval));
     }
   }
+}
+
+void CursorImpl::Remember(const RecordView& r) {
+  if (r.type == RecordType::kSubBegin) {
+    if (r.sub_id != parents_.size()) {  // ids not dense: use the second pass
+      buffered_ = false;
+      return;
+    }
+    parents_.push_back(ReadBody<format::SubBeginBody>(r).parent_sub_id);
+    return;
+  }
+  const bool event = r.type == RecordType::kEvent;
+  if (!event && r.type != RecordType::kPadding) return;
+  if (entries_.size() >= kMaxRemembered || r.sub_id >= parents_.size()) {
+    buffered_ = false;
+    return;
+  }
+  const auto& seg = reader_.segment();
+  if (pins_.empty() || pins_.back() != seg) pins_.push_back(seg);  // keeps the mapping alive
+  entries_.push_back({seg->at(r.lsn), r.lsn, r.sub_id,
+                      event ? 0u : static_cast<std::uint32_t>(ReadBody<format::PaddingBody>(r).skipped_events)});
+  if (!event && entries_.back().skipped == 0) entries_.pop_back();
 }
 
 void CursorImpl::Wake() {

@@ -58,6 +58,22 @@ class CursorImpl {
   std::uint64_t emit_offset_ = 0;
   std::vector<std::uint32_t> dead_;  // sorted rolled-back sub ids
   std::vector<bool> alive_;          // per open level during the second pass
+  // First-pass memory of a transaction's events (see Next()).
+  struct Entry {
+    const std::uint8_t* rec;
+    std::uint64_t lsn;
+    std::uint32_t sub;
+    std::uint32_t skipped;  // padding: committed events it stands for; 0 for an event
+  };
+  static constexpr std::size_t kMaxRemembered = 1 << 20;
+  void Remember(const RecordView& r);
+  std::vector<Entry> entries_;
+  std::vector<std::shared_ptr<Segment>> pins_;
+  std::vector<std::uint32_t> parents_;  // sub id -> parent sub id
+  std::vector<char> dead_flags_;
+  std::size_t emit_index_ = 0;
+  bool buffered_ = false;
+  bool emitting_buffered_ = false;
   std::atomic<bool> closed_{false};
   std::uint64_t seen_generation_ = 0;
   bool internal_ = false;
