@@ -11,20 +11,5 @@ fi
 ninja -C "$builddir"
 status=0
 meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@" || status=$?
-python3 - "$builddir/meson-logs/testlog.json" <<'PY'
-import json, sys
-passed = failed = skipped = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line:
-        continue
-    r = json.loads(line)["result"]
-    if r in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    elif r == "SKIP":
-        skipped += 1
-    else:
-        failed += 1
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
-PY
+python3 scripts/summarize.py "$builddir/meson-logs/testlog.json"
 exit $status
