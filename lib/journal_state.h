@@ -141,7 +141,13 @@ struct JournalState {
   struct SealJob {
     std::shared_ptr<Segment> seg;
     Boundary boundary;  // latest boundary inside the sealed segment
+    std::chrono::steady_clock::time_point retired;
   };
+  // Without commit durability, a retired segment is synced and sealed a
+  // little later (or when several wait), so a burst of appends is not held
+  // to the disk's write-back speed segment by segment.
+  static constexpr std::chrono::milliseconds kSealDelay{100};
+  static constexpr std::size_t kSealBacklog = 3;
   std::deque<SealJob> to_seal;
   std::uint64_t last_checkpoint_lsn = 0;
 

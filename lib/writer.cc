@@ -106,7 +106,7 @@ Status JournalState::Roll() {
   pos = next->first_record_lsn();
   {
     std::lock_guard<std::mutex> lock(bg_mu);
-    to_seal.push_back({old, b});
+    to_seal.push_back({old, b, std::chrono::steady_clock::now()});
     bg_cv.notify_all();
   }
   return Status::OK();
@@ -254,7 +254,10 @@ void JournalState::BackgroundLoop() {
       bg_cv.notify_all();
       continue;
     }
-    if (!to_seal.empty()) {
+    const bool seal_due =
+        !to_seal.empty() && (bg_stop || options.durability == Durability::kCommit || to_seal.size() > kSealBacklog ||
+                             Clock::now() >= to_seal.front().retired + kSealDelay);
+    if (seal_due) {
       SealJob job = std::move(to_seal.front());
       to_seal.pop_front();
       lock.unlock();
@@ -311,6 +314,7 @@ void JournalState::BackgroundLoop() {
       continue;
     }
     auto wake = next_checkpoint;
+    if (!to_seal.empty()) wake = std::min(wake, to_seal.front().retired + kSealDelay);
     if (options.durability == Durability::kPeriodic) wake = std::min(wake, next_periodic);
     bg_cv.wait_until(lock, wake);
   }
