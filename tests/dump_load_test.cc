@@ -12,6 +12,7 @@
 #include "dump_tool.h"
 #include "load_tool.h"
 #include "test_util.h"
+#include "txjournal/compactor.h"
 
 using namespace txj;
 using namespace txj::tools;
@@ -284,4 +285,38 @@ TEST_CASE("the built binaries run and document their exit codes") {
   std::string text((std::istreambuf_iterator<char>(help)), std::istreambuf_iterator<char>());
   CHECK(text.find("Exit status") != std::string::npos);
   CHECK(sh("../tools/journal-dump --bogus " + dir.sub("j")) == 2);
+}
+
+TEST_CASE("dump lists snapshots and prints a topic's rebuilt state and its hash") {
+  TempDir dir;
+  std::string full_hash;
+  {
+    auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+    TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
+    for (int i = 0; i < 300; ++i) {
+      auto tx = j->begin();
+      REQUIRE(tx->append("kv", i % 50 == 49 ? "tombstone" : "put", "v" + std::to_string(i),
+                         {.key = "k" + std::to_string(i % 7)}).ok());
+      REQUIRE(tx->commit().ok());
+    }
+    auto snap = j->compact("kv");
+    TXJ_REQUIRE_OK(snap);
+    auto tx = j->begin();
+    REQUIRE(tx->append("kv", "put", "after", {.key = "k-new"}).ok());
+    REQUIRE(tx->commit().ok());
+    auto r = j->rebuild("kv");
+    TXJ_REQUIRE_OK(r);
+    full_hash = r->state_hash;
+    TXJ_REQUIRE_OK(j->close());
+  }
+  auto s = Dump({dir.path(), "--snapshots", "--format", "jsonl"});
+  CHECK(s.code == kDumpOk);
+  CHECK(s.out.find("\"compactor\":\"latest-by-key\"") != std::string::npos);
+  CHECK(s.out.find("\"covered_offset\":300") != std::string::npos);
+  auto h = Dump({dir.path(), "--state", "kv", "--state-hash"});
+  CHECK(h.code == kDumpOk);
+  CHECK(h.out == full_hash + "\n");
+  auto st = Dump({dir.path(), "--state", "kv"});
+  CHECK(st.out.find("{\"key\":\"k-new\",\"data\":\"after\"}") != std::string::npos);
+  CHECK(Dump({dir.path(), "--state-hash"}).code == kDumpUsage);
 }
