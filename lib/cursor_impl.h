@@ -4,8 +4,10 @@
 // commit or rollback marker, checking the structure and noting which
 // sub-transactions were rolled back; the second, only for a commit, reads
 // the events again and returns those whose sub-transactions all survived,
-// numbered from the commit's first offset. Memory stays bounded by the
-// number of rolled-back sub-transactions, however large the transaction.
+// numbered from the commit's first offset. The first pass remembers where
+// the events are (16 bytes each, at most 1 M of them, then the second pass
+// reads the records again instead), so memory stays bounded however large
+// the transaction.
 #ifndef TXJOURNAL_LIB_CURSOR_IMPL_H_
 #define TXJOURNAL_LIB_CURSOR_IMPL_H_
 

@@ -35,8 +35,16 @@ std::uint64_t NonZeroExtent(const Segment& seg, std::uint64_t from) {
 
 }  // namespace
 
-Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving) {
+Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving,
+                  const ScanVisitor& visit) {
   const std::uint64_t salt = segs.manifest().salt();
+  // Notes where the damage is, for callers that report it (tools).
+  auto at = [out](const Segment* seg, std::uint64_t lsn, Status st) {
+    out->problem_file = seg ? seg->path() : std::string();
+    out->problem_offset = seg ? seg->file_offset(lsn) : 0;
+    out->problem_lsn = lsn;
+    return st;
+  };
   LogReader reader(&segs, start.lsn);
   reader.set_min_epoch(static_cast<std::uint32_t>(start.epoch));
   TxnChecker checker;
@@ -52,7 +60,8 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   while ((stop = reader.Next(&r)) == LogReader::Stop::kRecord) {
     TxnChecker::Effect effect;
     Status st = checker.Feed(r, &effect);
-    if (!st.ok()) return Status::Corruption(st.message() + ", in " + reader.Where(r.lsn));
+    if (!st.ok()) return at(reader.segment().get(), r.lsn, Status::Corruption(st.message() + ", in " + reader.Where(r.lsn)));
+    if (visit) visit(r, *reader.segment(), checker, effect);
     prev_lsn = r.lsn;
     prev_sum = r.checksum;
     if (effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) {
@@ -85,11 +94,15 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   }
   if (tail_moving) return Status::OK();
   if (stop == LogReader::Stop::kNoSegment) {
-    return Status::Corruption("missing segment " + JoinPath(segs.dir(), SegmentFileName(p - format::kSegmentHeaderSize)) +
-                              ": the previous segment ends with a segment-end marker (LSN " + Num(p) + ")");
+    const std::string missing = JoinPath(segs.dir(), SegmentFileName(p - format::kSegmentHeaderSize));
+    out->problem_file = missing;
+    out->problem_offset = 0;
+    out->problem_lsn = p;
+    return Status::Corruption("missing segment " + missing + ": the previous segment ends with a segment-end marker (LSN " +
+                              Num(p) + ")");
   }
   std::shared_ptr<Segment> seg = reader.segment() ? reader.segment() : segs.Find(p);
-  if (!seg) return Status::Corruption("no segment holds the journal tail at LSN " + Num(p));
+  if (!seg) return at(nullptr, p, Status::Corruption("no segment holds the journal tail at LSN " + Num(p)));
   const bool invalid = stop == LogReader::Stop::kInvalid;
   const std::uint32_t min_epoch = reader.last_epoch();
   bool valid_after = ValidRecordAfter(*seg, p, salt, min_epoch);
@@ -97,8 +110,9 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   for (const auto& later : segs.All()) {
     if (later->base() <= seg->base()) continue;
     if (later->watermark(salt) > later->first_record_lsn()) {
-      return Status::Corruption("segment " + later->path() + " holds synced data after damage in " +
-                                reader.Where(p) + ": " + std::string(DecodeErrorName(reader.error())));
+      return at(seg.get(), p,
+                Status::Corruption("segment " + later->path() + " holds synced data after damage in " +
+                                   reader.Where(p) + ": " + std::string(DecodeErrorName(reader.error()))));
     }
     RecordView lr;
     DecodeError e = DecodeRecord(later->at(later->first_record_lsn()), later->end() - later->first_record_lsn(),
@@ -113,8 +127,9 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   const std::string what = invalid ? std::string(DecodeErrorName(reader.error()))
                                    : std::string("zeroed bytes with valid records after them");
   if (p < watermark) {
-    return Status::Corruption(what + " in " + reader.Where(p) + ", below the synced watermark LSN " +
-                              Num(watermark) + " (damage a crash cannot explain; nothing was changed)");
+    return at(seg.get(), p,
+              Status::Corruption(what + " in " + reader.Where(p) + ", below the synced watermark LSN " +
+                                 Num(watermark) + " (damage a crash cannot explain; nothing was changed)"));
   }
   out->crash_tail = true;
   out->tail_reason = invalid ? "torn record (" + what + ")" : what;

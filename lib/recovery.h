@@ -4,10 +4,12 @@
 #define TXJOURNAL_LIB_RECOVERY_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "journal_state.h"
 #include "log_reader.h"
+#include "txn_checker.h"
 
 namespace txj::internal {
 
@@ -26,14 +28,27 @@ struct TailScan {
   std::uint64_t tail_bytes = 0;       // non-zero bytes from end_lsn on
   std::uint64_t scanned_bytes = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> index;  // new index entries
+  // Where the damage is when ScanToTail returns kCorruption: the segment
+  // file (empty when no file can be named), the byte in it and the LSN.
+  std::string problem_file;
+  std::uint64_t problem_offset = 0;
+  std::uint64_t problem_lsn = 0;
 };
+
+// Called by ScanToTail for every valid record, in log order, once the
+// transaction checker accepted it; `seg` holds the record and `effect` is
+// what it did to the transaction structure. For tools that walk the log
+// (walk.cc) with the same judgement as an open.
+using ScanVisitor =
+    std::function<void(const RecordView& r, const Segment& seg, const TxnChecker& checker, TxnChecker::Effect effect)>;
 
 // Scans from `start` (a checkpoint or the first record). Errors:
 // kCorruption with file and byte offset for damage a crash cannot explain.
 // With `tail_moving` (a reader while a live writer appends), the first
 // position that is not a valid record is the end: what lies there is being
 // written, not damage.
-Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving = false);
+Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving = false,
+                  const ScanVisitor& visit = {});
 
 // Full open-time recovery of a writable or read-only journal state whose
 // manifest, segments and catalog are loaded. Fills s.report.

@@ -90,14 +90,11 @@ class Follower {
     from_ = from;
     events_.clear();
     end_ = Status::OK();
-    thread_ = std::thread([this, &j] {
-      auto c = j.open_cursor(from_);
-      if (!c.ok()) {
-        end_ = c.status();
-        return;
-      }
+    auto opened = j.open_cursor(from_);  // here, before the journal can close
+    REQUIRE(opened.ok());
+    thread_ = std::thread([this, c = std::move(opened).value()]() mutable {
       for (;;) {
-        auto e = c->wait_next();
+        auto e = c.wait_next();
         if (!e.ok()) {
           end_ = e.status();
           return;
@@ -144,7 +141,7 @@ void RunModel(std::uint64_t seed, TxnDriver::Config cfg, int txns, int reopen_ev
   follower.Start(*j, 0);
   int until_reopen = static_cast<int>(d.Uniform(1, static_cast<std::uint64_t>(reopen_every)));
   for (int t = 0; t < txns; ++t) {
-    INFO("seed ", seed, ", transaction ", t, ", mode ", ModeName(modes[mode_i]));
+    INFO("seed ", seed, ", transaction ", t, ", mode ", std::string(ModeName(modes[mode_i])));
     TxnOutcome out;
     std::string failure;
     const std::uint64_t visible_before = j->visible_lsn();

@@ -796,21 +796,31 @@ TEST_CASE("a commit is visible when commit() returns, also when a segment seal m
   auto j = test::OpenOrDie(dir.path(), o);
   Result<CommitInfo> c_info = Status::Cancelled("not run"), a_info = Status::Cancelled("not run");
   std::uint64_t visible_after_a = 0, next_offset_after_a = 0;
+  std::atomic<bool> c_holds_slot{false}, a_holds_slot{false};
+  auto wait_for = [](std::atomic<bool>& flag) {
+    while (!flag.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  // The order of the three transactions is fixed by the write slot; the
+  // sleeps only make the interleaving that matters likely.
   std::thread c([&] {
     auto tx = j->begin();
+    c_holds_slot = true;
     if (!tx.ok() || !tx->append("t", "x", "C").ok()) return;
     slow->arm(std::chrono::milliseconds(300));
     c_info = tx->commit();
   });
+  wait_for(c_holds_slot);
   std::this_thread::sleep_for(std::chrono::milliseconds(40));
   std::thread a([&] {
     auto tx = j->begin();
+    a_holds_slot = true;
     if (!tx.ok() || !tx->append("t", "x", "A").ok()) return;
     a_info = tx->commit();
     visible_after_a = j->visible_lsn();
     next_offset_after_a = j->next_offset();
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  wait_for(a_holds_slot);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
   {
     auto b = j->begin();  // after A released the write slot
     TXJ_REQUIRE_OK(b);
@@ -826,4 +836,45 @@ TEST_CASE("a commit is visible when commit() returns, also when a segment seal m
   CHECK(visible_after_a >= a_info->lsn);
   CHECK(next_offset_after_a == 2);
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"C", "A"});
+}
+
+TEST_CASE("sub-transactions nest to the record format's limit of 65535 levels, and no deeper") {
+  TempDir dir;
+  Options o = test::SmallOptions();
+  o.segment_size = 1 << 20;
+  auto j = test::OpenOrDie(dir.path(), o);
+  auto top = j->begin();
+  TXJ_REQUIRE_OK(top);
+  std::vector<Transaction> chain;
+  chain.reserve(65536);
+  chain.push_back(std::move(top).value());
+  while (chain.size() <= 65535) {
+    auto sub = chain.back().begin();
+    TXJ_REQUIRE_OK(sub);
+    chain.push_back(std::move(sub).value());
+  }
+  CHECK(chain.back().depth() == 65535);
+  TXJ_REQUIRE_OK(chain.back().append("deep", "x", "bottom"));
+  auto deeper = chain.back().begin();
+  CHECK(deeper.status().code() == Code::kInvalidArgument);
+  CHECK(chain.back().is_open());  // still usable
+  // Roll back the middle: the bottom event goes with it; commit the rest.
+  while (chain.size() > 30001) {
+    TXJ_REQUIRE_OK(chain.back().commit());
+    chain.pop_back();
+  }
+  TXJ_REQUIRE_OK(chain.back().rollback());
+  chain.pop_back();
+  TXJ_REQUIRE_OK(chain.back().append("deep", "x", "kept"));
+  while (chain.size() > 1) {
+    TXJ_REQUIRE_OK(chain.back().commit());
+    chain.pop_back();
+  }
+  auto info = chain[0].commit();
+  TXJ_REQUIRE_OK(info);
+  CHECK(info->count == 1);
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept"});
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), o);
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept"});
 }
