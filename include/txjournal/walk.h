@@ -2,10 +2,18 @@
 //
 // WalkJournal reads a journal directory without a lock and without changing
 // anything (it may be open for writing by another process), calls `visit`
-// for every valid record with its markers, checks every record and the
-// transaction structure, and says how the journal ends: cleanly, with what a
-// crash leaves (a torn record or an open transaction at the tail, which the
-// next writable open repairs), or damaged (what, where).
+// for every valid record with its markers, checks every record (checksums),
+// the transaction structure (marker grammar, commit markers covering their
+// records), the segment files (headers, sizes, continuity) and says how the
+// journal ends: cleanly, with what a crash leaves (a torn record or an open
+// transaction at the tail, which the next writable open repairs), or damaged
+// (what, where). It judges the tail as a writable open would (the same
+// scan), without repairing. It never reads outside the files it mapped,
+// whatever they hold.
+//
+// A journal being written: the walk reads what is there when it gets there
+// and stops at the first position that is not (yet) a complete record; that
+// position is damage only if the writer had already synced past it.
 #ifndef TXJOURNAL_WALK_H_
 #define TXJOURNAL_WALK_H_
 
@@ -43,6 +51,8 @@ struct RawRecord {
   // padding: count = events it stands for
   std::uint64_t first_offset = 0;
   std::uint64_t count = 0;
+  // commit, rollback: records of the transaction before this marker
+  std::uint64_t record_count = 0;
   bool rewritten = false;  // commit rewritten by compaction
 };
 
@@ -58,19 +68,28 @@ struct WalkReport {
   std::uint64_t records = 0;
   std::uint64_t committed_txns = 0;
   std::uint64_t rolled_back_txns = 0;
-  std::uint64_t events = 0;           // committed events
+  std::uint64_t events = 0;           // committed events stored (= sum of events_per_topic)
   std::map<std::string, std::uint64_t> events_per_topic;  // committed events per topic
+  // Offset the next committed event gets: counts events compacted away too.
+  std::uint64_t next_offset = 0;
   std::uint64_t end_lsn = 0;          // first byte after the last valid record
-  // What a crash left at the tail (not damage): empty when the end is clean.
+  bool writer_active = false;         // another process had it open for writing
+  // What a crash left at the tail, or where a live writer is appending (not
+  // damage): empty when the end is clean.
   std::vector<std::string> tail;
-  // Damage a crash cannot explain. Empty for a sound journal.
+  // Damage a crash cannot explain, each with the segment file (or JOURNAL)
+  // and the byte in it. Empty for a sound journal. The walk stops at the
+  // first damage in the log; every bad segment file is listed.
   std::vector<Problem> problems;
   bool damaged() const { return !problems.empty(); }
 };
 
-// Errors (the journal cannot be read at all): kNotFound (no journal there),
-// kNotSupported (format version), kIOError. Damage is reported in the
-// report, not as an error.
+// Errors (the journal cannot be read at all): kNotFound (no journal there:
+// no directory, or no JOURNAL manifest and no segment file), kNotSupported
+// (format version), kIOError (permissions, ...). Damage, including a
+// missing or garbage manifest beside segment files, is reported in the
+// report, not as an error. `visit` sees each record once, in log order, up
+// to the end or the first damage.
 TXJ_EXPORT Result<WalkReport> WalkJournal(const std::string& dir,
                                           const std::function<void(const RawRecord&)>& visit = {});
 
