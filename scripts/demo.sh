@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quickstart 1: install, build, and run the demo (nested transactions,
 # rollbacks and commits written to a journal, then replayed and dumped).
-set -euo pipefail
+set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
@@ -13,7 +13,7 @@ echo "== journal-dump $dir"
 ./build/tools/journal-dump "$dir"
 echo
 echo "== journal-dump --raw $dir (every record with its markers)"
-./build/tools/journal-dump --raw "$dir" | head -40
+(./build/tools/journal-dump --raw "$dir" || true) | head -40
 echo
 echo "== journal-dump --verify --stats $dir"
 ./build/tools/journal-dump --verify --stats "$dir"
