@@ -228,7 +228,8 @@ Result<Transaction> Journal::begin_for(std::chrono::nanoseconds timeout) {
     if (s.txn_active) {
       if (timeout.count() == 0) return Status::Busy("a write transaction is already open on " + s.dir);
       bool got;
-      if (timeout == std::chrono::nanoseconds::max()) {
+      // Beyond a year is "wait forever" (and keeps wait_for from overflowing).
+      if (timeout >= std::chrono::hours(24 * 365)) {
         s.txn_cv.wait(lock, [&] { return !s.txn_active || s.closed; });
         got = true;
       } else {

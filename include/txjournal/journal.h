@@ -59,7 +59,8 @@ class TXJ_EXPORT Journal {
   Journal& operator=(const Journal&) = delete;
 
   // Opens a top-level write transaction, waiting while another is open.
-  // Errors: kInvalidState (read-only or closed journal), kFailed.
+  // Errors: kInvalidState (read-only journal), kClosed (closed journal),
+  // kFailed (failed closed after a sync error), I/O errors.
   Result<Transaction> begin();
   // Like begin() but returns kBusy at once if a transaction is open.
   Result<Transaction> try_begin();
