@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -140,12 +141,19 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   // Never replace a segment that exists: link-style rename would clobber data.
   {
     int probe = -1;
-    if (fs->Open(path, O_RDONLY, 0, &probe) == 0) {
+    const int pe = fs->Open(path, O_RDONLY, 0, &probe);
+    if (pe == 0) {
       fs->Close(probe);
       fs->Unmap(addr, size);
       fs->Close(fd);
       fs->Unlink(tmp);
       return Status::InvalidState("internal error: segment " + path + " already exists; not replacing it");
+    }
+    // Only "no such file" means it is not there: after any other error the
+    // rename below might replace a segment that exists.
+    if (pe != ENOENT) {
+      fs->Unmap(addr, size);
+      return fail(pe, "check that " + path + " does not exist before renaming");
     }
   }
   if (int e = fs->Rename(tmp, path)) {
@@ -155,6 +163,10 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   if (int e = fs->SyncDir(dir)) {
     fs->Unmap(addr, size);
     fs->Close(fd);
+    // Nothing was written to it yet: remove it, so that the next attempt
+    // starts over instead of refusing to replace it (which wedged the writer
+    // after one failed directory sync).
+    fs->Unlink(path);
     return Status::FromErrno(e, "sync directory " + dir + " after creating " + path);
   }
   auto seg = std::shared_ptr<Segment>(new Segment());
