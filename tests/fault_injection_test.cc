@@ -1,0 +1,429 @@
+// Fault injection: every file-system call of a small workload is failed in
+// turn (tests/fault_fs.h), and the journal must report the failure, never
+// acknowledge a commit it cannot keep, and leave a directory that a plain
+// reopen recovers to a committed view holding every acknowledged commit and
+// nothing partial.
+//
+// TXJ_FAULT_VARIANTS=all runs every variant (EIO once, EIO sticky, ENOSPC
+// sticky, short write) at every call; the default runs a rotation of them,
+// one per call site, so CI stays within its time.
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fault_fs.h"
+#include "reliability_workload.h"
+#include "test_util.h"
+
+using namespace txj;
+using txj::test::FaultFileSystem;
+using txj::test::FsOp;
+using txj::test::TempDir;
+using txj::test::WorkloadLog;
+using txj::test::WorkloadShape;
+
+namespace {
+
+struct Variant {
+  const char* name;
+  int error;
+  bool sticky;
+  bool short_write;
+};
+
+const Variant kEioOnce{"EIO once", EIO, false, false};
+const Variant kEioSticky{"EIO from then on", EIO, true, false};
+const Variant kNoSpaceSticky{"ENOSPC from then on", ENOSPC, true, false};
+const Variant kShortWrite{"short write", EIO, false, true};
+
+std::vector<Variant> VariantsFor(FsOp op) {
+  std::vector<Variant> v = {kEioOnce, kEioSticky};
+  if (op == FsOp::kWrite || op == FsOp::kAllocate || op == FsOp::kSync) v.push_back(kNoSpaceSticky);
+  if (op == FsOp::kWrite) v.push_back(kShortWrite);
+  return v;
+}
+
+bool AllVariants() {
+  const char* s = std::getenv("TXJ_FAULT_VARIANTS");
+  return s && std::strcmp(s, "all") == 0;
+}
+
+Options WorkloadOptions(std::shared_ptr<FileSystem> fs) {
+  Options o = test::SmallOptions(Durability::kCommit);
+  o.file_system = std::move(fs);
+  return o;
+}
+
+WorkloadShape Shape() {
+  WorkloadShape s;
+  s.txns = 12;  // per session
+  return s;
+}
+
+// Commits one transaction with `n` events; returns commit()'s result.
+Result<CommitInfo> CommitSmall(Journal& j, WorkloadLog* log, int n, std::size_t payload = 100) {
+  auto tx = j.begin();
+  if (!tx.ok()) return tx.status();
+  test::AttemptedCommit c;
+  c.txn_id = tx->id();
+  for (int i = 0; i < n; ++i) {
+    test::ModelEvent e;
+    e.txn_id = c.txn_id;
+    e.topic = "t";
+    e.type = "e" + std::to_string(i);
+    e.payload = std::string(payload, static_cast<char>('a' + i % 26));
+    Status s = tx->append(e.topic, e.type, e.payload);
+    if (!s.ok()) return s;
+    c.events.push_back(std::move(e));
+  }
+  log->commits.push_back(std::move(c));
+  auto info = tx->commit();
+  if (info.ok()) {
+    log->commits.back().info = *info;
+  } else {
+    log->commits.back().code = info.status().code();
+  }
+  return info;
+}
+
+// Two sessions through `fs`: one creates the journal in `dir`, runs half
+// the workload and closes; the next reopens it (recovery, segment opens),
+// runs the other half and closes. A session whose open fails is skipped.
+void RunOnce(const std::string& dir, const std::shared_ptr<FaultFileSystem>& fs, WorkloadLog* log) {
+  for (int session = 0; session < 2; ++session) {
+    auto j = Journal::open(dir, WorkloadOptions(fs));
+    if (!j.ok()) {
+      log->open_status = j.status();
+      log->Note("open", j.status());
+      continue;
+    }
+    // A new journal object: the one that failed closed is gone.
+    if (log->saw_failed) ++log->failed_sessions;
+    log->saw_failed = false;
+    test::RunWorkload(**j, test::Seed() + static_cast<std::uint64_t>(session), Shape(), log);
+    // A journal that did not fail closed goes on after a failure: of two
+    // more commits (a one-time fault may hit the first), one succeeds.
+    bool went_on = false;
+    for (int attempt = 0; attempt < 2 && !went_on && !log->saw_failed; ++attempt) {
+      auto r = CommitSmall(**j, log, 2);
+      went_on = r.ok();
+      if (!r.ok()) log->Note("final commit", r.status());
+    }
+    if (!went_on && !log->saw_failed) log->stuck = true;
+    log->close_status = (*j)->close();
+    if (!log->close_status.ok()) log->Note("close", log->close_status);
+  }
+}
+
+// Reopens `dir` with the default file system and checks it against `log`.
+// Returns an empty string when everything holds.
+std::string CheckAfter(const std::string& dir, const WorkloadLog& log, std::size_t* recovered = nullptr) {
+  if (!log.violation.empty()) return log.violation;
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(dir + "/JOURNAL", ec);
+  if (exists) {
+    std::string p = test::WalkProblems(dir, /*allow_tail=*/true);
+    if (!p.empty()) return "before reopening: " + p;
+  } else if (log.acked_count() > 0) {
+    return "no manifest, but commits were acknowledged";
+  }
+  auto j = Journal::open(dir, test::SmallOptions(Durability::kCommit));
+  if (!j.ok()) return "reopen: " + j.status().ToString();
+  std::string why = test::CheckView(**j, log, {}, recovered);
+  if (!why.empty()) return why;
+  // The reopened journal takes new commits.
+  {
+    auto tx = (*j)->begin();
+    if (!tx.ok()) return "begin after reopen: " + tx.status().ToString();
+    Status s = tx->append("after", "reopen", "x");
+    if (!s.ok()) return "append after reopen: " + s.ToString();
+    auto info = tx->commit();
+    if (!info.ok()) return "commit after reopen: " + info.status().ToString();
+  }
+  Status c = (*j)->close();
+  if (!c.ok()) return "close after reopen: " + c.ToString();
+  std::string p = test::WalkProblems(dir, /*allow_tail=*/false);
+  if (!p.empty()) return "after reopen and close: " + p;
+  return std::string();
+}
+
+std::string Describe(const WorkloadLog& log) {
+  std::string s = "acknowledged " + std::to_string(log.acked_count()) + " of " + std::to_string(log.commits.size()) +
+                  " commits; errors:";
+  std::size_t shown = 0;
+  for (const auto& e : log.errors) {
+    if (++shown > 4) {
+      s += " ...";
+      break;
+    }
+    s += " [" + e + "]";
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("every file-system call of a small workload can fail without losing an acknowledged commit") {
+  // A clean run first: how many calls of each kind the workload makes.
+  std::array<std::uint64_t, test::kFsOpCount> counts{};
+  {
+    TempDir d;
+    auto fs = std::make_shared<FaultFileSystem>();
+    WorkloadLog log;
+    RunOnce(d.sub("j"), fs, &log);
+    INFO(Describe(log));
+    REQUIRE(log.errors.empty());
+    REQUIRE(log.acked_count() > 10);
+    counts = fs->Counts();
+    std::size_t recovered = 0;
+    CHECK(CheckAfter(d.sub("j"), log, &recovered) == "");
+    int segments = 0;
+    for (const auto& e : std::filesystem::directory_iterator(d.sub("j"))) {
+      segments += e.path().extension() == ".seg" ? 1 : 0;
+    }
+    CHECK(segments >= 3);  // the workload rolls segments
+  }
+  const bool all = AllVariants();
+  const auto t0 = std::chrono::steady_clock::now();
+  int runs = 0, injected_runs = 0, failed_closed = 0, errors_reported = 0;
+  std::map<std::string, int> sites;
+  int rotation = 0;
+  for (FsOp op : test::AllFsOps()) {
+    // Calls past the clean run's count are also tried once: the background
+    // thread's timing moves a few calls between runs.
+    const std::uint64_t n_max = counts[static_cast<std::size_t>(op)] + 1;
+    const auto variants = VariantsFor(op);
+    for (std::uint64_t n = 1; n <= n_max; ++n) {
+      std::vector<Variant> chosen;
+      if (all) {
+        chosen = variants;
+      } else {
+        chosen.push_back(variants[static_cast<std::size_t>(rotation++) % variants.size()]);
+      }
+      for (const Variant& v : chosen) {
+        TempDir d;
+        auto fs = std::make_shared<FaultFileSystem>();
+        if (v.short_write) {
+          fs->ArmShortWrite(n, v.sticky);
+        } else {
+          fs->Arm(op, n, v.error, v.sticky);
+        }
+        WorkloadLog log;
+        RunOnce(d.sub("j"), fs, &log);
+        ++runs;
+        const bool fired = fs->Injected() > 0;
+        injected_runs += fired ? 1 : 0;
+        failed_closed += (log.saw_failed || log.failed_sessions > 0) ? 1 : 0;
+        errors_reported += log.errors.empty() ? 0 : 1;
+        if (fired) sites[std::string(test::FsOpName(op))]++;
+        std::string why = CheckAfter(d.sub("j"), log);
+        if (std::getenv("TXJ_FAULT_VERBOSE")) {
+          std::printf("%s call %llu, %s: %s%s\n", std::string(test::FsOpName(op)).c_str(),
+                      static_cast<unsigned long long>(n), v.name, fired ? "" : "(not reached) ",
+                      Describe(log).c_str());
+        }
+        INFO("fault: ", test::FsOpName(op), " call ", n, " of ", n_max - 1, ", ", v.name, "; ", Describe(log));
+        CHECK(why == "");
+        // After a one-time failure a journal that did not fail closed must
+        // not stay wedged.
+        if (!v.sticky) CHECK_FALSE(log.stuck);
+      }
+    }
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string per;
+  for (FsOp op : test::AllFsOps()) {
+    per += " " + std::string(test::FsOpName(op)) + "=" + std::to_string(counts[static_cast<std::size_t>(op)]);
+  }
+  std::printf("fault injection: clean run calls:%s\n", per.c_str());
+  std::printf("fault injection: %d runs (%s), %d with a failure injected, %d reported an error, %d failed closed, "
+              "%.1f s\n",
+              runs, all ? "all variants" : "rotating variants", injected_runs, errors_reported, failed_closed, secs);
+}
+
+namespace {
+
+bool IsSyncFailure(Code c) { return c == Code::kFailed || c == Code::kIOError; }
+
+}  // namespace
+
+TEST_CASE("a failed fdatasync fails the commit and then the journal closed, and reopening recovers") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  auto fs = std::make_shared<FaultFileSystem>();
+  WorkloadLog log;
+  {
+    auto j = test::OpenOrDie(dir, WorkloadOptions(fs));
+    for (int i = 0; i < 3; ++i) TXJ_REQUIRE_OK(CommitSmall(*j, &log, 2));
+    // Once only: the next sync of a segment would succeed again, and the
+    // journal must still never report success.
+    fs->ArmNext(FsOp::kSync, EIO, /*sticky=*/false, ".seg");
+    auto failed = CommitSmall(*j, &log, 3);
+    REQUIRE(!failed.ok());
+    INFO("commit: ", failed.status().ToString());
+    CHECK(IsSyncFailure(failed.status().code()));
+    CHECK(fs->Injected() == 1);
+    // Fails closed: nothing is accepted any more, though the disk "works".
+    auto tx = j->begin();
+    REQUIRE(!tx.ok());
+    CHECK(tx.status().code() == Code::kFailed);
+    CHECK(j->sync().code() == Code::kFailed);
+    CHECK(CommitSmall(*j, &log, 1).status().code() == Code::kFailed);
+    Status c = j->close();
+    CHECK(!c.ok());
+  }
+  CHECK(log.commits.size() == 4);
+  CHECK(log.acked_count() == 3);
+  std::size_t recovered = 0;
+  CHECK(CheckAfter(dir, log, &recovered) == "");
+  CHECK(recovered >= 3);
+}
+
+TEST_CASE("after a failed sync an open transaction accepts nothing more and cannot commit") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  auto fs = std::make_shared<FaultFileSystem>();
+  WorkloadLog log;
+  {
+    // Without commit durability the failing sync is the explicit one, made
+    // while a transaction is open.
+    Options o = WorkloadOptions(fs);
+    o.durability = Durability::kNone;
+    auto j = test::OpenOrDie(dir, o);
+    for (int i = 0; i < 3; ++i) TXJ_REQUIRE_OK(CommitSmall(*j, &log, 2));
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    TXJ_REQUIRE_OK(tx->append("t", "before", "x"));
+    auto sub = tx->begin();
+    TXJ_REQUIRE_OK(sub);
+    TXJ_REQUIRE_OK(sub->append("t", "inner", "y"));
+    fs->ArmNext(FsOp::kSync, EIO, /*sticky=*/false, ".seg");
+    Status s = j->sync();
+    INFO("sync: ", s.ToString());
+    CHECK(IsSyncFailure(s.code()));
+    CHECK(sub->append("t", "after", "z").code() == Code::kFailed);
+    CHECK(sub->begin().status().code() == Code::kFailed);
+    CHECK(sub->commit().status().code() == Code::kFailed);
+    (void)sub->rollback();
+    CHECK(tx->append("t", "after", "z").code() == Code::kFailed);
+    CHECK(tx->commit().status().code() == Code::kFailed);
+    CHECK(j->sync().code() == Code::kFailed);
+    CHECK(j->begin_for(std::chrono::milliseconds(1)).status().code() != Code::kOk);
+  }
+  // kNone acknowledged nothing durable, but a process that did not crash
+  // keeps its page cache: the three commits are there, the open one is not.
+  std::size_t recovered = 0;
+  CHECK(CheckAfter(dir, log, &recovered) == "");
+  CHECK(recovered == 3);
+}
+
+TEST_CASE("no space for the next segment is a clear error, the transaction rolls back, and nothing committed is lost") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  auto fs = std::make_shared<FaultFileSystem>();
+  // The first segment is reserved at open; every later reservation fails,
+  // as on a full disk.
+  fs->Arm(FsOp::kAllocate, 2, ENOSPC, /*sticky=*/true);
+  WorkloadLog log;
+  {
+    auto j = test::OpenOrDie(dir, WorkloadOptions(fs));
+    Status no_space;
+    int committed = 0;
+    // Fill the first segment until the roll is refused: transactions of
+    // one 20 000-byte event, so the begin marker always still fits and the
+    // event is what needs the next segment.
+    for (int i = 0; i < 100 && no_space.ok(); ++i) {
+      auto tx = j->begin();
+      TXJ_REQUIRE_OK(tx);
+      test::AttemptedCommit c;
+      c.txn_id = tx->id();
+      test::ModelEvent m;
+      m.txn_id = c.txn_id;
+      m.topic = "fill";
+      m.type = "e";
+      m.payload = std::string(20000, static_cast<char>('a' + i));
+      Status s = tx->append(m.topic, m.type, m.payload);
+      if (!s.ok()) {
+        no_space = s;
+        // The transaction can still be rolled back: the reserve at the end
+        // of every segment holds its rollback marker.
+        TXJ_CHECK_OK(tx->rollback());
+        break;
+      }
+      c.events.push_back(std::move(m));
+      log.commits.push_back(std::move(c));
+      auto info = tx->commit();
+      if (!info.ok()) {
+        log.commits.back().code = info.status().code();
+        no_space = info.status();
+        break;
+      }
+      log.commits.back().info = *info;
+      ++committed;
+    }
+    INFO("error: ", no_space.ToString());
+    REQUIRE(!no_space.ok());
+    CHECK(no_space.code() == Code::kNoSpace);
+    CHECK(no_space.message().find("reserve") != std::string::npos);
+    CHECK(committed == 3);
+    // While the disk stays full, a transaction that needs a new segment
+    // fails the same way and nothing is half-written.
+    {
+      auto tx = j->begin();
+      TXJ_REQUIRE_OK(tx);
+      Status s = tx->append("fill", "big", std::string(20000, 'z'));
+      CHECK(s.code() == Code::kNoSpace);
+      TXJ_CHECK_OK(tx->rollback());
+    }
+    // Space comes back: the journal goes on in a new segment.
+    fs->DisarmAll();
+    TXJ_CHECK_OK(CommitSmall(*j, &log, 30, 900));
+    TXJ_CHECK_OK(j->close());
+  }
+  CHECK(fs->Injected() >= 2);
+  std::size_t recovered = 0;
+  CHECK(CheckAfter(dir, log, &recovered) == "");
+  CHECK(recovered == log.acked_count());
+}
+
+TEST_CASE("one failed directory sync while preparing the next segment does not wedge the writer") {
+  // Regression: the segment, renamed into place before the directory sync
+  // failed, stayed behind, and every later attempt refused to replace it.
+  TempDir d;
+  const std::string dir = d.sub("j");
+  auto fs = std::make_shared<FaultFileSystem>();
+  WorkloadLog log;
+  {
+    auto j = test::OpenOrDie(dir, WorkloadOptions(fs));
+    // Wait for the background thread to prepare the second segment
+    // (renames: manifest, first segment, second segment).
+    for (int i = 0; i < 5000 && fs->Count(FsOp::kRename) < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    REQUIRE(fs->Count(FsOp::kRename) >= 3);
+    fs->ArmNext(FsOp::kDirSync, EIO);  // hits the preparation of the third
+    int failures = 0, after_failure = 0;
+    for (int i = 0; i < 40; ++i) {
+      auto r = CommitSmall(*j, &log, 1, 5000);
+      if (!r.ok()) {
+        INFO("commit ", i, ": ", r.status().ToString());
+        CHECK(r.status().code() == Code::kIOError);
+        ++failures;
+      } else if (failures > 0) {
+        ++after_failure;
+      }
+    }
+    CHECK(fs->Injected() == 1);
+    CHECK(failures == 1);
+    CHECK(after_failure > 10);
+    TXJ_CHECK_OK(j->close());
+  }
+  CHECK(CheckAfter(dir, log) == "");
+}
