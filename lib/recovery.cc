@@ -122,10 +122,16 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
     }
     later_bytes += NonZeroExtent(*later, later->first_record_lsn());
   }
-  if (!invalid && !valid_after) return Status::OK();  // clean end: zero space follows
+  // A clean end has only zeros after it. Stray bytes after a zeroed header
+  // (a later page of a torn write reached the disk, the header's did not)
+  // are a crash tail too: left in place, the writer would append up to them
+  // and the next open would find them after its records.
+  const std::uint64_t stray = invalid || valid_after ? 0 : NonZeroExtent(*seg, p) + later_bytes;
+  if (!invalid && !valid_after && stray == 0) return Status::OK();  // clean end: zero space follows
   const std::uint64_t watermark = seg->watermark(salt);
-  const std::string what = invalid ? std::string(DecodeErrorName(reader.error()))
-                                   : std::string("zeroed bytes with valid records after them");
+  const std::string what = invalid       ? std::string(DecodeErrorName(reader.error()))
+                           : valid_after ? std::string("zeroed bytes with valid records after them")
+                                         : std::string("zeroed bytes with stray non-zero bytes after them");
   if (p < watermark) {
     return at(seg.get(), p,
               Status::Corruption(what + " in " + reader.Where(p) + ", below the synced watermark LSN " +

@@ -1,16 +1,58 @@
 #!/usr/bin/env bash
-# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer (a
-# finding fails its test: see the test setup in tests/meson.build).
+# The test suite under the sanitizers (a finding fails its test: see the
+# test setup in tests/meson.build).
+#
+#   scripts/sanitize.sh [asan|tsan|both] [meson test arguments...]
+#
+# asan: AddressSanitizer + UndefinedBehaviorSanitizer over the whole suite,
+#       in build-asan (TXJ_ASAN_BUILD_DIR).
+# tsan: ThreadSanitizer over the suites with concurrent code (writer and
+#       background thread, readers, group commit, consumers, sessions,
+#       reliability), in build-tsan (TXJ_TSAN_BUILD_DIR). TXJ_TSAN_SUITES
+#       (space separated) overrides the suites.
+# both: the two, one after the other (the default).
+# Extra arguments go to `meson test` (e.g. --suite reliability).
 # Ends with a line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-builddir=${TXJ_ASAN_BUILD_DIR:-build-asan}
-if [[ ! -f $builddir/build.ninja ]]; then
-  meson setup "$builddir" --wrap-mode=nodownload -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
-fi
-ninja -C "$builddir"
+mode=both
+case ${1:-} in
+  asan|tsan|both) mode=$1; shift ;;
+esac
 status=0
-meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@" || status=$?
-python3 scripts/summarize.py "$builddir/meson-logs/testlog.json"
+logs=()
+
+if [[ $mode == asan || $mode == both ]]; then
+  builddir=${TXJ_ASAN_BUILD_DIR:-build-asan}
+  if [[ ! -f $builddir/build.ninja ]]; then
+    meson setup "$builddir" --wrap-mode=nodownload -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+  fi
+  ninja -C "$builddir"
+  meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@" || status=$?
+  logs+=("$builddir/meson-logs/testlog.json")
+fi
+
+if [[ $mode == tsan || $mode == both ]]; then
+  builddir=${TXJ_TSAN_BUILD_DIR:-build-tsan}
+  if [[ ! -f $builddir/build.ninja ]]; then
+    meson setup "$builddir" --wrap-mode=nodownload -Db_sanitize=thread -Db_lundef=false -Dbench=false
+  fi
+  ninja -C "$builddir"
+  suites=()
+  if (($# == 0)); then
+    for s in ${TXJ_TSAN_SUITES:-core sessions consumers reliability}; do suites+=(--suite "$s"); done
+  fi
+  # TSan needs the address space layout it was built for: without this a
+  # kernel with many random mmap bits makes every test die at start.
+  setarch_cmd=()
+  if command -v setarch >/dev/null && setarch "$(uname -m)" -R true 2>/dev/null; then
+    setarch_cmd=(setarch "$(uname -m)" -R)
+  fi
+  "${setarch_cmd[@]}" meson test -C "$builddir" --print-errorlogs --num-processes 2 --timeout-multiplier 4 \
+    "${suites[@]}" "$@" || status=$?
+  logs+=("$builddir/meson-logs/testlog.json")
+fi
+
+python3 scripts/summarize.py "${logs[@]}"
 exit $status

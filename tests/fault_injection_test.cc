@@ -382,9 +382,16 @@ TEST_CASE("no space for the next segment is a clear error, the transaction rolls
       CHECK(s.code() == Code::kNoSpace);
       TXJ_CHECK_OK(tx->rollback());
     }
-    // Space comes back: the journal goes on in a new segment.
+    // Space comes back: the journal goes on in a new segment. (The
+    // background thread may have retried while the disk was still full:
+    // that one failure is reported to the next roll, then it tries again.)
     fs->DisarmAll();
-    TXJ_CHECK_OK(CommitSmall(*j, &log, 30, 900));
+    auto again = CommitSmall(*j, &log, 30, 900);
+    if (!again.ok()) {
+      CHECK(again.status().code() == Code::kNoSpace);
+      again = CommitSmall(*j, &log, 30, 900);
+    }
+    TXJ_CHECK_OK(again);
     TXJ_CHECK_OK(j->close());
   }
   CHECK(fs->Injected() >= 2);
@@ -425,5 +432,48 @@ TEST_CASE("one failed directory sync while preparing the next segment does not w
     CHECK(after_failure > 10);
     TXJ_CHECK_OK(j->close());
   }
+  CHECK(CheckAfter(dir, log) == "");
+}
+
+TEST_CASE("a read-only file system or missing permissions fail a writable open with an I/O error naming the file") {
+  // Simulated through the file-system layer: the suite may run as root,
+  // which permission bits do not stop.
+  TempDir d;
+  const std::string dir = d.sub("j");
+  WorkloadLog log;
+  {
+    auto j = test::OpenOrDie(dir, test::SmallOptions(Durability::kCommit));
+    TXJ_REQUIRE_OK(CommitSmall(*j, &log, 3));
+    TXJ_REQUIRE_OK(j->close());
+  }
+  {
+    // A read-only file system: reading works, creating the new manifest
+    // (the writer's epoch) does not.
+    auto fs = std::make_shared<FaultFileSystem>();
+    fs->Arm(FsOp::kOpen, 1, EROFS, /*sticky=*/true, "JOURNAL.tmp");
+    auto j = Journal::open(dir, WorkloadOptions(fs));
+    REQUIRE(!j.ok());
+    INFO(j.status().ToString());
+    CHECK(j.status().code() == Code::kIOError);
+    CHECK(j.status().message().find("JOURNAL.tmp") != std::string::npos);
+    // Read-only opens need none of that.
+    Options ro;
+    ro.read_only = true;
+    ro.file_system = fs;
+    auto r = Journal::open(dir, ro);
+    TXJ_REQUIRE_OK(r);
+    CHECK((*r)->next_offset() == 3);
+  }
+  {
+    // No permission to open anything.
+    auto fs = std::make_shared<FaultFileSystem>();
+    fs->Arm(FsOp::kOpen, 1, EACCES, /*sticky=*/true);
+    auto j = Journal::open(dir, WorkloadOptions(fs));
+    REQUIRE(!j.ok());
+    INFO(j.status().ToString());
+    CHECK(j.status().code() == Code::kIOError);
+    CHECK(j.status().message().find(dir + "/JOURNAL") != std::string::npos);
+  }
+  // Nothing was changed by the refused opens.
   CHECK(CheckAfter(dir, log) == "");
 }

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer targets (built by fuzz/build.sh).
+#
+#   fuzz/run.sh [SECONDS] [TARGET...]  fuzz each target (record, recovery,
+#                                      dump, load; default all) for SECONDS
+#                                      (default 60); new inputs go to
+#                                      build-fuzz/work/<target>, crashes to
+#                                      build-fuzz/crash-<target>-*
+#   fuzz/run.sh --replay               run every input of fuzz/corpus/ once
+#                                      through its target and stop at the
+#                                      first failure (for CI); uses the
+#                                      libFuzzer build when clang-14 is
+#                                      there, else plain replay drivers
+#                                      built with the default compiler
+#
+# Prints per target: executions, executions per second, and the result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${TXJ_FUZZ_BUILD:-build-fuzz}
+all=(record recovery dump load)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+max_len() {
+  case $1 in
+    record) echo 4096 ;;
+    load) echo 65536 ;;
+    *) echo 200000 ;;
+  esac
+}
+
+if [[ ${1:-} == --replay ]]; then
+  if command -v clang++-14 >/dev/null && [[ -f /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ]]; then
+    fuzz/build.sh >/dev/null
+    for t in "${all[@]}"; do
+      "$out/${t}_fuzzer" -runs=0 "fuzz/corpus/$t" 2>"$out/replay-$t.log" || {
+        cat "$out/replay-$t.log" >&2
+        echo "fuzz replay: $t FAILED" >&2
+        exit 1
+      }
+      echo "fuzz replay: $t ok ($(ls "fuzz/corpus/$t" | wc -l) inputs, libFuzzer build with ASan+UBSan)"
+    done
+  else
+    fuzz/build.sh --replay >/dev/null
+    for t in "${all[@]}"; do
+      "$out/${t}_replay" "fuzz/corpus/$t" >/dev/null || {
+        echo "fuzz replay: $t FAILED" >&2
+        exit 1
+      }
+      echo "fuzz replay: $t ok ($(ls "fuzz/corpus/$t" | wc -l) inputs, plain build)"
+    done
+  fi
+  exit 0
+fi
+
+secs=${1:-60}
+shift || true
+targets=("$@")
+((${#targets[@]})) || targets=("${all[@]}")
+fuzz/build.sh
+status=0
+for t in "${targets[@]}"; do
+  mkdir -p "$out/work/$t"
+  log="$out/fuzz-$t.log"
+  rc=0
+  "$out/${t}_fuzzer" "$out/work/$t" "fuzz/corpus/$t" -max_total_time="$secs" -max_len="$(max_len "$t")" \
+    -print_final_stats=1 -artifact_prefix="$out/crash-$t-" -timeout=20 >"$log" 2>&1 || rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  if ((rc == 0)); then result=ok; else result="FAILED (exit $rc; see $log)"; status=1; fi
+  echo "fuzz $t: ${secs} s, ${execs:-?} executions, ${rate:-?} exec/s, ${cov:-cov ?}, $result"
+done
+exit $status
