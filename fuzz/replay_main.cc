@@ -1,6 +1,7 @@
 // A main() for the fuzz targets without libFuzzer: runs each input file (or
-// every file of each directory) named on the command line once. Used by
-// fuzz/run.sh --replay when clang's libFuzzer is not at hand.
+// every file of each directory) named on the command line once. The suite
+// runs it on each seed corpus (fuzz/meson.build). A target that finds a
+// problem traps; a missing path or an empty corpus is an error too.
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::filesystem::path p(argv[i]);
+    std::error_code ec;
+    if (!std::filesystem::exists(p, ec)) {
+      std::fprintf(stderr, "%s: no such file or directory\n", argv[i]);
+      return 2;
+    }
     if (std::filesystem::is_directory(p)) {
       for (const auto& e : std::filesystem::directory_iterator(p)) files.push_back(e.path().string());
     } else {
@@ -26,5 +32,9 @@ int main(int argc, char** argv) {
     LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   }
   std::printf("replayed %zu inputs\n", files.size());
+  if (files.empty()) {
+    std::fprintf(stderr, "no inputs to replay\n");
+    return 2;
+  }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "cursor_impl.h"
+#include "mapping_guard.h"
 
 namespace txj {
 
@@ -97,6 +98,28 @@ Result<std::unique_ptr<CursorImpl>> CursorImpl::OpenImpl(JournalState* j, std::u
 }
 
 Result<std::optional<Event>> CursorImpl::Next() {
+  auto r = NextUnchecked();
+  // An event, an error or an end read from a page of a file truncated under
+  // its mapping came from zeros put there by the SIGBUS guard: report the
+  // truncation instead.
+  Status m = CheckMappings();
+  if (!m.ok()) return m;
+  return r;
+}
+
+Status CursorImpl::CheckMappings() {
+  const std::uint64_t total = MappingGuard::TotalFaults();
+  if (total == seen_faults_) return Status::OK();
+  for (const LogReader* r : {&reader_, &emit_}) {
+    if (r->segment()) TXJ_RETURN_IF_ERROR(r->segment()->CheckMapping());
+  }
+  for (const auto& seg : pins_) TXJ_RETURN_IF_ERROR(seg->CheckMapping());
+  for (const auto& seg : j_->segments->All()) TXJ_RETURN_IF_ERROR(seg->CheckMapping());
+  seen_faults_ = total;  // the faults were in other mappings
+  return Status::OK();
+}
+
+Result<std::optional<Event>> CursorImpl::NextUnchecked() {
   using Stop = LogReader::Stop;
   if (closed_.load(std::memory_order_acquire)) return Status::Closed("cursor is closed");
   if (const std::uint64_t g = j_->compaction_generation.load(std::memory_order_acquire);

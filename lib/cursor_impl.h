@@ -45,6 +45,10 @@ class CursorImpl {
   CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter);
   static Result<std::unique_ptr<CursorImpl>> OpenImpl(JournalState* j, std::uint64_t offset, const Filter& filter,
                                                       bool internal);
+  Result<std::optional<Event>> NextUnchecked();
+  // OK unless a segment this cursor reads from was truncated under its
+  // mapping (see mapping_guard.h).
+  Status CheckMappings();
   bool Matches(std::string_view topic, std::string_view type) const;
   void Wake();
 
@@ -78,6 +82,7 @@ class CursorImpl {
   bool emitting_buffered_ = false;
   std::atomic<bool> closed_{false};
   std::uint64_t seen_generation_ = 0;
+  std::uint64_t seen_faults_ = 0;  // MappingGuard::TotalFaults() when last checked clean
   bool internal_ = false;
 };
 

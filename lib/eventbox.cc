@@ -126,7 +126,9 @@ Result<std::vector<PostProcessFn>> Eventbox::process_batch(const std::string& re
                                                            std::size_t max_events) {
   auto loaded = state(recipient);
   if (!loaded.ok()) return loaded.status();
-  const auto [state0, version0] = *loaded;
+  // Named copies, not a structured binding: lambdas below capture them.
+  const std::string state0 = loaded->first;
+  const auto version0 = loaded->second;
   auto pending = list(recipient);
   if (!pending.ok()) return pending.status();
   if (pending->size() > max_events) pending->resize(max_events);

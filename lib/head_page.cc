@@ -28,6 +28,7 @@ long Futex(const void* addr, int op, std::uint32_t val, const struct timespec* t
 }  // namespace
 
 HeadPage::~HeadPage() {
+  guard_.Unregister();
   if (data_ != nullptr) ::munmap(data_, kHeadSize);
   if (fd_ >= 0) ::close(fd_);
 }
@@ -49,6 +50,7 @@ Status HeadPage::Create(const std::string& dir, mode_t mode, std::uint64_t visib
   }
   fd_ = fd;
   data_ = static_cast<HeadData*>(p);
+  guard_.Register(p, kHeadSize);
   can_register_ = true;
   data_->magic = kHeadMagic;
   data_->visible_lsn.store(visible, std::memory_order_release);
@@ -85,8 +87,10 @@ Status HeadPage::OpenReadOnly(const std::string& dir) {
   }
   fd_ = fd;
   data_ = static_cast<HeadData*>(p);
+  guard_.Register(p, kHeadSize);
   can_register_ = rw;
   if (data_->magic != kHeadMagic) {
+    guard_.Unregister();
     ::munmap(p, kHeadSize);
     data_ = nullptr;
     return Status::NotFound("head page " + path + " not initialised");

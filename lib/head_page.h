@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "mapping_guard.h"
 #include "txjournal/status.h"
 
 namespace txj::internal {
@@ -54,6 +55,7 @@ class HeadPage {
  private:
   HeadData* data_ = nullptr;
   int fd_ = -1;
+  MappingGuard guard_;  // a HEAD file truncated by someone else reads as zeros, not SIGBUS
   bool can_register_ = false;
 };
 

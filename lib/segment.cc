@@ -53,6 +53,7 @@ std::uint64_t WatermarkCheck(const format::WatermarkSlot& w, std::uint64_t seg_s
 }  // namespace
 
 Segment::~Segment() {
+  guard_.Unregister();
   if (data_ != nullptr) fs_->Unmap(data_, size_);
   if (fd_ >= 0) fs_->Close(fd_);
 }
@@ -79,6 +80,15 @@ void Segment::raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint6
   (void)fs_->PWrite(fd_, &w, sizeof w, format::kWatermarkOffset);
 }
 
+Status Segment::TruncatedError() const {
+  std::uint64_t now = 0;
+  const int e = fs_->FileSize(fd_, &now);
+  return Status::Corruption(path_ + ": the file was truncated while mapped (by another process?): it holds " +
+                            (e == 0 ? std::to_string(now) : std::string("an unknown number of")) +
+                            " bytes of its " + std::to_string(size_) + "; " + std::to_string(guard_.faults()) +
+                            " page(s) past its end were touched and read as zeros; the journal must be reopened");
+}
+
 void Segment::MakeReadOnly() {
   if (!writable_) return;
   // Replace the mapping in place (same address, so readers' pointers stay
@@ -96,7 +106,10 @@ void Segment::Prefault(std::uint64_t lsn) const {
 
 Status Segment::Sync() {
   if (int e = fs_->DataSync(fd_)) return Status::FromErrno(e, "fdatasync " + path_);
-  return Status::OK();
+  // Writes into pages of a file truncated under the mapping went to the
+  // guard's private pages, not to the file: the sync did not make them
+  // durable.
+  return CheckMapping();
 }
 
 Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
@@ -175,6 +188,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   seg->base_ = base_lsn;
   seg->size_ = size;
   seg->data_ = static_cast<std::uint8_t*>(addr);
+  seg->guard_.Register(addr, seg->size_);
   seg->fd_ = fd;
   seg->writable_ = true;
   return seg;
@@ -247,6 +261,7 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
   seg->base_ = h.base_lsn;
   seg->size_ = file_size;
   seg->data_ = static_cast<std::uint8_t*>(addr);
+  seg->guard_.Register(addr, seg->size_);
   seg->fd_ = fd;
   seg->writable_ = writable;
   return seg;

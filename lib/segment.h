@@ -11,6 +11,7 @@
 #include <string>
 
 #include "manifest.h"
+#include "mapping_guard.h"
 #include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
@@ -72,8 +73,16 @@ class Segment {
   // fdatasync of the file. Errors: kIOError / kNoSpace naming the file.
   Status Sync();
 
+  // OK unless the file was truncated under this mapping and a page past
+  // its new end was touched (see mapping_guard.h): then kCorruption naming
+  // the file and the size it has now. Cheap: one atomic load.
+  Status CheckMapping() const {
+    return guard_.faults() == 0 ? Status::OK() : TruncatedError();
+  }
+
  private:
   Segment() = default;
+  Status TruncatedError() const;
   std::shared_ptr<FileSystem> fs_;
   std::string path_;
   std::uint64_t base_ = 0;
@@ -82,6 +91,7 @@ class Segment {
   int fd_ = -1;
   bool writable_ = false;
   std::mutex watermark_mu_;
+  MappingGuard guard_;
 };
 
 }  // namespace txj::internal

@@ -214,6 +214,14 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
   Checkpoint cp{start, m.first_offset, 0, 0, 0, 0};
   TailScan t;
   Status ts = ScanToTail(segs, cp, &t, writer_before, on_record);
+  // A file truncated while the walk had it mapped read as zeros past its
+  // new end: that, not what the zeros looked like, is the problem.
+  for (const auto& seg : segs.All()) {
+    if (Status mc = seg->CheckMapping(); !mc.ok()) {
+      report.problems.push_back(ProblemAt(seg->path(), 0, seg->base(), mc));
+      return report;
+    }
+  }
   if (!ts.ok()) {
     report.end_lsn = t.problem_lsn;
     report.problems.push_back(ProblemAt(t.problem_file, t.problem_offset, t.problem_lsn, ts));
