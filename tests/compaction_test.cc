@@ -439,10 +439,20 @@ std::vector<ModelEvent> Expected(std::uint64_t offsets) {
 
 TEST_CASE("writers killed during compaction leave the old or the new state, never a mix") {
   const char* env = std::getenv("TXJ_COMPACTION_CRASH_CYCLES");
-  const int cycles = env ? std::atoi(env) : 25;
+  const int cycles = env ? std::atoi(env) : std::getenv("TXJ_SOAK") ? 250 : 25;
   std::mt19937_64 rng(test::Seed() ^ 0xc0ffee);
   TempDir dir;
   Options o = test::SmallOptions(Durability::kNone);
+  int survived = 0;
+  // Also says how far it got when a REQUIRE ends the loop early.
+  struct Report {
+    const int& survived;
+    int cycles;
+    bool done = false;
+    ~Report() {
+      if (!done) std::printf("compaction crash loop: FAILED: survived %d of %d cycles\n", survived, cycles);
+    }
+  } report{survived, cycles};
   for (int cycle = 0; cycle < cycles; ++cycle) {
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
@@ -482,5 +492,9 @@ TEST_CASE("writers killed during compaction leave the old or the new state, neve
       CHECK(got[k].offset == other[k].offset);
       CHECK(got[k].payload == other[k].payload);
     }
+    survived = cycle + 1;
   }
+  report.done = true;
+  std::printf("compaction crash loop (seed %llu): survived %d of %d cycles\n",
+              static_cast<unsigned long long>(test::Seed()), survived, cycles);
 }
