@@ -61,7 +61,11 @@ DecodeError DecodeRecord(const std::uint8_t* p, std::uint64_t avail, std::uint64
     if (std::memcmp(p, zero, sizeof zero) == 0) return DecodeError::kZero;
   }
   if (h.length < format::kRecordHeaderSize || h.length > avail) return DecodeError::kBadLength;
-  if (!KnownType(h.type)) return DecodeError::kBadType;
+  if (!KnownType(h.type)) {
+    // Only a record that verifies is one of an unknown type; anything else
+    // is torn or garbage bytes.
+    return RecordChecksum(p, h.length, salt, lsn) == h.checksum ? DecodeError::kBadType : DecodeError::kBadChecksum;
+  }
   auto type = static_cast<RecordType>(h.type);
   const bool padding = type == RecordType::kPadding;
   if (padding && h.length < format::kPaddingCheckedSize) return DecodeError::kBadLength;

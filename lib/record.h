@@ -34,7 +34,7 @@ enum class DecodeError {
   kZero,          // the header is all zero: space never written
   kTooShort,      // fewer than a header's bytes remain in the segment
   kBadLength,     // length below a header or past the segment end
-  kBadType,       // unknown record type
+  kBadType,       // checksum fine, but an unknown record type
   kBadChecksum,   // checksum does not match (torn, stale or damaged)
   kBadBody,       // checksum fine, but the body does not fit its type
   kStaleEpoch,    // valid, but from an older writer session than the record before it

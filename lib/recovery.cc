@@ -104,6 +104,13 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   std::shared_ptr<Segment> seg = reader.segment() ? reader.segment() : segs.Find(p);
   if (!seg) return at(nullptr, p, Status::Corruption("no segment holds the journal tail at LSN " + Num(p)));
   const bool invalid = stop == LogReader::Stop::kInvalid;
+  if (invalid && (reader.error() == DecodeError::kBadType || reader.error() == DecodeError::kBadBody)) {
+    // The record verifies (checksum bound to this journal, position and
+    // session): no crash writes one the writer would not have written.
+    return at(seg.get(), p,
+              Status::Corruption(std::string(DecodeErrorName(reader.error())) + " in " + reader.Where(p) +
+                                 " (the record verifies, so no crash explains it; nothing was changed)"));
+  }
   const std::uint32_t min_epoch = reader.last_epoch();
   bool valid_after = ValidRecordAfter(*seg, p, salt, min_epoch);
   std::uint64_t later_bytes = 0;

@@ -236,13 +236,20 @@ TEST_CASE("replication survives a lost NATS node and a killed writer, in a three
   auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
   auto m = Mirror::open(*mirror, ro);
   TXJ_REQUIRE_OK(m);
-  std::uint64_t want = 0;
-  for (int i = 0; i < 60; ++i) {
+  // Wait until the stream holds everything the source committed: the
+  // mirror has caught up and the writer has finished (the source stands
+  // still for a second); only then is the writer killed.
+  auto source_offset = [&]() -> std::uint64_t {
     Options rd;
     rd.read_only = true;
     auto src = Journal::open(src_dir, rd);
-    if (src.ok()) want = (*src)->next_offset();
-    if (want > 0 && MirrorCatchesUp(**m, *mirror, want)) break;
+    return src.ok() ? (*src)->next_offset() : 0;
+  };
+  for (int i = 0; i < 60; ++i) {
+    const std::uint64_t want = source_offset();
+    if (want == 0 || !MirrorCatchesUp(**m, *mirror, want)) continue;
+    std::this_thread::sleep_for(1s);
+    if (source_offset() == want) break;
   }
   ::kill(w, SIGKILL);
   ::waitpid(w, nullptr, 0);

@@ -1,0 +1,281 @@
+// Records that verify (right checksum, position, journal and writer epoch)
+// but break the transaction grammar, have an unknown type or go back in
+// transaction id: none of them can come from a crash, so each is
+// corruption naming the file and byte offset, and a refused open changes
+// no file. (Bytes that do not verify are the tail rules' business:
+// recovery_test.cc.)
+//
+// Each case writes a journal, closes it, appends hand-made records after
+// its last record (where the next writer would write) and opens it again.
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "checksum.h"
+#include "format.h"
+#include "manifest.h"
+#include "test_util.h"
+#include "txjournal/journal.h"
+#include "txjournal/walk.h"
+
+using namespace txj;
+using txj::test::TempDir;
+namespace fs = std::filesystem;
+namespace fmt = txj::format;
+
+namespace {
+
+std::string ReadFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::map<std::string, std::string> Snapshot(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file() && name != "LOCK" && name != "HEAD") out[name] = ReadFile(e.path().string());
+  }
+  return out;
+}
+
+// A journal of three committed transactions (each with a sub-transaction,
+// six events), closed. Knows where its records end and how to add records there.
+class Forger {
+ public:
+  Forger() : dir_(tmp_.sub("j")) {
+    // Two writer sessions (two transactions, then one), so that records
+    // of an older session can be forged too.
+    for (int session = 0; session < 2; ++session) {
+      auto j = test::OpenOrDie(dir_, test::SmallOptions(Durability::kCommit));
+      for (int t = 0; t < 2 - session; ++t) {
+        auto tx = j->begin();
+        REQUIRE(tx.ok());
+        TXJ_REQUIRE_OK(tx->append("t", "e", "payload " + std::to_string(t)));
+        auto sub = tx->begin();
+        REQUIRE(sub.ok());
+        TXJ_REQUIRE_OK(sub->append("t", "inner", "x"));
+        TXJ_REQUIRE_OK(sub->commit());
+        auto info = tx->commit();
+        TXJ_REQUIRE_OK(info);
+        last_txn_ = info->txn_id;
+      }
+      TXJ_REQUIRE_OK(j->close());
+    }
+    auto report = WalkJournal(dir_, [&](const RawRecord& r) {
+      end_lsn_ = r.lsn + fmt::AlignUp(r.length);
+      file_ = std::string(r.segment);
+      end_offset_ = r.file_offset + fmt::AlignUp(r.length);
+      epoch_ = r.epoch;
+    });
+    TXJ_REQUIRE_OK(report);
+    REQUIRE(!report->damaged());
+    internal::ManifestData m;
+    TXJ_REQUIRE_OK(internal::ReadManifest(*DefaultFileSystem(), dir_, &m));
+    salt_ = m.salt();
+    // Records written now carry the epoch the next writer would have: the
+    // manifest's (a writer bumps it at open).
+    epoch_ = static_cast<std::uint32_t>(m.epoch);
+  }
+
+  const std::string& dir() const { return dir_; }
+  const std::string& file() const { return file_; }
+  std::uint64_t last_txn() const { return last_txn_; }
+  std::uint32_t epoch() const { return epoch_; }
+  // Byte offset in file() of the next record Add() writes.
+  std::uint64_t next_offset() const { return end_offset_; }
+
+  // Appends a verifying record; returns its byte offset in file().
+  std::uint64_t Add(std::uint8_t type, std::uint64_t txn, std::uint32_t sub, std::uint16_t depth,
+                    const std::string& body, std::uint32_t epoch = 0) {
+    fmt::RecordHeader h{};
+    h.length = static_cast<std::uint32_t>(fmt::kRecordHeaderSize + body.size());
+    h.type = type;
+    h.depth = depth;
+    h.txn_id = txn;
+    h.sub_id = sub;
+    h.epoch = epoch ? epoch : epoch_;
+    std::string rec(sizeof h, '\0');
+    std::memcpy(rec.data(), &h, sizeof h);
+    rec += body;
+    const std::uint64_t sum = internal::RecordChecksum(rec.data(), h.length, salt_, end_lsn_);
+    std::memcpy(rec.data(), &sum, 8);
+    running_ = fmt::RunningHashStep(running_, sum);
+    ++records_;
+    std::fstream f(file_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(end_offset_));
+    f.write(rec.data(), static_cast<std::streamsize>(rec.size()));
+    REQUIRE(f.good());
+    const std::uint64_t at = end_offset_;
+    begin_lsn_ = type == static_cast<std::uint8_t>(RecordType::kBegin) ? end_lsn_ : begin_lsn_;
+    end_lsn_ += fmt::AlignUp(h.length);
+    end_offset_ += fmt::AlignUp(h.length);
+    return at;
+  }
+  std::uint64_t Begin(std::uint64_t txn) {
+    running_ = fmt::kRunningHashInit;
+    records_ = 0;
+    fmt::BeginBody b{1};
+    return Add(static_cast<std::uint8_t>(RecordType::kBegin), txn, 0, 0, Bytes(b));
+  }
+  std::uint64_t Event(std::uint64_t txn, std::uint32_t sub = 0, std::uint16_t depth = 0) {
+    fmt::EventBody b{};
+    b.timestamp_ns = 1;
+    b.payload_length = 1;
+    b.topic_length = 1;
+    b.type_length = 1;
+    return Add(static_cast<std::uint8_t>(RecordType::kEvent), txn, sub, depth, Bytes(b) + "tep");
+  }
+  // A commit marker whose count and running hash cover the records added
+  // since Begin(): only the grammar can be wrong.
+  std::uint64_t Commit(std::uint64_t txn, std::uint64_t first_offset, std::uint64_t events) {
+    fmt::CommitBody b{};
+    b.first_offset = first_offset;
+    b.event_count = events;
+    b.record_count = records_;
+    b.running_hash = running_;
+    b.begin_lsn = begin_lsn_;
+    b.timestamp_ns = 1;
+    return Add(static_cast<std::uint8_t>(RecordType::kCommit), txn, 0, 0, Bytes(b));
+  }
+
+  template <typename T>
+  static std::string Bytes(const T& v) {
+    return std::string(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+
+ private:
+  TempDir tmp_;
+  std::string dir_;
+  std::string file_;
+  std::uint64_t end_lsn_ = 0, end_offset_ = 0, begin_lsn_ = 0;
+  std::uint64_t salt_ = 0, last_txn_ = 0;
+  std::uint32_t epoch_ = 0;
+  std::uint64_t running_ = fmt::kRunningHashInit, records_ = 0;
+};
+
+// Opens the forged journal: must be corruption naming the file and the
+// byte offset `at`, and leave every file as it was; the walk (journal-dump
+// --verify) must report the same place.
+void ExpectRefused(const Forger& f, std::uint64_t at, const std::string& what) {
+  INFO("forged: ", what);
+  const auto before = Snapshot(f.dir());
+  auto j = Journal::open(f.dir(), test::SmallOptions(Durability::kCommit));
+  REQUIRE(!j.ok());
+  INFO("open: ", j.status().ToString());
+  CHECK(j.status().code() == Code::kCorruption);
+  CHECK(j.status().message().find(f.file()) != std::string::npos);
+  CHECK(j.status().message().find("byte " + std::to_string(at)) != std::string::npos);
+  CHECK(Snapshot(f.dir()) == before);
+  Options ro;
+  ro.read_only = true;
+  auto r = Journal::open(f.dir(), ro);
+  CHECK(!r.ok());
+  auto walk = WalkJournal(f.dir());
+  TXJ_REQUIRE_OK(walk);
+  REQUIRE(walk->damaged());
+  CHECK(walk->problems.front().file == f.file());
+  CHECK(walk->problems.front().file_offset == at);
+  CHECK(Snapshot(f.dir()) == before);
+}
+
+}  // namespace
+
+TEST_CASE("a verifying event outside any transaction is corruption naming file and offset") {
+  Forger f;
+  const auto at = f.Event(f.last_txn() + 1);
+  ExpectRefused(f, at, "event without a begin marker");
+}
+
+TEST_CASE("a commit marker of a transaction that never began is corruption naming file and offset") {
+  Forger f;
+  const auto at = f.Commit(f.last_txn() + 1, 6, 0);
+  ExpectRefused(f, at, "commit without a begin marker");
+}
+
+TEST_CASE("unbalanced sub-transaction markers are corruption naming file and offset") {
+  SUBCASE("a sub-commit with no sub-transaction open") {
+    Forger f;
+    const std::uint64_t t = f.last_txn() + 1;
+    f.Begin(t);
+    fmt::SubCommitBody b{0};
+    const auto at = f.Add(static_cast<std::uint8_t>(RecordType::kSubCommit), t, 1, 1, Forger::Bytes(b));
+    f.Commit(t, 6, 0);
+    ExpectRefused(f, at, "sub-commit without sub-begin");
+  }
+  SUBCASE("a commit while a sub-transaction is still open") {
+    Forger f;
+    const std::uint64_t t = f.last_txn() + 1;
+    f.Begin(t);
+    fmt::SubBeginBody sb{0, 0};
+    f.Add(static_cast<std::uint8_t>(RecordType::kSubBegin), t, 1, 1, Forger::Bytes(sb));
+    f.Event(t, 1, 1);
+    const auto at = f.Commit(t, 6, 1);
+    ExpectRefused(f, at, "commit with a sub-transaction open");
+  }
+  SUBCASE("an event at a depth that is not open") {
+    Forger f;
+    const std::uint64_t t = f.last_txn() + 1;
+    f.Begin(t);
+    const auto at = f.Event(t, 3, 2);
+    f.Commit(t, 6, 1);
+    ExpectRefused(f, at, "event at depth 2 with no sub-transaction open");
+  }
+}
+
+TEST_CASE("a verifying record of an unknown type is corruption naming file and offset") {
+  Forger f;
+  const std::uint64_t t = f.last_txn() + 1;
+  f.Begin(t);
+  const auto at = f.Add(42, t, 0, 0, std::string(16, 'u'));
+  f.Commit(t, 6, 0);
+  ExpectRefused(f, at, "record type 42");
+}
+
+TEST_CASE("a transaction id that goes back is corruption naming file and offset") {
+  Forger f;
+  const std::uint64_t t = f.last_txn();  // not greater than the last one
+  const auto at = f.Begin(t);
+  f.Event(t);
+  f.Commit(t, 6, 1);
+  ExpectRefused(f, at, "transaction id " + std::to_string(t) + " again");
+}
+
+TEST_CASE("a complete forged transaction with a later id is accepted, so the checks above are about grammar") {
+  // The control case: the same forging, well formed, opens and reads.
+  Forger f;
+  const std::uint64_t t = f.last_txn() + 1;
+  f.Begin(t);
+  f.Event(t);
+  f.Commit(t, 6, 1);
+  auto j = Journal::open(f.dir(), test::SmallOptions(Durability::kCommit));
+  TXJ_REQUIRE_OK(j);
+  CHECK((*j)->next_offset() == 7);
+  auto c = (*j)->open_cursor(6, Filter::all());
+  TXJ_REQUIRE_OK(c);
+  auto e = c->next();
+  TXJ_REQUIRE_OK(e);
+  REQUIRE(e->has_value());
+  CHECK((*e)->payload == "p");
+  CHECK((*e)->txn_id == t);
+}
+
+TEST_CASE("records of an older writer session after newer ones are stale bytes, cut as a crash tail, never read") {
+  // What a crash can leave: an earlier session wrote further than the
+  // last one did before it was killed. Epochs never go back along the log.
+  Forger f;
+  REQUIRE(f.epoch() > 1);
+  const std::uint64_t t = f.last_txn() + 1;
+  const auto at = f.Add(static_cast<std::uint8_t>(RecordType::kBegin), t, 0, 0, Forger::Bytes(fmt::BeginBody{1}),
+                        f.epoch() - 1);
+  auto j = Journal::open(f.dir(), test::SmallOptions(Durability::kCommit));
+  TXJ_REQUIRE_OK(j);
+  INFO((*j)->recovery_report().ToString());
+  REQUIRE((*j)->recovery_report().repairs.size() == 1);
+  CHECK((*j)->recovery_report().repairs[0].file == f.file());
+  CHECK((*j)->recovery_report().repairs[0].file_offset == at);
+  CHECK((*j)->next_offset() == 6);
+}
