@@ -22,6 +22,9 @@ namespace {
 
 Status OpenCatalog(JournalState& s) {
   std::string path = internal::JoinPath(s.dir, format::kCatalogDir);
+  for (const std::string& p : {path, internal::JoinPath(path, "data.mdb"), internal::JoinPath(path, "lock.mdb")}) {
+    TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(p));
+  }
   const bool precious = (s.manifest.flags & format::kManifestCatalogHoldsSourceData) != 0;
   struct stat st;
   if (precious && !s.read_only && !s.options.rebuild_catalog && ::stat(path.c_str(), &st) != 0) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstring>
@@ -15,6 +16,14 @@ namespace txj::internal {
 std::string JoinPath(const std::string& dir, const std::string& name) {
   if (!dir.empty() && dir.back() == '/') return dir + name;
   return dir + "/" + name;
+}
+
+Status RefuseSymlink(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return Status::InvalidArgument(path + " is a symbolic link; the journal does not follow links in its directory");
+  }
+  return Status::OK();
 }
 
 std::uint64_t NowNanos() {

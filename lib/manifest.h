@@ -37,6 +37,11 @@ Status RandomId(std::uint8_t id[16]);
 
 std::string JoinPath(const std::string& dir, const std::string& name);
 std::uint64_t NowNanos();
+// kInvalidArgument if `path` is a symbolic link (planted in the journal
+// directory, it would lead writes out of it); OK if it is anything else or
+// does not exist. Files are opened with O_NOFOLLOW; this covers the
+// directories inside the journal directory and the files LMDB opens.
+Status RefuseSymlink(const std::string& path);
 
 }  // namespace txj::internal
 

@@ -1,0 +1,143 @@
+// Security basics: files are owner-only unless configured otherwise, and a
+// symbolic link planted in the journal directory never leads a write out
+// of it.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+#include "txjournal/compactor.h"
+#include "txjournal/journal.h"
+
+using namespace txj;
+using txj::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+// Writes, rolls a few 64 KiB segments, compacts one topic, closes.
+Status Workload(const std::string& dir, const Options& o) {
+  auto j = Journal::open(dir, o);
+  if (!j.ok()) return j.status();
+  TXJ_RETURN_IF_ERROR((*j)->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
+  for (int t = 0; t < 40; ++t) {
+    auto tx = (*j)->begin();
+    if (!tx.ok()) return tx.status();
+    AppendOptions ao;
+    const std::string key = "k" + std::to_string(t % 4);
+    ao.key = key;
+    TXJ_RETURN_IF_ERROR(tx->append("kv", "set", std::string(5000, 'v'), ao));
+    auto info = tx->commit();
+    if (!info.ok()) return info.status();
+  }
+  auto snap = (*j)->compact("kv");
+  if (!snap.ok()) return snap.status();
+  return (*j)->close();
+}
+
+// Every regular file under `dir`, recursively.
+std::vector<std::string> FilesUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("journal files and directories are owner-only by default, and follow Options::file_mode when set") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  TXJ_REQUIRE_OK(Workload(dir, test::SmallOptions()));
+  const auto files = FilesUnder(dir);
+  REQUIRE(files.size() >= 6);  // manifest, segments, HEAD, LOCK, catalog, snapshot
+  for (const auto& f : files) {
+    INFO(f);
+    CHECK((ModeOf(f) & 077) == 0);
+  }
+  CHECK((ModeOf(dir) & 077) == 0);
+
+  const std::string shared = d.sub("shared");
+  Options o = test::SmallOptions();
+  o.file_mode = 0640;
+  const mode_t old_mask = ::umask(0);
+  TXJ_REQUIRE_OK(Workload(shared, o));
+  ::umask(old_mask);
+  for (const auto& f : FilesUnder(shared)) {
+    INFO(f);
+    if (f.find("/catalog/") != std::string::npos) continue;  // LMDB's own files: the mode is passed, LMDB may narrow it
+    CHECK(ModeOf(f) == 0640);
+  }
+}
+
+TEST_CASE("a symbolic link planted in the journal directory never leads a write out of it") {
+  struct Plant {
+    const char* name;  // in the journal directory
+    bool dir;          // the target outside is a directory
+  };
+  // Names a writer creates or rewrites: the manifest and its temporary, the
+  // next segments and their temporaries, the HEAD and LOCK files, the
+  // catalog directory and LMDB's files in it, the snapshot directory.
+  const Plant plants[] = {
+      {"JOURNAL.tmp", false},
+      {"0000000000010000.seg.tmp", false},
+      {"0000000000010000.seg", false},
+      {"0000000000020000.seg.tmp", false},
+      {"HEAD", false},
+      {"LOCK", false},
+      {"catalog", true},
+      {"catalog/data.mdb", false},
+      {"catalog/lock.mdb", false},
+      {"snapshots", true},
+  };
+  for (const Plant& p : plants) {
+    INFO("planted: ", p.name);
+    TempDir d;
+    const std::string dir = d.sub("j");
+    const std::string outside = d.sub("outside");
+    fs::create_directories(outside);
+    const std::string target = outside + (p.dir ? "/dir" : "/file");
+    if (p.dir) {
+      fs::create_directories(target);
+    } else {
+      std::ofstream(target) << "not the journal's";
+    }
+    // The journal exists (a first session), then the link is planted.
+    {
+      auto j = test::OpenOrDie(dir, test::SmallOptions());
+      TXJ_REQUIRE_OK(j->close());
+    }
+    const std::string link = dir + "/" + p.name;
+    std::error_code ec;
+    fs::remove_all(link, ec);
+    fs::create_directories(fs::path(link).parent_path());
+    fs::create_symlink(target, link);
+
+    Status s = Workload(dir, test::SmallOptions());
+    INFO("workload: ", s.ToString());
+    MESSAGE(std::string(p.name), " planted as a link: ", s.ok() ? std::string("the workload went on without following it") : s.ToString());
+    // Refusing is fine (with an error naming the link); following is not.
+    if (!s.ok()) {
+      CHECK(s.message().find(p.name) != std::string::npos);
+    }
+    if (p.dir) {
+      CHECK(fs::is_empty(target));
+    } else {
+      std::ifstream in(target);
+      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      CHECK(content == "not the journal's");
+    }
+    CHECK(FilesUnder(outside).size() == 1 - (p.dir ? 1u : 0u));
+  }
+}
