@@ -139,7 +139,7 @@ Status Journal::apply_retention(std::uint64_t min_offset) {
   internal::ManifestData m = j.manifest;
   m.retention_offset = min_offset;
   TXJ_RETURN_IF_ERROR(internal::WriteManifest(*j.fs, j.dir, m, j.options.file_mode));
-  j.manifest = m;
+  j.manifest.retention_offset = m.retention_offset;  // field by field: the background thread reads the rest
   j.retention_offset = min_offset;
   j.compaction_generation.fetch_add(1);
   std::map<std::string, std::uint64_t> marks;
@@ -208,7 +208,7 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
   const std::uint64_t salt = j.salt;
   const std::uint64_t cp_prev = j.last_checkpoint_prev_lsn.load();
   for (const auto& seg : j.segments->All()) {
-    if (!seg->sealed(salt)) continue;  // the active segment, or one not yet sealed
+    if (!seg->known_sealed()) continue;  // the active segment, or one not yet sealed
     if (cp_prev >= seg->base() && cp_prev < seg->end()) continue;  // keeps the open-time checkpoint valid
     auto r = RewriteSegment(j.fs, j.dir, j.manifest, seg, covered, j.options.file_mode);
     if (!r.ok()) return r.status();
@@ -231,7 +231,7 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
     auto segs = j.segments->All();
     if (segs.size() < 2) break;
     const auto& first = segs.front();
-    if (!first->sealed(salt) || (cp_prev >= first->base() && cp_prev < first->end())) break;
+    if (!first->known_sealed() || (cp_prev >= first->base() && cp_prev < first->end())) break;
     std::uint64_t skipped = 0;
     bool only_padding = true;
     for (std::uint64_t lsn = first->first_record_lsn(); lsn < first->end();) {
@@ -253,7 +253,8 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
     m.first_lsn = first->end() + format::kSegmentHeaderSize;
     m.first_offset = j.first_offset + skipped;
     TXJ_RETURN_IF_ERROR(WriteManifest(*j.fs, j.dir, m, j.options.file_mode));
-    j.manifest = m;
+    j.manifest.first_lsn = m.first_lsn;  // field by field: the background thread reads the rest
+    j.manifest.first_offset = m.first_offset;
     j.first_offset = m.first_offset;
     if (int e = j.fs->Unlink(first->path()); e && e != ENOENT) return Status::FromErrno(e, "remove " + first->path());
     if (int e = j.fs->SyncDir(j.dir)) return Status::FromErrno(e, "sync directory " + j.dir);

@@ -341,7 +341,7 @@ Status internal::MarkCatalogPrecious(JournalState& s) {
   ManifestData m = s.manifest;
   m.flags |= format::kManifestCatalogHoldsSourceData;
   TXJ_RETURN_IF_ERROR(WriteManifest(*s.fs, s.dir, m, s.options.file_mode));
-  s.manifest = m;
+  s.manifest.flags = m.flags;  // only the flags: the background thread reads the rest
   return Status::OK();
 }
 const std::string& Journal::dir() const { return s_->dir; }

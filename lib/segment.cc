@@ -264,6 +264,7 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
   seg->guard_.Register(addr, seg->size_);
   seg->fd_ = fd;
   seg->writable_ = writable;
+  seg->known_sealed_.store(seg->sealed(m.salt()), std::memory_order_relaxed);
   return seg;
 }
 

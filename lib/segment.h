@@ -58,6 +58,12 @@ class Segment {
   // empty or invalid.
   std::uint64_t watermark(std::uint64_t salt) const;
   bool sealed(std::uint64_t salt) const { return watermark(salt) >= end(); }
+  // Sealed as far as other threads may know: true for a segment opened
+  // sealed, and set by the writer's background thread once it has sealed
+  // one (release; read with acquire). Unlike sealed(), it reads nothing a
+  // thread may be writing.
+  bool known_sealed() const { return known_sealed_.load(std::memory_order_acquire); }
+  void set_known_sealed() { known_sealed_.store(true, std::memory_order_release); }
   // Raises the watermark to `lsn` (never lowers it).
   void raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint64_t salt);
 
@@ -92,6 +98,7 @@ class Segment {
   bool writable_ = false;
   std::mutex watermark_mu_;
   MappingGuard guard_;
+  std::atomic<bool> known_sealed_{false};
 };
 
 }  // namespace txj::internal

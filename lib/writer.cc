@@ -267,6 +267,7 @@ void JournalState::BackgroundLoop() {
         job.seg->raise_watermark(job.seg->end(), epoch, salt);
         s = job.seg->Sync();
       }
+      if (s.ok()) job.seg->set_known_sealed();  // compaction may rewrite it from now on
       if (!s.ok()) {
         (void)FailClosed(s);
       } else {
