@@ -74,23 +74,42 @@ Result<std::unique_ptr<CursorImpl>> CursorImpl::OpenImpl(JournalState* j, std::u
   auto first = j->segments->First();
   if (!first) return Status::NotFound("journal " + j->dir + " has no segments");
   std::uint64_t best_off = j->first_offset, best_lsn = first->first_record_lsn();
+  // An index entry is used only if a top-level record starts at its LSN: an
+  // entry left by a crash between a compaction's rewrite and its index
+  // cleanup can point inside a padding (a hole) of the rewritten segment.
+  // Such an entry is skipped for the one before it.
+  auto starts_record = [j](std::uint64_t lsn) {
+    auto seg = j->segments->Find(lsn);
+    if (!seg || lsn < seg->first_record_lsn() || lsn >= seg->end()) return false;
+    RecordView v;
+    if (DecodeRecord(seg->at(lsn), seg->end() - lsn, lsn, j->salt, &v) != DecodeError::kNone) return false;
+    return v.type == RecordType::kBegin || (v.type == RecordType::kPadding && v.txn_id == 0);
+  };
   {
     std::lock_guard<std::mutex> lock(j->index_mu);
     auto it = j->index.upper_bound(offset);
-    if (it != j->index.begin()) {
+    while (it != j->index.begin()) {
       --it;
+      if (!starts_record(it->second)) continue;
       best_off = it->first;
       best_lsn = it->second;
+      break;
     }
   }
   if (j->catalog) {
-    auto e = j->catalog->FindIndex(offset);
-    if (e.ok() && e->has_value() && (*e)->first > best_off && (*e)->first <= offset) {
-      best_off = (*e)->first;
-      best_lsn = (*e)->second;
+    std::uint64_t probe = offset;
+    for (int tries = 0; tries < 16; ++tries) {
+      auto e = j->catalog->FindIndex(probe);
+      if (!e.ok() || !e->has_value() || (*e)->first <= best_off || (*e)->first > offset) break;
+      if (starts_record((*e)->second)) {
+        best_off = (*e)->first;
+        best_lsn = (*e)->second;
+        break;
+      }
+      if ((*e)->first == 0) break;
+      probe = (*e)->first - 1;
     }
   }
-  (void)best_off;
   auto c = std::unique_ptr<CursorImpl>(new CursorImpl(j, best_lsn, offset, filter));
   c->checker_.Reset(TxnChecker::kUnknownOffset, 0);
   c->internal_ = internal;

@@ -169,6 +169,9 @@ struct JournalState {
                 std::uint32_t sub_id, const Part* parts, std::size_t nparts, bool use_reserve,
                 std::uint64_t* lsn, std::uint64_t* checksum);
   Status Roll();
+  // Fills the rest of the page at pos with a padding record (see
+  // Options::pad_commits_to_page); near the segment's end, rolls instead.
+  void PadToPage();
   // Makes everything below `target` durable (group commit: one sync serves
   // every waiter). Fails closed on a sync error.
   Status SyncTo(std::uint64_t target);

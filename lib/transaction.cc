@@ -73,6 +73,7 @@ Result<CommitInfo> TxnTree::CommitTop() {
   TXJ_RETURN_IF_ERROR(Write(RecordType::kCommit, 0, 0, 0, &part, 1, false, &lsn));
   ended = true;
   j->next_offset += count;
+  if (j->options.durability == Durability::kCommit && j->options.pad_commits_to_page) j->PadToPage();
   const std::uint64_t end = j->pos;
   j->NoteBoundary(Boundary{end, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum}, begin_lsn, first);
   JournalState* jj = j;

@@ -66,6 +66,32 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   return Status::OK();
 }
 
+void JournalState::PadToPage() {
+  constexpr std::uint64_t kPage = 4096;
+  const std::uint64_t boundary = (pos + kPage - 1) & ~(kPage - 1);
+  if (boundary == pos) return;
+  std::uint64_t len = boundary - pos;
+  if (len < format::kPaddingCheckedSize) len += kPage;  // no room for a padding record: take the next page too
+  if (pos + len + kTailReserve > active->end()) {
+    // No room left for more than the reserve: end the segment now, so its
+    // end marker goes into this page before the commit's sync. If that
+    // fails the next append rolls (and writes the marker then).
+    (void)Roll();
+    return;
+  }
+  // Only the header and the padding body are written (and checksummed);
+  // the rest of the page stays as the preallocated file has it.
+  std::uint8_t* p = active->at(pos);
+  format::RecordHeader h{0, static_cast<std::uint32_t>(len), static_cast<std::uint8_t>(RecordType::kPadding), 0, 0,
+                         0, 0, epoch};
+  const format::PaddingBody body{0, 0};
+  std::memcpy(p, &h, sizeof h);
+  std::memcpy(p + sizeof h, &body, sizeof body);
+  const std::uint64_t c = RecordChecksum(p, format::kPaddingCheckedSize, salt, pos);
+  std::memcpy(p, &c, sizeof c);
+  pos += len;
+}
+
 Status JournalState::Roll() {
   std::shared_ptr<Segment> next;
   {
