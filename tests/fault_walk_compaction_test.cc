@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fault_fs.h"
+#include "fault_walk.h"
 #include "reliability_workload.h"
 #include "test_util.h"
 #include "txjournal/compactor.h"
@@ -225,7 +226,7 @@ std::string Describe(const Run& run) {
 }  // namespace
 
 TEST_CASE("every file-system call of a compacting workload can fail without losing a commit or the compacted state") {
-  std::array<std::uint64_t, test::kFsOpCount> counts{};
+  test::FsOpCounts counts{};
   {
     TempDir d;
     auto fs = std::make_shared<FaultFileSystem>();
@@ -237,57 +238,12 @@ TEST_CASE("every file-system call of a compacting workload can fail without losi
     counts = fs->Counts();
     CHECK(Check(d.sub("j"), run) == "");
   }
-  const char* v = std::getenv("TXJ_FAULT_VARIANTS");
-  const bool all = v && std::strcmp(v, "all") == 0;
-  struct Variant {
-    const char* name;
-    int error;
-    bool sticky, short_write;
-  };
-  const Variant kVariants[] = {
-      {"EIO once", EIO, false, false},
-      {"EIO from then on", EIO, true, false},
-      {"ENOSPC from then on", ENOSPC, true, false},
-      {"short write", EIO, false, true},
-  };
-  const auto t0 = std::chrono::steady_clock::now();
-  int runs = 0, injected = 0, reported = 0, rotation = 0;
-  for (FsOp op : test::AllFsOps()) {
-    std::vector<Variant> applicable = {kVariants[0], kVariants[1]};
-    if (op == FsOp::kWrite || op == FsOp::kAllocate || op == FsOp::kSync) applicable.push_back(kVariants[2]);
-    if (op == FsOp::kWrite) applicable.push_back(kVariants[3]);
-    const std::uint64_t n_max = counts[static_cast<std::size_t>(op)] + 1;
-    for (std::uint64_t n = 1; n <= n_max; ++n) {
-      std::vector<Variant> chosen;
-      if (all) {
-        chosen = applicable;
-      } else {
-        chosen.push_back(applicable[static_cast<std::size_t>(rotation++) % applicable.size()]);
-      }
-      for (const Variant& var : chosen) {
-        TempDir d;
-        auto fs = std::make_shared<FaultFileSystem>();
-        if (var.short_write) {
-          fs->ArmShortWrite(n, var.sticky);
-        } else {
-          fs->Arm(op, n, var.error, var.sticky);
-        }
-        Run run;
-        RunWorkload(d.sub("j"), fs, &run);
-        ++runs;
-        injected += fs->Injected() > 0 ? 1 : 0;
-        reported += run.errors.empty() ? 0 : 1;
-        INFO("fault: ", test::FsOpName(op), " call ", n, " of ", n_max - 1, ", ", var.name, "; ", Describe(run));
-        CHECK(Check(d.sub("j"), run) == "");
-      }
-    }
-  }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::string per;
-  for (FsOp op : test::AllFsOps()) {
-    per += " " + std::string(test::FsOpName(op)) + "=" + std::to_string(counts[static_cast<std::size_t>(op)]);
-  }
-  std::printf("fault injection (compaction): clean run calls:%s\n", per.c_str());
-  std::printf("fault injection (compaction): %d runs (%s), %d with a failure injected, %d reported an error, %.1f s\n",
-              runs, all ? "all variants" : "rotating variants", injected, reported, secs);
+  test::WalkFaults("compaction", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where) {
+    TempDir d;
+    Run run;
+    RunWorkload(d.sub("j"), fs, &run);
+    INFO("fault: ", where, "; ", Describe(run));
+    CHECK(Check(d.sub("j"), run) == "");
+    return !run.errors.empty();
+  });
 }
