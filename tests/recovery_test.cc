@@ -672,6 +672,26 @@ TEST_CASE("a renamed, duplicated or replaced segment is corruption") {
     fs::resize_file(victim, kSeg / 2);
     ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), victim);
   }
+  SUBCASE("an emptied segment, in the middle or the last one") {
+    // Segments appear under their name only once complete (temporary name,
+    // sync, rename): an empty one is damage, never a crash's leftover.
+    for (int which : {1, 2}) {
+      CAPTURE(which);
+      TempDir dir;
+      FillSegments(dir.path(), 3);
+      std::string victim;
+      for (const auto& e : fs::directory_iterator(dir.path())) {
+        if (e.path().extension() != ".seg") continue;
+        if (victim.empty() || (which == 2) == (e.path().string() > victim)) victim = e.path().string();
+      }
+      if (which == 1) victim = SegPath(dir.path(), 1 * kSeg);
+      fs::resize_file(victim, 0);
+      const auto before = Snapshot(dir.path());
+      ExpectCorruptionNaming(Journal::open(dir.path(), Opts()).status(), victim);
+      ExpectCorruptionNaming(Journal::open(dir.path(), ReadOnly()).status(), victim);
+      CHECK(Snapshot(dir.path()) == before);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
