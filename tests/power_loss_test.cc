@@ -438,6 +438,46 @@ struct Totals {
   std::string example;   // the first of them
 };
 
+// One disk state made from a crash moment, written to `out`.
+struct StateToCheck {
+  const CrashMoment& m;
+  const DiskState& state;
+  int variant;
+  std::string out;
+  std::string destroyed;  // synced data the state destroyed (Materialize), empty if none
+  std::uint64_t seed;     // Materialize's seed: writing it again gives the same bytes
+};
+
+// Turns every crash moment into its disk states (StatesPerMoment() of them
+// when something was unsynced, else one), writes each under `root`, and
+// hands it to `check`. Counts moments, states and destroying states.
+template <typename Check>
+void ForEachDiskState(const std::vector<CrashMoment>& moments, std::uint64_t seed, const std::string& root,
+                      Totals* totals, Check check) {
+  std::mt19937_64 rng(seed);
+  const int per = StatesPerMoment();
+  const bool keep = std::getenv("TXJ_KEEP_TEST_DIRS") != nullptr;
+  std::error_code ec;
+  for (const CrashMoment& m : moments) {
+    bool any_dirty = !m.renames.empty();
+    for (const auto& f : m.files) any_dirty = any_dirty || !f.dirty.empty();
+    const int n = any_dirty ? std::max(per, 3) : 1;
+    ++totals->moments;
+    for (int v = 0; v < n; ++v) {
+      const DiskState s = ChooseState(m, v, rng);
+      const std::string out = root + "/m" + std::to_string(m.index) + "-" + std::to_string(v);
+      fs::remove_all(out, ec);
+      const std::uint64_t mseed = rng();
+      std::string destroyed = Materialize(m, s, mseed, out);
+      ++totals->states;
+      if (!destroyed.empty()) ++totals->destroying;
+      check(StateToCheck{m, s, v, out, std::move(destroyed), mseed});
+      if (!keep) fs::remove_all(out, ec);
+    }
+  }
+  if (!keep) fs::remove_all(root, ec);
+}
+
 // Runs the workload under `d` with power-loss tracking, then checks the
 // disk states of every crash moment.
 void RunPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
@@ -466,88 +506,76 @@ void RunPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
   REQUIRE(moments.size() > 20);
 
   const std::string root = StateRoot() + "/txj-power-loss-" + std::to_string(::getpid());
-  std::mt19937_64 rng(seed ^ (static_cast<std::uint64_t>(d) << 32));
-  const int per = StatesPerMoment();
-  for (const CrashMoment& m : moments) {
-    bool any_dirty = !m.renames.empty();
-    for (const auto& f : m.files) any_dirty = any_dirty || !f.dirty.empty();
-    const int n = any_dirty ? std::max(per, 3) : 1;
-    ++totals->moments;
-    for (int v = 0; v < n; ++v) {
-      DiskState s = ChooseState(m, v, rng);
-      const std::string out = root + "/m" + std::to_string(m.index) + "-" + std::to_string(v);
-      std::error_code ec;
-      fs::remove_all(out, ec);
-      const std::uint64_t mseed = rng();
-      const std::string destroyed = Materialize(m, s, mseed, out);
-      ++totals->states;
-      if (!destroyed.empty()) ++totals->destroying;
-      INFO("durability ", static_cast<int>(d), ", crash moment ", m.index, " (", m.what, "), ", m.settled,
-           " commits settled, disk state ", v, ": ", s.pattern,
-           destroyed.empty() ? std::string() : " synced data destroyed at: " + destroyed);
-      // What a tool sees before any repair: a crash tail at most, never
-      // damage (unless the state destroyed synced data).
-      const bool has_manifest = fs::exists(out + "/JOURNAL", ec);
-      if (has_manifest && destroyed.empty()) {
-        CHECK(test::WalkProblems(out, /*allow_tail=*/true) == "");
+  ForEachDiskState(moments, seed ^ (static_cast<std::uint64_t>(d) << 32), root, totals, [&](const StateToCheck& st) {
+    const CrashMoment& m = st.m;
+    const DiskState& s = st.state;
+    const int v = st.variant;
+    const std::string& out = st.out;
+    const std::string& destroyed = st.destroyed;
+    const std::uint64_t mseed = st.seed;
+    std::error_code ec;
+    INFO("durability ", static_cast<int>(d), ", crash moment ", m.index, " (", m.what, "), ", m.settled,
+         " commits settled, disk state ", v, ": ", s.pattern,
+         destroyed.empty() ? std::string() : " synced data destroyed at: " + destroyed);
+    // What a tool sees before any repair: a crash tail at most, never
+    // damage (unless the state destroyed synced data).
+    const bool has_manifest = fs::exists(out + "/JOURNAL", ec);
+    if (has_manifest && destroyed.empty()) {
+      CHECK(test::WalkProblems(out, /*allow_tail=*/true) == "");
+    }
+    bool opened = false;
+    {
+      auto j = Journal::open(out, test::SmallOptions(d));
+      INFO("open: ", (j.ok() ? std::string("ok") : j.status().ToString()));
+      if (destroyed.empty()) {
+        CHECK(j.ok());
+      } else if (!j.ok()) {
+        // Refusing is the right answer to destroyed synced data; anything
+        // but a corruption error is not.
+        CHECK(j.status().code() == Code::kCorruption);
+        ++totals->refused;
       }
-      bool opened = false;
-      {
-        auto j = Journal::open(out, test::SmallOptions(d));
-        INFO("open: ", (j.ok() ? std::string("ok") : j.status().ToString()));
+      if (!j.ok() && std::getenv("TXJ_KEEP_TEST_DIRS")) {
+        // The state as it was before the open, for inspection.
+        Materialize(m, s, mseed, out + "-crash-state");
+        std::printf("kept the crash state in %s-crash-state\n", out.c_str());
+      }
+      if (j.ok()) {
+        opened = true;
+        ++totals->opened;
+        totals->repaired += (*j)->recovery_report().repairs.empty() ? 0 : 1;
+        test::ViewCheck how;
+        // Only commit durability promises anything to a machine crash,
+        // and only while the device keeps what it synced.
+        const std::size_t promised = d == Durability::kCommit ? m.settled : 0;
+        // With commits padded to a page (the default), no page holding
+        // an acknowledged commit is written again, so even a state that
+        // garbles rewritten pages keeps them (or is refused above).
+        how.required_upto = destroyed.empty() || Strict() || d == Durability::kCommit ? promised : 0;
+        how.prefix = true;
+        std::size_t recovered = 0;
+        CHECK(test::CheckView(**j, log, how, &recovered) == "");
         if (destroyed.empty()) {
-          CHECK(j.ok());
-        } else if (!j.ok()) {
-          // Refusing is the right answer to destroyed synced data; anything
-          // but a corruption error is not.
-          CHECK(j.status().code() == Code::kCorruption);
-          ++totals->refused;
-        }
-        if (!j.ok() && std::getenv("TXJ_KEEP_TEST_DIRS")) {
-          // The state as it was before the open, for inspection.
-          Materialize(m, s, mseed, out + "-crash-state");
-          std::printf("kept the crash state in %s-crash-state\n", out.c_str());
-        }
-        if (j.ok()) {
-          opened = true;
-          ++totals->opened;
-          totals->repaired += (*j)->recovery_report().repairs.empty() ? 0 : 1;
-          test::ViewCheck how;
-          // Only commit durability promises anything to a machine crash,
-          // and only while the device keeps what it synced.
-          const std::size_t promised = d == Durability::kCommit ? m.settled : 0;
-          // With commits padded to a page (the default), no page holding
-          // an acknowledged commit is written again, so even a state that
-          // garbles rewritten pages keeps them (or is refused above).
-          how.required_upto = destroyed.empty() || Strict() || d == Durability::kCommit ? promised : 0;
-          how.prefix = true;
-          std::size_t recovered = 0;
-          CHECK(test::CheckView(**j, log, how, &recovered) == "");
-          if (destroyed.empty()) {
-            for (std::size_t k = 0; k < promised; ++k) totals->acked_checked += log.commits[k].acked() ? 1 : 0;
-          } else if (promised > 0) {
-            test::ViewCheck all = how;
-            all.required_upto = promised;
-            const std::string lost = test::CheckView(**j, log, all);
-            if (!lost.empty()) {
-              // Destroyed synced data above the durable watermark is taken
-              // for a torn tail: acknowledged commits in it are dropped.
-              ++totals->silent_loss;
-              if (totals->example.empty()) {
-                totals->example = "crash moment " + std::to_string(m.index) + " (" + m.what + "): " + s.pattern +
-                                  " destroyed " + destroyed + "-> " + lost;
-              }
+          for (std::size_t k = 0; k < promised; ++k) totals->acked_checked += log.commits[k].acked() ? 1 : 0;
+        } else if (promised > 0) {
+          test::ViewCheck all = how;
+          all.required_upto = promised;
+          const std::string lost = test::CheckView(**j, log, all);
+          if (!lost.empty()) {
+            // Destroyed synced data above the durable watermark is taken
+            // for a torn tail: acknowledged commits in it are dropped.
+            ++totals->silent_loss;
+            if (totals->example.empty()) {
+              totals->example = "crash moment " + std::to_string(m.index) + " (" + m.what + "): " + s.pattern +
+                                " destroyed " + destroyed + "-> " + lost;
             }
           }
-          CHECK((*j)->close().ok());
         }
+        CHECK((*j)->close().ok());
       }
-      if (opened) CHECK(test::WalkProblems(out, /*allow_tail=*/false) == "");
-      if (!std::getenv("TXJ_KEEP_TEST_DIRS")) fs::remove_all(out, ec);
     }
-  }
-  std::error_code ec;
-  if (!std::getenv("TXJ_KEEP_TEST_DIRS")) fs::remove_all(root, ec);
+    if (opened) CHECK(test::WalkProblems(out, /*allow_tail=*/false) == "");
+  });
 }
 
 // A workload with compaction: plain transactions on topic "t" and
@@ -618,82 +646,68 @@ void RunCompactionPowerLoss(std::uint64_t seed, Totals* totals, int* compactions
   totals->rewrite_moments += rewrites;
 
   const std::string root = StateRoot() + "/txj-power-loss-compaction-" + std::to_string(::getpid());
-  std::mt19937_64 rng(seed ^ 0x5eed);
-  const int per = StatesPerMoment();
-  for (const CrashMoment& m : moments) {
-    bool any_dirty = !m.renames.empty();
-    for (const auto& f : m.files) any_dirty = any_dirty || !f.dirty.empty();
-    const int n = any_dirty ? std::max(per, 3) : 1;
-    ++totals->moments;
-    for (int v = 0; v < n; ++v) {
-      DiskState st = ChooseState(m, v, rng);
-      const std::string out = root + "/m" + std::to_string(m.index) + "-" + std::to_string(v);
-      std::error_code ec;
-      fs::remove_all(out, ec);
-      const std::string destroyed = Materialize(m, st, rng(), out);
-      ++totals->states;
-      if (!destroyed.empty()) ++totals->destroying;
-      INFO("compaction workload, crash moment ", m.index, " (", m.what, "), ", m.settled, " commits settled, state ",
-           v, ": ", st.pattern, destroyed.empty() ? std::string() : " synced data destroyed at: " + destroyed);
-      auto j = Journal::open(out, test::SmallOptions(Durability::kCommit));
-      INFO("open: ", (j.ok() ? std::string("ok") : j.status().ToString()));
-      if (!j.ok()) {
-        CHECK(!destroyed.empty());
-        CHECK(j.status().code() == Code::kCorruption);
-        ++totals->refused;
-        fs::remove_all(out, ec);
-        continue;
-      }
-      ++totals->opened;
-      totals->repaired += (*j)->recovery_report().repairs.empty() ? 0 : 1;
-      TXJ_REQUIRE_OK((*j)->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
-      // Commits present: a prefix of the commit order, holding every one
-      // that was acknowledged before the crash moment.
-      const std::uint64_t end = (*j)->next_offset();
-      std::size_t present = 0;
-      while (present < commits.size() && commits[present].first_offset + commits[present].count <= end) ++present;
-      CHECK(present >= m.settled);
-      CHECK((present == commits.size() || commits[present].first_offset == end));
-      // The plain topic: exactly the events of the present plain commits.
-      auto view = test::ReadView(**j, 0, Filter::for_topics({"t"}));
-      TXJ_REQUIRE_OK(view);
-      std::size_t k = 0;
-      bool same = true;
-      for (std::size_t c = 0; c < present; ++c) {
-        if (commits[c].kv) continue;
-        for (std::uint64_t e = 0; e < commits[c].count; ++e, ++k) {
-          same = same && k < view->size() && (*view)[k].offset == commits[c].first_offset + e &&
-                 (*view)[k].payload == commits[c].payload;
-        }
-      }
-      CHECK(same);
-      CHECK(k == view->size());
-      // The compacted topic: snapshot plus the rest equals the fold of the
-      // present "kv" commits.
-      LatestByKeyCompactor fold;
-      auto want = fold.initial();
-      for (std::size_t c = 0; c < present; ++c) {
-        if (!commits[c].kv) continue;
-        Event e;
-        e.offset = commits[c].first_offset;
-        e.txn_id = commits[c].txn_id;
-        e.topic = "kv";
-        e.type = "set";
-        e.key = commits[c].key;
-        e.payload = commits[c].payload;
-        TXJ_REQUIRE_OK(fold.apply(*want, e));
-      }
-      auto got = (*j)->rebuild("kv");
-      TXJ_REQUIRE_OK(got);
-      CHECK(got->encoded == fold.encode(*want));
-      if (got->from_snapshot > 0) ++*compactions_checked;
-      CHECK((*j)->close().ok());
-      CHECK(test::WalkProblems(out, /*allow_tail=*/false) == "");
-      if (!std::getenv("TXJ_KEEP_TEST_DIRS")) fs::remove_all(out, ec);
+  ForEachDiskState(moments, seed ^ 0x5eed, root, totals, [&](const StateToCheck& state) {
+    const CrashMoment& m = state.m;
+    const DiskState& st = state.state;
+    const int v = state.variant;
+    const std::string& out = state.out;
+    const std::string& destroyed = state.destroyed;
+    INFO("compaction workload, crash moment ", m.index, " (", m.what, "), ", m.settled, " commits settled, state ",
+         v, ": ", st.pattern, destroyed.empty() ? std::string() : " synced data destroyed at: " + destroyed);
+    auto j = Journal::open(out, test::SmallOptions(Durability::kCommit));
+    INFO("open: ", (j.ok() ? std::string("ok") : j.status().ToString()));
+    if (!j.ok()) {
+      CHECK(!destroyed.empty());
+      CHECK(j.status().code() == Code::kCorruption);
+      ++totals->refused;
+      return;
     }
-  }
-  std::error_code ec;
-  if (!std::getenv("TXJ_KEEP_TEST_DIRS")) fs::remove_all(root, ec);
+    ++totals->opened;
+    totals->repaired += (*j)->recovery_report().repairs.empty() ? 0 : 1;
+    TXJ_REQUIRE_OK((*j)->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
+    // Commits present: a prefix of the commit order, holding every one
+    // that was acknowledged before the crash moment.
+    const std::uint64_t end = (*j)->next_offset();
+    std::size_t present = 0;
+    while (present < commits.size() && commits[present].first_offset + commits[present].count <= end) ++present;
+    CHECK(present >= m.settled);
+    CHECK((present == commits.size() || commits[present].first_offset == end));
+    // The plain topic: exactly the events of the present plain commits.
+    auto view = test::ReadView(**j, 0, Filter::for_topics({"t"}));
+    TXJ_REQUIRE_OK(view);
+    std::size_t k = 0;
+    bool same = true;
+    for (std::size_t c = 0; c < present; ++c) {
+      if (commits[c].kv) continue;
+      for (std::uint64_t e = 0; e < commits[c].count; ++e, ++k) {
+        same = same && k < view->size() && (*view)[k].offset == commits[c].first_offset + e &&
+               (*view)[k].payload == commits[c].payload;
+      }
+    }
+    CHECK(same);
+    CHECK(k == view->size());
+    // The compacted topic: snapshot plus the rest equals the fold of the
+    // present "kv" commits.
+    LatestByKeyCompactor fold;
+    auto want = fold.initial();
+    for (std::size_t c = 0; c < present; ++c) {
+      if (!commits[c].kv) continue;
+      Event e;
+      e.offset = commits[c].first_offset;
+      e.txn_id = commits[c].txn_id;
+      e.topic = "kv";
+      e.type = "set";
+      e.key = commits[c].key;
+      e.payload = commits[c].payload;
+      TXJ_REQUIRE_OK(fold.apply(*want, e));
+    }
+    auto got = (*j)->rebuild("kv");
+    TXJ_REQUIRE_OK(got);
+    CHECK(got->encoded == fold.encode(*want));
+    if (got->from_snapshot > 0) ++*compactions_checked;
+    CHECK((*j)->close().ok());
+    CHECK(test::WalkProblems(out, /*allow_tail=*/false) == "");
+  });
 }
 
 }  // namespace
