@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fault_fs.h"
+#include "fault_walk.h"
 #include "reliability_workload.h"
 #include "test_util.h"
 
@@ -30,30 +31,6 @@ using txj::test::WorkloadLog;
 using txj::test::WorkloadShape;
 
 namespace {
-
-struct Variant {
-  const char* name;
-  int error;
-  bool sticky;
-  bool short_write;
-};
-
-const Variant kEioOnce{"EIO once", EIO, false, false};
-const Variant kEioSticky{"EIO from then on", EIO, true, false};
-const Variant kNoSpaceSticky{"ENOSPC from then on", ENOSPC, true, false};
-const Variant kShortWrite{"short write", EIO, false, true};
-
-std::vector<Variant> VariantsFor(FsOp op) {
-  std::vector<Variant> v = {kEioOnce, kEioSticky};
-  if (op == FsOp::kWrite || op == FsOp::kAllocate || op == FsOp::kSync) v.push_back(kNoSpaceSticky);
-  if (op == FsOp::kWrite) v.push_back(kShortWrite);
-  return v;
-}
-
-bool AllVariants() {
-  const char* s = std::getenv("TXJ_FAULT_VARIANTS");
-  return s && std::strcmp(s, "all") == 0;
-}
 
 Options WorkloadOptions(std::shared_ptr<FileSystem> fs) {
   Options o = test::SmallOptions(Durability::kCommit);
@@ -172,7 +149,7 @@ std::string Describe(const WorkloadLog& log) {
 
 TEST_CASE("every file-system call of a small workload can fail without losing an acknowledged commit") {
   // A clean run first: how many calls of each kind the workload makes.
-  std::array<std::uint64_t, test::kFsOpCount> counts{};
+  test::FsOpCounts counts{};
   {
     TempDir d;
     auto fs = std::make_shared<FaultFileSystem>();
@@ -190,62 +167,26 @@ TEST_CASE("every file-system call of a small workload can fail without losing an
     }
     CHECK(segments >= 3);  // the workload rolls segments
   }
-  const bool all = AllVariants();
-  const auto t0 = std::chrono::steady_clock::now();
-  int runs = 0, injected_runs = 0, failed_closed = 0, errors_reported = 0;
-  std::map<std::string, int> sites;
-  int rotation = 0;
-  for (FsOp op : test::AllFsOps()) {
-    // Calls past the clean run's count are also tried once: the background
-    // thread's timing moves a few calls between runs.
-    const std::uint64_t n_max = counts[static_cast<std::size_t>(op)] + 1;
-    const auto variants = VariantsFor(op);
-    for (std::uint64_t n = 1; n <= n_max; ++n) {
-      std::vector<Variant> chosen;
-      if (all) {
-        chosen = variants;
-      } else {
-        chosen.push_back(variants[static_cast<std::size_t>(rotation++) % variants.size()]);
-      }
-      for (const Variant& v : chosen) {
-        TempDir d;
-        auto fs = std::make_shared<FaultFileSystem>();
-        if (v.short_write) {
-          fs->ArmShortWrite(n, v.sticky);
-        } else {
-          fs->Arm(op, n, v.error, v.sticky);
-        }
-        WorkloadLog log;
-        RunOnce(d.sub("j"), fs, &log);
-        ++runs;
-        const bool fired = fs->Injected() > 0;
-        injected_runs += fired ? 1 : 0;
-        failed_closed += (log.saw_failed || log.failed_sessions > 0) ? 1 : 0;
-        errors_reported += log.errors.empty() ? 0 : 1;
-        if (fired) sites[std::string(test::FsOpName(op))]++;
-        std::string why = CheckAfter(d.sub("j"), log);
-        if (std::getenv("TXJ_FAULT_VERBOSE")) {
-          std::printf("%s call %llu, %s: %s%s\n", std::string(test::FsOpName(op)).c_str(),
-                      static_cast<unsigned long long>(n), v.name, fired ? "" : "(not reached) ",
-                      Describe(log).c_str());
-        }
-        INFO("fault: ", test::FsOpName(op), " call ", n, " of ", n_max - 1, ", ", v.name, "; ", Describe(log));
-        CHECK(why == "");
-        // After a one-time failure a journal that did not fail closed must
-        // not stay wedged.
-        if (!v.sticky) CHECK_FALSE(log.stuck);
-      }
-    }
-  }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::string per;
-  for (FsOp op : test::AllFsOps()) {
-    per += " " + std::string(test::FsOpName(op)) + "=" + std::to_string(counts[static_cast<std::size_t>(op)]);
-  }
-  std::printf("fault injection: clean run calls:%s\n", per.c_str());
-  std::printf("fault injection: %d runs (%s), %d with a failure injected, %d reported an error, %d failed closed, "
-              "%.1f s\n",
-              runs, all ? "all variants" : "rotating variants", injected_runs, errors_reported, failed_closed, secs);
+  int failed_closed = 0;
+  test::WalkFaults("nested transactions", counts,
+                   [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where, const test::FaultVariant& v) {
+                     TempDir d;
+                     WorkloadLog log;
+                     RunOnce(d.sub("j"), fs, &log);
+                     failed_closed += (log.saw_failed || log.failed_sessions > 0) ? 1 : 0;
+                     const std::string why = CheckAfter(d.sub("j"), log);
+                     if (std::getenv("TXJ_FAULT_VERBOSE")) {
+                       std::printf("%s: %s%s\n", where.c_str(), fs->Injected() ? "" : "(not reached) ",
+                                   Describe(log).c_str());
+                     }
+                     INFO("fault: ", where, "; ", Describe(log));
+                     CHECK(why == "");
+                     // After a one-time failure a journal that did not fail
+                     // closed must not stay wedged.
+                     if (!v.sticky) CHECK_FALSE(log.stuck);
+                     return !log.errors.empty();
+                   });
+  std::printf("fault injection (nested transactions): %d runs failed the journal closed\n", failed_closed);
 }
 
 namespace {

@@ -44,8 +44,8 @@ inline bool AllFaultVariants() {
 
 using FsOpCounts = std::array<std::uint64_t, kFsOpCount>;
 
-// Calls `one(fs, where)` once per fault: `fs` has the fault armed, `where`
-// names it for INFO. `one` returns true if the run reported an error.
+// Calls `one(fs, where, variant)` once per fault: `fs` has the fault armed,
+// `where` names it for INFO. `one` returns true if the run reported an error.
 // Prints the figures under `what`.
 template <typename OneRun>
 void WalkFaults(const char* what, const FsOpCounts& clean, OneRun one) {
@@ -71,7 +71,7 @@ void WalkFaults(const char* what, const FsOpCounts& clean, OneRun one) {
         }
         const std::string where = std::string(FsOpName(op)) + " call " + std::to_string(n) + " of " +
                                   std::to_string(n_max - 1) + ", " + v.name;
-        reported += one(fs, where) ? 1 : 0;
+        reported += one(fs, where, v) ? 1 : 0;
         ++runs;
         injected += fs->Injected() > 0 ? 1 : 0;
       }

@@ -238,7 +238,7 @@ TEST_CASE("every file-system call of a compacting workload can fail without losi
     counts = fs->Counts();
     CHECK(Check(d.sub("j"), run) == "");
   }
-  test::WalkFaults("compaction", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where) {
+  test::WalkFaults("compaction", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where, const test::FaultVariant&) {
     TempDir d;
     Run run;
     RunWorkload(d.sub("j"), fs, &run);

@@ -177,7 +177,7 @@ TEST_CASE("every file-system call of a writer followed by a consumer can fail an
     counts = fs->Counts();
     CHECK(Check(d.sub("j"), run) == "");
   }
-  test::WalkFaults("consumers", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where) {
+  test::WalkFaults("consumers", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where, const test::FaultVariant&) {
     TempDir d;
     Run run;
     RunWriterAndConsumer(d.sub("j"), fs, &run);

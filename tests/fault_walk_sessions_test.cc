@@ -157,7 +157,7 @@ TEST_CASE("every file-system call of a run of multi-store sessions can fail and 
     counts = fs->Counts();
     CHECK(Check(d.sub("j"), d.sub("kv"), run) == "");
   }
-  test::WalkFaults("sessions", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where) {
+  test::WalkFaults("sessions", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where, const test::FaultVariant&) {
     TempDir d;
     Run run;
     RunSessions(d.sub("j"), d.sub("kv"), fs, &run);
