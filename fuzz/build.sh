@@ -22,7 +22,7 @@ if [[ ! -f $out/build.ninja ]]; then
 fi
 ninja -C "$out"
 if [[ ${1:-} == --seeds ]]; then
-  rm -rf fuzz/corpus
+  find fuzz/corpus -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} + 2>/dev/null || true  # keeps the README
   ASAN_OPTIONS=detect_leaks=0 "$out/fuzz/make_seeds" fuzz/corpus
   du -sh fuzz/corpus
 fi
