@@ -44,13 +44,16 @@ Status Catalog::Check(int rc, const char* what) const {
   return Status::IOError(msg);
 }
 
-Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path, bool writable, mode_t mode) {
+Result<std::unique_ptr<Catalog>> Catalog::Open(FileSystem& fs, const std::string& path, bool writable,
+                                               mode_t mode) {
   auto c = std::unique_ptr<Catalog>(new Catalog());
   c->path_ = path;
   c->writable_ = writable;
   if (writable) {
-    if (::mkdir(path.c_str(), mode | 0700) != 0 && errno != EEXIST) {
-      return Status::FromErrno(errno, "create catalog directory " + path);
+    // The directory goes through the journal's file system; LMDB does its
+    // own I/O on the files inside.
+    if (int e = fs.MakeDir(path, mode | 0700); e != 0 && e != EEXIST) {
+      return Status::FromErrno(e, "create catalog directory " + path);
     }
   }
   TXJ_RETURN_IF_ERROR(c->Check(mdb_env_create(&c->env_), "env_create"));

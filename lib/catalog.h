@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
 namespace txj::internal {
@@ -42,7 +43,7 @@ struct TopicStats {
 class Catalog {
  public:
   // Opens (creating when writable) the catalog in `path`.
-  static Result<std::unique_ptr<Catalog>> Open(const std::string& path, bool writable, mode_t mode);
+  static Result<std::unique_ptr<Catalog>> Open(FileSystem& fs, const std::string& path, bool writable, mode_t mode);
   ~Catalog();
 
   Status PutMeta(const std::string& key, const std::string& value);

@@ -6,8 +6,10 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 
+#include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
 namespace txj::internal {
@@ -19,14 +21,17 @@ class DirLock {
   DirLock(const DirLock&) = delete;
   DirLock& operator=(const DirLock&) = delete;
 
-  // Errors: kBusy naming the holder's pid when another writer holds it.
-  Status Acquire(const std::string& dir, mode_t mode);
+  // Opens (creating it if needed) DIR/LOCK through `fs` and locks it.
+  // Errors: kBusy naming the holder's pid when another writer holds it; the
+  // file system's error naming the file when it cannot be opened.
+  Status Acquire(std::shared_ptr<FileSystem> fs, const std::string& dir, mode_t mode);
   void Release();
 
   // True if some process holds the writer lock of `dir` now.
-  static bool IsHeld(const std::string& dir);
+  static bool IsHeld(FileSystem& fs, const std::string& dir);
 
  private:
+  std::shared_ptr<FileSystem> fs_;
   int fd_ = -1;
 };
 

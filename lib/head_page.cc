@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,31 +25,45 @@ long Futex(const void* addr, int op, std::uint32_t val, const struct timespec* t
 }
 }  // namespace
 
-HeadPage::~HeadPage() {
+HeadPage::~HeadPage() { Detach(); }
+
+void HeadPage::Detach() {
   guard_.Unregister();
-  if (data_ != nullptr) ::munmap(data_, kHeadSize);
-  if (fd_ >= 0) ::close(fd_);
+  if (data_ != nullptr) fs_->Unmap(data_, kHeadSize);
+  if (fd_ >= 0) fs_->Close(fd_);
+  data_ = nullptr;
+  fd_ = -1;
+  can_register_ = false;
+  fs_.reset();
 }
 
-Status HeadPage::Create(const std::string& dir, mode_t mode, std::uint64_t visible,
-                        std::uint64_t next_offset) {
-  std::string path = JoinPath(dir, format::kHeadName);
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0) return Status::FromErrno(errno, "open " + path);
-  if (int e = ::posix_fallocate(fd, 0, kHeadSize)) {
-    ::close(fd);
-    return Status::FromErrno(e, "reserve " + path);
-  }
-  void* p = ::mmap(nullptr, kHeadSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) {
-    int e = errno;
-    ::close(fd);
+Status HeadPage::Attach(std::shared_ptr<FileSystem> fs, int fd, bool writable, const std::string& path) {
+  void* p = nullptr;
+  if (int e = fs->Map(fd, 0, kHeadSize, writable, &p)) {
+    fs->Close(fd);
     return Status::FromErrno(e, "mmap " + path);
   }
+  fs_ = std::move(fs);
   fd_ = fd;
   data_ = static_cast<HeadData*>(p);
   guard_.Register(p, kHeadSize);
-  can_register_ = true;
+  can_register_ = writable;
+  return Status::OK();
+}
+
+Status HeadPage::Create(std::shared_ptr<FileSystem> fs, const std::string& dir, mode_t mode,
+                        std::uint64_t visible, std::uint64_t next_offset) {
+  Detach();
+  std::string path = JoinPath(dir, format::kHeadName);
+  int fd = -1;
+  if (int e = fs->Open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode, &fd)) {
+    return Status::FromErrno(e, "open " + path);
+  }
+  if (int e = fs->Allocate(fd, 0, kHeadSize)) {
+    fs->Close(fd);
+    return Status::FromErrno(e, "reserve " + path);
+  }
+  TXJ_RETURN_IF_ERROR(Attach(std::move(fs), fd, true, path));
   data_->magic = kHeadMagic;
   data_->visible_lsn.store(visible, std::memory_order_release);
   data_->next_offset.store(next_offset, std::memory_order_release);
@@ -60,39 +72,28 @@ Status HeadPage::Create(const std::string& dir, mode_t mode, std::uint64_t visib
   return Status::OK();
 }
 
-Status HeadPage::OpenReadOnly(const std::string& dir) {
+Status HeadPage::OpenReadOnly(std::shared_ptr<FileSystem> fs, const std::string& dir) {
+  Detach();
   std::string path = JoinPath(dir, format::kHeadName);
   // Read-write when permitted, so this reader can register as a waiter and
   // be woken at once; otherwise read-only and polled.
   bool rw = true;
-  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+  int fd = -1;
+  int e = fs->Open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0, &fd);
+  if (e == EACCES || e == EPERM || e == EROFS) {
     rw = false;
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    e = fs->Open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, &fd);
   }
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound("no head page " + path);
-    return Status::FromErrno(errno, "open " + path);
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < kHeadSize) {
-    ::close(fd);
+  if (e == ENOENT) return Status::NotFound("no head page " + path);
+  if (e != 0) return Status::FromErrno(e, "open " + path);
+  std::uint64_t size = 0;
+  if (fs->FileSize(fd, &size) != 0 || size < kHeadSize) {
+    fs->Close(fd);
     return Status::NotFound("head page " + path + " is incomplete");
   }
-  void* p = ::mmap(nullptr, kHeadSize, rw ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) {
-    int e = errno;
-    ::close(fd);
-    return Status::FromErrno(e, "mmap " + path);
-  }
-  fd_ = fd;
-  data_ = static_cast<HeadData*>(p);
-  guard_.Register(p, kHeadSize);
-  can_register_ = rw;
+  TXJ_RETURN_IF_ERROR(Attach(std::move(fs), fd, rw, path));
   if (data_->magic != kHeadMagic) {
-    guard_.Unregister();
-    ::munmap(p, kHeadSize);
-    data_ = nullptr;
+    Detach();
     return Status::NotFound("head page " + path + " not initialised");
   }
   return Status::OK();

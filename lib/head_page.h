@@ -8,9 +8,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "mapping_guard.h"
+#include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
 namespace txj::internal {
@@ -31,11 +33,12 @@ class HeadPage {
   HeadPage(const HeadPage&) = delete;
   HeadPage& operator=(const HeadPage&) = delete;
 
-  // Writer: creates or resets DIR/HEAD.
-  Status Create(const std::string& dir, mode_t mode, std::uint64_t visible, std::uint64_t next_offset);
-  // Reader: maps DIR/HEAD (writable if permitted, to register as a waiter);
-  // kNotFound if it does not exist.
-  Status OpenReadOnly(const std::string& dir);
+  // Writer: creates or resets DIR/HEAD, through `fs`.
+  Status Create(std::shared_ptr<FileSystem> fs, const std::string& dir, mode_t mode, std::uint64_t visible,
+                std::uint64_t next_offset);
+  // Reader: maps DIR/HEAD through `fs` (writable if permitted, to register
+  // as a waiter); kNotFound if it does not exist or is incomplete.
+  Status OpenReadOnly(std::shared_ptr<FileSystem> fs, const std::string& dir);
   bool valid() const { return data_ != nullptr; }
 
   // Writer: publishes a new visible end and wakes waiting readers.
@@ -53,6 +56,11 @@ class HeadPage {
   void Wait(std::uint32_t seen, std::chrono::nanoseconds timeout) const;
 
  private:
+  // Maps the first page of the open `fd` and takes ownership of both.
+  Status Attach(std::shared_ptr<FileSystem> fs, int fd, bool writable, const std::string& path);
+  void Detach();
+
+  std::shared_ptr<FileSystem> fs_;
   HeadData* data_ = nullptr;
   int fd_ = -1;
   MappingGuard guard_;  // a HEAD file truncated by someone else reads as zeros, not SIGBUS

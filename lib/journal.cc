@@ -32,7 +32,7 @@ Status OpenCatalog(JournalState& s) {
                               "state that the journal cannot rebuild; restore it, or open with "
                               "Options::rebuild_catalog to start them over");
   }
-  auto c = internal::Catalog::Open(path, !s.read_only, s.options.file_mode);
+  auto c = internal::Catalog::Open(*s.fs, path, !s.read_only, s.options.file_mode);
   if (c.ok()) {
     s.catalog = std::move(c).value();
     return Status::OK();
@@ -45,13 +45,13 @@ Status OpenCatalog(JournalState& s) {
   }
   // A damaged catalog holds only derived data here: set it aside and rebuild.
   std::string aside = path + ".damaged-" + std::to_string(internal::NowNanos());
-  if (::rename(path.c_str(), aside.c_str()) != 0 && errno != ENOENT) {
-    return Status::FromErrno(errno, "move damaged catalog " + path + " aside");
+  if (int e = s.fs->Rename(path, aside); e != 0 && e != ENOENT) {
+    return Status::FromErrno(e, "move damaged catalog " + path + " aside");
   }
   s.report.catalog_rebuilt = true;
   s.report.notes.push_back("catalog " + path + " could not be opened (" + c.status().ToString() + "); moved to " +
                            aside + " and rebuilt");
-  auto fresh = internal::Catalog::Open(path, true, s.options.file_mode);
+  auto fresh = internal::Catalog::Open(*s.fs, path, true, s.options.file_mode);
   if (!fresh.ok()) return fresh.status();
   s.catalog = std::move(fresh).value();
   return Status::OK();
@@ -106,7 +106,7 @@ Status OpenState(JournalState& s) {
       if (e != EEXIST) return Status::FromErrno(e, "create journal directory " + s.dir);
     }
   }
-  if (!s.read_only) TXJ_RETURN_IF_ERROR(s.lock.Acquire(s.dir, s.options.file_mode));
+  if (!s.read_only) TXJ_RETURN_IF_ERROR(s.lock.Acquire(s.fs, s.dir, s.options.file_mode));
   Status ms = internal::ReadManifest(fs, s.dir, &s.manifest);
   std::vector<std::string> names;
   if (int e = fs.ListDir(s.dir, &names)) return Status::FromErrno(e, "list " + s.dir);
@@ -168,7 +168,7 @@ Status OpenState(JournalState& s) {
     (void)s.catalog->PutMeta("format_version", std::to_string(kFormatVersion));
   }
   if (s.read_only) {
-    if (!s.head.OpenReadOnly(s.dir).ok()) { /* no writer ever published: scan limits apply */ }
+    if (!s.head.OpenReadOnly(s.fs, s.dir).ok()) { /* no writer ever published: scan limits apply */ }
     s.visible.store(s.pos);
     s.visible_next_offset.store(s.next_offset);
     return Status::OK();
@@ -181,7 +181,7 @@ Status OpenState(JournalState& s) {
     std::lock_guard<std::mutex> lock(s.sync_mu);
     s.unsynced.push_back(s.active);
   }
-  TXJ_RETURN_IF_ERROR(s.head.Create(s.dir, s.options.file_mode, s.pos, s.next_offset));
+  TXJ_RETURN_IF_ERROR(s.head.Create(s.fs, s.dir, s.options.file_mode, s.pos, s.next_offset));
   s.active->Prefault(s.pos);
   s.prepare_base = s.active->end();
   s.StartBackground();

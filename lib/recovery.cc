@@ -195,7 +195,7 @@ Status Recover(JournalState& s) {
   TailScan t;
   // A reader next to a live writer sees the tail being written: not damage,
   // and an open transaction there is not left over.
-  const bool writer_alive = s.read_only && DirLock::IsHeld(s.dir);
+  const bool writer_alive = s.read_only && DirLock::IsHeld(*s.fs, s.dir);
   TXJ_RETURN_IF_ERROR(ScanToTail(segs, start, &t, writer_alive));
   if (writer_alive) t.open_txn = false;
   s.report.start_lsn = t.start_lsn;

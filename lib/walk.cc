@@ -69,7 +69,7 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
   WalkReport report;
   // Before anything is read: a writer that has the journal open appends
   // while we read (its tail is moving, not torn).
-  const bool writer_before = DirLock::IsHeld(dir);
+  const bool writer_before = DirLock::IsHeld(*fs, dir);
 
   std::vector<std::string> names;
   if (int e = fs->ListDir(dir, &names)) {
@@ -229,7 +229,7 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
   }
   report.end_lsn = t.end_lsn;
   report.next_offset = t.next_offset;
-  report.writer_active = writer_before || DirLock::IsHeld(dir);
+  report.writer_active = writer_before || DirLock::IsHeld(*fs, dir);
   if (!writer_before) {
     if (t.crash_tail) {
       report.tail.push_back(t.tail_reason + " at LSN " + Num(t.end_lsn) + ", " + Num(t.tail_bytes) +

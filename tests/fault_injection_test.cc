@@ -269,9 +269,9 @@ TEST_CASE("no space for the next segment is a clear error, the transaction rolls
   TempDir d;
   const std::string dir = d.sub("j");
   auto fs = std::make_shared<FaultFileSystem>();
-  // The first segment is reserved at open; every later reservation fails,
-  // as on a full disk.
-  fs->Arm(FsOp::kAllocate, 2, ENOSPC, /*sticky=*/true);
+  // The first segment is reserved at open; every later reservation of a
+  // segment (created under a ".tmp" name) fails, as on a full disk.
+  fs->Arm(FsOp::kAllocate, 2, ENOSPC, /*sticky=*/true, ".tmp");
   WorkloadLog log;
   {
     auto j = test::OpenOrDie(dir, WorkloadOptions(fs));
@@ -413,8 +413,45 @@ TEST_CASE("a read-only file system or missing permissions fail a writable open w
     REQUIRE(!j.ok());
     INFO(j.status().ToString());
     CHECK(j.status().code() == Code::kIOError);
-    CHECK(j.status().message().find(dir + "/JOURNAL") != std::string::npos);
+    // The first file a writer opens is its lock.
+    CHECK(j.status().message().find(dir + "/LOCK") != std::string::npos);
   }
   // Nothing was changed by the refused opens.
   CHECK(CheckAfter(dir, log) == "");
+}
+
+TEST_CASE("a failure on the LOCK file or the HEAD page fails the writable open, names the file, and loses nothing") {
+  struct Case {
+    FsOp op;
+    int error;
+    const char* file;
+  };
+  const Case cases[] = {
+      {FsOp::kOpen, EIO, "LOCK"},      {FsOp::kOpen, EACCES, "LOCK"},  {FsOp::kOpen, EIO, "HEAD"},
+      {FsOp::kAllocate, ENOSPC, "HEAD"}, {FsOp::kMap, ENOMEM, "HEAD"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(test::FsOpName(c.op));
+    CAPTURE(c.file);
+    TempDir d;
+    const std::string dir = d.sub("j");
+    WorkloadLog log;
+    {
+      auto j = test::OpenOrDie(dir, test::SmallOptions(Durability::kCommit));
+      TXJ_REQUIRE_OK(CommitSmall(*j, &log, 3));
+      TXJ_REQUIRE_OK(j->close());
+    }
+    auto fs = std::make_shared<FaultFileSystem>();
+    fs->Arm(c.op, 1, c.error, /*sticky=*/true, c.file);
+    {
+      auto j = Journal::open(dir, WorkloadOptions(fs));
+      REQUIRE(!j.ok());
+      INFO(j.status().ToString());
+      CHECK(j.status().code() == (c.error == ENOSPC ? Code::kNoSpace : Code::kIOError));
+      CHECK(j.status().message().find(dir + "/" + c.file) != std::string::npos);
+    }
+    // The failed open let go of the lock: a writer in this process gets it,
+    // and finds every commit.
+    CHECK(CheckAfter(dir, log) == "");
+  }
 }

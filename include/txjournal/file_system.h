@@ -1,9 +1,15 @@
 // txjournal: the file-system layer.
 //
 // Every system call the library makes on journal files goes through a
-// FileSystem. The default one calls POSIX directly. Tests swap in a layer that
-// fails chosen calls (see tests/fault_fs.h) to prove that every failure is
-// reported and that no acknowledged commit is lost.
+// FileSystem: segments, the manifest, snapshots, the LOCK file, the HEAD page,
+// the catalog's directory. The default one calls POSIX directly. Tests swap
+// in a layer that fails chosen calls (see tests/fault_fs.h) to prove that
+// every failure is reported and that no acknowledged commit is lost.
+//
+// Outside it: LMDB's own I/O on the catalog's files, stat/lstat checks (is
+// the directory there, is a name a symlink), and calls on memory that is
+// already mapped (the in-place read-only remap of a sealed segment,
+// prefaulting advice, futex waits on the HEAD page).
 //
 // Functions return 0 on success and an errno value on failure, like the
 // POSIX calls they stand for; they never throw.
