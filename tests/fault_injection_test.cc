@@ -101,6 +101,13 @@ void RunOnce(const std::string& dir, const std::shared_ptr<FaultFileSystem>& fs,
 
 // Reopens `dir` with the default file system and checks it against `log`.
 // Returns an empty string when everything holds.
+// Creates a journal at `dir` holding `n` small acknowledged commits, closed.
+void CreateWithCommits(const std::string& dir, WorkloadLog* log, int n) {
+  auto j = test::OpenOrDie(dir, test::SmallOptions(Durability::kCommit));
+  TXJ_REQUIRE_OK(CommitSmall(*j, log, n));
+  TXJ_REQUIRE_OK(j->close());
+}
+
 std::string CheckAfter(const std::string& dir, const WorkloadLog& log, std::size_t* recovered = nullptr) {
   if (!log.violation.empty()) return log.violation;
   std::error_code ec;
@@ -382,11 +389,7 @@ TEST_CASE("a read-only file system or missing permissions fail a writable open w
   TempDir d;
   const std::string dir = d.sub("j");
   WorkloadLog log;
-  {
-    auto j = test::OpenOrDie(dir, test::SmallOptions(Durability::kCommit));
-    TXJ_REQUIRE_OK(CommitSmall(*j, &log, 3));
-    TXJ_REQUIRE_OK(j->close());
-  }
+  CreateWithCommits(dir, &log, 3);
   {
     // A read-only file system: reading works, creating the new manifest
     // (the writer's epoch) does not.
@@ -436,11 +439,7 @@ TEST_CASE("a failure on the LOCK file or the HEAD page fails the writable open, 
     TempDir d;
     const std::string dir = d.sub("j");
     WorkloadLog log;
-    {
-      auto j = test::OpenOrDie(dir, test::SmallOptions(Durability::kCommit));
-      TXJ_REQUIRE_OK(CommitSmall(*j, &log, 3));
-      TXJ_REQUIRE_OK(j->close());
-    }
+    CreateWithCommits(dir, &log, 3);
     auto fs = std::make_shared<FaultFileSystem>();
     fs->Arm(c.op, 1, c.error, /*sticky=*/true, c.file);
     {
