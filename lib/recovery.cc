@@ -12,9 +12,11 @@ namespace {
 std::string Num(std::uint64_t v) { return std::to_string(v); }
 
 // True if some valid, non-stale record starts at an 8-aligned position in
-// (from, seg end) of `seg`.
-bool ValidRecordAfter(const Segment& seg, std::uint64_t from, std::uint64_t salt, std::uint32_t min_epoch) {
-  for (std::uint64_t lsn = from + format::kRecordAlign; lsn + format::kRecordHeaderSize <= seg.end();
+// (from, limit) of `seg`. A record's header is never all zeros, so `limit`
+// may be the segment's non-zero end (NonZeroEnd).
+bool ValidRecordAfter(const Segment& seg, std::uint64_t from, std::uint64_t limit, std::uint64_t salt,
+                      std::uint32_t min_epoch) {
+  for (std::uint64_t lsn = from + format::kRecordAlign; lsn < limit && lsn + format::kRecordHeaderSize <= seg.end();
        lsn += format::kRecordAlign) {
     const std::uint8_t* p = seg.at(lsn);
     std::uint32_t len;
@@ -26,12 +28,23 @@ bool ValidRecordAfter(const Segment& seg, std::uint64_t from, std::uint64_t salt
   return false;
 }
 
-// Bytes from `from` to the last non-zero byte of the segment.
-std::uint64_t NonZeroExtent(const Segment& seg, std::uint64_t from) {
+// The LSN just past the last non-zero byte of `seg` at or after `from`, or
+// `from` if there is none. Reads 8 bytes at a time: on open it runs over
+// the unwritten rest of the active segment and over the prepared one.
+std::uint64_t NonZeroEnd(const Segment& seg, std::uint64_t from) {
   std::uint64_t end = seg.end();
+  if (from >= end) return from;
+  while (end - from >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, seg.at(end - 8), 8);
+    if (w != 0) break;
+    end -= 8;
+  }
   while (end > from && *seg.at(end - 1) == 0) --end;
-  return end - from;
+  return end;
 }
+
+std::uint64_t NonZeroExtent(const Segment& seg, std::uint64_t from) { return NonZeroEnd(seg, from) - from; }
 
 }  // namespace
 
@@ -112,7 +125,8 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
                                  " (the record verifies, so no crash explains it; nothing was changed)"));
   }
   const std::uint32_t min_epoch = reader.last_epoch();
-  bool valid_after = ValidRecordAfter(*seg, p, salt, min_epoch);
+  const std::uint64_t nonzero_end = NonZeroEnd(*seg, p);
+  bool valid_after = ValidRecordAfter(*seg, p, nonzero_end, salt, min_epoch);
   std::uint64_t later_bytes = 0;
   for (const auto& later : segs.All()) {
     if (later->base() <= seg->base()) continue;
@@ -121,19 +135,19 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
                 Status::Corruption("segment " + later->path() + " holds synced data after damage in " +
                                    reader.Where(p) + ": " + std::string(DecodeErrorName(reader.error()))));
     }
+    const std::uint64_t first = later->first_record_lsn();
+    const std::uint64_t later_end = NonZeroEnd(*later, first);
+    if (later_end == first) continue;  // all zeros (a prepared segment)
     RecordView lr;
-    DecodeError e = DecodeRecord(later->at(later->first_record_lsn()), later->end() - later->first_record_lsn(),
-                                 later->first_record_lsn(), salt, &lr);
-    if (e == DecodeError::kNone || ValidRecordAfter(*later, later->first_record_lsn(), salt, min_epoch)) {
-      valid_after = true;
-    }
-    later_bytes += NonZeroExtent(*later, later->first_record_lsn());
+    DecodeError e = DecodeRecord(later->at(first), later->end() - first, first, salt, &lr);
+    if (e == DecodeError::kNone || ValidRecordAfter(*later, first, later_end, salt, min_epoch)) valid_after = true;
+    later_bytes += later_end - first;
   }
   // A clean end has only zeros after it. Stray bytes after a zeroed header
   // (a later page of a torn write reached the disk, the header's did not)
   // are a crash tail too: left in place, the writer would append up to them
   // and the next open would find them after its records.
-  const std::uint64_t stray = invalid || valid_after ? 0 : NonZeroExtent(*seg, p) + later_bytes;
+  const std::uint64_t stray = invalid || valid_after ? 0 : (nonzero_end - p) + later_bytes;
   if (!invalid && !valid_after && stray == 0) return Status::OK();  // clean end: zero space follows
   const std::uint64_t watermark = seg->watermark(salt);
   const std::string what = invalid       ? std::string(DecodeErrorName(reader.error()))
@@ -146,7 +160,7 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   }
   out->crash_tail = true;
   out->tail_reason = invalid ? "torn record (" + what + ")" : what;
-  out->tail_bytes = NonZeroExtent(*seg, p) + later_bytes;
+  out->tail_bytes = (nonzero_end - p) + later_bytes;
   return Status::OK();
 }
 
@@ -241,7 +255,9 @@ Status Recover(JournalState& s) {
   }
   if (clear_catalog) (void)s.catalog->ClearDerived();
   if (t.crash_tail) {
-    std::memset(tail_seg->at(t.end_lsn), 0, tail_seg->end() - t.end_lsn);
+    // Only the bytes up to the last non-zero one: the rest is zero already,
+    // and writing it would dirty (and sync) the whole unwritten rest.
+    std::memset(tail_seg->at(t.end_lsn), 0, NonZeroEnd(*tail_seg, t.end_lsn) - t.end_lsn);
     TXJ_RETURN_IF_ERROR(tail_seg->Sync());
     if (s.catalog) (void)s.catalog->DropFrom(t.end_lsn);
   }
