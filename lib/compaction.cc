@@ -232,7 +232,7 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
     if (segs.size() < 2) break;
     const auto& first = segs.front();
     if (!first->known_sealed() || (cp_prev >= first->base() && cp_prev < first->end())) break;
-    std::uint64_t skipped = 0;
+    std::uint64_t skipped = 0, last_txn = 0;
     bool only_padding = true;
     for (std::uint64_t lsn = first->first_record_lsn(); lsn < first->end();) {
       RecordView v;
@@ -245,16 +245,20 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
         only_padding = false;
         break;
       }
-      skipped += ReadBody<format::PaddingBody>(v).skipped_events;
+      const auto body = ReadBody<format::PaddingBody>(v);
+      skipped += body.skipped_events;
+      last_txn = std::max(last_txn, body.last_txn_id);
       lsn = v.next_lsn();
     }
     if (!only_padding) break;
     ManifestData m = j.manifest;
     m.first_lsn = first->end() + format::kSegmentHeaderSize;
     m.first_offset = j.first_offset + skipped;
+    m.last_txn_id_before = std::max(m.last_txn_id_before, last_txn);
     TXJ_RETURN_IF_ERROR(WriteManifest(*j.fs, j.dir, m, j.options.file_mode));
     j.manifest.first_lsn = m.first_lsn;  // field by field: the background thread reads the rest
     j.manifest.first_offset = m.first_offset;
+    j.manifest.last_txn_id_before = m.last_txn_id_before;
     j.first_offset = m.first_offset;
     if (int e = j.fs->Unlink(first->path()); e && e != ENOENT) return Status::FromErrno(e, "remove " + first->path());
     if (int e = j.fs->SyncDir(j.dir)) return Status::FromErrno(e, "sync directory " + j.dir);

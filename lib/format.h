@@ -36,7 +36,11 @@ struct Manifest {
   std::uint64_t first_offset;  // offset of the first event at or after first_lsn
   std::uint64_t retention_offset;  // events below it were dropped by retention, whatever their topic
   std::uint64_t flags;             // kManifestCatalogHoldsSourceData, ...
-  std::uint8_t reserved[32];
+  // Highest transaction id used before first_lsn (removed segments took
+  // their ids with them; new ids must stay above it). 0 in journals that
+  // never removed a segment.
+  std::uint64_t last_txn_id_before;
+  std::uint8_t reserved[24];
   std::uint64_t checksum;      // XXH3_64 of the bytes before it
 };
 static_assert(sizeof(Manifest) == kManifestSize);
@@ -121,7 +125,10 @@ struct RollbackBody { std::uint64_t record_count; std::uint64_t begin_lsn; };
 // `length`, are unspecified (usually a hole in the file).
 struct PaddingBody {
   std::uint64_t skipped_events;  // committed events it stands for (their offsets stay taken)
-  std::uint64_t reserved;
+  // Top level: the highest transaction id it stands for (compaction removed
+  // those transactions; their ids stay taken). 0 for none, and inside a
+  // transaction.
+  std::uint64_t last_txn_id;
 };
 inline constexpr std::uint32_t kPaddingCheckedSize = kRecordHeaderSize + 16;
 static_assert(sizeof(EventBody) == 16 && sizeof(CommitBody) == 48 && sizeof(RollbackBody) == 16);

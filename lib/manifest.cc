@@ -96,6 +96,7 @@ Status ReadManifest(FileSystem& fs, const std::string& dir, ManifestData* out) {
   out->first_offset = m.first_offset;
   out->retention_offset = m.retention_offset;
   out->flags = m.flags;
+  out->last_txn_id_before = m.last_txn_id_before;
   return Status::OK();
 }
 
@@ -112,6 +113,7 @@ Status WriteManifest(FileSystem& fs, const std::string& dir, const ManifestData&
   m.first_offset = d.first_offset;
   m.retention_offset = d.retention_offset;
   m.flags = d.flags;
+  m.last_txn_id_before = d.last_txn_id_before;
   m.checksum = Hash64(&m, offsetof(format::Manifest, checksum));
   std::string path = JoinPath(dir, format::kManifestName);
   std::string tmp = path + format::kTempSuffix;

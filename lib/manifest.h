@@ -23,6 +23,7 @@ struct ManifestData {
   std::uint64_t first_offset = 0;
   std::uint64_t retention_offset = 0;
   std::uint64_t flags = 0;
+  std::uint64_t last_txn_id_before = 0;  // highest transaction id used before first_lsn
 
   // XXH3_64 of journal_id: mixed into every record checksum.
   std::uint64_t salt() const;

@@ -167,7 +167,7 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
 Status Recover(JournalState& s) {
   SegmentSet& segs = *s.segments;
   auto first = segs.First();
-  Checkpoint start{first->first_record_lsn(), s.first_offset, 0, 0, 0, 0};
+  Checkpoint start{first->first_record_lsn(), s.first_offset, s.manifest.last_txn_id_before, 0, 0, 0};
   bool clear_catalog = false;
   if (s.catalog) {
     auto cp = s.catalog->GetCheckpoint();

@@ -32,13 +32,14 @@ struct Padding {
   std::uint16_t depth;
   std::uint64_t txn_id;
   std::uint32_t sub_id, epoch;
+  std::uint64_t last_txn_id = 0;  // top level: highest id of the transactions it replaces
 };
 
 std::string PaddingBytes(const Padding& p, std::uint64_t salt, std::uint64_t* checksum) {
   std::string b(format::kPaddingCheckedSize, '\0');
   format::RecordHeader h{0, static_cast<std::uint32_t>(p.end - p.lsn), static_cast<std::uint8_t>(RecordType::kPadding),
                          0, p.depth, p.txn_id, p.sub_id, p.epoch};
-  format::PaddingBody body{p.skipped, 0};
+  format::PaddingBody body{p.skipped, p.last_txn_id};
   std::memcpy(b.data(), &h, sizeof h);
   std::memcpy(b.data() + sizeof h, &body, sizeof body);
   std::uint64_t c = RecordChecksum(b.data(), format::kPaddingCheckedSize, salt, p.lsn);
@@ -79,6 +80,7 @@ Result<RewriteResult> RewriteSegment(const std::shared_ptr<FileSystem>& fs, cons
     if (!top.empty() && top.back().end == p.lsn && p.end - top.back().lsn < 0xfffffff0ull) {
       top.back().end = p.end;
       top.back().skipped += p.skipped;
+      top.back().last_txn_id = std::max(top.back().last_txn_id, p.last_txn_id);
     } else {
       top.push_back(p);
     }
@@ -95,7 +97,8 @@ Result<RewriteResult> RewriteSegment(const std::shared_ptr<FileSystem>& fs, cons
   while (i < recs.size()) {
     const Rec& r = recs[i];
     if (r.v.type == RecordType::kPadding && r.v.depth == 0 && r.v.txn_id == 0) {
-      add_top({r.v.lsn, r.end, ReadBody<format::PaddingBody>(r.v).skipped_events, 0, 0, 0, r.v.epoch});
+      const auto body = ReadBody<format::PaddingBody>(r.v);
+      add_top({r.v.lsn, r.end, body.skipped_events, 0, 0, 0, r.v.epoch, body.last_txn_id});
       ++i;
       continue;
     }
@@ -113,7 +116,7 @@ Result<RewriteResult> RewriteSegment(const std::shared_ptr<FileSystem>& fs, cons
     }
     const Rec& end = recs[j];
     if (end.v.type == RecordType::kRollback) {
-      add_top({r.v.lsn, end.end, 0, 0, 0, 0, r.v.epoch});
+      add_top({r.v.lsn, end.end, 0, 0, 0, 0, r.v.epoch, r.v.txn_id});
       result.bytes_freed += end.end - r.v.lsn;
       i = j + 1;
       continue;
@@ -166,7 +169,7 @@ Result<RewriteResult> RewriteSegment(const std::shared_ptr<FileSystem>& fs, cons
       if (drop[k - i] && recs[k].v.type == RecordType::kEvent) any_event_dropped = true;
     }
     if (live > 0 && dropped == live && live == cb.event_count && end.end - r.v.lsn < 0xfffffff0ull) {
-      add_top({r.v.lsn, end.end, cb.event_count, 0, 0, 0, r.v.epoch});
+      add_top({r.v.lsn, end.end, cb.event_count, 0, 0, 0, r.v.epoch, r.v.txn_id});
       result.bytes_freed += end.end - r.v.lsn;
       result.events_dropped += cb.event_count;
       i = j + 1;

@@ -1,5 +1,7 @@
 #include "txn_checker.h"
 
+#include <algorithm>
+
 namespace txj::internal {
 
 namespace {
@@ -18,8 +20,11 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
   *effect = Effect::kNone;
   if (r.type == RecordType::kSegmentEnd) return Status::OK();
   if (r.type == RecordType::kPadding && !open_) {
-    // Whole transactions removed by compaction: their offsets stay taken.
-    if (next_offset_ != kUnknownOffset) next_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
+    // Whole transactions removed by compaction: their offsets and their
+    // transaction ids stay taken.
+    const auto body = ReadBody<format::PaddingBody>(r);
+    if (next_offset_ != kUnknownOffset) next_offset_ += body.skipped_events;
+    last_txn_id_ = std::max(last_txn_id_, body.last_txn_id);
     return Status::OK();
   }
   if (r.type == RecordType::kBegin) {

@@ -211,7 +211,7 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
     }
     (void)checker;
   };
-  Checkpoint cp{start, m.first_offset, 0, 0, 0, 0};
+  Checkpoint cp{start, m.first_offset, m.last_txn_id_before, 0, 0, 0};
   TailScan t;
   Status ts = ScanToTail(segs, cp, &t, writer_before, on_record);
   // A file truncated while the walk had it mapped read as zeros past its

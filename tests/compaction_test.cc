@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -12,6 +13,7 @@
 
 #include "test_util.h"
 #include "txjournal/compactor.h"
+#include "txjournal/walk.h"
 
 using namespace txj;
 using txj::test::TempDir;
@@ -251,6 +253,65 @@ TEST_CASE("retention drops old events of every topic, frees their segments, and 
   j = test::OpenOrDie(dir.path(), o);
   CHECK(j->next_offset() == 4000);
   check_tail(*j);
+}
+
+TEST_CASE("ids of transactions that compaction or retention removed are never handed out again, even without the catalog") {
+  // Regression (compacting crash loop): when the newest transactions were
+  // compacted away (their segment sealed, the active one still empty) and
+  // the catalog's checkpoint could not be used, the open scanned from the
+  // start, never saw their ids, and gave them out again. Every journal size
+  // from 1 to 60 one-event transactions is tried, so that some end exactly
+  // at a segment roll.
+  int empty_tail_runs = 0;
+  for (int n = 1; n <= 60; ++n) {
+    CAPTURE(n);
+    TempDir dir;
+    Options o = test::SmallOptions(Durability::kCommit);
+    std::uint64_t last_id = 0;
+    {
+      auto j = test::OpenOrDie(dir.path(), o);
+      TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
+      for (int i = 0; i < n; ++i) {
+        auto tx = j->begin();
+        TXJ_REQUIRE_OK(tx);
+        TXJ_REQUIRE_OK(tx->append("kv", "put", std::string(900, 'v'), {.key = "k" + std::to_string(i % 3)}));
+        auto info = tx->commit();
+        TXJ_REQUIRE_OK(info);
+        last_id = info->txn_id;
+      }
+      TXJ_REQUIRE_OK(j->close());
+    }
+    // Without the catalog nothing protects the segment holding the last
+    // checkpoint: compaction rewrites every sealed segment, then retention
+    // drops everything it may.
+    for (int round = 0; round < 2; ++round) {
+      std::filesystem::remove_all(dir.sub("catalog"));
+      auto j = test::OpenOrDie(dir.path(), o);
+      TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
+      if (round == 0) {
+        TXJ_REQUIRE_OK(j->compact("kv"));
+      } else {
+        TXJ_REQUIRE_OK(j->apply_retention(j->next_offset()));
+      }
+      TXJ_REQUIRE_OK(j->close());
+    }
+    std::uint64_t newest_begin = 0;
+    auto walk = WalkJournal(dir.path(), [&](const RawRecord& r) {
+      if (r.type == RecordType::kBegin) newest_begin = std::max(newest_begin, r.txn_id);
+    });
+    TXJ_REQUIRE_OK(walk);
+    if (newest_begin < last_id) ++empty_tail_runs;  // the case this test is about
+    std::filesystem::remove_all(dir.sub("catalog"));
+    auto j = test::OpenOrDie(dir.path(), o);
+    CHECK(j->next_offset() == static_cast<std::uint64_t>(n));
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    CHECK(tx->id() > last_id);
+    TXJ_REQUIRE_OK(tx->rollback());
+    TXJ_REQUIRE_OK(j->close());
+  }
+  MESSAGE(empty_tail_runs, " of 60 journals kept their newest transaction id only in a padding or the manifest");
+  CHECK(empty_tail_runs > 0);
 }
 
 TEST_CASE("a damaged newest snapshot falls back to an older one while history is kept, and is refused after") {
