@@ -23,6 +23,17 @@ struct Base {
 // The newest usable snapshot of `topic` for `c`, or the initial state when
 // the topic's history is complete. Damaged snapshots are skipped while the
 // history they would replace is still retained.
+// Folding a topic needs its whole history or a snapshot: retention may have
+// removed the start of it.
+Status RemovedByRetention(const JournalState& j, const std::string& topic, std::uint64_t retained_from,
+                          const std::string& why) {
+  return Status::Truncated("the history of topic " + topic + " before offset " + std::to_string(retained_from) +
+                           " was removed by retention (apply_retention) in journal " + j.dir +
+                           ", and " + why + ": folding it (compact, rebuild) needs a snapshot covering offset " +
+                           std::to_string(retained_from) +
+                           " or the full history; compact a topic before retention removes its start");
+}
+
 Result<Base> LoadBase(JournalState& j, const std::string& topic, const Compactor& c) {
   std::uint64_t mark = 0;
   {
@@ -58,11 +69,19 @@ Result<Base> LoadBase(JournalState& j, const std::string& topic, const Compactor
       problems += "; " + state.status().WithContext("decoding " + l.info.file).ToString();
       continue;
     }
+    if (const std::uint64_t r = j.retention_offset.load(); l.info.covered_offset < r) {
+      return RemovedByRetention(j, topic, r,
+                                "its newest usable snapshot (" + l.info.file + ") covers offsets below " +
+                                    std::to_string(l.info.covered_offset) + " only");
+    }
     return Base{std::move(state).value(), l.info.covered_offset, l.info.events_folded};
   }
   if (mark > 0) {
     return Status::Corruption("no usable snapshot of topic " + topic + " and its history below offset " +
                               std::to_string(mark) + " has been compacted away" + problems);
+  }
+  if (const std::uint64_t r = j.retention_offset.load(); r > 0) {
+    return RemovedByRetention(j, topic, r, "it has no snapshot" + problems);
   }
   return Base{c.initial(), 0, 0};
 }
@@ -206,10 +225,13 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
     return it != marks.end() && off < it->second;
   };
   const std::uint64_t salt = j.salt;
-  const std::uint64_t cp_prev = j.last_checkpoint_prev_lsn.load();
   for (const auto& seg : j.segments->All()) {
     if (!seg->known_sealed()) continue;  // the active segment, or one not yet sealed
-    if (cp_prev >= seg->base() && cp_prev < seg->end()) continue;  // keeps the open-time checkpoint valid
+    // No checkpoint is written while this segment is rewritten, and none
+    // names a record in it: the catalog's checkpoint stays valid.
+    std::lock_guard<std::mutex> cp_lock(j.checkpoint_mu);
+    const std::uint64_t cp_prev = j.last_checkpoint_prev_lsn.load();
+    if (cp_prev >= seg->base() && cp_prev < seg->end()) continue;
     auto r = RewriteSegment(j.fs, j.dir, j.manifest, seg, covered, j.options.file_mode);
     if (!r.ok()) return r.status();
     if (!r->segment) continue;
@@ -231,6 +253,8 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
     auto segs = j.segments->All();
     if (segs.size() < 2) break;
     const auto& first = segs.front();
+    std::lock_guard<std::mutex> cp_lock(j.checkpoint_mu);
+    const std::uint64_t cp_prev = j.last_checkpoint_prev_lsn.load();
     if (!first->known_sealed() || (cp_prev >= first->base() && cp_prev < first->end())) break;
     std::uint64_t skipped = 0, last_txn = 0;
     bool only_padding = true;

@@ -1,5 +1,6 @@
 #include "txjournal/consumer.h"
 
+#include "journal_state.h"
 #include "txjournal/journal.h"
 
 namespace txj {
@@ -18,7 +19,10 @@ void Semaphore::release() {
 }
 
 Consumer::Consumer(Journal& journal, Handler& handler, ConsumerOptions options)
-    : journal_(journal), handler_(handler), options_(std::move(options)) {
+    : journal_(journal),
+      journal_alive_(internal::JournalAccess::state(journal).alive),
+      handler_(handler),
+      options_(std::move(options)) {
   if (!options_.backoff) options_.backoff = std::make_shared<ExponentialBackoff>();
 }
 
@@ -34,6 +38,9 @@ Status Consumer::run(std::stop_token stop) {
       cv.wait_for(lock, stop, wait, [] { return false; });
     }
     if (stop.stop_requested()) return cancelled();
+    if (!journal_alive_->load(std::memory_order_acquire)) {
+      return Status::Closed("consumer: its journal was closed and destroyed");
+    }
     auto next = handler_.next_offset();
     if (!next.ok()) return next.status().WithContext("consumer: next_offset()");
     auto cursor = journal_.open_cursor(*next, options_.filter);
@@ -78,9 +85,17 @@ class Publisher::SinkHandler final : public Handler {
 
 Publisher::Publisher(Journal& journal, OffsetStore& store, std::string consumer, std::shared_ptr<Sink> sink,
                      ConsumerOptions options)
-    : journal_(journal), store_(store), name_(std::move(consumer)), sink_(std::move(sink)), options_(std::move(options)) {}
+    : journal_(journal),
+      journal_alive_(internal::JournalAccess::state(journal).alive),
+      store_(store),
+      name_(std::move(consumer)),
+      sink_(std::move(sink)),
+      options_(std::move(options)) {}
 
 Status Publisher::run(std::stop_token stop) {
+  if (!journal_alive_->load(std::memory_order_acquire)) {
+    return Status::Closed("publisher " + name_ + ": its journal was closed and destroyed");
+  }
   SinkHandler h(store_, name_, *sink_);
   Consumer c(journal_, h, options_);
   return c.run(std::move(stop));

@@ -23,6 +23,8 @@ std::uint64_t CursorImpl::VisibleLimit(JournalState* j) {
 
 CursorImpl::CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter)
     : j_(j),
+      journal_alive_(j->alive),
+      dir_(j->dir),
       filter_(std::move(filter)),
       reader_(j->segments.get(), start_lsn),
       want_(offset),
@@ -116,7 +118,13 @@ Result<std::unique_ptr<CursorImpl>> CursorImpl::OpenImpl(JournalState* j, std::u
   return c;
 }
 
+Status CursorImpl::CheckAlive() const {
+  if (journal_alive_->load(std::memory_order_acquire)) return Status::OK();
+  return Status::Closed("journal " + dir_ + " was closed and destroyed; this cursor can read no more");
+}
+
 Result<std::optional<Event>> CursorImpl::Next() {
+  TXJ_RETURN_IF_ERROR(CheckAlive());
   auto r = NextUnchecked();
   // An event, an error or an end read from a page of a file truncated under
   // its mapping came from zeros put there by the SIGBUS guard: report the
@@ -304,6 +312,7 @@ bool JournalClosed(JournalState* j) {
 }  // namespace
 
 Result<Event> CursorImpl::WaitNext(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
+  TXJ_RETURN_IF_ERROR(CheckAlive());
   std::stop_callback on_stop(stop, [this] { Wake(); });
   for (;;) {
     const bool have_head = j_->head.valid();
@@ -355,7 +364,7 @@ void CursorImpl::Wake() {
 
 Status CursorImpl::Close() {
   if (closed_.exchange(true)) return Status::Closed("cursor is already closed");
-  Wake();
+  if (journal_alive_->load(std::memory_order_acquire)) Wake();
   return Status::OK();
 }
 

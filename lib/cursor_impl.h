@@ -52,7 +52,12 @@ class CursorImpl {
   bool Matches(std::string_view topic, std::string_view type) const;
   void Wake();
 
+  // kClosed once the journal this cursor reads was destroyed.
+  Status CheckAlive() const;
+
   JournalState* j_;
+  std::shared_ptr<const std::atomic<bool>> journal_alive_;  // JournalState::alive
+  std::string dir_;                                  // for messages once j_ is gone
   Filter filter_;
   std::unordered_set<std::string_view> topics_, types_;
   LogReader reader_;            // at transaction boundaries

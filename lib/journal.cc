@@ -201,6 +201,9 @@ Journal::~Journal() {
   }
   if (cur && !cur->ended) cur->Abandon();
   (void)close();
+  // Cursors, consumers and publishers that outlive this object answer
+  // kClosed from their next call (JournalState::alive).
+  s_->alive->store(false, std::memory_order_release);
 }
 
 Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Options& options) {

@@ -75,6 +75,11 @@ struct JournalState {
   std::unique_ptr<Catalog> catalog;  // null for read-only journals without one
   std::uint64_t first_offset = 0;      // offset at the start of the first segment
   std::atomic<std::uint64_t> retention_offset{0};  // cursors below it get kTruncated, whatever their topics
+  // False once the Journal object is destroyed. Cursors, consumers and
+  // publishers keep a reference and check it before touching this state,
+  // so one that outlives its journal answers kClosed instead of reading
+  // freed memory.
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
 
   // ---- topics and compaction ----
   struct RegisteredCompactor {
@@ -88,6 +93,10 @@ struct JournalState {
   std::map<std::string, std::uint64_t> compacted;  // topic -> history below this offset may be gone
   std::atomic<std::uint64_t> compaction_generation{0};
   std::atomic<std::uint64_t> last_checkpoint_prev_lsn{0};
+  // Held while a checkpoint is written, and by compaction while it rewrites
+  // a segment: a checkpoint never names a record in a segment being
+  // rewritten (the record may become padding), so the next open can use it.
+  std::mutex checkpoint_mu;
   std::thread auto_compactor;
   std::condition_variable auto_cv;  // with topics_mu
   bool auto_stop = false;

@@ -46,6 +46,29 @@ std::uint64_t NonZeroEnd(const Segment& seg, std::uint64_t from) {
 
 std::uint64_t NonZeroExtent(const Segment& seg, std::uint64_t from) { return NonZeroEnd(seg, from) - from; }
 
+// True if the checkpoint position `lsn` follows the record `r` it names:
+// right after it, or after the page padding that ends a durable commit's
+// page and the segment-end marker a padding may leave for (both written
+// with the commit, before the checkpoint that names it).
+bool CheckpointFollows(SegmentSet& segs, std::uint64_t salt, RecordView r, std::uint64_t lsn) {
+  for (int hops = 0;; ++hops) {
+    auto seg = segs.Find(r.lsn);
+    if (!seg) return false;
+    const std::uint64_t after =
+        r.type == RecordType::kSegmentEnd ? seg->end() + format::kSegmentHeaderSize : r.next_lsn();
+    if (after == lsn) return true;
+    if (hops == 2 || after > lsn || r.type == RecordType::kSegmentEnd || after + format::kRecordHeaderSize > seg->end()) {
+      return false;
+    }
+    RecordView next;
+    if (DecodeRecord(seg->at(after), seg->end() - after, after, salt, &next) != DecodeError::kNone) return false;
+    const bool filler = (next.type == RecordType::kPadding && next.txn_id == 0 && next.depth == 0) ||
+                        next.type == RecordType::kSegmentEnd;
+    if (!filler) return false;
+    r = next;
+  }
+}
+
 }  // namespace
 
 Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving,
@@ -148,11 +171,16 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   // are a crash tail too: left in place, the writer would append up to them
   // and the next open would find them after its records.
   const std::uint64_t stray = invalid || valid_after ? 0 : (nonzero_end - p) + later_bytes;
-  if (!invalid && !valid_after && stray == 0) return Status::OK();  // clean end: zero space follows
   const std::uint64_t watermark = seg->watermark(salt);
+  // Zero space after the last record is the clean end only where no sync
+  // covered it: below the watermark the segment held synced records, so
+  // zeroes there are lost data (a device or a person zeroed synced pages),
+  // exactly like garbage there.
+  if (!invalid && !valid_after && stray == 0 && p >= watermark) return Status::OK();  // clean end
   const std::string what = invalid       ? std::string(DecodeErrorName(reader.error()))
                            : valid_after ? std::string("zeroed bytes with valid records after them")
-                                         : std::string("zeroed bytes with stray non-zero bytes after them");
+                           : stray != 0  ? std::string("zeroed bytes with stray non-zero bytes after them")
+                                         : std::string("zeroed bytes where synced records were");
   if (p < watermark) {
     return at(seg.get(), p,
               Status::Corruption(what + " in " + reader.Where(p) + ", below the synced watermark LSN " +
@@ -189,20 +217,19 @@ Status Recover(JournalState& s) {
         RecordView r;
         if (DecodeRecord(seg->at(c.prev_lsn), seg->end() - c.prev_lsn, c.prev_lsn, s.salt, &r) == DecodeError::kNone &&
             r.checksum == c.prev_checksum) {
-          std::uint64_t after = r.type == RecordType::kSegmentEnd ? seg->end() + format::kSegmentHeaderSize : r.next_lsn();
-          usable = after == c.lsn;
+          usable = CheckpointFollows(segs, s.salt, r, c.lsn);
         }
       }
       if (usable) {
         start = c;
         s.last_checkpoint_prev_lsn = c.prev_lsn;
       } else {
-        s.report.catalog_rebuilt = true;
+        s.report.catalog_rebuilt = !s.read_only;  // a reader only scans; it changes nothing
         s.report.notes.push_back("catalog checkpoint at LSN " + Num(c.lsn) + " does not match the journal; scanned from the start");
         clear_catalog = !s.read_only;  // once the scan succeeded: a failed open changes nothing
       }
     } else if (!cp.ok()) {
-      s.report.catalog_rebuilt = true;
+      s.report.catalog_rebuilt = !s.read_only;
       s.report.notes.push_back("catalog unreadable (" + cp.status().ToString() + "); scanned from the start");
     }
   }

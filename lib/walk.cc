@@ -259,7 +259,7 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
   RecordView r;
   DecodeError e = DecodeRecord(seg->at(p), seg->end() - p, p, salt, &r);
   if (e == DecodeError::kNone && r.epoch < t.last_epoch) e = DecodeError::kStaleEpoch;
-  if (e != DecodeError::kNone && e != DecodeError::kZero && p < watermark) {
+  if (e != DecodeError::kNone && p < watermark) {
     report.problems.push_back(ProblemAt(
         seg->path(), seg->file_offset(p), p,
         Status::Corruption(std::string(DecodeErrorName(e)) + " in " + seg->path() + " at byte " +

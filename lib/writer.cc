@@ -40,8 +40,13 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   std::uint64_t len = format::kRecordHeaderSize;
   for (std::size_t i = 0; i < nparts; ++i) len += parts[i].size;
   if (len > max_record_size()) {
-    return Status::InvalidArgument("record of " + std::to_string(len) + " bytes does not fit a segment of " +
-                                   std::to_string(manifest.segment_size) + " bytes (journal " + dir + ")");
+    return Status::InvalidArgument(
+        "record of " + std::to_string(len) + " bytes does not fit a segment of " +
+        std::to_string(manifest.segment_size) + " bytes, whose largest record is " +
+        std::to_string(max_record_size()) + " bytes (" + std::to_string(format::kRecordHeaderSize) +
+        "-byte header included; an event's body adds " + std::to_string(sizeof(format::EventBody)) +
+        " bytes plus its topic, type, key and payload); the segment size is fixed when the journal " + dir +
+        " is created (Options::segment_size)");
   }
   const std::uint64_t size = format::AlignUp(len);
   if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve) > active->end()) {
@@ -205,6 +210,10 @@ Status JournalState::SyncTo(std::uint64_t target) {
 
 void JournalState::WriteCheckpoint(const Boundary& b) {
   if (!catalog || b.lsn <= last_checkpoint_lsn || b.lsn == 0) return;
+  // Compaction is rewriting a segment: skip; the next checkpoint comes soon
+  // (and close() holds compaction off, so the last one is always written).
+  std::unique_lock<std::mutex> cp_lock(checkpoint_mu, std::try_to_lock);
+  if (!cp_lock.owns_lock()) return;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> entries;
   {
     std::lock_guard<std::mutex> lock(index_mu);

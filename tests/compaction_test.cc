@@ -559,3 +559,36 @@ TEST_CASE("writers killed during compaction leave the old or the new state, neve
   std::printf("compaction crash loop (seed %llu): survived %d of %d cycles\n",
               static_cast<unsigned long long>(test::Seed()), survived, cycles);
 }
+
+TEST_CASE("compacting a topic whose start retention removed says so and what it needs") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
+  for (int i = 0; i < 100; ++i) {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    TXJ_REQUIRE_OK(tx->append("kv", "put", std::to_string(i), {.key = "k" + std::to_string(i % 7)}));
+    TXJ_REQUIRE_OK(tx->commit());
+  }
+  TXJ_REQUIRE_OK(j->apply_retention(50));
+  for (auto r : {j->compact("kv").status(), j->rebuild("kv").status()}) {
+    INFO(r.ToString());
+    CHECK(r.code() == Code::kTruncated);
+    CHECK(r.message().find("topic kv before offset 50 was removed by retention") != std::string::npos);
+    CHECK(r.message().find("snapshot") != std::string::npos);
+  }
+  // A topic compacted before retention passed its start folds as before.
+  TempDir dir2;
+  auto k = test::OpenOrDie(dir2.path(), test::SmallOptions());
+  TXJ_REQUIRE_OK(k->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
+  for (int i = 0; i < 100; ++i) {
+    auto tx = k->begin();
+    TXJ_REQUIRE_OK(tx);
+    TXJ_REQUIRE_OK(tx->append("kv", "put", std::to_string(i), {.key = "k" + std::to_string(i % 7)}));
+    TXJ_REQUIRE_OK(tx->commit());
+  }
+  TXJ_REQUIRE_OK(k->compact("kv"));
+  TXJ_REQUIRE_OK(k->apply_retention(50));
+  TXJ_CHECK_OK(k->compact("kv"));
+  TXJ_CHECK_OK(k->rebuild("kv"));
+}

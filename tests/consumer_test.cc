@@ -326,3 +326,32 @@ TEST_CASE("a lost catalog that held consumer offsets is an error, never a silent
   TXJ_REQUIRE_OK(store);
   CHECK(*(*store)->load("c") == 0);  // started over, as asked
 }
+
+TEST_CASE("a cursor, consumer or publisher outliving its journal answers closed and touches nothing of it") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  Fill(*j, 3);
+  auto cur = j->open_cursor(0);
+  TXJ_REQUIRE_OK(cur);
+  auto first = cur->next();
+  REQUIRE((first.ok() && first->has_value()));
+  MemoryHandler handler;
+  Consumer consumer(*j, handler);
+  auto store = OffsetStore::open(*j);
+  TXJ_REQUIRE_OK(store);
+  Publisher publisher(*j, **store, "pub", std::make_shared<Channel>(16));
+  store->reset();  // an offset store must not outlive its journal (offset_store.h)
+  j.reset();
+  auto next = cur->next();
+  REQUIRE(!next.ok());
+  CHECK(next.status().code() == Code::kClosed);
+  CHECK(next.status().message().find(dir.path()) != std::string::npos);
+  auto waited = cur->wait_next(std::chrono::steady_clock::now() + 1s);
+  REQUIRE(!waited.ok());
+  CHECK(waited.status().code() == Code::kClosed);
+  (void)cur->close();  // nothing to wake: must not touch the journal either
+  std::stop_source stop;
+  CHECK(consumer.run(stop.get_token()).code() == Code::kClosed);
+  CHECK(handler.seen.empty());
+  CHECK(publisher.run(stop.get_token()).code() == Code::kClosed);
+}

@@ -19,7 +19,9 @@
 #include "format.h"
 #include "segment.h"
 #include "test_util.h"
+#include "txjournal/compactor.h"
 #include "txjournal/version.h"
+#include "txjournal/walk.h"
 
 using namespace txj;
 using txj::test::TempDir;
@@ -530,6 +532,79 @@ TEST_CASE("a flipped bit in the last committed transaction after a clean close i
   CHECK(Snapshot(dir.path()) == before);
 }
 
+TEST_CASE("zeroed pages holding acknowledged commits below the synced watermark are corruption, not the clean end") {
+  // A durable journal, closed cleanly (the active segment's watermark then
+  // covers every record) or killed after enough synced data for the
+  // watermark to have risen: zeroes where the watermark says data was
+  // synced cannot come from a crash. Before this rule they were read as
+  // the clean end, and a writer reused the lost offsets.
+  for (const bool killed : {false, true}) {
+    INFO((killed ? "killed writer, 1 MiB segments" : "clean close, 64 KiB segments"));
+    TempDir dir;
+    Options o = Opts(Durability::kCommit);
+    if (killed) o.segment_size = 1024 * 1024;
+    std::uint64_t end = 0;
+    std::uint64_t last_begin = 0;
+    const int txns = killed ? 200 : 6;
+    const int status = InChild([&] {
+      auto j = Journal::open(dir.path(), o);
+      CHILD_OK(j, 3);
+      ChildCommit(**j, 0, txns, 4);
+      if (killed) ::raise(SIGKILL);
+      CHILD_OK((*j)->close(), 4);
+    });
+    if (killed) {
+      REQUIRE(KilledBySigkill(status));
+    } else {
+      REQUIRE(WIFEXITED(status));
+      REQUIRE(WEXITSTATUS(status) == 0);
+    }
+    {
+      Options ro = o;
+      ro.read_only = true;
+      auto j = test::OpenOrDie(dir.path(), ro);
+      end = j->visible_lsn();
+      auto cur = j->open_cursor(static_cast<std::uint64_t>(txns - 1) * 4);
+      TXJ_REQUIRE_OK(cur);
+      auto e = cur->next();
+      REQUIRE((e.ok() && e->has_value()));
+      last_begin = (**e).lsn - format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
+    }
+    const std::uint64_t seg_size = o.segment_size;
+    const std::string seg = dir.path() + "/" + internal::SegmentFileName(last_begin / seg_size * seg_size);
+    // The watermark of that segment, read from its header page.
+    std::uint64_t watermark = 0;
+    {
+      const std::string bytes = ReadFile(seg);
+      std::memcpy(&watermark, bytes.data() + format::kWatermarkOffset, 8);
+    }
+    INFO("last txn begins at LSN ", last_begin, ", journal ends at ", end, ", watermark ", watermark);
+    // Zero whole pages from the last transaction's begin (killed: from a
+    // page below the watermark, which lags the end by up to one step) to
+    // the end: only zeroes follow, as after a clean end.
+    const std::uint64_t from = std::min(last_begin, watermark - 4096) & ~std::uint64_t{4095};
+    const std::uint64_t to = end;
+    REQUIRE(from % seg_size >= format::kSegmentHeaderSize);
+    REQUIRE(from < watermark);
+    if (!killed) REQUIRE(watermark == end);
+    WriteAt(seg, from % seg_size, std::string(to - from, '\0'));
+    const auto before = Snapshot(dir.path());
+    auto j = Journal::open(dir.path(), o);
+    ExpectCorruptionNaming(j.status(), seg);
+    ExpectCorruptionNaming(j.status(), "below the synced watermark");
+    CHECK(Snapshot(dir.path()) == before);
+    Options ro = o;
+    ro.read_only = true;
+    auto r = Journal::open(dir.path(), ro);
+    ExpectCorruptionNaming(r.status(), seg);
+    auto walk = WalkJournal(dir.path());
+    TXJ_REQUIRE_OK(walk);
+    REQUIRE(!walk->problems.empty());
+    CHECK(walk->problems.front().file == seg);
+    CHECK(Snapshot(dir.path()) == before);
+  }
+}
+
 TEST_CASE("a flipped bit in an early sealed segment is corruption naming file and offset, on open or on read") {
   TempDir dir;
   FillSegments(dir.path(), 6);
@@ -865,6 +940,51 @@ TEST_CASE("open time is proportional to the tail: the catalog checkpoint is used
 
 // ---------------------------------------------------------------------------
 // Leftovers
+
+TEST_CASE("a cleanly closed journal reopens reading a tiny fraction of it, in every durability mode and after compaction") {
+  // The checkpoint written at close names the last commit; with commit
+  // padding the journal ends after the padding (and maybe a segment-end
+  // marker), which the checkpoint must still match.
+  for (const Durability d : {Durability::kCommit, Durability::kNone, Durability::kPeriodic}) {
+    for (const bool compact : {false, true}) {
+      INFO("durability ", static_cast<int>(d), compact ? ", with a compaction" : "");
+      TempDir dir;
+      Options o = Opts(d);
+      o.segment_size = 4 * 1024 * 1024;
+      std::uint64_t end = 0;
+      std::vector<std::string> want;
+      {
+        auto j = test::OpenOrDie(dir.path(), o);
+        TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
+        for (int t = 0; t < 300; ++t) {
+          auto tx = j->begin();
+          TXJ_REQUIRE_OK(tx);
+          for (int i = 0; i < 64; ++i) {
+            TXJ_REQUIRE_OK(tx->append(i % 2 ? "kv" : "log", "put", std::string(1000, static_cast<char>('a' + i % 26)),
+                                      {.key = "k" + std::to_string(i % 5)}));
+          }
+          TXJ_REQUIRE_OK(tx->commit());
+          if (compact && t == 150) TXJ_REQUIRE_OK(j->compact("kv"));
+        }
+        end = j->visible_lsn();
+        TXJ_REQUIRE_OK(j->close());
+      }
+      REQUIRE(end > 16u * 1024 * 1024);
+      for (const bool ro : {false, true, false}) {
+        Options oo = o;
+        oo.read_only = ro;
+        auto j = test::OpenOrDie(dir.path(), oo);
+        const RecoveryReport& r = j->recovery_report();
+        INFO((ro ? "read-only: " : "writable: "), r.ToString());
+        CHECK_FALSE(r.catalog_rebuilt);
+        CHECK(r.notes.empty());
+        CHECK(r.repairs.empty());
+        CHECK(r.scanned_bytes * 1000 < end);
+        CHECK(r.end_lsn == end);
+      }
+    }
+  }
+}
 
 TEST_CASE("unfinished temporary files are removed by the next writer") {
   TempDir dir;

@@ -3,6 +3,7 @@
 #ifndef TXJOURNAL_CONSUMER_H_
 #define TXJOURNAL_CONSUMER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -59,11 +60,13 @@ class TXJ_EXPORT Consumer {
   // handler.next_offset(). Returns kCancelled when `stop` fires (also while
   // backing off or waiting for the semaphore), kTruncated (naming the
   // snapshot) when the next offset lies in compacted history, kClosed when
-  // the journal closes, or an error of next_offset().
+  // the journal closes (or was destroyed: a consumer outliving its journal
+  // returns kClosed and touches nothing of it), or an error of next_offset().
   Status run(std::stop_token stop);
 
  private:
   Journal& journal_;
+  std::shared_ptr<const std::atomic<bool>> journal_alive_;
   Handler& handler_;
   ConsumerOptions options_;
 };
@@ -91,11 +94,13 @@ class TXJ_EXPORT Publisher {
  public:
   Publisher(Journal& journal, OffsetStore& store, std::string consumer, std::shared_ptr<Sink> sink,
             ConsumerOptions options = {});
+  // As Consumer::run; kClosed once the journal was destroyed.
   Status run(std::stop_token stop);
 
  private:
   class SinkHandler;
   Journal& journal_;
+  std::shared_ptr<const std::atomic<bool>> journal_alive_;
   OffsetStore& store_;
   std::string name_;
   std::shared_ptr<Sink> sink_;
