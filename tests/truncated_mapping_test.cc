@@ -215,3 +215,38 @@ TEST_CASE("a segment truncated while the walk reads the journal is a problem nam
   CHECK(p.file == segs[2]);
   CHECK(p.message.find("truncated") != std::string::npos);
 }
+
+TEST_CASE("an event handed out before its segment is truncated reads zeros as a view but whole as an owned copy") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  {
+    auto j = test::OpenOrDie(dir, test::SmallOptions());
+    Fill(*j, 60, 4, 1000);
+    TXJ_REQUIRE_OK(j->close());
+  }
+  const auto segs = SegmentFiles(dir);
+  REQUIRE(segs.size() >= 3);
+  Options ro = test::SmallOptions();
+  ro.read_only = true;
+  auto j = test::OpenOrDie(dir, ro);
+  auto c = j->open_cursor(0, Filter::all());
+  TXJ_REQUIRE_OK(c);
+  auto e = c->next();
+  TXJ_REQUIRE_OK(e);
+  REQUIRE(e->has_value());
+  const Event view = **e;
+  const OwnedEvent copy = view.to_owned();
+  const std::string want(1000, 'a');
+  REQUIRE(view.payload == want);
+  REQUIRE(::truncate(segs[0].c_str(), 4096) == 0);
+  // What event.h promises: the view shows the file as it is now (zeros),
+  // the copy keeps the bytes.
+  CHECK(view.payload == std::string(1000, '\0'));
+  CHECK(copy.payload == want);
+  CHECK(copy.view().payload == want);
+  CHECK(copy.topic == "t");
+  CHECK(copy.offset == 0);
+  auto next = c->next();
+  REQUIRE(!next.ok());
+  CHECK(next.status().code() == Code::kCorruption);
+}

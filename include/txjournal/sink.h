@@ -24,19 +24,8 @@
 
 namespace txj {
 
-// An event that owns its bytes (Event's views die with the cursor), shared
-// between the sinks it passes through.
-struct OwnedEvent {
-  std::uint64_t offset = 0;
-  std::uint64_t txn_id = 0;
-  std::uint64_t timestamp_ns = 0;
-  std::string topic;
-  std::string type;
-  std::optional<std::string> key;
-  std::string payload;
-
-  TXJ_EXPORT static std::shared_ptr<const OwnedEvent> From(const Event& e);
-};
+// Sinks pass OwnedEvent (event.h) around, shared between the sinks it
+// passes through: OwnedEvent::From(event) makes one.
 using EventPtr = std::shared_ptr<const OwnedEvent>;
 
 // Counters every sink keeps. Read with Sink::metrics().
