@@ -182,7 +182,6 @@ Status OpenState(JournalState& s) {
     s.unsynced.push_back(s.active);
   }
   TXJ_RETURN_IF_ERROR(s.head.Create(s.fs, s.dir, s.options.file_mode, s.pos, s.next_offset));
-  s.active->Prefault(s.pos);
   s.prepare_base = s.active->end();
   s.StartBackground();
   return Status::OK();

@@ -122,6 +122,10 @@ struct JournalState {
   // ---- writer position: touched only by the owner of the slot ----
   std::shared_ptr<Segment> active;
   std::uint64_t pos = 0;  // LSN of the next record
+  // The writer writes below it without asking: the active segment's blocks
+  // are reserved there, and the ahead thread was last asked to prefault up
+  // to about kAheadWindow past the position it was asked at. 0 after a roll.
+  std::uint64_t ready_end = 0;
   std::uint64_t next_txn_id = 1;
   std::uint64_t next_offset = 0;
   std::uint64_t last_record_lsn = 0, last_record_checksum = 0;
@@ -139,8 +143,26 @@ struct JournalState {
   std::atomic<std::uint64_t> visible_next_offset{0};
   std::atomic<bool> has_failed{false};
 
-  // ---- background thread: prepares segments, seals, periodic sync, checkpoints ----
+  // ---- ahead thread: reserves and prefaults the pages just ahead of the writer ----
+  static constexpr std::uint64_t kAheadWindow = 2 << 20;  // prefaulted (dirty) past the writer: bounded
+  static constexpr std::uint64_t kAheadChunk = 256 << 10;  // the writer asks again every chunk
+  std::thread ahead;
+  std::mutex ahead_mu;
+  std::condition_variable ahead_cv;
+  std::shared_ptr<Segment> ahead_seg;  // with ahead_mu
+  std::uint64_t ahead_target = 0;
+  bool ahead_stop = false;
+  void AheadLoop();
+  // Slow path of Append: makes [pos, need) writable (reserving blocks now if
+  // the ahead thread has not), asks for the next window, sets ready_end.
+  Status MakeRoom(std::uint64_t need);
+
+  // ---- background threads: one prepares segments, syncs periodically and
+  // writes checkpoints; one seals retired segments (its syncs never hold up
+  // the preparation of the segment the writer needs next) ----
   std::thread bg;
+  std::thread sealer;
+  void SealLoop();
   std::mutex bg_mu;
   std::condition_variable bg_cv;
   bool bg_stop = false;

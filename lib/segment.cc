@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -98,10 +99,26 @@ void Segment::MakeReadOnly() {
   if (p == data_) writable_ = false;
 }
 
-void Segment::Prefault(std::uint64_t lsn) const {
-  std::uint64_t from = (lsn - base_) & ~std::uint64_t{4095};
-  if (from >= size_) return;
-  ::madvise(data_ + from, size_ - from, MADV_POPULATE_WRITE);
+void Segment::Prefault(std::uint64_t from, std::uint64_t to) const {
+  to = std::min({to, end(), reserved_end()});
+  if (from < base_) from = base_;
+  const std::uint64_t f = (from - base_) & ~std::uint64_t{4095};
+  if (to <= base_ + f) return;
+  ::madvise(data_ + f, to - base_ - f, MADV_POPULATE_WRITE);
+}
+
+Status Segment::Reserve(std::uint64_t lsn) {
+  if (lsn <= reserved_end()) return Status::OK();
+  std::lock_guard<std::mutex> lock(reserve_mu_);
+  const std::uint64_t have = reserved_.load(std::memory_order_relaxed);
+  if (lsn <= have) return Status::OK();
+  const std::uint64_t want = std::min(end(), base_ + ((lsn - base_ + kReserveStep - 1) / kReserveStep) * kReserveStep);
+  if (int e = fs_->Allocate(fd_, have - base_, want - have)) {
+    return Status::FromErrno(e, "reserve bytes " + std::to_string(have - base_) + " to " + std::to_string(want - base_) +
+                                    " of segment " + path_);
+  }
+  reserved_.store(want, std::memory_order_release);
+  return Status::OK();
 }
 
 Status Segment::Sync() {
@@ -127,7 +144,11 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
     fs->Unlink(tmp);
     return Status::FromErrno(e, what + " " + tmp);
   };
-  if (int e = fs->Allocate(fd, 0, size)) return fail(e, "reserve " + std::to_string(size) + " bytes for");
+  // Full size, sparse: readers map all of it; blocks are reserved ahead of
+  // the writer (Reserve), the first step now.
+  if (int e = fs->Truncate(fd, size)) return fail(e, "set the size to " + std::to_string(size) + " bytes of");
+  const std::uint64_t first = std::min(size, kFirstReserve);
+  if (int e = fs->Allocate(fd, 0, first)) return fail(e, "reserve " + std::to_string(first) + " bytes for");
   // Only the header page is written: fallocate has reserved the rest (reads
   // as zeros). Zero-filling whole segments made later syncs a little cheaper
   // but wrote every segment twice, and its burst of writes stalled the
@@ -148,9 +169,6 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   if (int e = fs->DataSync(fd)) return fail(e, "fdatasync");
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(e, "mmap");
-  // Prefault so the writer never takes a page fault (best effort: older
-  // kernels lack MADV_POPULATE_WRITE and fault lazily instead).
-  ::madvise(addr, size, MADV_POPULATE_WRITE);
   // Never replace a segment that exists: link-style rename would clobber data.
   {
     int probe = -1;
@@ -191,6 +209,10 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   seg->guard_.Register(addr, seg->size_);
   seg->fd_ = fd;
   seg->writable_ = true;
+  seg->reserved_.store(base_lsn + first, std::memory_order_relaxed);
+  // The writer's first writes after rolling into it take no page fault (best
+  // effort: older kernels lack MADV_POPULATE_WRITE and fault lazily).
+  seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
   return seg;
 }
 
@@ -264,6 +286,9 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
   seg->guard_.Register(addr, seg->size_);
   seg->fd_ = fd;
   seg->writable_ = writable;
+  // What is reserved is not known (journals written before reserving in
+  // steps are reserved whole): the writer reserves again from its position.
+  seg->reserved_.store(seg->first_record_lsn(), std::memory_order_relaxed);
   seg->known_sealed_.store(seg->sealed(m.salt()), std::memory_order_relaxed);
   return seg;
 }

@@ -24,9 +24,11 @@ bool ParseSegmentFileName(const std::string& name, std::uint64_t* base_lsn);
 class Segment {
  public:
   // Creates the segment at `base_lsn` crash-safely: the file is made under a
-  // temporary name, reserved with fallocate (ENOSPC here is kNoSpace, never a
-  // later SIGBUS), given its header, synced, renamed, and the directory is
-  // synced. Returns it mapped writable and prefaulted.
+  // temporary name at its full size (sparse), its first kFirstReserve bytes
+  // reserved with fallocate (ENOSPC here is kNoSpace, never a later SIGBUS),
+  // given its header, synced, renamed, and the directory is synced. Returns
+  // it mapped writable, the start of its record area prefaulted. The rest is
+  // reserved ahead of the writer with Reserve().
   static Result<std::shared_ptr<Segment>> Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
                                                  std::uint64_t base_lsn, mode_t mode);
@@ -67,10 +69,22 @@ class Segment {
   // Raises the watermark to `lsn` (never lowers it).
   void raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint64_t salt);
 
-  // Makes the pages of [lsn, end()) writable and present, so the writer
-  // takes no page fault there (pages cleaned by a sync are write-protected
-  // again by the kernel). Best effort.
-  void Prefault(std::uint64_t lsn) const;
+  // Blocks are reserved in steps ahead of the writer, so a young journal
+  // holds its data plus a bounded step, and the writer never writes a page
+  // whose blocks are not reserved (a full disk is kNoSpace, never SIGBUS).
+  static constexpr std::uint64_t kFirstReserve = 1 << 20;
+  static constexpr std::uint64_t kReserveStep = 4 << 20;
+  // LSN below which the file's blocks are reserved. Thread-safe.
+  std::uint64_t reserved_end() const { return reserved_.load(std::memory_order_acquire); }
+  // Reserves blocks up to at least `lsn` (clipped to end()), in whole steps.
+  // Thread-safe. Errors: kNoSpace / kIOError naming the file.
+  Status Reserve(std::uint64_t lsn);
+
+  // Makes the pages of [from, to) (clipped to what is reserved) writable and
+  // present, so the writer takes no page fault there. Only pages the writer
+  // is about to write: a prefaulted page is dirty, and a sync writes it.
+  // Best effort.
+  void Prefault(std::uint64_t from, std::uint64_t to) const;
 
   // Write-protects the mapping of a segment the writer has left. Syncing it
   // then needs no TLB shootdowns on the writer's CPU to clean its pages.
@@ -97,6 +111,8 @@ class Segment {
   int fd_ = -1;
   bool writable_ = false;
   std::mutex watermark_mu_;
+  std::mutex reserve_mu_;
+  std::atomic<std::uint64_t> reserved_{0};  // LSN
   MappingGuard guard_;
   std::atomic<bool> known_sealed_{false};
 };

@@ -19,7 +19,8 @@ Result<std::shared_ptr<TxnTree>> TxnTree::Start(JournalState* j) {
   t->txn_id = j->next_txn_id;
   t->running = format::kRunningHashInit;
   t->stack.push_back({0, 0});
-  format::BeginBody body{NowNanos()};
+  t->timestamp_ns = NowNanos();
+  format::BeginBody body{t->timestamp_ns};
   JournalState::Part part{&body, sizeof body};
   TXJ_RETURN_IF_ERROR(t->Write(RecordType::kBegin, 0, 0, 0, &part, 1, false, &t->begin_lsn));
   j->next_txn_id++;
@@ -133,11 +134,20 @@ Status CheckUsable(const Transaction& t, const TxnTree* tree, std::uint32_t dept
 Status Transaction::append(std::string_view topic, std::string_view type, std::string_view payload,
                            const AppendOptions& options) {
   TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
-  if (!tree_->poisoned.ok()) return tree_->poisoned;
-  TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, options.key, payload));
-  TXJ_RETURN_IF_ERROR(internal::CheckAgainstSchema(tree_->j->options.schema, topic, type));
+  TxnTree* t = tree_.get();
+  if (!t->poisoned.ok()) [[unlikely]] return t->poisoned;
+  if (!t->checked_any || topic != t->checked_topic || type != t->checked_type) [[unlikely]] {
+    TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, std::nullopt, {}));
+    TXJ_RETURN_IF_ERROR(internal::CheckAgainstSchema(t->j->options.schema, topic, type));
+    t->checked_topic.assign(topic);
+    t->checked_type.assign(type);
+    t->checked_any = true;
+  }
+  if ((options.key && options.key->size() > kMaxKeyLength) || payload.size() > 0xffffffffull) [[unlikely]] {
+    return internal::ValidateEvent(topic, type, options.key, payload);
+  }
   const std::string_view key = options.key.value_or(std::string_view());
-  format::EventBody body{options.timestamp_ns ? options.timestamp_ns : internal::NowNanos(),
+  format::EventBody body{options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns,
                                    static_cast<std::uint32_t>(payload.size()),
                                    static_cast<std::uint16_t>(key.size()), static_cast<std::uint8_t>(topic.size()),
                                    static_cast<std::uint8_t>(type.size())};

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "journal_state.h"
@@ -27,6 +28,13 @@ struct TxnTree {
   std::uint64_t running = 0;
   bool ended = false;
   Status poisoned;  // a write failed: only rollback is possible
+  // Events without a timestamp of their own get the transaction's, taken
+  // once at begin (a clock read per event cost as much as the copy).
+  std::uint64_t timestamp_ns = 0;
+  // The last topic and type that passed validation and the schema: an event
+  // naming them again is not checked again.
+  std::string checked_topic, checked_type;
+  bool checked_any = false;
 
   // Writes the begin marker. REQUIRES: the caller owns the write slot.
   static Result<std::shared_ptr<TxnTree>> Start(JournalState* j);

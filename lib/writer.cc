@@ -52,6 +52,9 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
+  if (pos + size > ready_end) [[unlikely]] {
+    TXJ_RETURN_IF_ERROR(MakeRoom(pos + size));
+  }
   std::uint8_t* p = active->at(pos);
   format::RecordHeader h{0, static_cast<std::uint32_t>(len), static_cast<std::uint8_t>(type), flags, depth,
                          txn_id, sub_id, epoch};
@@ -97,7 +100,55 @@ void JournalState::PadToPage() {
   pos += len;
 }
 
+Status JournalState::MakeRoom(std::uint64_t need) {
+  if (need > active->reserved_end()) {
+    // The ahead thread is behind (or this is the first write after opening):
+    // reserve here. A failure is the caller's error, nothing was written.
+    if (!active->Reserve(need + kAheadWindow).ok()) TXJ_RETURN_IF_ERROR(active->Reserve(need));
+  }
+  {
+    std::lock_guard<std::mutex> lock(ahead_mu);
+    ahead_seg = active;
+    ahead_target = pos + kAheadWindow;
+  }
+  ahead_cv.notify_one();
+  ready_end = std::min(active->reserved_end(), std::max(need, pos + kAheadChunk));
+  return Status::OK();
+}
+
+void JournalState::AheadLoop() {
+  std::unique_lock<std::mutex> lock(ahead_mu);
+  std::shared_ptr<Segment> seg;
+  std::uint64_t done = 0;
+  for (;;) {
+    ahead_cv.wait(lock, [&] { return ahead_stop || (ahead_seg && (ahead_seg != seg || ahead_target > done)); });
+    if (ahead_stop) break;
+    const std::uint64_t target = ahead_target;
+    if (ahead_seg != seg) {
+      seg = ahead_seg;
+      done = 0;
+    }
+    lock.unlock();
+    // A failed reservation is left to the writer, which reserves itself
+    // before it writes and reports the error.
+    if (seg->Reserve(target).ok()) {
+      const std::uint64_t from = std::max(done, target > kAheadWindow ? target - kAheadWindow : 0);
+      seg->Prefault(from, target);
+      done = std::max(done, std::min(target, seg->reserved_end()));
+    } else {
+      done = target;  // do not spin on it
+    }
+    lock.lock();
+  }
+  seg.reset();
+  ahead_seg.reset();
+}
+
 Status JournalState::Roll() {
+  // The segment-end marker's page must be reserved like any other.
+  if (pos + kSegmentEndSize > active->reserved_end()) {
+    TXJ_RETURN_IF_ERROR(active->Reserve(pos + kSegmentEndSize).WithContext("cannot end segment " + active->path()));
+  }
   std::shared_ptr<Segment> next;
   {
     std::unique_lock<std::mutex> lock(bg_mu);
@@ -119,6 +170,7 @@ Status JournalState::Roll() {
     return Status::Corruption("internal error: no room for the segment-end marker in " + active->path() + " at byte " +
                               std::to_string(active->file_offset(pos)));
   }
+
   format::RecordHeader h{0, format::kRecordHeaderSize, static_cast<std::uint8_t>(RecordType::kSegmentEnd), 0,
                          0, 0, 0, epoch};
   std::uint8_t* p = active->at(pos);
@@ -135,6 +187,7 @@ Status JournalState::Roll() {
   }
   active = next;
   pos = next->first_record_lsn();
+  ready_end = 0;  // the next append asks the ahead thread for the new segment
   {
     std::lock_guard<std::mutex> lock(bg_mu);
     to_seal.push_back({old, b, std::chrono::steady_clock::now()});
@@ -209,11 +262,12 @@ Status JournalState::SyncTo(std::uint64_t target) {
 }
 
 void JournalState::WriteCheckpoint(const Boundary& b) {
-  if (!catalog || b.lsn <= last_checkpoint_lsn || b.lsn == 0) return;
-  // Compaction is rewriting a segment: skip; the next checkpoint comes soon
-  // (and close() holds compaction off, so the last one is always written).
+  if (!catalog || b.lsn == 0) return;
+  // Compaction is rewriting a segment (or the other background thread is
+  // writing one): skip; the next checkpoint comes soon, and close() holds
+  // compaction off and stops those threads, so the last one is written.
   std::unique_lock<std::mutex> cp_lock(checkpoint_mu, std::try_to_lock);
-  if (!cp_lock.owns_lock()) return;
+  if (!cp_lock.owns_lock() || b.lsn <= last_checkpoint_lsn) return;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> entries;
   {
     std::lock_guard<std::mutex> lock(index_mu);
@@ -258,6 +312,8 @@ void StopAutoCompaction(JournalState& j) {
 
 void JournalState::StartBackground() {
   bg = std::thread([this] { BackgroundLoop(); });
+  sealer = std::thread([this] { SealLoop(); });
+  ahead = std::thread([this] { AheadLoop(); });
 }
 
 void JournalState::StopBackground() {
@@ -267,6 +323,13 @@ void JournalState::StopBackground() {
     bg_cv.notify_all();
   }
   if (bg.joinable()) bg.join();
+  if (sealer.joinable()) sealer.join();
+  {
+    std::lock_guard<std::mutex> lock(ahead_mu);
+    ahead_stop = true;
+  }
+  ahead_cv.notify_all();
+  if (ahead.joinable()) ahead.join();
 }
 
 void JournalState::BackgroundLoop() {
@@ -287,36 +350,6 @@ void JournalState::BackgroundLoop() {
         prepare_error = r.status();
       }
       bg_cv.notify_all();
-      continue;
-    }
-    const bool seal_due =
-        !to_seal.empty() && (bg_stop || options.durability == Durability::kCommit || to_seal.size() > kSealBacklog ||
-                             Clock::now() >= to_seal.front().retired + kSealDelay);
-    if (seal_due) {
-      SealJob job = std::move(to_seal.front());
-      to_seal.pop_front();
-      lock.unlock();
-      job.seg->MakeReadOnly();
-      Status s = job.seg->Sync();
-      if (s.ok()) {
-        job.seg->raise_watermark(job.seg->end(), epoch, salt);
-        s = job.seg->Sync();
-      }
-      if (s.ok()) job.seg->set_known_sealed();  // compaction may rewrite it from now on
-      if (!s.ok()) {
-        (void)FailClosed(s);
-      } else {
-        {
-          std::lock_guard<std::mutex> sl(sync_mu);
-          if (job.seg->end() > synced_lsn) synced_lsn = job.seg->end();
-          std::erase(unsynced, job.seg);
-          // A committer whose commit this seal made durable returns from
-          // SyncTo without syncing (or publishing): publish for it.
-          Publish(job.boundary.lsn, job.boundary.next_offset);
-        }
-        WriteCheckpoint(job.boundary);
-      }
-      lock.lock();
       continue;
     }
     if (bg_stop) break;
@@ -350,9 +383,51 @@ void JournalState::BackgroundLoop() {
       continue;
     }
     auto wake = next_checkpoint;
-    if (!to_seal.empty()) wake = std::min(wake, to_seal.front().retired + kSealDelay);
     if (options.durability == Durability::kPeriodic) wake = std::min(wake, next_periodic);
     bg_cv.wait_until(lock, wake);
+  }
+}
+
+void JournalState::SealLoop() {
+  using Clock = std::chrono::steady_clock;
+  std::unique_lock<std::mutex> lock(bg_mu);
+  for (;;) {
+    const bool seal_due =
+        !to_seal.empty() && (bg_stop || options.durability == Durability::kCommit || to_seal.size() > kSealBacklog ||
+                             Clock::now() >= to_seal.front().retired + kSealDelay);
+    if (seal_due) {
+      SealJob job = std::move(to_seal.front());
+      to_seal.pop_front();
+      lock.unlock();
+      job.seg->MakeReadOnly();
+      Status s = job.seg->Sync();
+      if (s.ok()) {
+        job.seg->raise_watermark(job.seg->end(), epoch, salt);
+        s = job.seg->Sync();
+      }
+      if (s.ok()) job.seg->set_known_sealed();  // compaction may rewrite it from now on
+      if (!s.ok()) {
+        (void)FailClosed(s);
+      } else {
+        {
+          std::lock_guard<std::mutex> sl(sync_mu);
+          if (job.seg->end() > synced_lsn) synced_lsn = job.seg->end();
+          std::erase(unsynced, job.seg);
+          // A committer whose commit this seal made durable returns from
+          // SyncTo without syncing (or publishing): publish for it.
+          Publish(job.boundary.lsn, job.boundary.next_offset);
+        }
+        WriteCheckpoint(job.boundary);
+      }
+      lock.lock();
+      continue;
+    }
+    if (bg_stop) break;  // and nothing left to seal
+    if (to_seal.empty()) {
+      bg_cv.wait(lock);
+    } else {
+      bg_cv.wait_until(lock, to_seal.front().retired + kSealDelay);
+    }
   }
 }
 

@@ -70,7 +70,9 @@ inline OwnedEvent Event::to_owned() const {
 // Options of Transaction::append.
 struct AppendOptions {
   std::optional<std::string_view> key;  // absent: the event has no key
-  std::uint64_t timestamp_ns = 0;       // 0: now (CLOCK_REALTIME)
+  // 0: the transaction's timestamp, taken when its top level began
+  // (CLOCK_REALTIME): all events of a transaction then carry the same time.
+  std::uint64_t timestamp_ns = 0;
 };
 
 }  // namespace txj
