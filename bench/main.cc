@@ -797,7 +797,8 @@ json Disk(const std::string& dir) {
     const std::string size = ReadLine(sys / "size");
     if (!size.empty()) d["size_bytes"] = std::stoull(size) * 512;
     const std::string vendor = ReadLine(sys / "device" / "vendor"), model = ReadLine(sys / "device" / "model");
-    if (!vendor.empty() || !model.empty()) d["model"] = vendor + (vendor.empty() ? "" : " ") + model;
+    if (!vendor.empty()) d["vendor"] = vendor == "0x1af4" ? "0x1af4 (virtio)" : vendor;
+    if (!model.empty()) d["model"] = model;
     const std::string sched = ReadLine(sys / "queue" / "scheduler");
     if (!sched.empty()) d["scheduler"] = sched;
   }
