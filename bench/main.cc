@@ -140,6 +140,19 @@ void SyncFs(const std::string& dir) {
 double DiskBytes(const Io& a, const Io& b) {
   return a.disk_ok && b.disk_ok ? static_cast<double>(b.disk - a.disk) : -1;
 }
+// Payload bytes: pseudo-random from a fixed seed, so that no engine gains by
+// compressing them (RocksDB compresses its tables by default).
+std::string Payload(std::size_t n) {
+  std::string p(n, '\0');
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (auto& ch : p) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    ch = static_cast<char>(x >> 32);
+  }
+  return p;
+}
 json Stat3(const std::vector<double>& v) { return {{"median", Median(v)}, {"min", Min(v)}, {"max", Max(v)}}; }
 
 struct Measured {
@@ -163,7 +176,7 @@ std::optional<Measured> Throughput(Engine& e, const Config& c, const Shape& s, s
     return std::nullopt;
   }
   if (e.OpenWritesAreSetup()) io0 = ReadIo();
-  const std::string payload(s.payload, 'x');
+  const std::string payload = Payload(s.payload);
   const int warmup = 20;
   for (int i = 0; i < warmup; ++i) {
     if (!e.Commit(payload)) {
@@ -279,7 +292,7 @@ json Latency(const Config& c, std::vector<std::unique_ptr<Engine>>& engines) {
       continue;
     }
     if (e->OpenWritesAreSetup()) io0 = ReadIo();
-    const std::string payload(100, 'x');
+    const std::string payload = Payload(100);
     int commits = 0;
     for (int i = 0; i < 20; ++i) commits += e->Commit(payload) ? 1 : 0;
     std::vector<double> us;
@@ -330,7 +343,7 @@ json Group(const Config& c) {
       for (int t = 0; t < threads; ++t) {
         ts.emplace_back([&] {
           std::vector<double> mine;
-          const std::string payload(100, 'x');
+          const std::string payload = Payload(100);
           while (!stop.load()) {
             auto s = Clock::now();
             auto tx = (*j)->begin();
@@ -366,27 +379,91 @@ json Group(const Config& c) {
   return out;
 }
 
+// Calls `op` at the send times t0 + i * period, fixed before the run: it
+// waits (spinning) for each send time unless already late. Latency is
+// completion minus send time, so a stall is charged to every call queued
+// behind it (no coordinated omission); service time is completion minus the
+// start of the call, for comparison. Ends when `stop(i, seconds)` (asked
+// every 1024 calls) says so, when `op` fails, or after `deadline`.
+struct ScheduledRun {
+  std::vector<std::int64_t> latency_ns, service_ns;
+  double seconds = 0;
+  std::string failure;
+};
+template <class Op, class Stop>
+ScheduledRun RunOnSchedule(Clock::duration period, Clock::duration deadline, std::size_t expected, Op op, Stop stop) {
+  ScheduledRun r;
+  r.latency_ns.reserve(expected);
+  r.service_ns.reserve(expected);
+  const auto t0 = Clock::now() + std::chrono::milliseconds(1);
+  Clock::time_point done = t0;
+  for (std::uint64_t i = 0;; ++i) {
+    const auto due = t0 + period * static_cast<std::int64_t>(i);
+    while (Clock::now() < due) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+    const auto start = Clock::now();
+    if (!op()) {
+      r.failure = "call " + std::to_string(i) + " failed";
+      break;
+    }
+    done = Clock::now();
+    r.latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - due).count());
+    r.service_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - start).count());
+    if ((i & 1023) == 1023 && stop(i + 1, Secs(done - t0))) break;
+    if (done - t0 > deadline) {
+      r.failure = "did not finish within " + std::to_string(Secs(deadline)) + " s";
+      break;
+    }
+  }
+  r.seconds = Secs(done - t0);
+  return r;
+}
+
+// Quantiles of `ns` (sorted here) in microseconds, and the curve for the
+// plot: quantile q at 0.1 steps of "nines" (-log10(1 - q)) up to the last
+// one the samples resolve, then the maximum.
+json LatencySummary(std::vector<std::int64_t>& ns, bool curve) {
+  if (ns.empty()) return json::object();
+  std::sort(ns.begin(), ns.end());
+  auto q = [&](double p) {
+    return static_cast<double>(ns[static_cast<std::size_t>(p * static_cast<double>(ns.size() - 1))]) / 1e3;
+  };
+  json s{{"p50_us", q(0.5)},     {"p99_us", q(0.99)}, {"p999_us", q(0.999)},
+         {"p9999_us", q(0.9999)}, {"max_us", static_cast<double>(ns.back()) / 1e3}};
+  s["over_1ms"] = ns.end() - std::upper_bound(ns.begin(), ns.end(), std::int64_t{1000000});
+  if (curve) {
+    json c = json::array();
+    const double top = std::log10(static_cast<double>(ns.size()));
+    for (double x = 0; x <= top; x += 0.1) c.push_back({1 - std::pow(10, -x), q(1 - std::pow(10, -x))});
+    c.push_back({1.0, s["max_us"]});
+    s["quantiles_us"] = c;
+  }
+  return s;
+}
+
 // Appends at a fixed rate across segment rolls. Each append is one event of
 // 100 B in its own transaction (begin, append, commit) under kNone: the
-// event is visible to readers when it returns. The send times are fixed
-// before the run (t0 + i / rate); the writer waits (spinning) for each one
-// unless it is already late, and an append's latency is its completion time
-// minus its send time, so a stall is charged to every append queued behind
-// it (no coordinated omission). The run ends once `roll_count` rolls have
-// happened and a quarter of the next segment is written, and not before
-// `seconds`.
+// event is visible to readers when it returns. The run ends once
+// `roll_count` rolls have happened and a quarter of the next segment is
+// written, and not before `seconds`. After each repetition, the same
+// schedule drives limit-prefaulted (the same records into prefaulted
+// memory) for as many calls: what the schedule, the clock and this
+// machine's scheduling cost with no journal at all.
 json Roll(const Config& c) {
   std::vector<std::uint64_t> sizes{c.quick ? (4ull << 20) : (c.roll_segment_mib << 20)};
   if (c.roll_default_segment && sizes[0] != (64ull << 20)) sizes.push_back(64ull << 20);
   const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / c.roll_rate));
-  const std::string payload(100, 'x');
+  const auto deadline = std::chrono::seconds(c.quick ? 10 : 120);
+  const std::string payload = Payload(100);
   json out = json::array();
   for (std::uint64_t seg : sizes) {
-    std::vector<std::int64_t> ns;       // latency from the send time, all repetitions pooled
-    std::vector<std::int64_t> service;  // from the start of the append, for comparison (not corrected)
+    std::vector<std::int64_t> lat, service, base_lat;  // all repetitions pooled
     std::vector<double> rep_max_us, rep_p9999_us, bytes, disk, achieved;
     std::uint64_t min_rolls = ~0ull, syncs_on_run = 0;
-    std::string failure;
+    std::string failure, base_failure;
     for (int r = 0; r < c.reps && failure.empty(); ++r) {
       Progress("roll workload: " + std::to_string(seg >> 20) + " MiB segments, repetition " + std::to_string(r + 1) +
                " of " + std::to_string(c.reps));
@@ -402,101 +479,84 @@ json Roll(const Config& c) {
         failure = j.status().ToString();
         break;
       }
-      for (int i = 0; i < 1000; ++i) {  // warm-up, off the schedule
+      auto append = [&] {
         auto tx = (*j)->begin();
-        if (!tx.ok() || !tx->append("bench", "event", payload).ok() || !tx->commit().ok()) failure = "warm-up append failed";
+        return tx.ok() && tx->append("bench", "event", payload).ok() && tx->commit().ok();
+      };
+      for (int i = 0; i < 1000 && failure.empty(); ++i) {  // warm-up, off the schedule
+        if (!append()) failure = "warm-up append failed";
       }
       const std::uint64_t start_lsn = (*j)->visible_lsn();
       const std::uint64_t end_lsn = (start_lsn / seg + static_cast<std::uint64_t>(c.roll_count)) * seg + seg / 4;
       const std::uint64_t syncs0 = counting->data_syncs();
-      std::vector<std::int64_t> mine;
-      mine.reserve(static_cast<std::size_t>(static_cast<double>(end_lsn - start_lsn) / 200) + 4096);
-      const auto t0 = Clock::now() + std::chrono::milliseconds(1);
-      const auto limit = t0 + std::chrono::seconds(c.quick ? 10 : 120);  // a writer that never gets there
-      Clock::time_point done = t0;
-      for (std::uint64_t i = 0; failure.empty(); ++i) {
-        const auto due = t0 + period * static_cast<std::int64_t>(i);
-        while (Clock::now() < due) {
-#if defined(__x86_64__)
-          __builtin_ia32_pause();
-#endif
-        }
-        const auto start = Clock::now();
-        auto tx = (*j)->begin();
-        if (!tx.ok() || !tx->append("bench", "event", payload).ok() || !tx->commit().ok()) {
-          failure = "append " + std::to_string(i) + " failed";
-          break;
-        }
-        done = Clock::now();
-        mine.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - due).count());
-        service.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - start).count());
-        if ((i & 1023) == 1023 && (*j)->visible_lsn() >= end_lsn && Secs(done - t0) >= c.seconds) break;
-        if (done > limit) {
-          failure = "the writer did not cross the rolls in time";
-          break;
-        }
-      }
+      ScheduledRun run = RunOnSchedule(
+          period, deadline, static_cast<std::size_t>(static_cast<double>(end_lsn - start_lsn) / 200) + 4096, append,
+          [&](std::uint64_t, double secs) { return (*j)->visible_lsn() >= end_lsn && secs >= c.seconds; });
+      if (!run.failure.empty() && failure.empty()) failure = "txjournal: " + run.failure;
       const std::uint64_t end = (*j)->visible_lsn();
       syncs_on_run += counting->data_syncs() - syncs0;
-      const double secs = Secs(done - t0);
       (void)(*j)->close();
       SyncFs(dir);
       const Io io1 = ReadIo();
       const double b = DeviceBytes(io0, io1), dw = DiskBytes(io0, io1);
       fs::remove_all(dir);
-      if (dw >= 0 && !mine.empty()) disk.push_back(dw / static_cast<double>(mine.size() + 1000));
+      const std::size_t n = run.latency_ns.size();
       min_rolls = std::min(min_rolls, end / seg - start_lsn / seg);
-      if (b >= 0 && !mine.empty()) bytes.push_back(b / static_cast<double>(mine.size() + 1000));
-      if (secs > 0) achieved.push_back(static_cast<double>(mine.size()) / secs);
-      std::vector<std::int64_t> sorted = mine;
-      std::sort(sorted.begin(), sorted.end());
-      if (!sorted.empty()) {
-        rep_max_us.push_back(static_cast<double>(sorted.back()) / 1e3);
-        rep_p9999_us.push_back(static_cast<double>(sorted[static_cast<std::size_t>(0.9999 * static_cast<double>(sorted.size() - 1))]) / 1e3);
+      if (b >= 0 && n > 0) bytes.push_back(b / static_cast<double>(n + 1000));
+      if (dw >= 0 && n > 0) disk.push_back(dw / static_cast<double>(n + 1000));
+      if (run.seconds > 0) achieved.push_back(static_cast<double>(n) / run.seconds);
+      {
+        std::vector<std::int64_t> sorted = run.latency_ns;
+        json one = LatencySummary(sorted, false);
+        if (one.contains("max_us")) {
+          rep_max_us.push_back(one["max_us"]);
+          rep_p9999_us.push_back(one["p9999_us"]);
+        }
       }
-      ns.insert(ns.end(), mine.begin(), mine.end());
+      lat.insert(lat.end(), run.latency_ns.begin(), run.latency_ns.end());
+      service.insert(service.end(), run.service_ns.begin(), run.service_ns.end());
+
+      // The same schedule, as many calls, no journal.
+      auto engines = MakeEngines();
+      for (auto& e : engines) {
+        if (e->name() != "limit-prefaulted" || n == 0) continue;
+        const std::string bdir = Fresh(c, "roll-baseline");
+        if (e->Open(bdir, Shape{100, 1, false, false})) {
+          ScheduledRun base = RunOnSchedule(
+              period, deadline, n, [&] { return e->Commit(payload); },
+              [&](std::uint64_t i, double) { return i >= n; });
+          if (!base.failure.empty()) base_failure = base.failure;
+          base_lat.insert(base_lat.end(), base.latency_ns.begin(), base.latency_ns.end());
+        } else {
+          base_failure = e->error;
+        }
+        e->Close();
+        fs::remove_all(bdir);
+      }
     }
     json row{{"segment_size", seg}, {"rate_per_second", c.roll_rate}, {"payload", 100}, {"per_txn", 1},
              {"durability", "none"}};
     if (!failure.empty()) row["failed"] = failure;
-    if (ns.empty()) {
+    if (lat.empty()) {
       out.push_back(row);
       continue;
     }
-    std::sort(ns.begin(), ns.end());
-    auto q = [&](double p) {
-      return static_cast<double>(ns[static_cast<std::size_t>(p * static_cast<double>(ns.size() - 1))]) / 1e3;
-    };
-    row["appends"] = ns.size();
+    row["appends"] = lat.size();
     row["rolls_at_least"] = min_rolls;
     row["achieved_per_second"] = Median(achieved);
-    row["p50_us"] = q(0.5);
-    row["p99_us"] = q(0.99);
-    row["p999_us"] = q(0.999);
-    row["p9999_us"] = q(0.9999);
-    row["max_us"] = static_cast<double>(ns.back()) / 1e3;
-    row["appends_over_1ms"] = ns.end() - std::upper_bound(ns.begin(), ns.end(), std::int64_t{1000000});
+    const json summary = LatencySummary(lat, true);
+    for (auto& [k, v] : summary.items()) row[k] = v;
     row["per_repetition"] = {{"p9999_us", rep_p9999_us}, {"max_us", rep_max_us}};
-    std::sort(service.begin(), service.end());
-    auto sq = [&](double p) {
-      return static_cast<double>(service[static_cast<std::size_t>(p * static_cast<double>(service.size() - 1))]) / 1e3;
-    };
     // Without the correction: how long each append call took once started.
     // A gap between these and the corrected figures is queueing behind
     // stalls, or a writer slower than the rate.
-    row["service_time"] = {{"p50_us", sq(0.5)}, {"p99_us", sq(0.99)}, {"p999_us", sq(0.999)},
-                           {"p9999_us", sq(0.9999)}, {"max_us", static_cast<double>(service.back()) / 1e3}};
+    row["service_time"] = LatencySummary(service, false);
+    row["baseline_limit_prefaulted"] = LatencySummary(base_lat, true);
+    if (!base_failure.empty()) row["baseline_limit_prefaulted"]["failed"] = base_failure;
     row["record_bytes_per_event"] = model::BytesPerEvent(100, 1);
     row["device_bytes_per_event"] = bytes.empty() ? -1.0 : Median(bytes);
     row["device_wide_bytes_per_event"] = disk.empty() ? -1.0 : Median(disk);
     row["fdatasync_calls_during_run"] = syncs_on_run;
-    // The latency distribution, for the plot: quantile q at 0.1 steps of
-    // "nines" (-log10(1 - q)) up to the last one the samples resolve.
-    json curve = json::array();
-    const double top = std::log10(static_cast<double>(ns.size()));
-    for (double x = 0; x <= top; x += 0.1) curve.push_back({1 - std::pow(10, -x), q(1 - std::pow(10, -x))});
-    curve.push_back({1.0, row["max_us"]});
-    row["quantiles_us"] = curve;
     out.push_back(row);
   }
   return out;
@@ -515,7 +575,7 @@ json Replay(const Config& c) {
       txj::Options o;
       o.durability = txj::Durability::kNone;
       auto j = txj::Journal::open(dir + "/txj", o);
-      const std::string p(100, 'x');
+      const std::string p = Payload(100);
       for (std::uint64_t i = 0; i < n; i += 100) {
         auto tx = (*j)->begin();
         for (int k = 0; k < 100; ++k) (void)tx->append("topic-" + std::to_string(k % 10), "e", p);
@@ -542,7 +602,7 @@ json Replay(const Config& c) {
         Shape s{100, 100, false, false};
         fs::create_directories(dir + "/lmdb");
         if (!e->Open(dir + "/lmdb", s)) continue;
-        const std::string p(100, 'x');
+        const std::string p = Payload(100);
         for (std::uint64_t i = 0; i < n; i += 100) e->Commit(p);
         auto t0 = Clock::now();
         std::uint64_t got = e->Scan();
@@ -651,7 +711,7 @@ json OpenTime(const Config& c) {
       o.durability = txj::Durability::kNone;
       auto j = txj::Journal::open(dir, o);
       if (!j.ok()) ::_exit(2);
-      const std::string p(1000, 'x');
+      const std::string p = Payload(1000);
       while ((*j)->visible_lsn() < size) {  // LSNs count the bytes of the segments
         auto tx = (*j)->begin();
         for (int k = 0; k < 100; ++k) (void)tx->append("t", "e", p);
@@ -727,7 +787,7 @@ json Footprint(const Config& c) {
     auto j = txj::Journal::open(dir);
     if (!j.ok()) return {{"skipped", j.status().ToString()}};
     auto tx = (*j)->begin();
-    if (!tx.ok() || !tx->append("bench", "event", std::string(100, 'x')).ok() || !tx->commit().ok()) {
+    if (!tx.ok() || !tx->append("bench", "event", Payload(100)).ok() || !tx->commit().ok()) {
       return {{"skipped", "append failed"}};
     }
     (void)(*j)->close();
@@ -1007,12 +1067,19 @@ void PrintTable(const json& r) {
                   static_cast<unsigned long long>(g["appends"].get<std::uint64_t>()),
                   g["achieved_per_second"].get<double>(), g["p50_us"].get<double>(), g["p99_us"].get<double>(),
                   g["p999_us"].get<double>(), g["p9999_us"].get<double>(), g["max_us"].get<double>(),
-                  static_cast<unsigned long long>(g["appends_over_1ms"].get<std::int64_t>()),
+                  static_cast<unsigned long long>(g["over_1ms"].get<std::int64_t>()),
                   g["device_bytes_per_event"].get<double>());
       const json& st = g["service_time"];
       std::printf("%-10s%7s%9s%12s%11.2f%11.2f%11.2f%11.2f%11.1f   (service time: from the start of each call, uncorrected)\n",
                   "", "", "", "", st["p50_us"].get<double>(), st["p99_us"].get<double>(), st["p999_us"].get<double>(),
                   st["p9999_us"].get<double>(), st["max_us"].get<double>());
+      const json& bl = g["baseline_limit_prefaulted"];
+      if (bl.contains("max_us")) {
+        std::printf("%-10s%7s%9s%12s%11.2f%11.2f%11.2f%11.2f%11.1f%9llu   (limit-prefaulted on the same schedule: no journal)\n",
+                    "", "", "", "", bl["p50_us"].get<double>(), bl["p99_us"].get<double>(), bl["p999_us"].get<double>(),
+                    bl["p9999_us"].get<double>(), bl["max_us"].get<double>(),
+                    static_cast<unsigned long long>(bl["over_1ms"].get<std::int64_t>()));
+      }
       if (g.contains("failed")) std::printf("  (stopped: %s)\n", g["failed"].get<std::string>().c_str());
     }
   }
@@ -1086,12 +1153,12 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
   if (r.contains("roll")) {
     std::ofstream csv(c.out + "/roll.csv");
     csv << "segment_size,rate_per_second,appends,rolls_at_least,achieved_per_second,p50_us,p99_us,p999_us,p9999_us,"
-           "max_us,appends_over_1ms,device_bytes_per_event,record_bytes_per_event\n";
+           "max_us,over_1ms,device_bytes_per_event,record_bytes_per_event\n";
     for (const auto& g : r["roll"]) {
       if (!g.contains("p50_us")) continue;
       csv << g["segment_size"] << "," << g["rate_per_second"] << "," << g["appends"] << "," << g["rolls_at_least"]
           << "," << g["achieved_per_second"] << "," << g["p50_us"] << "," << g["p99_us"] << "," << g["p999_us"] << ","
-          << g["p9999_us"] << "," << g["max_us"] << "," << g["appends_over_1ms"] << "," << g["device_bytes_per_event"]
+          << g["p9999_us"] << "," << g["max_us"] << "," << g["over_1ms"] << "," << g["device_bytes_per_event"]
           << "," << g["record_bytes_per_event"] << "\n";
     }
     written.push_back("roll.csv");
@@ -1142,6 +1209,15 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
         f << x << " " << p[1] << "\n";
       }
       roll_series.push_back(name);
+      if (g["baseline_limit_prefaulted"].contains("quantiles_us")) {
+        std::ofstream b(data + "/roll-" + name + "-baseline.dat");
+        const json& bl = g["baseline_limit_prefaulted"];
+        for (const auto& p : bl["quantiles_us"]) {
+          const double q = p[0].get<double>();
+          b << (q < 1 ? 1 / (1 - q) : g["appends"].get<double>()) << " " << p[1] << "\n";
+        }
+        roll_series.push_back(name + "-baseline");
+      }
     }
   }
   if (::system("command -v gnuplot > /dev/null 2>&1") != 0) {
@@ -1158,8 +1234,8 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
     const std::string file = durable ? "throughput-sync.svg" : "throughput.svg";
     gp << "set output '" << c.out << "/" << file << "'\n"
        << "set title \"journal-bench: append throughput, 100 events per transaction, "
-       << (durable ? "durable (each engine syncs every transaction)" : "no durability") << "\\nmedian of "
-       << r["settings"]["repetitions"].get<int>() << " repetitions, bars from min to max\" noenhanced\n"
+       << (durable ? "durable (each engine syncs every transaction)" : "no durability") << "\\nmedian of repetitions: "
+       << r["settings"]["repetitions"].get<int>() << "; bars from min to max\" noenhanced\n"
        << "set logscale xy\nset xlabel 'payload bytes per event'\nset ylabel 'events/s'\n"
        << "set xtics (64, 100, 256, 1024, 4096)\nset format y '%.0s%c'\nplot ";
     bool first = true;
@@ -1190,19 +1266,24 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
     gp << "set output '" << c.out << "/roll-latency.svg'\n"
        << "set title \"journal-bench: txjournal append latency across segment rolls\\n"
        << r["roll"][0]["rate_per_second"].get<double>() / 1e6
-       << " M events/s on a fixed schedule, 100 B, one event per transaction, no durability; "
-       << r["settings"]["repetitions"].get<int>() << " repetitions pooled\" noenhanced\n"
+       << " M events/s on a fixed schedule; 100 B, one event per transaction, kNone; repetitions pooled: "
+       << r["settings"]["repetitions"].get<int>() << "\" noenhanced\n"
+       << "set key inside left top box opaque\n"
        << "unset logscale\nset logscale xy\nset xlabel 'quantile'\nset ylabel 'latency from the scheduled send time (us)'\n"
        << "set xtics ('p50' 2, 'p90' 10, 'p99' 100, 'p99.9' 1000, 'p99.99' 10000, 'p99.999' 100000, 'p99.9999' 1000000)\n"
        << "plot ";
-    std::size_t k = 0;
+    std::size_t k = 0, colour = 0;
     const char* colours[] = {"#0072b2", "#d55e00", "#009e73"};
     for (const auto& n : roll_series) {
-      gp << (k ? ", " : "") << "'" << data << "/roll-" << n << ".dat' using 1:2 with linespoints lw 2 pt 7 ps 0.5 lc rgb '"
-         << colours[k % 3] << "' title '" << n << " segments'";
+      const bool baseline = n.size() > 9 && n.substr(n.size() - 9) == "-baseline";
+      gp << (k ? ", " : "") << "'" << data << "/roll-" << n << ".dat' using 1:2 with linespoints lw 2 "
+         << (baseline ? "dt 2 pt 6" : "pt 7") << " ps 0.5 lc rgb '" << colours[colour % 3] << "' title '"
+         << (baseline ? n.substr(0, n.size() - 9) + " run, no journal (same schedule)" : n + " segments, txjournal")
+         << "'";
+      if (baseline) ++colour;
       ++k;
     }
-    gp << "\nunset xtics\nset xtics\n";
+    gp << "\nunset xtics\nset xtics\nset key outside right top nobox\n";
     written.push_back("roll-latency.svg");
   }
   gp.close();
