@@ -1312,7 +1312,7 @@ int main(int argc, char** argv) {
   app.add_option("--repetitions", c.reps, "repetitions per measurement")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--duration", c.seconds, "seconds per throughput measurement (at least; the roll workload runs until its rolls are done)")
       ->capture_default_str();
-  app.add_option("--dir", c.dir, "where journals are written (a real disk, not tmpfs); default /var/tmp/journal-bench-PID");
+  app.add_option("--dir", c.dir, "where journals are written (a real disk, not tmpfs), in a directory journal-bench-PID made there and removed at the end; default /var/tmp");
   app.add_option("--out", c.out, "output directory for JSON, CSV and plots")->capture_default_str();
   app.add_option("--roll-rate", c.roll_rate, "roll workload: appends per second, fixed schedule")->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -1340,7 +1340,8 @@ int main(int argc, char** argv) {
   }
   g_progress = ::isatty(STDERR_FILENO) == 1;
   g_start = Clock::now();
-  if (c.dir.empty()) c.dir = "/var/tmp/journal-bench-" + std::to_string(::getpid());
+  // A directory of its own inside --dir: only that one is removed at the end.
+  c.dir = (c.dir.empty() ? std::string("/var/tmp") : c.dir) + "/journal-bench-" + std::to_string(::getpid());
   fs::create_directories(c.dir);
   fs::create_directories(c.out);
   struct statfs sf;
