@@ -3,17 +3,17 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <rocksdb/db.h>
+#include <rocksdb/version.h>
 #include <rocksdb/write_batch.h>
 #include <sqlite3.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 #include <cstring>
 
 #include "engine.h"
+#include "record_model.h"
 #include "txjournal/journal.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -24,84 +24,152 @@ namespace bench {
 
 namespace {
 
-// What appending can cost at best: header (16 B) + payload + XXH3 into a
-// prefaulted shared mapping; with `durable`, an fdatasync per transaction.
-class MemcpyLimit final : public Engine {
+// What appending can cost at best: the bytes txjournal writes for the same
+// transaction (record_model.h: headers, names, payload, alignment, XXH3 with
+// the position seed, the commit's running hash; one timestamp read per
+// transaction) copied into a shared mapping of the file; with `durable`, an
+// fdatasync per transaction.
+//   limit-prefaulted: one 256 MiB file whose pages were faulted in and
+//     dirtied before the clock starts (MADV_POPULATE_WRITE), reused round
+//     and round: no page fault, no allocation, only the copy and the hash.
+//   limit-fresh-pages: a new mapping of a new fallocated 64 MiB file (the
+//     default segment size) whenever the current one is full, no page
+//     touched before the writer does: every page costs a fault, a page of
+//     the page cache and the file system's unwritten-extent handling, as a
+//     new segment does. A full file is unmapped and unlinked (its dirty pages
+//     are dropped, never written back), so only the cost of writing into
+//     memory is measured.
+class Limit final : public Engine {
  public:
-  std::string name() const override { return "memcpy-limit"; }
+  explicit Limit(bool fresh) : fresh_(fresh) {}
+  std::string name() const override { return fresh_ ? "limit-fresh-pages" : "limit-prefaulted"; }
+  bool OpenWritesAreSetup() const override { return true; }
+  bool HasDeviceBytes() const override { return false; }
+  std::int64_t DataSyncs() const override { return syncs_; }
   bool Open(const std::string& dir, const Shape& s) override {
     shape_ = s;
-    path_ = dir + "/mem.dat";
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (fd_ < 0 || ::posix_fallocate(fd_, 0, kSize) != 0) return Fail("allocate");
-    map_ = static_cast<char*>(::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0));
-    if (map_ == MAP_FAILED) return Fail("mmap");
-    ::madvise(map_, kSize, MADV_POPULATE_WRITE);
-    pos_ = 0;
+    dir_ = dir;
+    lsn_ = 4096;
+    txn_ = 0;
+    offset_ = 0;
+    syncs_ = 0;
+    if (!NewFile()) return false;
+    if (!fresh_ && ::madvise(map_, size(), MADV_POPULATE_WRITE) != 0) {
+      for (std::size_t i = 0; i < size(); i += 4096) map_[i] = 0;  // kernels before 5.14
+    }
     return true;
   }
   bool Commit(const std::string& p) override {
-    for (std::size_t i = 0; i < shape_.per_txn; ++i) {
-      const std::size_t rec = 16 + p.size();
-      if (pos_ + rec + 8 > kSize) pos_ = 0;  // wrap: the limit, not capacity, is measured
-      std::uint64_t len = p.size();
-      std::memcpy(map_ + pos_ + 8, &len, 8);
-      std::memcpy(map_ + pos_ + 16, p.data(), p.size());
-      std::uint64_t h = XXH3_64bits(map_ + pos_ + 8, rec - 8);
-      std::memcpy(map_ + pos_, &h, 8);
-      pos_ += (rec + 7) & ~std::size_t{7};
+    const std::size_t need = model::TxnBytes(p.size(), shape_.per_txn);
+    if (pos_ + need > size()) {
+      if (fresh_) {
+        if (!NewFile()) return false;
+      } else {
+        pos_ = 0;
+      }
     }
-    if (shape_.durable && ::fdatasync(fd_) != 0) return Fail("fdatasync");
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    const std::uint64_t now = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+    const std::size_t n = model::WriteTxn(map_ + pos_, lsn_, kSalt, ++txn_, offset_, now, p, shape_.per_txn);
+    pos_ += n;
+    lsn_ += n;
+    offset_ += shape_.per_txn;
+    if (shape_.durable) {
+      ++syncs_;
+      if (::fdatasync(fd_) != 0) return Fail("fdatasync");
+    }
     return true;
   }
-  void Close() override {
-    if (map_ && map_ != MAP_FAILED) ::munmap(map_, kSize);
-    if (fd_ >= 0) ::close(fd_);
-    map_ = nullptr;
-    fd_ = -1;
-  }
+  void Close() override { Drop(); }
 
  private:
+  static constexpr std::uint64_t kSalt = 0x5eed5eed5eed5eedull;
+  std::size_t size() const { return fresh_ ? (std::size_t{64} << 20) : (std::size_t{256} << 20); }
   bool Fail(const char* what) {
-    error = std::string(what) + ": " + std::strerror(errno);
+    error = std::string(what) + " on " + path_ + ": " + std::strerror(errno);
     return false;
   }
-  static constexpr std::size_t kSize = 256u << 20;
+  void Drop() {
+    if (map_ != nullptr) ::munmap(map_, size());
+    if (fd_ >= 0) ::close(fd_);
+    if (!path_.empty()) ::unlink(path_.c_str());
+    map_ = nullptr;
+    fd_ = -1;
+    path_.clear();
+  }
+  bool NewFile() {
+    Drop();
+    path_ = dir_ + "/limit-" + std::to_string(files_++) + ".dat";
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd_ < 0) return Fail("open");
+    if (int e = ::posix_fallocate(fd_, 0, static_cast<off_t>(size())); e != 0) {
+      errno = e;
+      return Fail("posix_fallocate");
+    }
+    void* m = ::mmap(nullptr, size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (m == MAP_FAILED) return Fail("mmap");
+    map_ = static_cast<char*>(m);
+    pos_ = 0;
+    return true;
+  }
+  const bool fresh_;
   Shape shape_;
-  std::string path_;
+  std::string dir_, path_;
   int fd_ = -1;
   char* map_ = nullptr;
   std::size_t pos_ = 0;
+  std::uint64_t lsn_ = 0, txn_ = 0, offset_ = 0, files_ = 0;
+  std::int64_t syncs_ = 0;
 };
 
-// pwrite of the same bytes into a pre-zeroed file; fdatasync per transaction.
-class PwriteSync final : public Engine {
+// pwrite of the same record bytes (record_model.h), one call per
+// transaction, and an fdatasync per transaction when durable.
+//   pwrite-zero-filled: into a 64 MiB file written with zeroes (4 KiB at a
+//     time, so that the page cache holds it in 4 KiB pages) and synced
+//     before the clock starts: overwriting allocated, written blocks, an
+//     fdatasync flushes data only. Reused round and round.
+//   pwrite-fallocated: into a new posix_fallocate'd 64 MiB file (unwritten
+//     extents: each fdatasync also commits their conversion in the file
+//     system's journal); when full, the next file is allocated (the full
+//     ones stay, so their data is written back and counted).
+class Pwrite final : public Engine {
  public:
-  std::string name() const override { return "pwrite+fdatasync"; }
+  explicit Pwrite(bool fallocated) : fallocated_(fallocated) {}
+  std::string name() const override { return fallocated_ ? "pwrite-fallocated" : "pwrite-zero-filled"; }
+  bool OpenWritesAreSetup() const override { return true; }
+  std::int64_t DataSyncs() const override { return syncs_; }
   bool Open(const std::string& dir, const Shape& s) override {
     shape_ = s;
-    fd_ = ::open((dir + "/pw.dat").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (fd_ < 0) return false;
-    std::string zero(1 << 20, '\0');
-    for (std::size_t off = 0; off < kSize; off += zero.size()) {
-      if (::pwrite(fd_, zero.data(), zero.size(), static_cast<off_t>(off)) < 0) return false;
-    }
-    ::fdatasync(fd_);
-    pos_ = 0;
-    return true;
+    dir_ = dir;
+    lsn_ = 4096;
+    txn_ = 0;
+    offset_ = 0;
+    syncs_ = 0;
+    return NewFile();
   }
   bool Commit(const std::string& p) override {
-    buf_.clear();
-    for (std::size_t i = 0; i < shape_.per_txn; ++i) {
-      std::uint64_t len = p.size(), h = XXH3_64bits(p.data(), p.size());
-      buf_.append(reinterpret_cast<const char*>(&h), 8);
-      buf_.append(reinterpret_cast<const char*>(&len), 8);
-      buf_ += p;
+    buf_.resize(model::TxnBytes(p.size(), shape_.per_txn));
+    if (pos_ + buf_.size() > kSize) {
+      if (fallocated_) {
+        if (!NewFile()) return false;
+      } else {
+        pos_ = 0;
+      }
     }
-    if (pos_ + buf_.size() > kSize) pos_ = 0;
-    if (::pwrite(fd_, buf_.data(), buf_.size(), static_cast<off_t>(pos_)) < 0) return false;
-    pos_ += buf_.size();
-    return !shape_.durable || ::fdatasync(fd_) == 0;
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    const std::uint64_t now = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+    const std::size_t n = model::WriteTxn(buf_.data(), lsn_, 0x5eed, ++txn_, offset_, now, p, shape_.per_txn);
+    if (::pwrite(fd_, buf_.data(), n, static_cast<off_t>(pos_)) != static_cast<ssize_t>(n)) return Fail("pwrite");
+    pos_ += n;
+    lsn_ += n;
+    offset_ += shape_.per_txn;
+    if (shape_.durable) {
+      ++syncs_;
+      if (::fdatasync(fd_) != 0) return Fail("fdatasync");
+    }
+    return true;
   }
   void Close() override {
     if (fd_ >= 0) ::close(fd_);
@@ -109,11 +177,41 @@ class PwriteSync final : public Engine {
   }
 
  private:
-  static constexpr std::size_t kSize = 256u << 20;
+  static constexpr std::size_t kSize = 64u << 20;
+  bool Fail(const char* what) {
+    error = std::string(what) + " on " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  bool NewFile() {
+    Close();
+    path_ = dir_ + "/pw-" + std::to_string(files_++) + ".dat";
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd_ < 0) return Fail("open");
+    if (fallocated_) {
+      if (int e = ::posix_fallocate(fd_, 0, static_cast<off_t>(kSize)); e != 0) {
+        errno = e;
+        return Fail("posix_fallocate");
+      }
+    } else {
+      const std::string zero(4096, '\0');
+      for (std::size_t off = 0; off < kSize; off += zero.size()) {
+        if (::pwrite(fd_, zero.data(), zero.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(zero.size())) {
+          return Fail("pwrite of zeroes");
+        }
+      }
+    }
+    if (::fdatasync(fd_) != 0) return Fail("fdatasync");
+    pos_ = 0;
+    return true;
+  }
+  const bool fallocated_;
   Shape shape_;
+  std::string dir_, path_;
   int fd_ = -1;
   std::size_t pos_ = 0;
-  std::string buf_;
+  std::uint64_t lsn_ = 0, txn_ = 0, offset_ = 0, files_ = 0;
+  std::int64_t syncs_ = 0;
+  std::vector<char> buf_;
 };
 
 class Lmdb final : public Engine {
@@ -248,6 +346,8 @@ class Txj final : public Engine {
     shape_ = s;
     txj::Options o;
     o.durability = s.durable ? txj::Durability::kCommit : txj::Durability::kNone;
+    fs_ = std::make_shared<CountingFileSystem>();
+    o.file_system = fs_;
     auto j = txj::Journal::open(dir + "/txj", o);
     if (!j.ok()) {
       error = j.status().ToString();
@@ -293,10 +393,11 @@ class Txj final : public Engine {
     if (j_) (void)j_->close();
     j_.reset();
   }
-  txj::Journal* journal() { return j_.get(); }
+  std::int64_t DataSyncs() const override { return fs_ ? static_cast<std::int64_t>(fs_->data_syncs()) : 0; }
 
  private:
   Shape shape_;
+  std::shared_ptr<CountingFileSystem> fs_;
   std::unique_ptr<txj::Journal> j_;
   std::uint64_t n_ = 0;
 };
@@ -306,11 +407,27 @@ class Txj final : public Engine {
 std::vector<std::unique_ptr<Engine>> MakeEngines() {
   std::vector<std::unique_ptr<Engine>> v;
   v.push_back(std::make_unique<Txj>());
-  v.push_back(std::make_unique<MemcpyLimit>());
-  v.push_back(std::make_unique<PwriteSync>());
+  v.push_back(std::make_unique<Limit>(false));
+  v.push_back(std::make_unique<Limit>(true));
+  v.push_back(std::make_unique<Pwrite>(false));
+  v.push_back(std::make_unique<Pwrite>(true));
   v.push_back(std::make_unique<Lmdb>());
   v.push_back(std::make_unique<Sqlite>());
   v.push_back(std::make_unique<Rocks>());
+  return v;
+}
+
+std::vector<std::pair<std::string, std::string>> LibraryVersions() {
+  std::vector<std::pair<std::string, std::string>> v;
+  int ma = 0, mi = 0, pa = 0;
+  mdb_version(&ma, &mi, &pa);
+  v.emplace_back("lmdb", std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa) +
+                             " (compiled against " MDB_VERSION_STRING ")");
+  v.emplace_back("sqlite", std::string(sqlite3_libversion()) + " (compiled against " SQLITE_VERSION ")");
+  v.emplace_back("rocksdb", std::to_string(ROCKSDB_MAJOR) + "." + std::to_string(ROCKSDB_MINOR) + "." +
+                                std::to_string(ROCKSDB_PATCH) + " (headers)");
+  const unsigned x = XXH_versionNumber();
+  v.emplace_back("xxhash", std::to_string(x / 10000) + "." + std::to_string(x / 100 % 100) + "." + std::to_string(x % 100));
   return v;
 }
 
