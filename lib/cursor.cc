@@ -125,13 +125,38 @@ Status CursorImpl::CheckAlive() const {
 
 Result<std::optional<Event>> CursorImpl::Next() {
   TXJ_RETURN_IF_ERROR(CheckAlive());
-  auto r = NextUnchecked();
+  std::optional<Event> e(std::in_place);
+  bool got;
+  Status st = NextInto(&*e, &got);
   // An event, an error or an end read from a page of a file truncated under
   // its mapping came from zeros put there by the SIGBUS guard: report the
   // truncation instead.
-  Status m = CheckMappings();
-  if (!m.ok()) return m;
-  return r;
+  TXJ_RETURN_IF_ERROR(CheckMappings());
+  TXJ_RETURN_IF_ERROR(st);
+  if (!got) e.reset();
+  return e;
+}
+
+Result<std::size_t> CursorImpl::NextBatch(Event* out, std::size_t n) {
+  TXJ_RETURN_IF_ERROR(CheckAlive());
+  batch_pins_.clear();
+  batching_ = true;
+  std::size_t filled = 0;
+  Status st;
+  while (filled < n) {
+    bool got;
+    st = NextInto(&out[filled], &got);
+    if (!st.ok() || !got) break;
+    ++filled;
+    // Events read a second time from the log (transactions too large to
+    // remember) are valid only until the reader moves on: one at a time.
+    if (emitting_) break;
+  }
+  batching_ = false;
+  TXJ_RETURN_IF_ERROR(CheckMappings());
+  // An error after some events: hand those out; the next call reports it.
+  if (!st.ok() && filled == 0) return st;
+  return filled;
 }
 
 Status CursorImpl::CheckMappings() {
@@ -146,7 +171,8 @@ Status CursorImpl::CheckMappings() {
   return Status::OK();
 }
 
-Result<std::optional<Event>> CursorImpl::NextUnchecked() {
+Status CursorImpl::NextInto(Event* out, bool* got) {
+  *got = false;
   using Stop = LogReader::Stop;
   if (closed_.load(std::memory_order_acquire)) return Status::Closed("cursor is closed");
   if (const std::uint64_t g = j_->compaction_generation.load(std::memory_order_acquire);
@@ -180,7 +206,9 @@ Result<std::optional<Event>> CursorImpl::NextUnchecked() {
         v.body_length = h.length - format::kRecordHeaderSize;
         EventFields f = DecodeEventBody(v);
         if (!Matches(f.topic, f.type)) continue;
-        return std::optional<Event>(Event{off, h.txn_id, f.timestamp_ns, en.lsn, f.topic, f.type, f.key, f.payload});
+        *out = Event{off, h.txn_id, f.timestamp_ns, en.lsn, f.topic, f.type, f.key, f.payload};
+        *got = true;
+        return Status::OK();
       }
       emitting_buffered_ = false;
       continue;
@@ -215,7 +243,9 @@ Result<std::optional<Event>> CursorImpl::NextUnchecked() {
           want_ = off + 1;
           EventFields f = DecodeEventBody(r);
           if (!Matches(f.topic, f.type)) break;
-          return std::optional<Event>(Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload});
+          *out = Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload};
+          *got = true;
+          return Status::OK();
         }
         default: break;
       }
@@ -227,7 +257,7 @@ Result<std::optional<Event>> CursorImpl::NextUnchecked() {
     Stop st = reader_.Next(&r);
     if (st == Stop::kLimit || st == Stop::kUnwritten) {
       reader_.Seek(save);
-      return std::optional<Event>();
+      return Status::OK();
     }
     if (st != Stop::kRecord) {
       Status e = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where(save));
@@ -253,6 +283,10 @@ Result<std::optional<Event>> CursorImpl::NextUnchecked() {
     Status fs = checker_.Feed(r, &effect);
     const std::uint64_t begin_lsn = r.lsn;
     entries_.clear();
+    if (batching_) {
+      // Events already in the caller's batch may point into these segments.
+      batch_pins_.insert(batch_pins_.end(), pins_.begin(), pins_.end());
+    }
     pins_.clear();
     parents_.assign(1, 0);
     buffered_ = true;
@@ -268,7 +302,7 @@ Result<std::optional<Event>> CursorImpl::NextUnchecked() {
       if (st == Stop::kLimit || st == Stop::kUnwritten) {
         checker_.Reset(next_off, 0);
         reader_.Seek(save);  // the transaction is not complete yet
-        return std::optional<Event>();
+        return Status::OK();
       }
       Status e = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where());
       reader_.Seek(save);
@@ -384,6 +418,11 @@ Result<std::optional<Event>> Cursor::next() {
 Result<Event> Cursor::wait_next(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
   if (!impl_) return Status::Closed("empty cursor");
   return impl_->WaitNext(deadline, std::move(stop));
+}
+
+Result<std::size_t> Cursor::next_batch(std::span<Event> out) {
+  if (!impl_) return Status::Closed("empty cursor");
+  return impl_->NextBatch(out.data(), out.size());
 }
 
 std::uint64_t Cursor::position() const { return impl_ ? impl_->position() : 0; }

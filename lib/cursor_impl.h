@@ -37,6 +37,8 @@ class CursorImpl {
   static std::uint64_t VisibleLimit(JournalState* j);
 
   Result<std::optional<Event>> Next();
+  // Fills up to `n` events; 0 at the end of what is committed.
+  Result<std::size_t> NextBatch(Event* out, std::size_t n);
   Result<Event> WaitNext(std::chrono::steady_clock::time_point deadline, std::stop_token stop);
   Status Close();
   std::uint64_t position() const { return want_; }
@@ -45,7 +47,8 @@ class CursorImpl {
   CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter);
   static Result<std::unique_ptr<CursorImpl>> OpenImpl(JournalState* j, std::uint64_t offset, const Filter& filter,
                                                       bool internal);
-  Result<std::optional<Event>> NextUnchecked();
+  // The next matching event into *out (*got true), or the end (*got false).
+  Status NextInto(Event* out, bool* got);
   // OK unless a segment this cursor reads from was truncated under its
   // mapping (see mapping_guard.h).
   Status CheckMappings();
@@ -80,6 +83,8 @@ class CursorImpl {
   void Remember(const RecordView& r);
   std::vector<Entry> entries_;
   std::vector<std::shared_ptr<Segment>> pins_;
+  std::vector<std::shared_ptr<Segment>> batch_pins_;  // segments the current batch's events point into
+  bool batching_ = false;
   std::vector<std::uint32_t> parents_;  // sub id -> parent sub id
   std::vector<char> dead_flags_;
   std::size_t emit_index_ = 0;

@@ -150,7 +150,7 @@ Status OpenState(JournalState& s) {
   TXJ_RETURN_IF_ERROR(s.segments->Refresh());
   if (!s.segments->First()) {
     if (s.read_only) return Status::NotFound("journal " + s.dir + " has no segment yet");
-    auto seg = internal::Segment::Create(s.fs, s.dir, s.manifest, 0, s.options.file_mode);
+    auto seg = internal::Segment::Create(s.fs, s.dir, s.manifest, 0, s.options.file_mode, !s.staging);
     if (!seg.ok()) return seg.status();
     s.segments->Add(seg.value());
   }
@@ -212,6 +212,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Opt
   s->options = options;
   s->fs = options.file_system ? options.file_system : DefaultFileSystem();
   s->read_only = options.read_only;
+  s->staging = !options.read_only && options.durability == Durability::kCommit;
   Status st = OpenState(*s);
   if (!st.ok()) {
     s->StopBackground();

@@ -143,6 +143,20 @@ struct JournalState {
   std::atomic<std::uint64_t> visible_next_offset{0};
   std::atomic<bool> has_failed{false};
 
+  // ---- staging (kCommit): records are built in `stage` and reach the file
+  // with one pwrite at each top-level commit or rollback (or when the
+  // buffer fills): no page of the shared mapping is dirtied, so the syncs
+  // leave no write-protected page for the next transaction to fault on ----
+  bool staging = false;
+  std::vector<std::uint8_t> stage = std::vector<std::uint8_t>(kStageSize);
+  std::uint64_t stage_lsn = 0;  // LSN of stage[0]; the stage holds [stage_lsn, pos)
+  static constexpr std::size_t kStageSize = 1 << 20;
+  // Writes what is staged to the active segment. A failed write fails the
+  // journal closed (what reached the file is unknown).
+  Status Flush();
+  // Where the record at pos of `size` bytes is built.
+  std::uint8_t* WriteAt(std::uint64_t size);
+
   // ---- ahead thread: reserves and prefaults the pages just ahead of the writer ----
   static constexpr std::uint64_t kAheadWindow = 2 << 20;  // prefaulted (dirty) past the writer: bounded
   static constexpr std::uint64_t kAheadChunk = 256 << 10;  // the writer asks again every chunk

@@ -304,6 +304,7 @@ Status Recover(JournalState& s) {
   if (int e = s.fs->SyncDir(s.dir)) return Status::FromErrno(e, "sync directory " + s.dir);
   s.active = tail_seg;
   s.pos = t.end_lsn;
+  s.stage_lsn = s.pos;
   // What the scan read may still be only in the page cache (the writer died,
   // the machine did not): make it durable before building on it.
   for (const auto& seg : segs.All()) {
@@ -314,6 +315,7 @@ Status Recover(JournalState& s) {
     JournalState::Part part{&body, sizeof body};
     std::uint64_t lsn, sum;
     TXJ_RETURN_IF_ERROR(s.Append(RecordType::kRollback, 0, 0, t.open_txn_id, 0, &part, 1, true, &lsn, &sum));
+    TXJ_RETURN_IF_ERROR(s.Flush());
     TXJ_RETURN_IF_ERROR(s.active->Sync());
     s.last_boundary = Boundary{s.pos, s.next_offset, t.last_txn_id, s.epoch, lsn, sum};
   }

@@ -123,6 +123,15 @@ Status Segment::Reserve(std::uint64_t lsn) {
 
 Status Segment::Sync() {
   if (int e = fs_->DataSync(fd_)) return Status::FromErrno(e, "fdatasync " + path_);
+  // A file truncated under the writer and then extended again by its
+  // pwrite (kCommit writes through the file, not the mapping) has lost the
+  // bytes in between: its size says so.
+  std::uint64_t now = 0;
+  if (fs_->FileSize(fd_, &now) == 0 && now != size_) {
+    return Status::Corruption(path_ + ": the file was truncated while open (by another process?): it holds " +
+                              std::to_string(now) + " bytes of its " + std::to_string(size_) +
+                              "; the journal must be reopened");
+  }
   // Writes into pages of a file truncated under the mapping went to the
   // guard's private pages, not to the file: the sync did not make them
   // durable.
@@ -131,7 +140,7 @@ Status Segment::Sync() {
 
 Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode) {
+                                                 std::uint64_t base_lsn, mode_t mode, bool prefault) {
   const std::uint64_t size = m.segment_size;
   std::string path = JoinPath(dir, SegmentFileName(base_lsn));
   std::string tmp = path + format::kTempSuffix;
@@ -212,7 +221,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   seg->reserved_.store(base_lsn + first, std::memory_order_relaxed);
   // The writer's first writes after rolling into it take no page fault (best
   // effort: older kernels lack MADV_POPULATE_WRITE and fault lazily).
-  seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
+  if (prefault) seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
   return seg;
 }
 

@@ -29,9 +29,10 @@ class Segment {
   // given its header, synced, renamed, and the directory is synced. Returns
   // it mapped writable, the start of its record area prefaulted. The rest is
   // reserved ahead of the writer with Reserve().
+  // `prefault` false: for a writer that writes with pwrite, not the mapping.
   static Result<std::shared_ptr<Segment>> Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode);
+                                                 std::uint64_t base_lsn, mode_t mode, bool prefault = true);
   // Opens an existing segment file and checks its header against the
   // manifest and its name. Maps exactly the bytes the file holds.
   // Errors: kCorruption (naming the file and what is wrong), kNotSupported,

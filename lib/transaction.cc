@@ -23,6 +23,10 @@ Result<std::shared_ptr<TxnTree>> TxnTree::Start(JournalState* j) {
   format::BeginBody body{t->timestamp_ns};
   JournalState::Part part{&body, sizeof body};
   TXJ_RETURN_IF_ERROR(t->Write(RecordType::kBegin, 0, 0, 0, &part, 1, false, &t->begin_lsn));
+  // The begin marker reaches the file now (staging keeps the rest until the
+  // transaction ends): a crash before the end leaves it open at the tail,
+  // rolled back by the next writer, so its id is never handed out again.
+  TXJ_RETURN_IF_ERROR(j->Flush());
   j->next_txn_id++;
   return t;
 }
@@ -54,6 +58,7 @@ Status TxnTree::RollbackAll() {
   JournalState::Part part{&body, sizeof body};
   std::uint64_t lsn;
   Status s = Write(RecordType::kRollback, 0, 0, 0, &part, 1, true, &lsn);
+  if (s.ok()) s = j->Flush();
   if (s.ok()) {
     j->NoteBoundary(Boundary{j->pos, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum},
                     begin_lsn, j->next_offset);
@@ -75,6 +80,10 @@ Result<CommitInfo> TxnTree::CommitTop() {
   ended = true;
   j->next_offset += count;
   if (j->options.durability == Durability::kCommit && j->options.pad_commits_to_page) j->PadToPage();
+  if (Status f = j->Flush(); !f.ok()) {
+    Release();
+    return f;
+  }
   const std::uint64_t end = j->pos;
   j->NoteBoundary(Boundary{end, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum}, begin_lsn, first);
   JournalState* jj = j;

@@ -52,10 +52,19 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
-  if (pos + size > ready_end) [[unlikely]] {
-    TXJ_RETURN_IF_ERROR(MakeRoom(pos + size));
+  std::uint8_t* p;
+  if (staging) {
+    if (pos - stage_lsn + size > stage.size()) [[unlikely]] {
+      TXJ_RETURN_IF_ERROR(Flush());
+      if (size > stage.size()) stage.resize(size);
+    }
+    p = stage.data() + (pos - stage_lsn);
+  } else {
+    if (pos + size > ready_end) [[unlikely]] {
+      TXJ_RETURN_IF_ERROR(MakeRoom(pos + size));
+    }
+    p = active->at(pos);
   }
-  std::uint8_t* p = active->at(pos);
   format::RecordHeader h{0, static_cast<std::uint32_t>(len), static_cast<std::uint8_t>(type), flags, depth,
                          txn_id, sub_id, epoch};
   std::memcpy(p, &h, sizeof h);
@@ -88,8 +97,10 @@ void JournalState::PadToPage() {
     return;
   }
   // Only the header and the padding body are written (and checksummed);
-  // the rest of the page stays as the preallocated file has it.
-  std::uint8_t* p = active->at(pos);
+  // the rest of the page stays as the preallocated file has it (zeros, also
+  // from the stage).
+  std::uint8_t* p = WriteAt(len);
+  if (staging) std::memset(p, 0, len);
   format::RecordHeader h{0, static_cast<std::uint32_t>(len), static_cast<std::uint8_t>(RecordType::kPadding), 0, 0,
                          0, 0, epoch};
   const format::PaddingBody body{0, 0};
@@ -98,6 +109,23 @@ void JournalState::PadToPage() {
   const std::uint64_t c = RecordChecksum(p, format::kPaddingCheckedSize, salt, pos);
   std::memcpy(p, &c, sizeof c);
   pos += len;
+}
+
+Status JournalState::Flush() {
+  if (!staging || pos == stage_lsn) return Status::OK();
+  const std::uint64_t n = pos - stage_lsn;
+  if (int e = fs->PWrite(active->fd(), stage.data(), n, active->file_offset(stage_lsn))) {
+    return FailClosed(Status::FromErrno(e, "write " + std::to_string(n) + " bytes to " + active->path() + " at byte " +
+                                               std::to_string(active->file_offset(stage_lsn))));
+  }
+  stage_lsn = pos;
+  return Status::OK();
+}
+
+std::uint8_t* JournalState::WriteAt(std::uint64_t size) {
+  if (!staging) return active->at(pos);
+  if (pos - stage_lsn + size > stage.size()) stage.resize(pos - stage_lsn + size);
+  return stage.data() + (pos - stage_lsn);
 }
 
 Status JournalState::MakeRoom(std::uint64_t need) {
@@ -173,10 +201,18 @@ Status JournalState::Roll() {
 
   format::RecordHeader h{0, format::kRecordHeaderSize, static_cast<std::uint8_t>(RecordType::kSegmentEnd), 0,
                          0, 0, 0, epoch};
-  std::uint8_t* p = active->at(pos);
+  std::uint8_t* p = WriteAt(format::kRecordHeaderSize);
   std::memcpy(p, &h, sizeof h);
   const std::uint64_t c = RecordChecksum(p, format::kRecordHeaderSize, salt, pos);
   std::memcpy(p, &c, sizeof c);
+  if (staging) {
+    pos += format::kRecordHeaderSize;
+    Status f = Flush();
+    pos -= format::kRecordHeaderSize;
+    // Failed closed; the unused next segment is left for recovery (it
+    // keeps or removes an empty segment past the tail).
+    if (!f.ok()) return f;
+  }
   std::shared_ptr<Segment> old = active;
   segments->Add(next);
   Boundary b;
@@ -187,6 +223,7 @@ Status JournalState::Roll() {
   }
   active = next;
   pos = next->first_record_lsn();
+  stage_lsn = pos;
   ready_end = 0;  // the next append asks the ahead thread for the new segment
   {
     std::lock_guard<std::mutex> lock(bg_mu);
@@ -342,7 +379,7 @@ void JournalState::BackgroundLoop() {
     if (!bg_stop && !prepared && prepare_error.ok() && prepare_base != 0 && !has_failed.load()) {
       const std::uint64_t base = prepare_base;
       lock.unlock();
-      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode);
+      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode, !staging);
       lock.lock();
       if (r.ok()) {
         prepared = std::move(r).value();
