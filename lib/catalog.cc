@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -115,10 +116,35 @@ Status Catalog::LoadSnapshot(FileSystem& fs, const std::string& dir) {
   }));
   MDB_stat st;
   TXJ_RETURN_IF_ERROR(Check(mdb_stat(txn.t, index, &st), "stat offset_index"));
-  const std::size_t step = st.ms_entries / kSnapshotIndexEntries + 1;
-  TXJ_RETURN_IF_ERROR(scan(index, [&](const MDB_val& k, const MDB_val& v, std::size_t i) {
-    if (i % step == 0 || i + 1 == st.ms_entries) snap_index_[KeyU64(k)] = KeyU64(v);
-  }));
+  if (st.ms_entries <= kSnapshotIndexEntries) {
+    TXJ_RETURN_IF_ERROR(scan(index, [&](const MDB_val& k, const MDB_val& v, std::size_t) {
+      snap_index_[KeyU64(k)] = KeyU64(v);
+    }));
+  } else {
+    // A sample: the entries at or after evenly spaced offsets (a seek each,
+    // not a walk over every entry), and the last one.
+    MDB_cursor* cur = nullptr;
+    TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, index, &cur), "cursor_open"));
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    std::uint64_t last = 0, first = 0;
+    if (rc == 0) {
+      last = KeyU64(k);
+      snap_index_[last] = KeyU64(v);
+      rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    if (rc == 0) first = KeyU64(k);
+    const std::uint64_t step = std::max<std::uint64_t>(1, (last - first) / kSnapshotIndexEntries);
+    for (std::size_t i = 0; rc == 0 && i < kSnapshotIndexEntries; ++i) {
+      const std::uint64_t target = first + step * i;
+      std::string tk = U64Key(target);
+      k = Val(tk);
+      rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+      if (rc == 0) snap_index_[KeyU64(k)] = KeyU64(v);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) return Check(rc, "cursor_get");
+  }
   mdb_txn_abort(txn.t);
   txn.t = nullptr;
   mdb_env_close(env.e);

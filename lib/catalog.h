@@ -61,8 +61,9 @@ class Catalog {
   //     does without the catalog: kBusy here, and the journal falls back to
   //     scanning (positioning from its own in-memory index);
   //   - without one, opens LMDB with MDB_RDONLY | MDB_NOLOCK, copies the
-  //     small tables (meta, topics) and a sample of at most
-  //     kSnapshotIndexEntries offset-index entries into memory in one read
+  //     small tables (meta, topics) and the offset index (all of it up to
+  //     kSnapshotIndexEntries entries, else about that many, evenly spaced
+  //     by offset, and the last) into memory in one read
   //     transaction, checks that no writer took DIR/LOCK meanwhile, and
   //     closes LMDB again, so that a writer starting later never recycles
   //     pages under it. Everything it read is a hint that recovery and

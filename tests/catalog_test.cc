@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 #include <string>
 
@@ -214,6 +215,40 @@ TEST_CASE("a read-only catalog is a snapshot without a writer and absent with on
   CHECK(cat.status().message().find("writer") != std::string::npos);
   // The journal's read-only open then does without it and still reads all.
   ReadEverything(jdir, 4 * 50);
+}
+
+TEST_CASE("a read-only catalog keeps a sample of a large offset index that still positions near every offset") {
+  TempDir dir;
+  auto fsys = DefaultFileSystem();
+  const std::string path = dir.sub("catalog");
+  const std::uint64_t n = 3 * internal::Catalog::kSnapshotIndexEntries + 17;
+  {
+    auto cat = internal::Catalog::Open(*fsys, path, true, 0600);
+    TXJ_REQUIRE_OK(cat);
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> index;
+    for (std::uint64_t i = 0; i < n; ++i) index.emplace_back(5 + 3 * i, 1000 + 100 * i);
+    internal::Checkpoint cp;
+    cp.lsn = 1000 + 100 * n;
+    TXJ_REQUIRE_OK((*cat)->PutCheckpoint(cp, index));
+  }
+  auto ro = internal::Catalog::Open(*fsys, path, false, 0600);
+  TXJ_REQUIRE_OK(ro);
+  CHECK(!(*(*ro)->FindIndex(4)).has_value());  // before the first entry
+  std::mt19937_64 rng(test::Seed());
+  const std::uint64_t spread = 3 * (n / internal::Catalog::kSnapshotIndexEntries + 1);
+  for (int probe = 0; probe < 2000; ++probe) {
+    const std::uint64_t off = 5 + rng() % (3 * n + 10);
+    auto e = (*ro)->FindIndex(off);
+    TXJ_REQUIRE_OK(e);
+    REQUIRE(e->has_value());
+    const auto [found, lsn] = **e;
+    CHECK(found <= off);
+    CHECK((found - 5) % 3 == 0);                      // a real entry ...
+    CHECK(lsn == 1000 + 100 * ((found - 5) / 3));    // ... with its own LSN
+    CHECK(off - found <= spread + 3);                 // and a near one
+  }
+  auto last = (*ro)->FindIndex(~std::uint64_t{0});
+  CHECK((**last).first == 5 + 3 * (n - 1));
 }
 
 TEST_CASE("LMDB errors of a full disk or a full map are kNoSpace with what failed and where") {
