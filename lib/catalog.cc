@@ -165,18 +165,18 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(FileSystem& fs, const std::string
   auto c = std::unique_ptr<Catalog>(new Catalog());
   c->path_ = path;
   c->writable_ = writable;
-  if (!writable) {
+  if (!writable) {  // side-effect free: see catalog.h
     const std::size_t slash = path.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? std::string(".") : slash == 0 ? std::string("/") : path.substr(0, slash);
+    const std::string dir = slash == std::string::npos ? std::string(".")
+                            : slash == 0                ? std::string("/")
+                                                        : path.substr(0, slash);
     TXJ_RETURN_IF_ERROR(c->LoadSnapshot(fs, dir));
     return c;
   }
-  {
-    // The directory goes through the journal's file system; LMDB does its
-    // own I/O on the files inside.
-    if (int e = fs.MakeDir(path, mode | 0700); e != 0 && e != EEXIST) {
-      return Status::FromErrno(e, "create catalog directory " + path);
-    }
+  // The directory goes through the journal's file system; LMDB does its
+  // own I/O on the files inside.
+  if (int e = fs.MakeDir(path, mode | 0700); e != 0 && e != EEXIST) {
+    return Status::FromErrno(e, "create catalog directory " + path);
   }
   TXJ_RETURN_IF_ERROR(c->Check(mdb_env_create(&c->env_), "env_create"));
   mdb_env_set_maxdbs(c->env_, 256);
