@@ -161,13 +161,15 @@ TEST_CASE("a read-only open and a full read change no file of the journal, catal
     ::close(done[0]);
     char c = 0;
     REQUIRE(::read(ready[0], &c, 1) == 1);
-    // The writer's own opening writes (its checkpoint, its reader table)
-    // are done once it stops changing files; then only the reader could.
+    // The writer's own writes after opening (its background thread
+    // checkpoints every 500 ms while there is something new) are over once
+    // its files stay unchanged for longer than that; then only the reader
+    // could change them.
     auto before = FilesWithMtime(jdir);
-    for (int settle = 0; settle < 100; ++settle) {
+    for (int settle = 0, quiet = 0; settle < 1000 && quiet < 60; ++settle) {
       ::usleep(20 * 1000);
       auto now = FilesWithMtime(jdir);
-      if (now == before) break;
+      quiet = now == before ? quiet + 1 : 0;
       before = std::move(now);
     }
     ReadEverything(jdir, events);
