@@ -2,7 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <functional>
+
+#include "dir_lock.h"
 
 namespace txj::internal {
 
@@ -32,16 +37,127 @@ struct Txn {
   }
 };
 
+constexpr std::size_t kMapSize = std::size_t{1} << 32;
+
+struct Env {
+  MDB_env* e = nullptr;
+  ~Env() {
+    if (e) mdb_env_close(e);
+  }
+};
+
 }  // namespace
 
-Status Catalog::Check(int rc, const char* what) const {
+Status LmdbError(int rc, const std::string& what, std::size_t map_size) {
   if (rc == 0) return Status::OK();
-  std::string msg = std::string("LMDB ") + what + " in catalog " + path_ + ": " + mdb_strerror(rc);
+  std::string msg = what + ": ";
+  if (rc == MDB_MAP_FULL) {
+    msg += "its LMDB map size";
+    if (map_size != 0) msg += " of " + std::to_string(map_size >> 20) + " MiB";
+    msg += " is full (" + std::string(mdb_strerror(rc)) + ")";
+    return Status::NoSpace(msg);
+  }
+  msg += mdb_strerror(rc);
+  if (rc == ENOSPC || rc == EDQUOT) return Status::NoSpace(msg);
   if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
     return Status::Corruption(msg);
   }
-  if (rc == MDB_MAP_FULL || rc == ENOSPC) return Status::NoSpace(msg);
   return Status::IOError(msg);
+}
+
+Status Catalog::Check(int rc, const char* what) const {
+  if (rc == 0) return Status::OK();
+  return LmdbError(rc, std::string("LMDB ") + what + " in catalog " + path_, kMapSize);
+}
+
+Status Catalog::NeedWritable(const char* what) const {
+  if (writable_) return Status::OK();
+  return Status::InvalidState(std::string("cannot ") + what + ": catalog " + path_ + " is open read-only");
+}
+
+Status Catalog::LoadSnapshot(FileSystem& fs, const std::string& dir) {
+  auto writer_alive = [&] {
+    return Status::Busy("a writer holds journal " + dir + ": a read-only open does without its catalog " + path_ +
+                        " (reading it safely would write catalog/lock.mdb)");
+  };
+  if (DirLock::IsHeld(fs, dir)) return writer_alive();
+  Env env;
+  TXJ_RETURN_IF_ERROR(Check(mdb_env_create(&env.e), "env_create"));
+  mdb_env_set_maxdbs(env.e, 256);
+  mdb_env_set_mapsize(env.e, kMapSize);
+  // No lock file: nothing is written, nothing needs write permission.
+  TXJ_RETURN_IF_ERROR(Check(mdb_env_open(env.e, path_.c_str(), MDB_NOTLS | MDB_RDONLY | MDB_NOLOCK, 0), "env_open"));
+  Txn txn;
+  TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env.e, nullptr, MDB_RDONLY, &txn.t), "txn_begin"));
+  MDB_dbi meta = 0, index = 0, topics = 0;
+  for (auto [name, dbi] : {std::pair<const char*, MDB_dbi*>{"meta", &meta}, {"offset_index", &index}, {"topics", &topics}}) {
+    int rc = mdb_dbi_open(txn.t, name, 0, dbi);
+    if (rc == MDB_NOTFOUND) return Status::NotFound("catalog " + path_ + " has no table " + name + " yet");
+    TXJ_RETURN_IF_ERROR(Check(rc, "open table"));
+  }
+  auto scan = [&](MDB_dbi dbi, const std::function<void(const MDB_val&, const MDB_val&, std::size_t)>& fn) -> Status {
+    MDB_cursor* cur = nullptr;
+    TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, dbi, &cur), "cursor_open"));
+    MDB_val k, v;
+    std::size_t i = 0;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) fn(k, v, i++);
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) return Check(rc, "cursor_get");
+    return Status::OK();
+  };
+  auto str = [](const MDB_val& v) { return std::string(static_cast<const char*>(v.mv_data), v.mv_size); };
+  TXJ_RETURN_IF_ERROR(scan(meta, [&](const MDB_val& k, const MDB_val& v, std::size_t) { snap_meta_[str(k)] = str(v); }));
+  TXJ_RETURN_IF_ERROR(scan(topics, [&](const MDB_val& k, const MDB_val& v, std::size_t) {
+    if (v.mv_size != sizeof(TopicStats)) return;
+    TopicStats t;
+    std::memcpy(&t, v.mv_data, sizeof t);
+    snap_topics_[str(k)] = t;
+  }));
+  MDB_stat st;
+  TXJ_RETURN_IF_ERROR(Check(mdb_stat(txn.t, index, &st), "stat offset_index"));
+  if (st.ms_entries <= kSnapshotIndexEntries) {
+    TXJ_RETURN_IF_ERROR(scan(index, [&](const MDB_val& k, const MDB_val& v, std::size_t) {
+      snap_index_[KeyU64(k)] = KeyU64(v);
+    }));
+  } else {
+    // A sample: the entries at or after evenly spaced offsets (a seek each,
+    // not a walk over every entry), and the last one.
+    MDB_cursor* cur = nullptr;
+    TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, index, &cur), "cursor_open"));
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    std::uint64_t last = 0, first = 0;
+    if (rc == 0) {
+      last = KeyU64(k);
+      snap_index_[last] = KeyU64(v);
+      rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    if (rc == 0) first = KeyU64(k);
+    const std::uint64_t step = std::max<std::uint64_t>(1, (last - first) / kSnapshotIndexEntries);
+    for (std::size_t i = 0; rc == 0 && i < kSnapshotIndexEntries; ++i) {
+      const std::uint64_t target = first + step * i;
+      std::string tk = U64Key(target);
+      k = Val(tk);
+      rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+      if (rc == 0) snap_index_[KeyU64(k)] = KeyU64(v);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) return Check(rc, "cursor_get");
+  }
+  mdb_txn_abort(txn.t);
+  txn.t = nullptr;
+  mdb_env_close(env.e);
+  env.e = nullptr;
+  // A writer that took the lock while this read ran may have recycled pages
+  // under it: then none of it is used.
+  if (DirLock::IsHeld(fs, dir)) {
+    snap_meta_.clear();
+    snap_topics_.clear();
+    snap_index_.clear();
+    return writer_alive();
+  }
+  return Status::OK();
 }
 
 Result<std::unique_ptr<Catalog>> Catalog::Open(FileSystem& fs, const std::string& path, bool writable,
@@ -49,21 +165,26 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(FileSystem& fs, const std::string
   auto c = std::unique_ptr<Catalog>(new Catalog());
   c->path_ = path;
   c->writable_ = writable;
-  if (writable) {
-    // The directory goes through the journal's file system; LMDB does its
-    // own I/O on the files inside.
-    if (int e = fs.MakeDir(path, mode | 0700); e != 0 && e != EEXIST) {
-      return Status::FromErrno(e, "create catalog directory " + path);
-    }
+  if (!writable) {  // side-effect free: see catalog.h
+    const std::size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? std::string(".")
+                            : slash == 0                ? std::string("/")
+                                                        : path.substr(0, slash);
+    TXJ_RETURN_IF_ERROR(c->LoadSnapshot(fs, dir));
+    return c;
+  }
+  // The directory goes through the journal's file system; LMDB does its
+  // own I/O on the files inside.
+  if (int e = fs.MakeDir(path, mode | 0700); e != 0 && e != EEXIST) {
+    return Status::FromErrno(e, "create catalog directory " + path);
   }
   TXJ_RETURN_IF_ERROR(c->Check(mdb_env_create(&c->env_), "env_create"));
   mdb_env_set_maxdbs(c->env_, 256);
-  mdb_env_set_mapsize(c->env_, std::size_t{1} << 32);
-  unsigned flags = MDB_NOTLS | (writable ? 0u : MDB_RDONLY);
-  TXJ_RETURN_IF_ERROR(c->Check(mdb_env_open(c->env_, path.c_str(), flags, mode), "env_open"));
+  mdb_env_set_mapsize(c->env_, kMapSize);
+  TXJ_RETURN_IF_ERROR(c->Check(mdb_env_open(c->env_, path.c_str(), MDB_NOTLS, mode), "env_open"));
   Txn txn;
-  TXJ_RETURN_IF_ERROR(c->Check(mdb_txn_begin(c->env_, nullptr, writable ? 0 : MDB_RDONLY, &txn.t), "txn_begin"));
-  unsigned dflags = writable ? MDB_CREATE : 0;
+  TXJ_RETURN_IF_ERROR(c->Check(mdb_txn_begin(c->env_, nullptr, 0, &txn.t), "txn_begin"));
+  unsigned dflags = MDB_CREATE;
   int rc = mdb_dbi_open(txn.t, "meta", dflags, &c->meta_);
   if (rc == MDB_NOTFOUND) return Status::NotFound("catalog " + path + " has no tables yet");
   TXJ_RETURN_IF_ERROR(c->Check(rc, "open table meta"));
@@ -84,6 +205,7 @@ Catalog::~Catalog() {
 }
 
 Status Catalog::PutMeta(const std::string& key, const std::string& value) {
+  TXJ_RETURN_IF_ERROR(NeedWritable("write meta"));
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
   MDB_val k = Val(key), v = Val(value);
@@ -94,6 +216,11 @@ Status Catalog::PutMeta(const std::string& key, const std::string& value) {
 }
 
 Result<std::optional<std::string>> Catalog::GetMeta(const std::string& key) {
+  if (!writable_) {
+    auto it = snap_meta_.find(key);
+    if (it == snap_meta_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.t), "txn_begin"));
   MDB_val k = Val(key), v;
@@ -117,6 +244,7 @@ Result<std::optional<Checkpoint>> Catalog::GetCheckpoint() {
 Status Catalog::PutCheckpoint(const Checkpoint& cp,
                               const std::vector<std::pair<std::uint64_t, std::uint64_t>>& index,
                               const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset) {
+  TXJ_RETURN_IF_ERROR(NeedWritable("write a checkpoint"));
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
   TXJ_RETURN_IF_ERROR(MergeTopics(txn.t, topics, topics_offset));
@@ -135,6 +263,12 @@ Status Catalog::PutCheckpoint(const Checkpoint& cp,
 }
 
 Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>> Catalog::FindIndex(std::uint64_t offset) {
+  if (!writable_) {
+    auto it = snap_index_.upper_bound(offset);
+    if (it == snap_index_.begin()) return std::optional<std::pair<std::uint64_t, std::uint64_t>>();
+    --it;
+    return std::optional<std::pair<std::uint64_t, std::uint64_t>>(*it);
+  }
   using R = std::optional<std::pair<std::uint64_t, std::uint64_t>>;
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.t), "txn_begin"));
@@ -157,6 +291,7 @@ Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>> Catalog::FindInde
 }
 
 Status Catalog::PutTopics(const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset) {
+  TXJ_RETURN_IF_ERROR(NeedWritable("write topics"));
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
   TXJ_RETURN_IF_ERROR(MergeTopics(txn.t, topics, topics_offset));
@@ -189,6 +324,7 @@ Status Catalog::MergeTopics(MDB_txn* t, const std::map<std::string, TopicStats>&
 }
 
 Result<std::map<std::string, TopicStats>> Catalog::GetTopics() {
+  if (!writable_) return snap_topics_;
   std::map<std::string, TopicStats> out;
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.t), "txn_begin"));
@@ -214,6 +350,7 @@ Result<std::uint64_t> Catalog::TopicsOffset() {
 }
 
 Status Catalog::DropIndexRange(std::uint64_t lo, std::uint64_t hi) {
+  TXJ_RETURN_IF_ERROR(NeedWritable("drop index entries"));
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
   MDB_cursor* cur = nullptr;
@@ -230,6 +367,7 @@ Status Catalog::DropIndexRange(std::uint64_t lo, std::uint64_t hi) {
 }
 
 Status Catalog::DropFrom(std::uint64_t lsn) {
+  TXJ_RETURN_IF_ERROR(NeedWritable("drop index entries"));
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
   MDB_cursor* cur = nullptr;
@@ -254,6 +392,7 @@ Status Catalog::DropFrom(std::uint64_t lsn) {
 }
 
 Status Catalog::ClearDerived() {
+  TXJ_RETURN_IF_ERROR(NeedWritable("clear derived tables"));
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
   TXJ_RETURN_IF_ERROR(Check(mdb_drop(txn.t, index_, 0), "clear index"));

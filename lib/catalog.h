@@ -40,10 +40,38 @@ struct TopicStats {
   std::uint64_t last_offset = 0;   // offset of the last one seen
 };
 
+// The status of LMDB return code `rc` (OK for 0), `what` saying what failed
+// and where. A full disk is kNoSpace, not kIOError: ENOSPC and EDQUOT (from a
+// write of mdb_txn_commit) and MDB_MAP_FULL (the environment reached its map
+// size; `map_size`, when known, is named) are kNoSpace; damaged pages are
+// kCorruption; the rest kIOError.
+Status LmdbError(int rc, const std::string& what, std::size_t map_size = 0);
+
 class Catalog {
  public:
-  // Opens (creating when writable) the catalog in `path`.
+  // Opens (creating when writable) the catalog in `path` (DIR/catalog).
+  //
+  // Read-only (`writable` false) the open has no side effect on any file:
+  // LMDB's MDB_RDONLY still registers the reader in catalog/lock.mdb (a write
+  // to that file, and it fails when the file is not writable), and
+  // MDB_NOLOCK is safe only while no writer commits to the catalog (a
+  // lockless reader is invisible to a writer, which can then recycle the
+  // pages it reads). So a read-only open
+  //   - with a live writer (DIR/LOCK held, by any process, this one too)
+  //     does without the catalog: kBusy here, and the journal falls back to
+  //     scanning (positioning from its own in-memory index);
+  //   - without one, opens LMDB with MDB_RDONLY | MDB_NOLOCK, copies the
+  //     small tables (meta, topics) and the offset index (all of it up to
+  //     kSnapshotIndexEntries entries, else about that many, evenly spaced
+  //     by offset, and the last) into memory in one read
+  //     transaction, checks that no writer took DIR/LOCK meanwhile, and
+  //     closes LMDB again, so that a writer starting later never recycles
+  //     pages under it. Everything it read is a hint that recovery and
+  //     positioning verify against the journal (checkpoint checksum, a
+  //     begin record at each index LSN) as for a writable open.
+  // Writes to a read-only catalog are kInvalidState.
   static Result<std::unique_ptr<Catalog>> Open(FileSystem& fs, const std::string& path, bool writable, mode_t mode);
+  static constexpr std::size_t kSnapshotIndexEntries = 1 << 16;
   ~Catalog();
 
   Status PutMeta(const std::string& key, const std::string& value);
@@ -71,16 +99,23 @@ class Catalog {
   // Empties the journal-derived tables.
   Status ClearDerived();
 
+  // The LMDB environment; null for a read-only catalog (a snapshot).
   MDB_env* env() { return env_; }
 
  private:
   Catalog() = default;
   Status Check(int rc, const char* what) const;
+  Status NeedWritable(const char* what) const;
+  Status LoadSnapshot(FileSystem& fs, const std::string& dir);
   Status MergeTopics(MDB_txn* t, const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset);
   std::string path_;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, index_ = 0, topics_ = 0;
   bool writable_ = false;
+  // A read-only catalog: what it held when opened (see Open).
+  std::map<std::string, std::string> snap_meta_;
+  std::map<std::string, TopicStats> snap_topics_;
+  std::map<std::uint64_t, std::uint64_t> snap_index_;
 };
 
 }  // namespace txj::internal

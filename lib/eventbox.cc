@@ -132,7 +132,9 @@ Result<std::vector<PostProcessFn>> Eventbox::process_batch(const std::string& re
   auto pending = list(recipient);
   if (!pending.ok()) return pending.status();
   if (pending->size() > max_events) pending->resize(max_events);
-  if (pending->empty()) return std::vector<PostProcessFn>();
+  // An empty batch still goes to the processor: state-only transitions
+  // (timers, deadlines) consume no events. A processor with nothing to do
+  // returns no transition (or one to the same state), which writes nothing.
   std::set<std::string> known;
   for (const auto& e : *pending) known.insert(e.id);
 

@@ -86,8 +86,9 @@ Status JournalParticipant::prepare(std::string_view key) {
 
 Result<std::string> JournalParticipant::commit(std::string_view key) {
   TXJ_RETURN_IF_ERROR(p_->Need(key));
-  const std::string id = internal::Id128(internal::EncodeFields(p_->staged));
-  // Already written before a crash? Its marker event says so.
+  std::string id = internal::Id128(internal::EncodeFields(p_->staged));
+  // Already written before a crash? Its marker event says so, and holds the
+  // id (the staged copy, which the id is derived from, may be gone already).
   bool written = false;
   {
     auto cur = p_->journal.open_cursor(p_->prepared_at, Filter::for_topics({kSessionTopic}));
@@ -98,6 +99,7 @@ Result<std::string> JournalParticipant::commit(std::string_view key) {
       if (!e->has_value()) break;
       if ((**e).key && *(**e).key == key) {
         written = true;
+        id = std::string((**e).payload);
         break;
       }
     }

@@ -16,18 +16,36 @@ constexpr std::string_view kTable = "multicommit";
 constexpr std::string_view kCurrent = "current";
 constexpr std::string_view kDone = "multicommit_done";
 
-// The session in progress, as stored: key, state, and the id of every
-// participant that has committed.
+// The session in progress, as stored: key, state, every participant it
+// spans and the id of each that has committed.
+//
+// Encoding (fields of EncodeFields): key, state, then one pair per
+// participant: name, id (null while it has not committed). A record written
+// before participants were named (pairs with ids only, never null) has
+// `named` false: it is completed over the participants registered, as then.
+// New records carry a first pair ("", kNamedMark) to be told apart.
+constexpr std::string_view kNamedMark = "participants-named";
+
 struct Progress {
   std::string key;
   bool decided = false;
-  std::map<std::string, std::string> ids;
+  bool named = true;
+  std::map<std::string, std::optional<std::string>> parts;  // name -> id once committed
 
+  static Progress Begun(std::string key, const std::map<std::string, std::shared_ptr<Committable>>& registered) {
+    Progress p{std::move(key), false, true, {}};
+    for (const auto& [n, part] : registered) p.parts[n];
+    return p;
+  }
   std::string Encode() const {
     std::vector<std::optional<std::string>> f{key, std::string(decided ? "decided" : "begun")};
-    for (const auto& [n, id] : ids) {
+    if (named) {
+      f.emplace_back(std::string());
+      f.emplace_back(std::string(kNamedMark));
+    }
+    for (const auto& [n, id] : parts) {
       f.emplace_back(n);
-      f.emplace_back(id);
+      f.push_back(id);
     }
     return internal::EncodeFields(f);
   }
@@ -37,9 +55,25 @@ struct Progress {
     if (f->size() < 2 || f->size() % 2 != 0 || !(*f)[0] || !(*f)[1]) {
       return Status::Corruption("multi-commit session record is malformed");
     }
-    Progress p{*(*f)[0], *(*f)[1] == "decided", {}};
-    for (std::size_t i = 2; i < f->size(); i += 2) p.ids[(*f)[i].value_or("")] = (*f)[i + 1].value_or("");
+    Progress p{*(*f)[0], *(*f)[1] == "decided", false, {}};
+    std::size_t i = 2;
+    if (f->size() >= 4 && (*f)[2] && (*f)[2]->empty() && (*f)[3] && *(*f)[3] == kNamedMark) {
+      p.named = true;
+      i = 4;
+    }
+    for (; i < f->size(); i += 2) {
+      if (!(*f)[i] || (*f)[i]->empty()) return Status::Corruption("multi-commit session record of " + p.key + " names no participant");
+      p.parts[*(*f)[i]] = (*f)[i + 1];
+    }
     return p;
+  }
+  // Ids of the participants that committed, in name order.
+  std::map<std::string, std::string> Ids() const {
+    std::map<std::string, std::string> ids;
+    for (const auto& [n, id] : parts) {
+      if (id) ids[n] = *id;
+    }
+    return ids;
   }
 };
 
@@ -47,6 +81,10 @@ struct Progress {
 
 bool IsKeyMismatch(const Status& s) {
   return s.code() == Code::kInvalidArgument && s.message().rfind("key mismatch", 0) == 0;
+}
+
+bool IsMissingParticipant(const Status& s) {
+  return s.code() == Code::kNotFound && s.message().rfind("missing participant", 0) == 0;
 }
 
 struct MultiCommitter::Impl {
@@ -76,18 +114,42 @@ struct MultiCommitter::Impl {
     return internal::Id128(internal::EncodeFields(f));
   }
 
-  // Commits every participant not committed yet, recording each, then the
-  // result. REQUIRES: p.decided.
+  // An interrupted session is finished only with every participant it spans
+  // registered: one left out might hold a prepared change that would then
+  // never be applied (or cancelled) while the session is marked done.
+  // Records from before participants were named span those registered.
+  Status AdoptParticipants(Progress& p) const {
+    if (!p.named) {
+      for (const auto& [name, part] : parts) p.parts.try_emplace(name);
+      p.named = true;
+      return Status::OK();
+    }
+    std::string missing;
+    for (const auto& [name, id] : p.parts) {
+      if (parts.count(name)) continue;
+      missing += (missing.empty() ? "" : ", ") + name;
+    }
+    if (missing.empty()) return Status::OK();
+    return Status::NotFound("missing participant " + missing + ": session " + p.key + " (" +
+                            (p.decided ? "decided, to be completed" : "undecided, to be rolled back") +
+                            ") spans it, and it is not registered; register it, then begin(" + p.key +
+                            ") or recover() finishes the session");
+  }
+
+  // Commits every participant of the session not committed yet, in name
+  // order, recording each, then the result. REQUIRES: p.decided, every
+  // participant of p registered.
   Result<std::string> CompleteDecided(Progress& p, bool recovering) {
-    for (const auto& [name, part] : parts) {
-      if (p.ids.count(name)) continue;
-      if (recovering) TXJ_RETURN_IF_ERROR(part->begin_recovery(p.key).WithContext("participant " + name));
-      auto id = part->commit(p.key);
+    for (auto& [name, id_slot] : p.parts) {
+      if (id_slot) continue;
+      Committable& part = *parts.at(name);
+      if (recovering) TXJ_RETURN_IF_ERROR(part.begin_recovery(p.key).WithContext("participant " + name));
+      auto id = part.commit(p.key);
       if (!id.ok()) return id.status().WithContext("participant " + name + " (session " + p.key + " is decided)");
-      p.ids[name] = *id;
+      id_slot = *id;
       TXJ_RETURN_IF_ERROR(Store(p));
     }
-    std::string final_id = FinalId(p.ids);
+    std::string final_id = FinalId(p.Ids());
     TXJ_RETURN_IF_ERROR(tables->Write([&](KvTxn& t) -> Status {
       TXJ_RETURN_IF_ERROR(t.put(kDone, p.key, final_id));
       return t.del(kTable, kCurrent);
@@ -95,12 +157,14 @@ struct MultiCommitter::Impl {
     return final_id;
   }
 
-  // Rolls an undecided session back everywhere.
+  // Rolls an undecided session back on every participant it spans.
+  // REQUIRES: every participant of p registered.
   Status RollBack(const Progress& p, bool recovering) {
     Status first;
-    for (const auto& [name, part] : parts) {
-      Status s = recovering ? part->begin_recovery(p.key) : Status::OK();
-      if (s.ok()) s = part->cancel();
+    for (const auto& [name, unused] : p.parts) {
+      Committable& part = *parts.at(name);
+      Status s = recovering ? part.begin_recovery(p.key) : Status::OK();
+      if (s.ok()) s = part.cancel();
       if (!s.ok() && first.ok()) first = s.WithContext("participant " + name);
     }
     TXJ_RETURN_IF_ERROR(first);
@@ -109,6 +173,7 @@ struct MultiCommitter::Impl {
 
   // Finishes an interrupted session found in the catalog.
   Result<std::optional<std::string>> Finish(Progress& p) {
+    TXJ_RETURN_IF_ERROR(AdoptParticipants(p));
     if (p.decided) {
       auto id = CompleteDecided(p, true);
       if (!id.ok()) return id.status();
@@ -167,12 +232,13 @@ Status MultiCommitter::begin(std::string_view key) {
     m.in_session = true;
     return Status::OK();
   }
-  // The key is durable before any participant begins.
-  TXJ_RETURN_IF_ERROR(m.Store(Progress{m.key, false, {}}));
+  // The key and the participants are durable before any participant begins.
+  const Progress begun = Progress::Begun(m.key, m.parts);
+  TXJ_RETURN_IF_ERROR(m.Store(begun));
   for (const auto& [name, part] : m.parts) {
     Status s = part->begin(key);
     if (!s.ok()) {
-      (void)m.RollBack(Progress{m.key, false, {}}, false);
+      (void)m.RollBack(begun, false);
       return s.WithContext("participant " + name);
     }
   }
@@ -190,11 +256,12 @@ Result<std::string> MultiCommitter::commit(std::string_view key) {
   for (const auto& [name, part] : m.parts) {
     Status s = part->prepare(key);
     if (!s.ok()) {
-      (void)m.RollBack(Progress{m.key, false, {}}, false);
+      (void)m.RollBack(Progress::Begun(m.key, m.parts), false);
       return s.WithContext("participant " + name + " failed to prepare; session " + m.key + " rolled back");
     }
   }
-  Progress p{m.key, true, {}};
+  Progress p = Progress::Begun(m.key, m.parts);
+  p.decided = true;
   TXJ_RETURN_IF_ERROR(m.Store(p));  // the decision
   return m.CompleteDecided(p, false);
 }
@@ -204,7 +271,7 @@ Status MultiCommitter::cancel() {
   if (!m.in_session) return Status::InvalidState("not in a session");
   m.in_session = false;
   if (m.replay) return Status::OK();
-  return m.RollBack(Progress{m.key, false, {}}, false);
+  return m.RollBack(Progress::Begun(m.key, m.parts), false);
 }
 
 Result<std::optional<std::string>> MultiCommitter::recover() {

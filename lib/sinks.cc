@@ -26,6 +26,9 @@ Status Broadcaster::add(std::shared_ptr<Sink> sink) {
   if (!sink) return Status::InvalidArgument("null sink");
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return ClosedSink("broadcaster");
+  // A member is a member once: adding it again must not make it receive
+  // every event twice (nor survive one remove()).
+  if (std::find(sinks_.begin(), sinks_.end(), sink) != sinks_.end()) return Status::OK();
   sinks_.push_back(std::move(sink));
   return Status::OK();
 }

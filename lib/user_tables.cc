@@ -1,18 +1,15 @@
 #include "user_tables.h"
 
+#include "catalog.h"
+
 namespace txj::internal {
 
 namespace {
 MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 }  // namespace
 
-Status LmdbStatus(int rc, const std::string& what) {
-  if (rc == 0) return Status::OK();
-  std::string msg = "LMDB " + what + ": " + mdb_strerror(rc);
-  if (rc == MDB_MAP_FULL) return Status::NoSpace(msg);
-  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) return Status::Corruption(msg);
-  return Status::IOError(msg);
-}
+// Disk full (ENOSPC from mdb_txn_commit, MDB_MAP_FULL) is kNoSpace: catalog.h.
+Status LmdbStatus(int rc, const std::string& what) { return LmdbError(rc, "LMDB " + what); }
 
 class UserKvTxn final : public KvTxn {
  public:

@@ -130,6 +130,47 @@ TEST_CASE("transitions that change nothing open no transaction and bump no versi
   CHECK(box->list("r")->size() == 1);
 }
 
+TEST_CASE("a state-only transition happens with an empty inbox, and an idle processor writes nothing") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto box = std::move(Eventbox::open(*j)).value();
+  // A timer-like processor: with no events it moves "waiting" to "expired"
+  // once; in "expired" it has nothing to do and returns no transition.
+  struct Timer final : Processor {
+    int calls = 0;
+    std::size_t last_batch = 99;
+    Status prepare_mutation(const std::vector<InboxEvent>& events, const std::string& state, Mutation* out) override {
+      ++calls;
+      last_batch = events.size();
+      if (state == "expired") return Status::OK();  // nothing to do
+      Transition t;
+      t.transition_to = "expired";
+      t.side_effect = [](KvTxn& kv) { return kv.put("timer", "fired", "yes"); };
+      t.post_process = [] { return Status::OK(); };
+      out->transitions.push_back(std::move(t));
+      return Status::OK();
+    }
+  } timer;
+  REQUIRE(box->list("r")->empty());
+  auto post = box->process_batch("r", timer, 10);
+  TXJ_REQUIRE_OK(post);
+  CHECK(timer.calls == 1);
+  CHECK(timer.last_batch == 0);
+  CHECK(post->size() == 1);
+  auto st = box->state("r");
+  TXJ_REQUIRE_OK(st);
+  CHECK(st->first == "expired");
+  CHECK(st->second == 1);
+  // Idle: the processor is asked, returns nothing, and no version is bumped.
+  for (int i = 0; i < 3; ++i) {
+    auto idle = box->process_batch("r", timer, 10);
+    TXJ_REQUIRE_OK(idle);
+    CHECK(idle->empty());
+  }
+  CHECK(timer.calls == 4);
+  CHECK(box->state("r")->second == 1);
+}
+
 TEST_CASE("a failing side effect rolls everything back and the events stay pending") {
   TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());

@@ -122,6 +122,24 @@ TEST_CASE("a broadcaster drops a member that reports closed, and closes all memb
   CHECK(b.add(std::make_shared<TestSink>()).code() == Code::kClosed);
 }
 
+TEST_CASE("adding a sink that is already a member of a broadcaster changes nothing") {
+  Broadcaster b;
+  auto a = std::make_shared<TestSink>(), c = std::make_shared<TestSink>();
+  TXJ_REQUIRE_OK(b.add(a));
+  TXJ_REQUIRE_OK(b.add(c));
+  TXJ_CHECK_OK(b.add(a));  // again: OK, and still one membership
+  CHECK(b.size() == 2);
+  TXJ_CHECK_OK(b.write(Ev(1)));
+  CHECK(a->got() == std::vector<std::uint64_t>{1});  // once, not twice
+  CHECK(c->got() == std::vector<std::uint64_t>{1});
+  TXJ_CHECK_OK(b.remove(a));  // one remove ends the membership
+  CHECK(b.size() == 1);
+  TXJ_CHECK_OK(b.write(Ev(2)));
+  CHECK(a->got() == std::vector<std::uint64_t>{1});
+  CHECK(c->got() == std::vector<std::uint64_t>{1, 2});
+  CHECK(b.remove(a).code() == Code::kNotFound);
+}
+
 TEST_CASE("a filter sink passes what its matcher accepts and counts the rest as dropped") {
   auto dest = std::make_shared<TestSink>();
   FilterSink f(dest, [](const OwnedEvent& e) { return e.offset % 2 == 0; });

@@ -11,6 +11,14 @@
 // is rolled back everywhere. No partial commit survives. Reusing the key of a
 // completed session returns its original id instead of applying twice.
 //
+// The session's durable record names its participants. After a restart,
+// finishing it (begin() with its key, or recover()) needs every one of them
+// registered again under the same name: while one is missing it refuses with
+// a distinct error naming it (IsMissingParticipant) and changes nothing, so a
+// participant registered late still gets its prepared change applied (or
+// cancelled), whatever the order of registration. A participant registered
+// now that the session does not name takes no part in finishing it.
+//
 // The commit id is XXH3-128 over the participants' own ids in name order;
 // each participant's id is derived from the changes it applied, so the same
 // changes give the same id on every machine.
@@ -100,6 +108,10 @@ class TXJ_EXPORT KvParticipant final : public Committable {
 //   already in a session -> kBusy; not in a session -> kInvalidState;
 //   key mismatch -> kInvalidArgument (message starts "key mismatch").
 TXJ_EXPORT bool IsKeyMismatch(const Status& s);
+// An interrupted session cannot be finished yet: a participant it spans is
+// not registered (kNotFound, message starts "missing participant" and names
+// it). Register it and call begin() with the session's key, or recover().
+TXJ_EXPORT bool IsMissingParticipant(const Status& s);
 
 // Combines participants into sessions. Its own progress lives in the
 // journal's catalog. One session at a time per MultiCommitter; use it from
@@ -116,7 +128,9 @@ class TXJ_EXPORT MultiCommitter {
   // Starts session `key` (after recovering an interrupted one with the same
   // key). Errors: kBusy (already in a session), kInvalidArgument "key
   // mismatch" (an interrupted session with another key waits: call
-  // recover()), participant errors (then nothing stays begun).
+  // recover()), IsMissingParticipant (the interrupted session spans a
+  // participant not registered), participant errors (then nothing stays
+  // begun).
   Status begin(std::string_view key);
   // Prepares, decides, commits. Returns the commit id (32 hex digits); for a
   // key already completed, the original id. Errors: kInvalidState (not in a
@@ -127,6 +141,8 @@ class TXJ_EXPORT MultiCommitter {
   Status cancel();
   // Finishes an interrupted session, whatever its key: completes it if it
   // was decided, rolls it back if not. Returns its key, or nullopt if none.
+  // Errors: IsMissingParticipant (nothing done; the session stays
+  // interrupted until every participant it names is registered).
   Result<std::optional<std::string>> recover();
   // The id of a completed session, if `key` completed.
   Result<std::optional<std::string>> result_of(std::string_view key);

@@ -55,6 +55,11 @@ class TXJ_EXPORT Processor {
   // `events` are some of the unprocessed events, in inbox order; `state` the
   // current encoded state. Fill `out`. The garbage in `out` is dropped even
   // if this returns an error.
+  // Called with an empty `events` too (the inbox is empty), so that a
+  // transition that consumes no events (a state-only transition: a timer, a
+  // deadline) can happen. With nothing to do, leave `out` empty (or return
+  // transitions to the same state, no side effect): process_batch() then
+  // writes nothing and bumps no version, so a polling loop costs no writes.
   virtual Status prepare_mutation(const std::vector<InboxEvent>& events, const std::string& state, Mutation* out) = 0;
 };
 
@@ -77,7 +82,8 @@ class TXJ_EXPORT Eventbox {
   // The recipient's state and version (empty state, version 0 at first).
   Result<std::pair<std::string, std::uint64_t>> state(const std::string& recipient);
 
-  // Processes up to `max_events` unprocessed events: loads state and version,
+  // Processes up to `max_events` unprocessed events (none, if the inbox is
+  // empty: the processor is asked all the same): loads state and version,
   // asks `processor`, drops garbage (itself checked against the version, so
   // two processors choosing differently cannot both drop), then atomically:
   // checks the version is unchanged (else a contention error and nothing

@@ -24,7 +24,11 @@ namespace txj {
 class TXJ_EXPORT Broadcaster final : public Sink {
  public:
   Broadcaster() = default;
-  // Errors: kClosed when the broadcaster is closed.
+  // Makes `sink` a member. Adding a sink that is already a member (the same
+  // object) changes nothing and returns OK: it still receives each event
+  // once, and one remove() ends its membership.
+  // Errors: kInvalidArgument for a null sink; kClosed when the broadcaster
+  // is closed.
   Status add(std::shared_ptr<Sink> sink);
   // Errors: kNotFound when `sink` is not a member.
   Status remove(const std::shared_ptr<Sink>& sink);
