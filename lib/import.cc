@@ -42,6 +42,9 @@ std::shared_ptr<TxnTree> OpenTree(JournalState& s) {
   return t && !t->ended ? t : nullptr;
 }
 
+// Ids and offsets a copy may ask for: far from wrapping around.
+constexpr std::uint64_t kMaxImported = std::uint64_t{1} << 62;
+
 }  // namespace
 
 Result<ImportPosition> ImportPositionOf(Journal& j) {
@@ -61,9 +64,17 @@ Result<ImportPosition> ImportPositionOf(Journal& j) {
 
 Status ImportGap(Journal& j, std::uint64_t events, std::uint64_t last_txn_id) {
   JournalState& s = JournalAccess::state(j);
+  if (events > kMaxImported || last_txn_id > kMaxImported) {
+    return Status::InvalidArgument("gap of " + std::to_string(events) + " events and transaction ids up to " +
+                                   std::to_string(last_txn_id) + " is out of range (at most 2^62 each)");
+  }
   if (events == 0 && last_txn_id < s.next_txn_id) return Status::OK();  // nothing to keep taken
   Slot slot(s);
   TXJ_RETURN_IF_ERROR(slot.Acquire());
+  if (s.next_offset + events > kMaxImported) {
+    return Status::InvalidArgument("gap of " + std::to_string(events) + " events at offset " +
+                                   std::to_string(s.next_offset) + " goes past offset 2^62");
+  }
   format::PaddingBody body{events, last_txn_id};
   JournalState::Part part{&body, sizeof body};
   std::uint64_t lsn = 0, sum = 0;
@@ -82,6 +93,9 @@ Status ImportNextTxnId(Journal& j, std::uint64_t txn_id) {
   JournalState& s = JournalAccess::state(j);
   Slot slot(s);
   TXJ_RETURN_IF_ERROR(slot.Acquire());
+  if (txn_id > kMaxImported) {
+    return Status::InvalidArgument("transaction id " + std::to_string(txn_id) + " is out of range (at most 2^62)");
+  }
   if (txn_id < s.next_txn_id) {
     return Status::InvalidArgument("transaction id " + std::to_string(txn_id) + " was already handed out in " +
                                    s.dir + " (next id " + std::to_string(s.next_txn_id) + ")");
@@ -95,6 +109,9 @@ Status ImportInnerGap(Journal& j, std::uint64_t events) {
   auto tree = OpenTree(s);
   if (!tree) return Status::InvalidState("no transaction is open on " + s.dir);
   if (!tree->poisoned.ok()) return tree->poisoned;
+  if (events > kMaxImported || s.next_offset + tree->stack.front().events + events > kMaxImported) {
+    return Status::InvalidArgument("gap of " + std::to_string(events) + " events goes past offset 2^62");
+  }
   format::PaddingBody body{events, 0};
   JournalState::Part part{&body, sizeof body};
   std::uint64_t lsn = 0;

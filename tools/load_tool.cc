@@ -73,7 +73,7 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
       "Write a txjournal journal from JSON lines: {\"op\":\"begin\"} opens a transaction (nested in the innermost "
       "open one), {\"op\":\"event\",\"topic\":..,\"type\":..,\"key\":..,\"data\":.. or \"data_b64\":..,\"ts\":..} "
       "appends, {\"op\":\"commit\"} / {\"op\":\"rollback\"} end the innermost. Prints one line per top-level "
-      "commit.\n"
+      "commit (and per top-level gap: offsets and transaction ids kept taken).\n"
       "The output of journal-dump --raw --format jsonl (no filter) is a copy: it starts with {\"op\":\"journal\"} "
       "and ends with {\"op\":\"end\"}, and carries the gaps compaction and retention left ({\"op\":\"gap\"}), "
       "snapshots, compaction marks and retention. A copy loads only into a new, empty journal, and gives it the "
@@ -249,8 +249,23 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
         return fail(why, kLoadBadInput);
       }
       if (events == 0 && last_txn == 0) continue;  // fills a page: nothing to keep taken
-      Status s = stack.empty() ? internal::ImportGap(j, events, last_txn) : internal::ImportInnerGap(j, events);
-      if (!s.ok()) return fail(s.ToString(), kLoadJournal);
+      if (stack.empty()) {
+        const std::uint64_t at = j.next_offset();
+        Status s = internal::ImportGap(j, events, last_txn);
+        if (!s.ok()) return fail(s.ToString(), s.code() == Code::kInvalidArgument ? kLoadBadInput : kLoadJournal);
+        // Reported like a commit: these offsets are taken now.
+        out << nlohmann::ordered_json{{"gap", true}, {"first_offset", at}, {"count", events},
+                                      {"last_txn_id", last_txn}}.dump()
+            << std::endl;
+        if (!OutputOk(out, err, "journal-load")) {
+          err << "journal-load: stopped after line " << lineno << ": the gap is written, and so is everything before it\n";
+          (void)j.close();
+          return kLoadWriteError;
+        }
+      } else {
+        Status s = internal::ImportInnerGap(j, events);
+        if (!s.ok()) return fail(s.ToString(), s.code() == Code::kInvalidArgument ? kLoadBadInput : kLoadJournal);
+      }
     } else if (kind == "begin") {
       if (copy && stack.empty()) {
         std::uint64_t txn = 0;
