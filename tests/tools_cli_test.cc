@@ -416,6 +416,9 @@ TEST_CASE("every tool reports output it cannot write and exits 4") {
   auto compact = Sh(dir, kTools + "journal-compact " + dir.sub("j") + " --topic t > /dev/full", false);
   CHECK(compact.code == 4);
   CHECK(compact.err.find("write error") != std::string::npos);
+  auto demo = Sh(dir, kTools + "journal-demo " + dir.sub("demo") + " > /dev/full", false);
+  CHECK(demo.code == 4);
+  CHECK(demo.err.find("write error") != std::string::npos);
   // In-process: a stream that fails.
   FullBuf buf;
   std::ostream bad(&buf);
