@@ -105,7 +105,8 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
     return report;
   }
 
-  report.start = WalkStart{m.segment_size, m.first_offset, m.last_txn_id_before, m.retention_offset};
+  report.start = WalkStart{m.segment_size, m.first_offset, m.last_txn_id_before, m.retention_offset,
+                           (m.flags & format::kManifestCatalogHoldsSourceData) != 0};
 
   // Every segment file on its own, so that each bad one is named.
   std::vector<std::shared_ptr<Segment>> opened;

@@ -232,6 +232,11 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   auto on_start = [&](const WalkStart& st) {
     if (!copy) return;
     out << json{{"op", "journal"}, {"version", 1}, {"segment_size", st.segment_size}}.dump() << "\n";
+    if (st.catalog_holds_source_data) {
+      err << "journal-dump: note: the catalog of " << a.dir
+          << " holds consumer offsets, session keys or eventbox state, which this copy of the journal does not "
+             "carry\n";
+    }
     if (st.first_offset > 0 || st.last_txn_id_before > 0) {
       // What retention (or compaction) removed with the front segments.
       out << json{{"op", "gap"}, {"events", st.first_offset}, {"last_txn_id", st.last_txn_id_before}}.dump() << "\n";
@@ -497,7 +502,7 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   }
   if (*txn_opt) {
     std::uint64_t txn = 0;
-    if (auto e = ParseU64("--txn", txn_s, 1, kMax, &txn)) return usage(*e);
+    if (auto e = ParseU64("--txn", txn_s, 0, kMax, &txn)) return usage(*e);
     a.txn = txn;
   }
   if (a.raw && (*from_opt || *to_opt)) {

@@ -66,6 +66,9 @@ struct WalkStart {
   std::uint64_t first_offset = 0;        // offset of the first event at or after the first record
   std::uint64_t last_txn_id_before = 0;  // highest transaction id used before the first record
   std::uint64_t retention_offset = 0;    // events below it were dropped by retention
+  // The catalog holds data the journal cannot rebuild (consumer offsets,
+  // session keys, eventbox state).
+  bool catalog_holds_source_data = false;
 };
 
 struct WalkReport {
