@@ -9,6 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -22,6 +25,7 @@
 #include "test_util.h"
 #include "tool_util.h"
 #include "txjournal/compactor.h"
+#include "txjournal/replication.h"
 
 using namespace txj;
 using namespace txj::tools;
@@ -500,6 +504,75 @@ TEST_CASE("journal-mirror reports an unreachable server at once, retries a bound
     CHECK(follow.err.find("3 of 3 attempts") != std::string::npos);
   }
   CHECK(!std::filesystem::exists(dir.sub("m")));
+}
+
+TEST_CASE("journal-mirror --once rebuilds the journal from an existing stream") {
+  std::string server_bin;
+  for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"}) {
+    if (server_bin.empty() && ::access(p, X_OK) == 0) server_bin = p;
+  }
+  TempDir dir;
+  if (server_bin.empty()) {
+    MESSAGE("skipped: nats-server is not installed");
+    return;
+  }
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int port = ntohs(addr.sin_port);
+  ::close(s);
+  const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    ::execl(server_bin.c_str(), server_bin.c_str(), "-a", "127.0.0.1", "-p", std::to_string(port).c_str(), "-js",
+            "-sd", dir.sub("nats").c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{pid};
+  {
+    auto src = test::OpenOrDie(dir.sub("src"), test::SmallOptions());
+    for (int i = 0; i < 50; ++i) {
+      auto tx = src->begin();
+      REQUIRE(tx->append("orders", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 4)}).ok());
+      TXJ_REQUIRE_OK(tx->commit());
+    }
+    ReplicationOptions ro;
+    ro.servers = {url};
+    ro.retry_wait = std::chrono::milliseconds(20);
+    auto rep = Replicator::open(*src, ro);
+    if (rep.status().code() == Code::kNotSupported) {
+      MESSAGE("skipped: built without NATS");
+      return;
+    }
+    TXJ_REQUIRE_OK(rep);
+    std::stop_source stop;
+    std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
+    for (int i = 0; i < 800 && (*rep)->stats().next_offset < src->next_offset(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    stop.request_stop();
+    t.join();
+    REQUIRE((*rep)->stats().next_offset == src->next_offset());
+    TXJ_REQUIRE_OK(src->close());
+  }
+  auto r = Sh(dir, kTools + "journal-mirror " + dir.sub("m") + " --server " + url + " --once");
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK(r.out == "{\"applied_transactions\":50,\"next_offset\":50}\n");
+  CHECK(Dump({dir.sub("m"), "--format", "jsonl"}).out == Dump({dir.sub("src"), "--format", "jsonl"}).out);
 }
 
 // ---- item 22 (tool side) ----
