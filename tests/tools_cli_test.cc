@@ -526,6 +526,7 @@ TEST_CASE("journal-mirror --once rebuilds the journal from an existing stream") 
   const int port = ntohs(addr.sin_port);
   ::close(s);
   const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+  std::fflush(nullptr);  // the child must not write out what this process buffered
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
