@@ -195,6 +195,9 @@ TEST_CASE("a raw dump of a journal with compaction and retention loads back to t
   auto l = Load({b, "--durability", "none"}, raw.out);
   INFO(l.err);
   REQUIRE(l.code == kLoadOk);
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    CHECK(e.path().filename().string().find(".loading") == std::string::npos);  // built aside, renamed into place
+  }
   // The same committed view: every event at the same offset, in the same transaction.
   auto va = Dump({a, "--format", "jsonl"}), vb = Dump({b, "--format", "jsonl"});
   CHECK(va.code == kDumpOk);
@@ -228,6 +231,12 @@ TEST_CASE("a copy that is cut short, altered, or loaded into a journal that hold
     auto l = Load({dir.sub("b"), "--durability", "none"}, cut);
     CHECK(l.code == kLoadBadInput);
     CHECK(l.err.find("incomplete") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir.sub("b")));  // refused whole: nothing written
+    // Into an existing empty directory, what was loaded stays, and the message says so.
+    std::filesystem::create_directories(dir.sub("c"));
+    auto c = Load({dir.sub("c"), "--durability", "none"}, cut);
+    CHECK(c.code == kLoadBadInput);
+    CHECK(c.err.find("holds an incomplete copy") != std::string::npos);
   }
   SUBCASE("into a journal that holds data") {
     auto l = Load({dir.sub("a"), "--durability", "none"}, raw.out);
@@ -242,6 +251,7 @@ TEST_CASE("a copy that is cut short, altered, or loaded into a journal that hold
     auto l = Load({dir.sub("b"), "--durability", "none"}, bad);
     CHECK(l.code == kLoadBadInput);
     CHECK(l.err.find("cannot be reproduced") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir.sub("b")));
   }
 }
 

@@ -6,8 +6,11 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -77,7 +80,8 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
       "The output of journal-dump --raw --format jsonl (no filter) is a copy: it starts with {\"op\":\"journal\"} "
       "and ends with {\"op\":\"end\"}, and carries the gaps compaction and retention left ({\"op\":\"gap\"}), "
       "snapshots, compaction marks and retention. A copy loads only into a new, empty journal, and gives it the "
-      "same offsets, transaction ids, committed events and topic states as the source, or is refused.\n"
+      "same offsets, transaction ids, committed events and topic states as the source, or is refused; into a "
+      "directory that does not exist yet it is built beside it and renamed into place once complete.\n"
       "Exit status: 0 done; 1 malformed input (the line is named; the open transaction is rolled back), an input "
       "read error, or a copy that cannot be reproduced or is incomplete; 2 usage error (also: input that cannot be "
       "opened, a directory, closed standard input); 3 the journal refused; 4 the commit lines could not be "
@@ -172,12 +176,45 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
   o.segment_size = segment_size.value_or(64ull << 20);
   o.durability = durability == "none" ? Durability::kNone : durability == "periodic" ? Durability::kPeriodic
                                                                                      : Durability::kCommit;
-  auto opened = Journal::open(dir, o);
+  // A copy into a directory that does not exist yet is built beside it and
+  // renamed into place once complete: a copy refused halfway leaves nothing.
+  std::string open_dir = dir;
+  bool staging = false;
+  if (copy) {
+    std::string d = dir;
+    while (d.size() > 1 && d.back() == '/') d.pop_back();
+    struct stat st;
+    const std::string base = d.substr(d.rfind('/') == std::string::npos ? 0 : d.rfind('/') + 1);
+    if (::lstat(d.c_str(), &st) != 0 && errno == ENOENT && !base.empty() && base != "." && base != "..") {
+      staging = true;
+      open_dir = d + ".loading-" + std::to_string(::getpid());
+      std::error_code ec;
+      std::filesystem::remove_all(open_dir, ec);  // left by a killed load of this pid number
+    }
+  }
+  auto opened = Journal::open(open_dir, o);
   if (!opened.ok()) {
     err << "journal-load: " << opened.status().ToString() << "\n";
+    if (staging) {
+      std::error_code ec;
+      std::filesystem::remove_all(open_dir, ec);
+    }
     return kLoadJournal;
   }
   Journal& j = **opened;
+  // Removes the staging directory unless the copy was renamed into place.
+  struct Staging {
+    bool active;
+    std::string path;
+    Result<std::unique_ptr<Journal>>* journal;
+    bool kept = false;
+    ~Staging() {
+      if (!active || kept) return;
+      journal->value().reset();  // closed (an open transaction rolled back) before its files go
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } staged{staging, open_dir, &opened};
   if (copy) {
     auto pos = internal::ImportPositionOf(j);
     if (!pos.ok()) {
@@ -204,7 +241,9 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
     if (!stack.empty()) err << " (open transaction rolled back)";
     err << "\n";
     abandon();
-    if (copy) {
+    if (staging) {
+      err << "journal-load: nothing was loaded: " << dir << " was not created\n";
+    } else if (copy) {
       err << "journal-load: " << dir << " holds an incomplete copy (what came before line " << lineno
           << "): remove it before loading again\n";
     }
@@ -258,7 +297,9 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
                                       {"last_txn_id", last_txn}}.dump()
             << std::endl;
         if (!OutputOk(out, err, "journal-load")) {
-          err << "journal-load: stopped after line " << lineno << ": the gap is written, and so is everything before it\n";
+          err << "journal-load: stopped after line " << lineno
+              << (staging ? ": nothing was loaded, " + dir + " was not created\n"
+                          : std::string(": the gap is written, and so is everything before it\n"));
           (void)j.close();
           return kLoadWriteError;
         }
@@ -319,7 +360,8 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
             << std::endl;  // flushed as soon as the commit returned
         if (!OutputOk(out, err, "journal-load")) {
           err << "journal-load: stopped after line " << lineno << ": transaction " << info->txn_id
-              << " is committed, and so is everything before it\n";
+              << (staging ? " was committed to the copy, which was not kept: " + dir + " was not created\n"
+                          : std::string(" is committed, and so is everything before it\n"));
           (void)j.close();
           return kLoadWriteError;
         }
@@ -395,6 +437,24 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
   if (!c.ok()) {
     err << "journal-load: " << c.ToString() << "\n";
     return kLoadJournal;
+  }
+  if (staging) {
+    std::string d = dir;
+    while (d.size() > 1 && d.back() == '/') d.pop_back();
+    if (::rename(open_dir.c_str(), d.c_str()) != 0) {
+      err << "journal-load: cannot move the complete copy " << open_dir << " to " << d << ": "
+          << std::strerror(errno) << "; nothing was loaded\n";
+      return kLoadJournal;
+    }
+    staged.kept = true;
+    const std::string parent = d.rfind('/') == std::string::npos ? "." : (d.rfind('/') == 0 ? "/" : d.substr(0, d.rfind('/')));
+    const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      err << "journal-load: sync directory " << parent << ": " << std::strerror(errno) << "\n";
+      if (fd >= 0) ::close(fd);
+      return kLoadJournal;
+    }
+    ::close(fd);
   }
   return kLoadOk;
 }
