@@ -107,7 +107,7 @@ unsigned GuardStandardDescriptors() {
     if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
     closed |= 1u << fd;
     // Opened in order, each takes the lowest free number: this one.
-    int got = ::open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+    int got = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
     if (got >= 0 && got != fd) {
       ::dup2(got, fd);
       ::close(got);
