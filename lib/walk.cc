@@ -56,7 +56,12 @@ RawRecord ToRaw(const RecordView& r, const Segment& seg) {
       break;
     }
     case RecordType::kRollback: raw.record_count = ReadBody<format::RollbackBody>(r).record_count; break;
-    case RecordType::kPadding: raw.count = ReadBody<format::PaddingBody>(r).skipped_events; break;
+    case RecordType::kPadding: {
+      const auto body = ReadBody<format::PaddingBody>(r);
+      raw.count = body.skipped_events;
+      raw.last_txn_id = body.last_txn_id;
+      break;
+    }
     case RecordType::kSegmentEnd: break;
   }
   return raw;
@@ -64,7 +69,8 @@ RawRecord ToRaw(const RecordView& r, const Segment& seg) {
 
 }  // namespace
 
-Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(const RawRecord&)>& visit) {
+Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(const RawRecord&)>& visit,
+                               const std::function<void(const WalkStart&)>& on_start) {
   auto fs = DefaultFileSystem();
   WalkReport report;
   // Before anything is read: a writer that has the journal open appends
@@ -98,6 +104,9 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
     report.problems.push_back(ProblemAt(manifest_path, 0, 0, ms));
     return report;
   }
+
+  report.start = WalkStart{m.segment_size, m.first_offset, m.last_txn_id_before, m.retention_offset,
+                           (m.flags & format::kManifestCatalogHoldsSourceData) != 0};
 
   // Every segment file on its own, so that each bad one is named.
   std::vector<std::shared_ptr<Segment>> opened;
@@ -211,6 +220,7 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
     }
     (void)checker;
   };
+  if (on_start) on_start(report.start);
   Checkpoint cp{start, m.first_offset, m.last_txn_id_before, 0, 0, 0};
   TailScan t;
   Status ts = ScanToTail(segs, cp, &t, writer_before, on_record);

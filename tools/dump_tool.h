@@ -13,6 +13,7 @@ inline constexpr int kDumpOk = 0;          // sound (also: only a crash tail, re
 inline constexpr int kDumpDamaged = 1;     // damaged data: what and where on stderr
 inline constexpr int kDumpUsage = 2;       // bad command line
 inline constexpr int kDumpUnreadable = 3;  // no journal there, permissions, unsupported version
+inline constexpr int kDumpWriteError = 4;  // the output could not be written (full, closed): it is incomplete
 
 // `args` excludes the program name.
 int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

@@ -5,78 +5,123 @@
 //
 // Exit status: 0 done; 1 the journal refused (damaged data, I/O error, a
 // compactor error); 2 usage error; 3 the journal cannot be opened (missing,
-// busy, permissions).
+// busy, permissions); 4 the result lines could not be written (the
+// compaction or retention itself was done).
 #include <CLI/CLI.hpp>
-#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 
+#include "tool_util.h"
 #include "txjournal/journal.h"
 
 namespace {
 
-void PrintSnapshot(const txj::SnapshotInfo& s) {
-  std::printf("{\"topic\":\"%s\",\"compactor\":\"%s\",\"version\":%u,\"covered_offset\":%llu,\"events\":%llu,"
-              "\"state_hash\":\"%s\",\"size\":%llu,\"file\":\"%s\"}\n",
-              s.topic.c_str(), s.compactor.c_str(), s.compactor_version,
-              static_cast<unsigned long long>(s.covered_offset), static_cast<unsigned long long>(s.events_folded),
-              s.state_hash.c_str(), static_cast<unsigned long long>(s.size), s.file.c_str());
+using json = nlohmann::ordered_json;
+
+json SnapshotJson(const txj::SnapshotInfo& s) {
+  return json{{"topic", s.topic},
+              {"compactor", s.compactor},
+              {"version", s.compactor_version},
+              {"covered_offset", s.covered_offset},
+              {"events", s.events_folded},
+              {"state_hash", s.state_hash},
+              {"size", s.size},
+              {"file", s.file}};
 }
 
-}  // namespace
+// JSON of strings that may hold any bytes: invalid UTF-8 is replaced, never
+// written raw.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-int main(int argc, char** argv) {
-  CLI::App app{"Compact a topic of a txjournal journal into a snapshot, or drop old history.\n"
-               "Exit status: 0 done, 1 the journal refused, 2 usage error, 3 cannot open the journal."};
-  std::string dir, topic, compactor = "latest-by-key", tombstone = "tombstone";
-  std::uint64_t retain_from = 0;
+int Run(int argc, char** argv) {
+  CLI::App app{"Compact a topic of a txjournal journal into a snapshot, or drop old history. Prints one JSON line "
+               "per result.\n"
+               "Exit status: 0 done, 1 the journal refused, 2 usage error, 3 cannot open the journal, 4 the result "
+               "lines could not be written (the work itself was done).",
+               "journal-compact"};
+  std::string dir, topic, compactor = "latest-by-key", tombstone = "tombstone", retain_s;
   app.add_option("dir", dir, "journal directory")->required();
   auto* topic_opt = app.add_option("--topic", topic, "topic to compact");
   app.add_option("--compactor", compactor, "built-in compactor: latest-by-key")->capture_default_str();
   app.add_option("--tombstone-type", tombstone, "event type that deletes a key (latest-by-key)")->capture_default_str();
-  auto* retain_opt = app.add_option("--retain-from", retain_from, "drop every event below this offset, any topic");
+  auto* retain_opt = app.add_option("--retain-from", retain_s, "drop every event below this offset, any topic");
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    std::cerr << "journal-compact: " << e.what() << "\nRun with --help for usage.\n";
+    return 2;
+  }
+  std::uint64_t retain_from = 0;
+  if (*retain_opt) {
+    if (auto e = txj::tools::ParseU64("--retain-from", retain_s, 0, std::numeric_limits<std::uint64_t>::max(),
+                                      &retain_from)) {
+      std::cerr << "journal-compact: " << *e << "\n";
+      return 2;
+    }
   }
   if (!*topic_opt && !*retain_opt) {
-    std::fprintf(stderr, "journal-compact: give --topic and/or --retain-from\n");
+    std::cerr << "journal-compact: give --topic and/or --retain-from\n";
     return 2;
   }
   if (compactor != "latest-by-key") {
-    std::fprintf(stderr, "journal-compact: unknown compactor %s (built-in: latest-by-key)\n", compactor.c_str());
+    std::cerr << "journal-compact: unknown compactor " << compactor << " (built-in: latest-by-key)\n";
     return 2;
   }
   txj::Options options;
   options.create_if_missing = false;
   auto j = txj::Journal::open(dir, options);
   if (!j.ok()) {
-    std::fprintf(stderr, "journal-compact: %s\n", j.status().ToString().c_str());
+    std::cerr << "journal-compact: " << j.status().ToString() << "\n";
     return j.status().IsCorruption() ? 1 : 3;
   }
+  auto written = [&](const char* what) {
+    if (txj::tools::OutputOk(std::cout, std::cerr, "journal-compact")) return true;
+    std::cerr << "journal-compact: " << what << " was done; only its report is missing\n";
+    return false;
+  };
   if (*retain_opt) {
     txj::Status s = (*j)->apply_retention(retain_from);
     if (!s.ok()) {
-      std::fprintf(stderr, "journal-compact: %s\n", s.ToString().c_str());
+      std::cerr << "journal-compact: " << s.ToString() << "\n";
       return s.code() == txj::Code::kInvalidArgument ? 2 : 1;
     }
-    std::printf("{\"retained_from\":%llu}\n", static_cast<unsigned long long>((*j)->first_offset()));
+    std::cout << Dump(json{{"retained_from", (*j)->first_offset()}}) << "\n";
+    if (!written("retention")) {
+      (void)(*j)->close();
+      return txj::tools::kWriteErrorExit;
+    }
   }
   if (*topic_opt) {
     txj::Status s = (*j)->register_compactor(topic, std::make_shared<txj::LatestByKeyCompactor>(tombstone));
     auto snap = s.ok() ? (*j)->compact(topic) : txj::Result<txj::SnapshotInfo>(s);
     if (!snap.ok()) {
-      std::fprintf(stderr, "journal-compact: %s\n", snap.status().ToString().c_str());
+      std::cerr << "journal-compact: " << snap.status().ToString() << "\n";
       return 1;
     }
-    PrintSnapshot(*snap);
+    std::cout << Dump(SnapshotJson(*snap)) << "\n";
+    if (!written("the compaction")) {
+      (void)(*j)->close();
+      return txj::tools::kWriteErrorExit;
+    }
   }
   txj::Status c = (*j)->close();
   if (!c.ok()) {
-    std::fprintf(stderr, "journal-compact: %s\n", c.ToString().c_str());
+    std::cerr << "journal-compact: " << c.ToString() << "\n";
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  txj::tools::GuardStandardDescriptors();
+  return txj::tools::FinishStdout(Run(argc, argv), "journal-compact");
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "tool_util.h"
 #include "txjournal/journal.h"
 
 namespace {
@@ -56,7 +57,7 @@ txj::Status PlaceOrder(txj::Journal& j, int order, int items, int out_of_stock_i
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: journal-demo DIR\n");
     return 2;
@@ -91,4 +92,9 @@ int main(int argc, char** argv) {
   }
   std::printf("%llu committed events\n", static_cast<unsigned long long>((*j)->next_offset()));
   return 0;
+}
+
+int main(int argc, char** argv) {
+  txj::tools::GuardStandardDescriptors();
+  return txj::tools::FinishStdout(Run(argc, argv), "journal-demo");
 }

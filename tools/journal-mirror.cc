@@ -1,67 +1,237 @@
 // journal-mirror: follow a journal replicated to NATS JetStream and rebuild
 // it in DIR (see include/txjournal/replication.h).
 //
+// Before anything is created it connects to the server and looks the stream
+// up. Connecting follows a bounded policy: --connect-attempts attempts
+// (default 10; 1 with --once), waiting --retry-wait-ms between them (default
+// 1000 ms, doubled after each failure up to 30 s), each failure reported on
+// stderr; the same policy applies when the server is lost while following
+// (a success starts the count again).
+//
 // Exit status: 0 stopped by SIGINT/SIGTERM (or --once done); 1 the stream
-// holds another journal, or a gap; 2 usage; 3 cannot open DIR or reach
-// NATS (with --once), or built without NATS.
+// holds another journal, or a gap; 2 usage; 3 cannot open DIR, the server
+// cannot be reached within the policy, the stream does not exist, or built
+// without NATS; 4 the result line could not be written.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
 #include <csignal>
-#include <cstdio>
-#include <stop_token>
+#include <iostream>
 #include <thread>
 
+#include "tool_util.h"
 #include "txjournal/journal.h"
 #include "txjournal/replication.h"
 
-namespace {
-std::stop_source g_stop;
-void OnSignal(int) { g_stop.request_stop(); }
-}  // namespace
+#ifdef TXJ_TOOL_NATS
+#include <nats/nats.h>
+#endif
 
-int main(int argc, char** argv) {
+namespace {
+
+using json = nlohmann::ordered_json;
+volatile std::sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+// Sleeps `ms`, waking early when a signal asks to stop.
+void Nap(std::uint64_t ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!g_stop && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<std::uint64_t>(ms, 10)));
+  }
+}
+
+struct Policy {
+  std::uint64_t attempts = 10;
+  std::uint64_t wait_ms = 1000;
+  static constexpr std::uint64_t kMaxWaitMs = 30000;
+  std::uint64_t WaitAfter(std::uint64_t failures) const {  // failures >= 1
+    std::uint64_t w = wait_ms;
+    for (std::uint64_t i = 1; i < failures && w < kMaxWaitMs; ++i) w *= 2;
+    return std::min(w, kMaxWaitMs);
+  }
+};
+
+enum class Probe { kFound, kUnreachable, kNoStream, kError };
+
+#ifdef TXJ_TOOL_NATS
+// One attempt: connect (no reconnection) and look the stream up.
+Probe ProbeStream(const txj::ReplicationOptions& ro, std::string* why) {
+  natsOptions* opts = nullptr;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  std::vector<const char*> urls;
+  for (const auto& s : ro.servers) urls.push_back(s.c_str());
+  natsStatus s = natsOptions_Create(&opts);
+  if (s == NATS_OK) s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, false);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, ro.request_timeout.count());
+  if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+  if (opts) natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    *why = std::string("cannot reach NATS at ") + (urls.empty() ? "" : urls[0]) +
+           (urls.size() > 1 ? " (and the other servers given)" : "") + ": " + natsStatus_GetText(s);
+    return s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_CONNECTION_CLOSED || s == NATS_IO_ERROR
+               ? Probe::kUnreachable
+               : Probe::kError;
+  }
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = ro.request_timeout.count();
+  Probe result = Probe::kFound;
+  s = natsConnection_JetStream(&js, nc, &jo);
+  if (s == NATS_OK) {
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    s = js_GetStreamInfo(&si, js, ro.stream.c_str(), nullptr, &jerr);
+    if (si) jsStreamInfo_Destroy(si);
+    if (s != NATS_OK) {
+      if (jerr == JSStreamNotFoundErr) {
+        *why = "stream " + ro.stream + " does not exist on " + urls[0];
+        result = Probe::kNoStream;
+      } else {
+        *why = "cannot look up stream " + ro.stream + " on " + urls[0] + ": " + natsStatus_GetText(s) +
+               (jerr ? " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")" : std::string());
+        result = s == NATS_TIMEOUT ? Probe::kUnreachable : Probe::kError;
+      }
+    }
+    jsCtx_Destroy(js);
+  } else {
+    *why = std::string("JetStream unavailable on ") + urls[0] + ": " + natsStatus_GetText(s);
+    result = Probe::kError;
+  }
+  natsConnection_Destroy(nc);
+  return result;
+}
+#endif
+
+int Run(int argc, char** argv) {
   CLI::App app{"Rebuild a txjournal journal in DIR from its JetStream stream, transaction by transaction, with the "
-               "source's offsets. Resumes where it stopped.\nExit status: 0 stopped by a signal (or --once done); "
-               "1 another journal's stream, or a gap; 2 usage; 3 cannot open DIR or reach NATS."};
-  std::string dir;
+               "source's offsets. Resumes where it stopped. Nothing is created before the stream is found. "
+               "Connecting is tried --connect-attempts times (default 10, 1 with --once), waiting --retry-wait-ms "
+               "(default 1000, doubled after each failure up to 30000) between attempts, each failure reported; "
+               "the same holds when the server is lost while following.\n"
+               "Exit status: 0 stopped by a signal (or --once done); 1 another journal's stream, or a gap; "
+               "2 usage; 3 cannot open DIR, reach NATS or find the stream; 4 the result line could not be written.",
+               "journal-mirror"};
+  std::string dir, attempts_s, wait_s;
   txj::ReplicationOptions ro;
   std::vector<std::string> servers;
   bool once = false;
-  app.add_option("dir", dir, "local journal directory (created if missing)")->required();
-  app.add_option("--server", servers, "NATS server URL (repeatable)");
+  app.add_option("dir", dir, "local journal directory (created once the stream is found)")->required();
+  app.add_option("--server", servers, "NATS server URL, e.g. nats://127.0.0.1:4222 (repeatable)")->required();
   app.add_option("--stream", ro.stream, "JetStream stream")->capture_default_str();
   app.add_option("--prefix", ro.subject_prefix, "subject prefix")->capture_default_str();
   app.add_flag("--once", once, "apply what the stream holds now, then exit");
+  auto* attempts_opt = app.add_option("--connect-attempts", attempts_s, "attempts to reach the server (1 to 1000000)");
+  auto* wait_opt = app.add_option("--retry-wait-ms", wait_s, "first wait between attempts, in ms (1 to 30000)");
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    std::cerr << "journal-mirror: " << e.what() << "\nRun with --help for usage.\n";
+    return 2;
   }
-  if (!servers.empty()) ro.servers = servers;
+  Policy policy;
+  if (once) policy.attempts = 1;
+  if (*attempts_opt) {
+    if (auto e = txj::tools::ParseU64("--connect-attempts", attempts_s, 1, 1000000, &policy.attempts)) {
+      std::cerr << "journal-mirror: " << *e << "\n";
+      return 2;
+    }
+  }
+  if (*wait_opt) {
+    if (auto e = txj::tools::ParseU64("--retry-wait-ms", wait_s, 1, Policy::kMaxWaitMs, &policy.wait_ms)) {
+      std::cerr << "journal-mirror: " << *e << "\n";
+      return 2;
+    }
+  }
+  for (const auto& s : servers) {
+    if (s.empty()) {
+      std::cerr << "journal-mirror: --server: empty URL\n";
+      return 2;
+    }
+  }
+  ro.servers = servers;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+#ifndef TXJ_TOOL_NATS
+  std::cerr << "journal-mirror: built without NATS support (libnats-dev was not found): nothing was created\n";
+  return 3;
+#else
+  // 1. The stream, before anything is created.
+  for (std::uint64_t attempt = 1;; ++attempt) {
+    std::string why;
+    const Probe p = ProbeStream(ro, &why);
+    if (p == Probe::kFound) break;
+    if (p == Probe::kNoStream || p == Probe::kError || attempt >= policy.attempts || g_stop) {
+      std::cerr << "journal-mirror: " << why;
+      if (p == Probe::kUnreachable) std::cerr << " (" << attempt << " of " << policy.attempts << " attempts)";
+      std::cerr << "; nothing was created in " << dir << "\n";
+      return 3;
+    }
+    const std::uint64_t w = policy.WaitAfter(attempt);
+    std::cerr << "journal-mirror: " << why << "; retrying in " << w << " ms (attempt " << attempt << " of "
+              << policy.attempts << ")\n";
+    Nap(w);
+  }
+  if (g_stop) return 0;
+  // 2. The local journal, and what the stream holds.
   auto j = txj::Journal::open(dir);
   if (!j.ok()) {
-    std::fprintf(stderr, "journal-mirror: %s\n", j.status().ToString().c_str());
+    std::cerr << "journal-mirror: " << j.status().ToString() << "\n";
     return 3;
   }
   auto m = txj::Mirror::open(**j, ro);
   if (!m.ok()) {
-    std::fprintf(stderr, "journal-mirror: %s\n", m.status().ToString().c_str());
+    std::cerr << "journal-mirror: " << m.status().ToString() << "\n";
     return 3;
   }
-  if (once) {
+  std::uint64_t applied = 0, failures = 0;
+  for (;;) {
+    if (g_stop) break;
     auto n = (*m)->apply_available();
     if (!n.ok()) {
-      std::fprintf(stderr, "journal-mirror: %s\n", n.status().ToString().c_str());
-      return n.status().code() == txj::Code::kInvalidArgument || n.status().IsCorruption() ? 1 : 3;
+      const txj::Status& s = n.status();
+      if (s.code() == txj::Code::kInvalidArgument || s.IsCorruption()) {
+        std::cerr << "journal-mirror: " << s.ToString() << "\n";
+        return 1;
+      }
+      ++failures;
+      if (failures >= policy.attempts) {
+        std::cerr << "journal-mirror: " << s.ToString() << " (" << failures << " of " << policy.attempts
+                  << " attempts); giving up, the journal holds what was applied\n";
+        return 3;
+      }
+      const std::uint64_t w = policy.WaitAfter(failures);
+      std::cerr << "journal-mirror: " << s.ToString() << "; retrying in " << w << " ms (attempt " << failures
+                << " of " << policy.attempts << ")\n";
+      Nap(w);
+      continue;
     }
-    std::printf("{\"applied_transactions\":%llu,\"next_offset\":%llu}\n", static_cast<unsigned long long>(*n),
-                static_cast<unsigned long long>((*j)->next_offset()));
-    return 0;
+    if (failures > 0) std::cerr << "journal-mirror: reached the stream again\n";
+    failures = 0;
+    applied += *n;
+    if (once) break;
+    if (*n == 0) Nap(20);
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  txj::Status s = (*m)->run(g_stop.get_token());
-  if (s.code() == txj::Code::kCancelled) return 0;
-  std::fprintf(stderr, "journal-mirror: %s\n", s.ToString().c_str());
-  return 1;
+  std::cout << json{{"applied_transactions", applied}, {"next_offset", (*j)->next_offset()}}.dump() << "\n";
+  txj::Status c = (*j)->close();
+  if (!c.ok()) {
+    std::cerr << "journal-mirror: " << c.ToString() << "\n";
+    return 3;
+  }
+  return 0;
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  txj::tools::GuardStandardDescriptors();
+  return txj::tools::FinishStdout(Run(argc, argv), "journal-mirror");
 }

@@ -10,13 +10,22 @@
 namespace txj::tools {
 
 inline constexpr int kLoadOk = 0;
-inline constexpr int kLoadBadInput = 1;  // a malformed line (named), or input ending inside a transaction
-inline constexpr int kLoadUsage = 2;
-inline constexpr int kLoadJournal = 3;   // the journal refused (cannot open, I/O error, ...)
+// A malformed line (named), input ending inside a transaction, an unreadable
+// input stream, or a copy (journal-dump --raw --format jsonl) that cannot be
+// reproduced faithfully or ends before its end line.
+inline constexpr int kLoadBadInput = 1;
+inline constexpr int kLoadUsage = 2;     // bad command line; input that cannot be opened, a directory, closed stdin
+inline constexpr int kLoadJournal = 3;   // the journal refused (cannot open, I/O error, not empty for a copy, ...)
+inline constexpr int kLoadWriteError = 4;  // the commit lines could not be written to the output
+
+struct LoadEnv {
+  bool stdin_closed = false;  // standard input was closed when the program started
+};
 
 // `args` excludes the program name; `in` is used when no input file is named
 // (or it is "-").
-int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err);
+int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err,
+            const LoadEnv& env = {});
 
 }  // namespace txj::tools
 

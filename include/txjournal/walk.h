@@ -51,9 +51,24 @@ struct RawRecord {
   // padding: count = events it stands for
   std::uint64_t first_offset = 0;
   std::uint64_t count = 0;
+  // padding at the top level: the highest transaction id it stands for
+  // (transactions removed by compaction; their ids stay taken), 0 for none
+  std::uint64_t last_txn_id = 0;
   // commit, rollback: records of the transaction before this marker
   std::uint64_t record_count = 0;
   bool rewritten = false;  // commit rewritten by compaction
+};
+
+// Where the journal starts, from its manifest, before the first record:
+// what retention and compaction removed from its front.
+struct WalkStart {
+  std::uint64_t segment_size = 0;
+  std::uint64_t first_offset = 0;        // offset of the first event at or after the first record
+  std::uint64_t last_txn_id_before = 0;  // highest transaction id used before the first record
+  std::uint64_t retention_offset = 0;    // events below it were dropped by retention
+  // The catalog holds data the journal cannot rebuild (consumer offsets,
+  // session keys, eventbox state).
+  bool catalog_holds_source_data = false;
 };
 
 struct WalkReport {
@@ -73,6 +88,7 @@ struct WalkReport {
   // Offset the next committed event gets: counts events compacted away too.
   std::uint64_t next_offset = 0;
   std::uint64_t end_lsn = 0;          // first byte after the last valid record
+  WalkStart start;                    // from the manifest (zero when it could not be read)
   bool writer_active = false;         // another process had it open for writing
   // What a crash left at the tail, or where a live writer is appending (not
   // damage): empty when the end is clean.
@@ -90,8 +106,11 @@ struct WalkReport {
 // missing or garbage manifest beside segment files, is reported in the
 // report, not as an error. `visit` sees each record once, in log order, up
 // to the end or the first damage.
+// `on_start`, when given, is called once with the manifest's start before
+// the first record is visited (not called when the manifest is unreadable).
 TXJ_EXPORT Result<WalkReport> WalkJournal(const std::string& dir,
-                                          const std::function<void(const RawRecord&)>& visit = {});
+                                          const std::function<void(const RawRecord&)>& visit = {},
+                                          const std::function<void(const WalkStart&)>& on_start = {});
 
 }  // namespace txj
 
