@@ -79,6 +79,7 @@ Status ImportGap(Journal& j, std::uint64_t events, std::uint64_t last_txn_id) {
   JournalState::Part part{&body, sizeof body};
   std::uint64_t lsn = 0, sum = 0;
   TXJ_RETURN_IF_ERROR(s.Append(RecordType::kPadding, 0, 0, 0, 0, &part, 1, false, &lsn, &sum));
+  TXJ_RETURN_IF_ERROR(s.Flush());  // staged under kCommit: in the file before it is published
   s.next_offset += events;
   s.next_txn_id = std::max(s.next_txn_id, last_txn_id + 1);
   const std::uint64_t end = s.pos;

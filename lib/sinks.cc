@@ -4,17 +4,7 @@
 
 namespace txj {
 
-EventPtr OwnedEvent::From(const Event& e) {
-  auto o = std::make_shared<OwnedEvent>();
-  o->offset = e.offset;
-  o->txn_id = e.txn_id;
-  o->timestamp_ns = e.timestamp_ns;
-  o->topic.assign(e.topic);
-  o->type.assign(e.type);
-  if (e.key) o->key.emplace(*e.key);
-  o->payload.assign(e.payload);
-  return o;
-}
+EventPtr OwnedEvent::From(const Event& e) { return std::make_shared<const OwnedEvent>(e.to_owned()); }
 
 namespace {
 Status ClosedSink(const char* what) { return Status::Closed(std::string(what) + " is closed (sink closed)"); }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <stop_token>
 #include <string>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -685,4 +686,73 @@ TEST_CASE("a transaction of more than a million events, past what a cursor remem
   }
   CHECK(n == 10);
   CHECK(c->position() == kEvents + 2);
+}
+
+TEST_CASE("next_batch returns exactly what next returns, in batches of any size, with any filter") {
+  // A random journal: nested transactions, rolled-back levels, several
+  // topics, transactions of one to many events; then every filter is read
+  // with next() and with next_batch() at several batch sizes.
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed());
+  const char* topics[] = {"a", "b", "c"};
+  for (int t = 0; t < 300; ++t) {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    const int n = 1 + static_cast<int>(rng() % (t % 10 == 0 ? 400 : 6));
+    for (int i = 0; i < n; ++i) {
+      TXJ_REQUIRE_OK(tx->append(topics[rng() % 3], rng() % 2 ? "x" : "y", std::string(rng() % 300, 'p')));
+      if (rng() % 5 == 0) {
+        auto sub = tx->begin();
+        TXJ_REQUIRE_OK(sub);
+        TXJ_REQUIRE_OK(sub->append(topics[rng() % 3], "s", std::to_string(t)));
+        if (rng() % 2) {
+          TXJ_REQUIRE_OK(sub->rollback());
+        } else {
+          TXJ_REQUIRE_OK(sub->commit());
+        }
+      }
+    }
+    if (rng() % 7 == 0) {
+      TXJ_REQUIRE_OK(tx->rollback());
+    } else {
+      TXJ_REQUIRE_OK(tx->commit());
+    }
+  }
+  auto key = [](const Event& e) {
+    return std::to_string(e.offset) + "/" + std::to_string(e.txn_id) + "/" + std::string(e.topic) + "/" +
+           std::string(e.type) + "/" + std::string(e.payload) + "/" + std::to_string(e.lsn);
+  };
+  for (const Filter& f : {Filter::all(), Filter::for_topics({"b"}), Filter::for_topics({"a", "c"})}) {
+    std::vector<std::string> want;
+    {
+      auto c = j->open_cursor(0, f);
+      TXJ_REQUIRE_OK(c);
+      for (;;) {
+        auto e = c->next();
+        TXJ_REQUIRE_OK(e);
+        if (!e->has_value()) break;
+        want.push_back(key(**e));
+      }
+    }
+    REQUIRE(want.size() > 100);
+    for (std::size_t batch : {1u, 7u, 64u, 1000u}) {
+      INFO("batch size ", batch);
+      auto c = j->open_cursor(0, f);
+      TXJ_REQUIRE_OK(c);
+      std::vector<Event> buf(batch);
+      std::vector<std::string> got;
+      for (;;) {
+        auto n = c->next_batch(buf);
+        TXJ_REQUIRE_OK(n);
+        if (*n == 0) break;
+        REQUIRE(*n <= batch);
+        // Every event of the batch is still valid when the batch is read.
+        for (std::size_t i = 0; i < *n; ++i) got.push_back(key(buf[i]));
+      }
+      CHECK(got == want);
+      // At the end, more commits are picked up by the next batch.
+      CHECK(c->position() >= (want.empty() ? 0 : 1));
+    }
+  }
 }
