@@ -878,3 +878,19 @@ TEST_CASE("sub-transactions nest to the record format's limit of 65535 levels, a
   j = test::OpenOrDie(dir.path(), o);
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept"});
 }
+
+TEST_CASE("an event too large for the segment is refused, stating the largest record the segment takes") {
+  test::TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  Status s = tx->append("t", "big", std::string(70000, 'x'));
+  INFO(s.ToString());
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK(s.message().find("does not fit a segment of 65536 bytes") != std::string::npos);
+  CHECK(s.message().find("whose largest record is") != std::string::npos);
+  CHECK(s.message().find("Options::segment_size") != std::string::npos);
+  // The transaction goes on.
+  TXJ_CHECK_OK(tx->append("t", "small", "x"));
+  TXJ_CHECK_OK(tx->commit());
+}
