@@ -362,6 +362,20 @@ Result<Event> CursorImpl::WaitNext(std::chrono::steady_clock::time_point deadlin
     auto left = deadline - now;
     auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(std::min<std::chrono::steady_clock::duration>(
         left, std::chrono::milliseconds(100)));
+    if (have_head && spin_.count() > 0) {
+      // Busy-poll the shared head first: a commit is seen within the time
+      // of a cache-line transfer instead of a futex wake-up.
+      const auto spin_end = std::chrono::steady_clock::now() + std::min<std::chrono::nanoseconds>(spin_, slice);
+      bool moved = false;
+      for (int i = 0; !moved; ++i) {
+        moved = j_->head.seq() != seen || closed_.load(std::memory_order_relaxed) || stop.stop_requested();
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() >= spin_end) break;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      if (moved) continue;
+    }
     if (have_head) {
       j_->head.Wait(seen, slice);
     } else {
@@ -418,6 +432,10 @@ Result<std::optional<Event>> Cursor::next() {
 Result<Event> Cursor::wait_next(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
   if (!impl_) return Status::Closed("empty cursor");
   return impl_->WaitNext(deadline, std::move(stop));
+}
+
+void Cursor::set_spin(std::chrono::nanoseconds d) {
+  if (impl_) impl_->set_spin(d);
 }
 
 Result<std::size_t> Cursor::next_batch(std::span<Event> out) {

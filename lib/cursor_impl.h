@@ -42,6 +42,7 @@ class CursorImpl {
   Result<Event> WaitNext(std::chrono::steady_clock::time_point deadline, std::stop_token stop);
   Status Close();
   std::uint64_t position() const { return want_; }
+  void set_spin(std::chrono::nanoseconds d) { spin_ = d; }
 
  private:
   CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter);
@@ -94,6 +95,7 @@ class CursorImpl {
   std::uint64_t seen_generation_ = 0;
   std::uint64_t seen_faults_ = 0;  // MappingGuard::TotalFaults() when last checked clean
   bool internal_ = false;
+  std::chrono::nanoseconds spin_{0};
 };
 
 }  // namespace txj::internal

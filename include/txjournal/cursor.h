@@ -69,6 +69,14 @@ class TXJ_EXPORT Cursor {
   // after some events were filled is returned by the next call.
   Result<std::size_t> next_batch(std::span<Event> out);
 
+  // wait_next() busy-polls the journal's shared head page for up to `d`
+  // before it sleeps on the futex, so a commit (in this process or another)
+  // is seen within a microsecond or two instead of a wake-up's time, at the
+  // cost of a CPU kept busy while it spins. 0 (the default) sleeps at once.
+  // Has no effect without a head page (readers without write access to it
+  // poll every Options::poll_interval).
+  void set_spin(std::chrono::nanoseconds d);
+
   // Offset the next returned event will have at least.
   std::uint64_t position() const;
 
