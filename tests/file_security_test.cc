@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -197,7 +198,13 @@ TEST_CASE("a writer running as root keeps the owner and mode of the JOURNAL file
   REQUIRE(::chmod(manifest.c_str(), 0640) == 0);
   struct stat before;
   REQUIRE(::stat(manifest.c_str(), &before) == 0);
-  // Root opens it for writing (a new epoch: JOURNAL is rewritten) and writes.
+  std::map<std::string, ino_t> segments;  // sealed segments compaction may rewrite
+  for (const auto& f : FilesUnder(dir)) {
+    struct stat st;
+    if (f.size() > 4 && f.compare(f.size() - 4, 4, ".seg") == 0 && ::stat(f.c_str(), &st) == 0) segments[f] = st.st_ino;
+  }
+  // Root opens it for writing (a new epoch: JOURNAL is rewritten), writes
+  // and compacts (segments are rewritten).
   TXJ_REQUIRE_OK(Workload(dir, test::SmallOptions()));
   struct stat after;
   REQUIRE(::stat(manifest.c_str(), &after) == 0);
@@ -205,4 +212,14 @@ TEST_CASE("a writer running as root keeps the owner and mode of the JOURNAL file
   CHECK(after.st_uid == kUid);
   CHECK(after.st_gid == kGid);
   CHECK((after.st_mode & 07777) == 0640);
+  int rewritten = 0;
+  for (const auto& [f, ino] : segments) {
+    struct stat st;
+    if (::stat(f.c_str(), &st) != 0 || st.st_ino == ino) continue;
+    ++rewritten;
+    INFO(f);
+    CHECK(st.st_uid == kUid);
+    CHECK((st.st_mode & 07777) == 0600);
+  }
+  MESSAGE(rewritten, " segments rewritten by compaction kept their owner");
 }
