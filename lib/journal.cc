@@ -236,6 +236,13 @@ Status CheckOptions(const Options& o) {
     return Status::InvalidArgument("Options::poll_interval " + std::to_string(o.poll_interval.count()) +
                                    " ms must be positive (how often a cursor polls another process's commits)");
   }
+  // A schema entry no event can match would leave its stream silently empty.
+  for (const auto& [topic, types] : o.schema) {
+    for (std::size_t i = 0; i == 0 || i < types.size(); ++i) {
+      Status v = internal::ValidateEvent(topic, types.empty() ? std::string_view() : types[i], std::nullopt, {});
+      if (!v.ok()) return Status::InvalidArgument("Options::schema: " + v.message());
+    }
+  }
   if (o.read_only) return Status::OK();
   if (o.file_mode == 0 || (o.file_mode & ~mode_t{0777}) != 0 || (o.file_mode & 0600) != 0600) {
     char octal[16];

@@ -256,6 +256,8 @@ TEST_CASE("option values that mean nothing are refused, naming the option, befor
       {"file_mode", [](Options& o) { o.file_mode = 04600; }},
       {"poll_interval", [](Options& o) { o.poll_interval = std::chrono::milliseconds(0); }},
       {"segment_size", [](Options& o) { o.segment_size = 1000; }},
+      {"schema", [](Options& o) { o.schema[""] = {}; }},
+      {"schema", [](Options& o) { o.schema["t"] = {"bad\ntype"}; }},
   };
   for (const Bad& b : bads) {
     INFO("option: ", std::string(b.option));
