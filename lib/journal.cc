@@ -76,7 +76,7 @@ Status ReadCatalogIdentityUnlocked(const std::string& path, CatalogIdentity* out
     if (rc == MDB_NOTFOUND) continue;
     if (rc) return fail(rc, "get meta");
     std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
-    if (key == kCatalogJournalIdKey) out->journal_id = value;
+    if (std::strcmp(key, kCatalogJournalIdKey) == 0) out->journal_id = value;
     else out->precious = value == "1";
   }
   return Status::OK();

@@ -95,6 +95,7 @@ TEST_CASE("a journal opened with stdin, stdout and stderr closed keeps every com
   TempDir d;
   const std::string dir = d.sub("j");
   constexpr int kCommits = 20;
+  std::fflush(nullptr);
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
