@@ -148,6 +148,35 @@ TEST_CASE("a journal opened with stdin, stdout and stderr closed keeps every com
   }
 }
 
+TEST_CASE("the default file system never returns a descriptor below 3, also when 0-2 are closed") {
+  TempDir d;
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(0);
+    ::close(1);
+    ::close(2);
+    int code = 0;
+    std::vector<int> fds;
+    for (int i = 0; i < 4; ++i) {
+      int fd = -1;
+      if (DefaultFileSystem()->Open(d.sub("f" + std::to_string(i)), O_RDWR | O_CREAT, 0600, &fd) != 0) ::_exit(20);
+      if (fd < 3) code = 21;
+      fds.push_back(fd);
+    }
+    // Nothing was left open below 3 by the move either.
+    for (int fd = 0; fd <= 2; ++fd) {
+      if (::fcntl(fd, F_GETFD) != -1) code = 22;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
 TEST_CASE("a catalog emptied, truncated, replaced or swapped while it held consumer offsets is refused, files unchanged") {
   struct Damage {
     const char* name;
