@@ -395,8 +395,12 @@ TEST_CASE("a manifest without any segment (an interrupted create) is finished by
     auto j = test::OpenOrDie(dir, test::SmallOptions());
     TXJ_REQUIRE_OK(j->close());
   }
-  // What a crash between the manifest and the first segment leaves.
-  fs::remove(dir + "/0000000000000000.seg");
+  // What a crash between the manifest and the first segment leaves (the
+  // background thread may have prepared the next segment too: remove every
+  // segment).
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".seg") fs::remove(e.path());
+  }
   fs::remove(dir + "/HEAD");
   fs::remove_all(dir + "/catalog");
   Options ro = test::SmallOptions();
