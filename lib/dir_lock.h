@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "txjournal/file_system.h"
 #include "txjournal/status.h"
@@ -33,6 +34,7 @@ class DirLock {
  private:
   std::shared_ptr<FileSystem> fs_;
   int fd_ = -1;
+  std::pair<dev_t, ino_t> id_{0, 0};  // device and inode of the LOCK file held
 };
 
 }  // namespace txj::internal

@@ -57,7 +57,7 @@ Status HeadPage::Create(std::shared_ptr<FileSystem> fs, const std::string& dir, 
   std::string path = JoinPath(dir, format::kHeadName);
   int fd = -1;
   if (int e = fs->Open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode, &fd)) {
-    return Status::FromErrno(e, "open " + path);
+    return OpenError(e, "open", path);
   }
   if (int e = fs->Allocate(fd, 0, kHeadSize)) {
     fs->Close(fd);
@@ -85,7 +85,7 @@ Status HeadPage::OpenReadOnly(std::shared_ptr<FileSystem> fs, const std::string&
     e = fs->Open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, &fd);
   }
   if (e == ENOENT) return Status::NotFound("no head page " + path);
-  if (e != 0) return Status::FromErrno(e, "open " + path);
+  if (e != 0) return OpenError(e, "open", path);
   std::uint64_t size = 0;
   if (fs->FileSize(fd, &size) != 0 || size < kHeadSize) {
     fs->Close(fd);

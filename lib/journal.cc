@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <optional>
+#include <set>
+#include <thread>
 
 #include "cursor_impl.h"
 #include "event_validation.h"
@@ -20,47 +24,236 @@ using internal::JournalState;
 
 namespace {
 
+// Meta keys of the catalog that tie it to its journal: the journal's id, and
+// the marker written (before the manifest's flag) when the catalog starts
+// holding data the journal cannot rebuild.
+constexpr const char* kCatalogJournalIdKey = "journal_id";
+constexpr const char* kCatalogPreciousKey = "holds_source_data";
+
+const char* kPreciousWhat = "consumer offsets, session keys or eventbox state that the journal cannot rebuild";
+
+Status PreciousCatalogError(const std::string& path, const std::string& why) {
+  return Status::Corruption("catalog " + path + " " + why + ", but the manifest says it holds " + kPreciousWhat +
+                            "; restore the catalog, or open with Options::rebuild_catalog to start them over");
+}
+
+// What a catalog says about whose it is.
+struct CatalogIdentity {
+  std::optional<std::string> journal_id;
+  bool precious = false;
+};
+
+// Reads the identity of the catalog in `path` without writing anything and
+// without LMDB's lock file (nothing of it changes, nor does the lock state
+// of other handles on it in this process). Only while no other process
+// writes the catalog: the caller holds the journal's writer lock.
+Status ReadCatalogIdentityUnlocked(const std::string& path, CatalogIdentity* out) {
+  struct Env {
+    MDB_env* env = nullptr;
+    MDB_txn* txn = nullptr;
+    ~Env() {
+      if (txn) mdb_txn_abort(txn);
+      if (env) mdb_env_close(env);
+    }
+  } e;
+  auto fail = [&](int rc, const char* what) {
+    return PreciousCatalogError(path, std::string("cannot be read (LMDB ") + what + ": " + mdb_strerror(rc) + ")");
+  };
+  if (int rc = mdb_env_create(&e.env)) return fail(rc, "env_create");
+  mdb_env_set_maxdbs(e.env, 256);
+  mdb_env_set_mapsize(e.env, std::size_t{1} << 32);
+  if (int rc = mdb_env_open(e.env, path.c_str(), MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0600)) {
+    return fail(rc, "env_open");
+  }
+  if (int rc = mdb_txn_begin(e.env, nullptr, MDB_RDONLY, &e.txn)) return fail(rc, "txn_begin");
+  MDB_dbi meta;
+  int rc = mdb_dbi_open(e.txn, "meta", 0, &meta);
+  if (rc == MDB_NOTFOUND) return Status::OK();  // an empty environment
+  if (rc) return fail(rc, "open table meta");
+  for (const char* key : {kCatalogJournalIdKey, kCatalogPreciousKey}) {
+    MDB_val k{std::strlen(key), const_cast<char*>(key)}, v;
+    rc = mdb_get(e.txn, meta, &k, &v);
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc) return fail(rc, "get meta");
+    std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
+    if (std::strcmp(key, kCatalogJournalIdKey) == 0) out->journal_id = value;
+    else out->precious = value == "1";
+  }
+  return Status::OK();
+}
+
+Status ReadCatalogIdentity(internal::Catalog& c, CatalogIdentity* out) {
+  auto id = c.GetMeta(kCatalogJournalIdKey);
+  if (!id.ok()) return id.status();
+  out->journal_id = *id;
+  auto marker = c.GetMeta(kCatalogPreciousKey);
+  if (!marker.ok()) return marker.status();
+  out->precious = marker->has_value() && **marker == "1";
+  return Status::OK();
+}
+
+// A catalog that the manifest says holds data the journal cannot rebuild
+// must be that catalog: this journal's id and the marker, not an empty or
+// new environment (data.mdb deleted or truncated: LMDB would silently make
+// a new one) nor another journal's catalog.
+Status CheckPreciousIdentity(const JournalState& s, const std::string& path, const CatalogIdentity& id) {
+  if (!id.journal_id) {
+    return PreciousCatalogError(path, "is empty (holds no journal identity: its data.mdb was deleted, truncated "
+                                      "or replaced by a new one)");
+  }
+  if (*id.journal_id != s.manifest.id_hex()) {
+    return PreciousCatalogError(path, "belongs to another journal (id " + *id.journal_id + ", this journal is " +
+                                          s.manifest.id_hex() + ")");
+  }
+  if (!id.precious) {
+    return PreciousCatalogError(path, "does not hold the data it should (no marker \"" +
+                                          std::string(kCatalogPreciousKey) +
+                                          "\": it is an older copy, from before it held that data)");
+  }
+  return Status::OK();
+}
+
+// Checks, before anything opens it for writing, that a precious catalog is
+// the one the manifest speaks of.
+Status VerifyPreciousCatalog(const JournalState& s, const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return PreciousCatalogError(path, "is missing");
+  const std::string data = internal::JoinPath(path, "data.mdb");
+  if (::stat(data.c_str(), &st) != 0) return PreciousCatalogError(path, "has no data.mdb (deleted)");
+  if (st.st_size == 0) return PreciousCatalogError(path, "has an empty data.mdb (truncated to 0 bytes)");
+  CatalogIdentity id;
+  TXJ_RETURN_IF_ERROR(ReadCatalogIdentityUnlocked(path, &id));
+  return CheckPreciousIdentity(s, path, id);
+}
+
+// Moves the catalog at `path` aside (if there is one) and notes it.
+Status MoveCatalogAside(JournalState& s, const std::string& path, const std::string& why) {
+  std::string aside = path + ".damaged-" + std::to_string(internal::NowNanos());
+  if (int e = s.fs->Rename(path, aside); e != 0 && e != ENOENT) {
+    return Status::FromErrno(e, "move damaged catalog " + path + " aside");
+  }
+  s.report.catalog_rebuilt = true;
+  s.report.notes.push_back("catalog " + path + " " + why + "; moved to " + aside + " and rebuilt");
+  return Status::OK();
+}
+
 Status OpenCatalog(JournalState& s) {
   std::string path = internal::JoinPath(s.dir, format::kCatalogDir);
   for (const std::string& p : {path, internal::JoinPath(path, "data.mdb"), internal::JoinPath(path, "lock.mdb")}) {
     TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(p));
   }
   const bool precious = (s.manifest.flags & format::kManifestCatalogHoldsSourceData) != 0;
-  struct stat st;
-  if (precious && !s.read_only && !s.options.rebuild_catalog && ::stat(path.c_str(), &st) != 0) {
-    return Status::Corruption("catalog " + path + " is missing, and it held consumer offsets, session keys or eventbox "
-                              "state that the journal cannot rebuild; restore it, or open with "
-                              "Options::rebuild_catalog to start them over");
-  }
-  auto c = internal::Catalog::Open(*s.fs, path, !s.read_only, s.options.file_mode);
-  if (c.ok()) {
-    s.catalog = std::move(c).value();
+  if (s.read_only) {
+    Status bad;
+    if (precious) {
+      struct stat st;
+      const std::string data = internal::JoinPath(path, "data.mdb");
+      if (::stat(path.c_str(), &st) != 0) bad = PreciousCatalogError(path, "is missing");
+      else if (::stat(data.c_str(), &st) != 0) bad = PreciousCatalogError(path, "has no data.mdb (deleted)");
+      else if (st.st_size == 0) bad = PreciousCatalogError(path, "has an empty data.mdb (truncated to 0 bytes)");
+    }
+    std::unique_ptr<internal::Catalog> cat;
+    if (bad.ok()) {
+      auto c = internal::Catalog::Open(*s.fs, path, false, s.options.file_mode);
+      if (c.ok()) {
+        cat = std::move(c).value();
+      } else if (precious && (c.status().IsNotFound() || c.status().code() == Code::kCorruption)) {
+        // An environment without the journal's tables is a new one.
+        bad = PreciousCatalogError(path, "cannot be opened (" + c.status().ToString() + ")");
+      } else if (precious) {
+        // Not readable by this reader (permissions): nothing to check against.
+        s.report.notes.push_back("catalog " + path + " could not be opened read-only (" + c.status().ToString() +
+                                 "); its " + kPreciousWhat + " were not checked");
+      }
+    }
+    if (bad.ok() && cat && precious) {
+      CatalogIdentity id;
+      Status r = ReadCatalogIdentity(*cat, &id);
+      bad = r.ok() ? CheckPreciousIdentity(s, path, id) : PreciousCatalogError(path, "cannot be read (" + r.ToString() + ")");
+    }
+    if (bad.ok()) {
+      s.catalog = std::move(cat);  // without one, positioning falls back to scanning
+      return Status::OK();
+    }
+    if (!s.options.rebuild_catalog) return bad;
+    s.report.notes.push_back(bad.message() + " (read-only with Options::rebuild_catalog: opened without it)");
     return Status::OK();
   }
-  if (s.read_only) return Status::OK();  // positioning falls back to scanning
-  if (precious && !s.options.rebuild_catalog) {
-    return Status::Corruption("catalog " + path + " cannot be opened (" + c.status().ToString() +
-                              "), and it holds consumer offsets, session keys or eventbox state that the journal "
-                              "cannot rebuild; restore it, or open with Options::rebuild_catalog to start them over");
+  bool rebuilt = false;
+  if (precious) {
+    Status v = VerifyPreciousCatalog(s, path);
+    if (!v.ok()) {
+      if (!s.options.rebuild_catalog) return v;
+      struct stat st;
+      if (::lstat(path.c_str(), &st) == 0) {
+        TXJ_RETURN_IF_ERROR(MoveCatalogAside(s, path, "is not the one the manifest speaks of (" + v.message() + ")"));
+      } else {
+        s.report.catalog_rebuilt = true;
+        s.report.notes.push_back("catalog " + path + " was missing; rebuilt (Options::rebuild_catalog)");
+      }
+      rebuilt = true;
+    }
   }
-  // A damaged catalog holds only derived data here: set it aside and rebuild.
-  std::string aside = path + ".damaged-" + std::to_string(internal::NowNanos());
-  if (int e = s.fs->Rename(path, aside); e != 0 && e != ENOENT) {
-    return Status::FromErrno(e, "move damaged catalog " + path + " aside");
+  auto c = internal::Catalog::Open(*s.fs, path, true, s.options.file_mode);
+  if (!c.ok()) {
+    if (precious && !s.options.rebuild_catalog) {
+      return PreciousCatalogError(path, "cannot be opened (" + c.status().ToString() + ")");
+    }
+    // A damaged catalog holds only derived data here (or is started over on
+    // request): set it aside and rebuild.
+    TXJ_RETURN_IF_ERROR(MoveCatalogAside(s, path, "could not be opened (" + c.status().ToString() + ")"));
+    rebuilt = true;
+    c = internal::Catalog::Open(*s.fs, path, true, s.options.file_mode);
+    if (!c.ok()) return c.status();
   }
-  s.report.catalog_rebuilt = true;
-  s.report.notes.push_back("catalog " + path + " could not be opened (" + c.status().ToString() + "); moved to " +
-                           aside + " and rebuilt");
-  auto fresh = internal::Catalog::Open(*s.fs, path, true, s.options.file_mode);
-  if (!fresh.ok()) return fresh.status();
-  s.catalog = std::move(fresh).value();
+  s.catalog = std::move(c).value();
+  if (rebuilt && precious) {
+    // Started over deliberately: the new catalog is the manifest's catalog
+    // from now on (it will hold the offsets, keys and state anew).
+    TXJ_RETURN_IF_ERROR(s.catalog->PutMeta(kCatalogJournalIdKey, s.manifest.id_hex()));
+    TXJ_RETURN_IF_ERROR(s.catalog->PutMeta(kCatalogPreciousKey, "1"));
+  }
   return Status::OK();
 }
 
+// Refuses option values that cannot mean anything: every open checks what
+// readers use too; a writer, what it creates files with.
 Status CheckOptions(const Options& o) {
+  switch (o.durability) {
+    case Durability::kNone:
+    case Durability::kCommit:
+    case Durability::kPeriodic:
+      break;
+    default:
+      return Status::InvalidArgument("Options::durability " + std::to_string(static_cast<int>(o.durability)) +
+                                     " is not a Durability (kNone, kCommit or kPeriodic)");
+  }
+  if (o.sync_interval.count() <= 0) {
+    return Status::InvalidArgument("Options::sync_interval " + std::to_string(o.sync_interval.count()) +
+                                   " ms must be positive (the interval of the background sync)");
+  }
+  if (o.poll_interval.count() <= 0) {
+    return Status::InvalidArgument("Options::poll_interval " + std::to_string(o.poll_interval.count()) +
+                                   " ms must be positive (how often a cursor polls another process's commits)");
+  }
+  // A schema entry no event can match would leave its stream silently empty.
+  for (const auto& [topic, types] : o.schema) {
+    for (std::size_t i = 0; i == 0 || i < types.size(); ++i) {
+      Status v = internal::ValidateEvent(topic, types.empty() ? std::string_view() : types[i], std::nullopt, {});
+      if (!v.ok()) return Status::InvalidArgument("Options::schema: " + v.message());
+    }
+  }
+  if (o.read_only) return Status::OK();
+  if (o.file_mode == 0 || (o.file_mode & ~mode_t{0777}) != 0 || (o.file_mode & 0600) != 0600) {
+    char octal[16];
+    std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(o.file_mode));
+    return Status::InvalidArgument(std::string("Options::file_mode ") + octal +
+                                   " must be permission bits (at most 0777) that let the owner read and write "
+                                   "(0600): the journal reopens its own files");
+  }
   if (o.segment_size < format::kMinSegmentSize || o.segment_size > format::kMaxSegmentSize ||
       o.segment_size % 4096 != 0) {
-    return Status::InvalidArgument("segment_size " + std::to_string(o.segment_size) +
+    return Status::InvalidArgument("Options::segment_size " + std::to_string(o.segment_size) +
                                    " must be a multiple of 4096 between 64 KiB and 1 TiB");
   }
   return Status::OK();
@@ -94,7 +287,72 @@ Status CheckFirstSegment(JournalState& s) {
   }
 }
 
-Status OpenState(JournalState& s) {
+// What an open that creates the journal made, so that a failed create can
+// remove it (creation is all or nothing).
+struct CreateLog {
+  bool made_dir = false;       // the journal directory did not exist
+  bool lock_existed = false;   // LOCK was there before this open
+  bool creating = false;       // the manifest is (re)written as a new journal's
+  bool locked = false;         // this open holds the writer lock
+  std::set<std::string> existed;  // names in the directory before this open created anything
+};
+
+bool IsSegmentOrTemp(const std::string& n) {
+  std::uint64_t b;
+  if (internal::ParseSegmentFileName(n, &b)) return true;
+  const std::size_t t = std::strlen(format::kTempSuffix);
+  return n.size() > t && n.compare(n.size() - t, t, format::kTempSuffix) == 0 &&
+         internal::ParseSegmentFileName(n.substr(0, n.size() - t), &b);
+}
+
+// A failed create removes what it made, the manifest after the segments:
+// whatever a failing removal leaves is either nothing, a manifest without
+// segments (an unfinished creation, which the next writable open finishes
+// with its own options), or a whole journal; never segments without a
+// manifest. Best effort: a failure here is not reported over the cause.
+void RemoveFailedCreate(JournalState& s, const CreateLog& log) {
+  FileSystem& fs = *s.fs;
+  if (!log.locked) {
+    // Another writer may be creating it: touch nothing of theirs (rmdir
+    // removes only an empty directory).
+    if (log.made_dir) fs.RemoveDir(s.dir);
+    return;
+  }
+  // Close everything but the lock first (the background thread is stopped).
+  s.topic_cursor.reset();
+  s.catalog.reset();
+  s.snapshots.reset();
+  s.prepared.reset();
+  s.active.reset();
+  s.unsynced.clear();
+  s.segments.reset();
+  auto made = [&](const std::string& n) { return log.made_dir || log.existed.count(n) == 0; };
+  auto remove = [&](const std::string& n) { return fs.Unlink(internal::JoinPath(s.dir, n)) == 0; };
+  std::vector<std::string> names;
+  if (fs.ListDir(s.dir, &names) != 0) return;
+  bool segments_gone = true;
+  for (const auto& n : names) {
+    if (IsSegmentOrTemp(n) && made(n) && !remove(n)) segments_gone = false;
+  }
+  const std::string manifest = format::kManifestName, manifest_tmp = manifest + format::kTempSuffix;
+  if (segments_gone && log.creating) remove(manifest);
+  if (made(manifest_tmp)) remove(manifest_tmp);
+  if (made(format::kHeadName)) remove(format::kHeadName);
+  for (const char* sub : {format::kCatalogDir, "snapshots"}) {
+    if (!made(sub)) continue;
+    const std::string path = internal::JoinPath(s.dir, sub);
+    std::vector<std::string> inner;
+    if (fs.ListDir(path, &inner) == 0) {
+      for (const auto& n : inner) fs.Unlink(internal::JoinPath(path, n));
+    }
+    fs.RemoveDir(path);
+  }
+  if (!log.lock_existed) remove(format::kLockName);  // while still holding it
+  s.lock.Release();
+  if (log.made_dir) fs.RemoveDir(s.dir);
+}
+
+Status OpenState(JournalState& s, CreateLog& log) {
   FileSystem& fs = *s.fs;
   struct stat st;
   bool exists = ::stat(s.dir.c_str(), &st) == 0;
@@ -104,17 +362,31 @@ Status OpenState(JournalState& s) {
     mode_t dmode = s.options.file_mode | ((s.options.file_mode & 0444) >> 2) | 0100;
     if (int e = fs.MakeDir(s.dir, dmode)) {
       if (e != EEXIST) return Status::FromErrno(e, "create journal directory " + s.dir);
+    } else {
+      log.made_dir = true;
     }
   }
-  if (!s.read_only) TXJ_RETURN_IF_ERROR(s.lock.Acquire(s.fs, s.dir, s.options.file_mode));
-  Status ms = internal::ReadManifest(fs, s.dir, &s.manifest);
+  if (!s.read_only) {
+    log.lock_existed = ::lstat(internal::JoinPath(s.dir, format::kLockName).c_str(), &st) == 0;
+    TXJ_RETURN_IF_ERROR(s.lock.Acquire(s.fs, s.dir, s.options.file_mode));
+    log.locked = true;
+  }
   std::vector<std::string> names;
   if (int e = fs.ListDir(s.dir, &names)) return Status::FromErrno(e, "list " + s.dir);
+  log.existed.insert(names.begin(), names.end());
+  if (!log.lock_existed) log.existed.erase(format::kLockName);
+  // Files of the journal are opened with O_NOFOLLOW; a link planted at one
+  // of their names is refused by name, not with the raw ELOOP.
   bool any_segment = false;
   for (const auto& n : names) {
     std::uint64_t b;
-    if (internal::ParseSegmentFileName(n, &b)) any_segment = true;
+    const bool segment = internal::ParseSegmentFileName(n, &b);
+    any_segment |= segment;
+    if (segment || n == format::kManifestName || n == format::kHeadName || n == format::kLockName) {
+      TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(internal::JoinPath(s.dir, n)));
+    }
   }
+  Status ms = internal::ReadManifest(fs, s.dir, &s.manifest);
   if (ms.IsNotFound()) {
     if (any_segment) return Status::Corruption(s.dir + " holds segment files but no JOURNAL manifest");
     if (s.read_only || !s.options.create_if_missing) return Status::NotFound("no journal at " + s.dir);
@@ -125,9 +397,27 @@ Status OpenState(JournalState& s) {
     s.report.created = true;
   } else if (!ms.ok()) {
     return ms;
+  } else if (!any_segment && s.manifest.epoch <= 1 && s.manifest.first_lsn == 0 && s.manifest.first_offset == 0 &&
+             s.manifest.retention_offset == 0 && s.manifest.flags == 0) {
+    // A manifest without any segment, written by nothing but the open that
+    // created it: that creation did not finish (a crash, or a failed create
+    // whose cleanup failed too). Nothing was ever committed to it.
+    if (s.read_only) {
+      return Status::NotFound("journal " + s.dir + " was never completely created (it has a manifest but no "
+                              "segment); a writable open finishes creating it");
+    }
+    if (!s.options.create_if_missing) return Status::NotFound("no journal at " + s.dir + " (its creation did not finish)");
+    s.report.notes.push_back("finished the creation of " + s.dir + " that an earlier open began (segment size " +
+                             std::to_string(s.options.segment_size) + ", was " +
+                             std::to_string(s.manifest.segment_size) + ")");
+    s.manifest.segment_size = s.options.segment_size;
+    s.manifest.epoch = 0;
+    s.manifest.created_ns = internal::NowNanos();
+    s.report.created = true;
   } else if (s.options.error_if_exists) {
     return Status::InvalidArgument("journal " + s.dir + " already exists");
   }
+  log.creating = s.report.created;
   s.salt = s.manifest.salt();
   // A writer starts a new epoch, durable before any record of it. A new
   // journal's manifest is written before its first segment; an existing
@@ -164,7 +454,7 @@ Status OpenState(JournalState& s) {
   TXJ_RETURN_IF_ERROR(OpenCatalog(s));
   TXJ_RETURN_IF_ERROR(internal::Recover(s));
   if (s.catalog && !s.read_only) {
-    (void)s.catalog->PutMeta("journal_id", s.manifest.id_hex());
+    (void)s.catalog->PutMeta(kCatalogJournalIdKey, s.manifest.id_hex());
     (void)s.catalog->PutMeta("format_version", std::to_string(kFormatVersion));
   }
   if (s.read_only) {
@@ -206,16 +496,26 @@ Journal::~Journal() {
 }
 
 Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Options& options) {
-  if (!options.read_only) TXJ_RETURN_IF_ERROR(CheckOptions(options));
+  TXJ_RETURN_IF_ERROR(CheckOptions(options));
+  // A program started with stdin, stdout or stderr closed (a daemon) would
+  // hand those numbers to the journal's files (LMDB opens its own), and its
+  // next print would land in one: fill them with /dev/null first.
+  if (!internal::ReserveStandardDescriptors()) {
+    return Status::InvalidState("descriptor 0, 1 or 2 (stdin, stdout, stderr) is closed and /dev/null cannot be "
+                                "opened to fill it: a journal file could take it and receive what the program "
+                                "prints; open /dev/null on it before opening " + dir);
+  }
   auto s = std::make_unique<JournalState>();
   s->dir = dir;
   s->options = options;
   s->fs = options.file_system ? options.file_system : DefaultFileSystem();
   s->read_only = options.read_only;
   s->staging = !options.read_only && options.durability == Durability::kCommit;
-  Status st = OpenState(*s);
+  CreateLog log;
+  Status st = OpenState(*s, log);
   if (!st.ok()) {
     s->StopBackground();
+    if (log.creating || log.made_dir) RemoveFailedCreate(*s, log);
     return st;
   }
   return std::unique_ptr<Journal>(new Journal(std::move(s)));
@@ -231,6 +531,15 @@ Result<Transaction> Journal::begin_for(std::chrono::nanoseconds timeout) {
   {
     std::unique_lock<std::mutex> lock(s.txn_mu);
     if (s.closed) return Status::Closed("journal " + s.dir + " is closed");
+    if (s.txn_active && s.txn_owner == std::this_thread::get_id()) {
+      // Waiting would wait for this thread itself, forever.
+      auto cur = s.current.lock();
+      return Status::InvalidState(
+          "this thread already holds the open write transaction" +
+          (cur ? " " + std::to_string(cur->txn_id) : std::string()) + " on " + s.dir +
+          "; commit or roll it back before beginning another (one top-level write transaction at a time; "
+          "Transaction::begin() opens a sub-transaction)");
+    }
     if (s.txn_active) {
       if (timeout.count() == 0) return Status::Busy("a write transaction is already open on " + s.dir);
       bool got;
@@ -245,6 +554,7 @@ Result<Transaction> Journal::begin_for(std::chrono::nanoseconds timeout) {
       if (s.closed) return Status::Closed("journal " + s.dir + " is closed");
     }
     s.txn_active = true;
+    s.txn_owner = std::this_thread::get_id();
   }
   auto tree = internal::TxnTree::Start(&s);
   if (!tree.ok()) {
@@ -341,6 +651,11 @@ internal::JournalState& internal::JournalAccess::state(Journal& j) { return *j.s
 Status internal::MarkCatalogPrecious(JournalState& s) {
   std::lock_guard<std::mutex> lock(s.compact_mu);  // the other writer of the manifest
   if (s.manifest.flags & format::kManifestCatalogHoldsSourceData) return Status::OK();
+  if (!s.catalog) return Status::InvalidState("journal " + s.dir + " has no writable catalog");
+  // The catalog says so first: a crash before the manifest's flag leaves a
+  // marked catalog that nothing checks yet, never a flag without a marker.
+  TXJ_RETURN_IF_ERROR(s.catalog->PutMeta(kCatalogJournalIdKey, s.manifest.id_hex()));
+  TXJ_RETURN_IF_ERROR(s.catalog->PutMeta(kCatalogPreciousKey, "1"));
   ManifestData m = s.manifest;
   m.flags |= format::kManifestCatalogHoldsSourceData;
   TXJ_RETURN_IF_ERROR(WriteManifest(*s.fs, s.dir, m, s.options.file_mode));

@@ -117,6 +117,7 @@ struct JournalState {
   std::mutex txn_mu;
   std::condition_variable txn_cv;
   bool txn_active = false;
+  std::thread::id txn_owner;  // the thread that began the open top-level transaction
   std::weak_ptr<TxnTree> current;
 
   // ---- writer position: touched only by the owner of the slot ----

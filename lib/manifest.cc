@@ -4,7 +4,9 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "checksum.h"
@@ -22,6 +24,39 @@ Status RefuseSymlink(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
     return Status::InvalidArgument(path + " is a symbolic link; the journal does not follow links in its directory");
+  }
+  return Status::OK();
+}
+
+Status OpenError(int e, const std::string& what, const std::string& path) {
+  struct stat st;
+  if ((e == ELOOP || e == EMLINK) && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return Status::InvalidArgument(path + " is a symbolic link; the journal does not follow links in its directory (" +
+                                   what + " refused)");
+  }
+  return Status::FromErrno(e, what + " " + path);
+}
+
+Status KeepOwnerAndMode(FileSystem& fs, int fd, const std::string& replaced) {
+  struct stat st;
+  if (::lstat(replaced.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return Status::OK();
+  const mode_t mode = st.st_mode & 07777;
+  struct stat mine;
+  if (::fstat(fd, &mine) == 0 && mine.st_uid == st.st_uid && mine.st_gid == st.st_gid &&
+      (mine.st_mode & 07777) == mode) {
+    return Status::OK();
+  }
+  int e = fs.SetOwnerAndMode(fd, st.st_uid, st.st_gid, mode);
+  if (e == EPERM) {
+    // Not allowed to give it away (not root): at least keep the mode.
+    e = fs.SetOwnerAndMode(fd, mine.st_uid, mine.st_gid, mode);
+    if (e == EPERM) e = 0;
+  }
+  if (e) {
+    char octal[16];
+    std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode));
+    return Status::FromErrno(e, "give the replacement of " + replaced + " its owner " + std::to_string(st.st_uid) +
+                                    ":" + std::to_string(st.st_gid) + " and mode " + octal);
   }
   return Status::OK();
 }
@@ -62,7 +97,7 @@ Status ReadManifest(FileSystem& fs, const std::string& dir, ManifestData* out) {
   int fd = -1;
   if (int e = fs.Open(path, O_RDONLY, 0, &fd)) {
     if (e == ENOENT) return Status::NotFound("no journal manifest at " + path);
-    return Status::FromErrno(e, "open " + path);
+    return OpenError(e, "open", path);
   }
   format::Manifest m;
   std::size_t got = 0;
@@ -119,7 +154,11 @@ Status WriteManifest(FileSystem& fs, const std::string& dir, const ManifestData&
   std::string tmp = path + format::kTempSuffix;
   int fd = -1;
   if (int e = fs.Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode, &fd)) {
-    return Status::FromErrno(e, "create " + tmp);
+    return OpenError(e, "create", tmp);
+  }
+  if (Status k = KeepOwnerAndMode(fs, fd, path); !k.ok()) {
+    fs.Close(fd);
+    return k;
   }
   int e = fs.PWrite(fd, &m, sizeof m, 0);
   if (!e) e = fs.DataSync(fd);

@@ -7,9 +7,52 @@
 
 #include <cerrno>
 
+#include "manifest.h"
 #include "txjournal/file_system.h"
 
 namespace txj {
+
+namespace internal {
+
+int MoveAboveStandardDescriptors(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  // Descriptors 0-2 belong to stdin, stdout and stderr: a journal file
+  // there would receive whatever the program prints (SQLite's rule).
+  int moved;
+  do { moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3); } while (moved < 0 && errno == EINTR);
+  const int err = errno;
+  ::close(fd);
+  if (moved < 0) errno = err;
+  return moved;
+}
+
+bool ReserveStandardDescriptors() {
+  bool all = true;
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // The lowest free descriptor is `fd` (those below it are open): fill it
+    // with /dev/null for good, without close-on-exec, so neither this
+    // process nor its children hand it to a file.
+    int n;
+    do { n = ::open("/dev/null", O_RDWR); } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      all = false;
+      continue;
+    }
+    if (n > 2) ::close(n);  // another thread filled the slot meanwhile
+  }
+  return all;
+}
+
+}  // namespace internal
+
+int FileSystem::SetOwnerAndMode(int fd, uid_t uid, gid_t gid, mode_t mode) {
+  if (::fchown(fd, uid, gid) != 0) return errno;
+  return ::fchmod(fd, mode) == 0 ? 0 : errno;
+}
+
+int FileSystem::RemoveDir(const std::string& path) { return ::rmdir(path.c_str()) == 0 ? 0 : errno; }
+
 namespace {
 
 class PosixFileSystem final : public FileSystem {
@@ -18,6 +61,8 @@ class PosixFileSystem final : public FileSystem {
     int r;
     // Never follow a symlink planted in the journal directory.
     do { r = ::open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode); } while (r < 0 && errno == EINTR);
+    if (r < 0) return errno;
+    r = internal::MoveAboveStandardDescriptors(r);
     if (r < 0) return errno;
     *fd = r;
     return 0;
@@ -84,13 +129,23 @@ class PosixFileSystem final : public FileSystem {
   int SyncDir(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return errno;
+    fd = internal::MoveAboveStandardDescriptors(fd);
+    if (fd < 0) return errno;
     int r = ::fsync(fd) == 0 ? 0 : errno;
     ::close(fd);
     return r;
   }
   int ListDir(const std::string& dir, std::vector<std::string>* names) override {
-    DIR* d = ::opendir(dir.c_str());
-    if (d == nullptr) return errno;
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    fd = internal::MoveAboveStandardDescriptors(fd);
+    if (fd < 0) return errno;
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+      const int err = errno;
+      ::close(fd);
+      return err;
+    }
     names->clear();
     while (struct dirent* e = ::readdir(d)) {
       std::string n = e->d_name;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "checksum.h"
+#include "manifest.h"
 #include "record.h"
 
 namespace txj::internal {
@@ -236,6 +237,10 @@ Result<RewriteResult> RewriteSegment(const std::shared_ptr<FileSystem>& fs, cons
     fs->Unlink(tmp);
     return Status::FromErrno(e, what + " " + tmp);
   };
+  if (Status k = KeepOwnerAndMode(*fs, fd, path); !k.ok()) {  // the replaced segment's owner and mode
+    (void)fail(0, "");
+    return k;
+  }
   if (int e = fs->Truncate(fd, seg->size())) return fail(e, "size");
   if (int e = fs->PWrite(fd, seg->at(seg->base()), format::kSegmentHeaderSize, 0)) return fail(e, "write header of");
   for (const Piece& p : pieces) {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -140,4 +141,85 @@ TEST_CASE("a symbolic link planted in the journal directory never leads a write 
     }
     CHECK(FilesUnder(outside).size() == 1 - (p.dir ? 1u : 0u));
   }
+}
+
+TEST_CASE("a symbolic link at a segment, JOURNAL, HEAD or LOCK is refused by name, not with a raw ELOOP") {
+  for (const char* name : {"0000000000000000.seg", "JOURNAL", "HEAD", "LOCK"}) {
+    INFO("link at: ", std::string(name));
+    TempDir d;
+    const std::string dir = d.sub("j");
+    {
+      auto j = test::OpenOrDie(dir, test::SmallOptions());
+      auto tx = j->begin();
+      TXJ_REQUIRE_OK(tx);
+      TXJ_REQUIRE_OK(tx->append("t", "e", "x"));
+      TXJ_REQUIRE_OK(tx->commit());
+      TXJ_REQUIRE_OK(j->close());
+    }
+    // The real file moves outside; a link to it takes its place.
+    const std::string file = dir + "/" + name, moved = d.sub(std::string("moved-") + name);
+    fs::rename(file, moved);
+    fs::create_symlink(moved, file);
+    const std::string before = [&] {
+      std::ifstream in(moved, std::ios::binary);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }();
+    Options ro = test::SmallOptions();
+    ro.read_only = true;
+    for (const Options& o : {test::SmallOptions(), ro}) {
+      INFO("read_only: ", o.read_only);
+      auto j = Journal::open(dir, o);
+      REQUIRE_FALSE(j.ok());
+      const std::string what = std::string(name) + (o.read_only ? " (read-only)" : "") + ": " + j.status().ToString();
+      MESSAGE(what);
+      CHECK(j.status().message().find(file) != std::string::npos);
+      CHECK(j.status().message().find("is a symbolic link") != std::string::npos);
+      CHECK(j.status().message().find("Too many levels") == std::string::npos);
+    }
+    std::ifstream in(moved, std::ios::binary);
+    CHECK(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == before);
+  }
+}
+
+TEST_CASE("a writer running as root keeps the owner and mode of the JOURNAL file it replaces") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: needs root to give files to another user");
+    return;
+  }
+  TempDir d;
+  const std::string dir = d.sub("j");
+  TXJ_REQUIRE_OK(Workload(dir, test::SmallOptions()));
+  // The journal belongs to another user (nobody), JOURNAL group-readable.
+  constexpr uid_t kUid = 65534;
+  constexpr gid_t kGid = 65534;
+  REQUIRE(::chown(dir.c_str(), kUid, kGid) == 0);
+  for (const auto& f : FilesUnder(dir)) REQUIRE(::chown(f.c_str(), kUid, kGid) == 0);
+  const std::string manifest = dir + "/JOURNAL";
+  REQUIRE(::chmod(manifest.c_str(), 0640) == 0);
+  struct stat before;
+  REQUIRE(::stat(manifest.c_str(), &before) == 0);
+  std::map<std::string, ino_t> segments;  // sealed segments compaction may rewrite
+  for (const auto& f : FilesUnder(dir)) {
+    struct stat st;
+    if (f.size() > 4 && f.compare(f.size() - 4, 4, ".seg") == 0 && ::stat(f.c_str(), &st) == 0) segments[f] = st.st_ino;
+  }
+  // Root opens it for writing (a new epoch: JOURNAL is rewritten), writes
+  // and compacts (segments are rewritten).
+  TXJ_REQUIRE_OK(Workload(dir, test::SmallOptions()));
+  struct stat after;
+  REQUIRE(::stat(manifest.c_str(), &after) == 0);
+  CHECK(after.st_ino != before.st_ino);  // it was replaced
+  CHECK(after.st_uid == kUid);
+  CHECK(after.st_gid == kGid);
+  CHECK((after.st_mode & 07777) == 0640);
+  int rewritten = 0;
+  for (const auto& [f, ino] : segments) {
+    struct stat st;
+    if (::stat(f.c_str(), &st) != 0 || st.st_ino == ino) continue;
+    ++rewritten;
+    INFO(f);
+    CHECK(st.st_uid == kUid);
+    CHECK((st.st_mode & 07777) == 0600);
+  }
+  MESSAGE(rewritten, " segments rewritten by compaction kept their owner");
 }

@@ -457,12 +457,17 @@ TEST_CASE("try_begin is busy and begin_for times out while another transaction i
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
-  auto busy = j->try_begin();
-  CHECK(busy.status().code() == Code::kBusy);
-  const auto t0 = std::chrono::steady_clock::now();
-  auto timed = j->begin_for(std::chrono::milliseconds(50));
-  const auto waited = std::chrono::steady_clock::now() - t0;
-  CHECK(timed.status().code() == Code::kTimedOut);
+  // From another thread: on this one they are a misuse (see below).
+  Code busy = Code::kOk, timed = Code::kOk;
+  std::chrono::steady_clock::duration waited{};
+  std::thread([&] {
+    busy = j->try_begin().status().code();
+    const auto t0 = std::chrono::steady_clock::now();
+    timed = j->begin_for(std::chrono::milliseconds(50)).status().code();
+    waited = std::chrono::steady_clock::now() - t0;
+  }).join();
+  CHECK(busy == Code::kBusy);
+  CHECK(timed == Code::kTimedOut);
   CHECK(waited >= std::chrono::milliseconds(45));
   CHECK(waited < std::chrono::seconds(5));
   // The open transaction was not disturbed.
@@ -475,6 +480,37 @@ TEST_CASE("try_begin is busy and begin_for times out while another transaction i
   auto quick = j->begin_for(std::chrono::milliseconds(1));
   TXJ_REQUIRE_OK(quick);
   TXJ_REQUIRE_OK(quick->rollback());
+}
+
+TEST_CASE("begin on the thread that holds the open write transaction is an invalid-state error, not a wait forever") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto tx = j->begin();
+  TXJ_REQUIRE_OK(tx);
+  TXJ_REQUIRE_OK(tx->append("t", "x", "kept"));
+  // Bounded calls first, so that before the fix this test fails instead of
+  // hanging in begin().
+  auto timed = j->begin_for(std::chrono::milliseconds(20));
+  INFO("begin_for: ", timed.status().ToString());
+  REQUIRE(timed.status().code() == Code::kInvalidState);
+  CHECK(timed.status().message().find("this thread") != std::string::npos);
+  CHECK(timed.status().message().find("transaction " + std::to_string(tx->id())) != std::string::npos);
+  auto tried = j->try_begin();
+  REQUIRE(tried.status().code() == Code::kInvalidState);
+  auto waited = j->begin();
+  REQUIRE(waited.status().code() == Code::kInvalidState);
+  CHECK(waited.status().message().find(dir.path()) != std::string::npos);
+  // Another thread still waits its turn (busy for try_begin).
+  Code other = Code::kOk;
+  std::thread([&] { other = j->try_begin().status().code(); }).join();
+  CHECK(other == Code::kBusy);
+  // The open transaction was not disturbed, and the slot frees as usual.
+  TXJ_REQUIRE_OK(tx->commit());
+  auto next = j->begin();
+  TXJ_REQUIRE_OK(next);
+  TXJ_REQUIRE_OK(next->append("t", "x", "second"));
+  TXJ_REQUIRE_OK(next->commit());
+  CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept", "second"});
 }
 
 TEST_CASE("begin from a second thread waits for the open transaction and proceeds after its commit") {

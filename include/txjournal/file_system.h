@@ -11,6 +11,10 @@
 // already mapped (the in-place read-only remap of a sealed segment,
 // prefaulting advice, futex waits on the HEAD page).
 //
+// Descriptors: the default file system never returns a descriptor below 3
+// (stdin, stdout and stderr), so that nothing a program prints can land in
+// a journal file; a replacement should keep that rule.
+//
 // Functions return 0 on success and an errno value on failure, like the
 // POSIX calls they stand for; they never throw.
 #ifndef TXJOURNAL_FILE_SYSTEM_H_
@@ -56,6 +60,13 @@ class TXJ_EXPORT FileSystem {
   virtual int SyncDir(const std::string& path) = 0;
   // Names (not paths) of the entries of `dir`, without "." and "..".
   virtual int ListDir(const std::string& dir, std::vector<std::string>* names) = 0;
+  // fchown(2) then fchmod(2): gives a file about to replace another (by
+  // rename) the replaced file's owner and mode. The default calls POSIX on
+  // the descriptor.
+  virtual int SetOwnerAndMode(int fd, uid_t uid, gid_t gid, mode_t mode);
+  // rmdir(2) of an empty directory (a failed create removes what it made).
+  // The default calls POSIX.
+  virtual int RemoveDir(const std::string& path);
 };
 
 // The process-wide POSIX file system. Never null; lives forever.

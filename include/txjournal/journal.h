@@ -48,21 +48,29 @@ class TXJ_EXPORT Journal {
   // Opens (and with create_if_missing creates) the journal in `dir`,
   // recovering from a crash if needed: a torn tail is cut, a transaction left
   // open is closed with a durable rollback marker. What was repaired is in
-  // recovery_report(). Errors: kBusy (another process writes it),
+  // recovery_report(). Errors: kBusy (another process writes it, or this
+  // process has it open for writing already), kInvalidArgument (an option
+  // value that means nothing, named; a symbolic link at one of the journal's
+  // files),
   // kCorruption (damage a crash cannot explain; names file and offset; the
   // files are left as they are), kNotSupported (format version), kNotFound
-  // (missing and !create_if_missing), kIOError / kNoSpace.
+  // (missing and !create_if_missing), kIOError / kNoSpace. A create that
+  // fails removes what it made. Descriptors 0-2 are never given to the
+  // journal's files (closed ones are filled with /dev/null first).
   static Result<std::unique_ptr<Journal>> open(const std::string& dir, const Options& options = {});
 
   ~Journal();  // closes; see close()
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  // Opens a top-level write transaction, waiting while another is open.
-  // Errors: kInvalidState (read-only journal), kClosed (closed journal),
+  // Opens a top-level write transaction, waiting while another thread's is
+  // open. Errors: kInvalidState (read-only journal, or this thread already
+  // holds the open write transaction: waiting would never end; use
+  // Transaction::begin() for a sub-transaction), kClosed (closed journal),
   // kFailed (failed closed after a sync error), I/O errors.
   Result<Transaction> begin();
-  // Like begin() but returns kBusy at once if a transaction is open.
+  // Like begin() but returns kBusy at once if another thread's transaction
+  // is open (kInvalidState if it is this thread's).
   Result<Transaction> try_begin();
   // Like begin() but returns kTimedOut after `timeout`.
   Result<Transaction> begin_for(std::chrono::nanoseconds timeout);

@@ -51,24 +51,32 @@ struct Options {
   // that keep a rewritten sector's old content until the new one is whole
   // ("powersafe overwrite").
   bool pad_commits_to_page = true;
-  // Interval of the background sync under Durability::kPeriodic.
+  // Interval of the background sync under Durability::kPeriodic. Positive
+  // (kInvalidArgument otherwise).
   std::chrono::milliseconds sync_interval{100};
-  // Permission bits of every file and directory the journal creates.
+  // Permission bits of every file and directory the journal creates: at
+  // most 0777 and at least owner read and write (0600; kInvalidArgument
+  // otherwise). A file the journal replaces (JOURNAL, a rewritten segment)
+  // keeps the owner and mode of the one it replaces.
   mode_t file_mode = 0600;
   // Where system calls go. Null means DefaultFileSystem().
   std::shared_ptr<FileSystem> file_system;
   // The schema, optional: topic -> the event types it may hold (an empty
-  // list: any type). When set, append() of another topic or type and a
+  // list: any type); names must be valid topic and type names
+  // (kInvalidArgument otherwise). When set, append() of another topic or type and a
   // cursor filter naming a topic or type that cannot appear are
   // kInvalidArgument, instead of a stream that silently stays empty.
   std::map<std::string, std::vector<std::string>> schema;
   // When the catalog holds consumer offsets, session keys or eventbox state
-  // (which the journal cannot rebuild) and is missing or damaged, open fails
-  // with kCorruption unless this is set; then a damaged catalog is moved
-  // aside and a new one is built, starting those over.
+  // (which the journal cannot rebuild) and is missing, damaged, emptied
+  // (data.mdb deleted or truncated), new or another journal's, open fails
+  // with kCorruption naming it unless this is set; then such a catalog is
+  // moved aside and a new one is built, starting those over (a read-only
+  // open goes on without it).
   bool rebuild_catalog = false;
   // How often a cursor in another process polls for new commits when it
   // cannot be woken directly. Same-process cursors are woken at once.
+  // Positive (kInvalidArgument otherwise).
   std::chrono::milliseconds poll_interval{1};
 };
 
