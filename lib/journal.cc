@@ -41,6 +41,10 @@ Status PreciousCatalogError(const std::string& path, const std::string& why) {
 struct CatalogIdentity {
   std::optional<std::string> journal_id;
   bool precious = false;
+  // Holds user tables (offsets, sessions, eventbox state): a catalog made
+  // precious by a build from before the marker existed has them but no
+  // marker.
+  bool has_user_tables = false;
 };
 
 // Reads the identity of the catalog in `path` without writing anything and
@@ -79,6 +83,20 @@ Status ReadCatalogIdentityUnlocked(const std::string& path, CatalogIdentity* out
     if (std::strcmp(key, kCatalogJournalIdKey) == 0) out->journal_id = value;
     else out->precious = value == "1";
   }
+  // The main table lists the named ones: user tables are "user:NAME".
+  MDB_dbi main;
+  if (mdb_dbi_open(e.txn, nullptr, 0, &main) == 0) {
+    MDB_cursor* cur = nullptr;
+    if (mdb_cursor_open(e.txn, main, &cur) == 0) {
+      static const char kPrefix[] = "user:";
+      MDB_val k{sizeof kPrefix - 1, const_cast<char*>(kPrefix)}, v;
+      if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= sizeof kPrefix - 1 &&
+          std::memcmp(k.mv_data, kPrefix, sizeof kPrefix - 1) == 0) {
+        out->has_user_tables = true;
+      }
+      mdb_cursor_close(cur);
+    }
+  }
   return Status::OK();
 }
 
@@ -105,7 +123,7 @@ Status CheckPreciousIdentity(const JournalState& s, const std::string& path, con
     return PreciousCatalogError(path, "belongs to another journal (id " + *id.journal_id + ", this journal is " +
                                           s.manifest.id_hex() + ")");
   }
-  if (!id.precious) {
+  if (!id.precious && !id.has_user_tables) {
     return PreciousCatalogError(path, "does not hold the data it should (no marker \"" +
                                           std::string(kCatalogPreciousKey) +
                                           "\": it is an older copy, from before it held that data)");
@@ -169,6 +187,13 @@ Status OpenCatalog(JournalState& s) {
     if (bad.ok() && cat && precious) {
       CatalogIdentity id;
       Status r = ReadCatalogIdentity(*cat, &id);
+      if (r.ok() && !id.precious && id.journal_id) {
+        // Written before the marker existed? Its user tables say (read
+        // without LMDB's lock: the read-only catalog is opened only while
+        // no writer holds the journal).
+        CatalogIdentity direct;
+        if (ReadCatalogIdentityUnlocked(path, &direct).ok()) id.has_user_tables = direct.has_user_tables;
+      }
       bad = r.ok() ? CheckPreciousIdentity(s, path, id) : PreciousCatalogError(path, "cannot be read (" + r.ToString() + ")");
     }
     if (bad.ok()) {

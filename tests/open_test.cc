@@ -417,3 +417,41 @@ TEST_CASE("a manifest without any segment (an interrupted create) is finished by
   }
   CHECK(fs::file_size(dir + "/0000000000000000.seg") == 256 * 1024);
 }
+
+TEST_CASE("a catalog made precious by a build from before the marker still opens with its offsets") {
+  // Builds before the content check wrote the journal id but no marker; a
+  // catalog that holds user tables (offsets, sessions, eventbox state) and
+  // this journal's id is that catalog, not an empty or foreign one.
+  TempDir d;
+  const std::string dir = d.sub("j");
+  MakePreciousJournal(dir);
+  {
+    // Remove the marker as an older build would have left it.
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 256);
+    mdb_env_set_mapsize(env, std::size_t{1} << 32);
+    REQUIRE(mdb_env_open(env, (dir + "/catalog").c_str(), 0, 0600) == 0);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi meta;
+    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    const char* key = "holds_source_data";
+    MDB_val k{std::strlen(key), const_cast<char*>(key)};
+    REQUIRE(mdb_del(txn, meta, &k, nullptr) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  for (const bool read_only : {false, true}) {
+    INFO((read_only ? "read-only" : "writable"));
+    Options o = test::SmallOptions();
+    o.read_only = read_only;
+    auto j = test::OpenOrDie(dir, o);
+    CHECK_FALSE(j->recovery_report().catalog_rebuilt);
+    if (!read_only) {
+      auto store = OffsetStore::open(*j);
+      TXJ_REQUIRE_OK(store);
+      CHECK(*(*store)->load("c") == 3);
+    }
+  }
+}
