@@ -36,7 +36,7 @@ volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
 // Sleeps `ms`, waking early when a signal asks to stop.
-void Nap(std::uint64_t ms) {
+[[maybe_unused]] void Nap(std::uint64_t ms) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (!g_stop && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min<std::uint64_t>(ms, 10)));
