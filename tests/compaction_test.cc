@@ -561,16 +561,22 @@ TEST_CASE("writers killed during compaction leave the old or the new state, neve
 }
 
 TEST_CASE("compacting a topic whose start retention removed says so and what it needs") {
+  // A journal of 100 updates over 7 keys, its topic compacted first or not.
+  auto make = [](const std::string& path, bool compact_first) {
+    auto j = test::OpenOrDie(path, test::SmallOptions());
+    REQUIRE(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()).ok());
+    for (int i = 0; i < 100; ++i) {
+      auto tx = j->begin();
+      REQUIRE(tx.ok());
+      REQUIRE(tx->append("kv", "put", std::to_string(i), {.key = "k" + std::to_string(i % 7)}).ok());
+      REQUIRE(tx->commit().ok());
+    }
+    if (compact_first) REQUIRE(j->compact("kv").ok());
+    REQUIRE(j->apply_retention(50).ok());
+    return j;
+  };
   TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-  TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
-  for (int i = 0; i < 100; ++i) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
-    TXJ_REQUIRE_OK(tx->append("kv", "put", std::to_string(i), {.key = "k" + std::to_string(i % 7)}));
-    TXJ_REQUIRE_OK(tx->commit());
-  }
-  TXJ_REQUIRE_OK(j->apply_retention(50));
+  auto j = make(dir.path(), false);
   for (auto r : {j->compact("kv").status(), j->rebuild("kv").status()}) {
     INFO(r.ToString());
     CHECK(r.code() == Code::kTruncated);
@@ -579,16 +585,7 @@ TEST_CASE("compacting a topic whose start retention removed says so and what it 
   }
   // A topic compacted before retention passed its start folds as before.
   TempDir dir2;
-  auto k = test::OpenOrDie(dir2.path(), test::SmallOptions());
-  TXJ_REQUIRE_OK(k->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
-  for (int i = 0; i < 100; ++i) {
-    auto tx = k->begin();
-    TXJ_REQUIRE_OK(tx);
-    TXJ_REQUIRE_OK(tx->append("kv", "put", std::to_string(i), {.key = "k" + std::to_string(i % 7)}));
-    TXJ_REQUIRE_OK(tx->commit());
-  }
-  TXJ_REQUIRE_OK(k->compact("kv"));
-  TXJ_REQUIRE_OK(k->apply_retention(50));
+  auto k = make(dir2.path(), true);
   TXJ_CHECK_OK(k->compact("kv"));
   TXJ_CHECK_OK(k->rebuild("kv"));
 }
