@@ -52,19 +52,12 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
-  std::uint8_t* p;
   if (staging) {
-    if (pos - stage_lsn + size > stage.size()) [[unlikely]] {
-      TXJ_RETURN_IF_ERROR(Flush());
-      if (size > stage.size()) stage.resize(size);
-    }
-    p = stage.data() + (pos - stage_lsn);
-  } else {
-    if (pos + size > ready_end) [[unlikely]] {
-      TXJ_RETURN_IF_ERROR(MakeRoom(pos + size));
-    }
-    p = active->at(pos);
+    if (pos - stage_lsn + size > stage.size()) [[unlikely]] TXJ_RETURN_IF_ERROR(Flush());
+  } else if (pos + size > ready_end) [[unlikely]] {
+    TXJ_RETURN_IF_ERROR(MakeRoom(pos + size));
   }
+  std::uint8_t* p = WriteAt(size);  // grows the stage for a record larger than it
   format::RecordHeader h{0, static_cast<std::uint32_t>(len), static_cast<std::uint8_t>(type), flags, depth,
                          txn_id, sub_id, epoch};
   std::memcpy(p, &h, sizeof h);
@@ -198,7 +191,6 @@ Status JournalState::Roll() {
     return Status::Corruption("internal error: no room for the segment-end marker in " + active->path() + " at byte " +
                               std::to_string(active->file_offset(pos)));
   }
-
   format::RecordHeader h{0, format::kRecordHeaderSize, static_cast<std::uint8_t>(RecordType::kSegmentEnd), 0,
                          0, 0, 0, epoch};
   std::uint8_t* p = WriteAt(format::kRecordHeaderSize);
