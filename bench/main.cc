@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +23,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "bench_build.h"
@@ -50,7 +53,31 @@ struct Config {
   std::uint64_t roll_segment_mib = 16;  // small, so that the rolls happen within seconds
   bool roll_default_segment = false;    // also run with the default 64 MiB segments
   int roll_count = 8;                   // segment rolls to cross, at least
+  std::vector<Shape> shapes;            // --shapes: the append workload's shapes (empty: the default set)
 };
+
+// "PAYLOADxN" with an optional "s" (durable) and "n" (nested), e.g. 100x1s.
+std::optional<Shape> ParseShape(const std::string& text) {
+  Shape s;
+  std::size_t x = text.find('x');
+  if (x == std::string::npos || x == 0) return std::nullopt;
+  std::size_t end = x + 1;
+  while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+  if (end == x + 1) return std::nullopt;
+  try {
+    s.payload = std::stoul(text.substr(0, x));
+    s.per_txn = std::stoul(text.substr(x + 1, end - x - 1));
+  } catch (...) {
+    return std::nullopt;
+  }
+  for (std::size_t i = end; i < text.size(); ++i) {
+    if (text[i] == 's') s.durable = true;
+    else if (text[i] == 'n') s.nested = true;
+    else return std::nullopt;
+  }
+  if (s.payload == 0 || s.per_txn == 0) return std::nullopt;
+  return s;
+}
 
 double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -218,8 +245,9 @@ std::optional<Measured> Throughput(Engine& e, const Config& c, const Shape& s, s
 }
 
 json Append(const Config& c, std::vector<std::unique_ptr<Engine>>& engines) {
-  std::vector<Shape> shapes;
-  if (c.quick) {
+  std::vector<Shape> shapes = c.shapes;
+  if (!shapes.empty()) {
+  } else if (c.quick) {
     shapes = {{100, 100, false, false}, {100, 100, true, false}, {100, 1, true, false}, {100, 100, false, true}};
   } else {
     for (std::size_t p : {64, 256, 4096}) {
@@ -1351,6 +1379,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000));
   bool list = false;
   app.add_flag("--list", list, "list workloads and engines");
+  std::string engine_filter, shape_list;
+  app.add_option("--engines", engine_filter, "comma-separated: only these engines (see --list); default all");
+  app.add_option("--shapes", shape_list,
+                 "append workload: comma-separated shapes PAYLOADxEVENTS[s][n] (s: durable, n: nested), e.g. 100x1s,4096x100; "
+                 "default the full set");
   CLI11_PARSE(app, argc, argv);
   if (list) {
     std::printf("workloads:");
@@ -1374,6 +1407,16 @@ int main(int argc, char** argv) {
   struct statfs sf;
   if (::statfs(c.dir.c_str(), &sf) == 0 && sf.f_type == 0x01021994) {
     std::fprintf(stderr, "warning: %s is tmpfs: sync costs are not a disk's\n", c.dir.c_str());
+  }
+  std::stringstream ss(shape_list);
+  for (std::string t; std::getline(ss, t, ',');) {
+    auto shape = ParseShape(t);
+    if (!shape) {
+      std::fprintf(stderr, "journal-bench: bad shape '%s' in --shapes (expected PAYLOADxEVENTS[s][n], e.g. 100x1s)\n",
+                   t.c_str());
+      return 2;
+    }
+    c.shapes.push_back(*shape);
   }
   std::stringstream ws(workloads);
   for (std::string w; std::getline(ws, w, ',');) {
@@ -1410,6 +1453,20 @@ int main(int argc, char** argv) {
                              {"default_segment_too", c.roll_default_segment}, {"rolls", c.roll_count}};
   }
   auto engines = MakeEngines();
+  if (!engine_filter.empty()) {
+    std::set<std::string> want;
+    std::stringstream es(engine_filter);
+    for (std::string e; std::getline(es, e, ',');) want.insert(e);
+    for (const auto& e : engines) want.erase(e->name());
+    if (!want.empty()) {
+      std::fprintf(stderr, "journal-bench: unknown engine '%s' in --engines (see --list)\n", want.begin()->c_str());
+      return 2;
+    }
+    want.clear();
+    std::stringstream es2(engine_filter);
+    for (std::string e; std::getline(es2, e, ',');) want.insert(e);
+    std::erase_if(engines, [&](const std::unique_ptr<Engine>& e) { return !want.count(e->name()); });
+  }
   if (c.workloads.count("append")) r["append"] = Append(c, engines);
   if (c.workloads.count("latency")) r["latency"] = Latency(c, engines);
   if (c.workloads.count("group")) r["group"] = Group(c);
