@@ -226,9 +226,19 @@ struct JournalState {
     const void* data;
     std::size_t size;
   };
+  // The error for a record of `len` bytes, over max_record_size().
+  Status RecordTooLarge(std::uint64_t len) const;
+  // With `fill` non-null the last part's bytes are not copied and the
+  // record gets no checksum yet: *fill points where the caller writes them
+  // (in the mapping, or the stage), and FinishClaimed ends the record.
+  // Nothing else may be appended in between.
   Status Append(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id,
                 std::uint32_t sub_id, const Part* parts, std::size_t nparts, bool use_reserve,
-                std::uint64_t* lsn, std::uint64_t* checksum);
+                std::uint64_t* lsn, std::uint64_t* checksum, std::uint8_t** fill = nullptr);
+  // Ends the record Append left open at `lsn` (the last one): its checksum,
+  // or with `cancel` a padding record of the same length in its place (it
+  // stands for no event). Returns the checksum.
+  std::uint64_t FinishClaimed(std::uint64_t lsn, bool cancel);
   Status Roll();
   // Fills the rest of the page at pos with a padding record (see
   // Options::pad_commits_to_page); near the segment's end, rolls instead.

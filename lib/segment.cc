@@ -122,7 +122,10 @@ Status Segment::Reserve(std::uint64_t lsn) {
 }
 
 Status Segment::ZeroFill(std::uint64_t from, std::uint64_t to) {
-  static constexpr std::size_t kPiece = 256 << 10;
+  // One page per write: the page cache then holds these blocks in
+  // one-page folios, so a commit that later rewrites one page dirties (and
+  // its sync writes back) that page only, not a large folio around it.
+  static constexpr std::size_t kPiece = 4096;
   static const std::vector<std::uint8_t> zeros(kPiece, 0);
   to = std::min(to, end());
   if (from < base_) from = base_;
@@ -195,8 +198,12 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   h.created_ns = NowNanos();
   h.checksum = Hash64(&h, offsetof(format::SegmentHeader, checksum));
   std::memcpy(page.data(), &h, sizeof h);
-  if (int e = fs->PWrite(fd, page.data(), page.size(), 0)) {
-    return fail(e, zero_fill ? "write header and the first " + std::to_string(first) + " bytes of" : "write header of");
+  // Page by page, for the reason given in ZeroFill.
+  for (std::size_t at = 0; at < page.size(); at += 4096) {
+    const std::size_t n = std::min<std::size_t>(4096, page.size() - at);
+    if (int e = fs->PWrite(fd, page.data() + at, n, at)) {
+      return fail(e, zero_fill ? "write header and the first " + std::to_string(first) + " bytes of" : "write header of");
+    }
   }
   if (int e = fs->DataSync(fd)) return fail(e, "fdatasync");
   void* addr = nullptr;

@@ -52,7 +52,17 @@ void TxnTree::Release() {
   j->txn_cv.notify_one();
 }
 
+void TxnTree::FinishClaim(bool cancel) {
+  if (!claim_open) return;
+  claim_open = false;
+  const std::uint64_t sum = j->FinishClaimed(claim_lsn, cancel);
+  ++records;
+  running = format::RunningHashStep(running, sum);
+  if (!cancel) stack.back().events++;
+}
+
 Status TxnTree::RollbackAll() {
+  FinishClaim(/*cancel=*/true);
   ended = true;
   format::RollbackBody body{records, begin_lsn};
   JournalState::Part part{&body, sizeof body};
@@ -130,6 +140,10 @@ Status CheckUsable(const Transaction& t, const TxnTree* tree, std::uint32_t dept
                                 (t.sub_id() ? " sub-transaction " + std::to_string(t.sub_id()) : std::string()) +
                                 " has already ended");
   }
+  if (tree->claim_open) {
+    return Status::InvalidState("transaction " + std::to_string(t.id()) +
+                                " has an event claim open; publish or cancel it first");
+  }
   if (tree->stack.size() > depth + 1u) {
     return Status::InvalidState("transaction " + std::to_string(t.id()) + " level " + std::to_string(t.sub_id()) +
                                 " has an open sub-transaction " + std::to_string(tree->stack[depth + 1].sub_id) +
@@ -140,11 +154,12 @@ Status CheckUsable(const Transaction& t, const TxnTree* tree, std::uint32_t dept
 
 }  // namespace
 
-Status Transaction::append(std::string_view topic, std::string_view type, std::string_view payload,
-                           const AppendOptions& options) {
-  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
-  TxnTree* t = tree_.get();
-  if (!t->poisoned.ok()) [[unlikely]] return t->poisoned;
+namespace {
+
+// Checks an event before it is written: its topic and type once while they
+// repeat (they passed validation and the schema), its key and payload size.
+Status CheckEvent(TxnTree* t, std::string_view topic, std::string_view type, std::size_t payload_size,
+                  const AppendOptions& options) {
   if (!t->checked_any || topic != t->checked_topic || type != t->checked_type) [[unlikely]] {
     TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, std::nullopt, {}));
     TXJ_RETURN_IF_ERROR(internal::CheckAgainstSchema(t->j->options.schema, topic, type));
@@ -152,25 +167,139 @@ Status Transaction::append(std::string_view topic, std::string_view type, std::s
     t->checked_type.assign(type);
     t->checked_any = true;
   }
-  if ((options.key && options.key->size() > kMaxKeyLength) || payload.size() > 0xffffffffull) [[unlikely]] {
-    return internal::ValidateEvent(topic, type, options.key, payload);
+  if (options.key && options.key->size() > kMaxKeyLength) [[unlikely]] {
+    return internal::ValidateEvent(topic, type, options.key, {});
   }
+  if (payload_size > 0xffffffffull) [[unlikely]] {
+    return Status::InvalidArgument("payload of " + std::to_string(payload_size) +
+                                   " bytes is over the 4 GiB limit of an event");
+  }
+  return Status::OK();
+}
+
+std::uint64_t EventRecordLength(std::string_view topic, std::string_view type, std::size_t payload_size,
+                                const AppendOptions& options) {
+  return format::kRecordHeaderSize + sizeof(format::EventBody) + topic.size() + type.size() +
+         (options.key ? options.key->size() : 0) + payload_size;
+}
+
+// Writes one checked event. With `fill`, its payload is left for the caller
+// (JournalState::Append).
+Status WriteEvent(TxnTree* t, std::uint32_t depth, std::uint32_t sub_id, std::string_view topic,
+                  std::string_view type, std::string_view payload, std::size_t payload_size,
+                  const AppendOptions& options, std::uint8_t** fill = nullptr, std::uint64_t* lsn_out = nullptr) {
   const std::string_view key = options.key.value_or(std::string_view());
   format::EventBody body{options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns,
-                                   static_cast<std::uint32_t>(payload.size()),
-                                   static_cast<std::uint16_t>(key.size()), static_cast<std::uint8_t>(topic.size()),
-                                   static_cast<std::uint8_t>(type.size())};
+                         static_cast<std::uint32_t>(payload_size), static_cast<std::uint16_t>(key.size()),
+                         static_cast<std::uint8_t>(topic.size()), static_cast<std::uint8_t>(type.size())};
   JournalState::Part parts[5] = {{&body, sizeof body},
                                  {topic.data(), topic.size()},
                                  {type.data(), type.size()},
                                  {key.data(), key.size()},
-                                 {payload.data(), payload.size()}};
+                                 {payload.data(), payload_size}};
   std::uint64_t lsn;
-  TXJ_RETURN_IF_ERROR(tree_->Write(RecordType::kEvent, options.key ? format::kFlagHasKey : 0,
-                                   static_cast<std::uint16_t>(depth_), sub_id_, parts, 5, false, &lsn));
-  tree_->stack[depth_].events++;
+  const std::uint8_t flags = options.key ? format::kFlagHasKey : 0;
+  if (fill) {
+    // Like TxnTree::Write, without the checksum: FinishClaim folds it in.
+    std::uint64_t unused;
+    Status s = t->j->Append(RecordType::kEvent, flags, static_cast<std::uint16_t>(depth), t->txn_id, sub_id, parts,
+                            5, false, &lsn, &unused, fill);
+    if (!s.ok()) {
+      if (s.code() != Code::kInvalidArgument) t->poisoned = s;
+      return s;
+    }
+    *lsn_out = lsn;
+    return Status::OK();
+  }
+  TXJ_RETURN_IF_ERROR(t->Write(RecordType::kEvent, flags, static_cast<std::uint16_t>(depth), sub_id, parts, 5, false,
+                               &lsn));
+  t->stack[depth].events++;
   return Status::OK();
 }
+
+}  // namespace
+
+Status Transaction::append(std::string_view topic, std::string_view type, std::string_view payload,
+                           const AppendOptions& options) {
+  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
+  TxnTree* t = tree_.get();
+  if (!t->poisoned.ok()) [[unlikely]] return t->poisoned;
+  TXJ_RETURN_IF_ERROR(CheckEvent(t, topic, type, payload.size(), options));
+  return WriteEvent(t, depth_, sub_id_, topic, type, payload, payload.size(), options);
+}
+
+Status Transaction::append_batch(std::span<const NewEvent> events) {
+  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
+  TxnTree* t = tree_.get();
+  if (!t->poisoned.ok()) [[unlikely]] return t->poisoned;
+  const std::uint64_t max = t->j->max_record_size();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const NewEvent& e = events[i];
+    Status s = CheckEvent(t, e.topic, e.type, e.payload.size(), e.options);
+    if (s.ok()) {
+      if (const std::uint64_t len = EventRecordLength(e.topic, e.type, e.payload.size(), e.options); len > max) {
+        s = t->j->RecordTooLarge(len);
+      }
+    }
+    if (!s.ok()) {
+      return s.WithContext("event " + std::to_string(i) + " of a batch of " + std::to_string(events.size()) +
+                           " (nothing of the batch was appended)");
+    }
+  }
+  for (const NewEvent& e : events) {
+    TXJ_RETURN_IF_ERROR(WriteEvent(t, depth_, sub_id_, e.topic, e.type, e.payload, e.payload.size(), e.options));
+  }
+  return Status::OK();
+}
+
+Result<EventClaim> Transaction::claim(std::string_view topic, std::string_view type, std::size_t size,
+                                      const AppendOptions& options) {
+  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
+  TxnTree* t = tree_.get();
+  if (!t->poisoned.ok()) [[unlikely]] return t->poisoned;
+  TXJ_RETURN_IF_ERROR(CheckEvent(t, topic, type, size, options));
+  std::uint8_t* fill = nullptr;
+  std::uint64_t lsn = 0;
+  TXJ_RETURN_IF_ERROR(WriteEvent(t, depth_, sub_id_, topic, type, {}, size, options, &fill, &lsn));
+  t->claim_open = true;
+  t->claim_lsn = lsn;
+  EventClaim c;
+  c.tree_ = tree_;
+  c.lsn_ = lsn;
+  c.data_ = fill;
+  c.size_ = size;
+  return c;
+}
+
+EventClaim::EventClaim(EventClaim&& o) noexcept
+    : tree_(std::move(o.tree_)), lsn_(o.lsn_), data_(std::exchange(o.data_, nullptr)), size_(o.size_) {}
+
+EventClaim& EventClaim::operator=(EventClaim&& o) noexcept {
+  if (this != &o) {
+    cancel();
+    tree_ = std::move(o.tree_);
+    lsn_ = o.lsn_;
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = o.size_;
+  }
+  return *this;
+}
+
+EventClaim::~EventClaim() { cancel(); }
+
+Status EventClaim::Finish(bool cancel) {
+  if (!data_ || !tree_ || !tree_->claim_open || tree_->claim_lsn != lsn_ || tree_->ended) {
+    data_ = nullptr;
+    return Status::InvalidState("event claim is not open (published, cancelled, or its transaction ended)");
+  }
+  data_ = nullptr;
+  tree_->FinishClaim(cancel);
+  return Status::OK();
+}
+
+Status EventClaim::publish() { return Finish(false); }
+
+void EventClaim::cancel() noexcept { (void)Finish(true); }
 
 Result<Transaction> Transaction::begin() {
   TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
@@ -203,6 +332,11 @@ Result<CommitInfo> Transaction::commit() {
 }
 
 Status Transaction::rollback() {
+  // An open claim belongs to the innermost level: rolling that level (or
+  // the whole transaction) back drops it first.
+  if (is_open() && tree_->claim_open && tree_->stack.size() == depth_ + 1u) {
+    tree_->FinishClaim(/*cancel=*/true);
+  }
   TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
   if (depth_ == 0) return tree_->RollbackAll();
   if (!tree_->poisoned.ok()) {
@@ -226,6 +360,7 @@ void Transaction::abandon() noexcept {
     return;
   }
   TxnTree* t = tree_.get();
+  t->FinishClaim(/*cancel=*/true);
   if (depth_ == 0) {
     t->Abandon();
   } else {

@@ -35,6 +35,13 @@ struct TxnTree {
   // naming them again is not checked again.
   std::string checked_topic, checked_type;
   bool checked_any = false;
+  // An event claim is open (Transaction::claim): its record at claim_lsn has
+  // no checksum yet, and nothing else may be written before it ends.
+  bool claim_open = false;
+  std::uint64_t claim_lsn = 0;
+  // Ends the open claim, if any: publishes its event, or with `cancel`
+  // leaves a padding record in its place.
+  void FinishClaim(bool cancel);
 
   // Writes the begin marker. REQUIRES: the caller owns the write slot.
   static Result<std::shared_ptr<TxnTree>> Start(JournalState* j);

@@ -21,6 +21,16 @@ Status JournalState::CheckUsable() const {
   return Status::OK();
 }
 
+Status JournalState::RecordTooLarge(std::uint64_t len) const {
+  return Status::InvalidArgument(
+      "record of " + std::to_string(len) + " bytes does not fit a segment of " +
+        std::to_string(manifest.segment_size) + " bytes, whose largest record is " +
+        std::to_string(max_record_size()) + " bytes (" + std::to_string(format::kRecordHeaderSize) +
+        "-byte header included; an event's body adds " + std::to_string(sizeof(format::EventBody)) +
+        " bytes plus its topic, type, key and payload); the segment size is fixed when the journal " + dir +
+        " is created (Options::segment_size)");
+}
+
 Status JournalState::FailClosed(const Status& cause) {
   std::lock_guard<std::mutex> lock(sync_mu);
   if (failed.ok()) {
@@ -35,19 +45,11 @@ Status JournalState::FailClosed(const Status& cause) {
 Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t depth,
                             std::uint64_t txn_id, std::uint32_t sub_id, const Part* parts,
                             std::size_t nparts, bool use_reserve, std::uint64_t* lsn,
-                            std::uint64_t* checksum) {
+                            std::uint64_t* checksum, std::uint8_t** fill) {
   TXJ_RETURN_IF_ERROR(CheckUsable());
   std::uint64_t len = format::kRecordHeaderSize;
   for (std::size_t i = 0; i < nparts; ++i) len += parts[i].size;
-  if (len > max_record_size()) {
-    return Status::InvalidArgument(
-        "record of " + std::to_string(len) + " bytes does not fit a segment of " +
-        std::to_string(manifest.segment_size) + " bytes, whose largest record is " +
-        std::to_string(max_record_size()) + " bytes (" + std::to_string(format::kRecordHeaderSize) +
-        "-byte header included; an event's body adds " + std::to_string(sizeof(format::EventBody)) +
-        " bytes plus its topic, type, key and payload); the segment size is fixed when the journal " + dir +
-        " is created (Options::segment_size)");
-  }
+  if (len > max_record_size()) return RecordTooLarge(len);
   const std::uint64_t size = format::AlignUp(len);
   if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
@@ -63,6 +65,14 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   std::memcpy(p, &h, sizeof h);
   std::uint8_t* q = p + sizeof h;
   for (std::size_t i = 0; i < nparts; ++i) {
+    if (fill && i + 1 == nparts) [[unlikely]] {
+      *fill = q;
+      *lsn = pos;
+      *checksum = 0;
+      last_record_lsn = pos;
+      pos += size;
+      return Status::OK();
+    }
     if (parts[i].size) std::memcpy(q, parts[i].data, parts[i].size);
     q += parts[i].size;
   }
@@ -74,6 +84,25 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   last_record_checksum = c;
   pos += size;
   return Status::OK();
+}
+
+std::uint64_t JournalState::FinishClaimed(std::uint64_t lsn, bool cancel) {
+  std::uint8_t* p = staging ? stage.data() + (lsn - stage_lsn) : active->at(lsn);
+  format::RecordHeader h;
+  std::memcpy(&h, p, sizeof h);
+  std::uint32_t checked = h.length;
+  if (cancel) {
+    h.type = static_cast<std::uint8_t>(RecordType::kPadding);
+    h.flags = 0;
+    const format::PaddingBody body{0, 0};
+    std::memcpy(p + sizeof h, &body, sizeof body);
+    checked = format::kPaddingCheckedSize;
+  }
+  std::memcpy(p, &h, sizeof h);
+  const std::uint64_t c = RecordChecksum(p, checked, salt, lsn);
+  std::memcpy(p, &c, sizeof c);
+  last_record_checksum = c;
+  return c;
 }
 
 void JournalState::PadToPage() {

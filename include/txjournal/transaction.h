@@ -20,12 +20,13 @@
 //    happens, so a reader replays exactly what the producer did.
 //
 // Thread rules: a transaction tree is used by one thread at a time.
-// Lifetime: every handle must be destroyed before its Journal.
+// Lifetime: every handle (and EventClaim) must be destroyed before its Journal.
 #ifndef TXJOURNAL_TRANSACTION_H_
 #define TXJOURNAL_TRANSACTION_H_
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "txjournal/event.h"
@@ -49,6 +50,48 @@ struct CommitInfo {
 
 namespace internal { struct TxnTree; }
 
+// One event of Transaction::append_batch.
+struct NewEvent {
+  std::string_view topic;
+  std::string_view type;
+  std::string_view payload;
+  AppendOptions options = {};
+};
+
+class Transaction;
+
+// An event whose payload is being written in place (Transaction::claim).
+// Move-only. Thread rules: those of its transaction tree.
+class TXJ_EXPORT EventClaim {
+ public:
+  EventClaim() = default;  // an empty claim: publish() returns kInvalidState
+  EventClaim(EventClaim&&) noexcept;
+  EventClaim& operator=(EventClaim&&) noexcept;
+  EventClaim(const EventClaim&) = delete;
+  EventClaim& operator=(const EventClaim&) = delete;
+  ~EventClaim();  // cancels the claim if still open
+
+  // Where the payload goes: exactly the size claimed, inside the journal's
+  // own buffer. Valid until publish() or cancel(); empty once either ran.
+  std::span<std::uint8_t> payload() const { return {data_, data_ ? size_ : 0}; }
+  // Appends the event with the bytes now in payload(), as append() would
+  // have. Errors: kInvalidState (already published or cancelled, or its
+  // transaction ended).
+  Status publish();
+  // Drops the claimed event: a padding record that stands for no event
+  // stays in its place. No effect on a claim that is not open.
+  void cancel() noexcept;
+  bool is_open() const { return data_ != nullptr; }
+
+ private:
+  friend class Transaction;
+  Status Finish(bool cancel);
+  std::shared_ptr<internal::TxnTree> tree_;
+  std::uint64_t lsn_ = 0;
+  std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 class TXJ_EXPORT Transaction {
  public:
   Transaction() = default;  // an empty handle; every call returns kInvalidState
@@ -64,6 +107,23 @@ class TXJ_EXPORT Transaction {
   // kNoSpace / kFailed (the journal could not write).
   Status append(std::string_view topic, std::string_view type, std::string_view payload,
                 const AppendOptions& options = {});
+
+  // Appends `events` in order, as that many append() calls would, in one
+  // call. Every event is checked first: when one is invalid
+  // (kInvalidArgument, naming its index) nothing of the batch is appended.
+  // Other errors as append(); the batch is then partly written and the
+  // transaction can only roll back.
+  Status append_batch(std::span<const NewEvent> events);
+
+  // Zero-copy append, for payloads built in place: reserves an event of
+  // `size` payload bytes inside the journal's own buffer (the shared mapping,
+  // or the staging buffer under Durability::kCommit) and returns a claim
+  // whose payload() the caller fills, then publish()es. Until the claim is
+  // published or cancelled, the whole transaction tree accepts nothing else
+  // (kInvalidState); rolling the transaction back, or destroying its handle,
+  // cancels it first. Errors as append().
+  Result<EventClaim> claim(std::string_view topic, std::string_view type, std::size_t size,
+                           const AppendOptions& options = {});
 
   // Opens a sub-transaction. Errors as for append.
   Result<Transaction> begin();
