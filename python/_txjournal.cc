@@ -311,6 +311,20 @@ class PyTransaction {
     state_ = "rolled back";
   }
 
+  // Rolls this level back together with every open descendant (what the
+  // C++ destructor does; rollback() refuses while a child is open). For the
+  // context manager's exit on an error.
+  void discard() {
+    if (!tx_.is_open()) return;
+    {
+      std::unique_lock lock(guard_->mu, std::try_to_lock);
+      if (!lock.owns_lock()) Busy();
+      py::gil_scoped_release nogil;
+      tx_ = txj::Transaction();
+    }
+    state_ = "rolled back";
+  }
+
   bool is_open() const { return tx_.is_open(); }
   bool is_top_level() const { return tx_.is_top_level(); }
   std::uint64_t id() const { return tx_.id(); }
@@ -833,6 +847,7 @@ PYBIND11_MODULE(_txjournal, m) {
       .def("begin", &PyTransaction::begin)
       .def("commit", &PyTransaction::commit)
       .def("rollback", &PyTransaction::rollback)
+      .def("_discard", &PyTransaction::discard)
       .def_property_readonly("is_open", &PyTransaction::is_open)
       .def_property_readonly("is_top_level", &PyTransaction::is_top_level)
       .def_property_readonly("id", &PyTransaction::id)

@@ -195,17 +195,11 @@ def _tx_exit(self: Transaction, exc_type, exc, tb) -> bool:
         except BaseException:
             # Do not leave the tree open (a traceback keeps this handle
             # alive, and an open top level blocks the next begin()).
-            if self.is_open:
-                try:
-                    self.rollback()
-                except Error:
-                    pass
+            self._discard()
             raise
         return False
-    try:
-        self.rollback()
-    except Error as e:
-        exc.add_note(f"txjournal: rolling the transaction back failed too: {e}")
+    # Rolls back this level and any descendant left open in the block.
+    self._discard()
     return False
 
 
