@@ -161,11 +161,23 @@ struct JournalBox {
   std::string dir;
 };
 
+// Set while this thread runs a commit_with callback, which holds the box lock
+// shared and the catalog's LMDB write transaction: journal and offset store
+// calls from there would wait for themselves (InvalidStateError instead).
+thread_local bool in_commit_with = false;
+
+[[noreturn]] void RaiseInCallback(const std::string& dir) {
+  Raise(txj::Status::InvalidState("journal " + dir +
+                                  ": inside an OffsetStore.commit_with callback only the KvTxn it was given may "
+                                  "be used (the catalog transaction is open)"));
+}
+
 // Runs fn(journal) with the GIL released and the box held shared; ClosedError
 // after close(). Returns what fn returns (a Status or Result, checked by the
 // caller with the GIL held again).
 template <typename F>
 auto WithJournal(JournalBox& box, F&& fn) -> decltype(fn(*box.journal)) {
+  if (in_commit_with) RaiseInCallback(box.dir);
   std::optional<decltype(fn(*box.journal))> out;
   bool closed = false;
   {
@@ -492,12 +504,14 @@ class PyOffsetStore {
         py::gil_scoped_acquire gil;
         auto kv = std::make_shared<PyKvTxn>(&t);
         txj::Status out;
+        in_commit_with = true;
         try {
           fn(kv);
         } catch (py::error_already_set& e) {
           raised.emplace(std::move(e));
           out = txj::Status::Cancelled("the commit_with callback raised");
         }
+        in_commit_with = false;
         kv->end();
         return out;
       });
@@ -509,6 +523,7 @@ class PyOffsetStore {
  private:
   template <typename F>
   auto Locked(F&& fn) -> decltype(fn()) {
+    if (in_commit_with) RaiseInCallback(box_->dir);
     std::optional<decltype(fn())> out;
     bool closed = false;
     {
@@ -550,13 +565,18 @@ class PyJournal {
 
   std::unique_ptr<PyTransaction> begin(const py::object& timeout, bool wait) {
     std::optional<std::chrono::nanoseconds> t = Timeout(timeout, "timeout");
-    auto tx = Take(WithJournal(*box_, [&](txj::Journal& j) {
-      if (!wait) return j.try_begin();
-      if (t) return j.begin_for(*t);
-      return j.begin();
-    }));
+    // Not under the box lock: begin() may wait for another thread's
+    // transaction, and that thread may call close() meanwhile (which must
+    // then fail with InvalidStateError, not wait for this begin). The C++
+    // journal answers kClosed itself once closed.
+    txj::Result<txj::Transaction> tx = txj::Status::OK();
+    {
+      py::gil_scoped_release nogil;
+      txj::Journal& j = *box_->journal;
+      tx = !wait ? j.try_begin() : t ? j.begin_for(*t) : j.begin();
+    }
     bool durable = box_->journal->options().durability == txj::Durability::kCommit;
-    return std::make_unique<PyTransaction>(box_, std::make_shared<TreeGuard>(), std::move(tx), durable);
+    return std::make_unique<PyTransaction>(box_, std::make_shared<TreeGuard>(), Take(std::move(tx)), durable);
   }
 
   std::unique_ptr<PyCursor> cursor(std::uint64_t offset, const py::object& topics, const py::object& types) {
@@ -619,6 +639,7 @@ class PyJournal {
   }
 
   void close() {
+    if (in_commit_with) RaiseInCallback(box_->dir);
     txj::Status st;
     {
       py::gil_scoped_release nogil;

@@ -112,3 +112,16 @@ def test_a_consumer_resumes_from_its_saved_offset(journal):
     seen += [ev.payload for ev in journal.cursor(store.load("mailer"))]
     assert seen == [b"0", b"1", b"2", b"3", b"4"]
     assert replay(journal)[-1].offset == 4
+
+
+def test_journal_and_store_calls_inside_a_commit_with_callback_raise_invalid_state(journal):
+    store = journal.offset_store()
+
+    def reentrant(kv):
+        for call in (lambda: store.load("c"), lambda: store.save("c", 1), journal.close, journal.topics):
+            with pytest.raises(txjournal.InvalidStateError, match="commit_with"):
+                call()
+        kv.put("t", b"k", b"v")
+
+    store.commit_with("c", 5, reentrant)
+    assert store.load("c") == 5 and store.get("t", b"k") == b"v"

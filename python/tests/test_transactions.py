@@ -200,3 +200,25 @@ def test_payloads_and_keys_take_bytes_like_objects_and_str_and_come_back_as_byte
     assert (b.payload, b.key) == ("héllo".encode(), b"\x00\xff")
     assert c.payload == b"" and c.timestamp_ns == 123 and c.timestamp == pytest.approx(123e-9)
     assert a.timestamp_ns == b.timestamp_ns  # one timestamp per transaction
+
+
+def test_close_while_another_thread_waits_in_begin_refuses_instead_of_hanging(journal):
+    tx = journal.begin()
+    waiting = threading.Event()
+    got = []
+
+    def other():
+        waiting.set()
+        with journal.begin(timeout=HANG_LIMIT) as t2:
+            t2.append("t", "x", b"after")
+        got.append(t2.commit_info)
+
+    th = threading.Thread(target=other)
+    th.start()
+    waiting.wait(HANG_LIMIT)
+    with pytest.raises(txjournal.InvalidStateError, match="still open"):
+        journal.close()  # this thread's transaction is open
+    tx.rollback()
+    th.join(HANG_LIMIT)
+    assert not th.is_alive() and len(got) == 1
+    journal.close()
