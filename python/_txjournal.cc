@@ -864,11 +864,22 @@ PYBIND11_MODULE(_txjournal, m) {
 
   py::class_<PyTransaction>(m, "Transaction")
       .def("append", &PyTransaction::append, py::arg("topic"), py::arg("type"), py::arg("payload"), py::kw_only(),
-           py::arg("key") = py::none(), py::arg("timestamp_ns") = 0)
-      .def("begin", &PyTransaction::begin)
-      .def("commit", &PyTransaction::commit)
-      .def("rollback", &PyTransaction::rollback)
-      .def("_discard", &PyTransaction::discard)
+           py::arg("key") = py::none(), py::arg("timestamp_ns") = 0,
+           "Appends one event. payload and key: bytes-like or str (UTF-8). timestamp_ns 0: the transaction's "
+           "time. Raises InvalidArgumentError (empty or invalid topic or type, a field over its limit), "
+           "InvalidStateError (ended, or a child is open), IoError / NoSpaceError / FailedError.")
+      .def("begin", &PyTransaction::begin,
+           "Opens a sub-transaction nested in this one (any depth). Its events join this transaction when it "
+           "commits; rolling it back discards them and those of its descendants.")
+      .def("commit", &PyTransaction::commit,
+           "Ends this transaction and returns its CommitInfo. A top level is as durable as the journal's "
+           "durability promises when this returns (the GIL is released while it syncs). Raises "
+           "InvalidStateError (ended, or a child is open), IoError, NoSpaceError, FailedError.")
+      .def("rollback", &PyTransaction::rollback,
+           "Discards this transaction and its committed descendants. Raises InvalidStateError when it has "
+           "ended or a child is still open (end the child first; leaving a with block rolls back both).")
+      .def("_discard", &PyTransaction::discard,
+           "Rolls back this level and every open descendant (what leaving a with block on an error does).")
       .def_property_readonly("is_open", &PyTransaction::is_open)
       .def_property_readonly("is_top_level", &PyTransaction::is_top_level)
       .def_property_readonly("id", &PyTransaction::id)
@@ -878,28 +889,56 @@ PYBIND11_MODULE(_txjournal, m) {
       .def_property_readonly("commit_info", &PyTransaction::commit_info);
 
   py::class_<PyCursor>(m, "Cursor")
-      .def("next", &PyCursor::next)
+      .def("next", &PyCursor::next,
+           "The next matching committed event, or None at the end of what is committed now. Raises "
+           "ClosedError, TruncatedError (history dropped), CorruptionError (names file and byte offset).")
       .def("__iter__", [](py::object self) { return self; })
       .def("__next__", &PyCursor::iter_next)
-      .def("wait_next", &PyCursor::wait_next, py::arg("timeout") = py::none())
-      .def("read_batch", &PyCursor::read_batch, py::arg("max") = 1024)
-      .def_property_readonly("position", &PyCursor::position)
-      .def("close", &PyCursor::close);
+      .def("wait_next", &PyCursor::wait_next, py::arg("timeout") = py::none(),
+           "Like next(), but at the end waits (GIL released) until a matching event is committed, in this "
+           "process or another. timeout: seconds, None waits without limit. Returns None when the timeout "
+           "passes. Ctrl-C interrupts the wait. Raises ClosedError when the cursor is closed meanwhile.")
+      .def("read_batch", &PyCursor::read_batch, py::arg("max") = 1024,
+           "Up to max matching committed events as a list ([] at the end): the fast way to replay.")
+      .def_property_readonly("position", &PyCursor::position, "Offset the next returned event will have at least.")
+      .def("close", &PyCursor::close, "Closes the cursor (from any thread; ends a waiting wait_next). Idempotent.");
 
   py::class_<PyJournal>(m, "Journal")
-      .def("begin", &PyJournal::begin, py::kw_only(), py::arg("timeout") = py::none(), py::arg("wait") = true)
+      .def("begin", &PyJournal::begin, py::kw_only(), py::arg("timeout") = py::none(), py::arg("wait") = true,
+           "Opens the top-level write transaction, waiting (GIL released) while another thread's is open. "
+           "wait=False: BusyError at once instead; timeout (seconds): TimedOutError after it. Raises "
+           "InvalidStateError when this thread holds the open transaction already or the journal is "
+           "read-only, ClosedError, FailedError.")
       .def("cursor", &PyJournal::cursor, py::arg("offset") = 0, py::kw_only(), py::arg("topics") = py::none(),
-           py::arg("types") = py::none())
+           py::arg("types") = py::none(),
+           "A cursor over committed events from offset, of any of the given topics and any of the given types "
+           "(None: any). Raises TruncatedError (offset dropped), InvalidArgumentError (topics=[] and no "
+           "types: a filter matching nothing; a name the schema rules out), ClosedError.")
       .def("register_compactor", &PyJournal::register_compactor, py::arg("topic"), py::arg("compactor"),
-           py::kw_only(), py::arg("every_events") = 0, py::arg("every_bytes") = 0)
-      .def("compact", &PyJournal::compact, py::arg("topic"))
-      .def("rebuild", &PyJournal::rebuild, py::arg("topic"), py::kw_only(), py::arg("compactor") = py::none())
-      .def("apply_retention", &PyJournal::apply_retention, py::arg("min_offset"))
-      .def("topics", &PyJournal::topics)
-      .def("snapshots", &PyJournal::snapshots, py::arg("topic") = "")
-      .def("sync", &PyJournal::sync)
-      .def("offset_store", &PyJournal::offset_store)
-      .def("close", &PyJournal::close)
+           py::kw_only(), py::arg("every_events") = 0, py::arg("every_bytes") = 0,
+           "Registers the topic's compactor (LatestByKey). every_events / every_bytes: compact by itself in "
+           "the background after that many new events or payload bytes of the topic (0: never).")
+      .def("compact", &PyJournal::compact, py::arg("topic"),
+           "Folds the topic's committed events into a durable snapshot, then drops the history it covers "
+           "(other topics keep their events and offsets). GIL released. Returns SnapshotInfo. Raises "
+           "NotFoundError (no compactor registered), InvalidStateError (read-only), CorruptionError.")
+      .def("rebuild", &PyJournal::rebuild, py::arg("topic"), py::kw_only(), py::arg("compactor") = py::none(),
+           "The topic's state: newest snapshot plus the events after it, equal byte for byte (same state_hash) "
+           "to a fold over the full history. compactor: use this one instead of the registered one. "
+           "Raises NotFoundError, CorruptionError, InvalidArgumentError (an event the compactor refuses).")
+      .def("apply_retention", &PyJournal::apply_retention, py::arg("min_offset"),
+           "Drops every event below min_offset, whatever its topic. Raises InvalidArgumentError (past the "
+           "committed end), InvalidStateError (read-only).")
+      .def("topics", &PyJournal::topics, "The journal's topics with their counts (list of TopicInfo).")
+      .def("snapshots", &PyJournal::snapshots, py::arg("topic") = "",
+           "Stored snapshots of topic (every topic when empty), newest first.")
+      .def("sync", &PyJournal::sync, "Makes everything written so far durable, whatever the durability mode.")
+      .def("offset_store", &PyJournal::offset_store,
+           "The durable store of named consumers' offsets (in the catalog). Raises InvalidStateError on a "
+           "read-only journal.")
+      .def("close", &PyJournal::close,
+           "Syncs, seals and releases the journal. Raises InvalidStateError while a transaction is open. "
+           "Idempotent; afterwards calls raise ClosedError.")
       .def_property_readonly("closed", &PyJournal::closed)
       .def_property_readonly("next_offset", [](PyJournal& p) { return p.j().next_offset(); })
       .def_property_readonly("first_offset", [](PyJournal& p) { return p.j().first_offset(); })
