@@ -570,10 +570,20 @@ class PyJournal {
     // then fail with InvalidStateError, not wait for this begin). The C++
     // journal answers kClosed itself once closed.
     txj::Result<txj::Transaction> tx = txj::Status::OK();
-    {
+    txj::Journal& j = *box_->journal;
+    if (wait && !t) {
+      // Without a limit: wait in slices so that Ctrl-C ends the wait.
+      for (;;) {
+        {
+          py::gil_scoped_release nogil;
+          tx = j.begin_for(std::chrono::milliseconds(200));
+        }
+        if (tx.ok() || !tx.status().IsTimedOut()) break;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      }
+    } else {
       py::gil_scoped_release nogil;
-      txj::Journal& j = *box_->journal;
-      tx = !wait ? j.try_begin() : t ? j.begin_for(*t) : j.begin();
+      tx = !wait ? j.try_begin() : j.begin_for(*t);
     }
     bool durable = box_->journal->options().durability == txj::Durability::kCommit;
     return std::make_unique<PyTransaction>(box_, std::make_shared<TreeGuard>(), Take(std::move(tx)), durable);

@@ -127,3 +127,18 @@ def test_a_cursor_in_one_process_is_woken_by_a_commit_in_another(jdir):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_ctrl_c_ends_a_wait_next_without_timeout_with_keyboard_interrupt(journal):
+    import os
+    import signal
+
+    cur = journal.cursor(0)
+    interrupt = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        interrupt.start()
+        cur.wait_next()
+    interrupt.join()
+    with journal.begin() as tx:  # the cursor is still usable
+        tx.append("t", "x", b"after")
+    assert cur.wait_next(timeout=HANG_LIMIT).payload == b"after"

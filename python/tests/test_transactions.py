@@ -222,3 +222,30 @@ def test_close_while_another_thread_waits_in_begin_refuses_instead_of_hanging(jo
     th.join(HANG_LIMIT)
     assert not th.is_alive() and len(got) == 1
     journal.close()
+
+
+def test_ctrl_c_ends_a_begin_waiting_for_another_threads_transaction(journal):
+    import os
+    import signal
+
+    holding = threading.Event()
+    release = threading.Event()
+
+    def holder():
+        with journal.begin() as tx:
+            tx.append("t", "x", b"held")
+            holding.set()
+            release.wait(HANG_LIMIT)
+
+    th = threading.Thread(target=holder)
+    th.start()
+    holding.wait(HANG_LIMIT)
+    interrupt = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        interrupt.start()
+        journal.begin()
+    interrupt.join()
+    assert th.is_alive()  # interrupted while the other transaction was still open
+    release.set()
+    th.join(HANG_LIMIT)
+    assert [e.payload for e in replay(journal)] == [b"held"]

@@ -257,7 +257,8 @@ def _journal_exit(self: Journal, exc_type, exc, tb) -> bool:
     except Error as e:
         if exc is None:
             raise
-        exc.add_note(f"txjournal: closing the journal failed too: {e}")
+        if hasattr(exc, "add_note"):  # Python 3.11
+            exc.add_note(f"txjournal: closing the journal failed too: {e}")
     return False
 
 
