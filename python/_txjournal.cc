@@ -195,19 +195,31 @@ auto WithJournal(JournalBox& box, F&& fn) -> decltype(fn(*box.journal)) {
 
 // ---- events ----------------------------------------------------------------
 
-// A committed event as Python sees it: everything copied out of the mapping
-// when it is read (a cursor's views die at its next call, and Python code
-// keeps objects as long as it likes).
-struct PyEvent {
-  std::uint64_t offset = 0;
-  std::uint64_t txn_id = 0;
-  std::uint64_t timestamp_ns = 0;
-  std::uint64_t lsn = 0;
-  py::str topic;
-  py::str type;
-  py::object key;  // bytes or None
-  py::bytes payload;
+// A committed event as Python sees it: a struct sequence (a named tuple made
+// in C, as os.stat_result), everything copied out of the mapping when it is
+// read (a cursor's views die at its next call, and Python code keeps objects
+// as long as it likes). A struct sequence costs a fraction of a pybind11
+// instance to make, which is most of what a replay through Python costs.
+PyStructSequence_Field kEventFields[] = {
+    {"offset", "Dense position in the committed view: 0, 1, 2, ..."},
+    {"txn_id", "Top-level transaction that committed it."},
+    {"topic", "The event's topic (str)."},
+    {"type", "The event's type (str)."},
+    {"key", "bytes, or None when the event has no key."},
+    {"payload", "The event's bytes."},
+    {"timestamp_ns", "Nanoseconds since the Unix epoch."},
+    {"lsn", "Byte address of the event's record."},
+    {"timestamp", "Seconds since the Unix epoch, as time.time() gives them (float; not part of the tuple)."},
+    {nullptr, nullptr},
 };
+PyStructSequence_Desc kEventDesc = {
+    "txjournal.Event",
+    "One committed event, copied out of the journal (valid for as long as it is kept). A named tuple: "
+    "(offset, txn_id, topic, type, key, payload, timestamp_ns, lsn); timestamp is an attribute only.",
+    kEventFields,
+    8,
+};
+PyTypeObject* event_type = nullptr;  // made at import, never freed (as the module's own types)
 
 // Interns topic and type strings per cursor: a replay then creates one str
 // per distinct name instead of two per event.
@@ -225,16 +237,24 @@ class NameCache {
   std::unordered_map<std::string, py::str> names_;
 };
 
-PyEvent ToPy(const txj::Event& e, NameCache& names) {
-  PyEvent out;
-  out.offset = e.offset;
-  out.txn_id = e.txn_id;
-  out.timestamp_ns = e.timestamp_ns;
-  out.lsn = e.lsn;
-  out.topic = names.get(e.topic);
-  out.type = names.get(e.type);
-  out.key = e.key ? py::object(py::bytes(e.key->data(), e.key->size())) : py::object(py::none());
-  out.payload = py::bytes(e.payload.data(), e.payload.size());
+py::object ToPy(const txj::Event& e, NameCache& names) {
+  PyObject* o = PyStructSequence_New(event_type);
+  if (o == nullptr) throw py::error_already_set();
+  py::object out = py::reinterpret_steal<py::object>(o);  // frees the items set so far on a throw
+  auto set = [o](Py_ssize_t i, PyObject* v) {
+    if (v == nullptr) throw py::error_already_set();
+    PyStructSequence_SetItem(o, i, v);
+  };
+  set(0, PyLong_FromUnsignedLongLong(e.offset));
+  set(1, PyLong_FromUnsignedLongLong(e.txn_id));
+  set(2, names.get(e.topic).release().ptr());
+  set(3, names.get(e.type).release().ptr());
+  set(4, e.key ? PyBytes_FromStringAndSize(e.key->data(), static_cast<Py_ssize_t>(e.key->size()))
+               : py::none().release().ptr());
+  set(5, PyBytes_FromStringAndSize(e.payload.data(), static_cast<Py_ssize_t>(e.payload.size())));
+  set(6, PyLong_FromUnsignedLongLong(e.timestamp_ns));
+  set(7, PyLong_FromUnsignedLongLong(e.lsn));
+  set(8, PyFloat_FromDouble(static_cast<double>(e.timestamp_ns) / 1e9));
   return out;
 }
 
@@ -374,23 +394,23 @@ class PyCursor {
     cursor_ = txj::Cursor();
   }
 
-  std::optional<PyEvent> next() {
+  py::object next() {
     std::unique_lock lock(mu_, std::try_to_lock);
     if (!lock.owns_lock()) Busy();
     auto r = cursor_.next();
     if (!r.ok()) Raise(r.status());
-    if (!r->has_value()) return std::nullopt;
+    if (!r->has_value()) return py::none();
     return ToPy(**r, names_);
   }
 
-  PyEvent iter_next() {
-    auto e = next();
-    if (!e) throw py::stop_iteration();
-    return std::move(*e);
+  py::object iter_next() {
+    py::object e = next();
+    if (e.is_none()) throw py::stop_iteration();
+    return e;
   }
 
   // Waits in slices so that Ctrl-C (a signal handled by Python) ends the wait.
-  std::optional<PyEvent> wait_next(const py::object& timeout) {
+  py::object wait_next(const py::object& timeout) {
     std::optional<std::chrono::nanoseconds> limit = Timeout(timeout, "timeout");
     const auto start = std::chrono::steady_clock::now();
     const auto end = limit ? start + *limit : std::chrono::steady_clock::time_point::max();
@@ -405,7 +425,7 @@ class PyCursor {
       }
       if (r->ok()) return ToPy(**r, names_);
       if (!r->status().IsTimedOut()) Raise(r->status());
-      if (std::chrono::steady_clock::now() >= end) return std::nullopt;
+      if (std::chrono::steady_clock::now() >= end) return py::none();
       if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     }
   }
@@ -418,7 +438,7 @@ class PyCursor {
     auto n = cursor_.next_batch(batch_);
     if (!n.ok()) Raise(n.status());
     py::list out(*n);
-    for (std::size_t i = 0; i < *n; ++i) out[i] = py::cast(ToPy(batch_[i], names_));
+    for (std::size_t i = 0; i < *n; ++i) PyList_SET_ITEM(out.ptr(), i, ToPy(batch_[i], names_).release().ptr());
     return out;
   }
 
@@ -776,29 +796,9 @@ PYBIND11_MODULE(_txjournal, m) {
                ", lsn=" + std::to_string(c.lsn) + ")";
       });
 
-  py::class_<PyEvent>(m, "Event",
-                      "One committed event, copied out of the journal (valid for as long as you keep it).")
-      .def_readonly("offset", &PyEvent::offset, "Dense position in the committed view: 0, 1, 2, ...")
-      .def_readonly("txn_id", &PyEvent::txn_id, "Top-level transaction that committed it.")
-      .def_readonly("timestamp_ns", &PyEvent::timestamp_ns, "Nanoseconds since the Unix epoch.")
-      .def_property_readonly("timestamp", [](const PyEvent& e) { return static_cast<double>(e.timestamp_ns) / 1e9; },
-                             "Seconds since the Unix epoch, as time.time() gives them.")
-      .def_readonly("lsn", &PyEvent::lsn, "Byte address of the event's record.")
-      .def_readonly("topic", &PyEvent::topic)
-      .def_readonly("type", &PyEvent::type)
-      .def_readonly("key", &PyEvent::key, "bytes, or None when the event has no key.")
-      .def_readonly("payload", &PyEvent::payload)
-      .def("__repr__",
-           [](const PyEvent& e) {
-             return "Event(offset=" + std::to_string(e.offset) + ", txn_id=" + std::to_string(e.txn_id) +
-                    ", topic=" + std::string(py::repr(e.topic)) + ", type=" + std::string(py::repr(e.type)) +
-                    ", key=" + std::string(py::repr(e.key)) + ", payload=" + std::string(py::repr(e.payload)) +
-                    ", timestamp_ns=" + std::to_string(e.timestamp_ns) + ")";
-           })
-      .def("__eq__", [](const PyEvent& a, const PyEvent& b) {
-        return a.offset == b.offset && a.txn_id == b.txn_id && a.timestamp_ns == b.timestamp_ns && a.lsn == b.lsn &&
-               a.topic.equal(b.topic) && a.type.equal(b.type) && a.key.equal(b.key) && a.payload.equal(b.payload);
-      });
+  event_type = PyStructSequence_NewType(&kEventDesc);
+  if (event_type == nullptr) throw py::error_already_set();
+  m.attr("Event") = py::reinterpret_borrow<py::object>(reinterpret_cast<PyObject*>(event_type));
 
   py::class_<txj::SnapshotInfo>(m, "SnapshotInfo", "A stored snapshot of one topic.")
       .def_readonly("topic", &txj::SnapshotInfo::topic)

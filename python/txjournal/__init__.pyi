@@ -43,7 +43,9 @@ class CommitInfo:
     @property
     def lsn(self) -> int: ...
 
-class Event:
+class Event(tuple[int, int, str, str, bytes | None, bytes, int, int]):
+    """A named tuple (offset, txn_id, topic, type, key, payload, timestamp_ns, lsn); timestamp is an attribute only."""
+
     @property
     def offset(self) -> int: ...
     @property
