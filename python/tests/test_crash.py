@@ -47,7 +47,9 @@ def test_every_commit_acknowledged_by_a_writer_killed_with_sigkill_is_found(jdir
         finally:
             child.send_signal(signal.SIGKILL)
             child.wait(HANG_LIMIT)
-        for line in child.stdout.read().split("\n"):  # acks already printed count too
+        with child:  # closes the pipes
+            rest = child.stdout.read()
+        for line in rest.split("\n"):  # acks already printed count too
             f = line.split()
             if f and f[0] == "ack" and len(f) == 5:
                 acked[int(f[1])] = tuple(map(int, f[2:]))

@@ -126,7 +126,8 @@ def test_a_cursor_in_one_process_is_woken_by_a_commit_in_another(jdir):
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+        with child:  # waits, closes the pipes
+            pass
 
 
 def test_ctrl_c_ends_a_wait_next_without_timeout_with_keyboard_interrupt(journal):
