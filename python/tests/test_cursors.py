@@ -143,3 +143,20 @@ def test_ctrl_c_ends_a_wait_next_without_timeout_with_keyboard_interrupt(journal
     with journal.begin() as tx:  # the cursor is still usable
         tx.append("t", "x", b"after")
     assert cur.wait_next(timeout=HANG_LIMIT).payload == b"after"
+
+
+def test_next_and_dunder_next_and_iteration_agree_and_raise_the_same_errors(journal):
+    fill(journal, 4)
+    a, b, c = journal.cursor(0), journal.cursor(0), journal.cursor(0)
+    assert [next(a), next(a)] == [b.__next__(), b.__next__()] == [c.next(), c.next()]
+    assert list(a) == [b.__next__(), b.__next__()]
+    with pytest.raises(StopIteration):
+        next(a)
+    with pytest.raises(StopIteration):
+        b.__next__()
+    c.close()
+    with pytest.raises(txjournal.ClosedError):
+        next(c)
+    with pytest.raises(txjournal.ClosedError):
+        for _ in c:
+            pass
