@@ -37,11 +37,12 @@ import txjournal
 PAYLOAD = b"p" * 100
 
 
-def append_rate(base: str, per_txn: int, durable: bool, seconds: float) -> float:
+def append_rate(base: str, per_txn: int, durable: bool, seconds: float) -> tuple[float, float]:
     d = tempfile.mkdtemp(prefix="append-", dir=base)
     try:
         with txjournal.open(d + "/j", durability="commit" if durable else "none") as j:
             events = 0
+            c0 = time.process_time()
             t0 = time.perf_counter()
             deadline = t0 + seconds
             while True:
@@ -52,12 +53,13 @@ def append_rate(base: str, per_txn: int, durable: bool, seconds: float) -> float
                     events += per_txn
                 if time.perf_counter() >= deadline:
                     break
-            return events / (time.perf_counter() - t0)
+            wall = time.perf_counter() - t0
+            return events / wall, events / max(time.process_time() - c0, 1e-9)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def replay_rates(base: str, n: int) -> dict[str, float]:
+def replay_rates(base: str, n: int) -> dict[str, tuple[float, float]]:
     d = tempfile.mkdtemp(prefix="replay-", dir=base)
     try:
         with txjournal.open(d + "/j", durability="none") as j:
@@ -67,19 +69,24 @@ def replay_rates(base: str, n: int) -> dict[str, float]:
                     for k in range(100):
                         tx.append(topics[k % 10], "e", PAYLOAD)
             out = {}
-            t0 = time.perf_counter()
-            got = sum(1 for _ in j.cursor(0))
-            out["iterate"] = got / (time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            for _ in j.cursor(0, topics=["topic-3"]):
-                pass
-            out["one topic of ten (scanned)"] = n / (time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            cur = j.cursor(0)
-            got = 0
-            while batch := cur.read_batch(256):
-                got += len(batch)
-            out["read_batch(256)"] = got / (time.perf_counter() - t0)
+
+            def timed(name, fn, count=None):
+                c0, t0 = time.process_time(), time.perf_counter()
+                got = fn()
+                wall, cpu = time.perf_counter() - t0, max(time.process_time() - c0, 1e-9)
+                k = count if count is not None else got
+                out[name] = (k / wall, k / cpu)
+                return got
+
+            def batches():
+                cur, got = j.cursor(0), 0
+                while batch := cur.read_batch(256):
+                    got += len(batch)
+                return got
+
+            timed("iterate", lambda: sum(1 for _ in j.cursor(0)))
+            timed("one topic of ten (scanned)", lambda: sum(1 for _ in j.cursor(0, topics=["topic-3"])), n)
+            got = timed("read_batch(256)", batches)
             assert got == n
             return out
     finally:
@@ -123,7 +130,7 @@ def main() -> int:
 
     base = tempfile.mkdtemp(prefix="txj-pybench-", dir=args.dir)
     try:
-        rows: dict[str, list[float]] = {}
+        rows: dict[str, list[tuple[float, float]]] = {}
         for _ in range(args.repetitions):
             for per_txn, durable in ((100, False), (1, False), (100, True), (1, True)):
                 name = f"append 100 B x{per_txn}" + (" sync" if durable else "")
@@ -135,15 +142,19 @@ def main() -> int:
         shutil.rmtree(base, ignore_errors=True)
 
     print(f"txjournal {txjournal.__version__}, Python {sys.version.split()[0]}, "
-          f"median of {args.repetitions}, events/s")
-    print(f"| workload | Python | C++ (journal-bench) | Python / C++ |")
-    print(f"|---|---:|---:|---:|")
+          f"median of {args.repetitions}, events/s; 'CPU' divides by the process's CPU time "
+          f"(less disturbed by other load; meaningless for the sync rows, which wait for the disk)")
+    print("| workload | Python | Python, CPU time | C++ (journal-bench) | Python / C++ |")
+    print("|---|---:|---:|---:|---:|")
+
+    def num(x):
+        return f"{x:,.0f}".replace(",", " ")
+
     for name, v in rows.items():
-        py = statistics.median(v)
+        py = statistics.median(w for w, _ in v)
+        cpu = statistics.median(c for _, c in v)
         c = cxx.get(name)
-        cs = f"{c:,.0f}".replace(",", " ") if c else "–"
-        ratio = f"{py / c:.2f}" if c else "–"
-        print(f"| {name} | {py:,.0f} | {cs} | {ratio} |".replace(",", " "))
+        print(f"| {name} | {num(py)} | {num(cpu)} | {num(c) if c else '–'} | {f'{py / c:.2f}' if c else '–'} |")
     return 0
 
 
