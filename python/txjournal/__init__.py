@@ -21,7 +21,9 @@ txjournal.Error, one per status code of the C++ API (include/txjournal/status.h)
 carrying its message (which names the file, byte offset, LSN or transaction).
 Wrong Python types raise TypeError.
 
-Events are copies: topic and type are str, key and payload bytes, copied out
+Events are named tuples (offset, txn_id, topic, type, key, payload,
+timestamp_ns, lsn) with a timestamp attribute (float seconds), and copies:
+topic and type are str, key and payload bytes, copied out
 of the journal's mapping when read, so an Event stays valid for as long as it
 is kept (the C++ views die at the cursor's next call, which Python code could
 not be held to). Payloads and keys are taken as bytes-like objects or str
