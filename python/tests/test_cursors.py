@@ -136,10 +136,16 @@ def test_ctrl_c_ends_a_wait_next_without_timeout_with_keyboard_interrupt(journal
 
     cur = journal.cursor(0)
     interrupt = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
-    with pytest.raises(KeyboardInterrupt):
-        interrupt.start()
-        cur.wait_next()
-    interrupt.join()
+    # A process started with SIGINT ignored (a background job of a script)
+    # would never see it: install Python's handler for the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.start()
+            cur.wait_next()
+    finally:
+        interrupt.join()
+        signal.signal(signal.SIGINT, previous)
     with journal.begin() as tx:  # the cursor is still usable
         tx.append("t", "x", b"after")
     assert cur.wait_next(timeout=HANG_LIMIT).payload == b"after"

@@ -241,11 +241,17 @@ def test_ctrl_c_ends_a_begin_waiting_for_another_threads_transaction(journal):
     th.start()
     holding.wait(HANG_LIMIT)
     interrupt = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
-    with pytest.raises(KeyboardInterrupt):
-        interrupt.start()
-        journal.begin()
-    interrupt.join()
-    assert th.is_alive()  # interrupted while the other transaction was still open
+    # A process started with SIGINT ignored (a background job of a script)
+    # would never see it: install Python's handler for the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.start()
+            journal.begin()
+        assert th.is_alive()  # interrupted while the other transaction was still open
+    finally:
+        interrupt.join()
+        signal.signal(signal.SIGINT, previous)
     release.set()
     th.join(HANG_LIMIT)
     assert [e.payload for e in replay(journal)] == [b"held"]
