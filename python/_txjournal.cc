@@ -726,7 +726,7 @@ std::unique_ptr<PyJournal> Open(const py::object& path, const std::string& durab
                                 bool pad_commits_to_page, unsigned file_mode,
                                 const std::optional<std::map<std::string, std::vector<std::string>>>& schema,
                                 bool rebuild_catalog, const py::object& poll_interval) {
-  std::string dir = py::str(py::module_::import("os").attr("fspath")(path));
+  std::string dir = py::str(py::module_::import("os").attr("fsdecode")(path));  // str, bytes or PathLike
   txj::Options o;
   o.durability = ParseDurability(durability);
   if (!segment_size.is_none()) {

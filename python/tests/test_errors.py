@@ -175,3 +175,11 @@ def test_damaged_records_raise_corruption_naming_the_file(jdir):
             list(j.cursor(0))
     assert seg.name in str(e.value)
     assert isinstance(e.value, txjournal.Error) and e.value.message == str(e.value)
+
+
+def test_the_path_may_be_str_bytes_or_path_like(tmp_path):
+    for i, path in enumerate([str(tmp_path / "s"), bytes(tmp_path / "b"), tmp_path / "p"]):
+        with txjournal.open(path, durability="none") as j:
+            assert j.dir == str(tmp_path / "sbp"[i])
+    with pytest.raises(TypeError):
+        txjournal.open(42)
