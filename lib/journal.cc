@@ -641,6 +641,7 @@ Status Journal::close() {
     }
     s.txn_cv.wait(lock, [&] { return !s.txn_active; });
     s.closed = true;
+    s.accepting->store(false, std::memory_order_release);
     s.txn_active = true;  // nobody writes any more
     s.txn_cv.notify_all();
   }

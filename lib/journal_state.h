@@ -80,6 +80,9 @@ struct JournalState {
   // so one that outlives its journal answers kClosed instead of reading
   // freed memory.
   std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
+  // False once close() has begun: stores that write on the journal's behalf
+  // (the offset store) refuse from then on, like the journal itself.
+  std::shared_ptr<std::atomic<bool>> accepting = std::make_shared<std::atomic<bool>>(true);
 
   // ---- topics and compaction ----
   struct RegisteredCompactor {

@@ -14,9 +14,12 @@ constexpr std::string_view kOffsets = "consumer_offsets";
 
 class LmdbOffsetStore final : public OffsetStore {
  public:
-  LmdbOffsetStore(MDB_env* env, std::string where) : tables_(env, std::move(where)) {}
+  LmdbOffsetStore(MDB_env* env, std::string where, std::shared_ptr<std::atomic<bool>> alive,
+                  std::shared_ptr<std::atomic<bool>> accepting)
+      : tables_(env, std::move(where)), alive_(std::move(alive)), accepting_(std::move(accepting)) {}
 
   Result<std::uint64_t> load(const std::string& consumer) override {
+    TXJ_RETURN_IF_ERROR(CheckOpen());
     auto v = tables_.Get(kOffsets, consumer);
     if (!v.ok()) return v.status();
     if (!v->has_value()) return std::uint64_t{0};
@@ -34,6 +37,7 @@ class LmdbOffsetStore final : public OffsetStore {
 
   Status commit_with(const std::string& consumer, std::uint64_t next_offset,
                      const std::function<Status(KvTxn&)>& fn) override {
+    TXJ_RETURN_IF_ERROR(CheckOpen());
     if (consumer.empty()) return Status::InvalidArgument("empty consumer name");
     return tables_.Write([&](KvTxn& t) -> Status {
       TXJ_RETURN_IF_ERROR(fn(t));
@@ -43,11 +47,21 @@ class LmdbOffsetStore final : public OffsetStore {
   }
 
   Result<std::optional<std::string>> get(std::string_view table, std::string_view key) override {
+    TXJ_RETURN_IF_ERROR(CheckOpen());
     return tables_.Get(table, key);
   }
 
  private:
+  // The catalog belongs to the journal: once the journal is closed (or
+  // destroyed, which closes the catalog) nothing more is read or written.
+  Status CheckOpen() const {
+    if (!alive_->load(std::memory_order_acquire) || !accepting_->load(std::memory_order_acquire)) {
+      return Status::Closed("offset store of " + tables_.where() + ": its journal was closed");
+    }
+    return Status::OK();
+  }
   internal::UserTables tables_;
+  std::shared_ptr<std::atomic<bool>> alive_, accepting_;
 };
 
 }  // namespace
@@ -59,7 +73,7 @@ Result<std::unique_ptr<OffsetStore>> OffsetStore::open(Journal& journal) {
   }
   TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(s));
   return std::unique_ptr<OffsetStore>(
-      std::make_unique<LmdbOffsetStore>(s.catalog->env(), internal::JoinPath(s.dir, "catalog")));
+      std::make_unique<LmdbOffsetStore>(s.catalog->env(), internal::JoinPath(s.dir, "catalog"), s.alive, s.accepting));
 }
 
 }  // namespace txj

@@ -355,3 +355,32 @@ TEST_CASE("a cursor, consumer or publisher outliving its journal answers closed 
   CHECK(handler.seen.empty());
   CHECK(publisher.run(stop.get_token()).code() == Code::kClosed);
 }
+
+TEST_CASE("an offset store answers closed once its journal is closed or destroyed, and saves nothing more") {
+  TempDir dir;
+  std::unique_ptr<OffsetStore> kept;
+  {
+    auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+    auto store = OffsetStore::open(*j);
+    TXJ_REQUIRE_OK(store);
+    TXJ_REQUIRE_OK((*store)->save("c", 7));
+    TXJ_REQUIRE_OK(j->close());
+    Status s = (*store)->save("c", 9);
+    CHECK(s.code() == Code::kClosed);
+    CHECK(s.message().find(dir.path()) != std::string::npos);
+    CHECK((*store)->load("c").status().code() == Code::kClosed);
+    CHECK((*store)->get("t", "k").status().code() == Code::kClosed);
+    CHECK((*store)->commit_with("c", 9, [](KvTxn&) { return Status::OK(); }).code() == Code::kClosed);
+    kept = std::move(*store);
+  }
+  // The journal and its catalog are gone: the store touches nothing.
+  CHECK(kept->save("c", 11).code() == Code::kClosed);
+  CHECK(kept->load("c").status().code() == Code::kClosed);
+  kept.reset();
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  auto store = OffsetStore::open(*j);
+  TXJ_REQUIRE_OK(store);
+  auto off = (*store)->load("c");
+  TXJ_REQUIRE_OK(off);
+  CHECK(*off == 7);
+}

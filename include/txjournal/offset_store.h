@@ -30,7 +30,10 @@ class TXJ_EXPORT KvTxn {
 // the rest of the catalog these are not derived from the journal: a journal
 // whose catalog is damaged is not silently rebuilt (see Options).
 //
-// Thread-safe. Lifetime: must not outlive the Journal it was opened on.
+// Thread-safe. Lifetime: once its Journal is closed (close() or
+// destruction) every call returns kClosed and touches nothing; destroying
+// the Journal while another thread is inside a call of its store is not
+// allowed.
 class TXJ_EXPORT OffsetStore {
  public:
   // Errors: kInvalidState (read-only journal or no catalog).
