@@ -16,6 +16,7 @@
 // be used by one thread at a time (C++ rule); the binding enforces that with
 // a try-lock per tree and per cursor and raises InvalidStateError on
 // concurrent use instead of letting two threads into the same tree.
+#include <deque>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -301,6 +302,36 @@ class PyTransaction {
     std::unique_lock lock(guard_->mu, std::try_to_lock);
     if (!lock.owns_lock()) Busy();
     Check(tx_.append(t.view(), ty.view(), p.view(), opts));
+  }
+
+  // events: an iterable of (topic, type, payload) or (topic, type, payload, key).
+  void append_batch(const py::iterable& events) {
+    std::deque<BytesArg> held;  // keeps every buffer alive until the call returns
+    std::vector<txj::NewEvent> batch;
+    std::size_t i = 0;
+    for (const py::handle item : events) {
+      if (!py::isinstance<py::tuple>(item)) {
+        throw py::type_error("event " + std::to_string(i) + " of the batch must be a tuple (topic, type, payload[, key])");
+      }
+      const auto t = py::reinterpret_borrow<py::tuple>(item);
+      if (t.size() != 3 && t.size() != 4) {
+        throw py::type_error("event " + std::to_string(i) + " of the batch has " + std::to_string(t.size()) +
+                             " items; expected (topic, type, payload[, key])");
+      }
+      if (!py::isinstance<py::str>(t[0]) || !py::isinstance<py::str>(t[1])) {
+        throw py::type_error("event " + std::to_string(i) + " of the batch: topic and type must be str");
+      }
+      txj::NewEvent e;
+      e.topic = held.emplace_back(t[0], "topic").view();
+      e.type = held.emplace_back(t[1], "type").view();
+      e.payload = held.emplace_back(t[2], "payload").view();
+      if (t.size() == 4 && !t[3].is_none()) e.options.key = held.emplace_back(t[3], "key").view();
+      batch.push_back(e);
+      ++i;
+    }
+    std::unique_lock lock(guard_->mu, std::try_to_lock);
+    if (!lock.owns_lock()) Busy();
+    Check(tx_.append_batch(batch));
   }
 
   std::unique_ptr<PyTransaction> begin() {
@@ -894,6 +925,10 @@ PYBIND11_MODULE(_txjournal, m) {
            "Appends one event. payload and key: bytes-like or str (UTF-8). timestamp_ns 0: the transaction's "
            "time. Raises InvalidArgumentError (empty or invalid topic or type, a field over its limit), "
            "InvalidStateError (ended, or a child is open), IoError / NoSpaceError / FailedError.")
+      .def("append_batch", &PyTransaction::append_batch, py::arg("events"),
+           "Appends many events in one call: an iterable of (topic, type, payload) or (topic, type, payload, key) "
+           "tuples. Every event is checked first: when one is invalid (InvalidArgumentError naming its index) "
+           "none of them is appended. Much cheaper per event than append() for bulk writes.")
       .def("begin", &PyTransaction::begin,
            "Opens a sub-transaction nested in this one (any depth). Its events join this transaction when it "
            "commits; rolling it back discards them and those of its descendants.")

@@ -255,3 +255,19 @@ def test_ctrl_c_ends_a_begin_waiting_for_another_threads_transaction(journal):
     release.set()
     th.join(HANG_LIMIT)
     assert [e.payload for e in replay(journal)] == [b"held"]
+
+
+def test_append_batch_appends_every_event_in_order_and_a_bad_one_appends_none(journal):
+    with journal.begin() as tx:
+        tx.append_batch([("orders", "created", b"a"), ("orders", "created", "b", b"k"), ("stock", "moved", b"c", None)])
+        with pytest.raises(txjournal.InvalidArgumentError) as bad:
+            tx.append_batch([("orders", "created", b"d"), ("", "created", b"e")])
+        assert "event 1 of a batch of 2" in str(bad.value)
+        with pytest.raises(TypeError):
+            tx.append_batch([("orders", "created")])
+    events = list(journal.cursor(0))
+    assert [(e.offset, e.topic, e.payload, e.key) for e in events] == [
+        (0, "orders", b"a", None),
+        (1, "orders", b"b", b"k"),
+        (2, "stock", b"c", None),
+    ]

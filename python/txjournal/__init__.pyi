@@ -2,7 +2,7 @@
 # python/_txjournal.cc; the docstrings are there and in __init__.py).
 import os
 from types import TracebackType
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 __version__: str
 FORMAT_VERSION: int
@@ -145,6 +145,9 @@ class OffsetStore:
 class Transaction:
     def append(
         self, topic: str, type: str, payload: _Bytes, *, key: _Bytes | None = None, timestamp_ns: int = 0
+    ) -> None: ...
+    def append_batch(
+        self, events: Iterable[tuple[str, str, _Bytes] | tuple[str, str, _Bytes, _Bytes | None]]
     ) -> None: ...
     def begin(self) -> Transaction: ...
     def commit(self) -> CommitInfo: ...
