@@ -136,49 +136,62 @@ TXJ_C_EXPORT int txj_version(int* major, int* minor, int* patch, uint32_t* forma
  * error if it exists, read-write, 64 MiB segments, TXJ_DURABILITY_COMMIT,
  * commits padded to a page, 100 ms sync interval, mode 0600, no schema, no
  * catalog rebuild, 1 ms poll interval. Errors: TXJ_INVALID_ARGUMENT (out is
- * NULL), TXJ_NO_SPACE (out of memory). */
+ * NULL), TXJ_NO_SPACE (out of memory).
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_options_create(txj_options_t** out, char** errptr);
 
-/* Frees the handle. NULL is ignored. Always TXJ_OK. */
+/* Frees the handle. NULL is ignored. Always TXJ_OK.
+ * Thread rule: not while another thread uses the handle. */
 TXJ_C_EXPORT int txj_options_destroy(txj_options_t* options);
 
 /* Each setter returns TXJ_OK, or TXJ_INVALID_ARGUMENT when `options` is
  * NULL or the value is rejected (said per setter). Booleans: 0 is false,
  * anything else true. */
 
-/* Create the journal directory if it does not exist (default 1). */
+/* Create the journal directory if it does not exist (default 1).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_create_if_missing(txj_options_t* options, int value, char** errptr);
-/* Fail txj_open() with TXJ_INVALID_ARGUMENT if the journal exists (default 0). */
+/* Fail txj_open() with TXJ_INVALID_ARGUMENT if the journal exists (default 0).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_error_if_exists(txj_options_t* options, int value, char** errptr);
 /* Open for reading only: no lock, nothing written or repaired; a crash tail
- * is reported in the recovery report and left as it is (default 0). */
+ * is reported in the recovery report and left as it is (default 0).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_read_only(txj_options_t* options, int value, char** errptr);
 /* Segment file size in bytes, fixed when the journal is created: a multiple
- * of 4096, at least 65536 (checked by txj_open()). */
+ * of 4096, at least 65536 (checked by txj_open()).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_segment_size(txj_options_t* options, uint64_t bytes, char** errptr);
-/* One of enum txj_durability; any other value is TXJ_INVALID_ARGUMENT here. */
+/* One of enum txj_durability; any other value is TXJ_INVALID_ARGUMENT here.
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_durability(txj_options_t* options, int durability, char** errptr);
 /* Under TXJ_DURABILITY_COMMIT, end each commit's page with padding (default
- * 1). See Options::pad_commits_to_page before turning it off. */
+ * 1). See Options::pad_commits_to_page before turning it off.
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_pad_commits_to_page(txj_options_t* options, int value, char** errptr);
 /* Background sync interval of TXJ_DURABILITY_PERIODIC, in milliseconds;
- * positive (checked by txj_open()). */
+ * positive (checked by txj_open()).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_sync_interval_ms(txj_options_t* options, int64_t ms, char** errptr);
 /* How often a cursor of another process polls when it cannot be woken, in
- * milliseconds; positive (checked by txj_open()). */
+ * milliseconds; positive (checked by txj_open()).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_poll_interval_ms(txj_options_t* options, int64_t ms, char** errptr);
 /* Permission bits of the files the journal creates: at most 0777, at least
- * 0600 (checked by txj_open()). */
+ * 0600 (checked by txj_open()).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_file_mode(txj_options_t* options, unsigned mode, char** errptr);
 /* Move a missing, damaged or foreign catalog aside and start a new one
- * instead of failing with TXJ_CORRUPTION (default 0). */
+ * instead of failing with TXJ_CORRUPTION (default 0).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_rebuild_catalog(txj_options_t* options, int value, char** errptr);
 /* Adds `topic` (a C string) to the schema with the event types it may hold
  * (`types[0..ntypes)`, C strings; ntypes 0: any type). Once a schema is set,
  * appends of other topics or types and cursor filters naming them are
  * TXJ_INVALID_ARGUMENT. Adding a topic again replaces its types. Names are
  * checked by txj_open(). Errors: TXJ_INVALID_ARGUMENT (NULL options or
- * topic, types NULL with ntypes > 0, a NULL entry). */
+ * topic, types NULL with ntypes > 0, a NULL entry).
+ * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_add_schema_topic(txj_options_t* options, const char* topic,
                                               const char* const* types, size_t ntypes, char** errptr);
 
@@ -241,19 +254,23 @@ typedef struct txj_recovery_repair {
   const char* reason;      /* C string: "torn record", "open transaction rolled back", ... */
 } txj_recovery_repair_t;
 
-/* Fills *out. Errors: TXJ_INVALID_ARGUMENT (NULL argument). */
+/* Fills *out. Errors: TXJ_INVALID_ARGUMENT (NULL argument).
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_recovery(const txj_journal_t* journal, txj_recovery_info_t* out, char** errptr);
 /* Fills *out with repair `index` (< repair_count). Its strings belong to the
  * journal and stay valid until txj_close(). Errors: TXJ_INVALID_ARGUMENT
- * (NULL argument), TXJ_NOT_FOUND (index out of range). */
+ * (NULL argument), TXJ_NOT_FOUND (index out of range).
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_recovery_repair(const txj_journal_t* journal, size_t index, txj_recovery_repair_t* out,
                                      char** errptr);
 /* Sets *note to note `index` (< note_count), a C string valid until
- * txj_close(). Errors: as txj_recovery_repair(). */
+ * txj_close(). Errors: as txj_recovery_repair().
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_recovery_note(const txj_journal_t* journal, size_t index, const char** note, char** errptr);
 /* Sets *out to the whole report as text (one repair per line), allocated
  * for you: free it with txj_free(). Errors: TXJ_INVALID_ARGUMENT,
- * TXJ_NO_SPACE. */
+ * TXJ_NO_SPACE.
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_recovery_string(const txj_journal_t* journal, char** out, char** errptr);
 
 /* ---------------------------------------------------------------------
@@ -334,13 +351,15 @@ TXJ_C_EXPORT int txj_begin(txj_journal_t* journal, txj_txn_t** out, char** errpt
  * transaction is open. */
 TXJ_C_EXPORT int txj_try_begin(txj_journal_t* journal, txj_txn_t** out, char** errptr);
 /* As txj_begin(), but returns TXJ_TIMED_OUT after `timeout_ms`
- * milliseconds (0: do not wait). */
+ * milliseconds (0: do not wait).
+ * Thread rule: as txj_begin(). */
 TXJ_C_EXPORT int txj_begin_timeout(txj_journal_t* journal, uint64_t timeout_ms, txj_txn_t** out,
                                    char** errptr);
 
 /* Opens a sub-transaction of `parent` (which may itself be one) and sets
  * *out. Errors: TXJ_INVALID_ARGUMENT, TXJ_INVALID_STATE (parent ended or has
- * an open child), TXJ_IO_ERROR, TXJ_NO_SPACE, TXJ_FAILED. */
+ * an open child), TXJ_IO_ERROR, TXJ_NO_SPACE, TXJ_FAILED.
+ * Thread rule: the thread using the tree; the child belongs to the same tree. */
 TXJ_C_EXPORT int txj_txn_begin(txj_txn_t* parent, txj_txn_t** out, char** errptr);
 
 /* Appends one event of `topic` and `type` (C strings; type may be "") with
@@ -349,13 +368,15 @@ TXJ_C_EXPORT int txj_txn_begin(txj_txn_t* parent, txj_txn_t** out, char** errptr
  * empty, not UTF-8, with control characters or over 255 bytes; a type or
  * schema violation; payload too big for a segment), TXJ_INVALID_STATE
  * (ended, a child open, or a read-only journal), TXJ_IO_ERROR, TXJ_NO_SPACE,
- * TXJ_FAILED. */
+ * TXJ_FAILED.
+ * Thread rule: the thread using the tree. */
 TXJ_C_EXPORT int txj_txn_append(txj_txn_t* txn, const char* topic, const char* type, const void* payload,
                                 size_t payload_len, char** errptr);
 /* As txj_txn_append(), with a key and a timestamp. key NULL (with key_len 0)
  * means no key; a non-NULL key of length 0 is the empty key; keys are bytes,
  * at most 65535. timestamp_ns: nanoseconds since the Unix epoch, 0 for the
- * transaction's time (taken when its top level began). */
+ * transaction's time (taken when its top level began).
+ * Thread rule: the thread using the tree. */
 TXJ_C_EXPORT int txj_txn_append_ex(txj_txn_t* txn, const char* topic, const char* type, const void* key,
                                    size_t key_len, const void* payload, size_t payload_len,
                                    uint64_t timestamp_ns, char** errptr);
@@ -367,18 +388,20 @@ TXJ_C_EXPORT int txj_txn_append_ex(txj_txn_t* txn, const char* topic, const char
  * open: the transaction is then rolled back with its descendants),
  * TXJ_IO_ERROR, TXJ_NO_SPACE, TXJ_FAILED (a sync failed: nothing is
  * promised about this transaction; close and reopen to see what survived).
- */
+ * Thread rule: the thread using the tree. */
 TXJ_C_EXPORT int txj_txn_commit(txj_txn_t* txn, txj_commit_info_t* info, char** errptr);
 /* Rolls back `txn` and every descendant and frees the handle. Errors:
  * TXJ_INVALID_ARGUMENT (NULL: nothing freed), TXJ_INVALID_STATE (already
  * ended, e.g. by an ancestor; or a child is open: then the transaction is
- * rolled back with its descendants all the same), TXJ_IO_ERROR. */
+ * rolled back with its descendants all the same), TXJ_IO_ERROR.
+ * Thread rule: the thread using the tree. */
 TXJ_C_EXPORT int txj_txn_rollback(txj_txn_t* txn, char** errptr);
 
 /* Facts about an open or ended transaction handle: the top-level id,
  * the sub-transaction id (0 for the top level), the depth (0 for the top
  * level) and whether it is still open (1) or ended (0). Any out-pointer may
- * be NULL. Errors: TXJ_INVALID_ARGUMENT (NULL txn). */
+ * be NULL. Errors: TXJ_INVALID_ARGUMENT (NULL txn).
+ * Thread rule: the thread using the tree. */
 TXJ_C_EXPORT int txj_txn_info(const txj_txn_t* txn, uint64_t* txn_id, uint32_t* sub_id, uint32_t* depth,
                               int* is_open, char** errptr);
 
@@ -426,7 +449,8 @@ TXJ_C_EXPORT int txj_cursor_open(txj_journal_t* journal, uint64_t offset, const 
  * 1; at the end of what is committed now, sets *found to 0 and returns
  * TXJ_OK. Errors: TXJ_INVALID_ARGUMENT (NULL argument), TXJ_CLOSED (cursor
  * closed), TXJ_TRUNCATED (the next event lies in dropped history),
- * TXJ_CORRUPTION (damaged record; file and byte offset named). */
+ * TXJ_CORRUPTION (damaged record; file and byte offset named).
+ * Thread rule: one thread at a time per cursor. */
 TXJ_C_EXPORT int txj_cursor_next(txj_cursor_t* cursor, txj_event_t* event, int* found, char** errptr);
 
 /* As txj_cursor_next(), but at the end waits until a matching event is
@@ -437,7 +461,8 @@ TXJ_C_EXPORT int txj_cursor_next(txj_cursor_t* cursor, txj_event_t* event, int* 
 TXJ_C_EXPORT int txj_cursor_wait(txj_cursor_t* cursor, int64_t timeout_ms, txj_event_t* event, char** errptr);
 
 /* Sets *offset to the offset the next returned event will have at least.
- * Errors: TXJ_INVALID_ARGUMENT. */
+ * Errors: TXJ_INVALID_ARGUMENT.
+ * Thread rule: one thread at a time per cursor. */
 TXJ_C_EXPORT int txj_cursor_position(const txj_cursor_t* cursor, uint64_t* offset, char** errptr);
 
 /* Closes the cursor and wakes a txj_cursor_wait() in another thread; the
@@ -481,12 +506,14 @@ typedef struct txj_snapshot_info {
  * covered events of this topic gets TXJ_TRUNCATED. `info` may be NULL.
  * Errors: TXJ_INVALID_ARGUMENT, TXJ_NOT_FOUND (no compactor registered for
  * the topic), TXJ_INVALID_STATE (read-only), TXJ_CORRUPTION, TXJ_IO_ERROR,
- * TXJ_NO_SPACE. */
+ * TXJ_NO_SPACE.
+ * Thread rule: any thread; never blocks the writer. */
 TXJ_C_EXPORT int txj_compact(txj_journal_t* journal, const char* topic, txj_snapshot_info_t* info, char** errptr);
 
 /* Drops every event below `min_offset`, whatever its topic (durable before
  * anything is removed). Errors: TXJ_INVALID_ARGUMENT (past the committed
- * end), TXJ_INVALID_STATE (read-only), TXJ_IO_ERROR, TXJ_NO_SPACE. */
+ * end), TXJ_INVALID_STATE (read-only), TXJ_IO_ERROR, TXJ_NO_SPACE.
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_apply_retention(txj_journal_t* journal, uint64_t min_offset, char** errptr);
 
 /* Rebuilds the topic's latest-by-key state: the newest usable snapshot plus
@@ -497,7 +524,8 @@ TXJ_C_EXPORT int txj_apply_retention(txj_journal_t* journal, uint64_t min_offset
  * handle; free it with txj_state_destroy(). It does not depend on the
  * journal and may outlive it. Errors: TXJ_INVALID_ARGUMENT,
  * TXJ_NOT_SUPPORTED (the registered compactor is not latest-by-key),
- * TXJ_CORRUPTION, TXJ_IO_ERROR, TXJ_NO_SPACE. */
+ * TXJ_CORRUPTION, TXJ_IO_ERROR, TXJ_NO_SPACE.
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_rebuild(txj_journal_t* journal, const char* topic, txj_state_t** out, char** errptr);
 
 typedef struct txj_state_info {
@@ -511,22 +539,27 @@ typedef struct txj_state_info {
 /* Thread rule for state handles: read-only calls from any threads; destroy
  * from one, when no other uses it. */
 
-/* Fills *out. Errors: TXJ_INVALID_ARGUMENT. */
+/* Fills *out. Errors: TXJ_INVALID_ARGUMENT.
+ * Thread rule: any threads at once. */
 TXJ_C_EXPORT int txj_state_info(const txj_state_t* state, txj_state_info_t* out, char** errptr);
 /* Looks `key` (key, key_len bytes) up: *found 1 and *value, *value_len the
  * payload of its latest event, or *found 0. The value stays valid until
- * txj_state_destroy(). Errors: TXJ_INVALID_ARGUMENT. */
+ * txj_state_destroy(). Errors: TXJ_INVALID_ARGUMENT.
+ * Thread rule: any threads at once. */
 TXJ_C_EXPORT int txj_state_get(const txj_state_t* state, const void* key, size_t key_len, const void** value,
                                size_t* value_len, int* found, char** errptr);
 /* Entry `index` (< key_count) in key byte order: key and value views valid
  * until txj_state_destroy(). Errors: TXJ_INVALID_ARGUMENT, TXJ_NOT_FOUND
- * (index out of range). */
+ * (index out of range).
+ * Thread rule: any threads at once. */
 TXJ_C_EXPORT int txj_state_entry(const txj_state_t* state, size_t index, const void** key, size_t* key_len,
                                  const void** value, size_t* value_len, char** errptr);
 /* The deterministic encoding whose hash is state_hash: a view valid until
- * txj_state_destroy(). Errors: TXJ_INVALID_ARGUMENT. */
+ * txj_state_destroy(). Errors: TXJ_INVALID_ARGUMENT.
+ * Thread rule: any threads at once. */
 TXJ_C_EXPORT int txj_state_encoded(const txj_state_t* state, const void** data, size_t* size, char** errptr);
-/* Frees the state. NULL is ignored. Always TXJ_OK. */
+/* Frees the state. NULL is ignored. Always TXJ_OK.
+ * Thread rule: when no other thread uses the state. */
 TXJ_C_EXPORT int txj_state_destroy(txj_state_t* state);
 
 /* ---------------------------------------------------------------------
@@ -540,12 +573,14 @@ TXJ_C_EXPORT int txj_state_destroy(txj_state_t* state);
 /* Sets *next_offset to the consumer's saved next offset (0 when it has
  * none). `consumer` is a non-empty C string. Errors: TXJ_INVALID_ARGUMENT,
  * TXJ_INVALID_STATE (read-only journal or no catalog), TXJ_CORRUPTION (a
- * malformed stored offset), TXJ_IO_ERROR. */
+ * malformed stored offset), TXJ_IO_ERROR.
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_offset_load(txj_journal_t* journal, const char* consumer, uint64_t* next_offset,
                                  char** errptr);
 /* Saves the consumer's next offset durably (one LMDB transaction). Errors:
  * TXJ_INVALID_ARGUMENT (NULL or empty consumer), TXJ_INVALID_STATE
- * (read-only journal or no catalog), TXJ_IO_ERROR, TXJ_NO_SPACE. */
+ * (read-only journal or no catalog), TXJ_IO_ERROR, TXJ_NO_SPACE.
+ * Thread rule: any thread. */
 TXJ_C_EXPORT int txj_offset_save(txj_journal_t* journal, const char* consumer, uint64_t next_offset,
                                  char** errptr);
 
