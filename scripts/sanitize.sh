@@ -8,7 +8,7 @@
 #       in build-asan (TXJ_ASAN_BUILD_DIR).
 # tsan: ThreadSanitizer over the suites with concurrent code (writer and
 #       background thread, readers, group commit, compaction, consumers,
-#       sessions, reliability), in build-tsan (TXJ_TSAN_BUILD_DIR). TXJ_TSAN_SUITES
+#       sessions, reliability, the C API), in build-tsan (TXJ_TSAN_BUILD_DIR). TXJ_TSAN_SUITES
 #       (space separated) overrides the suites.
 # both: the two, one after the other (the default).
 # Extra arguments go to `meson test` (e.g. --suite reliability).
@@ -41,7 +41,7 @@ if [[ $mode == tsan || $mode == both ]]; then
   ninja -C "$builddir"
   suites=()
   if (($# == 0)); then
-    for s in ${TXJ_TSAN_SUITES:-core compaction sessions consumers reliability}; do suites+=(--suite "$s"); done
+    for s in ${TXJ_TSAN_SUITES:-core compaction sessions consumers reliability capi}; do suites+=(--suite "$s"); done
   fi
   # TSan needs the address space layout it was built for: without this a
   # kernel with many random mmap bits makes every test die at start.
