@@ -16,7 +16,7 @@ if ! command -v "$cxx" >/dev/null; then
   exit 2
 fi
 if [[ ! -f $out/build.ninja ]]; then
-  CXX=$cxx meson setup "$out" --wrap-mode=nodownload --buildtype=debugoptimized \
+  CXX=$cxx meson setup "$out" --wrap-mode=nodownload --buildtype=debugoptimized -Dwerror=true \
     -Dfuzz=true -Dtests=false -Dbench=false -Dnats=disabled \
     -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
