@@ -21,6 +21,7 @@
 #include "txjournal/inspect.h"
 #include "txjournal/journal.h"
 #include "txjournal/walk.h"
+#include "hex.h"   // header only
 #include "utf8.h"  // header only: journal-dump links the shared library's public API
 
 namespace txj::tools {
@@ -110,10 +111,7 @@ std::string Printable(std::string_view s) {
     } else if (c == '\r') {
       o += "\\r";
     } else if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      o += "\\x";
-      o += kHex[c >> 4];
-      o += kHex[c & 15];
+      o += "\\x" + internal::HexEncode(&c, 1);
     } else {
       o += static_cast<char>(c);
     }
