@@ -17,12 +17,14 @@
 #include <optional>
 #include <set>
 
+// journal-dump links the shared library and uses its public API only; hex.h
+// and utf8.h are header-only private helpers.
+#include "hex.h"
 #include "tool_util.h"
 #include "txjournal/inspect.h"
 #include "txjournal/journal.h"
 #include "txjournal/walk.h"
-#include "hex.h"   // header only
-#include "utf8.h"  // header only: journal-dump links the shared library's public API
+#include "utf8.h"
 
 namespace txj::tools {
 
