@@ -41,18 +41,22 @@ void Commit(Journal& j, const std::string& topic, const std::string& type, const
   TXJ_REQUIRE_OK(tx->commit());
 }
 
-// A writer in its own process: commits `payloads` (topic "t", then "u"
-// alternately) one transaction each when it reads a byte from `go`, then
-// waits for a second byte before it closes the journal.
+// A writer in its own process: opens the journal (and says so), commits
+// three events (topic "t", then "u" alternately) one transaction each when
+// it reads a byte from `go`, then waits for a second byte before it closes
+// the journal.
 pid_t StartWriter(const std::string& dir, int* go_fd) {
-  int p[2];
+  int p[2], ready[2];
   REQUIRE(::pipe(p) == 0);
+  REQUIRE(::pipe(ready) == 0);
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::close(p[1]);
+    ::close(ready[0]);
     auto j = Journal::open(dir);
     if (!j.ok()) ::_exit(10);
+    if (::write(ready[1], "r", 1) != 1) ::_exit(15);
     char c;
     if (::read(p[0], &c, 1) != 1) ::_exit(11);
     const char* payloads[] = {"late one", "tab\there\nnewline", "late three"};
@@ -65,6 +69,10 @@ pid_t StartWriter(const std::string& dir, int* go_fd) {
     ::_exit((*j)->close().ok() ? 0 : 14);
   }
   ::close(p[0]);
+  ::close(ready[1]);
+  char r = 0;
+  CHECK(::read(ready[0], &r, 1) == 1);  // the writer holds the journal open
+  ::close(ready[0]);
   *go_fd = p[1];
   return pid;
 }
