@@ -31,13 +31,19 @@ lib=$dest$(abs "$libdir")
 bin=$dest$(abs "$bindir")
 man=$dest$(abs "$mandir")
 
-# 1. The tools, from the staged prefix, without help to find the library.
+# 1. The tools, from the staged prefix, without help to find the library
+# (a relative rpath), except under /usr, where the tools carry no rpath and
+# an installed library is found through ldconfig: there the staged one is
+# given through LD_LIBRARY_PATH.
+run_tool() {
+  if [[ $prefix == /usr ]]; then LD_LIBRARY_PATH=$lib "$@"; else env -u LD_LIBRARY_PATH "$@"; fi
+}
 for t in "${tools[@]}"; do
   [[ -x $bin/$t ]] || fail "$t not installed in $bin"
-  out=$(env -u LD_LIBRARY_PATH "$bin/$t" --version 2>&1) || fail "$t --version: exit $?: $out"
+  out=$(run_tool "$bin/$t" --version 2>&1) || fail "$t --version: exit $?: $out"
   [[ $out == "$t (txjournal) "* ]] || fail "$t --version does not start with '$t (txjournal) ': $out"
   [[ $out == *"library "*", on-disk format version "* ]] || fail "$t --version lacks the library and format versions: $out"
-  out=$(env -u LD_LIBRARY_PATH "$bin/$t" --help 2>&1) || fail "$t --help: exit $?"
+  out=$(run_tool "$bin/$t" --help 2>&1) || fail "$t --help: exit $?"
   [[ $out == *"Usage: $t"* || $out == *"Usage: "*"$t"* ]] || fail "$t --help does not name it: $out"
   echo "ok: $t --version, --help"
 done
