@@ -12,9 +12,9 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -139,6 +139,31 @@ int WaitFor(pid_t pid) {
   return status;
 }
 
+// Whether `s` has the shape `t`: '#' is one digit, '+' one or more digits,
+// '?' any one character, '*' (at the end) anything; the rest is literal.
+// (std::regex trips -Wmaybe-uninitialized inside libstdc++ in the ASan build.)
+bool Like(std::string_view s, std::string_view t) {
+  auto digit = [&](std::size_t i) { return i < s.size() && s[i] >= '0' && s[i] <= '9'; };
+  std::size_t i = 0;
+  for (char c : t) {
+    if (c == '*') return true;
+    if (c == '#') {
+      if (!digit(i)) return false;
+      ++i;
+    } else if (c == '+') {
+      if (!digit(i)) return false;
+      while (digit(i)) ++i;
+    } else if (c == '?') {
+      if (i >= s.size()) return false;
+      ++i;
+    } else {
+      if (i >= s.size() || s[i] != c) return false;
+      ++i;
+    }
+  }
+  return i == s.size();
+}
+
 std::vector<std::string> Lines(const std::string& s) {
   std::vector<std::string> v;
   std::istringstream in(s);
@@ -191,8 +216,7 @@ TEST_CASE("journal-dump --follow prints events another process commits after it 
   TwoEvents(dir);
   auto lines = FollowRun(dir, {"-f"}, 2, 3, SIGINT);
   REQUIRE(lines.size() == 5);
-  const std::regex iso(R"(^\d+  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z  txn \d+  [tu]  put  .*$)");
-  for (const auto& l : lines) CHECK_MESSAGE(std::regex_match(l, iso), l);
+  for (const auto& l : lines) CHECK_MESSAGE(Like(l, "+  ####-##-##T##:##:##.#########Z  txn +  ?  put  *"), l);
   CHECK(lines[0].find("early one") != std::string::npos);
   CHECK(lines[2].rfind("2  ", 0) == 0);
   CHECK(lines[2].find("late one") != std::string::npos);
@@ -262,7 +286,7 @@ TEST_CASE("journal-dump text output: --time unix or none, invalid UTF-8 in base6
   };
   const auto unix_lines = Lines(run("--time=unix"));
   REQUIRE(unix_lines.size() == 2);
-  CHECK(std::regex_match(unix_lines[0], std::regex(R"(^0  \d+\.\d{9}  txn 1  t  put  base64:.*$)")));
+  CHECK_MESSAGE(Like(unix_lines[0], "0  +.#########  txn 1  t  put  base64:*"), unix_lines[0]);
   CHECK(unix_lines[1].find("  nul\\x00bell\\x07") != std::string::npos);
   CHECK(Lines(run("--time=none"))[1] == "1  txn 2  t  put  nul\\x00bell\\x07");
   const std::string raw_color = run("--raw --color=always");
