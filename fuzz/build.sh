@@ -16,8 +16,8 @@ if ! command -v "$cxx" >/dev/null; then
   exit 2
 fi
 if [[ ! -f $out/build.ninja ]]; then
-  CXX=$cxx meson setup "$out" --wrap-mode=nodownload --buildtype=debugoptimized \
-    -Dfuzz=true -Dtests=false -Dbench=false -Dnats=disabled \
+  CXX=$cxx meson setup "$out" --wrap-mode=nodownload --buildtype=debugoptimized -Dwerror=true \
+    -Dfuzz=true -Dtests=false -Dbench=false -Dnats=disabled -Dman=disabled \
     -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 ninja -C "$out"

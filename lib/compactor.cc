@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "checksum.h"
+#include "hex.h"
 
 namespace txj {
 
@@ -28,12 +29,7 @@ bool GetU64(std::string_view& in, std::uint64_t* v) {
 
 std::string StateHash(std::string_view bytes) {
   XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (std::uint64_t part : {h.high64, h.low64}) {
-    for (int i = 60; i >= 0; i -= 4) s += digits[(part >> i) & 15];
-  }
-  return s;
+  return internal::HexU64(h.high64) + internal::HexU64(h.low64);
 }
 
 Status LatestByKeyCompactor::apply(State& state, const Event& event) const {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "hex.h"
 #include "journal_state.h"
 #include "txjournal/journal.h"
 #include "user_tables.h"
@@ -56,13 +57,7 @@ struct Eventbox::Impl {
     if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) {
       return Status::FromErrno(errno, "getrandom for an event id");
     }
-    static const char* d = "0123456789abcdef";
-    std::string id;
-    for (unsigned char c : b) {
-      id += d[c >> 4];
-      id += d[c & 15];
-    }
-    return id;
+    return internal::HexEncode(b, sizeof b);
   }
 };
 

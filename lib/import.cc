@@ -5,7 +5,9 @@
 #include "journal_state.h"
 #include "txn_tree.h"
 
-namespace txj::internal {
+namespace txj {
+
+using namespace internal;  // NOLINT: the implementation reaches the journal's state
 
 namespace {
 
@@ -155,4 +157,4 @@ Status ImportCompactedMark(Journal& j, const std::string& topic, std::uint64_t o
   return Status::OK();
 }
 
-}  // namespace txj::internal
+}  // namespace txj

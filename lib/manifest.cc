@@ -11,6 +11,7 @@
 
 #include "checksum.h"
 #include "format.h"
+#include "hex.h"
 #include "txjournal/version.h"
 
 namespace txj::internal {
@@ -70,13 +71,7 @@ std::uint64_t NowNanos() {
 std::uint64_t ManifestData::salt() const { return Hash64(journal_id, sizeof journal_id, 0x74786a); }
 
 std::string ManifestData::id_hex() const {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (std::uint8_t b : journal_id) {
-    s += digits[b >> 4];
-    s += digits[b & 15];
-  }
-  return s;
+  return HexEncode(journal_id, sizeof journal_id);
 }
 
 Status RandomId(std::uint8_t id[16]) {

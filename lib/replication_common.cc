@@ -1,6 +1,6 @@
-#include <cstdio>
-
 #include "txjournal/replication.h"
+
+#include "hex.h"
 
 namespace txj {
 
@@ -10,9 +10,8 @@ std::string SubjectToken(std::string_view topic) {
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') {
       out += static_cast<char>(c);
     } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "_%02x", c);
-      out += buf;
+      out += '_';
+      out += internal::HexEncode(&c, 1);
     }
   }
   return out;

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "hex.h"
 #include "journal_state.h"
 #include "txjournal/journal.h"
 #include "txjournal/offset_store.h"
@@ -15,32 +16,6 @@
 namespace txj {
 
 namespace {
-
-std::string Hex(std::string_view s) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += d[c >> 4];
-    out += d[c & 15];
-  }
-  return out;
-}
-
-bool Unhex(std::string_view s, std::string* out) {
-  if (s.size() % 2) return false;
-  out->clear();
-  auto v = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < s.size(); i += 2) {
-    int a = v(s[i]), b = v(s[i + 1]);
-    if (a < 0 || b < 0) return false;
-    out->push_back(static_cast<char>(a * 16 + b));
-  }
-  return true;
-}
 
 Status Nats(natsStatus s, const std::string& what, jsErrCode jerr = static_cast<jsErrCode>(0)) {
   if (s == NATS_OK) return Status::OK();
@@ -238,7 +213,7 @@ class NatsReplicator final : public Replicator {
     set("Txj-Topic", std::string(e.topic));
     set("Txj-Type", std::string(e.type));
     set("Txj-Ts", std::to_string(e.timestamp_ns));
-    if (e.key) set("Txj-Key", Hex(*e.key));
+    if (e.key) set("Txj-Key", internal::HexEncode(*e.key));
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = id.c_str();
@@ -393,7 +368,7 @@ class NatsMirror final : public Mirror {
       const char* key = Header(m, "Txj-Key");
       Part p{topic ? topic : "", type ? type : "", "", std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m)),
              key != nullptr, ts};
-      if (key && !Unhex(key, &p.key)) ok = false;
+      if (key && !internal::HexDecode(key, &p.key)) ok = false;
       std::string source = jid ? jid : "";
       natsMsg_Destroy(m);
       if (!ok || !topic || !type || source.empty()) {

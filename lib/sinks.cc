@@ -1,6 +1,9 @@
 #include "txjournal/sinks.h"
 
 #include <algorithm>
+#include <optional>
+#include <system_error>
+#include <thread>
 
 namespace txj {
 
@@ -173,14 +176,41 @@ SinkMetrics Channel::metrics() const {
 
 // ---- TimeoutSink ----
 
+// One worker thread per sink (started by the first write) runs the
+// destination's writes; write() hands it the event and waits for the result
+// until its deadline. The worker holds the state, so a write still running
+// after a timeout, or after the sink is destroyed, completes safely; the
+// worker then ends once the sink is gone or closed.
 struct TimeoutSink::State {
   std::shared_ptr<Sink> dest;
   std::chrono::nanoseconds timeout;
   std::mutex mu;
   std::condition_variable cv;
-  bool busy = false;  // a write is in flight
+  bool busy = false;      // a write is handed over or in flight
   bool closed = false;
+  bool detached = false;  // the sink is gone: the worker ends when idle
+  bool worker_started = false;
+  EventPtr pending;                             // the write handed to the worker
+  std::shared_ptr<std::optional<Status>> result;  // its result, when done
   SinkMetrics m;
+
+  static void Work(std::shared_ptr<State> s) {
+    std::unique_lock<std::mutex> lock(s->mu);
+    for (;;) {
+      s->cv.wait(lock, [&] { return s->pending != nullptr || s->closed || s->detached; });
+      if (s->pending == nullptr) return;  // closed or destroyed, nothing in flight
+      EventPtr event = std::move(s->pending);
+      s->pending = nullptr;
+      auto result = s->result;
+      lock.unlock();
+      Status r = s->dest->write(event);
+      event.reset();
+      lock.lock();
+      *result = std::move(r);
+      s->busy = false;
+      s->cv.notify_all();
+    }
+  }
 };
 
 TimeoutSink::TimeoutSink(std::shared_ptr<Sink> destination, std::chrono::nanoseconds timeout)
@@ -189,7 +219,11 @@ TimeoutSink::TimeoutSink(std::shared_ptr<Sink> destination, std::chrono::nanosec
   s_->timeout = timeout;
 }
 
-TimeoutSink::~TimeoutSink() = default;
+TimeoutSink::~TimeoutSink() {
+  std::lock_guard<std::mutex> lock(s_->mu);
+  s_->detached = true;
+  s_->cv.notify_all();
+}
 
 Status TimeoutSink::write(const EventPtr& event) {
   auto s = s_;
@@ -201,15 +235,19 @@ Status TimeoutSink::write(const EventPtr& event) {
                             std::to_string(s->timeout.count()) + " ns");
   }
   if (s->closed) return ClosedSink("timeout sink");
+  if (!s->worker_started) {
+    try {
+      std::thread(&State::Work, s).detach();
+    } catch (const std::system_error& e) {
+      return Status::FromErrno(e.code().value(), "starting the timeout sink's worker thread");
+    }
+    s->worker_started = true;
+  }
   s->busy = true;
   auto result = std::make_shared<std::optional<Status>>();
-  std::thread([s, event, result] {
-    Status r = s->dest->write(event);
-    std::lock_guard<std::mutex> l(s->mu);
-    *result = r;
-    s->busy = false;
-    s->cv.notify_all();
-  }).detach();
+  s->result = result;
+  s->pending = event;
+  s->cv.notify_all();
   if (!s->cv.wait_until(lock, deadline, [&] { return result->has_value(); })) {
     ++s->m.dropped;
     return Status::TimedOut("the destination did not finish a write within " + std::to_string(s->timeout.count()) +

@@ -6,7 +6,7 @@
 set -euo pipefail
 pkgs=(g++ meson ninja-build pkg-config cmake liblmdb-dev libxxhash-dev doctest-dev
       libcli11-dev nlohmann-json3-dev libsqlite3-dev librocksdb-dev python3
-      libnats-dev nats-server pybind11-dev python3-dev python3-pytest)
+      libnats-dev nats-server pybind11-dev python3-dev python3-pytest help2man)
 if [[ ${1:-} == --fuzz ]]; then pkgs+=(clang-14 libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -26,7 +26,7 @@ logs=()
 if [[ $mode == asan || $mode == both ]]; then
   builddir=${TXJ_ASAN_BUILD_DIR:-build-asan}
   if [[ ! -f $builddir/build.ninja ]]; then
-    meson setup "$builddir" --wrap-mode=nodownload -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+    meson setup "$builddir" --wrap-mode=nodownload -Dwerror=true -Dman=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
   fi
   ninja -C "$builddir"
   meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@" || status=$?
@@ -36,7 +36,7 @@ fi
 if [[ $mode == tsan || $mode == both ]]; then
   builddir=${TXJ_TSAN_BUILD_DIR:-build-tsan}
   if [[ ! -f $builddir/build.ninja ]]; then
-    meson setup "$builddir" --wrap-mode=nodownload -Db_sanitize=thread -Db_lundef=false -Dbench=false
+    meson setup "$builddir" --wrap-mode=nodownload -Dwerror=true -Dman=disabled -Db_sanitize=thread -Db_lundef=false -Dbench=false
   fi
   ninja -C "$builddir"
   suites=()

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 builddir=${TXJ_BUILD_DIR:-build}
 if [[ ! -f $builddir/build.ninja ]]; then
-  meson setup "$builddir" --wrap-mode=nodownload --buildtype=debugoptimized
+  meson setup "$builddir" --wrap-mode=nodownload --buildtype=debugoptimized -Dwerror=true
 fi
 ninja -C "$builddir"
 status=0

@@ -3,15 +3,25 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <optional>
 #include <set>
 
-#include "cursor_impl.h"
-#include "journal_state.h"
-#include "snapshot_store.h"
+// journal-dump links the shared library and uses its public API only; hex.h
+// and utf8.h are header-only private helpers.
+#include "hex.h"
 #include "tool_util.h"
+#include "txjournal/inspect.h"
 #include "txjournal/journal.h"
 #include "txjournal/walk.h"
 #include "utf8.h"
@@ -27,6 +37,9 @@ struct DumpArgs {
   bool raw = false, verify = false, stats = false, snapshots = false, state_hash = false;
   std::string state_topic;
   std::string format = "text";
+  std::string time = "iso";     // text output: iso, unix or none
+  std::string color = "auto";   // --raw text markers: auto, always or never
+  bool follow = false;
   std::vector<std::string> topics, types;
   std::uint64_t from = 0, to = std::numeric_limits<std::uint64_t>::max();
   std::optional<std::uint64_t> txn;
@@ -37,47 +50,33 @@ struct DumpArgs {
 // snapshot file is sound, and every topic whose history was compacted away
 // has a sound snapshot covering it.
 struct SnapshotCheck {
-  std::vector<internal::StoredSnapshot> sound;        // sorted by topic, newest first
+  std::vector<SnapshotFile> sound;                    // sorted by topic, newest first
   std::map<std::string, std::uint64_t> marks;         // topic -> history below it may be gone
   std::vector<WalkReport::Problem> problems;
 };
 
 SnapshotCheck CheckSnapshots(const std::string& dir) {
   SnapshotCheck c;
-  auto fs = DefaultFileSystem();
-  internal::SnapshotStore store(fs.get(), dir, 0600);
-  auto list = store.List("");
-  if (!list.ok()) {
-    c.problems.push_back({store.dir(), 0, 0, list.status().ToString()});
-    return c;
-  }
-  for (const auto& l : *list) {
-    if (l.damaged) {
-      c.problems.push_back({l.info.file, 0, 0, "damaged snapshot: " + l.problem});
+  SnapshotDirectory d = ReadSnapshotDirectory(dir);
+  for (const auto& e : d.errors) c.problems.push_back({d.dir, 0, 0, e});
+  if (!d.errors.empty()) return c;
+  for (auto& f : d.files) {
+    if (f.damaged()) {
+      c.problems.push_back({f.info.file, 0, 0, "damaged snapshot: " + f.problem});
       continue;
     }
-    auto s = store.Read(l.info.file);  // listed a moment ago: gone now is damage too
-    if (!s.ok()) {
-      c.problems.push_back({l.info.file, 0, 0, "damaged snapshot: " + s.status().ToString()});
-      continue;
-    }
-    c.sound.push_back(std::move(s).value());
+    c.sound.push_back(std::move(f));
   }
-  auto marks = store.CompactedMarks();
-  if (!marks.ok()) {
-    c.problems.push_back({store.dir(), 0, 0, marks.status().ToString()});
-    return c;
-  }
-  c.marks = std::move(marks).value();
+  c.marks = std::move(d.marks);
   for (const auto& [topic, mark] : c.marks) {
     if (mark == 0) continue;
     bool covered = false;
     for (const auto& sn : c.sound) covered = covered || (sn.info.topic == topic && sn.info.covered_offset >= mark);
     if (!covered) {
-      c.problems.push_back({store.dir() + "/" + internal::SnapshotStore::TopicId(topic) + ".compacted", 0, 0,
+      c.problems.push_back({d.mark_files[topic], 0, 0,
                             "the history of topic " + topic + " below offset " + std::to_string(mark) +
                                 " was compacted away, but no sound snapshot covers it (snapshot file missing or "
-                                "damaged in " + store.dir() + ")"});
+                                "damaged in " + d.dir + ")"});
     }
   }
   return c;
@@ -99,14 +98,79 @@ void PutData(json& o, std::string_view name, std::string_view bytes) {
   }
 }
 
+// Text output for people: valid UTF-8 is printed as it is, with control
+// characters escaped (\t, \n, \r, \xNN) so that one event stays one line;
+// anything else is printed as "base64:..." (jsonl output is the exact form).
 std::string Printable(std::string_view s) {
-  if (internal::IsValidUtf8(s)) {
-    bool plain = true;
-    for (unsigned char c : s) plain = plain && c >= 0x20 && c != 0x7f;
-    if (plain) return std::string(s);
+  if (!internal::IsValidUtf8(s)) return "base64:" + Base64Encode(s);
+  std::string o;
+  o.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\t') {
+      o += "\\t";
+    } else if (c == '\n') {
+      o += "\\n";
+    } else if (c == '\r') {
+      o += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      o += "\\x" + internal::HexEncode(&c, 1);
+    } else {
+      o += static_cast<char>(c);
+    }
   }
-  return "base64:" + Base64Encode(s);
+  return o;
 }
+
+// A timestamp in nanoseconds since the epoch as ISO-8601 UTC with
+// nanoseconds (2026-11-30T17:41:14.123456789Z) or as seconds.nanoseconds.
+std::string FormatTime(std::uint64_t ns, std::string_view how) {
+  const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
+  const unsigned frac = static_cast<unsigned>(ns % 1'000'000'000);
+  char buf[64];
+  if (how == "unix") {
+    std::snprintf(buf, sizeof buf, "%llu.%09u", static_cast<unsigned long long>(secs), frac);
+    return buf;
+  }
+  std::tm tm{};
+  if (gmtime_r(&secs, &tm) == nullptr) return std::to_string(ns);
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%09uZ", frac);
+  return buf;
+}
+
+// Set by SIGINT and SIGTERM while --follow runs.
+volatile std::sig_atomic_t g_follow_stop = 0;
+extern "C" void OnFollowSignal(int) { g_follow_stop = 1; }
+
+// While it lives: SIGINT and SIGTERM end --follow cleanly (exit 0); SIGPIPE
+// has its default action, so a reader that goes away (| head) ends the dump
+// quietly, as with tail -f.
+class FollowSignals {
+ public:
+  FollowSignals() {
+    g_follow_stop = 0;
+    struct sigaction sa {};
+    sa.sa_handler = OnFollowSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGPIPE, &dfl, &old_pipe_);
+  }
+  ~FollowSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGPIPE, &old_pipe_, nullptr);
+  }
+  FollowSignals(const FollowSignals&) = delete;
+  FollowSignals& operator=(const FollowSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {}, old_pipe_ {};
+};
 
 int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   Options o;
@@ -120,7 +184,6 @@ int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     err << "journal-dump: at the tail of " << r.file << " byte " << r.file_offset << ": " << r.reason << "\n";
   }
   int rc = kDumpOk;
-  internal::JournalState& s = internal::JournalAccess::state(**j);
   const std::uint64_t retention = (*j)->first_offset();
   const std::uint64_t start = std::max(a.from, retention);
   if (a.from < retention && a.from < a.to) {
@@ -132,8 +195,8 @@ int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   // shown from its compaction mark on, with a note naming the snapshot.
   std::map<std::string, std::uint64_t, std::less<>> marks;
   {
-    std::lock_guard<std::mutex> lock(s.topics_mu);
-    marks.insert(s.compacted.begin(), s.compacted.end());
+    auto m = CompactionMarks(**j);
+    marks.insert(m.begin(), m.end());
   }
   for (auto it = marks.begin(); it != marks.end();) {
     const bool asked = f.match_all || a.topics.empty() ||
@@ -163,28 +226,22 @@ int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     }
     ++it;
   }
-  auto cur = internal::CursorImpl::OpenInternal(&s, start);
+  auto cur = OpenCursorThroughCompaction(**j, start);
   if (!cur.ok()) {
     err << "journal-dump: " << cur.status().ToString() << "\n";
     return cur.status().IsCorruption() ? kDumpDamaged : kDumpUnreadable;
   }
   std::set<std::string, std::less<>> topics(a.topics.begin(), a.topics.end()), types(a.types.begin(), a.types.end());
-  while (out.good()) {
-    auto e = (*cur)->Next();
-    if (!e.ok()) {
-      err << "journal-dump: " << e.status().ToString() << "\n";
-      return e.status().IsCorruption() ? kDumpDamaged : kDumpUnreadable;
-    }
-    if (!e->has_value()) break;
-    const Event& ev = **e;
-    if (ev.offset >= a.to) break;
-    if (ev.offset < start) continue;
-    if (!topics.empty() && !topics.count(ev.topic)) continue;
-    if (!types.empty() && !types.count(ev.type)) continue;
-    if (a.txn && ev.txn_id != *a.txn) continue;
+  // Prints `ev` when it passes the filters; false once --to is reached.
+  auto emit = [&](const Event& ev) {
+    if (ev.offset >= a.to) return false;
+    if (ev.offset < start) return true;
+    if (!topics.empty() && !topics.count(ev.topic)) return true;
+    if (!types.empty() && !types.count(ev.type)) return true;
+    if (a.txn && ev.txn_id != *a.txn) return true;
     if (!marks.empty()) {
       auto m = marks.find(ev.topic);
-      if (m != marks.end() && ev.offset < m->second) continue;  // compacted history still on disk
+      if (m != marks.end() && ev.offset < m->second) return true;  // compacted history still on disk
     }
     if (a.format == "jsonl") {
       json o;
@@ -197,12 +254,78 @@ int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
       o["ts"] = ev.timestamp_ns;
       out << o.dump() << "\n";
     } else {
-      out << ev.offset << "  txn " << ev.txn_id << "  " << Printable(ev.topic) << "  " << Printable(ev.type);
+      out << ev.offset;
+      if (a.time != "none") out << "  " << FormatTime(ev.timestamp_ns, a.time);
+      out << "  txn " << ev.txn_id << "  " << Printable(ev.topic) << "  " << Printable(ev.type);
       if (ev.key) out << "  key=" << Printable(*ev.key);
       out << "  " << Printable(ev.payload) << "\n";
     }
+    return true;
+  };
+  auto failed = [&](const Status& st) {
+    err << "journal-dump: " << st.ToString() << "\n";
+    return st.IsCorruption() ? kDumpDamaged : kDumpUnreadable;
+  };
+  while (out.good()) {
+    auto e = cur->next();
+    if (!e.ok()) return failed(e.status());
+    if (!e->has_value()) break;
+    if (!emit(**e)) return rc;
+  }
+  if (!a.follow) return rc;
+  // --follow: print what is committed from now on, as it is committed (in
+  // this process or another), until SIGINT or SIGTERM (exit 0), --to, or a
+  // reader that went away (SIGPIPE).
+  FollowSignals signals;
+  while (!g_follow_stop) {
+    out.flush();
+    if (!out.good()) break;
+    // Woken by a commit at once; the deadline only bounds how long a signal
+    // waits to be noticed.
+    auto e = cur->wait_next(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+    if (!e.ok()) {
+      if (e.status().code() == Code::kTimedOut || e.status().code() == Code::kCancelled) continue;
+      return failed(e.status());
+    }
+    if (!emit(*e)) break;
+    // Print what is already committed before flushing again.
+    while (out.good() && !g_follow_stop) {
+      auto more = cur->next();
+      if (!more.ok()) return failed(more.status());
+      if (!more->has_value()) break;
+      if (!emit(**more)) return rc;
+    }
   }
   return rc;
+}
+
+// --color: auto colors the markers only when standard output is a terminal
+// (and NO_COLOR is unset, TERM is not "dumb").
+bool UseColor(const std::string& how, std::ostream& out) {
+  if (how == "always") return true;
+  if (how == "never" || &out != &std::cout || !::isatty(STDOUT_FILENO)) return false;
+  const char* term = std::getenv("TERM");
+  return std::getenv("NO_COLOR") == nullptr && term != nullptr && std::string_view(term) != "dumb";
+}
+
+// A record type name, in color when asked: begin markers cyan, commits
+// green, rollbacks red, padding and segment ends dim, events plain.
+std::string Colored(RecordType t, bool color) {
+  std::string name(RecordTypeName(t));
+  if (!color) return name;
+  const char* code = nullptr;
+  switch (t) {
+    case RecordType::kBegin:
+    case RecordType::kSubBegin: code = "36"; break;
+    case RecordType::kCommit:
+    case RecordType::kSubCommit: code = "32"; break;
+    case RecordType::kRollback:
+    case RecordType::kSubRollback: code = "31"; break;
+    case RecordType::kPadding:
+    case RecordType::kSegmentEnd: code = "2"; break;
+    case RecordType::kEvent: return name;
+  }
+  return std::string("\x1b[") + code + "m" + name + "\x1b[0m";
 }
 
 std::string_view Op(RecordType t) {
@@ -227,6 +350,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   // faithfully: a header, the gaps compaction and retention left, the
   // snapshots and compaction marks, retention, and an end line.
   const bool copy = print && jsonl && !a.filtered();
+  const bool color = UseColor(a.color, out);
   std::uint64_t open_txn = 0;
   std::uint32_t open_depth = 0;
   auto on_start = [&](const WalkStart& st) {
@@ -287,7 +411,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
       }
       out << o.dump() << "\n";
     } else {
-      out << "lsn " << r.lsn << "  " << r.segment << "+" << r.file_offset << "  " << RecordTypeName(r.type)
+      out << "lsn " << r.lsn << "  " << r.segment << "+" << r.file_offset << "  " << Colored(r.type, color)
           << "  txn " << r.txn_id << "  sub " << r.sub_id << "  depth " << r.depth;
       switch (r.type) {
         case RecordType::kSubBegin: out << "  parent " << r.parent_sub_id; break;
@@ -404,12 +528,7 @@ int Snapshots(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     }
     // A topic whose history was compacted away needs a sound snapshot
     // covering it: one that is gone (or damaged) is damage.
-    std::map<std::string, std::uint64_t> marks;
-    {
-      internal::JournalState& s = internal::JournalAccess::state(**j);
-      std::lock_guard<std::mutex> lock(s.topics_mu);
-      marks = s.compacted;
-    }
+    const std::map<std::string, std::uint64_t> marks = CompactionMarks(**j);
     for (const auto& [topic, mark] : marks) {
       if (mark == 0 || (!a.topics.empty() && topic != a.topics.front())) continue;
       bool covered = false;
@@ -466,6 +585,16 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                "every record with its markers, LSN, transaction and sub-transaction ids, depth; with --format jsonl "
                "and no filter, a copy journal-load reproduces (gaps, snapshots, compaction marks, retention)");
   app.add_option("--format", a.format, "text or jsonl")->check(CLI::IsMember({"text", "jsonl"}))->capture_default_str();
+  app.add_option("--time", a.time, "timestamps in text output: iso (ISO-8601 UTC), unix (seconds.nanoseconds) or none")
+      ->check(CLI::IsMember({"iso", "unix", "none"}))
+      ->capture_default_str();
+  app.add_option("--color", a.color, "color the record markers of --raw text output: auto (on a terminal), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  app.add_flag("-f,--follow", a.follow,
+               "after what is committed, print events as they are committed (by any process) until SIGINT or "
+               "SIGTERM (exit 0) or --to; with every filter and format; not with --raw, --verify, --stats, "
+               "--snapshots or --state");
   app.add_option("--topic", a.topics, "only this topic (repeatable)");
   app.add_option("--type", a.types, "only this event type (repeatable)");
   auto* from_opt = app.add_option("--from", from_s, "first offset to print (inclusive; not with --raw)");
@@ -480,8 +609,13 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<const char*> argv;
   for (const auto& s : argv_s) argv.push_back(s.c_str());
+  app.set_version_flag("--version", VersionText("journal-dump"),
+                       "print the program, library and on-disk format versions and exit");
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForVersion& v) {
+    out << v.what() << "\n";
+    return OutputOk(out, err, "journal-dump") ? kDumpOk : kDumpWriteError;
   } catch (const CLI::CallForHelp&) {
     out << app.help();
     return OutputOk(out, err, "journal-dump") ? kDumpOk : kDumpWriteError;
@@ -510,6 +644,10 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                  "or select records with --txn, --topic or --type");
   }
   if (a.state_hash && a.state_topic.empty()) return usage("--state-hash needs --state TOPIC");
+  if (a.follow && (a.raw || a.verify || a.stats || a.snapshots || !a.state_topic.empty())) {
+    return usage("--follow prints committed events as they come: not with --raw, --verify, --stats, --snapshots "
+                 "or --state");
+  }
   const int rc = Dispatch(a, out, err);
   if (!OutputOk(out, err, "journal-dump")) return kDumpWriteError;
   return rc;

@@ -49,8 +49,13 @@ int Run(int argc, char** argv) {
   app.add_option("--compactor", compactor, "built-in compactor: latest-by-key")->capture_default_str();
   app.add_option("--tombstone-type", tombstone, "event type that deletes a key (latest-by-key)")->capture_default_str();
   auto* retain_opt = app.add_option("--retain-from", retain_s, "drop every event below this offset, any topic");
+  app.set_version_flag("--version", txj::tools::VersionText("journal-compact"),
+                       "print the program, library and on-disk format versions and exit");
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion& v) {
+    std::cout << v.what() << "\n";
+    return 0;
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
     return 0;

@@ -127,8 +127,13 @@ int Run(int argc, char** argv) {
   app.add_flag("--once", once, "apply what the stream holds now, then exit");
   auto* attempts_opt = app.add_option("--connect-attempts", attempts_s, "attempts to reach the server (1 to 1000000)");
   auto* wait_opt = app.add_option("--retry-wait-ms", wait_s, "first wait between attempts, in ms (1 to 30000)");
+  app.set_version_flag("--version", txj::tools::VersionText("journal-mirror"),
+                       "print the program, library and on-disk format versions and exit");
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion& v) {
+    std::cout << v.what() << "\n";
+    return 0;
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
     return 0;

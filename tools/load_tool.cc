@@ -14,9 +14,9 @@
 #include <fstream>
 #include <memory>
 
-#include "format.h"
-#include "import.h"
+#include "format.h"  // header only (segment size limits)
 #include "tool_util.h"
+#include "txjournal/import.h"
 #include "txjournal/journal.h"
 
 namespace txj::tools {
@@ -100,8 +100,13 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<const char*> argv;
   for (const auto& s : argv_s) argv.push_back(s.c_str());
+  app.set_version_flag("--version", VersionText("journal-load"),
+                       "print the program, library and on-disk format versions and exit");
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForVersion& v) {
+    out << v.what() << "\n";
+    return OutputOk(out, err, "journal-load") ? kLoadOk : kLoadWriteError;
   } catch (const CLI::CallForHelp&) {
     out << app.help();
     return OutputOk(out, err, "journal-load") ? kLoadOk : kLoadWriteError;
@@ -216,7 +221,7 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
     }
   } staged{staging, open_dir, &opened};
   if (copy) {
-    auto pos = internal::ImportPositionOf(j);
+    auto pos = ImportPositionOf(j);
     if (!pos.ok()) {
       err << "journal-load: " << pos.status().ToString() << "\n";
       return kLoadJournal;
@@ -290,7 +295,7 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
       if (events == 0 && last_txn == 0) continue;  // fills a page: nothing to keep taken
       if (stack.empty()) {
         const std::uint64_t at = j.next_offset();
-        Status s = internal::ImportGap(j, events, last_txn);
+        Status s = ImportGap(j, events, last_txn);
         if (!s.ok()) return fail(s.ToString(), s.code() == Code::kInvalidArgument ? kLoadBadInput : kLoadJournal);
         // Reported like a commit: these offsets are taken now.
         out << nlohmann::ordered_json{{"gap", true}, {"first_offset", at}, {"count", events},
@@ -304,14 +309,14 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
           return kLoadWriteError;
         }
       } else {
-        Status s = internal::ImportInnerGap(j, events);
+        Status s = ImportInnerGap(j, events);
         if (!s.ok()) return fail(s.ToString(), s.code() == Code::kInvalidArgument ? kLoadBadInput : kLoadJournal);
       }
     } else if (kind == "begin") {
       if (copy && stack.empty()) {
         std::uint64_t txn = 0;
         if (!GetU64(op, "txn", std::nullopt, &txn, &why)) return fail("begin of a copy " + why, kLoadBadInput);
-        if (Status s = internal::ImportNextTxnId(j, txn); !s.ok()) {
+        if (Status s = ImportNextTxnId(j, txn); !s.ok()) {
           return s.code() == Code::kInvalidArgument ? unfaithful(s.message()) : fail(s.ToString(), kLoadJournal);
         }
       }
@@ -343,7 +348,7 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
             !GetU64(op, "count", std::nullopt, &count, &why)) {
           return fail("commit of a copy " + why, kLoadBadInput);
         }
-        auto open = internal::ImportOpenTransaction(j);
+        auto open = ImportOpenTransaction(j);
         if (!open.ok()) return fail(open.status().ToString(), kLoadJournal);
         if (open->first_offset != first_offset || open->events != count) {
           return unfaithful("transaction " + Num(open->txn_id) + " would get offsets " + Num(open->first_offset) +
@@ -387,7 +392,7 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
           return fail("snapshot " + why, kLoadBadInput);
         }
         if (!state || version > 0xffffffffu) return fail("snapshot needs \"state_b64\" and a 32-bit \"version\"", kLoadBadInput);
-        Status s = internal::ImportSnapshot(j, op["topic"].get<std::string>(), op["compactor"].get<std::string>(),
+        Status s = ImportSnapshot(j, op["topic"].get<std::string>(), op["compactor"].get<std::string>(),
                                             static_cast<std::uint32_t>(version), covered, events, *state,
                                             op["state_hash"].get<std::string>());
         if (!s.ok()) return fail(s.ToString(), s.IsCorruption() ? kLoadBadInput : kLoadJournal);
@@ -395,7 +400,7 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
         std::uint64_t offset = 0;
         if (!op.contains("topic") || !op["topic"].is_string()) return fail("compacted needs a string \"topic\"", kLoadBadInput);
         if (!GetU64(op, "offset", std::nullopt, &offset, &why)) return fail("compacted " + why, kLoadBadInput);
-        Status s = internal::ImportCompactedMark(j, op["topic"].get<std::string>(), offset);
+        Status s = ImportCompactedMark(j, op["topic"].get<std::string>(), offset);
         if (!s.ok()) return fail(s.ToString(), kLoadJournal);
       } else if (kind == "retention") {
         if (!GetU64(op, "offset", std::nullopt, &retention, &why)) return fail("retention " + why, kLoadBadInput);

@@ -1,5 +1,7 @@
 #include "tool_util.h"
 
+#include "txjournal/version.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -136,6 +138,11 @@ int FinishStdout(int code, std::string_view tool) {
   std::fprintf(stderr, "%.*s: write error: %s (the output is incomplete)\n", static_cast<int>(tool.size()),
                tool.data(), e ? std::strerror(e) : "the output stream failed");
   return kWriteErrorExit;
+}
+
+std::string VersionText(std::string_view tool) {
+  return std::string(tool) + " (txjournal) " + kVersionString + "\nlibrary " + LibraryVersion() +
+         ", on-disk format version " + std::to_string(LibraryFormatVersion());
 }
 
 }  // namespace txj::tools

@@ -20,6 +20,12 @@ std::optional<std::string> Base64Decode(std::string_view in);
 std::optional<std::string> ParseU64(std::string_view option, std::string_view text, std::uint64_t min,
                                     std::uint64_t max, std::uint64_t* out);
 
+// What every tool's --version prints: the program's version (the headers it
+// was built with), the library's it runs with, and the on-disk format
+// version that library reads and writes. The first line is
+// "<tool> (txjournal) <version>" (help2man reads it).
+std::string VersionText(std::string_view tool);
+
 // Exit code every tool uses when its output cannot be written (stdout full,
 // closed, a file system error): the output is incomplete.
 inline constexpr int kWriteErrorExit = 4;

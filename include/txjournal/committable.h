@@ -25,6 +25,8 @@
 #ifndef TXJOURNAL_COMMITTABLE_H_
 #define TXJOURNAL_COMMITTABLE_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <map>
 #include <memory>

@@ -14,6 +14,8 @@
 #ifndef TXJOURNAL_COMPACTOR_H_
 #define TXJOURNAL_COMPACTOR_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <functional>
 #include <map>

@@ -3,6 +3,8 @@
 #ifndef TXJOURNAL_CONSUMER_H_
 #define TXJOURNAL_CONSUMER_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>

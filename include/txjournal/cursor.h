@@ -10,6 +10,8 @@
 #ifndef TXJOURNAL_CURSOR_H_
 #define TXJOURNAL_CURSOR_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -40,7 +42,7 @@ struct TXJ_EXPORT Filter {
   bool matches(std::string_view topic, std::string_view type) const;
 };
 
-namespace internal { class CursorImpl; }
+namespace internal { class CursorImpl; struct CursorAccess; }
 
 class TXJ_EXPORT Cursor {
  public:
@@ -85,6 +87,7 @@ class TXJ_EXPORT Cursor {
 
  private:
   friend class Journal;
+  friend struct internal::CursorAccess;  // inspect.h
   explicit Cursor(std::unique_ptr<internal::CursorImpl> impl);
   std::unique_ptr<internal::CursorImpl> impl_;
 };

@@ -2,6 +2,8 @@
 #ifndef TXJOURNAL_EVENT_H_
 #define TXJOURNAL_EVENT_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <memory>
 #include <optional>

@@ -9,6 +9,8 @@
 #ifndef TXJOURNAL_EVENTBOX_H_
 #define TXJOURNAL_EVENTBOX_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>

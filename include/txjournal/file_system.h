@@ -20,6 +20,8 @@
 #ifndef TXJOURNAL_FILE_SYSTEM_H_
 #define TXJOURNAL_FILE_SYSTEM_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <sys/types.h>
 
 #include <cstddef>

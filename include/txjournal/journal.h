@@ -21,6 +21,8 @@
 #ifndef TXJOURNAL_JOURNAL_H_
 #define TXJOURNAL_JOURNAL_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>

@@ -2,6 +2,8 @@
 #ifndef TXJOURNAL_OFFSET_STORE_H_
 #define TXJOURNAL_OFFSET_STORE_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>

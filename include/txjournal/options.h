@@ -2,6 +2,8 @@
 #ifndef TXJOURNAL_OPTIONS_H_
 #define TXJOURNAL_OPTIONS_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <sys/types.h>
 
 #include <chrono>

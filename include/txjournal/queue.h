@@ -2,6 +2,8 @@
 #ifndef TXJOURNAL_QUEUE_H_
 #define TXJOURNAL_QUEUE_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <chrono>
 #include <cstddef>
 #include <functional>

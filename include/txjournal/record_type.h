@@ -2,6 +2,8 @@
 #ifndef TXJOURNAL_RECORD_TYPE_H_
 #define TXJOURNAL_RECORD_TYPE_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <string_view>
 

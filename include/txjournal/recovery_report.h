@@ -2,6 +2,8 @@
 #ifndef TXJOURNAL_RECOVERY_REPORT_H_
 #define TXJOURNAL_RECOVERY_REPORT_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -23,6 +23,8 @@
 #ifndef TXJOURNAL_REPLICATION_H_
 #define TXJOURNAL_REPLICATION_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>

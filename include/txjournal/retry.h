@@ -2,6 +2,8 @@
 #ifndef TXJOURNAL_RETRY_H_
 #define TXJOURNAL_RETRY_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -12,6 +12,8 @@
 #ifndef TXJOURNAL_SINK_H_
 #define TXJOURNAL_SINK_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>

@@ -3,6 +3,8 @@
 #ifndef TXJOURNAL_SINKS_H_
 #define TXJOURNAL_SINKS_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>

@@ -5,6 +5,8 @@
 #ifndef TXJOURNAL_STATUS_H_
 #define TXJOURNAL_STATUS_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -24,6 +24,8 @@
 #ifndef TXJOURNAL_TRANSACTION_H_
 #define TXJOURNAL_TRANSACTION_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <memory>
 #include <span>

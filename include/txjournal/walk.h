@@ -17,6 +17,8 @@
 #ifndef TXJOURNAL_WALK_H_
 #define TXJOURNAL_WALK_H_
 
+#include "txjournal/cxx_standard.h"
+
 #include <cstdint>
 #include <functional>
 #include <map>

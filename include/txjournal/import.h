@@ -1,0 +1,68 @@
+// txjournal: writing a faithful copy of a journal (what journal-load does with
+// the output of `journal-dump --raw --format jsonl`), beyond the application
+// API: the offsets and transaction ids that compaction and retention left
+// taken (padding records), the transaction ids of the source, its snapshots
+// and compaction marks. For copy and restore tools; single-threaded use by
+// the one writer of the journal. Not needed by applications.
+#ifndef TXJOURNAL_IMPORT_H_
+#define TXJOURNAL_IMPORT_H_
+
+#include "txjournal/cxx_standard.h"
+
+#include <cstdint>
+#include <string>
+
+#include "txjournal/export.h"
+#include "txjournal/journal.h"
+
+namespace txj {
+
+struct ImportPosition {
+  std::uint64_t next_offset = 0;  // offset the next committed event gets
+  std::uint64_t next_txn_id = 1;  // id the next transaction gets
+  // Nothing was ever written: no transaction (committed or not), no gap, no
+  // snapshot, no compaction mark, no retention.
+  bool empty = true;
+};
+
+// REQUIRES: no transaction open on `j`.
+TXJ_EXPORT Result<ImportPosition> ImportPositionOf(Journal& j);
+
+// At the top level (no transaction open): a padding record standing for
+// `events` offsets and for transaction ids up to `last_txn_id`, which stay
+// taken (as compaction or retention leaves them). Durable as a commit is,
+// with the journal's durability.
+TXJ_EXPORT Status ImportGap(Journal& j, std::uint64_t events, std::uint64_t last_txn_id);
+
+// The next transaction begun gets `txn_id`; ids below it that were never
+// used stay unused. Errors: kInvalidArgument when `txn_id` was already
+// handed out, kInvalidState with a transaction open.
+TXJ_EXPORT Status ImportNextTxnId(Journal& j, std::uint64_t txn_id);
+
+// Inside the open transaction, at its innermost open level: a padding
+// record standing for `events` offsets (events compacted out of a
+// transaction that kept others). Counted like events by the level's commit.
+TXJ_EXPORT Status ImportInnerGap(Journal& j, std::uint64_t events);
+
+// The open top-level transaction: the first offset its commit will claim
+// and the events its top level holds now.
+struct ImportOpenTxn {
+  std::uint64_t txn_id = 0;
+  std::uint64_t first_offset = 0;
+  std::uint64_t events = 0;
+};
+TXJ_EXPORT Result<ImportOpenTxn> ImportOpenTransaction(Journal& j);
+
+// A snapshot as journal-dump printed it; written whole and durable. Errors:
+// kCorruption when the state does not hash to `state_hash`.
+TXJ_EXPORT Status ImportSnapshot(Journal& j, const std::string& topic, const std::string& compactor, std::uint32_t version,
+                      std::uint64_t covered_offset, std::uint64_t events_folded, const std::string& state,
+                      const std::string& state_hash);
+
+// The topic's history below `offset` counts as compacted (cursors asking
+// for it get kTruncated naming the snapshot), as in the source.
+TXJ_EXPORT Status ImportCompactedMark(Journal& j, const std::string& topic, std::uint64_t offset);
+
+}  // namespace txj
+
+#endif  // TXJOURNAL_IMPORT_H_
