@@ -749,3 +749,72 @@ TEST_CASE("topic counts carried by a checkpoint that failed are counted again, n
   CHECK(CountOf(*j, "a") == static_cast<std::uint64_t>(committed));
   TXJ_CHECK_OK(j->close());
 }
+
+TEST_CASE("an offset save that fails in the catalog names the consumer and the offset, and the last saved one stays") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  auto j = test::OpenOrDie(dir, JournalOptions());
+  auto st = OffsetStore::open(*j);
+  TXJ_REQUIRE_OK(st);
+  TXJ_REQUIRE_OK((*st)->commit_with("c1", 1, [](KvTxn& t) { return t.put("state", "c1", "1"); }));
+  lmdb_fault::Arm(dir, 1, ENOSPC, true);
+  Status s = (*st)->commit_with("c1", 2, [](KvTxn& t) { return t.put("state", "c1", "2"); });
+  lmdb_fault::Disarm();
+  REQUIRE_FALSE(s.ok());
+  INFO(s.ToString());
+  CHECK(s.code() == Code::kNoSpace);
+  CHECK(s.message().find("consumer c1") != std::string::npos);
+  CHECK(s.message().find("offset 2") != std::string::npos);
+  CHECK(s.message().find(dir + "/catalog") != std::string::npos);
+  // A handler's own error comes back as it was.
+  Status mine = (*st)->commit_with("c1", 2, [](KvTxn&) { return Status::InvalidArgument("handler says no"); });
+  CHECK(mine.message() == "handler says no");
+  auto off = (*st)->load("c1");
+  TXJ_REQUIRE_OK(off);
+  CHECK(*off == 1);
+  auto state = (*st)->get("state", "c1");
+  TXJ_REQUIRE_OK(state);
+  CHECK(state->value_or("") == "1");
+  TXJ_CHECK_OK(j->close());
+}
+
+TEST_CASE("a session whose decision fails to reach the catalog says it is not committed, and recover() rolls it back") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  auto j = test::OpenOrDie(dir, JournalOptions());
+  auto kv = KvParticipant::open(d.sub("kv"));
+  TXJ_REQUIRE_OK(kv);
+  std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
+  auto mc = MultiCommitter::open(*j);
+  TXJ_REQUIRE_OK(mc);
+  TXJ_REQUIRE_OK((*mc)->register_participant("kv", kvp));
+  TXJ_REQUIRE_OK((*mc)->begin("s0"));
+  TXJ_REQUIRE_OK(kvp->put("balance", "100"));
+  // The kv participant prepares in its own store; the first catalog write
+  // of commit() is the decision.
+  lmdb_fault::Arm(dir, 1, ENOSPC, true);
+  auto id = (*mc)->commit("s0");
+  lmdb_fault::Disarm();
+  REQUIRE_FALSE(id.ok());
+  INFO(id.status().ToString());
+  CHECK(id.status().code() == Code::kNoSpace);
+  CHECK(id.status().message().find("session s0") != std::string::npos);
+  CHECK(id.status().message().find("not committed") != std::string::npos);
+  CHECK(id.status().message().find(dir + "/catalog") != std::string::npos);
+  auto bal = kvp->get("balance");
+  TXJ_REQUIRE_OK(bal);
+  CHECK_FALSE(bal->has_value());
+  auto rec = (*mc)->recover();
+  TXJ_REQUIRE_OK(rec);
+  CHECK(rec->value_or("") == "s0");
+  bal = kvp->get("balance");
+  TXJ_REQUIRE_OK(bal);
+  CHECK_FALSE(bal->has_value());
+  auto done = (*mc)->result_of("s0");
+  TXJ_REQUIRE_OK(done);
+  CHECK_FALSE(done->has_value());
+  TXJ_REQUIRE_OK((*mc)->begin("s1"));
+  TXJ_REQUIRE_OK(kvp->put("balance", "200"));
+  TXJ_REQUIRE_OK((*mc)->commit("s1"));
+  TXJ_CHECK_OK(j->close());
+}
