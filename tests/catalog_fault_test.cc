@@ -55,6 +55,7 @@ std::atomic<int> error{EIO};
 std::atomic<bool> sticky{false};  // every call after fail_at fails too
 std::atomic<long> failed{0};      // calls failed
 std::atomic<const char*> fired_what{""};
+std::atomic<bool> meta_only{false};  // count only writes of a meta page (a pwrite of less than a page)
 
 bool IsCatalogFile(int fd) {
   char link[64];
@@ -71,8 +72,9 @@ bool IsCatalogFile(int fd) {
 }
 
 // The errno the call on `fd` fails with, 0 to let it through.
-int Decide(int fd, const char* what) {
+int Decide(int fd, const char* what, bool meta_page = false) {
   if (!active.load(std::memory_order_acquire) || !IsCatalogFile(fd)) return 0;
+  if (meta_only.load() && !meta_page) return 0;
   const long n = calls.fetch_add(1) + 1;
   const long at = fail_at.load();
   if (at == 0 || n < at || (n > at && !sticky.load())) return 0;
@@ -97,6 +99,7 @@ void Arm(const std::string& dir, long at, int err, bool stick) {
   error = err;
   sticky = stick;
   fired_what = "";
+  meta_only = false;
   active.store(true, std::memory_order_release);
 }
 long Disarm() {
@@ -106,8 +109,8 @@ long Disarm() {
 
 }  // namespace lmdb_fault
 
-#define TXJ_FAULT_HOOK(fd, name)                   \
-  if (int e = lmdb_fault::Decide(fd, name)) {      \
+#define TXJ_FAULT_HOOK(fd, name, ...)                          \
+  if (int e = lmdb_fault::Decide(fd, name, ##__VA_ARGS__)) {    \
     errno = e;                                     \
     return -1;                                     \
   }
@@ -116,12 +119,12 @@ extern "C" {
 
 ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
   static auto real = lmdb_fault::Real<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
-  TXJ_FAULT_HOOK(fd, "pwrite");
+  TXJ_FAULT_HOOK(fd, "pwrite", n < 4096);
   return real(fd, buf, n, off);
 }
 ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t off) {
   static auto real = lmdb_fault::Real<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
-  TXJ_FAULT_HOOK(fd, "pwrite64");
+  TXJ_FAULT_HOOK(fd, "pwrite64", n < 4096);
   return real(fd, buf, n, off);
 }
 ssize_t write(int fd, const void* buf, size_t n) {
@@ -816,5 +819,42 @@ TEST_CASE("a session whose decision fails to reach the catalog says it is not co
   TXJ_REQUIRE_OK((*mc)->begin("s1"));
   TXJ_REQUIRE_OK(kvp->put("balance", "200"));
   TXJ_REQUIRE_OK((*mc)->commit("s1"));
+  TXJ_CHECK_OK(j->close());
+}
+
+TEST_CASE("after a catalog meta-page write failed, later catalog errors say to reopen the journal, and reopening heals it") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  std::uint64_t saved = 0;
+  {
+    auto j = test::OpenOrDie(dir, JournalOptions());
+    auto st = OffsetStore::open(*j);
+    TXJ_REQUIRE_OK(st);
+    TXJ_REQUIRE_OK((*st)->save("c", ++saved));
+    // The write of the meta page fails (LMDB writes it after the data
+    // pages and their sync), once.
+    lmdb_fault::Arm(dir, 1, EIO, false);
+    lmdb_fault::meta_only = true;
+    Status meta = (*st)->save("c", saved + 1);
+    lmdb_fault::Disarm();
+    REQUIRE(lmdb_fault::failed.load() == 1);
+    INFO("failed call: ", std::string(lmdb_fault::fired_what.load()), "; ", meta.ToString());
+    CHECK_FALSE(meta.ok());
+    Status later = (*st)->save("c", saved + 1);
+    INFO(later.ToString());
+    CHECK(later.code() == Code::kIOError);
+    CHECK(later.message().find("consumer c") != std::string::npos);
+    CHECK(later.message().find(dir + "/catalog") != std::string::npos);
+    CHECK(later.message().find("open it again") != std::string::npos);
+    CHECK_FALSE((*st)->load("c").ok());
+    (void)j->close();
+  }
+  auto j = test::OpenOrDie(dir, JournalOptions());
+  auto st = OffsetStore::open(*j);
+  TXJ_REQUIRE_OK(st);
+  auto off = (*st)->load("c");
+  TXJ_REQUIRE_OK(off);
+  CHECK(*off == saved);
+  TXJ_CHECK_OK((*st)->save("c", saved + 1));
   TXJ_CHECK_OK(j->close());
 }
