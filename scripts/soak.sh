@@ -87,7 +87,7 @@ TXJ_CRASH_CYCLES=$cycles TXJ_COMPACTION_CRASH_CYCLES=$(((cycles + 9) / 10)) \
   meson test -C "$builddir" --setup soak --suite soak --verbose --num-processes 2 || status=$?
 end=$(date +%s.%N)
 grep -ho "crash loop ([^)]*): [A-Za-z]* [^,]*cycles" "$builddir"/meson-logs/testlog-soak.txt 2>/dev/null || true
-survived=$(grep -ho "crash loop ([^)]*): [A-Za-z]* [0-9]* of" "$builddir"/meson-logs/testlog-soak.txt 2>/dev/null |
+survived=$({ grep -ho "crash loop ([^)]*): [A-Za-z]* [0-9]* of" "$builddir"/meson-logs/testlog-soak.txt 2>/dev/null || true; } |
   awk '{s += $(NF-1)} END {print s + 0}')
 /usr/bin/python3 -c "print(f'crash loops: {$survived} cycles in {$end - $start:.0f} s ({$survived / max($end - $start, 1e-9):.1f} cycles/s)')"
 python3 scripts/summarize.py "$builddir/meson-logs/testlog-soak.json"
