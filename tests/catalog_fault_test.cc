@@ -33,6 +33,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,7 +47,9 @@
 
 namespace lmdb_fault {
 
-// Written only while inactive; read by the hooks after `active`.
+// The armed catalog directory; a hook of a background thread may still be
+// reading it when the next run arms another.
+std::mutex g_prefix_mu;
 char g_prefix[4096];
 std::atomic<bool> active{false};
 std::atomic<long> calls{0};      // catalog calls seen while active
@@ -64,8 +67,10 @@ bool IsCatalogFile(int fd) {
   const ssize_t n = ::readlink(link, path, sizeof path - 1);
   if (n <= 0) return false;
   path[n] = '\0';
-  const std::size_t pl = std::strlen(g_prefix);
-  if (std::strncmp(path, g_prefix, pl) != 0) return false;
+  {
+    std::lock_guard<std::mutex> lock(g_prefix_mu);
+    if (std::strncmp(path, g_prefix, std::strlen(g_prefix)) != 0) return false;
+  }
   const char* base = std::strrchr(path, '/');
   base = base ? base + 1 : path;
   return std::strcmp(base, "data.mdb") == 0 || std::strcmp(base, "lock.mdb") == 0;
@@ -92,7 +97,10 @@ F Real(const char* name) {
 // count only).
 void Arm(const std::string& dir, long at, int err, bool stick) {
   const std::string p = dir + "/catalog/";
-  std::snprintf(g_prefix, sizeof g_prefix, "%s", p.c_str());
+  {
+    std::lock_guard<std::mutex> lock(g_prefix_mu);
+    std::snprintf(g_prefix, sizeof g_prefix, "%s", p.c_str());
+  }
   calls = 0;
   failed = 0;
   fail_at = at;
