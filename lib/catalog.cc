@@ -58,6 +58,12 @@ Status LmdbError(int rc, const std::string& what, std::size_t map_size) {
     return Status::NoSpace(msg);
   }
   msg += mdb_strerror(rc);
+  if (rc == MDB_PANIC) {
+    // Set when writing a meta page failed: the environment takes no
+    // transaction any more, reads included, until it is opened again.
+    msg += " (an earlier write to this catalog failed and LMDB refuses it from then on: close the journal and open "
+           "it again)";
+  }
   if (rc == ENOSPC || rc == EDQUOT) return Status::NoSpace(msg);
   if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
     return Status::Corruption(msg);

@@ -178,7 +178,13 @@ Result<std::vector<TopicInfo>> Journal::topics() {
     std::lock_guard<std::mutex> lock(j.track_mu);
     const std::uint64_t upto = j.visible_next_offset.load(std::memory_order_acquire);
     TrackTopics(j, upto, &delta);
-    if (j.topic_cursor) TXJ_RETURN_IF_ERROR(j.catalog->PutTopics(delta, upto));
+    MergeTopicCounts(&j.topics_unsaved, delta);
+    if (j.topic_cursor) {
+      Status put = j.catalog->PutTopics(j.topics_unsaved, upto);
+      // Kept on failure: the follower has gone past those events.
+      if (!put.ok()) return put.WithContext("writing the counts of topics up to offset " + std::to_string(upto));
+      j.topics_unsaved.clear();
+    }
   }
   if (j.catalog) {
     auto t = j.catalog->GetTopics();
@@ -349,8 +355,21 @@ void AutoCompactLoop(JournalState& j) {
   }
 }
 
+void MergeTopicCounts(std::map<std::string, TopicStats>* into, const std::map<std::string, TopicStats>& delta) {
+  for (const auto& [name, d] : delta) {
+    auto [it, fresh] = into->try_emplace(name, d);
+    if (fresh) continue;
+    TopicStats& t = it->second;
+    if (t.events == 0 || (d.events != 0 && d.first_offset < t.first_offset)) t.first_offset = d.first_offset;
+    if (d.events != 0 && d.last_offset > t.last_offset) t.last_offset = d.last_offset;
+    t.events += d.events;
+    t.bytes += d.bytes;
+  }
+}
+
 void TrackTopics(JournalState& j, std::uint64_t upto, std::map<std::string, TopicStats>* delta) {
   if (!j.topic_cursor) {
+    j.topics_unsaved.clear();  // the follower counts again from what the catalog holds
     std::uint64_t from = 0;
     if (j.catalog) {
       auto off = j.catalog->TopicsOffset();

@@ -115,6 +115,9 @@ struct JournalState {
     std::uint64_t offset, bytes;
   };
   std::optional<PendingTopicEvent> topic_pending;
+  // Counts the follower went past whose catalog write failed: merged into
+  // the next write (the follower does not read those events again).
+  std::map<std::string, TopicStats> topics_unsaved;
 
   // ---- top-level transaction slot ----
   std::mutex txn_mu;
@@ -280,6 +283,9 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
 // Advances the topics follower to offset `upto`, adding per-topic stats of
 // the events it passed to `delta`, and queues automatic compactions.
 void TrackTopics(JournalState& j, std::uint64_t upto, std::map<std::string, TopicStats>* delta);
+// Adds the counts of `delta` to `into` (events and bytes add up; first and
+// last offsets widen).
+void MergeTopicCounts(std::map<std::string, TopicStats>* into, const std::map<std::string, TopicStats>& delta);
 void StopAutoCompaction(JournalState& j);
 
 }  // namespace txj::internal

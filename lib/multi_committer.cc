@@ -147,13 +147,16 @@ struct MultiCommitter::Impl {
       auto id = part.commit(p.key);
       if (!id.ok()) return id.status().WithContext("participant " + name + " (session " + p.key + " is decided)");
       id_slot = *id;
-      TXJ_RETURN_IF_ERROR(Store(p));
+      TXJ_RETURN_IF_ERROR(Store(p).WithContext("session " + p.key + " is decided and participant " + name +
+                                               " committed, but recording that failed; recover() or begin(" +
+                                               p.key + ") completes the session"));
     }
     std::string final_id = FinalId(p.Ids());
     TXJ_RETURN_IF_ERROR(tables->Write([&](KvTxn& t) -> Status {
       TXJ_RETURN_IF_ERROR(t.put(kDone, p.key, final_id));
       return t.del(kTable, kCurrent);
-    }));
+    }).WithContext("session " + p.key + " is committed in every participant, but recording its result failed; "
+                   "recover() or begin(" + p.key + ") records it"));
     return final_id;
   }
 
@@ -234,7 +237,7 @@ Status MultiCommitter::begin(std::string_view key) {
   }
   // The key and the participants are durable before any participant begins.
   const Progress begun = Progress::Begun(m.key, m.parts);
-  TXJ_RETURN_IF_ERROR(m.Store(begun));
+  TXJ_RETURN_IF_ERROR(m.Store(begun).WithContext("session " + m.key + ": recording its start failed; nothing began"));
   for (const auto& [name, part] : m.parts) {
     Status s = part->begin(key);
     if (!s.ok()) {
@@ -262,7 +265,12 @@ Result<std::string> MultiCommitter::commit(std::string_view key) {
   }
   Progress p = Progress::Begun(m.key, m.parts);
   p.decided = true;
-  TXJ_RETURN_IF_ERROR(m.Store(p));  // the decision
+  // The decision. Should recording it fail, the participants stay prepared:
+  // what the catalog holds decides (a session recorded as begun is rolled
+  // back by recover() or begin(key), one recorded as decided is completed).
+  TXJ_RETURN_IF_ERROR(m.Store(p).WithContext("session " + m.key + ": recording the decision to commit failed, so "
+                                             "it is not committed; recover() or begin(" + m.key +
+                                             ") finishes it as the catalog says"));
   return m.CompleteDecided(p, false);
 }
 

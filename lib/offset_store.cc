@@ -39,11 +39,20 @@ class LmdbOffsetStore final : public OffsetStore {
                      const std::function<Status(KvTxn&)>& fn) override {
     TXJ_RETURN_IF_ERROR(CheckOpen());
     if (consumer.empty()) return Status::InvalidArgument("empty consumer name");
-    return tables_.Write([&](KvTxn& t) -> Status {
-      TXJ_RETURN_IF_ERROR(fn(t));
+    bool fn_failed = false;
+    Status s = tables_.Write([&](KvTxn& t) -> Status {
+      Status f = fn(t);
+      if (!f.ok()) {
+        fn_failed = true;
+        return f;
+      }
       return t.put(kOffsets, consumer,
                    std::string_view(reinterpret_cast<const char*>(&next_offset), sizeof next_offset));
     });
+    if (s.ok() || fn_failed) return s;
+    // The catalog failed: nothing of this transaction was saved.
+    return s.WithContext("consumer " + consumer + ": saving next offset " + std::to_string(next_offset) +
+                         " (not saved; the offset stays at the last one saved)");
   }
 
   Result<std::optional<std::string>> get(std::string_view table, std::string_view key) override {

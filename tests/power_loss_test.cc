@@ -20,7 +20,9 @@
 // the commit order.
 //
 // TXJ_POWER_LOSS_STATES scales the number of disk states per crash moment
-// (default 12). States are written under /dev/shm when it exists (syncs cost
+// (default 12). The soak test case (last in this file) runs only when
+// TXJ_POWER_LOSS_SOAK_STATES or TXJ_POWER_LOSS_SOAK_SECONDS is set
+// (scripts/soak.sh --power-loss). States are written under /dev/shm when it exists (syncs cost
 // nothing there), else under $TMPDIR.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,6 +34,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -448,6 +451,16 @@ struct StateToCheck {
   std::uint64_t seed;     // Materialize's seed: writing it again gives the same bytes
 };
 
+// The soak (TXJ_POWER_LOSS_SOAK_*, scripts/soak.sh --power-loss) samples
+// crash moments instead of taking every one: each is kept with probability
+// `keep`, drawn from `rng`.
+struct MomentSampling {
+  bool on = false;
+  double keep = 1.0;
+  std::mt19937_64 rng;
+};
+MomentSampling g_sampling;
+
 // Turns every crash moment into its disk states (StatesPerMoment() of them
 // when something was unsynced, else one), writes each under `root`, and
 // hands it to `check`. Counts moments, states and destroying states.
@@ -459,6 +472,7 @@ void ForEachDiskState(const std::vector<CrashMoment>& moments, std::uint64_t see
   const bool keep = std::getenv("TXJ_KEEP_TEST_DIRS") != nullptr;
   std::error_code ec;
   for (const CrashMoment& m : moments) {
+    if (g_sampling.on && std::uniform_real_distribution<double>(0, 1)(g_sampling.rng) >= g_sampling.keep) continue;
     bool any_dirty = !m.renames.empty();
     for (const auto& f : m.files) any_dirty = any_dirty || !f.dirty.empty();
     const int n = any_dirty ? std::max(per, 3) : 1;
@@ -795,4 +809,65 @@ TEST_CASE("after a power loss at any step of a compaction, acknowledged commits 
               "%d refused as corruption), %d opened, %d repaired a tail, %d rebuilt from a snapshot, %d moments inside a "
               "segment rewrite, %.1f s\n",
               t.moments, t.states, t.destroying, t.refused, t.opened, t.repaired, with_snapshot, t.rewrite_moments, secs);
+}
+
+// The power-loss soak: workloads one after the other (commit, none and
+// periodic durability, and the compaction workload), each with a seed of its
+// own (iteration `i` of the suite seed), a random quarter of its crash
+// moments, and TXJ_POWER_LOSS_STATES random disk states of each, until
+// TXJ_POWER_LOSS_SOAK_STATES states were checked or
+// TXJ_POWER_LOSS_SOAK_SECONDS passed. Iterations run from
+// TXJ_POWER_LOSS_SOAK_FIRST in steps of TXJ_POWER_LOSS_SOAK_STRIDE (parallel
+// jobs take one residue each), so a later run that starts where this one
+// stopped checks new states. Every violation is a failed check naming the
+// crash moment and the page pattern.
+TEST_CASE("power-loss soak: random workloads, crash moments and page fates until the asked number of states") {
+  auto env = [](const char* name) -> const char* {
+    const char* v = std::getenv(name);
+    return v && *v ? v : nullptr;
+  };
+  const char* want_states = env("TXJ_POWER_LOSS_SOAK_STATES");
+  const char* want_secs = env("TXJ_POWER_LOSS_SOAK_SECONDS");
+  if (!want_states && !want_secs) {
+    MESSAGE("not a soak run: set TXJ_POWER_LOSS_SOAK_STATES or TXJ_POWER_LOSS_SOAK_SECONDS (scripts/soak.sh --power-loss)");
+    return;
+  }
+  auto env_num = [](const char* name, long long dflt) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::atoll(v) : dflt;
+  };
+  const long long target = want_states ? std::atoll(want_states) : std::numeric_limits<long long>::max();
+  const double seconds = want_secs ? std::atof(want_secs) : std::numeric_limits<double>::infinity();
+  const long long first = env_num("TXJ_POWER_LOSS_SOAK_FIRST", 0);
+  const long long stride = std::max(1LL, env_num("TXJ_POWER_LOSS_SOAK_STRIDE", 1));
+  g_sampling.on = true;
+  g_sampling.keep = 0.25;
+  g_sampling.rng.seed(test::Seed() ^ static_cast<std::uint64_t>(first) * 0x9e3779b97f4a7c15ULL);
+  Totals t;
+  int workloads = 0, with_snapshot = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  long long i = first;
+  for (; t.states < target && elapsed() < seconds; i += stride) {
+    const std::uint64_t seed = test::Seed() + static_cast<std::uint64_t>(i) * 0x9e3779b97f4a7c15ULL;
+    INFO("soak iteration ", i, " (workload seed ", seed, ")");
+    switch (i % 4) {
+      case 0: RunPowerLoss(Durability::kCommit, seed, &t); break;
+      case 1: RunPowerLoss(Durability::kNone, seed, &t); break;
+      case 2: RunPowerLoss(Durability::kPeriodic, seed, &t); break;
+      default: RunCompactionPowerLoss(seed, &t, &with_snapshot); break;
+    }
+    ++workloads;
+    if (workloads % 8 == 0) {
+      std::printf("power-loss soak progress: %d workloads, %d states, %.0f s\n", workloads, t.states, elapsed());
+      std::fflush(stdout);
+    }
+  }
+  const double secs = elapsed();
+  std::printf("power-loss soak: iterations %lld to %lld in steps of %lld, %d workloads, %d crash moments sampled, "
+              "%d states checked (%d destroying synced data, %d refused as corruption, %d opened, %d repaired a "
+              "tail, %d rebuilt from a snapshot), %.1f s, %.1f states/s\n",
+              first, i - stride, stride, workloads, t.moments, t.states, t.destroying, t.refused, t.opened, t.repaired,
+              with_snapshot, secs, secs > 0 ? t.states / secs : 0.0);
+  std::printf("power-loss soak: next iteration %lld\n", i);
 }
