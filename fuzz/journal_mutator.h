@@ -109,10 +109,15 @@ inline std::uint64_t SegmentBase(const Journal& j, std::size_t s) {
   return index * kFuzzSegmentSize;
 }
 
+// memcpy for a vector's bytes, which may be none (a null data()).
+inline void Copy(void* to, const void* from, std::size_t n) {
+  if (n) std::memcpy(to, from, n);
+}
+
 template <typename T>
 T Body(const Record& r) {
   T t{};
-  std::memcpy(&t, r.body.data(), r.body.size() < sizeof t ? r.body.size() : sizeof t);
+  Copy(&t, r.body.data(), r.body.size() < sizeof t ? r.body.size() : sizeof t);
   return t;
 }
 template <typename T>
@@ -233,7 +238,7 @@ inline void Finish(Journal& j, bool fix, std::mt19937_64& rng) {
       if (!r.keep_sum) {
         std::vector<std::uint8_t> bytes(size, 0);
         std::memcpy(bytes.data(), &r.h, sizeof r.h);
-        std::memcpy(bytes.data() + sizeof r.h, r.body.data(), r.body.size());
+        Copy(bytes.data() + sizeof r.h, r.body.data(), r.body.size());
         const std::uint32_t checked =
             type == RecordType::kPadding && r.h.length >= format::kPaddingCheckedSize ? format::kPaddingCheckedSize
                                                                                        : r.h.length;
@@ -330,7 +335,7 @@ inline std::size_t Serialize(const Journal& j, std::uint8_t* out, std::size_t ma
       const std::size_t at = b.size();
       b.resize(at + format::AlignUp(r.h.length), 0);
       std::memcpy(b.data() + at, &r.h, sizeof r.h);
-      std::memcpy(b.data() + at + sizeof r.h, r.body.data(), r.body.size());
+      Copy(b.data() + at + sizeof r.h, r.body.data(), r.body.size());
       n += format::AlignUp(r.h.length);
     }
     if (n > kSegData) {
@@ -341,7 +346,7 @@ inline std::size_t Serialize(const Journal& j, std::uint8_t* out, std::size_t ma
     std::memcpy(b.data() + n0, &n32, 4);
   }
   if (b.size() > max) b.resize(max);
-  std::memcpy(out, b.data(), b.size());
+  Copy(out, b.data(), b.size());
   return b.size();
 }
 
@@ -455,7 +460,7 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
       const std::size_t len = format::kRecordHeaderSize + t.body.size();
       std::vector<std::uint8_t> raw(len);
       std::memcpy(raw.data(), &t.h, sizeof t.h);
-      std::memcpy(raw.data() + sizeof t.h, t.body.data(), t.body.size());
+      Copy(raw.data() + sizeof t.h, t.body.data(), t.body.size());
       raw.resize(1 + rng() % len);
       Record torn;
       torn.raw = true;
