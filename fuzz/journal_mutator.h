@@ -52,6 +52,7 @@ struct Journal {
   std::uint8_t flags = 0;
   std::uint8_t id[16] = {};
   std::uint64_t epoch = 1;
+  std::uint64_t start[3] = {};  // with flag bit 6: first_lsn, first_offset, last_txn_id_before
   std::vector<Segment> segs;
   std::uint64_t salt = 0;
 };
@@ -66,6 +67,11 @@ inline bool Parse(const std::uint8_t* data, std::size_t size, Journal* j) {
   std::memcpy(&j->epoch, data + 17, 8);
   j->salt = internal::Hash64(j->id, 16, 0x74786a);  // ManifestData::salt()
   std::size_t p = 25;
+  if (j->flags & 0x40) {
+    if (size - p < 24) return false;
+    std::memcpy(j->start, data + p, 24);
+    p += 24;
+  }
   for (int s = 0; s < 4 && size - p >= 4; ++s) {
     std::uint32_t n;
     std::memcpy(&n, data + p, 4);
@@ -135,6 +141,10 @@ inline void Finish(Journal& j, bool fix, std::mt19937_64& rng) {
   std::vector<std::pair<std::uint32_t, std::uint64_t>> stack;  // sub id, events
   std::uint32_t max_sub = 0;
   std::uint32_t epoch = 0;
+  if (j.flags & 0x40) {  // the manifest's start: offsets and ids go on from there
+    next_offset = j.start[1];
+    txn = j.start[2];
+  }
   for (std::size_t s = 0; s < j.segs.size(); ++s) {
     const std::uint64_t base = SegmentBase(j, s);
     std::uint64_t lsn = base + format::kSegmentHeaderSize;
@@ -320,6 +330,10 @@ inline std::size_t Serialize(const Journal& j, std::uint8_t* out, std::size_t ma
   b.insert(b.end(), j.id, j.id + 16);
   const auto* e = reinterpret_cast<const std::uint8_t*>(&j.epoch);
   b.insert(b.end(), e, e + 8);
+  if (j.flags & 0x40) {
+    const auto* st = reinterpret_cast<const std::uint8_t*>(j.start);
+    b.insert(b.end(), st, st + 24);
+  }
   for (const auto& s : j.segs) {
     const std::size_t n0 = b.size();
     b.resize(n0 + 4);
@@ -502,7 +516,16 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
       }
       break;
     }
-    case 18: j.flags = static_cast<std::uint8_t>((j.flags & 0x80) | (rng() & 0x7f)); break;
+    case 18:
+      if (rng() % 2) {
+        j.flags = static_cast<std::uint8_t>((j.flags & 0x80) | (rng() & 0x7f));
+      } else {  // where the manifest says the journal starts
+        j.flags |= 0x40;
+        const unsigned k = static_cast<unsigned>(rng() % 3);
+        j.start[k] = k == 0 && rng() % 2 ? (rng() % 5) * kFuzzSegmentSize + format::kSegmentHeaderSize
+                                         : Nudge(j.start[k], rng);
+      }
+      break;
     default: {  // a segment dropped or duplicated
       if (j.segs.size() > 1 && rng() % 2) {
         j.segs.erase(j.segs.begin() + static_cast<std::ptrdiff_t>(rng() % j.segs.size()));
