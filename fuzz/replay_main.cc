@@ -1,9 +1,12 @@
 // A main() for the fuzz targets without libFuzzer: runs each input file (or
-// every file of each directory) named on the command line once. The suite
-// runs it on each seed corpus (fuzz/meson.build). A target that finds a
-// problem traps; a missing path or an empty corpus is an error too.
+// every file of each directory) named on the command line once, with the
+// targets' full checks (TXJ_FUZZ_FULL=1 unless set otherwise: the slow
+// on-disk paths too, see fuzz_dir.h). The suite runs it on each seed corpus
+// (fuzz/meson.build). A target that finds a problem traps; a missing path or
+// an empty corpus is an error too.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,6 +15,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 int main(int argc, char** argv) {
+  ::setenv("TXJ_FUZZ_FULL", "1", 0);
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::filesystem::path p(argv[i]);

@@ -536,6 +536,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Opt
   s->fs = options.file_system ? options.file_system : DefaultFileSystem();
   s->read_only = options.read_only;
   s->staging = !options.read_only && options.durability == Durability::kCommit;
+  if (s->staging) s->stage.resize(JournalState::kStageSize);
   CreateLog log;
   Status st = OpenState(*s, log);
   if (!st.ok()) {

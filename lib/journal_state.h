@@ -155,7 +155,7 @@ struct JournalState {
   // buffer fills): no page of the shared mapping is dirtied, so the syncs
   // leave no write-protected page for the next transaction to fault on ----
   bool staging = false;
-  std::vector<std::uint8_t> stage = std::vector<std::uint8_t>(kStageSize);
+  std::vector<std::uint8_t> stage;  // kStageSize bytes once open makes a staging writer (none for readers)
   std::uint64_t stage_lsn = 0;  // LSN of stage[0]; the stage holds [stage_lsn, pos)
   static constexpr std::size_t kStageSize = 1 << 20;
   // Writes what is staged to the active segment. A failed write fails the

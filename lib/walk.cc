@@ -7,6 +7,7 @@
 #include "manifest.h"
 #include "recovery.h"
 #include "txn_checker.h"
+#include "walk_fs.h"
 
 namespace txj {
 
@@ -71,7 +72,12 @@ RawRecord ToRaw(const RecordView& r, const Segment& seg) {
 
 Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(const RawRecord&)>& visit,
                                const std::function<void(const WalkStart&)>& on_start) {
-  auto fs = DefaultFileSystem();
+  return internal::WalkJournalOn(DefaultFileSystem(), dir, visit, on_start);
+}
+
+Result<WalkReport> internal::WalkJournalOn(const std::shared_ptr<FileSystem>& fs, const std::string& dir,
+                                           const std::function<void(const RawRecord&)>& visit,
+                                           const std::function<void(const WalkStart&)>& on_start) {
   WalkReport report;
   // Before anything is read: a writer that has the journal open appends
   // while we read (its tail is moving, not torn).

@@ -1,0 +1,317 @@
+// An in-memory FileSystem (include/txjournal/file_system.h) for the fuzz
+// targets: a journal directory built from an input lives here instead of on
+// disk, so an input costs no system call for its files. Map() hands out the
+// file's own bytes (what a MAP_SHARED mapping of it would show); a file is
+// never moved while mapped (growing one past its capacity then is a bug in
+// the harness: it aborts).
+//
+// What the library does outside the file-system layer still happens on the
+// real path: stat of the directory, lstat checks for symlinks, LMDB's
+// catalog. Descriptors of most files start at kFirstFd, far above any real
+// one, so a call outside the layer on one fails with EBADF. A segment file
+// (*.seg) has a shadow, a sparse memfd of its size whose data ends where the
+// file's non-zero bytes end (an upper bound of it): its descriptors are
+// real ones of that memfd (dup), so that the SEEK_DATA / SEEK_HOLE the
+// recovery scan makes on them (recovery.cc, DataEnd) answers as on a disk,
+// and the scan does not read 64 KiB of zeros per segment. Writes through a
+// mapping are not seen by the shadow: call Resync() after anything that
+// may have written a mapped segment.
+#ifndef TXJOURNAL_FUZZ_MEM_FS_H_
+#define TXJOURNAL_FUZZ_MEM_FS_H_
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "txjournal/file_system.h"
+
+namespace txj::fuzz {
+
+// Length of [p, p + n) up to its last non-zero byte. Neither ASan-checked
+// (the caller gives the bounds) nor coverage-instrumented
+// (fuzz/coverage-ignore.txt): it reads whole segments for every input.
+__attribute__((no_sanitize("address"))) inline std::size_t LastNonZero(const std::uint8_t* p, std::size_t n) {
+  while (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + n - 8, 8);
+    if (w != 0) break;
+    n -= 8;
+  }
+  while (n > 0 && p[n - 1] == 0) --n;
+  return n;
+}
+
+class MemFileSystem final : public FileSystem {
+ public:
+  static constexpr int kFirstFd = 1 << 20;
+
+  struct File {
+    std::unique_ptr<std::uint8_t[]> data;
+    std::size_t capacity = 0;
+    std::size_t size = 0;
+    int maps = 0;
+    int shadow = -1;        // memfd, segment files only
+    std::size_t extent = 0;  // the shadow holds data up to here
+    File() = default;
+    File(const File&) = delete;
+    File& operator=(const File&) = delete;
+    ~File() {
+      if (shadow >= 0) ::close(shadow);
+    }
+    // Makes the shadow say that data may reach `end` (never less than it
+    // said before unless `exact`).
+    void MarkExtent(std::size_t end, bool exact = false) {
+      if (shadow < 0) return;
+      if (exact || end < extent) {
+        if (!exact) return;
+        // Punching the old data out: a new, empty size is quickest.
+        if (::ftruncate(shadow, 0) != 0 || ::ftruncate(shadow, static_cast<off_t>(size)) != 0) std::abort();
+        extent = 0;
+      }
+      if (end > extent && end > 0) {
+        const std::uint8_t zero = 0;
+        if (::pwrite(shadow, &zero, 1, static_cast<off_t>(end - 1)) != 1) std::abort();
+        extent = end;
+      }
+    }
+    // Makes room for `n` bytes (zero-filled past the old size).
+    void Grow(std::size_t n) {
+      if (n > capacity) {
+        if (maps > 0) std::abort();  // would move mapped bytes
+        std::size_t cap = capacity ? capacity : 4096;
+        while (cap < n) cap *= 2;
+        auto d = std::make_unique<std::uint8_t[]>(cap);  // zeroed
+        if (size) std::memcpy(d.get(), data.get(), size);
+        data = std::move(d);
+        capacity = cap;
+      }
+      if (n > size) {
+        size = n;
+        if (shadow >= 0 && ::ftruncate(shadow, static_cast<off_t>(size)) != 0) std::abort();
+      }
+    }
+  };
+
+  // Forgets every file and directory (descriptors must be closed).
+  void Reset() {
+    for (auto& [fd, f] : fds_) {
+      if (fd < kFirstFd) ::close(fd);
+    }
+    files_.clear();
+    dirs_.clear();
+    fds_.clear();
+    mapped_.clear();
+    next_fake_ = kFirstFd;
+  }
+  void AddDir(const std::string& d) { dirs_.insert(d); }
+  // Creates or replaces `path` with `n` zero bytes; returns them. Call
+  // Resync() once they are filled.
+  std::uint8_t* Put(const std::string& path, std::size_t n) {
+    auto f = std::make_shared<File>();
+    if (IsSegment(path)) {
+      f->shadow = ::memfd_create("txj-fuzz-seg", MFD_CLOEXEC);
+      if (f->shadow < 0) std::abort();
+    }
+    f->Grow(n);
+    files_[path] = f;
+    return f->data.get();
+  }
+  // Brings every shadow to where its file's non-zero bytes end.
+  void Resync() {
+    for (auto& [path, f] : files_) {
+      if (f->shadow >= 0) f->MarkExtent(fuzz::LastNonZero(f->data.get(), f->size), true);
+    }
+  }
+  std::shared_ptr<File> Get(const std::string& path) const {
+    auto it = files_.find(path);
+    return it == files_.end() ? nullptr : it->second;
+  }
+  const std::map<std::string, std::shared_ptr<File>>& files() const { return files_; }
+
+  int Open(const std::string& path, int flags, mode_t, int* fd) override {
+    if (!dirs_.count(Parent(path))) return ENOENT;
+    if (dirs_.count(path)) {
+      if ((flags & O_ACCMODE) != O_RDONLY) return EISDIR;
+      return NewFd(nullptr, fd);
+    }
+    if (flags & O_DIRECTORY) return files_.count(path) ? ENOTDIR : ENOENT;
+    auto it = files_.find(path);
+    if (it == files_.end()) {
+      if (!(flags & O_CREAT)) return ENOENT;
+      it = files_.emplace(path, std::make_shared<File>()).first;
+    } else if ((flags & O_CREAT) && (flags & O_EXCL)) {
+      return EEXIST;
+    }
+    if ((flags & O_TRUNC) && it->second->size) {
+      if (it->second->maps) std::abort();
+      it->second->size = 0;
+      std::memset(it->second->data.get(), 0, it->second->capacity);
+      it->second->MarkExtent(0, true);
+    }
+    return NewFd(it->second, fd);
+  }
+  int Close(int fd) override {
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return EBADF;
+    fds_.erase(it);
+    if (fd < kFirstFd) ::close(fd);
+    return 0;
+  }
+  int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
+    File* f = FileOf(fd);
+    if (!f) return EBADF;
+    if (offset + n > f->size) f->Grow(offset + n);
+    if (n) std::memcpy(f->data.get() + offset, data, n);
+    f->MarkExtent(offset + n);
+    return 0;
+  }
+  int PRead(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* got) override {
+    File* f = FileOf(fd);
+    if (!f) return EBADF;
+    std::size_t k = offset >= f->size ? 0 : (f->size - offset < n ? f->size - offset : n);
+    if (k) std::memcpy(data, f->data.get() + offset, k);
+    *got = k;
+    return 0;
+  }
+  int Allocate(int fd, std::uint64_t offset, std::uint64_t n) override {
+    File* f = FileOf(fd);
+    if (!f) return EBADF;
+    if (offset + n > f->size) f->Grow(offset + n);
+    return 0;
+  }
+  int Truncate(int fd, std::uint64_t size) override {
+    File* f = FileOf(fd);
+    if (!f) return EBADF;
+    if (size < f->size) {
+      if (f->maps) std::abort();  // the library never truncates what it maps
+      std::memset(f->data.get() + size, 0, f->size - size);
+      f->size = size;
+      if (f->shadow >= 0 && ::ftruncate(f->shadow, static_cast<off_t>(size)) != 0) std::abort();
+      if (f->extent > size) f->MarkExtent(size, true);
+    } else {
+      f->Grow(size);
+    }
+    return 0;
+  }
+  int DataSync(int fd) override { return FileOf(fd) ? 0 : EBADF; }
+  int FileSize(int fd, std::uint64_t* size) override {
+    File* f = FileOf(fd);
+    if (!f) return EBADF;
+    *size = f->size;
+    return 0;
+  }
+  int Map(int fd, std::uint64_t offset, std::size_t n, bool, void** addr) override {
+    File* f = FileOf(fd);
+    if (!f || n == 0) return EINVAL;
+    // Past the end of the file a real mapping faults (SIGBUS); the library
+    // maps only what the file holds, so here the bytes are just there.
+    if (offset + n > f->capacity) f->Grow(offset + n);
+    ++f->maps;
+    *addr = f->data.get() + offset;
+    mapped_[*addr] = fds_[fd].file;
+    return 0;
+  }
+  int Unmap(void* addr, std::size_t) override {
+    auto it = mapped_.find(addr);
+    if (it == mapped_.end()) return EINVAL;
+    --it->second->maps;
+    mapped_.erase(it);
+    return 0;
+  }
+  int Rename(const std::string& from, const std::string& to) override {
+    auto it = files_.find(from);
+    if (it == files_.end()) {
+      if (dirs_.count(from)) {  // a directory (a catalog set aside): only empty ones here
+        dirs_.erase(from);
+        dirs_.insert(to);
+        return 0;
+      }
+      return ENOENT;
+    }
+    if (!dirs_.count(Parent(to))) return ENOENT;
+    auto f = it->second;
+    files_.erase(it);
+    files_[to] = f;
+    return 0;
+  }
+  int Unlink(const std::string& path) override { return files_.erase(path) ? 0 : ENOENT; }
+  int MakeDir(const std::string& path, mode_t) override {
+    if (dirs_.count(path) || files_.count(path)) return EEXIST;
+    if (!dirs_.count(Parent(path))) return ENOENT;
+    dirs_.insert(path);
+    return 0;
+  }
+  int SyncDir(const std::string& path) override { return dirs_.count(path) ? 0 : ENOENT; }
+  int ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    if (!dirs_.count(dir)) return files_.count(dir) ? ENOTDIR : ENOENT;
+    names->clear();
+    const std::string prefix = dir + "/";
+    for (auto it = files_.lower_bound(prefix); it != files_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+         ++it) {
+      if (it->first.find('/', prefix.size()) == std::string::npos) names->push_back(it->first.substr(prefix.size()));
+    }
+    for (auto it = dirs_.lower_bound(prefix); it != dirs_.end() && it->compare(0, prefix.size(), prefix) == 0; ++it) {
+      if (it->find('/', prefix.size()) == std::string::npos) names->push_back(it->substr(prefix.size()));
+    }
+    return 0;
+  }
+  int SetOwnerAndMode(int fd, uid_t, gid_t, mode_t) override { return Valid(fd) ? 0 : EBADF; }
+  int RemoveDir(const std::string& path) override {
+    if (!dirs_.count(path)) return ENOENT;
+    std::vector<std::string> inner;
+    ListDir(path, &inner);
+    if (!inner.empty()) return ENOTEMPTY;
+    dirs_.erase(path);
+    return 0;
+  }
+
+ private:
+  struct Fd {
+    std::shared_ptr<File> file;  // null for a directory
+  };
+  static bool IsSegment(const std::string& path) {
+    return path.size() > 4 && path.compare(path.size() - 4, 4, ".seg") == 0;
+  }
+  static std::string Parent(const std::string& p) {
+    const std::size_t s = p.find_last_of('/');
+    return s == std::string::npos ? std::string(".") : s == 0 ? std::string("/") : p.substr(0, s);
+  }
+  int NewFd(std::shared_ptr<File> f, int* fd) {
+    int n;
+    if (f && f->shadow >= 0) {
+      n = ::fcntl(f->shadow, F_DUPFD_CLOEXEC, 3);
+      if (n < 0) return errno;
+    } else {
+      n = next_fake_++;
+    }
+    fds_[n].file = std::move(f);
+    *fd = n;
+    return 0;
+  }
+  bool Valid(int fd) const { return fds_.count(fd) != 0; }
+  File* FileOf(int fd) const {
+    auto it = fds_.find(fd);
+    return it == fds_.end() ? nullptr : it->second.file.get();
+  }
+
+  std::map<std::string, std::shared_ptr<File>> files_;
+  std::set<std::string> dirs_;
+  std::unordered_map<int, Fd> fds_;
+  int next_fake_ = kFirstFd;
+  std::map<void*, std::shared_ptr<File>> mapped_;
+};
+
+}  // namespace txj::fuzz
+
+#endif  // TXJOURNAL_FUZZ_MEM_FS_H_
