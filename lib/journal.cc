@@ -291,6 +291,16 @@ Status CheckFirstSegment(JournalState& s) {
   const std::uint64_t expected = s.manifest.first_lsn ? s.manifest.first_lsn : format::kSegmentHeaderSize;
   s.first_offset = s.manifest.first_offset;
   s.retention_offset = s.manifest.retention_offset;
+  // Before anything is removed: some segment must reach past the start.
+  if (auto last = s.segments->Last(); !last || last->end() <= expected) {
+    return Status::Corruption(
+        "the manifest " + internal::JoinPath(s.dir, "JOURNAL") + " says the journal starts at LSN " +
+        std::to_string(expected) + ", but " +
+        (last ? "every segment ends before it (the last, " + last->path() + ", ends at LSN " +
+                    std::to_string(last->end()) + ")"
+              : std::string("there is no segment")) +
+        "; nothing was removed");
+  }
   for (;;) {
     auto first = s.segments->First();
     if (first->first_record_lsn() == expected) return Status::OK();

@@ -340,6 +340,19 @@ Status Recover(JournalState& s) {
     if (seg->end() > start.lsn) TXJ_RETURN_IF_ERROR(seg->Sync());
   }
   if (t.open_txn) {
+    // A writer keeps the end of every segment for this marker (and the
+    // segment-end marker after it). Records of the open transaction in that
+    // reserve were not written by this library's writer: refuse, rather than
+    // roll to a new segment here (its background threads do not run yet).
+    const std::uint64_t need = kTailReserve;
+    if (s.pos + need > s.active->end()) {
+      return Status::Corruption("transaction " + std::to_string(t.open_txn_id) + " was left open at the tail of " +
+                                s.active->path() + " with records up to byte " +
+                                std::to_string(s.active->file_offset(s.pos)) + ", inside the " +
+                                std::to_string(need) + " bytes a writer keeps free at the end of a segment for " +
+                                "its rollback marker: the segment was not written by txjournal's writer or is "
+                                "damaged (open it read-only to read what was committed)");
+    }
     format::RollbackBody body{t.open_records, t.open_begin_lsn};
     JournalState::Part part{&body, sizeof body};
     std::uint64_t lsn, sum;

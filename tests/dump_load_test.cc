@@ -4,14 +4,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include "checksum.h"
 #include "dump_tool.h"
+#include "format.h"
+#include "manifest.h"
 #include "load_tool.h"
 #include "test_util.h"
+#include "txjournal/walk.h"
 #include "txjournal/compactor.h"
 
 using namespace txj;
@@ -319,4 +324,59 @@ TEST_CASE("dump lists snapshots and prints a topic's rebuilt state and its hash"
   auto st = Dump({dir.path(), "--state", "kv"});
   CHECK(st.out.find("{\"key\":\"k-new\",\"data\":\"after\"}") != std::string::npos);
   CHECK(Dump({dir.path(), "--state-hash"}).code == kDumpUsage);
+}
+
+TEST_CASE("journal-dump prints an event whose topic is not UTF-8 (damage the checksum does not catch) instead of aborting") {
+  test::TempDir dir;
+  const std::string jdir = dir.sub("j");
+  {
+    auto j = test::OpenOrDie(jdir, test::SmallOptions());
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    TXJ_REQUIRE_OK(tx->append("topic", "type", "payload"));
+    TXJ_REQUIRE_OK(tx->commit());
+    TXJ_REQUIRE_OK(j->close());
+  }
+  // Find the event, put two bytes that are not UTF-8 in its topic, and
+  // give it a valid checksum again (as a foreign writer could).
+  std::string file;
+  std::uint64_t offset = 0, lsn = 0, length = 0;
+  auto walk = WalkJournal(jdir, [&](const RawRecord& r) {
+    if (r.type == RecordType::kEvent) {
+      file = std::string(r.segment);
+      offset = r.file_offset;
+      lsn = r.lsn;
+      length = r.length;
+    }
+  });
+  TXJ_REQUIRE_OK(walk);
+  REQUIRE(!file.empty());
+  internal::ManifestData m;
+  TXJ_REQUIRE_OK(internal::ReadManifest(*DefaultFileSystem(), jdir, &m));
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  std::string rec(length, '\0');
+  f.seekg(static_cast<std::streamoff>(offset));
+  f.read(rec.data(), static_cast<std::streamsize>(length));
+  const std::size_t topic_at = format::kRecordHeaderSize + sizeof(format::EventBody);
+  REQUIRE(rec.substr(topic_at, 5) == "topic");
+  rec[topic_at] = static_cast<char>(0xff);
+  rec[topic_at + 1] = static_cast<char>(0xfe);
+  const std::uint64_t sum = internal::RecordChecksum(rec.data(), static_cast<std::uint32_t>(length), m.salt(), lsn);
+  std::memcpy(rec.data(), &sum, 8);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(rec.data(), static_cast<std::streamsize>(length));
+  f.close();
+  for (const auto& mode : std::vector<std::vector<std::string>>{{"--format", "jsonl"}, {"--raw", "--format", "jsonl"}}) {
+    auto args = mode;
+    args.push_back(jdir);
+    Run r = Dump(args);
+    INFO("mode ", mode.size(), " err: ", r.err);
+    if (mode.size() == 3) {
+      CHECK(r.out.find("\"topic_b64\"") != std::string::npos);  // --raw prints every verifying record
+    } else {
+      // The commit marker's running hash still has the old checksum: the
+      // committed view reports that damage, with the damaged exit code.
+      CHECK(r.code == kDumpDamaged);
+    }
+  }
 }

@@ -455,3 +455,43 @@ TEST_CASE("a catalog made precious by a build from before the marker still opens
     }
   }
 }
+
+TEST_CASE("a manifest whose start lies past every segment is refused, and no segment is removed") {
+  TempDir dir;
+  const std::string jdir = dir.sub("j");
+  {
+    auto j = test::OpenOrDie(jdir, test::SmallOptions());
+    for (int i = 0; i < 3; ++i) {
+      auto tx = j->begin();
+      TXJ_REQUIRE_OK(tx);
+      TXJ_REQUIRE_OK(tx->append("t", "x", std::string(30000, 'a' + i)));
+      TXJ_REQUIRE_OK(tx->commit());
+    }
+    TXJ_REQUIRE_OK(j->close());
+  }
+  auto fs = DefaultFileSystem();
+  internal::ManifestData m;
+  TXJ_REQUIRE_OK(internal::ReadManifest(*fs, jdir, &m));
+  m.first_lsn = 64ull << 30;  // far past every segment
+  TXJ_REQUIRE_OK(internal::WriteManifest(*fs, jdir, m, 0644));
+  auto segments = [&] {
+    std::map<std::string, std::string> out;
+    for (const auto& e : fs::directory_iterator(jdir)) {
+      if (e.path().extension() == ".seg") out[e.path().string()] = ReadAll(e.path().string());
+    }
+    return out;
+  };
+  const auto before = segments();
+  REQUIRE(before.size() >= 2);
+  for (bool read_only : {false, true}) {
+    INFO("read_only ", read_only);
+    Options o = test::SmallOptions();
+    o.read_only = read_only;
+    auto j = Journal::open(jdir, o);
+    REQUIRE(!j.ok());
+    CHECK(j.status().code() == Code::kCorruption);
+    CHECK(j.status().message().find("JOURNAL") != std::string::npos);
+    CHECK(j.status().message().find("every segment ends before it") != std::string::npos);
+    CHECK(segments() == before);
+  }
+}

@@ -279,3 +279,42 @@ TEST_CASE("records of an older writer session after newer ones are stale bytes, 
   CHECK((*j)->recovery_report().repairs[0].file_offset == at);
   CHECK((*j)->next_offset() == 6);
 }
+
+TEST_CASE("a transaction left open inside a segment's reserved end is refused by a writable open, never a hang") {
+  Forger f;
+  const std::uint64_t txn = f.last_txn() + 1;
+  f.Begin(txn);
+  // One event whose record ends 40 bytes before the segment's end: inside
+  // the room a writer keeps for a rollback marker and the segment-end
+  // marker, where no writer of this library puts a transaction's records.
+  const std::uint64_t segment_size = 64 * 1024;
+  const std::uint64_t record = segment_size - 40 - f.next_offset();
+  fmt::EventBody b{};
+  b.timestamp_ns = 1;
+  b.topic_length = 1;
+  b.type_length = 1;
+  b.payload_length = static_cast<std::uint32_t>(record - fmt::kRecordHeaderSize - sizeof b - 2);
+  f.Add(static_cast<std::uint8_t>(RecordType::kEvent), txn, 0, 0,
+        Forger::Bytes(b) + "te" + std::string(b.payload_length, 'p'));
+  const auto before = Snapshot(f.dir());
+  auto j = Journal::open(f.dir(), test::SmallOptions(Durability::kCommit));
+  REQUIRE(!j.ok());
+  INFO("open: ", j.status().ToString());
+  CHECK(j.status().code() == Code::kCorruption);
+  CHECK(j.status().message().find("left open at the tail of " + f.file()) != std::string::npos);
+  // A reader still reads every committed event (the open one is not).
+  Options ro;
+  ro.read_only = true;
+  auto r = Journal::open(f.dir(), ro);
+  TXJ_REQUIRE_OK(r);
+  auto c = (*r)->open_cursor(0);
+  TXJ_REQUIRE_OK(c);
+  int events = 0;
+  for (;;) {
+    auto e = c->next();
+    TXJ_REQUIRE_OK(e);
+    if (!e->has_value()) break;
+    ++events;
+  }
+  CHECK(events == 6);
+}

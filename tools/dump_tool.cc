@@ -247,12 +247,12 @@ int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
       json o;
       o["offset"] = ev.offset;
       o["txn"] = ev.txn_id;
-      o["topic"] = std::string(ev.topic);
-      o["type"] = std::string(ev.type);
+      PutData(o, "topic", ev.topic);  // a name that is not UTF-8 (damage) as topic_b64, never a throw
+      PutData(o, "type", ev.type);
       if (ev.key) PutData(o, "key", *ev.key);
       PutData(o, "data", ev.payload);
       o["ts"] = ev.timestamp_ns;
-      out << o.dump() << "\n";
+      out << o.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     } else {
       out << ev.offset;
       if (a.time != "none") out << "  " << FormatTime(ev.timestamp_ns, a.time);
@@ -355,7 +355,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   std::uint32_t open_depth = 0;
   auto on_start = [&](const WalkStart& st) {
     if (!copy) return;
-    out << json{{"op", "journal"}, {"version", 1}, {"segment_size", st.segment_size}}.dump() << "\n";
+    out << json{{"op", "journal"}, {"version", 1}, {"segment_size", st.segment_size}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     if (st.catalog_holds_source_data) {
       err << "journal-dump: note: the catalog of " << a.dir
           << " holds consumer offsets, session keys or eventbox state, which this copy of the journal does not "
@@ -363,7 +363,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     }
     if (st.first_offset > 0 || st.last_txn_id_before > 0) {
       // What retention (or compaction) removed with the front segments.
-      out << json{{"op", "gap"}, {"events", st.first_offset}, {"last_txn_id", st.last_txn_id_before}}.dump() << "\n";
+      out << json{{"op", "gap"}, {"events", st.first_offset}, {"last_txn_id", st.last_txn_id_before}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     }
   };
   auto visit = [&](const RawRecord& r) {
@@ -390,8 +390,8 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
       const bool gap = r.type == RecordType::kPadding && (r.count > 0 || r.last_txn_id > 0);
       o["op"] = gap ? std::string("gap") : std::string(Op(r.type));
       if (r.type == RecordType::kEvent) {
-        o["topic"] = std::string(r.topic);
-        o["type"] = std::string(r.type_name);
+        PutData(o, "topic", r.topic);
+        PutData(o, "type", r.type_name);
         if (r.key) PutData(o, "key", *r.key);
         PutData(o, "data", r.payload);
         o["ts"] = r.timestamp_ns;
@@ -409,7 +409,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
         o["first_offset"] = r.first_offset;
         o["count"] = r.count;
       }
-      out << o.dump() << "\n";
+      out << o.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     } else {
       out << "lsn " << r.lsn << "  " << r.segment << "+" << r.file_offset << "  " << Colored(r.type, color)
           << "  txn " << r.txn_id << "  sub " << r.sub_id << "  depth " << r.depth;
@@ -442,8 +442,8 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   if (print && jsonl && open_txn != 0) {
     // What the next writable open does to a transaction left open: say it,
     // so that loading this dump gives the same committed events.
-    for (std::uint32_t d = open_depth; d > 0; --d) out << json{{"op", "rollback"}, {"recovered", true}}.dump() << "\n";
-    out << json{{"op", "rollback"}, {"txn", open_txn}, {"recovered", true}}.dump() << "\n";
+    for (std::uint32_t d = open_depth; d > 0; --d) out << json{{"op", "rollback"}, {"recovered", true}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    out << json{{"op", "rollback"}, {"txn", open_txn}, {"recovered", true}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   }
   SnapshotCheck snaps = CheckSnapshots(a.dir);
   for (const auto& t : report->tail) err << "journal-dump: tail: " << t << "\n";
@@ -456,18 +456,18 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
                   {"compactor", sn.info.compactor}, {"version", sn.info.compactor_version},
                   {"covered_offset", sn.info.covered_offset}, {"events", sn.info.events_folded},
                   {"state_hash", sn.info.state_hash},         {"state_b64", Base64Encode(sn.state)}}
-                 .dump()
+                 .dump(-1, ' ', false, json::error_handler_t::replace)
           << "\n";
     }
     for (const auto& [topic, mark] : snaps.marks) {
-      out << json{{"op", "compacted"}, {"topic", topic}, {"offset", mark}}.dump() << "\n";
+      out << json{{"op", "compacted"}, {"topic", topic}, {"offset", mark}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     }
     if (report->start.retention_offset > 0) {
-      out << json{{"op", "retention"}, {"offset", report->start.retention_offset}}.dump() << "\n";
+      out << json{{"op", "retention"}, {"offset", report->start.retention_offset}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     }
     // Absent from a dump cut short (or of a damaged journal): journal-load
     // then refuses the copy as incomplete.
-    out << json{{"op", "end"}, {"next_offset", report->next_offset}}.dump() << "\n";
+    out << json{{"op", "end"}, {"next_offset", report->next_offset}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   }
   if (a.stats) {
     json s;
@@ -483,7 +483,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     s["end_lsn"] = report->end_lsn;
     s["snapshots"] = snaps.sound.size();
     s["damaged"] = damaged;
-    out << (jsonl ? s.dump() : s.dump(2)) << "\n";
+    out << (jsonl ? s.dump(-1, ' ', false, json::error_handler_t::replace) : s.dump(2)) << "\n";
   }
   if (a.verify && !damaged) {
     err << "journal-dump: verify: " << report->records << " records and " << snaps.sound.size()
@@ -518,7 +518,7 @@ int Snapshots(const DumpArgs& a, std::ostream& out, std::ostream& err) {
         out << json{{"topic", sn.topic}, {"compactor", sn.compactor}, {"version", sn.compactor_version},
                     {"covered_offset", sn.covered_offset}, {"events", sn.events_folded}, {"state_hash", sn.state_hash},
                     {"size", sn.size}, {"file", sn.file}}
-                   .dump()
+                   .dump(-1, ' ', false, json::error_handler_t::replace)
             << "\n";
       } else {
         out << Printable(sn.topic) << "  " << sn.compactor << " v" << sn.compactor_version << "  covers offsets < "
@@ -558,7 +558,7 @@ int Snapshots(const DumpArgs& a, std::ostream& out, std::ostream& err) {
         json o2;
         PutData(o2, "key", k);
         PutData(o2, "data", v);
-        out << o2.dump() << "\n";
+        out << o2.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       }
     }
   }
