@@ -173,22 +173,7 @@ struct JournalState {
   std::shared_ptr<Segment> ahead_seg;  // with ahead_mu
   std::uint64_t ahead_target = 0;
   bool ahead_stop = false;
-  // Under staging the ahead thread zero-fills and syncs the blocks ahead of
-  // the writer instead (Segment::ZeroFill), one chunk at a time. Both sides
-  // keep to their own bytes: the writer claims what it writes past the
-  // zero-filled part (fill_claim_end), the filler writes only at or above
-  // both, and a writer that reaches a fill in flight waits for it.
-  static constexpr std::uint64_t kFillChunk = 256 << 10;
-  std::uint64_t fill_claim_end = 0;    // with ahead_mu: in ahead_seg
-  std::shared_ptr<Segment> fill_seg;   // with ahead_mu: the fill in flight, if any
-  std::uint64_t fill_from = 0;         // with ahead_mu: its start
-  const Segment* fill_broken = nullptr;  // with ahead_mu: a fill of it failed; stop there
   void AheadLoop();
-  // Staging: the next fill's start in ahead_seg (REQUIRES: ahead_mu held).
-  std::uint64_t FillStart() const;
-  // Slow path of Flush: claims [stage_lsn, end) (waiting out a fill in flight
-  // there), asks for the next zero-filled window, sets ready_end.
-  void ClaimStaged(std::uint64_t end);
   // Slow path of Append: makes [pos, need) writable (reserving blocks now if
   // the ahead thread has not), asks for the next window, sets ready_end.
   Status MakeRoom(std::uint64_t need);

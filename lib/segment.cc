@@ -121,28 +121,6 @@ Status Segment::Reserve(std::uint64_t lsn) {
   return Status::OK();
 }
 
-Status Segment::ZeroFill(std::uint64_t from, std::uint64_t to) {
-  // One page per write: the page cache then holds these blocks in
-  // one-page folios, so a commit that later rewrites one page dirties (and
-  // its sync writes back) that page only, not a large folio around it.
-  static constexpr std::size_t kPiece = 4096;
-  static const std::vector<std::uint8_t> zeros(kPiece, 0);
-  to = std::min(to, end());
-  if (from < base_) from = base_;
-  for (std::uint64_t at = from; at < to; at += kPiece) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, to - at));
-    if (int e = fs_->PWrite(fd_, zeros.data(), n, file_offset(at))) {
-      return Status::FromErrno(e, "write zeros to bytes " + std::to_string(file_offset(at)) + " to " +
-                                      std::to_string(file_offset(at) + n) + " of segment " + path_);
-    }
-  }
-  if (int e = fs_->DataSync(fd_)) return Status::FromErrno(e, "fdatasync " + path_ + " after writing zeros ahead");
-  std::uint64_t have = zeroed_.load(std::memory_order_relaxed);
-  while (have < to && !zeroed_.compare_exchange_weak(have, to, std::memory_order_acq_rel)) {
-  }
-  return Status::OK();
-}
-
 Status Segment::Sync() {
   if (int e = fs_->DataSync(fd_)) return Status::FromErrno(e, "fdatasync " + path_);
   // A file truncated under the writer and then extended again by its
@@ -162,8 +140,7 @@ Status Segment::Sync() {
 
 Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode, bool prefault,
-                                                 bool zero_fill) {
+                                                 std::uint64_t base_lsn, mode_t mode, bool prefault) {
   const std::uint64_t size = m.segment_size;
   std::string path = JoinPath(dir, SegmentFileName(base_lsn));
   std::string tmp = path + format::kTempSuffix;
@@ -181,12 +158,11 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   if (int e = fs->Truncate(fd, size)) return fail(e, "set the size to " + std::to_string(size) + " bytes of");
   const std::uint64_t first = std::min(size, kFirstReserve);
   if (int e = fs->Allocate(fd, 0, first)) return fail(e, "reserve " + std::to_string(first) + " bytes for");
-  // Only the header page is written (or, with zero_fill, the first step):
-  // fallocate has reserved the rest (reads as zeros). Zero-filling whole
-  // segments made later syncs a little cheaper but wrote every segment twice,
-  // and its burst of writes stalled the commits syncing meanwhile
-  // (journal-bench: p99 commit latency in ms).
-  std::vector<std::uint8_t> page(zero_fill ? first : format::kSegmentHeaderSize, 0);
+  // Only the header page is written: fallocate has reserved the rest (reads
+  // as zeros). Zero-filling whole segments made later syncs a little cheaper
+  // but wrote every segment twice, and its burst of writes stalled the
+  // commits syncing meanwhile (journal-bench: p99 commit latency in ms).
+  std::vector<std::uint8_t> page(format::kSegmentHeaderSize, 0);
   format::SegmentHeader h;
   std::memset(&h, 0, sizeof h);
   std::memcpy(h.magic, format::kSegmentMagic, 8);
@@ -198,13 +174,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   h.created_ns = NowNanos();
   h.checksum = Hash64(&h, offsetof(format::SegmentHeader, checksum));
   std::memcpy(page.data(), &h, sizeof h);
-  // Page by page, for the reason given in ZeroFill.
-  for (std::size_t at = 0; at < page.size(); at += 4096) {
-    const std::size_t n = std::min<std::size_t>(4096, page.size() - at);
-    if (int e = fs->PWrite(fd, page.data() + at, n, at)) {
-      return fail(e, zero_fill ? "write header and the first " + std::to_string(first) + " bytes of" : "write header of");
-    }
-  }
+  if (int e = fs->PWrite(fd, page.data(), page.size(), 0)) return fail(e, "write header of");
   if (int e = fs->DataSync(fd)) return fail(e, "fdatasync");
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(e, "mmap");
@@ -249,7 +219,6 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   seg->fd_ = fd;
   seg->writable_ = true;
   seg->reserved_.store(base_lsn + first, std::memory_order_relaxed);
-  seg->zeroed_.store(base_lsn + (zero_fill ? first : format::kSegmentHeaderSize), std::memory_order_relaxed);
   // The writer's first writes after rolling into it take no page fault (best
   // effort: older kernels lack MADV_POPULATE_WRITE and fault lazily).
   if (prefault) seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);

@@ -30,12 +30,9 @@ class Segment {
   // it mapped writable, the start of its record area prefaulted. The rest is
   // reserved ahead of the writer with Reserve().
   // `prefault` false: for a writer that writes with pwrite, not the mapping.
-  // `zero_fill`: the first kFirstReserve bytes are written (zeros after the
-  // header) instead of fallocated, and synced: see ZeroFill.
   static Result<std::shared_ptr<Segment>> Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode, bool prefault = true,
-                                                 bool zero_fill = false);
+                                                 std::uint64_t base_lsn, mode_t mode, bool prefault = true);
   // Opens an existing segment file and checks its header against the
   // manifest and its name. Maps exactly the bytes the file holds.
   // Errors: kCorruption (naming the file and what is wrong), kNotSupported,
@@ -90,20 +87,6 @@ class Segment {
   // Best effort.
   void Prefault(std::uint64_t from, std::uint64_t to) const;
 
-  // A writer that writes with pwrite (kCommit) syncs after every commit. A
-  // sync that covers blocks written for the first time (a hole, or an
-  // fallocated extent) also commits the file system's metadata for them: a
-  // second device write and flush per commit, since every commit starts a
-  // fresh page. So the blocks just ahead of such a writer are written with
-  // zeros and synced beforehand (by the ahead thread); the writer's syncs
-  // then only overwrite. ZeroFill writes zeros to [from, to) (clipped to
-  // end()) and syncs them; zeroed_end() is the LSN below which that has been
-  // done (or below which it never will be: the caller decides what it may
-  // overwrite). Thread-safe. Errors: kNoSpace / kIOError naming the file
-  // and the bytes.
-  Status ZeroFill(std::uint64_t from, std::uint64_t to);
-  std::uint64_t zeroed_end() const { return zeroed_.load(std::memory_order_acquire); }
-
   // Write-protects the mapping of a segment the writer has left. Syncing it
   // then needs no TLB shootdowns on the writer's CPU to clean its pages.
   void MakeReadOnly();
@@ -131,7 +114,6 @@ class Segment {
   std::mutex watermark_mu_;
   std::mutex reserve_mu_;
   std::atomic<std::uint64_t> reserved_{0};  // LSN
-  std::atomic<std::uint64_t> zeroed_{0};    // LSN
   MappingGuard guard_;
   std::atomic<bool> known_sealed_{false};
 };

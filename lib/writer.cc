@@ -135,7 +135,6 @@ void JournalState::PadToPage() {
 
 Status JournalState::Flush() {
   if (!staging || pos == stage_lsn) return Status::OK();
-  if (pos > ready_end) [[unlikely]] ClaimStaged(pos);
   const std::uint64_t n = pos - stage_lsn;
   if (int e = fs->PWrite(active->fd(), stage.data(), n, active->file_offset(stage_lsn))) {
     return FailClosed(Status::FromErrno(e, "write " + std::to_string(n) + " bytes to " + active->path() + " at byte " +
@@ -167,53 +166,7 @@ Status JournalState::MakeRoom(std::uint64_t need) {
   return Status::OK();
 }
 
-std::uint64_t JournalState::FillStart() const {
-  constexpr std::uint64_t kPage = 4096;
-  return std::max(ahead_seg->zeroed_end(), (fill_claim_end + kPage - 1) & ~(kPage - 1));
-}
-
-void JournalState::ClaimStaged(std::uint64_t end) {
-  std::unique_lock<std::mutex> lock(ahead_mu);
-  if (ahead_seg != active) {
-    ahead_seg = active;
-    fill_claim_end = 0;
-  }
-  fill_claim_end = std::max(fill_claim_end, end);
-  // A fill in flight below `end` is at or above everything written so far
-  // (stage_lsn): wait until it is done, or its zeros could land after these
-  // bytes.
-  ahead_cv.wait(lock, [&] { return fill_seg != active || fill_from >= end; });
-  ahead_target = end + kAheadWindow;
-  ahead_cv.notify_all();
-  ready_end = std::max(end, std::min(active->zeroed_end(), end + kAheadChunk));
-}
-
 void JournalState::AheadLoop() {
-  if (staging) {
-    std::unique_lock<std::mutex> lock(ahead_mu);
-    for (;;) {
-      ahead_cv.wait(lock, [&] {
-        return ahead_stop || (ahead_seg && ahead_seg.get() != fill_broken &&
-                              FillStart() < std::min(ahead_target, ahead_seg->end()));
-      });
-      if (ahead_stop) break;
-      std::shared_ptr<Segment> seg = ahead_seg;
-      const std::uint64_t from = FillStart();
-      const std::uint64_t to = std::min({from + kFillChunk, seg->end()});
-      fill_seg = seg;
-      fill_from = from;
-      lock.unlock();
-      // A failure is left to the writer: its own writes past the zeros
-      // report it (the disk is full, or failing).
-      const bool ok = seg->ZeroFill(from, to).ok();
-      lock.lock();
-      fill_seg.reset();
-      if (!ok) fill_broken = seg.get();
-      ahead_cv.notify_all();
-    }
-    ahead_seg.reset();
-    return;
-  }
   std::unique_lock<std::mutex> lock(ahead_mu);
   std::shared_ptr<Segment> seg;
   std::uint64_t done = 0;
@@ -293,14 +246,6 @@ Status JournalState::Roll() {
   pos = next->first_record_lsn();
   stage_lsn = pos;
   ready_end = 0;  // the next append asks the ahead thread for the new segment
-  if (staging) {
-    // Fill ahead in the new segment from now on, never again in the old one.
-    std::lock_guard<std::mutex> lock(ahead_mu);
-    ahead_seg = next;
-    fill_claim_end = pos;
-    ahead_target = pos + kAheadWindow;
-    ahead_cv.notify_all();
-  }
   {
     std::lock_guard<std::mutex> lock(bg_mu);
     to_seal.push_back({old, b, std::chrono::steady_clock::now()});
@@ -467,7 +412,7 @@ void JournalState::BackgroundLoop() {
     if (!bg_stop && !prepared && prepare_error.ok() && prepare_base != 0 && !has_failed.load()) {
       const std::uint64_t base = prepare_base;
       lock.unlock();
-      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode, !staging, staging);
+      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode, !staging);
       lock.lock();
       if (r.ok()) {
         prepared = std::move(r).value();
@@ -524,11 +469,6 @@ void JournalState::SealLoop() {
       SealJob job = std::move(to_seal.front());
       to_seal.pop_front();
       lock.unlock();
-      {
-        // No zeros may land in it once sealed (compaction may rewrite it).
-        std::unique_lock<std::mutex> al(ahead_mu);
-        ahead_cv.wait(al, [&] { return fill_seg != job.seg; });
-      }
       job.seg->MakeReadOnly();
       Status s = job.seg->Sync();
       if (s.ok()) {
