@@ -2,26 +2,17 @@
 // large transactions, rolls and rollbacks, read back before and after a
 // reopen. (Written for a background zero-fill ahead of the writer, measured
 // and removed: docs/performance.md; the stress stays.)
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
-#include <filesystem>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "test_util.h"
 
 using namespace txj;
 using txj::test::TempDir;
-namespace fs = std::filesystem;
 
 namespace {
-
-
 
 std::vector<std::string> ReadPayloads(Journal& j) {
   std::vector<std::string> out;
