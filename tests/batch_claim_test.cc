@@ -14,29 +14,6 @@ using txj::test::TempDir;
 
 namespace {
 
-struct Seen {
-  std::uint64_t offset;
-  std::string topic, type, payload;
-  std::optional<std::string> key;
-  std::uint64_t timestamp_ns;
-};
-
-std::vector<Seen> ReadAll(Journal& j) {
-  std::vector<Seen> out;
-  auto c = j.open_cursor(0);
-  REQUIRE(c.ok());
-  for (;;) {
-    auto e = c->next();
-    INFO((e.ok() ? std::string("ok") : e.status().ToString()));
-    REQUIRE(e.ok());
-    if (!e->has_value()) break;
-    const Event& ev = **e;
-    out.push_back({ev.offset, std::string(ev.topic), std::string(ev.type), std::string(ev.payload),
-                   ev.key ? std::optional<std::string>(std::string(*ev.key)) : std::nullopt, ev.timestamp_ns});
-  }
-  return out;
-}
-
 std::string RandomBytes(std::mt19937_64& rng, std::size_t n) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
@@ -78,8 +55,8 @@ TEST_CASE("append_batch writes the same events as one append per event") {
       TXJ_REQUIRE_OK(ta->commit());
       TXJ_REQUIRE_OK(tb->commit());
     }
-    const auto sa = ReadAll(*ja);
-    const auto sb = ReadAll(*jb);
+    const auto sa = test::ReadAllEvents(*ja);
+    const auto sb = test::ReadAllEvents(*jb);
     REQUIRE(sa.size() == sb.size());
     for (std::size_t i = 0; i < sa.size(); ++i) {
       INFO("event ", i);
@@ -116,7 +93,7 @@ TEST_CASE("a batch with an invalid event appends nothing of it and names the eve
   auto info = tx->commit();
   TXJ_REQUIRE_OK(info);
   CHECK(info->count == 1);
-  const auto seen = ReadAll(*j);
+  const auto seen = test::ReadAllEvents(*j);
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].payload == "after");
 }
@@ -138,7 +115,7 @@ TEST_CASE("while an event claim is open its transaction accepts nothing else") {
   CHECK(c->publish().code() == Code::kInvalidState);  // once
   CHECK(c->payload().empty());
   TXJ_REQUIRE_OK(tx->commit());
-  const auto seen = ReadAll(*j);
+  const auto seen = test::ReadAllEvents(*j);
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].payload == "hello");
 }
@@ -254,7 +231,7 @@ TEST_CASE("appends, batches and claims in nested transactions replay exactly wha
           committed.insert(committed.end(), levels[0].begin(), levels[0].end());
         }
       }
-      const auto seen = ReadAll(*j);
+      const auto seen = test::ReadAllEvents(*j);
       REQUIRE(seen.size() == committed.size());
       for (std::size_t i = 0; i < seen.size(); ++i) {
         INFO("event ", i);
@@ -264,7 +241,7 @@ TEST_CASE("appends, batches and claims in nested transactions replay exactly wha
       TXJ_REQUIRE_OK(j->close());
     }
     auto j = test::OpenOrDie(dir.path(), o);
-    const auto seen = ReadAll(*j);
+    const auto seen = test::ReadAllEvents(*j);
     REQUIRE(seen.size() == committed.size());
     for (std::size_t i = 0; i < seen.size(); ++i) {
       INFO("event ", i, " after reopening");

@@ -16,15 +16,7 @@ namespace {
 
 std::vector<std::string> ReadPayloads(Journal& j) {
   std::vector<std::string> out;
-  auto c = j.open_cursor(0);
-  REQUIRE(c.ok());
-  for (;;) {
-    auto e = c->next();
-    INFO((e.ok() ? std::string("ok") : e.status().ToString()));
-    REQUIRE(e.ok());
-    if (!e->has_value()) break;
-    out.emplace_back((**e).payload);
-  }
+  for (auto& e : test::ReadAllEvents(j)) out.push_back(std::move(e.payload));
   return out;
 }
 

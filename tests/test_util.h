@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -62,6 +63,21 @@ std::unique_ptr<Journal> OpenOrDie(const std::string& dir, const Options& o);
 
 namespace txj::test {
 inline std::string StatusText(const Status& s) { return s.ToString(); }
+
+// Every committed event from `from` on, copied (REQUIREs that reading works).
+inline std::vector<OwnedEvent> ReadAllEvents(Journal& j, std::uint64_t from = 0) {
+  std::vector<OwnedEvent> out;
+  auto c = j.open_cursor(from);
+  REQUIRE(c.ok());
+  for (;;) {
+    auto e = c->next();
+    INFO((e.ok() ? std::string("ok") : e.status().ToString()));
+    REQUIRE(e.ok());
+    if (!e->has_value()) break;
+    out.push_back((**e).to_owned());
+  }
+  return out;
+}
 template <typename T>
 std::string StatusText(const Result<T>& r) { return r.status().ToString(); }
 }  // namespace txj::test
