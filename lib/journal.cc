@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <limits>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -458,6 +459,10 @@ Status OpenState(JournalState& s, CreateLog& log) {
   // journal's manifest is written before its first segment; an existing
   // one's only once recovery found nothing it must refuse (Recover), so an
   // open that fails leaves the files as they were.
+  if (!s.read_only && s.manifest.epoch >= std::numeric_limits<std::uint32_t>::max()) {
+    return Status::Corruption("the manifest " + internal::JoinPath(s.dir, "JOURNAL") + " has epoch " +
+                              std::to_string(s.manifest.epoch) + ": no writer epoch follows it (records hold 32 bits)");
+  }
   s.epoch = static_cast<std::uint32_t>(s.manifest.epoch + (s.read_only ? 0 : 1));
   if (!s.read_only) {
     if (s.report.created) {

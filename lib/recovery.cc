@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <cerrno>
 #include <cstring>
 
@@ -303,6 +304,21 @@ Status Recover(JournalState& s) {
     return Status::OK();
   }
   // ---- repair (writable) ----
+  // The new epoch must be above every record's, or the next open would read
+  // this session's records as stale bytes of an older one and cut them. A
+  // manifest restored from an older copy is below: take the records' epoch
+  // as the base instead.
+  if (t.last_epoch >= s.epoch) {
+    if (t.last_epoch == std::numeric_limits<std::uint32_t>::max()) {
+      return Status::Corruption("the last records of " + s.dir + " carry epoch " + Num(t.last_epoch) +
+                                ", the highest there is: no writer can follow them");
+    }
+    s.report.notes.push_back("the manifest " + JoinPath(s.dir, "JOURNAL") + " had epoch " + Num(s.manifest.epoch) +
+                             ", not above the epoch " + Num(t.last_epoch) +
+                             " of the journal's last records (restored from an older copy?): this writer takes epoch " +
+                             Num(t.last_epoch + 1));
+    s.epoch = t.last_epoch + 1;
+  }
   // Nothing was written so far. Now the new epoch (OpenState) becomes
   // durable, before any record of it.
   if (s.manifest.epoch != s.epoch) {

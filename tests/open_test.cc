@@ -495,3 +495,39 @@ TEST_CASE("a manifest whose start lies past every segment is refused, and no seg
     CHECK(segments() == before);
   }
 }
+
+TEST_CASE("a manifest restored from an older copy does not make the next session's commits read as stale") {
+  TempDir dir;
+  const std::string jdir = dir.sub("j");
+  auto fs = DefaultFileSystem();
+  internal::ManifestData old;
+  auto commit = [&](Journal& j, const std::string& p) {
+    auto tx = j.begin();
+    TXJ_REQUIRE_OK(tx);
+    TXJ_REQUIRE_OK(tx->append("t", "x", p));
+    TXJ_REQUIRE_OK(tx->commit());
+  };
+  {
+    auto j = test::OpenOrDie(jdir, test::SmallOptions(Durability::kCommit));
+    commit(*j, "a");
+    TXJ_REQUIRE_OK(j->close());
+  }
+  TXJ_REQUIRE_OK(internal::ReadManifest(*fs, jdir, &old));  // the "backup"
+  for (int session = 0; session < 3; ++session) {
+    auto j = test::OpenOrDie(jdir, test::SmallOptions(Durability::kCommit));
+    commit(*j, "b" + std::to_string(session));
+    TXJ_REQUIRE_OK(j->close());
+  }
+  TXJ_REQUIRE_OK(internal::WriteManifest(*fs, jdir, old, 0644));  // restored: its epoch is behind the records'
+  {
+    auto j = test::OpenOrDie(jdir, test::SmallOptions(Durability::kCommit));
+    bool noted = false;
+    for (const auto& n : j->recovery_report().notes) noted |= n.find("restored from an older copy") != std::string::npos;
+    CHECK(noted);
+    commit(*j, "after restore");
+    TXJ_REQUIRE_OK(j->close());
+  }
+  auto j = test::OpenOrDie(jdir, test::SmallOptions(Durability::kCommit));
+  CHECK(j->recovery_report().repairs.empty());
+  CHECK(CountEvents(*j) == 5);
+}
