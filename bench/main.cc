@@ -85,12 +85,21 @@ double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count()
 // terminal: nothing of it reaches a pipe or a log file.
 bool g_progress = false;
 Clock::time_point g_start;
-void Progress(const std::string& s) {
+// With `done` of `total` steps of a workload (started at `since`), an
+// estimate of the time left in it, from the pace so far.
+void Progress(const std::string& s, std::size_t done = 0, std::size_t total = 0,
+              Clock::time_point since = Clock::time_point()) {
   if (!g_progress) return;
   if (s.empty()) {
     std::fprintf(stderr, "\r\033[K");
   } else {
-    std::fprintf(stderr, "\r\033[K[%4.0f s] %s", Secs(Clock::now() - g_start), s.c_str());
+    std::string eta;
+    if (total > 0 && done > 0 && done <= total) {
+      const double left = Secs(Clock::now() - since) / static_cast<double>(done) * static_cast<double>(total - done);
+      eta = " (" + std::to_string(done) + "/" + std::to_string(total) + ", about " +
+            std::to_string(static_cast<long>(left + 0.5)) + " s left in this workload)";
+    }
+    std::fprintf(stderr, "\r\033[K[%4.0f s] %s%s", Secs(Clock::now() - g_start), s.c_str(), eta.c_str());
   }
   std::fflush(stderr);
 }
@@ -262,6 +271,9 @@ json Append(const Config& c, std::vector<std::unique_ptr<Engine>>& engines) {
     shapes.push_back({256, 100, true, true});
   }
   json out = json::array();
+  const auto since = Clock::now();
+  const std::size_t steps = shapes.size() * static_cast<std::size_t>(c.reps) * engines.size();
+  std::size_t step = 0;
   for (const auto& s : shapes) {
     std::map<std::string, std::vector<double>> rate, bytes, disk, syncs;
     std::map<std::string, std::string> skipped;
@@ -271,7 +283,8 @@ json Append(const Config& c, std::vector<std::unique_ptr<Engine>>& engines) {
         if (s.nested && e->name() != "txjournal") continue;
         Progress("append " + std::to_string(s.payload) + "B x" + std::to_string(s.per_txn) +
                  (s.durable ? " durable" : "") + (s.nested ? " nested" : "") + ": " + e->name() + ", repetition " +
-                 std::to_string(r + 1) + " of " + std::to_string(c.reps));
+                 std::to_string(r + 1) + " of " + std::to_string(c.reps), step, steps, since);
+        ++step;
         std::string why;
         auto v = Throughput(*e, c, s, &why);
         if (v) {
@@ -348,12 +361,16 @@ json Latency(const Config& c, std::vector<std::unique_ptr<Engine>>& engines) {
 // journal's file system counts its fdatasync calls.
 json Group(const Config& c) {
   json out = json::array();
+  const auto since = Clock::now();
+  std::size_t step = 0;
   for (int threads : {1, 2, 4, 8}) {
     std::vector<double> rates, per_sync, bytes, disk;
     std::vector<double> lat;
     for (int r = 0; r < c.reps; ++r) {
       Progress("group commit: " + std::to_string(threads) + " threads, repetition " + std::to_string(r + 1) + " of " +
-               std::to_string(c.reps));
+                   std::to_string(c.reps),
+               step, 4 * static_cast<std::size_t>(c.reps), since);
+      ++step;
       const std::string dir = Fresh(c, "group");
       const Io io0 = ReadIo();
       txj::Options o;
