@@ -483,7 +483,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     s["end_lsn"] = report->end_lsn;
     s["snapshots"] = snaps.sound.size();
     s["damaged"] = damaged;
-    out << (jsonl ? s.dump(-1, ' ', false, json::error_handler_t::replace) : s.dump(2)) << "\n";
+    out << (jsonl ? s.dump(-1, ' ', false, json::error_handler_t::replace) : s.dump(2, ' ', false, json::error_handler_t::replace)) << "\n";
   }
   if (a.verify && !damaged) {
     err << "journal-dump: verify: " << report->records << " records and " << snaps.sound.size()
