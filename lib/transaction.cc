@@ -32,13 +32,15 @@ Result<std::shared_ptr<TxnTree>> TxnTree::Start(JournalState* j) {
 }
 
 Status TxnTree::Write(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint32_t sub_id,
-                      const JournalState::Part* parts, std::size_t n, bool use_reserve, std::uint64_t* lsn) {
+                      const JournalState::Part* parts, std::size_t n, bool use_reserve, std::uint64_t* lsn,
+                      std::uint8_t** fill) {
   std::uint64_t sum = 0;
-  Status s = j->Append(type, flags, depth, txn_id, sub_id, parts, n, use_reserve, lsn, &sum);
+  Status s = j->Append(type, flags, depth, txn_id, sub_id, parts, n, use_reserve, lsn, &sum, fill);
   if (!s.ok()) {
     if (type != RecordType::kEvent || s.code() != Code::kInvalidArgument) poisoned = s;
     return s;
   }
+  if (fill) return Status::OK();  // no checksum yet: FinishClaim folds it in
   if (type != RecordType::kCommit && type != RecordType::kRollback) {
     ++records;
     running = format::RunningHashStep(running, sum);
@@ -199,21 +201,13 @@ Status WriteEvent(TxnTree* t, std::uint32_t depth, std::uint32_t sub_id, std::st
                                  {payload.data(), payload_size}};
   std::uint64_t lsn;
   const std::uint8_t flags = options.key ? format::kFlagHasKey : 0;
-  if (fill) {
-    // Like TxnTree::Write, without the checksum: FinishClaim folds it in.
-    std::uint64_t unused;
-    Status s = t->j->Append(RecordType::kEvent, flags, static_cast<std::uint16_t>(depth), t->txn_id, sub_id, parts,
-                            5, false, &lsn, &unused, fill);
-    if (!s.ok()) {
-      if (s.code() != Code::kInvalidArgument) t->poisoned = s;
-      return s;
-    }
-    *lsn_out = lsn;
-    return Status::OK();
-  }
   TXJ_RETURN_IF_ERROR(t->Write(RecordType::kEvent, flags, static_cast<std::uint16_t>(depth), sub_id, parts, 5, false,
-                               &lsn));
-  t->stack[depth].events++;
+                               &lsn, fill));
+  if (fill) {
+    *lsn_out = lsn;  // counted when the claim is published (FinishClaim)
+  } else {
+    t->stack[depth].events++;
+  }
   return Status::OK();
 }
 

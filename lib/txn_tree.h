@@ -47,8 +47,11 @@ struct TxnTree {
   static Result<std::shared_ptr<TxnTree>> Start(JournalState* j);
 
   // Writes a record of this transaction and folds it into the running hash.
+  // With `fill`, the last part is left for the caller and the record open
+  // (JournalState::Append); FinishClaim ends it and folds it in.
   Status Write(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint32_t sub_id,
-               const JournalState::Part* parts, std::size_t n, bool use_reserve, std::uint64_t* lsn);
+               const JournalState::Part* parts, std::size_t n, bool use_reserve, std::uint64_t* lsn,
+               std::uint8_t** fill = nullptr);
   // Rolls the whole transaction back and releases the write slot.
   Status RollbackAll();
   // Commits the top level and releases the write slot.
