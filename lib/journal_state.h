@@ -163,6 +163,17 @@ struct JournalState {
   Status Flush();
   // Where the record at pos of `size` bytes is built.
   std::uint8_t* WriteAt(std::uint64_t size);
+  // Zeros written ahead of small staged writes. A durable commit that
+  // starts a page never written before makes its fdatasync also commit the
+  // file system's allocation (ext4: the unwritten-extent conversion, a
+  // journal commit and a second flush). Writing the pages just past the
+  // position with zeros, a step at a time and inside the same sync, makes
+  // the next commits into them plain overwrites (docs/performance.md).
+  // Only pages after the last one written are touched: never a page that
+  // holds an acknowledged commit.
+  static constexpr std::uint64_t kZeroAheadStep = 64 << 10;
+  std::uint64_t zeroed_end = 0;  // staging: pages of the active segment below it were written
+  void ZeroAhead(std::uint64_t written);
 
   // ---- ahead thread: reserves and prefaults the pages just ahead of the writer ----
   static constexpr std::uint64_t kAheadWindow = 2 << 20;  // prefaulted (dirty) past the writer: bounded
