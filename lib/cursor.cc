@@ -124,17 +124,21 @@ Status CursorImpl::CheckAlive() const {
 }
 
 Result<std::optional<Event>> CursorImpl::Next() {
-  TXJ_RETURN_IF_ERROR(CheckAlive());
-  std::optional<Event> e(std::in_place);
-  bool got;
-  Status st = NextInto(&*e, &got);
-  // An event, an error or an end read from a page of a file truncated under
-  // its mapping came from zeros put there by the SIGBUS guard: report the
-  // truncation instead.
-  TXJ_RETURN_IF_ERROR(CheckMappings());
-  TXJ_RETURN_IF_ERROR(st);
-  if (!got) e.reset();
-  return e;
+  // One result, filled in place and returned by name (no copies of the
+  // event on the way out).
+  Result<std::optional<Event>> r(std::in_place, std::in_place);
+  Status st = CheckAlive();
+  if (st.ok()) {
+    bool got = false;
+    st = NextInto(&**r, &got);
+    // An event, an error or an end read from a page of a file truncated
+    // under its mapping came from zeros put there by the SIGBUS guard:
+    // report the truncation instead.
+    if (Status m = CheckMappings(); !m.ok()) st = std::move(m);
+    if (!got) r->reset();
+  }
+  if (!st.ok()) r = Result<std::optional<Event>>(std::move(st));
+  return r;
 }
 
 Result<std::size_t> CursorImpl::NextBatch(Event* out, std::size_t n) {
