@@ -15,6 +15,8 @@
 #include <random>
 #include <thread>
 
+#include <nats/nats.h>
+
 #include "test_util.h"
 #include "txjournal/replication.h"
 
@@ -153,6 +155,39 @@ bool MirrorCatchesUp(Mirror& m, Journal& mirror, std::uint64_t want) {
   return mirror.next_offset() == want;
 }
 
+// Messages in the stream and its last sequence (0, 0 when unreadable).
+std::pair<std::uint64_t, std::uint64_t> StreamState(const std::string& url, const std::string& stream) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  std::pair<std::uint64_t, std::uint64_t> out{0, 0};
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return out;
+  if (natsConnection_JetStream(&js, nc, nullptr) == NATS_OK) {
+    jsStreamInfo* si = nullptr;
+    if (js_GetStreamInfo(&si, js, stream.c_str(), nullptr, nullptr) == NATS_OK) {
+      out = {si->State.Msgs, si->State.LastSeq};
+      jsStreamInfo_Destroy(si);
+    }
+    jsCtx_Destroy(js);
+  }
+  natsConnection_Destroy(nc);
+  return out;
+}
+
+// Starts tools/journal-replicate on `dir` (stderr to `log`).
+pid_t StartReplicateTool(const std::string& tool, const std::string& dir, const std::string& url,
+                         const std::string& log) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen(log.c_str(), "a", stderr);
+    ::execl(tool.c_str(), tool.c_str(), dir.c_str(), "--server", url.c_str(), "--stream", "TXJ", "--progress-ms",
+            "200", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
 }  // namespace
 
 TEST_CASE("a mirror fed by a replicator through one JetStream node equals the source event for event") {
@@ -260,6 +295,56 @@ TEST_CASE("replication survives a lost NATS node and a killed writer, in a three
   CHECK(MirrorCatchesUp(**m, *mirror, (*src)->next_offset()));
   CHECK(View(*mirror) == View(**src));
   MESSAGE("mirrored ", mirror->next_offset(), " events");
+}
+
+TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes resumes with no gap and no duplicate") {
+  const char* tool = std::getenv("TXJ_REPLICATE_TOOL");
+  if (!tool || ::access(tool, X_OK) != 0) {
+    MESSAGE("TXJ_REPLICATE_TOOL does not name tools/journal-replicate: skipped");
+    return;
+  }
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  const std::string src_dir = dir.sub("source"), log = dir.sub("replicate.log");
+  auto src = test::OpenOrDie(src_dir, test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x5eed);
+  // A backlog, so that the replicator has a full window in flight when killed.
+  Write(*src, 6000, rng);
+  const std::uint64_t backlog = src->next_offset();
+  pid_t r = StartReplicateTool(tool, src_dir, node.url(), log);
+  std::uint64_t at_kill = 0;
+  for (int i = 0; i < 20000; ++i) {
+    at_kill = StreamState(node.url(), "TXJ").first;
+    if (at_kill >= 500) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  ::kill(r, SIGKILL);
+  ::waitpid(r, nullptr, 0);
+  MESSAGE("killed the replicator with ", at_kill, " of ", backlog, " events in the stream");
+  CHECK(at_kill > 0);
+  CHECK(StreamState(node.url(), "TXJ").first < backlog);  // killed mid-stream
+  // The writer goes on; the replicator is restarted and follows it.
+  r = StartReplicateTool(tool, src_dir, node.url(), log);
+  Write(*src, 300, rng, 1ms);
+  const std::uint64_t total = src->next_offset();
+  for (int i = 0; i < 600 && StreamState(node.url(), "TXJ").second < total; ++i) std::this_thread::sleep_for(50ms);
+  ::kill(r, SIGTERM);
+  int status = 0;
+  ::waitpid(r, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // SIGTERM is a clean stop
+  // One message per event: nothing lost, nothing twice.
+  const auto [msgs, last] = StreamState(node.url(), "TXJ");
+  CHECK(msgs == total);
+  CHECK(last == total);
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  CHECK(MirrorCatchesUp(**m, *mirror, total));
+  CHECK(View(*mirror) == View(*src));
 }
 
 int main(int argc, char** argv) {
