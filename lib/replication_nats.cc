@@ -535,40 +535,72 @@ class NatsMirror final : public Mirror {
     delete tables_;
   }
 
+  // Follows the stream: the consumer stays open and each message is applied
+  // as soon as it arrives (batches end early when nothing more is pending).
   Status run(std::stop_token stop) override {
     for (;;) {
       if (stop.stop_requested()) return Status::Cancelled("mirror stopped");
-      auto n = apply_available();
+      auto n = Follow(stop);
       if (!n.ok() && (n.status().code() == Code::kInvalidArgument || n.status().code() == Code::kCorruption)) {
         return n.status();
       }
-      if (!n.ok() || *n == 0) Sleep(stop, std::chrono::milliseconds(n.ok() ? 20 : link_.o.retry_wait.count()));
+      if (stop.stop_requested()) return Status::Cancelled("mirror stopped");
+      if (!n.ok() || *n == 0) Sleep(stop, link_.o.retry_wait);
     }
   }
 
   Result<std::uint64_t> apply_available() override {
+    auto from = Start();
+    if (!from.ok()) return from.status();
+    auto tail = link_.GetTail();
+    if (!tail.ok()) return tail.status();
+    if (tail->last_seq < *from) return std::uint64_t{0};
+    return Apply(tail->last_seq, {});
+  }
+
+  Result<std::uint64_t> Follow(std::stop_token stop) {
+    auto from = Start();
+    if (!from.ok()) return from.status();
+    return Apply(UINT64_MAX, stop);
+  }
+
+  // Connects; returns the saved position.
+  Result<std::uint64_t> Start() {
     if (!link_.Connected()) DropSub();
     TXJ_RETURN_IF_ERROR(link_.Connect());
     auto seq = store_->load(name_);
     if (!seq.ok()) return seq.status();
     const std::uint64_t from = *seq == 0 ? 1 : *seq;
-    auto tail = link_.GetTail();
-    if (!tail.ok()) return tail.status();
-    if (tail->last_seq < from) return std::uint64_t{0};
     if (sub_ && from != saved_seq_) DropSub();  // someone else moved the position
-    if (!sub_) TXJ_RETURN_IF_ERROR(Subscribe(from));
+    return from;
+  }
+
+  // Applies the stream up to sequence `limit` (following it without end
+  // when UINT64_MAX, until `stop`).
+  Result<std::uint64_t> Apply(std::uint64_t limit, std::stop_token stop) {
+    const bool follow = limit == UINT64_MAX;
+    if (!sub_) {
+      auto seq = store_->load(name_);
+      if (!seq.ok()) return seq.status();
+      TXJ_RETURN_IF_ERROR(Subscribe(*seq == 0 ? 1 : *seq));
+    }
     std::uint64_t applied = 0;
     const int batch = static_cast<int>(std::max<std::size_t>(1, link_.o.mirror_batch));
-    while (sub_next_ <= tail->last_seq) {
+    while (sub_next_ <= limit && !stop.stop_requested()) {
       // One batch: what the consumer has delivered (it goes on delivering
       // while this one is applied), waiting only for the first message.
       std::uint64_t batch_applied = 0;
       int got = 0;
       Status err;
-      while (got < batch && sub_next_ <= tail->last_seq) {
+      bool idle = false;
+      while (got < batch && sub_next_ <= limit) {
         natsMsg* m = nullptr;
-        natsStatus st = natsSubscription_NextMsg(&m, sub_, got == 0 ? link_.o.request_timeout.count() : 0);
-        if (st == NATS_TIMEOUT && got > 0) break;
+        const std::int64_t wait = got > 0 ? 0 : follow ? 100 : link_.o.request_timeout.count();
+        natsStatus st = natsSubscription_NextMsg(&m, sub_, wait);
+        if (st == NATS_TIMEOUT && (got > 0 || follow)) {
+          idle = got == 0;
+          break;
+        }
         if (st != NATS_OK) {
           err = Nats(st, "read stream " + link_.o.stream + " at sequence " + std::to_string(sub_next_));
           DropSub();
@@ -593,6 +625,7 @@ class NatsMirror final : public Mirror {
         if (applied > 0 && err.code() != Code::kCorruption && err.code() != Code::kInvalidArgument) return applied;
         return err;
       }
+      if (idle && !link_.Connected()) break;
     }
     return applied;
   }
