@@ -297,6 +297,68 @@ TEST_CASE("replication survives a lost NATS node and a killed writer, in a three
   MESSAGE("mirrored ", mirror->next_offset(), " events");
 }
 
+TEST_CASE("a mirror following the stream with run() applies transactions as they are published and stops on request") {
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  ro.mirror_batch = 16;  // several batches
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x1234);
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  std::stop_source stop;
+  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  std::thread tm([&] { CHECK((*m)->run(stop.get_token()).code() == Code::kCancelled); });
+  Write(*src, 150, rng, 1ms);
+  for (int i = 0; i < 400 && mirror->next_offset() < src->next_offset(); ++i) std::this_thread::sleep_for(25ms);
+  stop.request_stop();
+  tr.join();
+  tm.join();
+  CHECK(mirror->next_offset() == src->next_offset());
+  CHECK(View(*mirror) == View(*src));
+  // A second mirror object resumes from the saved position: nothing is applied twice.
+  auto m2 = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m2);
+  auto n = (*m2)->apply_available();
+  TXJ_REQUIRE_OK(n);
+  CHECK(*n == 0);
+  CHECK(View(*mirror) == View(*src));
+}
+
+TEST_CASE("a read-only journal can run a replicator") {
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x4321);
+  Write(*src, 50, rng);
+  Options rd;
+  rd.read_only = true;
+  auto reader = Journal::open(dir.sub("source"), rd);
+  TXJ_REQUIRE_OK(reader);
+  auto rep = Replicator::open(**reader, ro);
+  TXJ_REQUIRE_OK(rep);  // failed before: "journal has no writable catalog"
+  std::stop_source stop;
+  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  Write(*src, 50, rng, 1ms);  // committed by the writer, followed by the reader
+  for (int i = 0; i < 400 && (*rep)->stats().next_offset < src->next_offset(); ++i) std::this_thread::sleep_for(25ms);
+  stop.request_stop();
+  tr.join();
+  CHECK((*rep)->stats().next_offset == src->next_offset());
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
+  CHECK(View(*mirror) == View(*src));
+}
+
 TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes resumes with no gap and no duplicate") {
   const char* tool = std::getenv("TXJ_REPLICATE_TOOL");
   if (!tool || ::access(tool, X_OK) != 0) {
