@@ -347,7 +347,7 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
                      {"payload_bytes", kPayload},
                      {"publish_window", 4096},
                      {"mirror_batch", 256},
-                     {"mirror_durability", "kNone journal, one sync per batch"},
+                     {"mirror_durability", "kNone journal, one sync per batch (batches that end during a sync share the next one)"},
                      {"repetitions", reps}};
   std::vector<double> r_rep, r_mir;
   json rows = json::array();

@@ -528,8 +528,15 @@ class NatsMirror final : public Mirror {
   NatsMirror(Journal& j, ReplicationOptions o, std::unique_ptr<OffsetStore> store, internal::UserTables* tables)
       : j_(j), store_(std::move(store)), tables_(tables), name_("mirror:" + o.stream) {
     link_.o = std::move(o);
+    syncer_ = std::thread([this] { SyncLoop(); });
   }
   ~NatsMirror() override {
+    {
+      std::lock_guard<std::mutex> lock(smu_);
+      stop_syncer_ = true;
+    }
+    scv_.notify_all();
+    syncer_.join();  // after the last position posted is saved
     DropSub();
     DropBuf();
     delete tables_;
@@ -568,10 +575,11 @@ class NatsMirror final : public Mirror {
   Result<std::uint64_t> Start() {
     if (!link_.Connected()) DropSub();
     TXJ_RETURN_IF_ERROR(link_.Connect());
+    TXJ_RETURN_IF_ERROR(WaitSynced());
     auto seq = store_->load(name_);
     if (!seq.ok()) return seq.status();
     const std::uint64_t from = *seq == 0 ? 1 : *seq;
-    if (sub_ && from != saved_seq_) DropSub();  // someone else moved the position
+    if (sub_ && from != Synced()) DropSub();  // someone else moved the position
     return from;
   }
 
@@ -580,6 +588,7 @@ class NatsMirror final : public Mirror {
   Result<std::uint64_t> Apply(std::uint64_t limit, std::stop_token stop) {
     const bool follow = limit == UINT64_MAX;
     if (!sub_) {
+      TXJ_RETURN_IF_ERROR(WaitSynced());
       auto seq = store_->load(name_);
       if (!seq.ok()) return seq.status();
       TXJ_RETURN_IF_ERROR(Subscribe(*seq == 0 ? 1 : *seq));
@@ -622,11 +631,15 @@ class NatsMirror final : public Mirror {
         if (!s.ok()) return s;
       }
       if (!err.ok()) {
-        if (applied > 0 && err.code() != Code::kCorruption && err.code() != Code::kInvalidArgument) return applied;
+        if (applied > 0 && err.code() != Code::kCorruption && err.code() != Code::kInvalidArgument) {
+          TXJ_RETURN_IF_ERROR(WaitSynced());
+          return applied;
+        }
         return err;
       }
       if (idle && !link_.Connected()) break;
     }
+    if (!follow) TXJ_RETURN_IF_ERROR(WaitSynced());  // what it returns is durable
     return applied;
   }
 
@@ -670,7 +683,10 @@ class NatsMirror final : public Mirror {
     natsSubscription_SetPendingLimits(sub_, 1 << 20, 1 << 30);
     sub_next_ = from;
     batch_end_seq_ = from;
-    saved_seq_ = from;
+    {
+      std::lock_guard<std::mutex> lock(smu_);
+      want_seq_ = done_seq_ = from;
+    }
     return Status::OK();
   }
 
@@ -763,12 +779,57 @@ class NatsMirror final : public Mirror {
   // Makes the batch's transactions durable (one sync for all, unless each
   // commit already was), then saves the position after its last whole
   // transaction.
+  //
+  // Done by the syncer thread, so that applying goes on meanwhile: while
+  // one sync runs, the batches that end are covered by the next one.
   Status EndBatch() {
-    if (batch_end_seq_ == saved_seq_) return Status::OK();
-    if (j_.options().durability != Durability::kCommit) TXJ_RETURN_IF_ERROR(j_.sync());
-    TXJ_RETURN_IF_ERROR(store_->save(name_, batch_end_seq_));
-    saved_seq_ = batch_end_seq_;
+    std::lock_guard<std::mutex> lock(smu_);
+    if (!sync_error_.ok()) {
+      Status e = sync_error_;
+      sync_error_ = Status::OK();
+      return e;
+    }
+    if (batch_end_seq_ > want_seq_) {
+      want_seq_ = batch_end_seq_;
+      scv_.notify_all();
+    }
     return Status::OK();
+  }
+
+  // Waits until every position posted is saved; returns a sync or save error.
+  Status WaitSynced() {
+    std::unique_lock<std::mutex> lock(smu_);
+    scv_.wait(lock, [&] { return done_seq_ >= want_seq_ || !sync_error_.ok(); });
+    Status e = sync_error_;
+    sync_error_ = Status::OK();
+    return e;
+  }
+
+  std::uint64_t Synced() {
+    std::lock_guard<std::mutex> lock(smu_);
+    return done_seq_;
+  }
+
+  void SyncLoop() {
+    std::unique_lock<std::mutex> lock(smu_);
+    for (;;) {
+      scv_.wait(lock, [&] { return stop_syncer_ || (want_seq_ > done_seq_ && sync_error_.ok()); });
+      if (want_seq_ <= done_seq_ || !sync_error_.ok()) return;  // stopping, nothing (more) to save
+      const std::uint64_t seq = want_seq_;
+      lock.unlock();
+      Status s;
+      if (j_.options().durability != Durability::kCommit) s = j_.sync();
+      if (s.ok()) s = store_->save(name_, seq);
+      lock.lock();
+      if (s.ok()) {
+        done_seq_ = seq;
+      } else {
+        sync_error_ = s.WithContext("mirror of stream " + link_.o.stream + ": make the transactions up to sequence " +
+                                    std::to_string(seq) + " durable and save that position");
+        want_seq_ = done_seq_;  // posted again by the next batch
+      }
+      scv_.notify_all();
+    }
   }
 
   Status CheckSource(const char* source) {
@@ -800,7 +861,13 @@ class NatsMirror final : public Mirror {
   natsSubscription* sub_ = nullptr;
   std::uint64_t sub_next_ = 1;       // stream sequence the consumer delivers next
   std::uint64_t batch_end_seq_ = 1;  // sequence after the last whole transaction taken
-  std::uint64_t saved_seq_ = 0;
+  // The syncer thread: syncs the journal, then saves want_seq_.
+  std::thread syncer_;
+  std::mutex smu_;
+  std::condition_variable scv_;
+  std::uint64_t want_seq_ = 0, done_seq_ = 0;
+  Status sync_error_;
+  bool stop_syncer_ = false;
   std::vector<Part> buf_;            // the transaction being gathered
   std::uint64_t buf_first_ = 0, buf_count_ = 0;
 };
