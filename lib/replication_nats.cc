@@ -664,6 +664,25 @@ class NatsMirror final : public Mirror {
     buf_.clear();
   }
 
+  // The stream sequence in a delivered message's reply subject, without
+  // allocating: $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<...>
+  // (9 tokens), or with a domain and account hash in front (12 tokens);
+  // 0 for another shape.
+  static std::uint64_t StreamSeq(const char* reply) {
+    if (!reply) return 0;
+    const char* tok[14];
+    int n = 0;
+    tok[n++] = reply;
+    for (const char* p = reply; *p && n < 14; ++p) {
+      if (*p == '.') tok[n++] = p + 1;
+    }
+    int at = n == 9 ? 5 : n >= 11 ? 7 : -1;
+    if (at < 0 || std::strncmp(reply, "$JS.ACK.", 8) != 0) return 0;
+    std::uint64_t v = 0;
+    for (const char* p = tok[at]; *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<std::uint64_t>(*p - '0');
+    return v;
+  }
+
   // An ordered consumer from stream sequence `from`.
   Status Subscribe(std::uint64_t from) {
     DropBuf();
@@ -693,15 +712,18 @@ class NatsMirror final : public Mirror {
   // Takes one message; applies the transaction it completes. Returns how
   // many transactions were applied (0 or 1).
   Result<std::uint64_t> Take(natsMsg* m) {
-    jsMsgMetaData* meta = nullptr;
-    natsStatus st = natsMsg_GetMetaData(&meta, m);
-    if (st != NATS_OK) {
-      natsMsg_Destroy(m);
-      return Nats(st, "metadata of the message at sequence " + std::to_string(sub_next_) + " of stream " +
-                          link_.o.stream);
+    std::uint64_t s = StreamSeq(natsMsg_GetReply(m));
+    if (s == 0) {
+      jsMsgMetaData* meta = nullptr;
+      natsStatus st = natsMsg_GetMetaData(&meta, m);
+      if (st != NATS_OK) {
+        natsMsg_Destroy(m);
+        return Nats(st, "metadata of the message at sequence " + std::to_string(sub_next_) + " of stream " +
+                            link_.o.stream);
+      }
+      s = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
     }
-    const std::uint64_t s = meta->Sequence.Stream;
-    jsMsgMetaData_Destroy(meta);
     if (s != sub_next_) {
       natsMsg_Destroy(m);
       return Status::IOError("stream " + link_.o.stream + " delivered sequence " + std::to_string(s) +
