@@ -79,20 +79,33 @@ bool PortOpen(int port) {
   return ok;
 }
 
+// The replicas of the streams the anchors create (3 on the cluster).
+int g_replicas = 1;
+
 struct Server {
   pid_t pid = -1;
   int port = 0;
-  bool Start(const std::string& dir) {
-    port = FreePort();
+  // `cluster_port` and `routes` (cluster ports of the others) for a cluster node.
+  bool Start(const std::string& dir, int cluster_port = 0, const std::vector<int>& routes = {}, int p = 0) {
+    port = p ? p : FreePort();
     std::filesystem::create_directories(dir);
     pid = ::fork();
     if (pid < 0) return false;
     if (pid == 0) {
-      std::string bin = NatsServerBinary(), p = std::to_string(port);
+      std::vector<std::string> args = {NatsServerBinary(), "-a", "127.0.0.1", "-p", std::to_string(port), "-js",
+                                       "-sd", dir, "-n", "n" + std::to_string(port)};
+      if (cluster_port) {
+        std::string r;
+        for (int rp : routes) r += (r.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(rp);
+        args.insert(args.end(), {"--cluster_name", "bench", "--cluster",
+                                 "nats://127.0.0.1:" + std::to_string(cluster_port), "--routes", r});
+      }
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
       std::freopen("/dev/null", "w", stdout);
       std::freopen((dir + ".log").c_str(), "w", stderr);
-      ::execl(bin.c_str(), bin.c_str(), "-a", "127.0.0.1", "-p", p.c_str(), "-js", "-sd", dir.c_str(),
-              static_cast<char*>(nullptr));
+      ::execv(argv[0], argv.data());
       ::_exit(127);
     }
     for (int i = 0; i < 400 && !PortOpen(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -133,6 +146,7 @@ struct Conn {
     cfg.Subjects = subjects;
     cfg.SubjectsLen = 1;
     cfg.Storage = js_FileStorage;
+    cfg.Replicas = g_replicas;
     jsStreamInfo* si = nullptr;
     natsStatus s = js_AddStream(&si, js, &cfg, nullptr, nullptr);
     if (si) jsStreamInfo_Destroy(si);
@@ -323,6 +337,59 @@ json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate,
           {"lag_max_ms", Max(lag_ms)}};
 }
 
+// Throughput rows against `url` (streams with `replicas` replicas).
+json Throughput(const std::string& dir, const std::string& url, int replicas, int reps, std::uint64_t n,
+                std::uint64_t n_sync, const std::string& tag) {
+  g_replicas = replicas;
+  json out;
+  std::vector<double> r_rep, r_mir;
+  json rows = json::array();
+  for (int r = 0; r < reps; ++r) {
+    const std::string k = std::to_string(r);
+    json row;
+    row["raw_async_publish_per_s"] = RawAsync(url, "A" + k, "a" + k, n);
+    row["raw_sync_publish_per_s"] = RawSync(url, "S" + k, "s" + k, n_sync);
+    row["pull_fetch_per_s"] = PullFetch(url, "A" + k, "a" + k, n);
+    {
+      Conn c(url);
+      if (c.js) c.DeleteStream("A" + k);
+    }
+    txj::ReplicationOptions ro;
+    ro.servers = {url};
+    ro.stream = "R" + k;
+    ro.subject_prefix = "r" + k;
+    ro.replicas = replicas;
+    {
+      auto j = txj::Journal::open(dir + "/rep" + k, JournalOptions());
+      if (!j.ok() || !WriteEvents(**j, n)) return {{"skipped", "cannot write the source journal in " + dir}};
+      row["replicator_per_s"] = Replicate(**j, ro, n);
+    }
+    row["mirror_per_s"] = MirrorRate(dir + "/mir" + k, ro, n);
+    {
+      Conn c(url);
+      if (c.js) c.DeleteStream(ro.stream);
+    }
+    std::filesystem::remove_all(dir + "/rep" + k);
+    std::filesystem::remove_all(dir + "/mir" + k);
+    const double a = row["raw_async_publish_per_s"], p = row["pull_fetch_per_s"];
+    row["replicator_over_raw_async"] = a > 0 ? row["replicator_per_s"].get<double>() / a : 0;
+    row["replicator_over_raw_sync"] =
+        row["raw_sync_publish_per_s"].get<double>() > 0
+            ? row["replicator_per_s"].get<double>() / row["raw_sync_publish_per_s"].get<double>()
+            : 0;
+    row["mirror_over_pull_fetch"] = p > 0 ? row["mirror_per_s"].get<double>() / p : 0;
+    r_rep.push_back(row["replicator_over_raw_async"]);
+    r_mir.push_back(row["mirror_over_pull_fetch"]);
+    std::fprintf(stderr, "replication %s rep %d: %s\n", tag.c_str(), r + 1, row.dump().c_str());
+    rows.push_back(row);
+  }
+  out["throughput"] = rows;
+  out["replicator_over_raw_async"] = {{"min", Min(r_rep)}, {"median", Median(r_rep)}, {"max", Max(r_rep)}};
+  out["mirror_over_pull_fetch"] = {{"min", Min(r_mir)}, {"median", Median(r_mir)}, {"max", Max(r_mir)}};
+  g_replicas = 1;
+  return out;
+}
+
 }  // namespace
 
 json Replication(const std::string& dir, int reps, double seconds, bool quick) {
@@ -341,7 +408,7 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
   const std::uint64_t n = quick ? 20000 : std::max<std::uint64_t>(100000, static_cast<std::uint64_t>(100000 * seconds));
   const std::uint64_t n_sync = n / 10;
   json out;
-  out["settings"] = {{"server", "one nats-server, JetStream file storage, loopback"},
+  out["settings"] = {{"server", "one nats-server, JetStream file storage, loopback; without --quick also a 3-node cluster (streams with 3 replicas), throughput only"},
                      {"events", n},
                      {"sync_publish_events", n_sync},
                      {"payload_bytes", kPayload},
@@ -349,49 +416,7 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
                      {"mirror_batch", 256},
                      {"mirror_durability", "kNone journal, one sync per batch (batches that end during a sync share the next one)"},
                      {"repetitions", reps}};
-  std::vector<double> r_rep, r_mir;
-  json rows = json::array();
-  for (int r = 0; r < reps; ++r) {
-    const std::string k = std::to_string(r);
-    json row;
-    row["raw_async_publish_per_s"] = RawAsync(server.url(), "A" + k, "a" + k, n);
-    row["raw_sync_publish_per_s"] = RawSync(server.url(), "S" + k, "s" + k, n_sync);
-    row["pull_fetch_per_s"] = PullFetch(server.url(), "A" + k, "a" + k, n);
-    {
-      Conn c(server.url());
-      if (c.js) c.DeleteStream("A" + k);
-    }
-    txj::ReplicationOptions ro;
-    ro.servers = {server.url()};
-    ro.stream = "R" + k;
-    ro.subject_prefix = "r" + k;
-    {
-      auto j = txj::Journal::open(dir + "/rep" + k, JournalOptions());
-      if (!j.ok() || !WriteEvents(**j, n)) return {{"skipped", "cannot write the source journal in " + dir}};
-      row["replicator_per_s"] = Replicate(**j, ro, n);
-    }
-    row["mirror_per_s"] = MirrorRate(dir + "/mir" + k, ro, n);
-    {
-      Conn c(server.url());
-      if (c.js) c.DeleteStream(ro.stream);
-    }
-    std::filesystem::remove_all(dir + "/rep" + k);
-    std::filesystem::remove_all(dir + "/mir" + k);
-    const double a = row["raw_async_publish_per_s"], p = row["pull_fetch_per_s"];
-    row["replicator_over_raw_async"] = a > 0 ? row["replicator_per_s"].get<double>() / a : 0;
-    row["replicator_over_raw_sync"] =
-        row["raw_sync_publish_per_s"].get<double>() > 0
-            ? row["replicator_per_s"].get<double>() / row["raw_sync_publish_per_s"].get<double>()
-            : 0;
-    row["mirror_over_pull_fetch"] = p > 0 ? row["mirror_per_s"].get<double>() / p : 0;
-    r_rep.push_back(row["replicator_over_raw_async"]);
-    r_mir.push_back(row["mirror_over_pull_fetch"]);
-    std::fprintf(stderr, "replication rep %d: %s\n", r + 1, row.dump().c_str());
-    rows.push_back(row);
-  }
-  out["throughput"] = rows;
-  out["replicator_over_raw_async"] = {{"min", Min(r_rep)}, {"median", Median(r_rep)}, {"max", Max(r_rep)}};
-  out["mirror_over_pull_fetch"] = {{"min", Min(r_mir)}, {"median", Median(r_mir)}, {"max", Max(r_mir)}};
+  out["single_node"] = Throughput(dir, server.url(), 1, reps, n, n_sync, "1 node");
   json lag = json::array();
   const double lag_seconds = quick ? 0.5 : std::max(2.0, seconds);
   int i = 0;
@@ -407,6 +432,26 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
     std::filesystem::remove_all(d);
   }
   out["lag"] = lag;
+  if (!quick) {
+    // Three nodes on loopback, streams with three replicas.
+    Server nodes[3];
+    const int cport[3] = {FreePort(), FreePort(), FreePort()};
+    const int cl[3] = {FreePort(), FreePort(), FreePort()};
+    bool up = true;
+    for (int k = 0; k < 3; ++k) {
+      std::vector<int> routes;
+      for (int o = 0; o < 3; ++o) {
+        if (o != k) routes.push_back(cport[o]);
+      }
+      up = nodes[k].Start(dir + "/cluster" + std::to_string(k), cport[k], routes, cl[k]) && up;
+    }
+    if (!up) {
+      out["cluster_3_nodes"] = {{"skipped", "the cluster did not start (see " + dir + "/cluster*.log)"}};
+    } else {
+      std::this_thread::sleep_for(std::chrono::seconds(3));  // meta leader elected
+      out["cluster_3_nodes"] = Throughput(dir, nodes[0].url(), 3, reps, n, n_sync, "3 nodes");
+    }
+  }
   return out;
 }
 #endif

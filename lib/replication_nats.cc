@@ -15,6 +15,7 @@
 // position per batch.
 #include <nats/nats.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -243,12 +244,14 @@ class NatsReplicator final : public Replicator {
   void Acked(natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae) {
     std::lock_guard<std::mutex> lock(mu_);
     if (failed_) return;  // everything after a failure is settled by the resync
-    const char* id = msg ? Header(msg, "Nats-Msg-Id") : nullptr;
-    const std::string where = std::string("message ") + (id ? id : "?") + " (journal:offset) to stream " +
-                              link_.o.stream + " after sequence " + std::to_string(acked_seq_);
+    auto where = [&] {
+      const char* id = msg ? Header(msg, "Nats-Msg-Id") : nullptr;
+      return std::string("message ") + (id ? id : "?") + " (journal:offset) to stream " + link_.o.stream +
+             " after sequence " + std::to_string(acked_seq_);
+    };
     if (pa == nullptr) {
       failed_ = true;
-      failure_ = "publish " + where + ": " + (pae ? natsStatus_GetText(pae->Err) : "no acknowledgement");
+      failure_ = "publish " + where() + ": " + (pae ? natsStatus_GetText(pae->Err) : "no acknowledgement");
       if (pae && pae->ErrCode) failure_ += " (JetStream error " + std::to_string(static_cast<int>(pae->ErrCode)) + ")";
       if (pae && pae->ErrText) failure_ += " - " + std::string(pae->ErrText);
       return;
@@ -259,7 +262,7 @@ class NatsReplicator final : public Replicator {
       // expect another sequence; resynchronise.
       if (pa->Duplicate) ++stats_.duplicates;
       failed_ = true;
-      failure_ = "publish " + where + ": stored at sequence " + std::to_string(pa->Sequence) +
+      failure_ = "publish " + where() + ": stored at sequence " + std::to_string(pa->Sequence) +
                  (pa->Duplicate ? " (a duplicate)" : "");
       return;
     }
@@ -272,6 +275,7 @@ class NatsReplicator final : public Replicator {
   }
 
   bool Failed(std::string* why) {
+    if (!failed_) return false;  // the common case, without the lock
     std::lock_guard<std::mutex> lock(mu_);
     if (failed_ && why) *why = failure_;
     return failed_;
@@ -518,7 +522,7 @@ class NatsReplicator final : public Replicator {
   ReplicatorStats stats_;
   std::uint64_t last_lsn_ = 0;
   std::uint64_t acked_seq_ = 0;
-  bool failed_ = false;
+  std::atomic<bool> failed_{false};
   std::string failure_;
   std::deque<Mark> marks_;
 };
