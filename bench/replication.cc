@@ -256,6 +256,10 @@ bool WriteEvents(txj::Journal& j, std::uint64_t n) {
 double Replicate(txj::Journal& j, const txj::ReplicationOptions& ro, std::uint64_t n) {
   auto rep = txj::Replicator::open(j, ro);
   if (!rep.ok()) return 0;
+  {
+    Conn c(ro.servers[0]);  // the stream made beforehand, as for the anchors
+    if (!c.js || !c.AddStream(ro.stream, ro.subject_prefix)) return 0;
+  }
   std::stop_source stop;
   const auto t0 = Clock::now();
   std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
