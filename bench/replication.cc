@@ -264,7 +264,7 @@ double Replicate(txj::Journal& j, const txj::ReplicationOptions& ro, std::uint64
   const auto t0 = Clock::now();
   std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
   while ((*rep)->stats().next_offset < n && Secs(Clock::now() - t0) < 120) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const double secs = Secs(Clock::now() - t0);
   const bool done = (*rep)->stats().next_offset >= n;
