@@ -359,6 +359,82 @@ TEST_CASE("a read-only journal can run a replicator") {
   CHECK(View(*mirror) == View(*src));
 }
 
+TEST_CASE("a replicator completes a transaction the stream holds in part without sending its first part again") {
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x77);
+  Write(*src, 5, rng);
+  auto replicate_all = [&] {
+    auto rep = Replicator::open(*src, ro);
+    REQUIRE(rep.ok());
+    std::stop_source stop;
+    std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
+    for (int i = 0; i < 400 && (*rep)->stats().next_offset < src->next_offset(); ++i) std::this_thread::sleep_for(25ms);
+    stop.request_stop();
+    t.join();
+    CHECK((*rep)->stats().next_offset == src->next_offset());
+  };
+  replicate_all();
+  // A transaction of three events; its first event reaches the stream alone,
+  // as when a replicator dies after one acknowledgement.
+  const std::uint64_t first = src->next_offset();
+  {
+    auto tx = src->begin();
+    REQUIRE(tx.ok());
+    REQUIRE(tx->append("orders.eu", "created", "a", {.key = "k"}).ok());
+    REQUIRE(tx->append("stock", "reserved", "b").ok());
+    REQUIRE(tx->append("stock", "reserved", "c").ok());
+    REQUIRE(tx->commit().ok());
+  }
+  {
+    auto c = src->open_cursor(first);
+    REQUIRE(c.ok());
+    auto e = c->next();
+    REQUIRE(e.ok());
+    REQUIRE(e->has_value());
+    const Event& ev = **e;
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    REQUIRE(natsConnection_ConnectTo(&nc, node.url().c_str()) == NATS_OK);
+    REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+    natsMsg* m = nullptr;
+    const std::string subject = "txj." + SubjectToken(ev.topic), payload(ev.payload);
+    REQUIRE(natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size())) == NATS_OK);
+    auto set = [&](const char* k, const std::string& v) { REQUIRE(natsMsgHeader_Set(m, k, v.c_str()) == NATS_OK); };
+    set("Nats-Msg-Id", src->identity() + ":" + std::to_string(first));
+    set("Txj-Journal", src->identity());
+    set("Txj-Txn", std::to_string(ev.txn_id));
+    set("Txj-First", std::to_string(first));
+    set("Txj-Count", "3");
+    set("Txj-Index", "0");
+    set("Txj-Topic", std::string(ev.topic));
+    set("Txj-Type", std::string(ev.type));
+    set("Txj-Ts", std::to_string(ev.timestamp_ns));
+    set("Txj-Key", "6b");  // "k" in hex
+    jsPubAck* ack = nullptr;
+    REQUIRE(js_PublishMsg(&ack, js, m, nullptr, nullptr) == NATS_OK);
+    jsPubAck_Destroy(ack);
+    natsMsg_Destroy(m);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+  }
+  CHECK(StreamState(node.url(), "TXJ").first == first + 1);
+  replicate_all();
+  // Exactly one message per event: the rest followed the part already there.
+  const auto [msgs, last] = StreamState(node.url(), "TXJ");
+  CHECK(msgs == src->next_offset());
+  CHECK(last == src->next_offset());
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
+  CHECK(View(*mirror) == View(*src));
+}
+
 TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes resumes with no gap and no duplicate") {
   const char* tool = std::getenv("TXJ_REPLICATE_TOOL");
   if (!tool || ::access(tool, X_OK) != 0) {
