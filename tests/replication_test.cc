@@ -451,13 +451,30 @@ TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes res
   Write(*src, 6000, rng);
   const std::uint64_t backlog = src->next_offset();
   pid_t r = StartReplicateTool(tool, src_dir, node.url(), log);
+  // Killed as soon as the stream holds a few hundred of its messages: one
+  // connection polls, so that the kill lands well inside the backlog.
   std::uint64_t at_kill = 0;
-  for (int i = 0; i < 20000; ++i) {
-    at_kill = StreamState(node.url(), "TXJ").first;
-    if (at_kill >= 500) break;
-    std::this_thread::sleep_for(1ms);
+  {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    for (int i = 0; i < 400 && natsConnection_ConnectTo(&nc, node.url().c_str()) != NATS_OK; ++i) {
+      std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(nc != nullptr);
+    REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+    for (int i = 0; i < 100000 && at_kill < 300; ++i) {
+      jsStreamInfo* si = nullptr;
+      if (js_GetStreamInfo(&si, js, "TXJ", nullptr, nullptr) == NATS_OK) {
+        at_kill = si->State.Msgs;
+        jsStreamInfo_Destroy(si);
+      } else {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    ::kill(r, SIGKILL);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
   }
-  ::kill(r, SIGKILL);
   ::waitpid(r, nullptr, 0);
   MESSAGE("killed the replicator with ", at_kill, " of ", backlog, " events in the stream");
   CHECK(at_kill > 0);
