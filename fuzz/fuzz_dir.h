@@ -171,27 +171,6 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
   }
 }
 
-// A known finding, left to lib/journal.cc (docs/pending/fuzz.md): a
-// manifest whose start (first_lsn) is at or past the end of every segment
-// makes Journal::open dereference a null segment (CheckFirstSegment drops
-// them all). True for such an input: the targets then do not call
-// Journal::open (the walk reports it as damage and is still run).
-inline bool StartPastEverySegment(const std::uint8_t* data, std::size_t size) {
-  if (size < 1 || (data[0] & 0x80) || (data[0] & 4)) return false;
-  struct Names final : JournalSink {
-    std::uint64_t first_lsn = 0, end = 0;
-    std::vector<std::uint8_t> scratch = std::vector<std::uint8_t>(kFuzzSegmentSize);
-    std::uint8_t* NewFile(const std::string& name, std::size_t) override {
-      std::uint64_t base = 0;
-      if (internal::ParseSegmentFileName(name, &base)) end = std::max(end, base + kFuzzSegmentSize);
-      return scratch.data();
-    }
-    void PutManifest(const internal::ManifestData& m) override { first_lsn = m.first_lsn; }
-  } n;
-  BuildJournal(data, size, n);
-  return n.first_lsn != 0 && n.end != 0 && n.end <= n.first_lsn;
-}
-
 // Builds the journal directory for `data` on disk (WorkDir()/j); returns
 // its path.
 inline std::string BuildJournalDir(const std::uint8_t* data, std::size_t size) {
