@@ -2,9 +2,12 @@
 #ifndef TXJOURNAL_TOOLS_DUMP_TOOL_H_
 #define TXJOURNAL_TOOLS_DUMP_TOOL_H_
 
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "txjournal/file_system.h"
 
 namespace txj::tools {
 
@@ -15,8 +18,14 @@ inline constexpr int kDumpUsage = 2;       // bad command line
 inline constexpr int kDumpUnreadable = 3;  // no journal there, permissions, unsupported version
 inline constexpr int kDumpWriteError = 4;  // the output could not be written (full, closed): it is incomplete
 
+struct DumpEnv {
+  // Where the journal's files are: the default file system when empty
+  // (fuzz/dump_fuzzer.cc builds journals in memory).
+  std::shared_ptr<FileSystem> file_system;
+};
+
 // `args` excludes the program name.
-int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const DumpEnv& env = {});
 
 }  // namespace txj::tools
 
