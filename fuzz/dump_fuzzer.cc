@@ -21,6 +21,7 @@
 #include "fuzz_dir.h"
 #include "journal_mutator.h"  // the custom mutator, in the libFuzzer build
 #include "mem_fs.h"
+#include "walk_fs.h"
 
 namespace {
 
@@ -60,7 +61,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // what the tool and an open look up by path (stat, lstat, snapshots).
     static const std::string dir = txj::fuzz::SideDir("dump");
     static auto* mem = new txj::fuzz::MemFileSystem();
-    static const txj::tools::DumpEnv env{std::shared_ptr<txj::FileSystem>(mem, [](txj::FileSystem*) {})};
+    static const txj::tools::DumpEnv env = [] {
+      txj::tools::DumpEnv e;
+      e.file_system = std::shared_ptr<txj::FileSystem>(mem, [](txj::FileSystem*) {});
+      e.walk = [fs = e.file_system](const std::string& d, const std::function<void(const txj::RawRecord&)>& visit,
+                                    const std::function<void(const txj::WalkStart&)>& on_start) {
+        return txj::internal::WalkJournalOn(fs, d, visit, on_start);
+      };
+      return e;
+    }();
     txj::fuzz::BuildJournalInMemory(data, size, *mem, dir);
     const std::size_t pick = (size ? (data[0] >> 3) & 7u : 0u) % kModes.size();
     const auto in_memory = Dump(kModes[pick], dir, env);

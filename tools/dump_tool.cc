@@ -25,7 +25,6 @@
 #include "txjournal/journal.h"
 #include "txjournal/walk.h"
 #include "utf8.h"
-#include "walk_fs.h"
 
 namespace txj::tools {
 
@@ -36,6 +35,7 @@ using json = nlohmann::ordered_json;
 struct DumpArgs {
   std::string dir;
   std::shared_ptr<FileSystem> fs;  // DumpEnv::file_system
+  DumpEnv env;
   bool raw = false, verify = false, stats = false, snapshots = false, state_hash = false;
   std::string state_topic;
   std::string format = "text";
@@ -437,7 +437,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
       out << "\n";
     }
   };
-  auto report = a.fs ? internal::WalkJournalOn(a.fs, a.dir, visit, on_start) : WalkJournal(a.dir, visit, on_start);
+  auto report = a.env.walk ? a.env.walk(a.dir, visit, on_start) : WalkJournal(a.dir, visit, on_start);
   if (!report.ok()) {
     err << "journal-dump: " << report.status().ToString() << "\n";
     return kDumpUnreadable;
@@ -584,6 +584,7 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       "journal-dump"};
   DumpArgs a;
   a.fs = env.file_system;
+  a.env = env;
   std::string from_s, to_s, txn_s;
   app.add_option("dir", a.dir, "journal directory")->required();
   app.add_flag("--raw", a.raw,
