@@ -67,6 +67,8 @@ struct JournalState {
   std::uint64_t salt = 0;
   std::uint32_t epoch = 0;
   bool read_only = false;
+  // Open without the LMDB catalog (OpenWithoutCatalog), as a reader without one.
+  bool without_catalog = false;
   bool closed = false;
   std::unique_ptr<SegmentSet> segments;
   RecoveryReport report;
@@ -265,7 +267,14 @@ struct JournalState {
 // Lets library code reach a Journal's state.
 struct JournalAccess {
   static JournalState& state(Journal& j);
+  static std::unique_ptr<Journal> Make(std::unique_ptr<JournalState> s);
 };
+
+// Journal::open without the LMDB catalog, for the fuzz targets only
+// (fuzz/load_fuzzer.cc), which open a journal per input in an in-memory
+// FileSystem: LMDB does its own I/O on real files. Positioning falls back to
+// scanning, as for a reader without a catalog; nothing is checkpointed.
+Result<std::unique_ptr<Journal>> OpenWithoutCatalog(const std::string& dir, const Options& options);
 
 // Records in the manifest that the catalog now holds data the journal cannot
 // rebuild (called by the offset store, the committer and the eventbox).
