@@ -205,7 +205,9 @@ void JournalState::AheadLoop() {
     if (seg->Reserve(target).ok()) {
       const std::uint64_t from = std::max(done, target > kAheadWindow ? target - kAheadWindow : 0);
       seg->Prefault(from, target);
-      done = std::max(done, std::min(target, seg->reserved_end()));
+      // A target past the segment's end is done once all of it is reserved
+      // (otherwise the wait above would return at once, forever).
+      done = std::max(done, seg->reserved_end() >= seg->end() ? target : std::min(target, seg->reserved_end()));
     } else {
       done = target;  // do not spin on it
     }
