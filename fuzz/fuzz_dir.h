@@ -171,7 +171,7 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
   }
 }
 
-// A known finding, left to lib/journal.cc (docs/pending/fuzz.md): a
+// A known finding, left to lib/journal/journal.cc (docs/pending/fuzz.md): a
 // manifest whose start (first_lsn) is at or past the end of every segment
 // makes Journal::open dereference a null segment (CheckFirstSegment drops
 // them all). True for such an input: the targets then do not call
