@@ -3,11 +3,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
 #include "hex.h"
-#include "journal_state.h"
+#include "journal_door.h"
 #include "txjournal/journal.h"
 #include "txjournal/offset_store.h"
 #include "txjournal/replication.h"
@@ -451,8 +452,7 @@ Result<std::unique_ptr<Mirror>> Mirror::open(Journal& journal, ReplicationOption
   static OneTimeInit init;
   auto store = OffsetStore::open(journal);
   if (!store.ok()) return store.status();
-  internal::JournalState& s = internal::JournalAccess::state(journal);
-  auto* tables = new internal::UserTables(s.catalog->env(), internal::JoinPath(s.dir, "catalog"));
+  auto* tables = internal::OpenUserTables(journal).release();
   return std::unique_ptr<Mirror>(
       std::make_unique<NatsMirror>(journal, std::move(options), std::move(store).value(), tables));
 }
