@@ -1,5 +1,5 @@
 // journal-bench: the bytes txjournal writes for a transaction, laid out by
-// the harness itself (format version 1, lib/format.h, read and mirrored
+// the harness itself (format version 1, lib/log/format.h, read and mirrored
 // here; the harness uses only the public API). The limit engines write
 // exactly these bytes, so "fraction of the limit" compares like with like.
 #ifndef TXJOURNAL_BENCH_RECORD_MODEL_H_

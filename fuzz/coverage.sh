@@ -11,9 +11,9 @@
 #                                    with the full checks (TXJ_FUZZ_FULL=1, as
 #                                    CI replays them), merge the profiles and
 #                                    print the line coverage of each file of
-#                                    FILES (default: lib/recovery.cc
-#                                    lib/log_reader.cc lib/txn_checker.cc
-#                                    lib/walk.cc), then their total.
+#                                    FILES (default: lib/journal/recovery.cc
+#                                    lib/log/log_reader.cc lib/log/txn_checker.cc
+#                                    lib/journal/walk.cc), then their total.
 #
 # TXJ_COV_TARGETS: the targets replayed (default: record recovery dump load).
 # TXJ_COV_SHOW=1: also print the lines not covered (llvm-cov show).
@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${TXJ_COV_BUILD:-build-cov}
 corpus=${1:-fuzz/corpus}
-files=(${FILES:-lib/recovery.cc lib/log_reader.cc lib/txn_checker.cc lib/walk.cc})
+files=(${FILES:-lib/journal/recovery.cc lib/log/log_reader.cc lib/log/txn_checker.cc lib/journal/walk.cc})
 targets=(${TXJ_COV_TARGETS:-record recovery dump load})
 cxx=${CXX_FUZZ:-clang++-14}
 for tool in "$cxx" llvm-profdata-14 llvm-cov-14; do

@@ -15,7 +15,7 @@
 // consistent again (commit markers' record counts, running hashes, begin
 // positions and offsets, sub-transaction counts), sometimes perturbs one
 // field after that, and recomputes every record checksum (XXH3, seeded
-// with the journal's salt and the record's LSN, lib/checksum.h) so that
+// with the journal's salt and the record's LSN, lib/log/checksum.h) so that
 // the journal reaches the checks after the checksum. One time in five, and
 // for inputs it cannot parse (raw mode), it leaves the work to libFuzzer's
 // byte-level LLVMFuzzerMutate.

@@ -1,4 +1,4 @@
-// libFuzzer target: the record decoder (lib/record.h) on arbitrary bytes.
+// libFuzzer target: the record decoder (lib/log/record.h) on arbitrary bytes.
 // Input: u64 LSN, u64 salt, then the bytes of the "segment" from that LSN.
 #include <cstddef>
 #include <cstdint>

@@ -5,7 +5,7 @@
 // - the walk (WalkJournal, through the in-memory file system): segment
 //   checks, the record scan, the transaction grammar, the tail rules;
 // - a read-only Journal::open (manifest, segments, the scan of
-//   lib/recovery.cc) and a cursor reading every committed event;
+//   lib/journal/recovery.cc) and a cursor reading every committed event;
 // - the writable recovery (internal::Recover on a writable state: the cut
 //   of a crash tail, the rollback of a transaction left open, the removal
 //   of segments past the tail), without the catalog and background threads

@@ -1,4 +1,4 @@
-// The library's one hex helper (lib/hex.h), which replaced the copies in
+// The library's one hex helper (lib/util/hex.h), which replaced the copies in
 // the manifest, compactor, eventbox and replication code, and TimeoutSink's
 // single worker thread.
 #include <memory>

@@ -1,5 +1,5 @@
 // Files truncated by someone else under the journal's mappings (see
-// lib/mapping_guard.h): a reader, the writer and the walk report the
+// lib/util/mapping_guard.h): a reader, the writer and the walk report the
 // truncation as an error naming the file; the process is not killed by
 // SIGBUS.
 #include <fcntl.h>

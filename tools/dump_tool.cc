@@ -19,6 +19,7 @@
 
 // journal-dump links the shared library and uses its public API only; hex.h
 // and utf8.h are header-only private helpers.
+#include "cli_parse.h"
 #include "hex.h"
 #include "tool_util.h"
 #include "txjournal/inspect.h"
@@ -617,17 +618,9 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   for (const auto& s : argv_s) argv.push_back(s.c_str());
   app.set_version_flag("--version", VersionText("journal-dump"),
                        "print the program, library and on-disk format versions and exit");
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::CallForVersion& v) {
-    out << v.what() << "\n";
-    return OutputOk(out, err, "journal-dump") ? kDumpOk : kDumpWriteError;
-  } catch (const CLI::CallForHelp&) {
-    out << app.help();
-    return OutputOk(out, err, "journal-dump") ? kDumpOk : kDumpWriteError;
-  } catch (const CLI::ParseError& e) {
-    err << "journal-dump: " << e.what() << "\nRun with --help for usage.\n";
-    return kDumpUsage;
+  if (auto exit = ParseCommandLine(app, static_cast<int>(argv.size()), argv.data(), out, err, "journal-dump",
+                                   {.ok = kDumpOk, .usage = kDumpUsage, .write_error = kDumpWriteError})) {
+    return *exit;
   }
   auto usage = [&](const std::string& why) {
     err << "journal-dump: " << why << "\nRun with --help for usage.\n";

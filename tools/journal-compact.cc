@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "cli_parse.h"
 #include "tool_util.h"
 #include "txjournal/journal.h"
 
@@ -51,17 +52,8 @@ int Run(int argc, char** argv) {
   auto* retain_opt = app.add_option("--retain-from", retain_s, "drop every event below this offset, any topic");
   app.set_version_flag("--version", txj::tools::VersionText("journal-compact"),
                        "print the program, library and on-disk format versions and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForVersion& v) {
-    std::cout << v.what() << "\n";
-    return 0;
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "journal-compact: " << e.what() << "\nRun with --help for usage.\n";
-    return 2;
+  if (auto exit = txj::tools::ParseCommandLine(app, argc, argv, std::cout, std::cerr, "journal-compact", {})) {
+    return *exit;
   }
   std::uint64_t retain_from = 0;
   if (*retain_opt) {

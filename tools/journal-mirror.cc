@@ -27,6 +27,7 @@
 #include <iostream>
 #include <thread>
 
+#include "cli_parse.h"
 #include "tool_util.h"
 #include "txjournal/journal.h"
 #include "txjournal/replication.h"
@@ -144,17 +145,8 @@ int Run(int argc, char** argv) {
   auto* wait_opt = app.add_option("--retry-wait-ms", wait_s, "first wait between attempts, in ms (1 to 30000)");
   app.set_version_flag("--version", txj::tools::VersionText("journal-mirror"),
                        "print the program, library and on-disk format versions and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForVersion& v) {
-    std::cout << v.what() << "\n";
-    return 0;
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "journal-mirror: " << e.what() << "\nRun with --help for usage.\n";
-    return 2;
+  if (auto exit = txj::tools::ParseCommandLine(app, argc, argv, std::cout, std::cerr, "journal-mirror", {})) {
+    return *exit;
   }
   Policy policy;
   if (once) policy.attempts = 1;

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <memory>
 
+#include "cli_parse.h"
 #include "format.h"  // header only (segment size limits)
 #include "tool_util.h"
 #include "txjournal/import.h"
@@ -102,17 +103,9 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
   for (const auto& s : argv_s) argv.push_back(s.c_str());
   app.set_version_flag("--version", VersionText("journal-load"),
                        "print the program, library and on-disk format versions and exit");
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::CallForVersion& v) {
-    out << v.what() << "\n";
-    return OutputOk(out, err, "journal-load") ? kLoadOk : kLoadWriteError;
-  } catch (const CLI::CallForHelp&) {
-    out << app.help();
-    return OutputOk(out, err, "journal-load") ? kLoadOk : kLoadWriteError;
-  } catch (const CLI::ParseError& e) {
-    err << "journal-load: " << e.what() << "\nRun with --help for usage.\n";
-    return kLoadUsage;
+  if (auto exit = ParseCommandLine(app, static_cast<int>(argv.size()), argv.data(), out, err, "journal-load",
+                                   {.ok = kLoadOk, .usage = kLoadUsage, .write_error = kLoadWriteError})) {
+    return *exit;
   }
   std::optional<std::uint64_t> segment_size;
   if (*seg_opt) {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "txjournal/export.h"
-#include "txjournal/offset_store.h"
+#include "txjournal/kv_txn.h"
 #include "txjournal/status.h"
 #include "txjournal/transaction.h"
 

@@ -12,21 +12,12 @@
 #include <string_view>
 
 #include "txjournal/export.h"
+#include "txjournal/kv_txn.h"
 #include "txjournal/status.h"
 
 namespace txj {
 
 class Journal;
-
-// A write transaction on the catalog's user tables (LMDB underneath). Valid
-// only inside the callback it is passed to.
-class TXJ_EXPORT KvTxn {
- public:
-  virtual ~KvTxn() = default;
-  virtual Status put(std::string_view table, std::string_view key, std::string_view value) = 0;
-  virtual Result<std::optional<std::string>> get(std::string_view table, std::string_view key) = 0;
-  virtual Status del(std::string_view table, std::string_view key) = 0;
-};
 
 // Named consumers' next offsets, kept in the journal's LMDB catalog. Unlike
 // the rest of the catalog these are not derived from the journal: a journal

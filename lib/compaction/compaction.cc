@@ -1,6 +1,7 @@
 // Journal's topic compaction: snapshots, rebuild, and space reclamation.
 #include <algorithm>
 
+#include "compaction_hook.h"
 #include "cursor_impl.h"
 #include "record.h"
 #include "journal_state.h"
@@ -114,7 +115,10 @@ Status Journal::register_compactor(const std::string& topic, std::shared_ptr<con
   if (topic.empty() || topic.size() > kMaxTopicLength) return Status::InvalidArgument("invalid topic name");
   std::lock_guard<std::mutex> lock(s_->topics_mu);
   s_->compactors[topic] = {std::move(compactor), policy};
-  if (policy.every_events || policy.every_bytes) s_->auto_policies.store(true, std::memory_order_release);
+  if (policy.every_events || policy.every_bytes) {
+    internal::SetTrackTopicsHook(&internal::TrackTopics);  // before the writer can see auto_policies
+    s_->auto_policies.store(true, std::memory_order_release);
+  }
   return Status::OK();
 }
 
@@ -352,18 +356,6 @@ void AutoCompactLoop(JournalState& j) {
     auto r = CompactTopic(j, topic);
     lock.lock();
     if (!r.ok()) j.auto_error = r.status().WithContext("automatic compaction of topic " + topic);
-  }
-}
-
-void MergeTopicCounts(std::map<std::string, TopicStats>* into, const std::map<std::string, TopicStats>& delta) {
-  for (const auto& [name, d] : delta) {
-    auto [it, fresh] = into->try_emplace(name, d);
-    if (fresh) continue;
-    TopicStats& t = it->second;
-    if (t.events == 0 || (d.events != 0 && d.first_offset < t.first_offset)) t.first_offset = d.first_offset;
-    if (d.events != 0 && d.last_offset > t.last_offset) t.last_offset = d.last_offset;
-    t.events += d.events;
-    t.bytes += d.bytes;
   }
 }
 

@@ -25,7 +25,7 @@
 #include <unordered_map>
 
 #include "hex.h"
-#include "journal_state.h"
+#include "journal_door.h"
 #include "txjournal/journal.h"
 #include "txjournal/offset_store.h"
 #include "txjournal/replication.h"
@@ -918,8 +918,7 @@ Result<std::unique_ptr<Mirror>> Mirror::open(Journal& journal, ReplicationOption
   }
   auto store = OffsetStore::open(journal);
   if (!store.ok()) return store.status();
-  internal::JournalState& s = internal::JournalAccess::state(journal);
-  auto* tables = new internal::UserTables(s.catalog->env(), internal::JoinPath(s.dir, "catalog"));
+  auto* tables = internal::OpenUserTables(journal).release();
   return std::unique_ptr<Mirror>(
       std::make_unique<NatsMirror>(journal, std::move(options), std::move(store).value(), tables));
 }

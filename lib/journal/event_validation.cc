@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "txjournal/cursor.h"
 #include "txjournal/event.h"
 #include "utf8.h"
 

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "txjournal/compactor.h"
+#include "hash.h"
 
 namespace txj::internal {
 
@@ -34,6 +34,6 @@ Result<std::vector<std::optional<std::string>>> DecodeFields(std::string_view in
   return out;
 }
 
-std::string Id128(std::string_view bytes) { return StateHash(bytes); }
+std::string Id128(std::string_view bytes) { return Hash128Hex(bytes); }
 
 }  // namespace txj::internal

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "txjournal/offset_store.h"
+#include "txjournal/kv_txn.h"
 
 namespace txj::internal {
 

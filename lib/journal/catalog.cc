@@ -414,4 +414,16 @@ Status Catalog::ClearDerived() {
   return Check(rc, "commit clear");
 }
 
+void MergeTopicCounts(std::map<std::string, TopicStats>* into, const std::map<std::string, TopicStats>& delta) {
+  for (const auto& [name, d] : delta) {
+    auto [it, fresh] = into->try_emplace(name, d);
+    if (fresh) continue;
+    TopicStats& t = it->second;
+    if (t.events == 0 || (d.events != 0 && d.first_offset < t.first_offset)) t.first_offset = d.first_offset;
+    if (d.events != 0 && d.last_offset > t.last_offset) t.last_offset = d.last_offset;
+    t.events += d.events;
+    t.bytes += d.bytes;
+  }
+}
+
 }  // namespace txj::internal

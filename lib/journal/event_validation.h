@@ -9,8 +9,11 @@
 #include <string_view>
 #include <vector>
 
-#include "txjournal/cursor.h"
 #include "txjournal/status.h"
+
+namespace txj {
+struct Filter;
+}
 
 namespace txj::internal {
 

@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "manifest.h"
+#include "file_util.h"
 #include "txjournal/file_system.h"
 
 namespace txj {

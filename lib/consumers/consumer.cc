@@ -1,6 +1,6 @@
 #include "txjournal/consumer.h"
 
-#include "journal_state.h"
+#include "journal_door.h"
 #include "txjournal/journal.h"
 
 namespace txj {
@@ -20,7 +20,7 @@ void Semaphore::release() {
 
 Consumer::Consumer(Journal& journal, Handler& handler, ConsumerOptions options)
     : journal_(journal),
-      journal_alive_(internal::JournalAccess::state(journal).alive),
+      journal_alive_(internal::AliveFlag(journal)),
       handler_(handler),
       options_(std::move(options)) {
   if (!options_.backoff) options_.backoff = std::make_shared<ExponentialBackoff>();
@@ -86,7 +86,7 @@ class Publisher::SinkHandler final : public Handler {
 Publisher::Publisher(Journal& journal, OffsetStore& store, std::string consumer, std::shared_ptr<Sink> sink,
                      ConsumerOptions options)
     : journal_(journal),
-      journal_alive_(internal::JournalAccess::state(journal).alive),
+      journal_alive_(internal::AliveFlag(journal)),
       store_(store),
       name_(std::move(consumer)),
       sink_(std::move(sink)),

@@ -2,9 +2,8 @@
 
 #include <cstring>
 
-#include "journal_state.h"
+#include "journal_door.h"
 #include "txjournal/journal.h"
-#include "user_tables.h"
 
 namespace txj {
 
@@ -14,17 +13,17 @@ constexpr std::string_view kOffsets = "consumer_offsets";
 
 class LmdbOffsetStore final : public OffsetStore {
  public:
-  LmdbOffsetStore(MDB_env* env, std::string where, std::shared_ptr<std::atomic<bool>> alive,
+  LmdbOffsetStore(std::unique_ptr<internal::UserTables> tables, std::shared_ptr<std::atomic<bool>> alive,
                   std::shared_ptr<std::atomic<bool>> accepting)
-      : tables_(env, std::move(where)), alive_(std::move(alive)), accepting_(std::move(accepting)) {}
+      : tables_(std::move(tables)), alive_(std::move(alive)), accepting_(std::move(accepting)) {}
 
   Result<std::uint64_t> load(const std::string& consumer) override {
     TXJ_RETURN_IF_ERROR(CheckOpen());
-    auto v = tables_.Get(kOffsets, consumer);
+    auto v = tables_->Get(kOffsets, consumer);
     if (!v.ok()) return v.status();
     if (!v->has_value()) return std::uint64_t{0};
     if ((*v)->size() != 8) {
-      return Status::Corruption("offset of consumer " + consumer + " in " + tables_.where() + " is malformed");
+      return Status::Corruption("offset of consumer " + consumer + " in " + tables_->where() + " is malformed");
     }
     std::uint64_t off;
     std::memcpy(&off, (*v)->data(), 8);
@@ -40,7 +39,7 @@ class LmdbOffsetStore final : public OffsetStore {
     TXJ_RETURN_IF_ERROR(CheckOpen());
     if (consumer.empty()) return Status::InvalidArgument("empty consumer name");
     bool fn_failed = false;
-    Status s = tables_.Write([&](KvTxn& t) -> Status {
+    Status s = tables_->Write([&](KvTxn& t) -> Status {
       Status f = fn(t);
       if (!f.ok()) {
         fn_failed = true;
@@ -57,7 +56,7 @@ class LmdbOffsetStore final : public OffsetStore {
 
   Result<std::optional<std::string>> get(std::string_view table, std::string_view key) override {
     TXJ_RETURN_IF_ERROR(CheckOpen());
-    return tables_.Get(table, key);
+    return tables_->Get(table, key);
   }
 
  private:
@@ -65,24 +64,23 @@ class LmdbOffsetStore final : public OffsetStore {
   // destroyed, which closes the catalog) nothing more is read or written.
   Status CheckOpen() const {
     if (!alive_->load(std::memory_order_acquire) || !accepting_->load(std::memory_order_acquire)) {
-      return Status::Closed("offset store of " + tables_.where() + ": its journal was closed");
+      return Status::Closed("offset store of " + tables_->where() + ": its journal was closed");
     }
     return Status::OK();
   }
-  internal::UserTables tables_;
+  std::unique_ptr<internal::UserTables> tables_;
   std::shared_ptr<std::atomic<bool>> alive_, accepting_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<OffsetStore>> OffsetStore::open(Journal& journal) {
-  internal::JournalState& s = internal::JournalAccess::state(journal);
-  if (s.read_only || !s.catalog) {
-    return Status::InvalidState("journal " + s.dir + " has no writable catalog (open it for writing)");
+  if (!internal::HasWritableCatalog(journal)) {
+    return Status::InvalidState("journal " + journal.dir() + " has no writable catalog (open it for writing)");
   }
-  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(s));
-  return std::unique_ptr<OffsetStore>(
-      std::make_unique<LmdbOffsetStore>(s.catalog->env(), internal::JoinPath(s.dir, "catalog"), s.alive, s.accepting));
+  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(journal));
+  return std::unique_ptr<OffsetStore>(std::make_unique<LmdbOffsetStore>(
+      internal::OpenUserTables(journal), internal::AliveFlag(journal), internal::AcceptingFlag(journal)));
 }
 
 }  // namespace txj

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "checksum.h"
+#include "compaction_hook.h"
 #include "cursor_impl.h"
 #include "journal_state.h"
 
@@ -367,7 +368,7 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
   std::unique_lock<std::mutex> track_lock(track_mu, std::defer_lock);
   if (auto_policies.load(std::memory_order_acquire)) {
     track_lock.lock();
-    TrackTopics(*this, b.next_offset, &topics);
+    TrackTopicsHook()(*this, b.next_offset, &topics);
     topics_offset = topic_cursor ? b.next_offset : 0;
     MergeTopicCounts(&topics_unsaved, topics);
     topics = std::move(topics_unsaved);

@@ -2,8 +2,6 @@
 
 #include <cstring>
 
-#include "checksum.h"
-#include "hex.h"
 
 namespace txj {
 
@@ -26,11 +24,6 @@ bool GetU64(std::string_view& in, std::uint64_t* v) {
 }
 
 }  // namespace
-
-std::string StateHash(std::string_view bytes) {
-  XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
-  return internal::HexU64(h.high64) + internal::HexU64(h.low64);
-}
 
 Status LatestByKeyCompactor::apply(State& state, const Event& event) const {
   if (!event.key) {

@@ -40,6 +40,10 @@ struct TopicStats {
   std::uint64_t last_offset = 0;   // offset of the last one seen
 };
 
+// Adds the counts of `delta` to `into` (events and bytes add up; first and
+// last offsets widen).
+void MergeTopicCounts(std::map<std::string, TopicStats>* into, const std::map<std::string, TopicStats>& delta);
+
 // The status of LMDB return code `rc` (OK for 0), `what` saying what failed
 // and where. A full disk is kNoSpace, not kIOError: ENOSPC and EDQUOT (from a
 // write of mdb_txn_commit) and MDB_MAP_FULL (the environment reached its map

@@ -2,7 +2,7 @@
 #include <cstring>
 
 #include "event_validation.h"
-#include "journal_state.h"
+#include "journal_door.h"
 #include "staged_ops.h"
 #include "txjournal/committable.h"
 #include "txjournal/journal.h"
@@ -32,10 +32,7 @@ struct JournalParticipant::Impl {
 };
 
 JournalParticipant::JournalParticipant(Journal& journal) : p_(std::make_unique<Impl>(journal)) {
-  internal::JournalState& s = internal::JournalAccess::state(journal);
-  if (s.catalog && !s.read_only) {
-    p_->tables = std::make_unique<internal::UserTables>(s.catalog->env(), internal::JoinPath(s.dir, "catalog"));
-  }
+  if (internal::HasWritableCatalog(journal)) p_->tables = internal::OpenUserTables(journal);
 }
 
 JournalParticipant::~JournalParticipant() = default;

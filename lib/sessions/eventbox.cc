@@ -7,7 +7,7 @@
 #include <set>
 
 #include "hex.h"
-#include "journal_state.h"
+#include "journal_door.h"
 #include "txjournal/journal.h"
 #include "user_tables.h"
 
@@ -65,12 +65,13 @@ Eventbox::Eventbox() : p_(std::make_unique<Impl>()) {}
 Eventbox::~Eventbox() = default;
 
 Result<std::unique_ptr<Eventbox>> Eventbox::open(Journal& journal) {
-  internal::JournalState& s = internal::JournalAccess::state(journal);
-  if (s.read_only || !s.catalog) return Status::InvalidState("journal " + s.dir + " is not open for writing");
-  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(s));
+  if (!internal::HasWritableCatalog(journal)) {
+    return Status::InvalidState("journal " + journal.dir() + " is not open for writing");
+  }
+  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(journal));
   auto e = std::unique_ptr<Eventbox>(new Eventbox());
   e->p_->journal = &journal;
-  e->p_->tables = std::make_unique<internal::UserTables>(s.catalog->env(), internal::JoinPath(s.dir, "catalog"));
+  e->p_->tables = internal::OpenUserTables(journal);
   return e;
 }
 

@@ -2,7 +2,7 @@
 // in the journal's catalog.
 #include <map>
 
-#include "journal_state.h"
+#include "journal_door.h"
 #include "staged_ops.h"
 #include "txjournal/committable.h"
 #include "txjournal/journal.h"
@@ -191,11 +191,12 @@ MultiCommitter::MultiCommitter() : p_(std::make_unique<Impl>()) {}
 MultiCommitter::~MultiCommitter() = default;
 
 Result<std::unique_ptr<MultiCommitter>> MultiCommitter::open(Journal& journal) {
-  internal::JournalState& s = internal::JournalAccess::state(journal);
-  if (s.read_only || !s.catalog) return Status::InvalidState("journal " + s.dir + " is not open for writing");
-  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(s));
+  if (!internal::HasWritableCatalog(journal)) {
+    return Status::InvalidState("journal " + journal.dir() + " is not open for writing");
+  }
+  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(journal));
   auto m = std::unique_ptr<MultiCommitter>(new MultiCommitter());
-  m->p_->tables = std::make_unique<internal::UserTables>(s.catalog->env(), internal::JoinPath(s.dir, "catalog"));
+  m->p_->tables = internal::OpenUserTables(journal);
   return m;
 }
 

@@ -1,0 +1,31 @@
+// The parse-and-report step every tool's command line goes through first.
+#ifndef TXJOURNAL_TOOLS_CLI_PARSE_H_
+#define TXJOURNAL_TOOLS_CLI_PARSE_H_
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <ostream>
+#include <string_view>
+
+namespace txj::tools {
+
+// Exit codes of the outcomes of ParseCommandLine that end the program.
+struct ParseExits {
+  int ok = 0;     // --help or --version was printed
+  int usage = 2;  // the command line is wrong
+  // When set, `out` is checked after --help or --version (OutputOk) and this
+  // is returned if it could not be written.
+  std::optional<int> write_error;
+};
+
+// Parses `argv` with `app`. Returns nullopt when the tool should go on;
+// otherwise the code to exit with: --version prints the version text and
+// --help the help to `out`; a wrong command line prints
+// "<tool>: <what>\nRun with --help for usage." to `err`.
+std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* argv, std::ostream& out,
+                                    std::ostream& err, std::string_view tool, const ParseExits& exits);
+
+}  // namespace txj::tools
+
+#endif  // TXJOURNAL_TOOLS_CLI_PARSE_H_
