@@ -40,6 +40,8 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 namespace bench {
+// bench/replication.cc
+nlohmann::ordered_json Replication(const std::string& dir, int reps, double seconds, bool quick);
 namespace {
 
 struct Config {
@@ -1380,7 +1382,7 @@ int main(int argc, char** argv) {
   const std::string all = "append,latency,group,roll,replay,tail,open,compaction,footprint";
   std::string workloads = all;
   app.add_flag("--quick", c.quick, "finish in under a minute (smoke test; no speed is checked)");
-  app.add_option("--workloads", workloads, "comma-separated: " + all)->capture_default_str();
+  app.add_option("--workloads", workloads, "comma-separated: " + all + " (and replication: not by default, needs nats-server)")->capture_default_str();
   app.add_option("--repetitions", c.reps, "repetitions per measurement")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--duration", c.seconds, "seconds per throughput measurement (at least; the roll workload runs until its rolls are done)")
       ->capture_default_str();
@@ -1437,7 +1439,7 @@ int main(int argc, char** argv) {
   }
   std::stringstream ws(workloads);
   for (std::string w; std::getline(ws, w, ',');) {
-    if (("," + all + ",").find("," + w + ",") == std::string::npos) {
+    if (("," + all + ",replication,").find("," + w + ",") == std::string::npos) {
       std::fprintf(stderr, "journal-bench: unknown workload '%s' in --workloads (known: %s)\n", w.c_str(), all.c_str());
       return 2;
     }
@@ -1493,6 +1495,7 @@ int main(int argc, char** argv) {
   if (c.workloads.count("open")) r["open"] = OpenTime(c);
   if (c.workloads.count("compaction")) r["compaction"] = Compaction(c);
   if (c.workloads.count("footprint")) r["footprint"] = Footprint(c);
+  if (c.workloads.count("replication")) r["replication"] = Replication(c.dir + "/replication", c.reps, c.seconds, c.quick);
   r["targets"] = Targets(r);
   r["seconds_total"] = Secs(Clock::now() - g_start);
   Progress("");

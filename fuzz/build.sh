@@ -24,7 +24,14 @@ if [[ ! -f $out/build.ninja ]]; then
 elif ! grep -qF -- "$ignore" "$out/build.ninja"; then
   meson configure "$out" -Dcpp_args="$ignore" >/dev/null  # a build directory from before the list
 fi
+# ninja does not know that every object depends on the list: when it
+# changed since the last build, rebuild everything.
+sum=$(sha1sum fuzz/coverage-ignore.txt | cut -d' ' -f1)
+if [[ $(cat "$out/.coverage-ignore.sha1" 2>/dev/null) != "$sum" ]]; then
+  ninja -C "$out" -t clean >/dev/null
+fi
 ninja -C "$out"
+echo "$sum" >"$out/.coverage-ignore.sha1"
 if [[ ${1:-} == --seeds ]]; then
   find fuzz/corpus -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} + 2>/dev/null || true  # keeps the README
   ASAN_OPTIONS=detect_leaks=0 "$out/fuzz/make_seeds" fuzz/corpus

@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -171,27 +172,6 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
   }
 }
 
-// A known finding, left to lib/journal/journal.cc (docs/pending/fuzz.md): a
-// manifest whose start (first_lsn) is at or past the end of every segment
-// makes Journal::open dereference a null segment (CheckFirstSegment drops
-// them all). True for such an input: the targets then do not call
-// Journal::open (the walk reports it as damage and is still run).
-inline bool StartPastEverySegment(const std::uint8_t* data, std::size_t size) {
-  if (size < 1 || (data[0] & 0x80) || (data[0] & 4)) return false;
-  struct Names final : JournalSink {
-    std::uint64_t first_lsn = 0, end = 0;
-    std::vector<std::uint8_t> scratch = std::vector<std::uint8_t>(kFuzzSegmentSize);
-    std::uint8_t* NewFile(const std::string& name, std::size_t) override {
-      std::uint64_t base = 0;
-      if (internal::ParseSegmentFileName(name, &base)) end = std::max(end, base + kFuzzSegmentSize);
-      return scratch.data();
-    }
-    void PutManifest(const internal::ManifestData& m) override { first_lsn = m.first_lsn; }
-  } n;
-  BuildJournal(data, size, n);
-  return n.first_lsn != 0 && n.end != 0 && n.end <= n.first_lsn;
-}
-
 // Builds the journal directory for `data` on disk (WorkDir()/j); returns
 // its path.
 inline std::string BuildJournalDir(const std::uint8_t* data, std::size_t size) {
@@ -228,13 +208,19 @@ inline std::string BuildJournalDirReused(const std::uint8_t* data, std::size_t s
     return SideDir("fast");
   }();
   static std::vector<std::string> last;  // names written for the last input
+  // The files' bytes, reused from input to input (cleared, not reallocated).
+  static std::deque<std::pair<std::string, std::vector<std::uint8_t>>> buffers;  // stable addresses
   struct SparseSink final : JournalSink {
     std::string dir;
-    std::vector<std::pair<std::string, std::vector<std::uint8_t>>> files;
+    std::deque<std::pair<std::string, std::vector<std::uint8_t>>>* buffers;
+    std::vector<std::pair<std::string, std::vector<std::uint8_t>*>> files;
     bool manifest = false;
     std::uint8_t* NewFile(const std::string& name, std::size_t n) override {
-      files.emplace_back(name, std::vector<std::uint8_t>(n, 0));
-      return files.back().second.data();
+      if (files.size() == buffers->size()) buffers->emplace_back();
+      std::vector<std::uint8_t>& b = (*buffers)[files.size()].second;
+      b.assign(n, 0);
+      files.emplace_back(name, &b);
+      return b.data();
     }
     void PutManifest(const internal::ManifestData& m) override {
       manifest = true;
@@ -242,11 +228,13 @@ inline std::string BuildJournalDirReused(const std::uint8_t* data, std::size_t s
     }
   } sink;
   sink.dir = dir;
+  sink.buffers = &buffers;
   sink.files.reserve(8);
   BuildJournal(data, size, sink);
   std::vector<std::string> now;
   if (sink.manifest) now.push_back(format::kManifestName);
-  for (const auto& [name, bytes] : sink.files) {
+  for (const auto& [name, b] : sink.files) {
+    const std::vector<std::uint8_t>& bytes = *b;
     now.push_back(name);
     const std::string path = dir + "/" + name;
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

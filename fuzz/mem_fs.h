@@ -9,18 +9,29 @@
 // real path: stat of the directory, lstat checks for symlinks, LMDB's
 // catalog. Descriptors of most files start at kFirstFd, far above any real
 // one, so a call outside the layer on one fails with EBADF. A segment file
-// (*.seg) has a shadow, a sparse memfd of its size whose data ends where the
+// (*.seg, *.seg.tmp) has a shadow, a sparse memfd of its size whose data ends where the
 // file's non-zero bytes end (an upper bound of it): its descriptors are
 // real ones of that memfd (dup), so that the SEEK_DATA / SEEK_HOLE the
 // recovery scan makes on them (recovery.cc, DataEnd) answers as on a disk,
 // and the scan does not read 64 KiB of zeros per segment. Writes through a
 // mapping are not seen by the shadow: call Resync() after anything that
 // may have written a mapped segment.
+//
+// A file named LOCK is the real file at its path (the directory must exist
+// on disk too): a writer's lock (dir_lock.cc) takes an OFD lock on its
+// descriptor and compares it with an lstat of the path. Reset() removes the
+// LOCK files it made.
+//
+// One lock makes it safe for a writable journal's background threads
+// (reserving and creating segments). Allocate of 0 bytes fails with EINVAL,
+// as posix_fallocate(3) does (the journal's ahead thread spins on a file
+// system that accepts it: see docs/pending/fuzz2.md).
 #ifndef TXJOURNAL_FUZZ_MEM_FS_H_
 #define TXJOURNAL_FUZZ_MEM_FS_H_
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +40,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -57,7 +69,16 @@ class MemFileSystem final : public FileSystem {
   static constexpr int kFirstFd = 1 << 20;
 
   struct File {
+    // The bytes start kSkew bytes past a page boundary: a writer seals a
+    // segment by mapping its descriptor (here the shadow's) over the old
+    // mapping at the same address (Segment::MakeReadOnly, MAP_FIXED), which
+    // must fail (EINVAL on an address that is not page-aligned) rather than
+    // replace these bytes with the shadow's; the writer's prefault
+    // (madvise) fails likewise and costs nothing.
+    static constexpr std::size_t kSkew = 64;
     std::unique_ptr<std::uint8_t[]> data;
+    std::uint8_t* data_at = nullptr;
+    std::uint8_t* bytes() const { return data_at; }
     std::size_t capacity = 0;
     std::size_t size = 0;
     int maps = 0;
@@ -91,9 +112,13 @@ class MemFileSystem final : public FileSystem {
         if (maps > 0) std::abort();  // would move mapped bytes
         std::size_t cap = capacity ? capacity : 4096;
         while (cap < n) cap *= 2;
-        auto d = std::make_unique<std::uint8_t[]>(cap);  // zeroed
-        if (size) std::memcpy(d.get(), data.get(), size);
+        // Zeroed, and never page-aligned (kSkew): see bytes().
+        auto d = std::make_unique<std::uint8_t[]>(cap + 4096 + kSkew);
+        std::uint8_t* at = reinterpret_cast<std::uint8_t*>(
+            (reinterpret_cast<std::uintptr_t>(d.get()) + 4095) / 4096 * 4096 + kSkew);
+        if (size) std::memcpy(at, data_at, size);
         data = std::move(d);
+        data_at = at;
         capacity = cap;
       }
       if (n > size) {
@@ -105,42 +130,64 @@ class MemFileSystem final : public FileSystem {
 
   // Forgets every file and directory (descriptors must be closed).
   void Reset() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     for (auto& [fd, f] : fds_) {
       if (fd < kFirstFd) ::close(fd);
     }
+    for (const auto& p : real_paths_) ::unlink(p.c_str());
+    real_paths_.clear();
+    // Segment files go back to a pool, bytes and shadow with them: the next
+    // input's segments reuse them (no allocation of 64 KiB to fault in and
+    // zero, no memfd to create), see NewFile.
+    fds_.clear();
+    for (auto& [path, f] : files_) {
+      if (f->shadow >= 0 && f->maps == 0 && f.use_count() == 1 && pool_.size() < kPoolSize) {
+        pool_.push_back(std::move(f));
+      }
+    }
     files_.clear();
     dirs_.clear();
-    fds_.clear();
     mapped_.clear();
     next_fake_ = kFirstFd;
   }
-  void AddDir(const std::string& d) { dirs_.insert(d); }
+  void AddDir(const std::string& d) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    dirs_.insert(d);
+  }
   // Creates or replaces `path` with `n` zero bytes; returns them. Call
   // Resync() once they are filled.
   std::uint8_t* Put(const std::string& path, std::size_t n) {
-    auto f = std::make_shared<File>();
-    if (IsSegment(path)) {
-      f->shadow = ::memfd_create("txj-fuzz-seg", MFD_CLOEXEC);
-      if (f->shadow < 0) std::abort();
-    }
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    auto f = NewFile(path);
     f->Grow(n);
     files_[path] = f;
-    return f->data.get();
+    return f->bytes();
   }
   // Brings every shadow to where its file's non-zero bytes end.
   void Resync() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     for (auto& [path, f] : files_) {
-      if (f->shadow >= 0) f->MarkExtent(fuzz::LastNonZero(f->data.get(), f->size), true);
+      if (f->shadow >= 0) f->MarkExtent(fuzz::LastNonZero(f->bytes(), f->size), true);
     }
   }
   std::shared_ptr<File> Get(const std::string& path) const {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     auto it = files_.find(path);
     return it == files_.end() ? nullptr : it->second;
   }
   const std::map<std::string, std::shared_ptr<File>>& files() const { return files_; }
 
-  int Open(const std::string& path, int flags, mode_t, int* fd) override {
+  int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     if (!dirs_.count(Parent(path))) return ENOENT;
+    if (IsReal(path)) {
+      const int n = ::open(path.c_str(), flags, mode);
+      if (n < 0) return errno;
+      real_paths_.insert(path);
+      fds_[n].real = true;
+      *fd = n;
+      return 0;
+    }
     if (dirs_.count(path)) {
       if ((flags & O_ACCMODE) != O_RDONLY) return EISDIR;
       return NewFd(nullptr, fd);
@@ -149,19 +196,20 @@ class MemFileSystem final : public FileSystem {
     auto it = files_.find(path);
     if (it == files_.end()) {
       if (!(flags & O_CREAT)) return ENOENT;
-      it = files_.emplace(path, std::make_shared<File>()).first;
+      it = files_.emplace(path, NewFile(path)).first;
     } else if ((flags & O_CREAT) && (flags & O_EXCL)) {
       return EEXIST;
     }
     if ((flags & O_TRUNC) && it->second->size) {
       if (it->second->maps) std::abort();
       it->second->size = 0;
-      std::memset(it->second->data.get(), 0, it->second->capacity);
+      std::memset(it->second->bytes(), 0, it->second->capacity);
       it->second->MarkExtent(0, true);
     }
     return NewFd(it->second, fd);
   }
   int Close(int fd) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     auto it = fds_.find(fd);
     if (it == fds_.end()) return EBADF;
     fds_.erase(it);
@@ -169,33 +217,46 @@ class MemFileSystem final : public FileSystem {
     return 0;
   }
   int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (IsRealFd(fd)) return ::pwrite(fd, data, n, static_cast<off_t>(offset)) == static_cast<ssize_t>(n) ? 0 : EIO;
     File* f = FileOf(fd);
     if (!f) return EBADF;
     if (offset + n > f->size) f->Grow(offset + n);
-    if (n) std::memcpy(f->data.get() + offset, data, n);
+    if (n) std::memcpy(f->bytes() + offset, data, n);
     f->MarkExtent(offset + n);
     return 0;
   }
   int PRead(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* got) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (IsRealFd(fd)) {
+      const ssize_t k = ::pread(fd, data, n, static_cast<off_t>(offset));
+      if (k < 0) return errno;
+      *got = static_cast<std::size_t>(k);
+      return 0;
+    }
     File* f = FileOf(fd);
     if (!f) return EBADF;
     std::size_t k = offset >= f->size ? 0 : (f->size - offset < n ? f->size - offset : n);
-    if (k) std::memcpy(data, f->data.get() + offset, k);
+    if (k) std::memcpy(data, f->bytes() + offset, k);
     *got = k;
     return 0;
   }
   int Allocate(int fd, std::uint64_t offset, std::uint64_t n) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     File* f = FileOf(fd);
     if (!f) return EBADF;
+    if (n == 0) return EINVAL;  // as posix_fallocate(3)
     if (offset + n > f->size) f->Grow(offset + n);
     return 0;
   }
   int Truncate(int fd, std::uint64_t size) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (IsRealFd(fd)) return ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
     File* f = FileOf(fd);
     if (!f) return EBADF;
     if (size < f->size) {
       if (f->maps) std::abort();  // the library never truncates what it maps
-      std::memset(f->data.get() + size, 0, f->size - size);
+      std::memset(f->bytes() + size, 0, f->size - size);
       f->size = size;
       if (f->shadow >= 0 && ::ftruncate(f->shadow, static_cast<off_t>(size)) != 0) std::abort();
       if (f->extent > size) f->MarkExtent(size, true);
@@ -204,25 +265,37 @@ class MemFileSystem final : public FileSystem {
     }
     return 0;
   }
-  int DataSync(int fd) override { return FileOf(fd) ? 0 : EBADF; }
+  int DataSync(int fd) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return FileOf(fd) || IsRealFd(fd) ? 0 : EBADF;
+  }
   int FileSize(int fd, std::uint64_t* size) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (IsRealFd(fd)) {
+      struct stat st;
+      if (::fstat(fd, &st) != 0) return errno;
+      *size = static_cast<std::uint64_t>(st.st_size);
+      return 0;
+    }
     File* f = FileOf(fd);
     if (!f) return EBADF;
     *size = f->size;
     return 0;
   }
   int Map(int fd, std::uint64_t offset, std::size_t n, bool, void** addr) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     File* f = FileOf(fd);
     if (!f || n == 0) return EINVAL;
     // Past the end of the file a real mapping faults (SIGBUS); the library
     // maps only what the file holds, so here the bytes are just there.
     if (offset + n > f->capacity) f->Grow(offset + n);
     ++f->maps;
-    *addr = f->data.get() + offset;
+    *addr = f->bytes() + offset;
     mapped_[*addr] = fds_[fd].file;
     return 0;
   }
   int Unmap(void* addr, std::size_t) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     auto it = mapped_.find(addr);
     if (it == mapped_.end()) return EINVAL;
     --it->second->maps;
@@ -230,6 +303,7 @@ class MemFileSystem final : public FileSystem {
     return 0;
   }
   int Rename(const std::string& from, const std::string& to) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     auto it = files_.find(from);
     if (it == files_.end()) {
       if (dirs_.count(from)) {  // a directory (a catalog set aside): only empty ones here
@@ -245,15 +319,24 @@ class MemFileSystem final : public FileSystem {
     files_[to] = f;
     return 0;
   }
-  int Unlink(const std::string& path) override { return files_.erase(path) ? 0 : ENOENT; }
+  int Unlink(const std::string& path) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (IsReal(path)) return ::unlink(path.c_str()) == 0 ? 0 : errno;
+    return files_.erase(path) ? 0 : ENOENT;
+  }
   int MakeDir(const std::string& path, mode_t) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     if (dirs_.count(path) || files_.count(path)) return EEXIST;
     if (!dirs_.count(Parent(path))) return ENOENT;
     dirs_.insert(path);
     return 0;
   }
-  int SyncDir(const std::string& path) override { return dirs_.count(path) ? 0 : ENOENT; }
+  int SyncDir(const std::string& path) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return dirs_.count(path) ? 0 : ENOENT;
+  }
   int ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     if (!dirs_.count(dir)) return files_.count(dir) ? ENOTDIR : ENOENT;
     names->clear();
     const std::string prefix = dir + "/";
@@ -264,10 +347,17 @@ class MemFileSystem final : public FileSystem {
     for (auto it = dirs_.lower_bound(prefix); it != dirs_.end() && it->compare(0, prefix.size(), prefix) == 0; ++it) {
       if (it->find('/', prefix.size()) == std::string::npos) names->push_back(it->substr(prefix.size()));
     }
+    for (const auto& p : real_paths_) {
+      if (Parent(p) == dir && ::access(p.c_str(), F_OK) == 0) names->push_back(p.substr(prefix.size()));
+    }
     return 0;
   }
-  int SetOwnerAndMode(int fd, uid_t, gid_t, mode_t) override { return Valid(fd) ? 0 : EBADF; }
+  int SetOwnerAndMode(int fd, uid_t, gid_t, mode_t) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return Valid(fd) ? 0 : EBADF;
+  }
   int RemoveDir(const std::string& path) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     if (!dirs_.count(path)) return ENOENT;
     std::vector<std::string> inner;
     ListDir(path, &inner);
@@ -278,10 +368,41 @@ class MemFileSystem final : public FileSystem {
 
  private:
   struct Fd {
-    std::shared_ptr<File> file;  // null for a directory
+    std::shared_ptr<File> file;  // null for a directory or a real file
+    bool real = false;           // a real descriptor of a real file (LOCK)
   };
+  static bool IsReal(const std::string& path) {
+    return path.size() >= 5 && path.compare(path.size() - 5, 5, "/LOCK") == 0;
+  }
+  bool IsRealFd(int fd) const {
+    auto it = fds_.find(fd);
+    return it != fds_.end() && it->second.real;
+  }
+  std::shared_ptr<File> NewFile(const std::string& path) {
+    if (IsSegment(path) && !pool_.empty()) {
+      auto f = std::move(pool_.back());
+      pool_.pop_back();
+      if (f->capacity) std::memset(f->bytes(), 0, f->capacity);
+      f->size = 0;
+      f->maps = 0;
+      f->MarkExtent(0, true);
+      return f;
+    }
+    auto f = std::make_shared<File>();
+    if (IsSegment(path)) {
+      f->shadow = ::memfd_create("txj-fuzz-seg", MFD_CLOEXEC);
+      if (f->shadow < 0) std::abort();
+    }
+    return f;
+  }
+  // A segment, or one being created (Segment::Create writes NAME.seg.tmp,
+  // keeps its descriptor and renames it).
   static bool IsSegment(const std::string& path) {
-    return path.size() > 4 && path.compare(path.size() - 4, 4, ".seg") == 0;
+    auto ends = [&](const char* suffix) {
+      const std::size_t n = std::strlen(suffix);
+      return path.size() > n && path.compare(path.size() - n, n, suffix) == 0;
+    };
+    return ends(".seg") || ends(".seg.tmp");
   }
   static std::string Parent(const std::string& p) {
     const std::size_t s = p.find_last_of('/');
@@ -310,6 +431,11 @@ class MemFileSystem final : public FileSystem {
   std::unordered_map<int, Fd> fds_;
   int next_fake_ = kFirstFd;
   std::map<void*, std::shared_ptr<File>> mapped_;
+  std::set<std::string> real_paths_;  // LOCK files made on disk
+  // A writable journal's background threads reserve and create segments.
+  mutable std::recursive_mutex mu_;
+  static constexpr std::size_t kPoolSize = 8;
+  std::vector<std::shared_ptr<File>> pool_;  // segment files of earlier inputs, for reuse
 };
 
 }  // namespace txj::fuzz

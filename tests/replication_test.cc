@@ -15,6 +15,10 @@
 #include <random>
 #include <thread>
 
+#ifdef TXJ_TEST_NATS  // the tests that talk to the server themselves
+#include <nats/nats.h>
+#endif
+
 #include "test_util.h"
 #include "txjournal/replication.h"
 
@@ -153,6 +157,41 @@ bool MirrorCatchesUp(Mirror& m, Journal& mirror, std::uint64_t want) {
   return mirror.next_offset() == want;
 }
 
+#ifdef TXJ_TEST_NATS
+// Messages in the stream and its last sequence (0, 0 when unreadable).
+std::pair<std::uint64_t, std::uint64_t> StreamState(const std::string& url, const std::string& stream) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  std::pair<std::uint64_t, std::uint64_t> out{0, 0};
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return out;
+  if (natsConnection_JetStream(&js, nc, nullptr) == NATS_OK) {
+    jsStreamInfo* si = nullptr;
+    if (js_GetStreamInfo(&si, js, stream.c_str(), nullptr, nullptr) == NATS_OK) {
+      out = {si->State.Msgs, si->State.LastSeq};
+      jsStreamInfo_Destroy(si);
+    }
+    jsCtx_Destroy(js);
+  }
+  natsConnection_Destroy(nc);
+  return out;
+}
+
+// Starts tools/journal-replicate on `dir` (stderr to `log`).
+pid_t StartReplicateTool(const std::string& tool, const std::string& dir, const std::string& url,
+                         const std::string& log) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen(log.c_str(), "a", stderr);
+    ::execl(tool.c_str(), tool.c_str(), dir.c_str(), "--server", url.c_str(), "--stream", "TXJ", "--progress-ms",
+            "200", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+#endif
+
 }  // namespace
 
 TEST_CASE("a mirror fed by a replicator through one JetStream node equals the source event for event") {
@@ -261,6 +300,213 @@ TEST_CASE("replication survives a lost NATS node and a killed writer, in a three
   CHECK(View(*mirror) == View(**src));
   MESSAGE("mirrored ", mirror->next_offset(), " events");
 }
+
+TEST_CASE("a mirror following the stream with run() applies transactions as they are published and stops on request") {
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  ro.mirror_batch = 16;  // several batches
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x1234);
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  std::stop_source stop;
+  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  std::thread tm([&] { CHECK((*m)->run(stop.get_token()).code() == Code::kCancelled); });
+  Write(*src, 150, rng, 1ms);
+  for (int i = 0; i < 400 && mirror->next_offset() < src->next_offset(); ++i) std::this_thread::sleep_for(25ms);
+  stop.request_stop();
+  tr.join();
+  tm.join();
+  CHECK(mirror->next_offset() == src->next_offset());
+  CHECK(View(*mirror) == View(*src));
+  // A second mirror object resumes from the saved position: nothing is applied twice.
+  auto m2 = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m2);
+  auto n = (*m2)->apply_available();
+  TXJ_REQUIRE_OK(n);
+  CHECK(*n == 0);
+  CHECK(View(*mirror) == View(*src));
+}
+
+TEST_CASE("a read-only journal can run a replicator") {
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x4321);
+  Write(*src, 50, rng);
+  Options rd;
+  rd.read_only = true;
+  auto reader = Journal::open(dir.sub("source"), rd);
+  TXJ_REQUIRE_OK(reader);
+  auto rep = Replicator::open(**reader, ro);
+  TXJ_REQUIRE_OK(rep);  // failed before: "journal has no writable catalog"
+  std::stop_source stop;
+  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  Write(*src, 50, rng, 1ms);  // committed by the writer, followed by the reader
+  for (int i = 0; i < 400 && (*rep)->stats().next_offset < src->next_offset(); ++i) std::this_thread::sleep_for(25ms);
+  stop.request_stop();
+  tr.join();
+  CHECK((*rep)->stats().next_offset == src->next_offset());
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
+  CHECK(View(*mirror) == View(*src));
+}
+
+#ifdef TXJ_TEST_NATS
+TEST_CASE("a replicator completes a transaction the stream holds in part without sending its first part again") {
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x77);
+  Write(*src, 5, rng);
+  auto replicate_all = [&] {
+    auto rep = Replicator::open(*src, ro);
+    REQUIRE(rep.ok());
+    std::stop_source stop;
+    std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
+    for (int i = 0; i < 400 && (*rep)->stats().next_offset < src->next_offset(); ++i) std::this_thread::sleep_for(25ms);
+    stop.request_stop();
+    t.join();
+    CHECK((*rep)->stats().next_offset == src->next_offset());
+  };
+  replicate_all();
+  // A transaction of three events; its first event reaches the stream alone,
+  // as when a replicator dies after one acknowledgement.
+  const std::uint64_t first = src->next_offset();
+  {
+    auto tx = src->begin();
+    REQUIRE(tx.ok());
+    REQUIRE(tx->append("orders.eu", "created", "a", {.key = "k"}).ok());
+    REQUIRE(tx->append("stock", "reserved", "b").ok());
+    REQUIRE(tx->append("stock", "reserved", "c").ok());
+    REQUIRE(tx->commit().ok());
+  }
+  {
+    auto c = src->open_cursor(first);
+    REQUIRE(c.ok());
+    auto e = c->next();
+    REQUIRE(e.ok());
+    REQUIRE(e->has_value());
+    const Event& ev = **e;
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    REQUIRE(natsConnection_ConnectTo(&nc, node.url().c_str()) == NATS_OK);
+    REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+    natsMsg* m = nullptr;
+    const std::string subject = "txj." + SubjectToken(ev.topic), payload(ev.payload);
+    REQUIRE(natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size())) == NATS_OK);
+    auto set = [&](const char* k, const std::string& v) { REQUIRE(natsMsgHeader_Set(m, k, v.c_str()) == NATS_OK); };
+    set("Nats-Msg-Id", src->identity() + ":" + std::to_string(first));
+    set("Txj-Journal", src->identity());
+    set("Txj-Txn", std::to_string(ev.txn_id));
+    set("Txj-First", std::to_string(first));
+    set("Txj-Count", "3");
+    set("Txj-Index", "0");
+    set("Txj-Topic", std::string(ev.topic));
+    set("Txj-Type", std::string(ev.type));
+    set("Txj-Ts", std::to_string(ev.timestamp_ns));
+    set("Txj-Key", "6b");  // "k" in hex
+    jsPubAck* ack = nullptr;
+    REQUIRE(js_PublishMsg(&ack, js, m, nullptr, nullptr) == NATS_OK);
+    jsPubAck_Destroy(ack);
+    natsMsg_Destroy(m);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+  }
+  CHECK(StreamState(node.url(), "TXJ").first == first + 1);
+  replicate_all();
+  // Exactly one message per event: the rest followed the part already there.
+  const auto [msgs, last] = StreamState(node.url(), "TXJ");
+  CHECK(msgs == src->next_offset());
+  CHECK(last == src->next_offset());
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
+  CHECK(View(*mirror) == View(*src));
+}
+
+TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes resumes with no gap and no duplicate") {
+  const char* tool = std::getenv("TXJ_REPLICATE_TOOL");
+  if (!tool || ::access(tool, X_OK) != 0) {
+    MESSAGE("TXJ_REPLICATE_TOOL does not name tools/journal-replicate: skipped");
+    return;
+  }
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  const std::string src_dir = dir.sub("source"), log = dir.sub("replicate.log");
+  auto src = test::OpenOrDie(src_dir, test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x5eed);
+  // A backlog, so that the replicator has a full window in flight when killed.
+  Write(*src, 6000, rng);
+  const std::uint64_t backlog = src->next_offset();
+  pid_t r = StartReplicateTool(tool, src_dir, node.url(), log);
+  // Killed as soon as the stream holds a few hundred of its messages: one
+  // connection polls, so that the kill lands well inside the backlog.
+  std::uint64_t at_kill = 0;
+  {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    for (int i = 0; i < 400 && natsConnection_ConnectTo(&nc, node.url().c_str()) != NATS_OK; ++i) {
+      std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(nc != nullptr);
+    REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+    for (int i = 0; i < 100000 && at_kill < 300; ++i) {
+      jsStreamInfo* si = nullptr;
+      if (js_GetStreamInfo(&si, js, "TXJ", nullptr, nullptr) == NATS_OK) {
+        at_kill = si->State.Msgs;
+        jsStreamInfo_Destroy(si);
+      } else {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    ::kill(r, SIGKILL);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+  }
+  ::waitpid(r, nullptr, 0);
+  MESSAGE("killed the replicator with ", at_kill, " of ", backlog, " events in the stream");
+  CHECK(at_kill > 0);
+  CHECK(StreamState(node.url(), "TXJ").first < backlog);  // killed mid-stream
+  // The writer goes on; the replicator is restarted and follows it.
+  r = StartReplicateTool(tool, src_dir, node.url(), log);
+  Write(*src, 300, rng, 1ms);
+  const std::uint64_t total = src->next_offset();
+  for (int i = 0; i < 600 && StreamState(node.url(), "TXJ").second < total; ++i) std::this_thread::sleep_for(50ms);
+  ::kill(r, SIGTERM);
+  int status = 0;
+  ::waitpid(r, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // SIGTERM is a clean stop
+  // One message per event: nothing lost, nothing twice.
+  const auto [msgs, last] = StreamState(node.url(), "TXJ");
+  CHECK(msgs == total);
+  CHECK(last == total);
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  CHECK(MirrorCatchesUp(**m, *mirror, total));
+  CHECK(View(*mirror) == View(*src));
+}
+#endif  // TXJ_TEST_NATS
 
 int main(int argc, char** argv) {
   if (NatsServerBinary().empty()) {

@@ -35,6 +35,8 @@ using json = nlohmann::ordered_json;
 
 struct DumpArgs {
   std::string dir;
+  std::shared_ptr<FileSystem> fs;  // DumpEnv::file_system
+  DumpEnv env;
   bool raw = false, verify = false, stats = false, snapshots = false, state_hash = false;
   std::string state_topic;
   std::string format = "text";
@@ -176,6 +178,7 @@ class FollowSignals {
 int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   Options o;
   o.read_only = true;
+  o.file_system = a.fs;
   auto j = Journal::open(a.dir, o);
   if (!j.ok()) {
     err << "journal-dump: " << j.status().ToString() << "\n";
@@ -435,7 +438,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
       out << "\n";
     }
   };
-  auto report = WalkJournal(a.dir, visit, on_start);
+  auto report = a.env.walk ? a.env.walk(a.dir, visit, on_start) : WalkJournal(a.dir, visit, on_start);
   if (!report.ok()) {
     err << "journal-dump: " << report.status().ToString() << "\n";
     return kDumpUnreadable;
@@ -497,6 +500,7 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
 int Snapshots(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   Options o;
   o.read_only = true;
+  o.file_system = a.fs;
   auto j = Journal::open(a.dir, o);
   if (!j.ok()) {
     err << "journal-dump: " << j.status().ToString() << "\n";
@@ -570,7 +574,7 @@ int Dispatch(const DumpArgs& a, std::ostream& out, std::ostream& err);
 
 }  // namespace
 
-int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const DumpEnv& env) {
   CLI::App app{
       "Print the committed events of a txjournal journal, or every record (--raw), check it (--verify) or count "
       "it (--stats). Reads a journal being written without a lock and changes nothing.\n"
@@ -580,6 +584,8 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       "could not be written (write error on stderr; the output is incomplete).",
       "journal-dump"};
   DumpArgs a;
+  a.fs = env.file_system;
+  a.env = env;
   std::string from_s, to_s, txn_s;
   app.add_option("dir", a.dir, "journal directory")->required();
   app.add_flag("--raw", a.raw,

@@ -190,7 +190,7 @@ int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream
       std::filesystem::remove_all(open_dir, ec);  // left by a killed load of this pid number
     }
   }
-  auto opened = Journal::open(open_dir, o);
+  auto opened = env.open ? env.open(open_dir, o) : Journal::open(open_dir, o);
   if (!opened.ok()) {
     err << "journal-load: " << opened.status().ToString() << "\n";
     if (staging) {

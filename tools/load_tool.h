@@ -2,10 +2,14 @@
 #ifndef TXJOURNAL_TOOLS_LOAD_TOOL_H_
 #define TXJOURNAL_TOOLS_LOAD_TOOL_H_
 
+#include <functional>
 #include <istream>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "txjournal/journal.h"
 
 namespace txj::tools {
 
@@ -20,6 +24,9 @@ inline constexpr int kLoadWriteError = 4;  // the commit lines could not be writ
 
 struct LoadEnv {
   bool stdin_closed = false;  // standard input was closed when the program started
+  // Opens the journal: Journal::open when empty (fuzz/load_fuzzer.cc opens
+  // it in an in-memory file system, without a catalog).
+  std::function<Result<std::unique_ptr<Journal>>(const std::string& dir, const Options& options)> open;
 };
 
 // `args` excludes the program name; `in` is used when no input file is named

@@ -13,6 +13,15 @@
 //            Txj-Topic, Txj-Type, Txj-Key (hex; absent without key), Txj-Ts
 //   data     the payload
 //
+// The replicator publishes asynchronously, up to `publish_window` messages
+// unacknowledged; each message is stored only right after the one before it
+// (Nats-Expected-Last-Sequence), so a failure never leaves a gap: after one,
+// it waits for what is in flight and goes on from the stream's tail, which is
+// the source of truth for where replication stands. A writable journal also
+// keeps the acknowledged position in its catalog (saved every 1000
+// transactions or 500 ms); a read-only journal (a replicator in its own
+// process, tools/journal-replicate) needs no state of its own.
+//
 // A Mirror rebuilds a journal from the stream on another machine, applying
 // each transaction all or nothing, so that its committed view has the same
 // offsets and events as the source's. Both resume after a crash or a lost
@@ -26,6 +35,7 @@
 #include "txjournal/cxx_standard.h"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <stop_token>
@@ -47,6 +57,11 @@ struct ReplicationOptions {
   std::chrono::seconds duplicate_window{120};       // JetStream's de-duplication window
   std::chrono::milliseconds request_timeout{2000};  // per JetStream request
   std::chrono::milliseconds retry_wait{200};        // between attempts while the stream is unavailable
+  // Replicator: messages published and not yet acknowledged, at most.
+  std::size_t publish_window = 4096;
+  // Mirror: messages applied between two saves of its position (and, unless
+  // its journal syncs every commit, one sync of the journal).
+  std::size_t mirror_batch = 256;
 };
 
 struct ReplicatorStats {
@@ -63,7 +78,8 @@ TXJ_EXPORT std::string SubjectToken(std::string_view topic);
 
 class TXJ_EXPORT Replicator {
  public:
-  // Errors: kNotSupported (built without NATS), kInvalidState (read-only journal).
+  // `journal` may be open read-only: the replicator then follows another
+  // process's commits. Errors: kNotSupported (built without NATS).
   static Result<std::unique_ptr<Replicator>> open(Journal& journal, ReplicationOptions options);
   virtual ~Replicator() = default;
   // Publishes until `stop` fires (kCancelled). While the stream is
@@ -75,7 +91,10 @@ class TXJ_EXPORT Replicator {
 class TXJ_EXPORT Mirror {
  public:
   // `journal` is the local copy, opened for writing. Errors: kNotSupported,
-  // kInvalidState.
+  // kInvalidState (read-only journal). The mirror reads the stream through an
+  // ordered consumer in batches of `mirror_batch` messages; at the end of each
+  // batch it syncs the journal (unless Durability::kCommit synced every
+  // commit) and then saves its position: a batch is one group commit.
   static Result<std::unique_ptr<Mirror>> open(Journal& journal, ReplicationOptions options);
   virtual ~Mirror() = default;
   // Applies transactions from the stream until `stop` fires (kCancelled).

@@ -94,6 +94,9 @@ class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}   // NOLINT: implicit by design
+  // Builds the value in place, without a move: Result<T>(std::in_place, args...).
+  template <typename... A>
+  explicit Result(std::in_place_t, A&&... args) : v_(std::in_place_index<0>, std::forward<A>(args)...) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   // The error; Status::OK() when a value is held.

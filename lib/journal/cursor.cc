@@ -124,17 +124,21 @@ Status CursorImpl::CheckAlive() const {
 }
 
 Result<std::optional<Event>> CursorImpl::Next() {
-  TXJ_RETURN_IF_ERROR(CheckAlive());
-  std::optional<Event> e(std::in_place);
-  bool got;
-  Status st = NextInto(&*e, &got);
-  // An event, an error or an end read from a page of a file truncated under
-  // its mapping came from zeros put there by the SIGBUS guard: report the
-  // truncation instead.
-  TXJ_RETURN_IF_ERROR(CheckMappings());
-  TXJ_RETURN_IF_ERROR(st);
-  if (!got) e.reset();
-  return e;
+  // One result, filled in place and returned by name (no copies of the
+  // event on the way out).
+  Result<std::optional<Event>> r(std::in_place, std::in_place);
+  Status st = CheckAlive();
+  if (st.ok()) {
+    bool got = false;
+    st = NextInto(&**r, &got);
+    // An event, an error or an end read from a page of a file truncated
+    // under its mapping came from zeros put there by the SIGBUS guard:
+    // report the truncation instead.
+    if (Status m = CheckMappings(); !m.ok()) st = std::move(m);
+    if (!got) r->reset();
+  }
+  if (!st.ok()) r = Result<std::optional<Event>>(std::move(st));
+  return r;
 }
 
 Result<std::size_t> CursorImpl::NextBatch(Event* out, std::size_t n) {
@@ -143,7 +147,14 @@ Result<std::size_t> CursorImpl::NextBatch(Event* out, std::size_t n) {
   batching_ = true;
   std::size_t filled = 0;
   Status st;
-  while (filled < n) {
+  st = CheckUsable();
+  while (st.ok() && filled < n) {
+    // Events of a transaction already read and verified: straight from
+    // memory into the caller's array.
+    if (emitting_buffered_ && EmitBuffered(&out[filled])) {
+      ++filled;
+      continue;
+    }
     bool got;
     st = NextInto(&out[filled], &got);
     if (!st.ok() || !got) break;
@@ -174,43 +185,14 @@ Status CursorImpl::CheckMappings() {
 Status CursorImpl::NextInto(Event* out, bool* got) {
   *got = false;
   using Stop = LogReader::Stop;
-  if (closed_.load(std::memory_order_acquire)) return Status::Closed("cursor is closed");
-  if (const std::uint64_t g = j_->compaction_generation.load(std::memory_order_acquire);
-      g != seen_generation_ && !internal_) {
-    TXJ_RETURN_IF_ERROR(CheckCompacted(j_, filter_, want_));  // compacted while this cursor was behind
-    seen_generation_ = g;
-  }
+  TXJ_RETURN_IF_ERROR(CheckUsable());
   RecordView r;
   for (;;) {
     if (emitting_buffered_) {
-      // Second pass over the remembered events: no re-reading, no second
-      // checksum (the first pass verified them in these same mappings).
-      while (emit_index_ < entries_.size()) {
-        const Entry& en = entries_[emit_index_++];
-        if (en.sub < dead_flags_.size() && dead_flags_[en.sub]) continue;
-        if (en.skipped) {
-          emit_offset_ += en.skipped;
-          continue;
-        }
-        const std::uint64_t off = emit_offset_++;
-        if (off < want_) continue;
-        want_ = off + 1;
-        RecordView v;
-        format::RecordHeader h;
-        std::memcpy(&h, en.rec, sizeof h);
-        v.lsn = en.lsn;
-        v.length = h.length;
-        v.flags = h.flags;
-        v.txn_id = h.txn_id;
-        v.body = en.rec + format::kRecordHeaderSize;
-        v.body_length = h.length - format::kRecordHeaderSize;
-        EventFields f = DecodeEventBody(v);
-        if (!Matches(f.topic, f.type)) continue;
-        *out = Event{off, h.txn_id, f.timestamp_ns, en.lsn, f.topic, f.type, f.key, f.payload};
+      if (EmitBuffered(out)) {
         *got = true;
         return Status::OK();
       }
-      emitting_buffered_ = false;
       continue;
     }
     if (emitting_) {
@@ -294,8 +276,9 @@ Status CursorImpl::NextInto(Event* out, bool* got) {
       if (!fs.ok()) return Status::Corruption(fs.message() + ", in " + reader_.Where(r.lsn));
       if (effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) break;
       if (buffered_) Remember(r);
-      st = reader_.Next(&r);
+      st = reader_.NextInline(&r);
       if (st != Stop::kRecord) break;
+      if (checker_.FeedEvent(r)) continue;  // effect stays kNone, fs OK
       fs = checker_.Feed(r, &effect);
     }
     if (st != Stop::kRecord) {
@@ -384,7 +367,67 @@ Result<Event> CursorImpl::WaitNext(std::chrono::steady_clock::time_point deadlin
   }
 }
 
+Status CursorImpl::CheckUsable() {
+  if (closed_.load(std::memory_order_acquire)) return Status::Closed("cursor is closed");
+  if (const std::uint64_t g = j_->compaction_generation.load(std::memory_order_acquire);
+      g != seen_generation_ && !internal_) {
+    TXJ_RETURN_IF_ERROR(CheckCompacted(j_, filter_, want_));  // compacted while this cursor was behind
+    seen_generation_ = g;
+  }
+  return Status::OK();
+}
+
+// The second pass over a remembered transaction: no re-reading, no second
+// checksum (the first pass verified these records in these same mappings),
+// each event decoded straight into the caller's Event.
+bool CursorImpl::EmitBuffered(Event* out) {
+  while (emit_index_ < entries_.size()) {
+    const Entry& en = entries_[emit_index_++];
+    if (dead_flags_[en.sub]) continue;
+    if (en.skipped) {
+      emit_offset_ += en.skipped;
+      continue;
+    }
+    const std::uint64_t off = emit_offset_++;
+    if (off < want_) continue;
+    want_ = off + 1;
+    format::RecordHeader h;
+    format::EventBody b;
+    std::memcpy(&h, en.rec, sizeof h);
+    std::memcpy(&b, en.rec + format::kRecordHeaderSize, sizeof b);
+    const char* s = reinterpret_cast<const char*>(en.rec) + format::kRecordHeaderSize + sizeof b;
+    const std::string_view topic(s, b.topic_length), type(s + b.topic_length, b.type_length);
+    if (!filter_.match_all && !Matches(topic, type)) continue;
+    s += b.topic_length + b.type_length;
+    out->offset = off;
+    out->txn_id = h.txn_id;
+    out->timestamp_ns = b.timestamp_ns;
+    out->lsn = en.lsn;
+    out->topic = topic;
+    out->type = type;
+    if (h.flags & format::kFlagHasKey) {
+      out->key.emplace(s, b.key_length);
+    } else {
+      out->key.reset();
+    }
+    out->payload = std::string_view(s + b.key_length, b.payload_length);
+    return true;
+  }
+  emitting_buffered_ = false;
+  return false;
+}
+
 void CursorImpl::Remember(const RecordView& r) {
+  if (r.type == RecordType::kEvent && r.sub_id < parents_.size() && entries_.size() < kMaxRemembered) {
+    Segment* seg = reader_.segment().get();
+    if (pins_.empty() || pins_.back().get() != seg) pins_.push_back(reader_.segment());  // keeps the mapping alive
+    entries_.push_back({seg->at(r.lsn), r.lsn, r.sub_id, 0});
+    return;
+  }
+  RememberOther(r);
+}
+
+void CursorImpl::RememberOther(const RecordView& r) {
   if (r.type == RecordType::kSubBegin) {
     if (r.sub_id != parents_.size()) {  // ids not dense: use the second pass
       buffered_ = false;

@@ -82,6 +82,13 @@ class CursorImpl {
   };
   static constexpr std::size_t kMaxRemembered = 1 << 20;
   void Remember(const RecordView& r);
+  void RememberOther(const RecordView& r);
+  // The next live remembered event into *out; false (and the second pass
+  // over) when none is left.
+  bool EmitBuffered(Event* out);
+  // kClosed after Close(); kTruncated when what this cursor has still to
+  // read was compacted while it was behind.
+  Status CheckUsable();
   std::vector<Entry> entries_;
   std::vector<std::shared_ptr<Segment>> pins_;
   std::vector<std::shared_ptr<Segment>> batch_pins_;  // segments the current batch's events point into

@@ -491,7 +491,7 @@ Status OpenState(JournalState& s, CreateLog& log) {
     if (!marks.ok()) return marks.status();
     s.compacted = std::move(marks).value();
   }
-  TXJ_RETURN_IF_ERROR(OpenCatalog(s));
+  if (!s.without_catalog) TXJ_RETURN_IF_ERROR(OpenCatalog(s));
   TXJ_RETURN_IF_ERROR(internal::Recover(s));
   if (s.catalog && !s.read_only) {
     (void)s.catalog->PutMeta(kCatalogJournalIdKey, s.manifest.id_hex());
@@ -517,6 +517,8 @@ Status OpenState(JournalState& s, CreateLog& log) {
   return Status::OK();
 }
 
+Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog);
+
 }  // namespace
 
 Journal::Journal(std::unique_ptr<JournalState> state) : s_(std::move(state)) {}
@@ -536,6 +538,20 @@ Journal::~Journal() {
 }
 
 Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Options& options) {
+  return OpenJournal(dir, options, false);
+}
+
+Result<std::unique_ptr<Journal>> internal::OpenWithoutCatalog(const std::string& dir, const Options& options) {
+  return OpenJournal(dir, options, true);
+}
+
+std::unique_ptr<Journal> internal::JournalAccess::Make(std::unique_ptr<JournalState> s) {
+  return std::unique_ptr<Journal>(new Journal(std::move(s)));
+}
+
+namespace {
+
+Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog) {
   TXJ_RETURN_IF_ERROR(CheckOptions(options));
   // A program started with stdin, stdout or stderr closed (a daemon) would
   // hand those numbers to the journal's files (LMDB opens its own), and its
@@ -550,6 +566,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Opt
   s->options = options;
   s->fs = options.file_system ? options.file_system : DefaultFileSystem();
   s->read_only = options.read_only;
+  s->without_catalog = without_catalog;
   s->staging = !options.read_only && options.durability == Durability::kCommit;
   if (s->staging) s->stage.resize(JournalState::kStageSize);
   CreateLog log;
@@ -559,8 +576,10 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Opt
     if (log.creating || log.made_dir) RemoveFailedCreate(*s, log);
     return st;
   }
-  return std::unique_ptr<Journal>(new Journal(std::move(s)));
+  return internal::JournalAccess::Make(std::move(s));
 }
+
+}  // namespace
 
 Result<Transaction> Journal::begin() { return begin_for(std::chrono::nanoseconds::max()); }
 

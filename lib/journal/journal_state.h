@@ -67,6 +67,8 @@ struct JournalState {
   std::uint64_t salt = 0;
   std::uint32_t epoch = 0;
   bool read_only = false;
+  // Open without the LMDB catalog (OpenWithoutCatalog), as a reader without one.
+  bool without_catalog = false;
   bool closed = false;
   std::unique_ptr<SegmentSet> segments;
   RecoveryReport report;
@@ -163,6 +165,17 @@ struct JournalState {
   Status Flush();
   // Where the record at pos of `size` bytes is built.
   std::uint8_t* WriteAt(std::uint64_t size);
+  // Zeros written ahead of small staged writes. A durable commit that
+  // starts a page never written before makes its fdatasync also commit the
+  // file system's allocation (ext4: the unwritten-extent conversion, a
+  // journal commit and a second flush). Writing the pages just past the
+  // position with zeros, a step at a time and inside the same sync, makes
+  // the next commits into them plain overwrites (docs/performance.md).
+  // Only pages after the last one written are touched: never a page that
+  // holds an acknowledged commit.
+  static constexpr std::uint64_t kZeroAheadStep = 64 << 10;
+  std::uint64_t zeroed_end = 0;  // staging: pages of the active segment below it were written
+  void ZeroAhead(std::uint64_t written);
 
   // ---- ahead thread: reserves and prefaults the pages just ahead of the writer ----
   static constexpr std::uint64_t kAheadWindow = 2 << 20;  // prefaulted (dirty) past the writer: bounded
@@ -254,7 +267,14 @@ struct JournalState {
 // Lets library code reach a Journal's state.
 struct JournalAccess {
   static JournalState& state(Journal& j);
+  static std::unique_ptr<Journal> Make(std::unique_ptr<JournalState> s);
 };
+
+// Journal::open without the LMDB catalog, for the fuzz targets only
+// (fuzz/load_fuzzer.cc), which open a journal per input in an in-memory
+// FileSystem: LMDB does its own I/O on real files. Positioning falls back to
+// scanning, as for a reader without a catalog; nothing is checkpointed.
+Result<std::unique_ptr<Journal>> OpenWithoutCatalog(const std::string& dir, const Options& options);
 
 // Records in the manifest that the catalog now holds data the journal cannot
 // rebuild (called by the offset store, the committer and the eventbox).

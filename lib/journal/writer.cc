@@ -1,5 +1,6 @@
 // The write path of JournalState: appending records, rolling segments,
 // group commit, and the background thread.
+#include <algorithm>
 #include <cstring>
 
 #include "checksum.h"
@@ -142,7 +143,27 @@ Status JournalState::Flush() {
                                                std::to_string(active->file_offset(stage_lsn))));
   }
   stage_lsn = pos;
+  ZeroAhead(n);
   return Status::OK();
+}
+
+void JournalState::ZeroAhead(std::uint64_t written) {
+  constexpr std::uint64_t kPage = 4096;
+  const std::uint64_t page_end = (pos + kPage - 1) & ~(kPage - 1);
+  zeroed_end = std::max(zeroed_end, page_end);  // a new segment starts past the old one's end
+  // A large write pays its allocation once for many pages: zeros would
+  // only double its bytes. Small ones refill the window when it runs low.
+  if (written >= kZeroAheadStep || zeroed_end - pos >= kZeroAheadStep / 4) return;
+  const std::uint64_t to = std::min(zeroed_end + kZeroAheadStep, active->end());
+  static const std::uint8_t kZeros[kPage] = {};
+  // Page by page: one large write of zeros lands in a large page-cache
+  // folio, and every later small commit into it would write the whole folio
+  // back. A failed write of zeros loses nothing (the commit's own write
+  // reports the error when it comes): stop zeroing.
+  for (std::uint64_t at = zeroed_end; at + kPage <= to; at += kPage) {
+    if (fs->PWrite(active->fd(), kZeros, kPage, active->file_offset(at)) != 0) return;
+    zeroed_end = at + kPage;
+  }
 }
 
 std::uint8_t* JournalState::WriteAt(std::uint64_t size) {
@@ -185,7 +206,9 @@ void JournalState::AheadLoop() {
     if (seg->Reserve(target).ok()) {
       const std::uint64_t from = std::max(done, target > kAheadWindow ? target - kAheadWindow : 0);
       seg->Prefault(from, target);
-      done = std::max(done, std::min(target, seg->reserved_end()));
+      // A target past the segment's end is done once all of it is reserved
+      // (otherwise the wait above would return at once, forever).
+      done = std::max(done, seg->reserved_end() >= seg->end() ? target : std::min(target, seg->reserved_end()));
     } else {
       done = target;  // do not spin on it
     }

@@ -34,6 +34,20 @@ class LogReader {
   // kSegmentEnd record is returned too; the position then moves to the next
   // segment's first record.
   Stop Next(RecordView* out);
+  // Next() with the common case (a valid record inside the current segment,
+  // below the limit) inline; everything else goes through Next().
+  Stop NextInline(RecordView* out) {
+    if (seg_ && pos_ < limit_ && pos_ >= seg_->base() && pos_ < seg_->end()) {
+      if (DecodeRecord(seg_->at(pos_), seg_->end() - pos_, pos_, salt_, out) == DecodeError::kNone &&
+          out->epoch >= min_epoch_ && out->type != RecordType::kSegmentEnd) {
+        error_ = DecodeError::kNone;
+        min_epoch_ = out->epoch;
+        pos_ = out->next_lsn();
+        return Stop::kRecord;
+      }
+    }
+    return Next(out);
+  }
 
   std::uint64_t position() const { return pos_; }
   // Keeps the current segment mapping when `lsn` lies in it, so a reader

@@ -113,6 +113,7 @@ Status Segment::Reserve(std::uint64_t lsn) {
   const std::uint64_t have = reserved_.load(std::memory_order_relaxed);
   if (lsn <= have) return Status::OK();
   const std::uint64_t want = std::min(end(), base_ + ((lsn - base_ + kReserveStep - 1) / kReserveStep) * kReserveStep);
+  if (want <= have) return Status::OK();  // reserved to the end already: nothing to ask for
   if (int e = fs_->Allocate(fd_, have - base_, want - have)) {
     return Status::FromErrno(e, "reserve bytes " + std::to_string(have - base_) + " to " + std::to_string(want - base_) +
                                     " of segment " + path_);

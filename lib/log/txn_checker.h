@@ -29,6 +29,18 @@ class TxnChecker {
   // Feeds the next record. Errors: kCorruption describing the violation
   // (the caller adds the position).
   Status Feed(const RecordView& r, Effect* effect);
+  // Feed() for the commonest record, an event of the innermost open level,
+  // inline: true when `r` was one (its effect is kNone), false when the
+  // caller must call Feed() instead. Same checks, same state.
+  bool FeedEvent(const RecordView& r) {
+    if (r.type != RecordType::kEvent || !open_ || r.txn_id != txn_id_) return false;
+    Frame* f = stack_.empty() ? nullptr : &stack_.back();
+    if (r.sub_id != (f ? f->sub_id : 0) || r.depth != stack_.size()) return false;
+    ++(f ? f->events : top_events_);
+    ++records_;
+    running_ = format::RunningHashStep(running_, r.checksum);
+    return true;
+  }
 
   bool in_txn() const { return open_; }
   std::uint64_t txn_id() const { return txn_id_; }

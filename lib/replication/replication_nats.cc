@@ -1,11 +1,28 @@
 // Replication through NATS JetStream (built when libnats is found).
+//
+// The replicator publishes asynchronously, in a bounded window of
+// unacknowledged messages. Each message carries the stream sequence it must
+// follow (Nats-Expected-Last-Sequence), so the stream can never hold a gap:
+// when one message fails, every later one in flight fails too (or is a
+// duplicate). On any failure it waits for what is in flight, reads the
+// stream's tail (the source of truth for where replication stands) and goes
+// on from there. Its position in the catalog (when the journal is writable)
+// is only a floor, saved every kSaveEveryTxns transactions or kSaveEvery.
+//
+// The mirror reads the stream through an ordered consumer (pushed by the
+// server while the mirror applies the previous batch) and applies batches of
+// up to kMirrorBatch messages: one sync of the mirror journal and one saved
+// position per batch.
 #include <nats/nats.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "hex.h"
 #include "journal_door.h"
@@ -18,6 +35,10 @@ namespace txj {
 
 namespace {
 
+constexpr std::uint64_t kSaveEveryTxns = 1000;
+constexpr auto kSaveEvery = std::chrono::milliseconds(500);
+constexpr int kMirrorBatch = 256;
+
 Status Nats(natsStatus s, const std::string& what, jsErrCode jerr = static_cast<jsErrCode>(0)) {
   if (s == NATS_OK) return Status::OK();
   std::string msg = what + ": " + natsStatus_GetText(s);
@@ -28,11 +49,20 @@ Status Nats(natsStatus s, const std::string& what, jsErrCode jerr = static_cast<
   return Status::IOError(msg);
 }
 
+struct Tail {
+  std::uint64_t last_seq = 0;  // the stream's last sequence (0 when never written)
+  std::uint64_t msgs = 0;      // messages it holds
+};
+
 // A connection and JetStream context, re-made after failures.
 struct Link {
   ReplicationOptions o;
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
+  // Asynchronous publishing (the replicator): window and acknowledgement callback.
+  std::int64_t max_pending = 0;
+  jsPubAckHandler ack_handler = nullptr;
+  void* ack_closure = nullptr;
 
   ~Link() { Drop(); }
   void Drop() {
@@ -41,8 +71,9 @@ struct Link {
     js = nullptr;
     nc = nullptr;
   }
+  bool Connected() const { return nc && js && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED; }
   Status Connect() {
-    if (nc && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED && js) return Status::OK();
+    if (Connected()) return Status::OK();
     Drop();
     natsOptions* opts = nullptr;
     TXJ_RETURN_IF_ERROR(Nats(natsOptions_Create(&opts), "nats options"));
@@ -56,11 +87,17 @@ struct Link {
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {
       nc = nullptr;
-      return Nats(s, "connect to NATS");
+      return Nats(s, "connect to NATS at " + (o.servers.empty() ? std::string("?") : o.servers[0]));
     }
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = o.request_timeout.count();
+    if (ack_handler) {
+      jo.PublishAsync.MaxPending = max_pending;
+      jo.PublishAsync.AckHandler = ack_handler;
+      jo.PublishAsync.AckHandlerClosure = ack_closure;
+      jo.PublishAsync.StallWait = o.request_timeout.count();
+    }
     s = natsConnection_JetStream(&js, nc, &jo);
     if (s != NATS_OK) {
       js = nullptr;
@@ -86,15 +123,20 @@ struct Link {
     if (s == NATS_OK || jerr == JSStreamNameExistErr) return Status::OK();
     return Nats(s, "create stream " + o.stream, jerr);
   }
-  // The stream's last sequence (0 when empty).
-  Result<std::uint64_t> LastSeq() {
+  Result<Tail> GetTail() {
     jsStreamInfo* si = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&si, js, o.stream.c_str(), nullptr, &jerr);
     if (s != NATS_OK) return Nats(s, "stream info of " + o.stream, jerr);
-    std::uint64_t last = si->State.Msgs == 0 ? 0 : si->State.LastSeq;
+    Tail t{si->State.LastSeq, si->State.Msgs};
     jsStreamInfo_Destroy(si);
-    return last;
+    return t;
+  }
+  // The stream's last sequence (0 when empty).
+  Result<std::uint64_t> LastSeq() {
+    auto t = GetTail();
+    if (!t.ok()) return t.status();
+    return t->msgs == 0 ? 0 : t->last_seq;
   }
 };
 
@@ -127,8 +169,15 @@ struct OneTimeInit {
 class NatsReplicator final : public Replicator {
  public:
   NatsReplicator(Journal& j, ReplicationOptions o, std::unique_ptr<OffsetStore> store)
-      : j_(j), store_(std::move(store)), name_("replicator:" + o.stream) {
+      : j_(j), store_(std::move(store)), name_("replicator:" + o.stream), jid_(j.identity()) {
     link_.o = std::move(o);
+    link_.max_pending = static_cast<std::int64_t>(std::max<std::size_t>(1, link_.o.publish_window));
+    link_.ack_handler = &NatsReplicator::OnAck;
+    link_.ack_closure = this;
+  }
+  ~NatsReplicator() override {
+    if (link_.js) Drain();
+    link_.Drop();  // no acknowledgement callback after this
   }
 
   ReplicatorStats stats() const override {
@@ -142,28 +191,37 @@ class NatsReplicator final : public Replicator {
   }
 
   Status run(std::stop_token stop) override {
-    auto pos = store_->load(name_);
-    if (!pos.ok()) return pos.status();
-    next_ = *pos;
+    if (store_) {
+      auto pos = store_->load(name_);
+      if (!pos.ok()) return pos.status();
+      floor_ = *pos;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stats_.next_offset = next_;
+      stats_.next_offset = floor_;
     }
-    bool synced = false;
+    bool stream_ok = false, need_resync = true;
     for (;;) {
-      if (stop.stop_requested()) return Status::Cancelled("replicator stopped");
+      if (stop.stop_requested()) return Stop();
+      if (need_resync && link_.js) Drain();  // before a new connection loses what is in flight
       Status s = link_.Connect();
-      if (s.ok() && !synced) s = link_.EnsureStream();
-      if (s.ok() && !synced) {
+      if (s.ok() && !stream_ok) {
+        s = link_.EnsureStream();
+        stream_ok = s.ok();
+      }
+      if (s.ok() && need_resync) {
         s = Resync();
-        synced = s.ok();
+        need_resync = !s.ok();
       }
       if (s.ok()) s = Pump(stop);
-      if (s.code() == Code::kCancelled) return s;
+      if (s.code() == Code::kCancelled) return Stop();
       if (s.code() == Code::kTruncated || s.code() == Code::kCorruption || s.code() == Code::kInvalidArgument) {
+        Drain();
         return s;
       }
-      // The stream is unavailable: local commits go on; try again later.
+      // A publish failed or the stream is unavailable: local commits go on;
+      // once what is in flight is settled, start again from the stream's tail.
+      need_resync = true;
       {
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.retries;
@@ -173,146 +231,300 @@ class NatsReplicator final : public Replicator {
   }
 
  private:
-  // After a crash the stream may hold more than the saved position says.
-  Status Resync() {
-    auto last = link_.LastSeq();
-    if (!last.ok()) return last.status();
-    if (*last == 0) return Status::OK();
-    natsMsg* m = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_GetMsg(&m, link_.js, link_.o.stream.c_str(), *last, nullptr, &jerr);
-    if (s != NATS_OK) return Nats(s, "read last message of " + link_.o.stream, jerr);
-    bool ok = true;
-    const char* jid = Header(m, "Txj-Journal");
-    std::uint64_t first = HeaderU64(m, "Txj-First", &ok), count = HeaderU64(m, "Txj-Count", &ok),
-                  index = HeaderU64(m, "Txj-Index", &ok);
-    const bool ours = jid && j_.identity() == jid;
-    natsMsg_Destroy(m);
-    if (!ours || !ok) {
-      return Status::InvalidArgument("stream " + link_.o.stream + " holds messages of another journal or format");
+  // One published transaction: acknowledged once its last message is.
+  struct Mark {
+    std::uint64_t last_seq, next_offset, lsn;
+  };
+
+  static void OnAck(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+    static_cast<NatsReplicator*>(closure)->Acked(msg, pa, pae);
+    natsMsg_Destroy(msg);
+  }
+
+  void Acked(natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_) return;  // everything after a failure is settled by the resync
+    auto where = [&] {
+      const char* id = msg ? Header(msg, "Nats-Msg-Id") : nullptr;
+      return std::string("message ") + (id ? id : "?") + " (journal:offset) to stream " + link_.o.stream +
+             " after sequence " + std::to_string(acked_seq_);
+    };
+    if (pa == nullptr) {
+      failed_ = true;
+      failure_ = "publish " + where() + ": " + (pae ? natsStatus_GetText(pae->Err) : "no acknowledgement");
+      if (pae && pae->ErrCode) failure_ += " (JetStream error " + std::to_string(static_cast<int>(pae->ErrCode)) + ")";
+      if (pae && pae->ErrText) failure_ += " - " + std::string(pae->ErrText);
+      return;
     }
-    // A transaction published in part is published again from its start
-    // (the parts already there are dropped as duplicates).
-    const std::uint64_t in_stream = index + 1 == count ? first + count : first;
-    if (in_stream > next_) next_ = in_stream;
+    ++stats_.published;
+    if (pa->Duplicate || pa->Sequence != acked_seq_ + 1) {
+      // Already in the stream (another replicator, a resend): later messages
+      // expect another sequence; resynchronise.
+      if (pa->Duplicate) ++stats_.duplicates;
+      failed_ = true;
+      failure_ = "publish " + where() + ": stored at sequence " + std::to_string(pa->Sequence) +
+                 (pa->Duplicate ? " (a duplicate)" : "");
+      return;
+    }
+    acked_seq_ = pa->Sequence;
+    while (!marks_.empty() && marks_.front().last_seq <= acked_seq_) {
+      stats_.next_offset = marks_.front().next_offset;
+      last_lsn_ = marks_.front().lsn;
+      marks_.pop_front();
+    }
+  }
+
+  bool Failed(std::string* why) {
+    if (!failed_) return false;  // the common case, without the lock
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_ && why) *why = failure_;
+    return failed_;
+  }
+
+  // Waits for the acknowledgements of what is in flight (at most one request
+  // timeout); what is still unacknowledged then is dropped.
+  void Drain() {
+    if (!link_.js) return;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = link_.o.request_timeout.count();
+    if (js_PublishAsyncComplete(link_.js, &po) != NATS_OK) {
+      natsMsgList pending{};
+      if (js_PublishAsyncGetPendingList(&pending, link_.js) == NATS_OK) natsMsgList_Destroy(&pending);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failed_) {
+        failed_ = true;
+        failure_ = "acknowledgements from stream " + link_.o.stream + " after sequence " +
+                   std::to_string(acked_seq_) + " did not arrive";
+      }
+    }
+  }
+
+  Status Stop() {
+    Drain();
+    (void)Save(true);
+    return Status::Cancelled("replicator stopped");
+  }
+
+  // Saves the acknowledged position (a floor for the next run) every
+  // kSaveEveryTxns transactions or kSaveEvery, or now when `force`.
+  Status Save(bool force) {
+    if (!store_) return Status::OK();
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && txns_since_save_ < kSaveEveryTxns && now - last_save_ < kSaveEvery) return Status::OK();
+    std::uint64_t pos;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pos = stats_.next_offset;
+    }
+    txns_since_save_ = 0;
+    last_save_ = now;
+    if (pos <= saved_) return Status::OK();
+    TXJ_RETURN_IF_ERROR(store_->save(name_, pos));
+    saved_ = pos;
     return Status::OK();
   }
 
-  Status Publish(const Event& e, std::uint64_t first, std::uint64_t count, std::uint64_t index) {
-    const std::string subject = link_.o.subject_prefix + "." + SubjectToken(e.topic);
+  // Where to go on: from the stream's tail (nothing in flight).
+  Status Resync() {
+    auto tail = link_.GetTail();
+    if (!tail.ok()) return tail.status();
+    std::uint64_t next = std::max(floor_, Acked()), skip = 0;
+    if (tail->msgs > 0) {
+      natsMsg* m = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus s = js_GetMsg(&m, link_.js, link_.o.stream.c_str(), tail->last_seq, nullptr, &jerr);
+      if (s != NATS_OK) {
+        return Nats(s, "read the last message (sequence " + std::to_string(tail->last_seq) + ") of stream " +
+                           link_.o.stream, jerr);
+      }
+      bool ok = true;
+      const char* jid = Header(m, "Txj-Journal");
+      const std::uint64_t first = HeaderU64(m, "Txj-First", &ok), count = HeaderU64(m, "Txj-Count", &ok),
+                          index = HeaderU64(m, "Txj-Index", &ok);
+      const bool ours = jid && jid_ == jid;
+      const std::string theirs = jid ? jid : "(none)";
+      natsMsg_Destroy(m);
+      if (!ok || !ours) {
+        return Status::InvalidArgument("stream " + link_.o.stream + " holds messages of another journal or format " +
+                                       "(sequence " + std::to_string(tail->last_seq) + " is of journal " + theirs +
+                                       ", this journal is " + jid_ + ")");
+      }
+      if (index + 1 == count) {
+        next = std::max(next, first + count);
+      } else if (next <= first) {
+        // A transaction published in part: the rest follows what is there.
+        next = first;
+        skip = first + index + 1;
+      }
+    }
+    next_ = next;
+    skip_below_ = skip;
+    expect_seq_ = tail->last_seq;
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = false;
+    failure_.clear();
+    acked_seq_ = tail->last_seq;
+    marks_.clear();
+    if (skip == 0) stats_.next_offset = next;
+    return Status::OK();
+  }
+
+  std::uint64_t Acked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_.next_offset;
+  }
+
+  const std::string& SubjectOf(std::string_view topic) {
+    auto it = subjects_.find(std::string(topic));
+    if (it != subjects_.end()) return it->second;
+    if (subjects_.size() > 4096) subjects_.clear();
+    return subjects_.emplace(std::string(topic), link_.o.subject_prefix + "." + SubjectToken(topic)).first->second;
+  }
+
+  // Adds one event of the transaction being gathered (the payload is copied
+  // into its message straight from the cursor's view).
+  Status Add(const Event& e) {
+    if (!txn_.empty() && e.txn_id != txn_id_) TXJ_RETURN_IF_ERROR(Flush());
+    if (txn_.empty()) {
+      txn_id_ = e.txn_id;
+      txn_first_ = e.offset;
+    }
+    txn_lsn_ = e.lsn;
     natsMsg* m = nullptr;
-    TXJ_RETURN_IF_ERROR(Nats(natsMsg_Create(&m, subject.c_str(), nullptr, e.payload.data(),
+    TXJ_RETURN_IF_ERROR(Nats(natsMsg_Create(&m, SubjectOf(e.topic).c_str(), nullptr, e.payload.data(),
                                             static_cast<int>(e.payload.size())),
-                             "message"));
-    const std::string id = j_.identity() + ":" + std::to_string(e.offset);
-    auto set = [&](const char* k, const std::string& v) { natsMsgHeader_Set(m, k, v.c_str()); };
-    set("Txj-Journal", j_.identity());
-    set("Txj-Txn", std::to_string(e.txn_id));
-    set("Txj-First", std::to_string(first));
-    set("Txj-Count", std::to_string(count));
-    set("Txj-Index", std::to_string(index));
-    set("Txj-Topic", std::string(e.topic));
-    set("Txj-Type", std::string(e.type));
-    set("Txj-Ts", std::to_string(e.timestamp_ns));
-    if (e.key) set("Txj-Key", internal::HexEncode(*e.key));
+                             "message for offset " + std::to_string(e.offset)));
+    txn_.push_back(m);
+    char num[24];
+    std::snprintf(num, sizeof num, "%llu", static_cast<unsigned long long>(e.timestamp_ns));
+    std::string id = jid_ + ":" + std::to_string(e.offset);
+    natsStatus s = natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Topic", std::string(e.topic).c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Type", std::string(e.type).c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Ts", num);
+    if (s == NATS_OK && e.key) s = natsMsgHeader_Set(m, "Txj-Key", internal::HexEncode(*e.key).c_str());
+    return Nats(s, "headers of offset " + std::to_string(e.offset));
+  }
+
+  void DropTxn() {
+    for (natsMsg* m : txn_) natsMsg_Destroy(m);
+    txn_.clear();
+  }
+
+  // Publishes the gathered transaction: its headers are made once.
+  Status Flush() {
+    if (txn_.empty()) return Status::OK();
+    const std::string count = std::to_string(txn_.size()), first = std::to_string(txn_first_),
+                      txn = std::to_string(txn_id_);
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MsgId = id.c_str();
-    jsPubAck* ack = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_PublishMsg(&ack, link_.js, m, &po, &jerr);
-    natsMsg_Destroy(m);
-    if (s != NATS_OK) return Nats(s, "publish offset " + std::to_string(e.offset) + " to " + link_.o.stream, jerr);
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.published;
-    if (ack->Duplicate) ++stats_.duplicates;
-    jsPubAck_Destroy(ack);
-    return Status::OK();
+    po.MaxWait = link_.o.request_timeout.count();
+    Status result;
+    for (std::size_t i = 0; i < txn_.size(); ++i) {
+      natsMsg* m = txn_[i];
+      txn_[i] = nullptr;
+      const std::uint64_t offset = txn_first_ + i;
+      if (offset < skip_below_) {
+        natsMsg_Destroy(m);
+        continue;
+      }
+      const std::string expect = std::to_string(expect_seq_);
+      natsStatus s = natsMsgHeader_Set(m, "Txj-Journal", jid_.c_str());
+      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Txn", txn.c_str());
+      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-First", first.c_str());
+      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Count", count.c_str());
+      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Index", std::to_string(i).c_str());
+      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", expect.c_str());
+      for (;;) {
+        if (s != NATS_OK) break;
+        std::string why;
+        if (Failed(&why)) {
+          result = Status::IOError(why);
+          break;
+        }
+        if (stop_.stop_requested()) {
+          result = Status::Cancelled("replicator stopped");
+          break;
+        }
+        s = js_PublishMsgAsync(link_.js, &m, &po);
+        if (s == NATS_TIMEOUT) s = NATS_OK;  // the window is full: wait again
+        else break;
+      }
+      if (m) natsMsg_Destroy(m);  // still ours when not published
+      if (!result.ok()) break;
+      if (s != NATS_OK) {
+        result = Nats(s, "publish offset " + std::to_string(offset) + " of transaction " + txn + " to stream " +
+                             link_.o.stream + " after sequence " + expect);
+        break;
+      }
+      ++expect_seq_;
+    }
+    if (result.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      marks_.push_back({expect_seq_, txn_first_ + txn_.size(), txn_lsn_});
+    }
+    next_ = txn_first_ + txn_.size();
+    skip_below_ = 0;
+    DropTxn();
+    ++txns_since_save_;
+    return result;
   }
 
   // Publishes whole transactions from next_; returns on an error or stop.
   Status Pump(std::stop_token stop) {
+    stop_ = stop;
+    struct Guard {
+      NatsReplicator* r;
+      ~Guard() { r->DropTxn(); }
+    } guard{this};
     auto cur = j_.open_cursor(next_);
     if (!cur.ok()) return cur.status();
-    std::vector<OwnedEventLite> txn;
     for (;;) {
-      auto e = cur->wait_next(std::chrono::steady_clock::now() + std::chrono::milliseconds(200), stop);
-      if (!e.ok()) {
-        if (e.status().code() == Code::kTimedOut) continue;
-        return e.status();
+      std::string why;
+      if (Failed(&why)) return Status::IOError(why);
+      TXJ_RETURN_IF_ERROR(Save(false));
+      auto e = cur->next();
+      if (!e.ok()) return e.status();
+      if (e->has_value()) {
+        TXJ_RETURN_IF_ERROR(Add(**e));
+        continue;
       }
-      // Gather the rest of its transaction: committed together, so all there.
-      txn.clear();
-      txn.push_back(OwnedEventLite::From(*e));
-      const std::uint64_t t = e->txn_id;
-      std::optional<OwnedEventLite> next_txn;
-      for (;;) {
-        auto more = cur->next();
-        if (!more.ok()) return more.status();
-        if (!more->has_value()) break;
-        if ((**more).txn_id != t) {
-          next_txn = OwnedEventLite::From(**more);
-          break;
-        }
-        txn.push_back(OwnedEventLite::From(**more));
+      // The end of what is committed: its last transaction is whole.
+      TXJ_RETURN_IF_ERROR(Flush());
+      auto w = cur->wait_next(std::chrono::steady_clock::now() + std::chrono::milliseconds(200), stop);
+      if (!w.ok()) {
+        if (w.status().code() == Code::kTimedOut) continue;
+        return w.status();
       }
-      const std::uint64_t first = txn.front().e.offset, count = txn.size();
-      for (std::uint64_t i = 0; i < count; ++i) TXJ_RETURN_IF_ERROR(Publish(txn[i].e, first, count, i));
-      next_ = first + count;
-      TXJ_RETURN_IF_ERROR(store_->save(name_, next_));
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        stats_.next_offset = next_;
-        last_lsn_ = txn.back().e.lsn;
-      }
-      if (next_txn) {  // the cursor went past it: reopen there
-        auto again = j_.open_cursor(next_);
-        if (!again.ok()) return again.status();
-        *cur = std::move(again).value();
-      }
+      TXJ_RETURN_IF_ERROR(Add(*w));
     }
   }
 
-  // An event with owned bytes and an Event view onto them.
-  struct OwnedEventLite {
-    std::string topic, type, key, payload;
-    bool has_key = false;
-    Event e;
-    static OwnedEventLite From(const Event& src) {
-      OwnedEventLite o;
-      o.topic = src.topic;
-      o.type = src.type;
-      o.payload = src.payload;
-      o.has_key = src.key.has_value();
-      if (src.key) o.key = *src.key;
-      o.e = src;
-      return o;
-    }
-    OwnedEventLite() = default;
-    OwnedEventLite(const OwnedEventLite& x) { *this = x; }
-    OwnedEventLite& operator=(const OwnedEventLite& x) {
-      topic = x.topic;
-      type = x.type;
-      key = x.key;
-      payload = x.payload;
-      has_key = x.has_key;
-      e = x.e;
-      e.topic = topic;
-      e.type = type;
-      e.payload = payload;
-      e.key = has_key ? std::optional<std::string_view>(key) : std::nullopt;
-      return *this;
-    }
-  };
-
   Journal& j_;
-  std::unique_ptr<OffsetStore> store_;
+  std::unique_ptr<OffsetStore> store_;  // null for a read-only journal
   std::string name_;
+  std::string jid_;
   Link link_;
-  std::uint64_t next_ = 0;
+  // The publishing thread's state.
+  std::uint64_t floor_ = 0;      // saved position at start
+  std::uint64_t next_ = 0;       // first offset of the transaction to publish next
+  std::uint64_t skip_below_ = 0; // of that transaction, offsets already in the stream
+  std::uint64_t expect_seq_ = 0; // the stream's last sequence once all published is stored
+  std::vector<natsMsg*> txn_;
+  std::uint64_t txn_id_ = 0, txn_first_ = 0, txn_lsn_ = 0;
+  std::unordered_map<std::string, std::string> subjects_;
+  std::stop_token stop_;
+  std::uint64_t txns_since_save_ = 0, saved_ = 0;
+  std::chrono::steady_clock::time_point last_save_ = std::chrono::steady_clock::now();
+  // Shared with the acknowledgement callback.
   mutable std::mutex mu_;
   ReplicatorStats stats_;
   std::uint64_t last_lsn_ = 0;
+  std::uint64_t acked_seq_ = 0;
+  std::atomic<bool> failed_{false};
+  std::string failure_;
+  std::deque<Mark> marks_;
 };
 
 class NatsMirror final : public Mirror {
@@ -320,112 +532,348 @@ class NatsMirror final : public Mirror {
   NatsMirror(Journal& j, ReplicationOptions o, std::unique_ptr<OffsetStore> store, internal::UserTables* tables)
       : j_(j), store_(std::move(store)), tables_(tables), name_("mirror:" + o.stream) {
     link_.o = std::move(o);
+    syncer_ = std::thread([this] { SyncLoop(); });
   }
-  ~NatsMirror() override { delete tables_; }
+  ~NatsMirror() override {
+    {
+      std::lock_guard<std::mutex> lock(smu_);
+      stop_syncer_ = true;
+    }
+    scv_.notify_all();
+    syncer_.join();  // after the last position posted is saved
+    DropSub();
+    DropBuf();
+    delete tables_;
+  }
 
+  // Follows the stream: the consumer stays open and each message is applied
+  // as soon as it arrives (batches end early when nothing more is pending).
   Status run(std::stop_token stop) override {
     for (;;) {
       if (stop.stop_requested()) return Status::Cancelled("mirror stopped");
-      auto n = apply_available();
+      auto n = Follow(stop);
       if (!n.ok() && (n.status().code() == Code::kInvalidArgument || n.status().code() == Code::kCorruption)) {
         return n.status();
       }
-      if (!n.ok() || *n == 0) Sleep(stop, std::chrono::milliseconds(n.ok() ? 20 : link_.o.retry_wait.count()));
+      if (stop.stop_requested()) return Status::Cancelled("mirror stopped");
+      if (!n.ok() || *n == 0) Sleep(stop, link_.o.retry_wait);
     }
   }
 
   Result<std::uint64_t> apply_available() override {
+    auto from = Start();
+    if (!from.ok()) return from.status();
+    auto tail = link_.GetTail();
+    if (!tail.ok()) return tail.status();
+    if (tail->last_seq < *from) return std::uint64_t{0};
+    return Apply(tail->last_seq, {});
+  }
+
+  Result<std::uint64_t> Follow(std::stop_token stop) {
+    auto from = Start();
+    if (!from.ok()) return from.status();
+    return Apply(UINT64_MAX, stop);
+  }
+
+  // Connects; returns the saved position.
+  Result<std::uint64_t> Start() {
+    if (!link_.Connected()) DropSub();
     TXJ_RETURN_IF_ERROR(link_.Connect());
+    TXJ_RETURN_IF_ERROR(WaitSynced());
     auto seq = store_->load(name_);
     if (!seq.ok()) return seq.status();
-    std::uint64_t next_seq = *seq == 0 ? 1 : *seq;
-    auto last = link_.LastSeq();
-    if (!last.ok()) return last.status();
+    const std::uint64_t from = *seq == 0 ? 1 : *seq;
+    if (sub_ && from != Synced()) DropSub();  // someone else moved the position
+    return from;
+  }
+
+  // Applies the stream up to sequence `limit` (following it without end
+  // when UINT64_MAX, until `stop`).
+  Result<std::uint64_t> Apply(std::uint64_t limit, std::stop_token stop) {
+    const bool follow = limit == UINT64_MAX;
+    if (!sub_) {
+      TXJ_RETURN_IF_ERROR(WaitSynced());
+      auto seq = store_->load(name_);
+      if (!seq.ok()) return seq.status();
+      TXJ_RETURN_IF_ERROR(Subscribe(*seq == 0 ? 1 : *seq));
+    }
     std::uint64_t applied = 0;
-    struct Part {
-      std::string topic, type, key, payload;
-      bool has_key;
-      std::uint64_t ts;
-    };
-    std::vector<Part> buf;
-    std::uint64_t buf_first = 0, buf_count = 0, buf_start_seq = next_seq;
-    for (std::uint64_t s = next_seq; s <= *last; ++s) {
-      natsMsg* m = nullptr;
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      natsStatus st = js_GetMsg(&m, link_.js, link_.o.stream.c_str(), s, nullptr, &jerr);
-      if (st != NATS_OK) {
-        // Not readable now (a leader change, a node restarting): stop this
-        // pass; the next one starts again from the last applied message.
-        Status err = Nats(st, "read message " + std::to_string(s) + " of " + link_.o.stream, jerr);
-        if (applied > 0) return applied;
+    const int batch = static_cast<int>(std::max<std::size_t>(1, link_.o.mirror_batch));
+    while (sub_next_ <= limit && !stop.stop_requested()) {
+      // One batch: what the consumer has delivered (it goes on delivering
+      // while this one is applied), waiting only for the first message.
+      std::uint64_t batch_applied = 0;
+      int got = 0;
+      Status err;
+      bool idle = false;
+      while (got < batch && sub_next_ <= limit) {
+        natsMsg* m = nullptr;
+        const std::int64_t wait = got > 0 ? 0 : follow ? 100 : link_.o.request_timeout.count();
+        natsStatus st = natsSubscription_NextMsg(&m, sub_, wait);
+        if (st == NATS_TIMEOUT && (got > 0 || follow)) {
+          idle = got == 0;
+          break;
+        }
+        if (st != NATS_OK) {
+          err = Nats(st, "read stream " + link_.o.stream + " at sequence " + std::to_string(sub_next_));
+          DropSub();
+          break;
+        }
+        ++got;
+        auto r = Take(m);
+        if (!r.ok()) {
+          err = r.status();
+          DropSub();
+          break;
+        }
+        batch_applied += *r;
+      }
+      applied += batch_applied;
+      // The batch's end: its transactions durable, then its position.
+      if (got > 0 || batch_applied > 0) {
+        Status s = EndBatch();
+        if (!s.ok()) return s;
+      }
+      if (!err.ok()) {
+        if (applied > 0 && err.code() != Code::kCorruption && err.code() != Code::kInvalidArgument) {
+          TXJ_RETURN_IF_ERROR(WaitSynced());
+          return applied;
+        }
         return err;
       }
-      bool ok = true;
-      const char* jid = Header(m, "Txj-Journal");
-      const std::uint64_t first = HeaderU64(m, "Txj-First", &ok), count = HeaderU64(m, "Txj-Count", &ok),
-                          index = HeaderU64(m, "Txj-Index", &ok), ts = HeaderU64(m, "Txj-Ts", &ok);
-      const char* topic = Header(m, "Txj-Topic");
-      const char* type = Header(m, "Txj-Type");
-      const char* key = Header(m, "Txj-Key");
-      Part p{topic ? topic : "", type ? type : "", "", std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m)),
-             key != nullptr, ts};
-      if (key && !internal::HexDecode(key, &p.key)) ok = false;
-      std::string source = jid ? jid : "";
-      natsMsg_Destroy(m);
-      if (!ok || !topic || !type || source.empty()) {
-        return Status::Corruption("message " + std::to_string(s) + " of " + link_.o.stream + " lacks txjournal framing");
-      }
-      TXJ_RETURN_IF_ERROR(CheckSource(source));
-      if (index == 0) {
-        buf.clear();
-        buf_first = first;
-        buf_count = count;
-        buf_start_seq = s;
-      } else if (buf.empty() || first != buf_first || index != buf.size()) {
-        continue;  // the tail of a transaction whose start was republished later
-      }
-      buf.push_back(std::move(p));
-      if (buf.size() < buf_count) continue;
-      // A whole transaction: apply it all or nothing.
-      const std::uint64_t have = j_.next_offset();
-      if (buf_first > have) {
-        return Status::Corruption("mirror gap: the stream continues at offset " + std::to_string(buf_first) +
-                                  " but the mirror holds only up to " + std::to_string(have));
-      }
-      if (buf_first == have) {
-        auto tx = j_.begin();
-        if (!tx.ok()) return tx.status();
-        for (const auto& e : buf) {
-          AppendOptions o;
-          if (e.has_key) o.key = e.key;
-          o.timestamp_ns = e.ts;
-          TXJ_RETURN_IF_ERROR(tx->append(e.topic, e.type, e.payload, o));
-        }
-        auto info = tx->commit();
-        if (!info.ok()) return info.status();
-        ++applied;
-      }
-      buf.clear();
-      TXJ_RETURN_IF_ERROR(store_->save(name_, s + 1));
-      (void)buf_start_seq;
+      if (idle && !link_.Connected()) break;
     }
+    if (!follow) TXJ_RETURN_IF_ERROR(WaitSynced());  // what it returns is durable
     return applied;
   }
 
  private:
-  Status CheckSource(const std::string& source) {
+  struct Part {
+    natsMsg* m;
+    std::string_view topic, type, payload;
+    std::string key;
+    bool has_key;
+    std::uint64_t ts;
+  };
+
+  void DropSub() {
+    if (sub_) {
+      natsSubscription_Unsubscribe(sub_);
+      natsSubscription_Destroy(sub_);
+    }
+    sub_ = nullptr;
+  }
+  void DropBuf() {
+    for (auto& p : buf_) natsMsg_Destroy(p.m);
+    buf_.clear();
+  }
+
+  // The stream sequence in a delivered message's reply subject, without
+  // allocating: $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<...>
+  // (9 tokens), or with a domain and account hash in front (12 tokens);
+  // 0 for another shape.
+  static std::uint64_t StreamSeq(const char* reply) {
+    if (!reply) return 0;
+    const char* tok[14];
+    int n = 0;
+    tok[n++] = reply;
+    for (const char* p = reply; *p && n < 14; ++p) {
+      if (*p == '.') tok[n++] = p + 1;
+    }
+    int at = n == 9 ? 5 : n >= 11 ? 7 : -1;
+    if (at < 0 || std::strncmp(reply, "$JS.ACK.", 8) != 0) return 0;
+    std::uint64_t v = 0;
+    for (const char* p = tok[at]; *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<std::uint64_t>(*p - '0');
+    return v;
+  }
+
+  // An ordered consumer from stream sequence `from`.
+  Status Subscribe(std::uint64_t from) {
+    DropBuf();
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = link_.o.stream.c_str();
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = from;
+    const std::string subject = link_.o.subject_prefix + ".>";
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_SubscribeSync(&sub_, link_.js, subject.c_str(), nullptr, &so, &jerr);
+    if (s != NATS_OK) {
+      sub_ = nullptr;
+      return Nats(s, "consume stream " + link_.o.stream + " from sequence " + std::to_string(from), jerr);
+    }
+    natsSubscription_SetPendingLimits(sub_, 1 << 20, 1 << 30);
+    sub_next_ = from;
+    batch_end_seq_ = from;
+    {
+      std::lock_guard<std::mutex> lock(smu_);
+      want_seq_ = done_seq_ = from;
+    }
+    return Status::OK();
+  }
+
+  // Takes one message; applies the transaction it completes. Returns how
+  // many transactions were applied (0 or 1).
+  Result<std::uint64_t> Take(natsMsg* m) {
+    std::uint64_t s = StreamSeq(natsMsg_GetReply(m));
+    if (s == 0) {
+      jsMsgMetaData* meta = nullptr;
+      natsStatus st = natsMsg_GetMetaData(&meta, m);
+      if (st != NATS_OK) {
+        natsMsg_Destroy(m);
+        return Nats(st, "metadata of the message at sequence " + std::to_string(sub_next_) + " of stream " +
+                            link_.o.stream);
+      }
+      s = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
+    }
+    if (s != sub_next_) {
+      natsMsg_Destroy(m);
+      return Status::IOError("stream " + link_.o.stream + " delivered sequence " + std::to_string(s) +
+                             " where " + std::to_string(sub_next_) + " was expected; consuming again from there");
+    }
+    ++sub_next_;
+    bool ok = true;
+    const char* jid = Header(m, "Txj-Journal");
+    const std::uint64_t first = HeaderU64(m, "Txj-First", &ok), count = HeaderU64(m, "Txj-Count", &ok),
+                        index = HeaderU64(m, "Txj-Index", &ok), ts = HeaderU64(m, "Txj-Ts", &ok);
+    const char* topic = Header(m, "Txj-Topic");
+    const char* type = Header(m, "Txj-Type");
+    const char* key = Header(m, "Txj-Key");
+    Part p{m, topic ? topic : "", type ? type : "", std::string_view(natsMsg_GetData(m), natsMsg_GetDataLength(m)),
+           "", key != nullptr, ts};
+    if (key && !internal::HexDecode(key, &p.key)) ok = false;
+    if (!ok || !topic || !type || !jid) {
+      natsMsg_Destroy(m);
+      return Status::Corruption("message " + std::to_string(s) + " of stream " + link_.o.stream +
+                                " lacks txjournal framing");
+    }
+    Status src = CheckSource(jid);
+    if (!src.ok()) {
+      natsMsg_Destroy(m);
+      return src;
+    }
+    if (index == 0) {
+      DropBuf();
+      buf_first_ = first;
+      buf_count_ = count;
+    } else if (buf_.empty() || first != buf_first_ || index != buf_.size()) {
+      natsMsg_Destroy(m);  // the tail of a transaction whose start was republished later
+      if (buf_.empty()) batch_end_seq_ = sub_next_;
+      return std::uint64_t{0};
+    }
+    buf_.push_back(std::move(p));
+    if (buf_.size() < buf_count_) return std::uint64_t{0};
+    // A whole transaction: apply it all or nothing.
+    std::uint64_t applied = 0;
+    const std::uint64_t have = j_.next_offset();
+    if (buf_first_ > have) {
+      DropBuf();
+      return Status::Corruption("mirror gap: stream " + link_.o.stream + " continues at offset " +
+                                std::to_string(buf_first_) + " (sequence " + std::to_string(s) +
+                                ") but the mirror holds only up to offset " + std::to_string(have));
+    }
+    if (buf_first_ == have) {
+      auto tx = j_.begin();
+      if (!tx.ok()) {
+        DropBuf();
+        return tx.status();
+      }
+      for (const auto& e : buf_) {
+        AppendOptions o;
+        if (e.has_key) o.key = e.key;
+        o.timestamp_ns = e.ts;
+        Status a = tx->append(e.topic, e.type, e.payload, o);
+        if (!a.ok()) {
+          DropBuf();
+          return a;
+        }
+      }
+      auto info = tx->commit();
+      if (!info.ok()) {
+        DropBuf();
+        return info.status();
+      }
+      applied = 1;
+    }
+    DropBuf();
+    batch_end_seq_ = sub_next_;
+    return applied;
+  }
+
+  // Makes the batch's transactions durable (one sync for all, unless each
+  // commit already was), then saves the position after its last whole
+  // transaction.
+  //
+  // Done by the syncer thread, so that applying goes on meanwhile: while
+  // one sync runs, the batches that end are covered by the next one.
+  Status EndBatch() {
+    std::lock_guard<std::mutex> lock(smu_);
+    if (!sync_error_.ok()) {
+      Status e = sync_error_;
+      sync_error_ = Status::OK();
+      return e;
+    }
+    if (batch_end_seq_ > want_seq_) {
+      want_seq_ = batch_end_seq_;
+      scv_.notify_all();
+    }
+    return Status::OK();
+  }
+
+  // Waits until every position posted is saved; returns a sync or save error.
+  Status WaitSynced() {
+    std::unique_lock<std::mutex> lock(smu_);
+    scv_.wait(lock, [&] { return done_seq_ >= want_seq_ || !sync_error_.ok(); });
+    Status e = sync_error_;
+    sync_error_ = Status::OK();
+    return e;
+  }
+
+  std::uint64_t Synced() {
+    std::lock_guard<std::mutex> lock(smu_);
+    return done_seq_;
+  }
+
+  void SyncLoop() {
+    std::unique_lock<std::mutex> lock(smu_);
+    for (;;) {
+      scv_.wait(lock, [&] { return stop_syncer_ || (want_seq_ > done_seq_ && sync_error_.ok()); });
+      if (want_seq_ <= done_seq_ || !sync_error_.ok()) return;  // stopping, nothing (more) to save
+      const std::uint64_t seq = want_seq_;
+      lock.unlock();
+      Status s;
+      if (j_.options().durability != Durability::kCommit) s = j_.sync();
+      if (s.ok()) s = store_->save(name_, seq);
+      lock.lock();
+      if (s.ok()) {
+        done_seq_ = seq;
+      } else {
+        sync_error_ = s.WithContext("mirror of stream " + link_.o.stream + ": make the transactions up to sequence " +
+                                    std::to_string(seq) + " durable and save that position");
+        want_seq_ = done_seq_;  // posted again by the next batch
+      }
+      scv_.notify_all();
+    }
+  }
+
+  Status CheckSource(const char* source) {
     if (source_.empty()) {
       auto stored = tables_->Get("mirror", "source");
       if (!stored.ok()) return stored.status();
       if (stored->has_value()) {
         source_ = **stored;
       } else {
-        TXJ_RETURN_IF_ERROR(tables_->Write([&](KvTxn& t) { return t.put("mirror", "source", source); }));
-        source_ = source;
+        std::string s = source;
+        TXJ_RETURN_IF_ERROR(tables_->Write([&](KvTxn& t) { return t.put("mirror", "source", s); }));
+        source_ = s;
       }
     }
-    if (source != source_) {
-      return Status::InvalidArgument("mirror of journal " + source_ + " refuses messages of journal " + source);
+    if (source_ != source) {
+      return Status::InvalidArgument("mirror of journal " + source_ + " refuses the messages of journal " +
+                                     std::string(source) + " in stream " + link_.o.stream + " at sequence " +
+                                     std::to_string(sub_next_ - 1));
     }
     return Status::OK();
   }
@@ -436,20 +884,38 @@ class NatsMirror final : public Mirror {
   std::string name_;
   std::string source_;
   Link link_;
+  natsSubscription* sub_ = nullptr;
+  std::uint64_t sub_next_ = 1;       // stream sequence the consumer delivers next
+  std::uint64_t batch_end_seq_ = 1;  // sequence after the last whole transaction taken
+  // The syncer thread: syncs the journal, then saves want_seq_.
+  std::thread syncer_;
+  std::mutex smu_;
+  std::condition_variable scv_;
+  std::uint64_t want_seq_ = 0, done_seq_ = 0;
+  Status sync_error_;
+  bool stop_syncer_ = false;
+  std::vector<Part> buf_;            // the transaction being gathered
+  std::uint64_t buf_first_ = 0, buf_count_ = 0;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Replicator>> Replicator::open(Journal& journal, ReplicationOptions options) {
   static OneTimeInit init;
-  auto store = OffsetStore::open(journal);
-  if (!store.ok()) return store.status();
-  return std::unique_ptr<Replicator>(
-      std::make_unique<NatsReplicator>(journal, std::move(options), std::move(store).value()));
+  std::unique_ptr<OffsetStore> store;
+  if (!journal.options().read_only) {
+    auto s = OffsetStore::open(journal);
+    if (!s.ok()) return s.status();
+    store = std::move(s).value();
+  }
+  return std::unique_ptr<Replicator>(std::make_unique<NatsReplicator>(journal, std::move(options), std::move(store)));
 }
 
 Result<std::unique_ptr<Mirror>> Mirror::open(Journal& journal, ReplicationOptions options) {
   static OneTimeInit init;
+  if (journal.options().read_only) {
+    return Status::InvalidState("a mirror needs its journal " + journal.dir() + " open for writing");
+  }
   auto store = OffsetStore::open(journal);
   if (!store.ok()) return store.status();
   auto* tables = internal::OpenUserTables(journal).release();

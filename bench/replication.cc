@@ -1,0 +1,463 @@
+// journal-bench's `replication` workload: the replicator and the mirror beside
+// the JetStream client's own limits, on one nats-server (JetStream, file
+// storage) on loopback, in one run. Anchors: raw asynchronous publish and raw
+// synchronous publish of the same messages (same subject shape, the same ten
+// headers, message ids), and a bare pull consumer fetching them in batches of
+// 256. Then the replicator (a journal of N one-event transactions of 100 B to
+// the stream), the mirror (that stream into a new journal, one sync per
+// batch) and the lag from a commit on the source to its visibility in the
+// mirror under a writer paced at 10 k, 50 k and 100 k events/s.
+// Skipped with a reason when nats-server or NATS support is missing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stats.h"
+#include "txjournal/journal.h"
+#include "txjournal/replication.h"
+
+#ifdef TXJ_BENCH_NATS
+#include <nats/nats.h>
+#endif
+
+namespace bench {
+
+using json = nlohmann::ordered_json;
+
+#ifndef TXJ_BENCH_NATS
+json Replication(const std::string&, int, double, bool) {
+  return {{"skipped", "journal-bench was built without libnats (libnats-dev)"}};
+}
+#else
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string NatsServerBinary() {
+  for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+bool PortOpen(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The replicas of the streams the anchors create (3 on the cluster).
+int g_replicas = 1;
+
+struct Server {
+  pid_t pid = -1;
+  int port = 0;
+  // `cluster_port` and `routes` (cluster ports of the others) for a cluster node.
+  bool Start(const std::string& dir, int cluster_port = 0, const std::vector<int>& routes = {}, int p = 0) {
+    port = p ? p : FreePort();
+    std::filesystem::create_directories(dir);
+    pid = ::fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      std::vector<std::string> args = {NatsServerBinary(), "-a", "127.0.0.1", "-p", std::to_string(port), "-js",
+                                       "-sd", dir, "-n", "n" + std::to_string(port)};
+      if (cluster_port) {
+        std::string r;
+        for (int rp : routes) r += (r.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(rp);
+        args.insert(args.end(), {"--cluster_name", "bench", "--cluster",
+                                 "nats://127.0.0.1:" + std::to_string(cluster_port), "--routes", r});
+      }
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      std::freopen("/dev/null", "w", stdout);
+      std::freopen((dir + ".log").c_str(), "w", stderr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    for (int i = 0; i < 400 && !PortOpen(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    return PortOpen(port);
+  }
+  ~Server() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port); }
+};
+
+constexpr std::size_t kPayload = 100;
+const std::string kJid = "0123456789abcdef0123456789abcdef";
+
+struct Conn {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  explicit Conn(const std::string& url, std::int64_t max_pending = 0) {
+    if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    if (max_pending) jo.PublishAsync.MaxPending = max_pending;
+    if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK) js = nullptr;
+  }
+  ~Conn() {
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+  }
+  bool AddStream(const std::string& name, const std::string& prefix) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name.c_str();
+    std::string subj = prefix + ".>";
+    const char* subjects[] = {subj.c_str()};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = g_replicas;
+    jsStreamInfo* si = nullptr;
+    natsStatus s = js_AddStream(&si, js, &cfg, nullptr, nullptr);
+    if (si) jsStreamInfo_Destroy(si);
+    return s == NATS_OK;
+  }
+  void DeleteStream(const std::string& name) { js_DeleteStream(js, name.c_str(), nullptr, nullptr); }
+};
+
+// A message as the replicator makes it: the same subject shape, the same ten
+// headers, a message id.
+natsMsg* MakeMsg(const std::string& subject, std::uint64_t i, const std::string& payload, std::uint64_t expect) {
+  natsMsg* m = nullptr;
+  natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size()));
+  const std::string n = std::to_string(i);
+  natsMsgHeader_Set(m, "Nats-Msg-Id", (kJid + ":" + n).c_str());
+  natsMsgHeader_Set(m, "Txj-Topic", "orders");
+  natsMsgHeader_Set(m, "Txj-Type", "created");
+  natsMsgHeader_Set(m, "Txj-Ts", "1700000000000000000");
+  natsMsgHeader_Set(m, "Txj-Journal", kJid.c_str());
+  natsMsgHeader_Set(m, "Txj-Txn", n.c_str());
+  natsMsgHeader_Set(m, "Txj-First", n.c_str());
+  natsMsgHeader_Set(m, "Txj-Count", "1");
+  natsMsgHeader_Set(m, "Txj-Index", "0");
+  natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", std::to_string(expect).c_str());
+  return m;
+}
+
+// Events per second of raw asynchronous publishes (window 4096).
+double RawAsync(const std::string& url, const std::string& stream, const std::string& prefix, std::uint64_t n) {
+  Conn c(url, 4096);
+  if (!c.js || !c.AddStream(stream, prefix)) return 0;
+  const std::string payload(kPayload, 'p'), subject = prefix + ".orders";
+  const auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    natsMsg* m = MakeMsg(subject, i, payload, i);
+    while (js_PublishMsgAsync(c.js, &m, nullptr) == NATS_TIMEOUT) {
+    }
+    if (m) natsMsg_Destroy(m);
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 30000;
+  if (js_PublishAsyncComplete(c.js, &po) != NATS_OK) return 0;
+  return n / Secs(Clock::now() - t0);
+}
+
+double RawSync(const std::string& url, const std::string& stream, const std::string& prefix, std::uint64_t n) {
+  Conn c(url);
+  if (!c.js || !c.AddStream(stream, prefix)) return 0;
+  const std::string payload(kPayload, 'p'), subject = prefix + ".orders";
+  const auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    natsMsg* m = MakeMsg(subject, i, payload, i);
+    jsPubAck* ack = nullptr;
+    natsStatus s = js_PublishMsg(&ack, c.js, m, nullptr, nullptr);
+    natsMsg_Destroy(m);
+    if (ack) jsPubAck_Destroy(ack);
+    if (s != NATS_OK) return 0;
+  }
+  const double r = n / Secs(Clock::now() - t0);
+  c.DeleteStream(stream);
+  return r;
+}
+
+// A bare pull consumer: fetches the `n` messages of `stream` in batches of 256.
+double PullFetch(const std::string& url, const std::string& stream, const std::string& prefix, std::uint64_t n) {
+  Conn c(url);
+  if (!c.js) return 0;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Config.AckPolicy = js_AckNone;
+  so.Config.DeliverPolicy = js_DeliverAll;
+  natsSubscription* sub = nullptr;
+  if (js_PullSubscribe(&sub, c.js, (prefix + ".>").c_str(), "bench", nullptr, &so, nullptr) != NATS_OK) return 0;
+  std::uint64_t got = 0;
+  const auto t0 = Clock::now();
+  while (got < n) {
+    natsMsgList list{};
+    if (natsSubscription_Fetch(&list, sub, 256, 5000, nullptr) != NATS_OK) break;
+    got += static_cast<std::uint64_t>(list.Count);
+    natsMsgList_Destroy(&list);
+  }
+  const double r = got == n ? n / Secs(Clock::now() - t0) : 0;
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  return r;
+}
+
+txj::Options JournalOptions() {
+  txj::Options o;
+  o.durability = txj::Durability::kNone;
+  o.segment_size = 64ull << 20;
+  return o;
+}
+
+bool WriteEvents(txj::Journal& j, std::uint64_t n) {
+  const std::string payload(kPayload, 'p');
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto tx = j.begin();
+    if (!tx.ok() || !tx->append("orders", "created", payload).ok() || !tx->commit().ok()) return false;
+  }
+  return true;
+}
+
+// Replicator: events per second from start to the last acknowledgement.
+double Replicate(txj::Journal& j, const txj::ReplicationOptions& ro, std::uint64_t n) {
+  auto rep = txj::Replicator::open(j, ro);
+  if (!rep.ok()) return 0;
+  {
+    Conn c(ro.servers[0]);  // the stream made beforehand, as for the anchors
+    if (!c.js || !c.AddStream(ro.stream, ro.subject_prefix)) return 0;
+  }
+  std::stop_source stop;
+  const auto t0 = Clock::now();
+  std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
+  while ((*rep)->stats().next_offset < n && Secs(Clock::now() - t0) < 120) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const double secs = Secs(Clock::now() - t0);
+  const bool done = (*rep)->stats().next_offset >= n;
+  stop.request_stop();
+  t.join();
+  return done ? n / secs : 0;
+}
+
+// Mirror: events per second to apply the stream's `n` events.
+double MirrorRate(const std::string& dir, const txj::ReplicationOptions& ro, std::uint64_t n) {
+  auto j = txj::Journal::open(dir, JournalOptions());
+  if (!j.ok()) return 0;
+  auto m = txj::Mirror::open(**j, ro);
+  if (!m.ok()) return 0;
+  const auto t0 = Clock::now();
+  while ((*j)->next_offset() < n && Secs(Clock::now() - t0) < 120) {
+    if (!(*m)->apply_available().ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const double secs = Secs(Clock::now() - t0);
+  return (*j)->next_offset() >= n ? n / secs : 0;
+}
+
+// Commit on the source -> visible in the mirror, under a paced writer.
+json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate, double seconds) {
+  std::filesystem::create_directories(dir);
+  auto src = txj::Journal::open(dir + "/src", JournalOptions());
+  auto dst = txj::Journal::open(dir + "/dst", JournalOptions());
+  if (!src.ok() || !dst.ok()) return {{"skipped", "cannot open journals under " + dir}};
+  const std::uint64_t n = static_cast<std::uint64_t>(rate * seconds);
+  std::vector<std::int64_t> committed(n, 0);
+  std::vector<double> lag_ms;
+  lag_ms.reserve(n);
+  auto rep = txj::Replicator::open(**src, ro);
+  auto mir = txj::Mirror::open(**dst, ro);
+  if (!rep.ok() || !mir.ok()) return {{"skipped", "cannot open the replicator or the mirror"}};
+  std::stop_source stop;
+  std::thread tr([&] { (void)(*rep)->run(stop.get_token()); });
+  std::thread tm([&] { (void)(*mir)->run(stop.get_token()); });
+  std::thread reader([&] {
+    auto c = (*dst)->open_cursor(0);
+    if (!c.ok()) return;
+    for (std::uint64_t seen = 0; seen < n;) {
+      auto e = c->wait_next(Clock::now() + std::chrono::seconds(30), stop.get_token());
+      if (!e.ok()) return;
+      const std::int64_t now = Clock::now().time_since_epoch().count();
+      if (e->offset < n) lag_ms.push_back((now - committed[e->offset]) / 1e6);
+      seen = e->offset + 1;
+    }
+  });
+  // Until the replicator has made the stream and the mirror consumes it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const std::string payload(kPayload, 'p');
+  const auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto due = t0 + std::chrono::nanoseconds(static_cast<std::int64_t>(i * 1e9 / rate));
+    while (Clock::now() < due) std::this_thread::sleep_for(std::chrono::microseconds(100));  // no spinning
+    auto tx = (*src)->begin();
+    if (!tx.ok() || !tx->append("orders", "created", payload).ok()) break;
+    // Stamped just before the commit: the event may be seen as soon as it returns.
+    committed[i] = Clock::now().time_since_epoch().count();
+    if (!tx->commit().ok()) break;
+  }
+  const double wrote = n / Secs(Clock::now() - t0);
+  reader.join();
+  stop.request_stop();
+  tr.join();
+  tm.join();
+  return {{"writer_events_per_s", rate},
+          {"writer_achieved_per_s", wrote},
+          {"events", n},
+          {"mirrored", lag_ms.size()},
+          {"lag_p50_ms", Quantile(lag_ms, 0.5)},
+          {"lag_p99_ms", Quantile(lag_ms, 0.99)},
+          {"lag_max_ms", Max(lag_ms)}};
+}
+
+// Throughput rows against `url` (streams with `replicas` replicas).
+json Throughput(const std::string& dir, const std::string& url, int replicas, int reps, std::uint64_t n,
+                std::uint64_t n_sync, const std::string& tag) {
+  g_replicas = replicas;
+  json out;
+  std::vector<double> r_rep, r_mir;
+  json rows = json::array();
+  for (int r = 0; r < reps; ++r) {
+    const std::string k = std::to_string(r);
+    json row;
+    row["raw_async_publish_per_s"] = RawAsync(url, "A" + k, "a" + k, n);
+    row["raw_sync_publish_per_s"] = RawSync(url, "S" + k, "s" + k, n_sync);
+    row["pull_fetch_per_s"] = PullFetch(url, "A" + k, "a" + k, n);
+    {
+      Conn c(url);
+      if (c.js) c.DeleteStream("A" + k);
+    }
+    txj::ReplicationOptions ro;
+    ro.servers = {url};
+    ro.stream = "R" + k;
+    ro.subject_prefix = "r" + k;
+    ro.replicas = replicas;
+    {
+      auto j = txj::Journal::open(dir + "/rep" + k, JournalOptions());
+      if (!j.ok() || !WriteEvents(**j, n)) return {{"skipped", "cannot write the source journal in " + dir}};
+      row["replicator_per_s"] = Replicate(**j, ro, n);
+    }
+    row["mirror_per_s"] = MirrorRate(dir + "/mir" + k, ro, n);
+    {
+      Conn c(url);
+      if (c.js) c.DeleteStream(ro.stream);
+    }
+    std::filesystem::remove_all(dir + "/rep" + k);
+    std::filesystem::remove_all(dir + "/mir" + k);
+    const double a = row["raw_async_publish_per_s"], p = row["pull_fetch_per_s"];
+    row["replicator_over_raw_async"] = a > 0 ? row["replicator_per_s"].get<double>() / a : 0;
+    row["replicator_over_raw_sync"] =
+        row["raw_sync_publish_per_s"].get<double>() > 0
+            ? row["replicator_per_s"].get<double>() / row["raw_sync_publish_per_s"].get<double>()
+            : 0;
+    row["mirror_over_pull_fetch"] = p > 0 ? row["mirror_per_s"].get<double>() / p : 0;
+    r_rep.push_back(row["replicator_over_raw_async"]);
+    r_mir.push_back(row["mirror_over_pull_fetch"]);
+    std::fprintf(stderr, "replication %s rep %d: %s\n", tag.c_str(), r + 1, row.dump().c_str());
+    rows.push_back(row);
+  }
+  out["throughput"] = rows;
+  out["replicator_over_raw_async"] = {{"min", Min(r_rep)}, {"median", Median(r_rep)}, {"max", Max(r_rep)}};
+  out["mirror_over_pull_fetch"] = {{"min", Min(r_mir)}, {"median", Median(r_mir)}, {"max", Max(r_mir)}};
+  g_replicas = 1;
+  return out;
+}
+
+}  // namespace
+
+json Replication(const std::string& dir, int reps, double seconds, bool quick) {
+  if (NatsServerBinary().empty()) return {{"skipped", "nats-server is not installed (apt-get install nats-server)"}};
+  std::filesystem::create_directories(dir);
+  {
+    auto j = txj::Journal::open(dir + "/probe", JournalOptions());
+    if (!j.ok()) return {{"skipped", "cannot open a journal in " + dir + ": " + j.status().ToString()}};
+    if (txj::Replicator::open(**j, {}).status().code() == txj::Code::kNotSupported) {
+      return {{"skipped", "txjournal was built without NATS (libnats-dev)"}};
+    }
+  }
+  std::filesystem::remove_all(dir + "/probe");
+  Server server;
+  if (!server.Start(dir + "/nats")) return {{"skipped", "nats-server did not start (see " + dir + "/nats.log)"}};
+  const std::uint64_t n = quick ? 20000 : std::max<std::uint64_t>(100000, static_cast<std::uint64_t>(100000 * seconds));
+  const std::uint64_t n_sync = n / 10;
+  json out;
+  out["settings"] = {{"server", "one nats-server, JetStream file storage, loopback; without --quick also a 3-node cluster (streams with 3 replicas), throughput only"},
+                     {"events", n},
+                     {"sync_publish_events", n_sync},
+                     {"payload_bytes", kPayload},
+                     {"publish_window", 4096},
+                     {"mirror_batch", 256},
+                     {"mirror_durability", "kNone journal, one sync per batch (batches that end during a sync share the next one)"},
+                     {"repetitions", reps}};
+  out["single_node"] = Throughput(dir, server.url(), 1, reps, n, n_sync, "1 node");
+  json lag = json::array();
+  const double lag_seconds = quick ? 0.5 : std::max(2.0, seconds);
+  int i = 0;
+  for (double rate : {10000.0, 50000.0, 100000.0}) {
+    txj::ReplicationOptions ro;
+    ro.servers = {server.url()};
+    ro.stream = "L" + std::to_string(i);
+    ro.subject_prefix = "l" + std::to_string(i);
+    const std::string d = dir + "/lag" + std::to_string(i++);
+    json row = Lag(d, ro, rate, lag_seconds);
+    std::fprintf(stderr, "replication lag: %s\n", row.dump().c_str());
+    lag.push_back(row);
+    std::filesystem::remove_all(d);
+  }
+  out["lag"] = lag;
+  if (!quick) {
+    // Three nodes on loopback, streams with three replicas.
+    Server nodes[3];
+    const int cport[3] = {FreePort(), FreePort(), FreePort()};
+    const int cl[3] = {FreePort(), FreePort(), FreePort()};
+    bool up = true;
+    for (int k = 0; k < 3; ++k) {
+      std::vector<int> routes;
+      for (int o = 0; o < 3; ++o) {
+        if (o != k) routes.push_back(cport[o]);
+      }
+      up = nodes[k].Start(dir + "/cluster" + std::to_string(k), cport[k], routes, cl[k]) && up;
+    }
+    if (!up) {
+      out["cluster_3_nodes"] = {{"skipped", "the cluster did not start (see " + dir + "/cluster*.log)"}};
+    } else {
+      std::this_thread::sleep_for(std::chrono::seconds(3));  // meta leader elected
+      out["cluster_3_nodes"] = Throughput(dir, nodes[0].url(), 3, reps, n, n_sync, "3 nodes");
+    }
+  }
+  return out;
+}
+#endif
+
+}  // namespace bench

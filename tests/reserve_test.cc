@@ -1,0 +1,77 @@
+// Block reservation ahead of the writer (Segment::Reserve and the ahead
+// thread of lib/journal/writer.cc) near a segment's end.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+using namespace txj;
+using txj::test::TempDir;
+
+namespace {
+
+// Passes everything to the default file system, except that a reservation
+// of 0 bytes succeeds (posix_fallocate refuses it; a user's FileSystem need
+// not) and is counted.
+class ZeroAllocateFs final : public FileSystem {
+ public:
+  int Open(const std::string& p, int f, mode_t m, int* fd) override { return base_->Open(p, f, m, fd); }
+  int Close(int fd) override { return base_->Close(fd); }
+  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override { return base_->PWrite(fd, d, n, o); }
+  int PRead(int fd, void* d, std::size_t n, std::uint64_t o, std::size_t* g) override {
+    return base_->PRead(fd, d, n, o, g);
+  }
+  int Allocate(int fd, std::uint64_t o, std::uint64_t n) override {
+    if (n == 0) {
+      zero_allocates.fetch_add(1);
+      return 0;
+    }
+    return base_->Allocate(fd, o, n);
+  }
+  int Truncate(int fd, std::uint64_t s) override { return base_->Truncate(fd, s); }
+  int DataSync(int fd) override { return base_->DataSync(fd); }
+  int FileSize(int fd, std::uint64_t* s) override { return base_->FileSize(fd, s); }
+  int Map(int fd, std::uint64_t o, std::size_t n, bool w, void** a) override { return base_->Map(fd, o, n, w, a); }
+  int Unmap(void* a, std::size_t n) override { return base_->Unmap(a, n); }
+  int Rename(const std::string& f, const std::string& t) override { return base_->Rename(f, t); }
+  int Unlink(const std::string& p) override { return base_->Unlink(p); }
+  int MakeDir(const std::string& p, mode_t m) override { return base_->MakeDir(p, m); }
+  int SyncDir(const std::string& p) override { return base_->SyncDir(p); }
+  int ListDir(const std::string& d, std::vector<std::string>* n) override { return base_->ListDir(d, n); }
+
+  std::atomic<std::uint64_t> zero_allocates{0};
+
+ private:
+  std::shared_ptr<FileSystem> base_ = DefaultFileSystem();
+};
+
+}  // namespace
+
+TEST_CASE("the writer's last megabytes of a segment never ask the file system to reserve zero bytes") {
+  // Before: in the last 2 MiB of a segment the ahead thread's target lies
+  // past the end, Reserve asked for 0 bytes, and a file system that accepts
+  // that left the thread looping without waiting (a core at 100 %).
+  TempDir dir;
+  auto fs = std::make_shared<ZeroAllocateFs>();
+  Options o;
+  o.durability = Durability::kNone;
+  o.segment_size = 4ull << 20;
+  o.file_system = fs;
+  auto j = test::OpenOrDie(dir.path(), o);
+  const std::string payload(1000, 'p');
+  std::uint64_t written = 0;
+  // Through three segments, each time through its last 2 MiB.
+  while (written < 11ull << 20) {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx);
+    for (int i = 0; i < 64; ++i) TXJ_REQUIRE_OK(tx->append("t", "x", payload));
+    TXJ_REQUIRE_OK(tx->commit());
+    written += 64 * payload.size();
+  }
+  TXJ_CHECK_OK(j->close());
+  CHECK(fs->zero_allocates.load() == 0);
+  auto again = test::OpenOrDie(dir.path(), o);
+  CHECK(test::ReadAllEvents(*again).size() == written / payload.size());
+}
