@@ -1,5 +1,5 @@
 // Block reservation ahead of the writer (Segment::Reserve and the ahead
-// thread of lib/writer.cc) near a segment's end.
+// thread of lib/journal/writer.cc) near a segment's end.
 #include <atomic>
 #include <memory>
 #include <string>
