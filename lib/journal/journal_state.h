@@ -175,7 +175,10 @@ struct JournalState {
   // holds an acknowledged commit.
   static constexpr std::uint64_t kZeroAheadStep = 64 << 10;
   std::uint64_t zeroed_end = 0;  // staging: pages of the active segment below it were written
-  void ZeroAhead(std::uint64_t written);
+  // Called after a committed transaction of `txn_bytes` was written, before
+  // its sync; not after a begin marker's write (a large transaction would
+  // then overwrite zeros just written).
+  void ZeroAhead(std::uint64_t txn_bytes);
 
   // ---- ahead thread: reserves and prefaults the pages just ahead of the writer ----
   static constexpr std::uint64_t kAheadWindow = 2 << 20;  // prefaulted (dirty) past the writer: bounded

@@ -97,6 +97,7 @@ Result<CommitInfo> TxnTree::CommitTop() {
     return f;
   }
   const std::uint64_t end = j->pos;
+  if (j->staging) j->ZeroAhead(end - begin_lsn);
   j->NoteBoundary(Boundary{end, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum}, begin_lsn, first);
   JournalState* jj = j;
   Release();

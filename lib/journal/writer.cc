@@ -143,17 +143,17 @@ Status JournalState::Flush() {
                                                std::to_string(active->file_offset(stage_lsn))));
   }
   stage_lsn = pos;
-  ZeroAhead(n);
   return Status::OK();
 }
 
-void JournalState::ZeroAhead(std::uint64_t written) {
+void JournalState::ZeroAhead(std::uint64_t txn_bytes) {
   constexpr std::uint64_t kPage = 4096;
   const std::uint64_t page_end = (pos + kPage - 1) & ~(kPage - 1);
   zeroed_end = std::max(zeroed_end, page_end);  // a new segment starts past the old one's end
-  // A large write pays its allocation once for many pages: zeros would
-  // only double its bytes. Small ones refill the window when it runs low.
-  if (written >= kZeroAheadStep || zeroed_end - pos >= kZeroAheadStep / 4) return;
+  // A large transaction pays its allocation once for many pages: zeros
+  // would only double its bytes. Small ones refill the window when it runs
+  // low.
+  if (txn_bytes >= kZeroAheadStep || zeroed_end - pos >= kZeroAheadStep / 4) return;
   const std::uint64_t to = std::min(zeroed_end + kZeroAheadStep, active->end());
   static const std::uint8_t kZeros[kPage] = {};
   // Page by page: one large write of zeros lands in a large page-cache
