@@ -29,7 +29,7 @@ std::vector<std::string> ReadPayloads(Journal& j) {
 // header page (segment header, watermark slot) is rewritten by design and
 // left out. Also counts the pages written with zeros ahead of the writer and
 // the writes that start on such a page.
-class PageRuleFs final : public FileSystem {
+class PageRuleFs final : public test::ForwardingFileSystem {
  public:
   int Open(const std::string& p, int f, mode_t m, int* fd) override {
     int e = base_->Open(p, f, m, fd);
@@ -40,7 +40,6 @@ class PageRuleFs final : public FileSystem {
     }
     return e;
   }
-  int Close(int fd) override { return base_->Close(fd); }
   int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -65,11 +64,6 @@ class PageRuleFs final : public FileSystem {
     }
     return base_->PWrite(fd, d, n, o);
   }
-  int PRead(int fd, void* d, std::size_t n, std::uint64_t o, std::size_t* g) override {
-    return base_->PRead(fd, d, n, o, g);
-  }
-  int Allocate(int fd, std::uint64_t o, std::uint64_t n) override { return base_->Allocate(fd, o, n); }
-  int Truncate(int fd, std::uint64_t s) override { return base_->Truncate(fd, s); }
   int DataSync(int fd) override {
     int e = base_->DataSync(fd);
     std::lock_guard<std::mutex> lock(mu_);
@@ -80,9 +74,6 @@ class PageRuleFs final : public FileSystem {
     }
     return e;
   }
-  int FileSize(int fd, std::uint64_t* s) override { return base_->FileSize(fd, s); }
-  int Map(int fd, std::uint64_t o, std::size_t n, bool w, void** a) override { return base_->Map(fd, o, n, w, a); }
-  int Unmap(void* a, std::size_t n) override { return base_->Unmap(a, n); }
   int Rename(const std::string& f, const std::string& t) override {
     int e = base_->Rename(f, t);
     std::lock_guard<std::mutex> lock(mu_);
@@ -97,10 +88,6 @@ class PageRuleFs final : public FileSystem {
     }
     return e;
   }
-  int Unlink(const std::string& p) override { return base_->Unlink(p); }
-  int MakeDir(const std::string& p, mode_t m) override { return base_->MakeDir(p, m); }
-  int SyncDir(const std::string& p) override { return base_->SyncDir(p); }
-  int ListDir(const std::string& d, std::vector<std::string>* n) override { return base_->ListDir(d, n); }
 
   std::uint64_t violations() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -120,7 +107,6 @@ class PageRuleFs final : public FileSystem {
   struct File {
     std::set<std::uint64_t> durable, pending, zeroed;
   };
-  std::shared_ptr<FileSystem> base_ = DefaultFileSystem();
   std::mutex mu_;
   std::map<int, std::string> paths_;
   std::map<std::string, File> files_;

@@ -15,14 +15,8 @@ namespace {
 // Passes everything to the default file system, except that a reservation
 // of 0 bytes succeeds (posix_fallocate refuses it; a user's FileSystem need
 // not) and is counted.
-class ZeroAllocateFs final : public FileSystem {
+class ZeroAllocateFs final : public test::ForwardingFileSystem {
  public:
-  int Open(const std::string& p, int f, mode_t m, int* fd) override { return base_->Open(p, f, m, fd); }
-  int Close(int fd) override { return base_->Close(fd); }
-  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override { return base_->PWrite(fd, d, n, o); }
-  int PRead(int fd, void* d, std::size_t n, std::uint64_t o, std::size_t* g) override {
-    return base_->PRead(fd, d, n, o, g);
-  }
   int Allocate(int fd, std::uint64_t o, std::uint64_t n) override {
     if (n == 0) {
       zero_allocates.fetch_add(1);
@@ -30,21 +24,8 @@ class ZeroAllocateFs final : public FileSystem {
     }
     return base_->Allocate(fd, o, n);
   }
-  int Truncate(int fd, std::uint64_t s) override { return base_->Truncate(fd, s); }
-  int DataSync(int fd) override { return base_->DataSync(fd); }
-  int FileSize(int fd, std::uint64_t* s) override { return base_->FileSize(fd, s); }
-  int Map(int fd, std::uint64_t o, std::size_t n, bool w, void** a) override { return base_->Map(fd, o, n, w, a); }
-  int Unmap(void* a, std::size_t n) override { return base_->Unmap(a, n); }
-  int Rename(const std::string& f, const std::string& t) override { return base_->Rename(f, t); }
-  int Unlink(const std::string& p) override { return base_->Unlink(p); }
-  int MakeDir(const std::string& p, mode_t m) override { return base_->MakeDir(p, m); }
-  int SyncDir(const std::string& p) override { return base_->SyncDir(p); }
-  int ListDir(const std::string& d, std::vector<std::string>* n) override { return base_->ListDir(d, n); }
 
   std::atomic<std::uint64_t> zero_allocates{0};
-
- private:
-  std::shared_ptr<FileSystem> base_ = DefaultFileSystem();
 };
 
 }  // namespace

@@ -785,35 +785,18 @@ namespace {
 
 // Passes every call to the POSIX file system; the next DataSync after
 // arm() sleeps first.
-class SlowSyncFs final : public FileSystem {
+class SlowSyncFs final : public test::ForwardingFileSystem {
  public:
   void arm(std::chrono::milliseconds d) {
     delay_ = d;
     armed_ = true;
   }
-  int Open(const std::string& p, int f, mode_t m, int* fd) override { return base_->Open(p, f, m, fd); }
-  int Close(int fd) override { return base_->Close(fd); }
-  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override { return base_->PWrite(fd, d, n, o); }
-  int PRead(int fd, void* d, std::size_t n, std::uint64_t o, std::size_t* g) override {
-    return base_->PRead(fd, d, n, o, g);
-  }
-  int Allocate(int fd, std::uint64_t o, std::uint64_t n) override { return base_->Allocate(fd, o, n); }
-  int Truncate(int fd, std::uint64_t s) override { return base_->Truncate(fd, s); }
   int DataSync(int fd) override {
     if (armed_.exchange(false)) std::this_thread::sleep_for(delay_);
     return base_->DataSync(fd);
   }
-  int FileSize(int fd, std::uint64_t* s) override { return base_->FileSize(fd, s); }
-  int Map(int fd, std::uint64_t o, std::size_t n, bool w, void** a) override { return base_->Map(fd, o, n, w, a); }
-  int Unmap(void* a, std::size_t n) override { return base_->Unmap(a, n); }
-  int Rename(const std::string& f, const std::string& t) override { return base_->Rename(f, t); }
-  int Unlink(const std::string& p) override { return base_->Unlink(p); }
-  int MakeDir(const std::string& p, mode_t m) override { return base_->MakeDir(p, m); }
-  int SyncDir(const std::string& p) override { return base_->SyncDir(p); }
-  int ListDir(const std::string& d, std::vector<std::string>* n) override { return base_->ListDir(d, n); }
 
  private:
-  std::shared_ptr<FileSystem> base_ = DefaultFileSystem();
   std::atomic<bool> armed_{false};
   std::chrono::milliseconds delay_{0};
 };
