@@ -26,13 +26,7 @@ LogReader::Stop LogReader::Next(RecordView* out) {
     error_ = e;
     return Stop::kInvalid;
   }
-  min_epoch_ = out->epoch;
-  if (out->type == RecordType::kSegmentEnd) {
-    pos_ = seg_->end() + format::kSegmentHeaderSize;
-  } else {
-    pos_ = out->next_lsn();
-  }
-  return Stop::kRecord;
+  return Accept(*out);
 }
 
 }  // namespace txj::internal

@@ -41,9 +41,7 @@ class LogReader {
       if (DecodeRecord(seg_->at(pos_), seg_->end() - pos_, pos_, salt_, out) == DecodeError::kNone &&
           out->epoch >= min_epoch_ && out->type != RecordType::kSegmentEnd) {
         error_ = DecodeError::kNone;
-        min_epoch_ = out->epoch;
-        pos_ = out->next_lsn();
-        return Stop::kRecord;
+        return Accept(*out);
       }
     }
     return Next(out);
@@ -65,6 +63,14 @@ class LogReader {
   std::string Where(std::uint64_t lsn) const;
 
  private:
+  // Takes a valid record at the current position and moves past it (past
+  // the segment's end for a kSegmentEnd record).
+  Stop Accept(const RecordView& r) {
+    min_epoch_ = r.epoch;
+    pos_ = r.type == RecordType::kSegmentEnd ? seg_->end() + format::kSegmentHeaderSize : r.next_lsn();
+    return Stop::kRecord;
+  }
+
   SegmentSet* segs_;
   std::uint64_t salt_;
   std::uint64_t pos_;

@@ -18,6 +18,7 @@ void TxnChecker::Reset(std::uint64_t next_offset, std::uint64_t last_txn_id) {
 
 Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
   *effect = Effect::kNone;
+  if (FeedEvent(r)) return Status::OK();  // the rule for events lives there
   if (r.type == RecordType::kSegmentEnd) return Status::OK();
   if (r.type == RecordType::kPadding && !open_) {
     // Whole transactions removed by compaction: their offsets and their
@@ -77,12 +78,10 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
       top_count += ReadBody<format::PaddingBody>(r).skipped_events;
       break;
     case RecordType::kEvent:
-      if (r.sub_id != top || r.depth != stack_.size()) {
-        return Status::Corruption("event of sub-transaction " + Num(r.sub_id) +
-                                  " while the innermost open level is " + Num(top));
-      }
-      ++top_count;
-      break;
+      // FeedEvent took every event of the innermost open level.
+      return Status::Corruption("event of sub-transaction " + Num(r.sub_id) + " at depth " + Num(r.depth) +
+                                " while the innermost open level is " + Num(top) + " at depth " +
+                                Num(stack_.size()));
     case RecordType::kSubCommit:
     case RecordType::kSubRollback: {
       if (stack_.empty() || r.sub_id != top || r.depth != stack_.size()) {
