@@ -102,7 +102,7 @@ Result<CommitInfo> TxnTree::CommitTop() {
   JournalState* jj = j;
   Release();
   if (jj->options.durability == Durability::kCommit) {
-    TXJ_RETURN_IF_ERROR(jj->SyncTo(end));
+    TXJ_RETURN_IF_ERROR(jj->SyncTo(end, /*commit=*/true));
   }
   return CommitInfo{txn_id, 0, first, count, end};
 }

@@ -291,6 +291,8 @@ void JournalState::NoteBoundary(const Boundary& b, std::uint64_t begin_lsn, std:
     std::lock_guard<std::mutex> lock(sync_mu);
     commit_end = b.lsn;
     last_boundary = b;
+    ++commits_noted;
+    if (gathering) gather_cv.notify_one();
     if (options.durability != Durability::kCommit) Publish(b.lsn, b.next_offset);
   }
   if (b.next_offset > first_offset &&
@@ -304,7 +306,17 @@ void JournalState::NoteBoundary(const Boundary& b, std::uint64_t begin_lsn, std:
   }
 }
 
-Status JournalState::SyncTo(std::uint64_t target) {
+void JournalState::GatherCommits(std::unique_lock<std::mutex>& lock) {
+  if (last_sync_batch < 2) return;
+  const auto deadline = std::chrono::steady_clock::now() + last_sync_time / 2;
+  gathering = true;
+  while (commits_noted - commits_at_sync < last_sync_batch && failed.ok()) {
+    if (gather_cv.wait_until(lock, deadline) == std::cv_status::timeout) break;
+  }
+  gathering = false;
+}
+
+Status JournalState::SyncTo(std::uint64_t target, bool commit) {
   std::unique_lock<std::mutex> lock(sync_mu);
   for (;;) {
     if (!failed.ok()) return failed;
@@ -314,6 +326,10 @@ Status JournalState::SyncTo(std::uint64_t target) {
       continue;
     }
     syncing = true;
+    if (commit) GatherCommits(lock);
+    const std::uint64_t batch = commits_noted - commits_at_sync;
+    commits_at_sync = commits_noted;
+    const auto started = std::chrono::steady_clock::now();
     const std::uint64_t t = std::max(target, commit_end);
     const std::uint64_t prev = synced_lsn;
     const Boundary b = last_boundary;
@@ -332,6 +348,10 @@ Status JournalState::SyncTo(std::uint64_t target) {
     }
     lock.lock();
     syncing = false;
+    if (commit) {
+      last_sync_batch = batch;
+      last_sync_time = std::chrono::steady_clock::now() - started;
+    }
     if (!s.ok()) {
       lock.unlock();
       return FailClosed(s);
