@@ -8,6 +8,11 @@
 // batch) and the lag from a commit on the source to its visibility in the
 // mirror under a writer paced at 10 k, 50 k and 100 k events/s.
 // Skipped with a reason when nats-server or NATS support is missing.
+//
+// TXJ_BENCH_REPLICATION_PARTS (comma-separated: raw (the three anchors),
+// raw_async (that anchor alone), replicator, mirror, lag, cluster (the
+// selected throughput parts on three nodes); default all) runs only some
+// parts, e.g. to profile one of them.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -21,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -81,6 +87,14 @@ bool PortOpen(int port) {
 
 // The replicas of the streams the anchors create (3 on the cluster).
 int g_replicas = 1;
+
+// Whether TXJ_BENCH_REPLICATION_PARTS selects `part` (all when unset).
+bool Part(const char* part) {
+  const char* env = std::getenv("TXJ_BENCH_REPLICATION_PARTS");
+  if (!env || !*env) return true;
+  const std::string list = "," + std::string(env) + ",";
+  return list.find("," + std::string(part) + ",") != std::string::npos;
+}
 
 struct Server {
   pid_t pid = -1;
@@ -351,10 +365,15 @@ json Throughput(const std::string& dir, const std::string& url, int replicas, in
   for (int r = 0; r < reps; ++r) {
     const std::string k = std::to_string(r);
     json row;
-    row["raw_async_publish_per_s"] = RawAsync(url, "A" + k, "a" + k, n);
-    row["raw_sync_publish_per_s"] = RawSync(url, "S" + k, "s" + k, n_sync);
-    row["pull_fetch_per_s"] = PullFetch(url, "A" + k, "a" + k, n);
-    {
+    row["raw_async_publish_per_s"] = 0.0;
+    row["raw_sync_publish_per_s"] = 0.0;
+    row["pull_fetch_per_s"] = 0.0;
+    if (Part("raw") || Part("raw_async")) {
+      row["raw_async_publish_per_s"] = RawAsync(url, "A" + k, "a" + k, n);
+      if (Part("raw")) {
+        row["raw_sync_publish_per_s"] = RawSync(url, "S" + k, "s" + k, n_sync);
+        row["pull_fetch_per_s"] = PullFetch(url, "A" + k, "a" + k, n);
+      }
       Conn c(url);
       if (c.js) c.DeleteStream("A" + k);
     }
@@ -363,12 +382,14 @@ json Throughput(const std::string& dir, const std::string& url, int replicas, in
     ro.stream = "R" + k;
     ro.subject_prefix = "r" + k;
     ro.replicas = replicas;
-    {
+    row["replicator_per_s"] = 0.0;
+    row["mirror_per_s"] = 0.0;
+    if (Part("replicator") || Part("mirror")) {
       auto j = txj::Journal::open(dir + "/rep" + k, JournalOptions());
       if (!j.ok() || !WriteEvents(**j, n)) return {{"skipped", "cannot write the source journal in " + dir}};
       row["replicator_per_s"] = Replicate(**j, ro, n);
     }
-    row["mirror_per_s"] = MirrorRate(dir + "/mir" + k, ro, n);
+    if (Part("mirror")) row["mirror_per_s"] = MirrorRate(dir + "/mir" + k, ro, n);
     {
       Conn c(url);
       if (c.js) c.DeleteStream(ro.stream);
@@ -420,11 +441,14 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
                      {"mirror_batch", 256},
                      {"mirror_durability", "kNone journal, one sync per batch (batches that end during a sync share the next one)"},
                      {"repetitions", reps}};
-  out["single_node"] = Throughput(dir, server.url(), 1, reps, n, n_sync, "1 node");
+  if (Part("raw") || Part("raw_async") || Part("replicator") || Part("mirror")) {
+    out["single_node"] = Throughput(dir, server.url(), 1, reps, n, n_sync, "1 node");
+  }
   json lag = json::array();
   const double lag_seconds = quick ? 0.5 : std::max(2.0, seconds);
   int i = 0;
   for (double rate : {10000.0, 50000.0, 100000.0}) {
+    if (!Part("lag")) break;
     txj::ReplicationOptions ro;
     ro.servers = {server.url()};
     ro.stream = "L" + std::to_string(i);
@@ -436,7 +460,7 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
     std::filesystem::remove_all(d);
   }
   out["lag"] = lag;
-  if (!quick) {
+  if (!quick && Part("cluster")) {
     // Three nodes on loopback, streams with three replicas.
     Server nodes[3];
     const int cport[3] = {FreePort(), FreePort(), FreePort()};

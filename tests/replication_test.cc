@@ -20,6 +20,7 @@
 #endif
 
 #include "test_util.h"
+#include "txjournal/offset_store.h"
 #include "txjournal/replication.h"
 
 using namespace txj;
@@ -361,6 +362,51 @@ TEST_CASE("a read-only journal can run a replicator") {
   TXJ_REQUIRE_OK(m);
   CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
   CHECK(View(*mirror) == View(*src));
+}
+
+TEST_CASE("a replicator goes on publishing while its position cannot be saved") {
+  test::TempDir dir;
+  NatsNode node{"n1", dir.sub("nats1"), FreePort()};
+  node.Start();
+  ReplicationOptions ro;
+  ro.servers = {node.url()};
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x5a7e);
+  Write(*src, 20, rng);
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  std::stop_source stop;
+  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  auto caught_up = [&] {
+    for (int i = 0; i < 400 && (*rep)->stats().next_offset < src->next_offset(); ++i) std::this_thread::sleep_for(25ms);
+    return (*rep)->stats().next_offset;
+  };
+  CHECK(caught_up() == src->next_offset());
+  // Another thread holds the catalog's write transaction: every position
+  // save waits until it ends. Meanwhile more than a thousand transactions
+  // are committed.
+  auto store = OffsetStore::open(*src);
+  TXJ_REQUIRE_OK(store);
+  std::atomic<bool> held{false}, release{false};
+  std::thread holder([&] {
+    CHECK((*store)->commit_with("holder", 1, [&](KvTxn&) {
+      held = true;
+      while (!release) std::this_thread::sleep_for(1ms);
+      return Status::OK();
+    }).ok());
+  });
+  while (!held) std::this_thread::sleep_for(1ms);
+  Write(*src, 3000, rng);
+  const std::uint64_t reached = caught_up();
+  release = true;
+  holder.join();
+  stop.request_stop();
+  tr.join();
+  CHECK(reached == src->next_offset());  // publishing never waited for the catalog
+  // The position is saved once the catalog is free again (at the stop).
+  auto saved = (*store)->load("replicator:TXJ");
+  TXJ_REQUIRE_OK(saved);
+  CHECK(*saved == src->next_offset());
 }
 
 #ifdef TXJ_TEST_NATS

@@ -7,7 +7,9 @@
 // duplicate). On any failure it waits for what is in flight, reads the
 // stream's tail (the source of truth for where replication stands) and goes
 // on from there. Its position in the catalog (when the journal is writable)
-// is only a floor, saved every kSaveEveryTxns transactions or kSaveEvery.
+// is only a floor, saved every kSaveEvery by a thread of its own: the
+// publishing thread never waits for the catalog (an LMDB commit with its
+// sync each time).
 //
 // The mirror reads the stream through an ordered consumer (pushed by the
 // server while the mirror applies the previous batch) and applies batches of
@@ -35,7 +37,6 @@ namespace txj {
 
 namespace {
 
-constexpr std::uint64_t kSaveEveryTxns = 1000;
 constexpr auto kSaveEvery = std::chrono::milliseconds(500);
 constexpr int kMirrorBatch = 256;
 
@@ -200,6 +201,11 @@ class NatsReplicator final : public Replicator {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.next_offset = floor_;
     }
+    StartSaver();
+    struct SaverGuard {
+      NatsReplicator* r;
+      ~SaverGuard() { r->StopSaver(); }
+    } saver_guard{this};
     bool stream_ok = false, need_resync = true;
     for (;;) {
       if (stop.stop_requested()) return Stop();
@@ -217,6 +223,8 @@ class NatsReplicator final : public Replicator {
       if (s.code() == Code::kCancelled) return Stop();
       if (s.code() == Code::kTruncated || s.code() == Code::kCorruption || s.code() == Code::kInvalidArgument) {
         Drain();
+        StopSaver();
+        (void)Save();
         return s;
       }
       // A publish failed or the stream is unavailable: local commits go on;
@@ -302,27 +310,68 @@ class NatsReplicator final : public Replicator {
 
   Status Stop() {
     Drain();
-    (void)Save(true);
+    StopSaver();
+    (void)Save();
     return Status::Cancelled("replicator stopped");
   }
 
-  // Saves the acknowledged position (a floor for the next run) every
-  // kSaveEveryTxns transactions or kSaveEvery, or now when `force`.
-  Status Save(bool force) {
+  // Saves the acknowledged position (a floor for the next run), when it
+  // moved. Called by the saver thread, and once more after it stopped.
+  Status Save() {
     if (!store_) return Status::OK();
-    const auto now = std::chrono::steady_clock::now();
-    if (!force && txns_since_save_ < kSaveEveryTxns && now - last_save_ < kSaveEvery) return Status::OK();
     std::uint64_t pos;
     {
       std::lock_guard<std::mutex> lock(mu_);
       pos = stats_.next_offset;
     }
-    txns_since_save_ = 0;
-    last_save_ = now;
     if (pos <= saved_) return Status::OK();
     TXJ_RETURN_IF_ERROR(store_->save(name_, pos));
     saved_ = pos;
     return Status::OK();
+  }
+
+  // The saver thread: every kSaveEvery, off the publishing thread. A
+  // failed save is reported by the publishing thread (which then retries
+  // from the stream's tail, as after any failure).
+  void StartSaver() {
+    if (!store_ || saver_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(save_mu_);
+      stop_saver_ = false;
+      save_error_ = Status::OK();
+    }
+    saver_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(save_mu_);
+      while (!stop_saver_) {
+        save_cv_.wait_for(lock, kSaveEvery, [&] { return stop_saver_; });
+        if (stop_saver_) break;
+        lock.unlock();
+        Status s = Save();
+        lock.lock();
+        if (!s.ok() && save_error_.ok()) {
+          save_error_ = s.WithContext("replicator of stream " + link_.o.stream + ": save its position");
+          save_failed_ = true;
+        }
+      }
+    });
+  }
+  void StopSaver() {
+    if (!saver_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(save_mu_);
+      stop_saver_ = true;
+    }
+    save_cv_.notify_all();
+    saver_.join();
+  }
+  // The saver's error, once.
+  Status SaveError() {
+    if (!save_failed_) return Status::OK();
+    std::lock_guard<std::mutex> lock(save_mu_);
+    save_failed_ = false;
+    Status e = save_error_;
+    save_error_ = Status::OK();
+    return e;
   }
 
   // Where to go on: from the stream's tail (nothing in flight).
@@ -467,7 +516,6 @@ class NatsReplicator final : public Replicator {
     next_ = txn_first_ + txn_.size();
     skip_below_ = 0;
     DropTxn();
-    ++txns_since_save_;
     return result;
   }
 
@@ -483,7 +531,7 @@ class NatsReplicator final : public Replicator {
     for (;;) {
       std::string why;
       if (Failed(&why)) return Status::IOError(why);
-      TXJ_RETURN_IF_ERROR(Save(false));
+      TXJ_RETURN_IF_ERROR(SaveError());
       auto e = cur->next();
       if (!e.ok()) return e.status();
       if (e->has_value()) {
@@ -515,8 +563,14 @@ class NatsReplicator final : public Replicator {
   std::uint64_t txn_id_ = 0, txn_first_ = 0, txn_lsn_ = 0;
   std::unordered_map<std::string, std::string> subjects_;
   std::stop_token stop_;
-  std::uint64_t txns_since_save_ = 0, saved_ = 0;
-  std::chrono::steady_clock::time_point last_save_ = std::chrono::steady_clock::now();
+  std::uint64_t saved_ = 0;  // by the saver thread, or after it stopped
+  // The saver thread.
+  std::thread saver_;
+  std::mutex save_mu_;
+  std::condition_variable save_cv_;
+  bool stop_saver_ = false;
+  Status save_error_;
+  std::atomic<bool> save_failed_{false};
   // Shared with the acknowledgement callback.
   mutable std::mutex mu_;
   ReplicatorStats stats_;
