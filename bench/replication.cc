@@ -13,12 +13,6 @@
 // raw_async (that anchor alone), replicator, mirror, lag, cluster (the
 // selected throughput parts on three nodes); default all) runs only some
 // parts, e.g. to profile one of them.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +32,8 @@
 
 #ifdef TXJ_BENCH_NATS
 #include <nats/nats.h>
+
+#include "nats_test_server.h"
 #endif
 
 namespace bench {
@@ -54,36 +50,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::string NatsServerBinary() {
-  for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
-}
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-bool PortOpen(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
+using txj::natstest::FreePort;
+using txj::natstest::NatsNode;
+using txj::natstest::NatsServerBinary;
 
 // The replicas of the streams the anchors create (3 on the cluster).
 int g_replicas = 1;
@@ -96,61 +65,11 @@ bool Part(const char* part) {
   return list.find("," + std::string(part) + ",") != std::string::npos;
 }
 
-struct Server {
-  pid_t pid = -1;
-  int port = 0;
-  // `cluster_port` and `routes` (cluster ports of the others) for a cluster node.
-  bool Start(const std::string& dir, int cluster_port = 0, const std::vector<int>& routes = {}, int p = 0) {
-    port = p ? p : FreePort();
-    std::filesystem::create_directories(dir);
-    pid = ::fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      std::vector<std::string> args = {NatsServerBinary(), "-a", "127.0.0.1", "-p", std::to_string(port), "-js",
-                                       "-sd", dir, "-n", "n" + std::to_string(port)};
-      if (cluster_port) {
-        std::string r;
-        for (int rp : routes) r += (r.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(rp);
-        args.insert(args.end(), {"--cluster_name", "bench", "--cluster",
-                                 "nats://127.0.0.1:" + std::to_string(cluster_port), "--routes", r});
-      }
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      std::freopen("/dev/null", "w", stdout);
-      std::freopen((dir + ".log").c_str(), "w", stderr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    for (int i = 0; i < 400 && !PortOpen(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    return PortOpen(port);
-  }
-  ~Server() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port); }
-};
-
 constexpr std::size_t kPayload = 100;
 const std::string kJid = "0123456789abcdef0123456789abcdef";
 
-struct Conn {
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  explicit Conn(const std::string& url, std::int64_t max_pending = 0) {
-    if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return;
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    if (max_pending) jo.PublishAsync.MaxPending = max_pending;
-    if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK) js = nullptr;
-  }
-  ~Conn() {
-    if (js) jsCtx_Destroy(js);
-    if (nc) natsConnection_Destroy(nc);
-  }
+struct Conn : txj::natstest::JsConn {
+  using JsConn::JsConn;
   bool AddStream(const std::string& name, const std::string& prefix) {
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
@@ -428,8 +347,8 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
     }
   }
   std::filesystem::remove_all(dir + "/probe");
-  Server server;
-  if (!server.Start(dir + "/nats")) return {{"skipped", "nats-server did not start (see " + dir + "/nats.log)"}};
+  NatsNode server("bench", dir + "/nats");
+  if (!server.Start()) return {{"skipped", "nats-server did not start (see " + dir + "/nats.log)"}};
   const std::uint64_t n = quick ? 20000 : std::max<std::uint64_t>(100000, static_cast<std::uint64_t>(100000 * seconds));
   const std::uint64_t n_sync = n / 10;
   json out;
@@ -462,17 +381,12 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
   out["lag"] = lag;
   if (!quick && Part("cluster")) {
     // Three nodes on loopback, streams with three replicas.
-    Server nodes[3];
-    const int cport[3] = {FreePort(), FreePort(), FreePort()};
-    const int cl[3] = {FreePort(), FreePort(), FreePort()};
+    NatsNode nodes[3] = {{"c0", dir + "/cluster0", 0, FreePort()},
+                         {"c1", dir + "/cluster1", 0, FreePort()},
+                         {"c2", dir + "/cluster2", 0, FreePort()}};
+    txj::natstest::Route(nodes, 3);
     bool up = true;
-    for (int k = 0; k < 3; ++k) {
-      std::vector<int> routes;
-      for (int o = 0; o < 3; ++o) {
-        if (o != k) routes.push_back(cport[o]);
-      }
-      up = nodes[k].Start(dir + "/cluster" + std::to_string(k), cport[k], routes, cl[k]) && up;
-    }
+    for (auto& node : nodes) up = node.Start() && up;
     if (!up) {
       out["cluster_3_nodes"] = {{"skipped", "the cluster did not start (see " + dir + "/cluster*.log)"}};
     } else {
