@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "stats.h"
 #include "txjournal/journal.h"
 #include "txjournal/replication.h"
@@ -49,6 +51,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// CPU seconds of this process (all its threads, user and system): what the
+// client side pays per event, less sensitive than rates to a loaded machine.
+double CpuSecs() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+// Client CPU microseconds per event of the last RawAsync or Replicate run.
+double g_cpu_us_per_event = 0;
 
 using txj::natstest::FreePort;
 using txj::natstest::NatsNode;
@@ -112,6 +125,7 @@ double RawAsync(const std::string& url, const std::string& stream, const std::st
   Conn c(url, 4096);
   if (!c.js || !c.AddStream(stream, prefix)) return 0;
   const std::string payload(kPayload, 'p'), subject = prefix + ".orders";
+  const double cpu0 = CpuSecs();
   const auto t0 = Clock::now();
   for (std::uint64_t i = 0; i < n; ++i) {
     natsMsg* m = MakeMsg(subject, i, payload, i);
@@ -123,6 +137,7 @@ double RawAsync(const std::string& url, const std::string& stream, const std::st
   jsPubOptions_Init(&po);
   po.MaxWait = 30000;
   if (js_PublishAsyncComplete(c.js, &po) != NATS_OK) return 0;
+  g_cpu_us_per_event = (CpuSecs() - cpu0) * 1e6 / static_cast<double>(n);
   return n / Secs(Clock::now() - t0);
 }
 
@@ -194,12 +209,14 @@ double Replicate(txj::Journal& j, const txj::ReplicationOptions& ro, std::uint64
     if (!c.js || !c.AddStream(ro.stream, ro.subject_prefix)) return 0;
   }
   std::stop_source stop;
+  const double cpu0 = CpuSecs();
   const auto t0 = Clock::now();
   std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
   while ((*rep)->stats().next_offset < n && Secs(Clock::now() - t0) < 120) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const double secs = Secs(Clock::now() - t0);
+  g_cpu_us_per_event = (CpuSecs() - cpu0) * 1e6 / static_cast<double>(n);
   const bool done = (*rep)->stats().next_offset >= n;
   stop.request_stop();
   t.join();
@@ -289,6 +306,7 @@ json Throughput(const std::string& dir, const std::string& url, int replicas, in
     row["pull_fetch_per_s"] = 0.0;
     if (Part("raw") || Part("raw_async")) {
       row["raw_async_publish_per_s"] = RawAsync(url, "A" + k, "a" + k, n);
+      row["raw_async_client_cpu_us_per_event"] = g_cpu_us_per_event;
       if (Part("raw")) {
         row["raw_sync_publish_per_s"] = RawSync(url, "S" + k, "s" + k, n_sync);
         row["pull_fetch_per_s"] = PullFetch(url, "A" + k, "a" + k, n);
@@ -307,6 +325,7 @@ json Throughput(const std::string& dir, const std::string& url, int replicas, in
       auto j = txj::Journal::open(dir + "/rep" + k, JournalOptions());
       if (!j.ok() || !WriteEvents(**j, n)) return {{"skipped", "cannot write the source journal in " + dir}};
       row["replicator_per_s"] = Replicate(**j, ro, n);
+      row["replicator_client_cpu_us_per_event"] = g_cpu_us_per_event;
     }
     if (Part("mirror")) row["mirror_per_s"] = MirrorRate(dir + "/mir" + k, ro, n);
     {
