@@ -393,6 +393,40 @@ TEST_CASE("a replicator completes a transaction the stream holds in part without
   CHECK(View(*mirror) == View(*src));
 }
 
+TEST_CASE("a replicator whose published messages are never acknowledged goes on from the stream's tail") {
+  OneNode one;
+  auto& [dir, node, ro] = one;
+  ro.request_timeout = 500ms;
+  ro.retry_wait = 100ms;
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0xac4);
+  Write(*src, 20, rng);
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  std::stop_source stop;
+  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  CHECK(WaitReplicated(**rep, *src) == src->next_offset());
+  const std::uint64_t before = src->next_offset();
+  // The server freezes: what is published now is neither stored nor
+  // acknowledged; then it dies and comes back (same storage) without it.
+  ::kill(node.pid, SIGSTOP);
+  Write(*src, 20, rng);
+  std::this_thread::sleep_for(200ms);
+  node.Kill();
+  REQUIRE(node.Start());
+  CHECK(StreamState(node.url(), "TXJ").first == before);  // those messages were lost
+  // The writer is idle: only the missing acknowledgements can tell the
+  // replicator to go on from the stream's tail.
+  const std::uint64_t reached = WaitReplicated(**rep, *src);
+  stop.request_stop();
+  tr.join();
+  CHECK(reached == src->next_offset());
+  CHECK((*rep)->stats().retries >= 1);
+  const auto [msgs, last] = StreamState(node.url(), "TXJ");
+  CHECK(msgs == src->next_offset());  // one message per event
+  CHECK(last == src->next_offset());
+}
+
 TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes resumes with no gap and no duplicate") {
   const char* tool = std::getenv("TXJ_REPLICATE_TOOL");
   if (!tool || ::access(tool, X_OK) != 0) {
