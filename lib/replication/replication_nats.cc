@@ -6,10 +6,10 @@
 // when one message fails, every later one in flight fails too (or is a
 // duplicate). Messages carry no acknowledgement timeout of their own (the
 // client's per-message timeout tracking cost a quarter of the replicator's
-// CPU per message); instead, when nothing in flight has been acknowledged
-// for a request timeout, that is a failure. On any failure it waits for what is in flight, reads the
-// stream's tail (the source of truth for where replication stands) and goes
-// on from there. Its position in the catalog (when the journal is writable)
+// CPU per message); instead, messages in flight and no acknowledgement for
+// a request timeout is a failure. On any failure it waits for what is in
+// flight, reads the stream's tail (the source of truth for where replication
+// stands) and goes on from there. Its position in the catalog (when the journal is writable)
 // is only a floor, saved every kSaveEvery by a thread of its own: the
 // publishing thread never waits for the catalog (an LMDB commit with its
 // sync each time).
