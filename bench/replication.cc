@@ -8,12 +8,11 @@
 // batch) and the lag from a commit on the source to its visibility in the
 // mirror under a writer paced at 10 k, 50 k and 100 k events/s.
 // Skipped with a reason when nats-server or NATS support is missing.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
+//
+// TXJ_BENCH_REPLICATION_PARTS (comma-separated: raw (the three anchors),
+// raw_async (that anchor alone), replicator, mirror, lag, cluster (the
+// selected throughput parts on three nodes); default all) runs only some
+// parts, e.g. to profile one of them.
 
 #include <nlohmann/json.hpp>
 
@@ -21,10 +20,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include "stats.h"
 #include "txjournal/journal.h"
@@ -32,6 +34,8 @@
 
 #ifdef TXJ_BENCH_NATS
 #include <nats/nats.h>
+
+#include "nats_test_server.h"
 #endif
 
 namespace bench {
@@ -48,95 +52,37 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::string NatsServerBinary() {
-  for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
+// CPU seconds of this process (all its threads, user and system): what the
+// client side pays per event, less sensitive than rates to a loaded machine.
+double CpuSecs() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
+// Client CPU microseconds per event of the last RawAsync or Replicate run.
+double g_cpu_us_per_event = 0;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-bool PortOpen(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
+using txj::natstest::FreePort;
+using txj::natstest::NatsNode;
+using txj::natstest::NatsServerBinary;
 
 // The replicas of the streams the anchors create (3 on the cluster).
 int g_replicas = 1;
 
-struct Server {
-  pid_t pid = -1;
-  int port = 0;
-  // `cluster_port` and `routes` (cluster ports of the others) for a cluster node.
-  bool Start(const std::string& dir, int cluster_port = 0, const std::vector<int>& routes = {}, int p = 0) {
-    port = p ? p : FreePort();
-    std::filesystem::create_directories(dir);
-    pid = ::fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      std::vector<std::string> args = {NatsServerBinary(), "-a", "127.0.0.1", "-p", std::to_string(port), "-js",
-                                       "-sd", dir, "-n", "n" + std::to_string(port)};
-      if (cluster_port) {
-        std::string r;
-        for (int rp : routes) r += (r.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(rp);
-        args.insert(args.end(), {"--cluster_name", "bench", "--cluster",
-                                 "nats://127.0.0.1:" + std::to_string(cluster_port), "--routes", r});
-      }
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      std::freopen("/dev/null", "w", stdout);
-      std::freopen((dir + ".log").c_str(), "w", stderr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    for (int i = 0; i < 400 && !PortOpen(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    return PortOpen(port);
-  }
-  ~Server() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port); }
-};
+// Whether TXJ_BENCH_REPLICATION_PARTS selects `part` (all when unset).
+bool Part(const char* part) {
+  const char* env = std::getenv("TXJ_BENCH_REPLICATION_PARTS");
+  if (!env || !*env) return true;
+  const std::string list = "," + std::string(env) + ",";
+  return list.find("," + std::string(part) + ",") != std::string::npos;
+}
 
 constexpr std::size_t kPayload = 100;
 const std::string kJid = "0123456789abcdef0123456789abcdef";
 
-struct Conn {
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  explicit Conn(const std::string& url, std::int64_t max_pending = 0) {
-    if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return;
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    if (max_pending) jo.PublishAsync.MaxPending = max_pending;
-    if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK) js = nullptr;
-  }
-  ~Conn() {
-    if (js) jsCtx_Destroy(js);
-    if (nc) natsConnection_Destroy(nc);
-  }
+struct Conn : txj::natstest::JsConn {
+  using JsConn::JsConn;
   bool AddStream(const std::string& name, const std::string& prefix) {
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
@@ -179,6 +125,7 @@ double RawAsync(const std::string& url, const std::string& stream, const std::st
   Conn c(url, 4096);
   if (!c.js || !c.AddStream(stream, prefix)) return 0;
   const std::string payload(kPayload, 'p'), subject = prefix + ".orders";
+  const double cpu0 = CpuSecs();
   const auto t0 = Clock::now();
   for (std::uint64_t i = 0; i < n; ++i) {
     natsMsg* m = MakeMsg(subject, i, payload, i);
@@ -190,6 +137,7 @@ double RawAsync(const std::string& url, const std::string& stream, const std::st
   jsPubOptions_Init(&po);
   po.MaxWait = 30000;
   if (js_PublishAsyncComplete(c.js, &po) != NATS_OK) return 0;
+  g_cpu_us_per_event = (CpuSecs() - cpu0) * 1e6 / static_cast<double>(n);
   return n / Secs(Clock::now() - t0);
 }
 
@@ -261,12 +209,14 @@ double Replicate(txj::Journal& j, const txj::ReplicationOptions& ro, std::uint64
     if (!c.js || !c.AddStream(ro.stream, ro.subject_prefix)) return 0;
   }
   std::stop_source stop;
+  const double cpu0 = CpuSecs();
   const auto t0 = Clock::now();
   std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
   while ((*rep)->stats().next_offset < n && Secs(Clock::now() - t0) < 120) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const double secs = Secs(Clock::now() - t0);
+  g_cpu_us_per_event = (CpuSecs() - cpu0) * 1e6 / static_cast<double>(n);
   const bool done = (*rep)->stats().next_offset >= n;
   stop.request_stop();
   t.join();
@@ -351,10 +301,16 @@ json Throughput(const std::string& dir, const std::string& url, int replicas, in
   for (int r = 0; r < reps; ++r) {
     const std::string k = std::to_string(r);
     json row;
-    row["raw_async_publish_per_s"] = RawAsync(url, "A" + k, "a" + k, n);
-    row["raw_sync_publish_per_s"] = RawSync(url, "S" + k, "s" + k, n_sync);
-    row["pull_fetch_per_s"] = PullFetch(url, "A" + k, "a" + k, n);
-    {
+    row["raw_async_publish_per_s"] = 0.0;
+    row["raw_sync_publish_per_s"] = 0.0;
+    row["pull_fetch_per_s"] = 0.0;
+    if (Part("raw") || Part("raw_async")) {
+      row["raw_async_publish_per_s"] = RawAsync(url, "A" + k, "a" + k, n);
+      row["raw_async_client_cpu_us_per_event"] = g_cpu_us_per_event;
+      if (Part("raw")) {
+        row["raw_sync_publish_per_s"] = RawSync(url, "S" + k, "s" + k, n_sync);
+        row["pull_fetch_per_s"] = PullFetch(url, "A" + k, "a" + k, n);
+      }
       Conn c(url);
       if (c.js) c.DeleteStream("A" + k);
     }
@@ -363,12 +319,15 @@ json Throughput(const std::string& dir, const std::string& url, int replicas, in
     ro.stream = "R" + k;
     ro.subject_prefix = "r" + k;
     ro.replicas = replicas;
-    {
+    row["replicator_per_s"] = 0.0;
+    row["mirror_per_s"] = 0.0;
+    if (Part("replicator") || Part("mirror")) {
       auto j = txj::Journal::open(dir + "/rep" + k, JournalOptions());
       if (!j.ok() || !WriteEvents(**j, n)) return {{"skipped", "cannot write the source journal in " + dir}};
       row["replicator_per_s"] = Replicate(**j, ro, n);
+      row["replicator_client_cpu_us_per_event"] = g_cpu_us_per_event;
     }
-    row["mirror_per_s"] = MirrorRate(dir + "/mir" + k, ro, n);
+    if (Part("mirror")) row["mirror_per_s"] = MirrorRate(dir + "/mir" + k, ro, n);
     {
       Conn c(url);
       if (c.js) c.DeleteStream(ro.stream);
@@ -407,8 +366,8 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
     }
   }
   std::filesystem::remove_all(dir + "/probe");
-  Server server;
-  if (!server.Start(dir + "/nats")) return {{"skipped", "nats-server did not start (see " + dir + "/nats.log)"}};
+  NatsNode server("bench", dir + "/nats");
+  if (!server.Start()) return {{"skipped", "nats-server did not start (see " + dir + "/nats.log)"}};
   const std::uint64_t n = quick ? 20000 : std::max<std::uint64_t>(100000, static_cast<std::uint64_t>(100000 * seconds));
   const std::uint64_t n_sync = n / 10;
   json out;
@@ -420,11 +379,14 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
                      {"mirror_batch", 256},
                      {"mirror_durability", "kNone journal, one sync per batch (batches that end during a sync share the next one)"},
                      {"repetitions", reps}};
-  out["single_node"] = Throughput(dir, server.url(), 1, reps, n, n_sync, "1 node");
+  if (Part("raw") || Part("raw_async") || Part("replicator") || Part("mirror")) {
+    out["single_node"] = Throughput(dir, server.url(), 1, reps, n, n_sync, "1 node");
+  }
   json lag = json::array();
   const double lag_seconds = quick ? 0.5 : std::max(2.0, seconds);
   int i = 0;
   for (double rate : {10000.0, 50000.0, 100000.0}) {
+    if (!Part("lag")) break;
     txj::ReplicationOptions ro;
     ro.servers = {server.url()};
     ro.stream = "L" + std::to_string(i);
@@ -436,19 +398,14 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
     std::filesystem::remove_all(d);
   }
   out["lag"] = lag;
-  if (!quick) {
+  if (!quick && Part("cluster")) {
     // Three nodes on loopback, streams with three replicas.
-    Server nodes[3];
-    const int cport[3] = {FreePort(), FreePort(), FreePort()};
-    const int cl[3] = {FreePort(), FreePort(), FreePort()};
+    NatsNode nodes[3] = {{"c0", dir + "/cluster0", 0, FreePort()},
+                         {"c1", dir + "/cluster1", 0, FreePort()},
+                         {"c2", dir + "/cluster2", 0, FreePort()}};
+    txj::natstest::Route(nodes, 3);
     bool up = true;
-    for (int k = 0; k < 3; ++k) {
-      std::vector<int> routes;
-      for (int o = 0; o < 3; ++o) {
-        if (o != k) routes.push_back(cport[o]);
-      }
-      up = nodes[k].Start(dir + "/cluster" + std::to_string(k), cport[k], routes, cl[k]) && up;
-    }
+    for (auto& node : nodes) up = node.Start() && up;
     if (!up) {
       out["cluster_3_nodes"] = {{"skipped", "the cluster did not start (see " + dir + "/cluster*.log)"}};
     } else {

@@ -18,8 +18,8 @@
 // (Nats-Expected-Last-Sequence), so a failure never leaves a gap: after one,
 // it waits for what is in flight and goes on from the stream's tail, which is
 // the source of truth for where replication stands. A writable journal also
-// keeps the acknowledged position in its catalog (saved every 1000
-// transactions or 500 ms); a read-only journal (a replicator in its own
+// keeps the acknowledged position in its catalog (saved every 500 ms by a
+// thread of its own, never by the publishing one); a read-only journal (a replicator in its own
 // process, tools/journal-replicate) needs no state of its own.
 //
 // A Mirror rebuilds a journal from the stream on another machine, applying

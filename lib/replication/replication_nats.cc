@@ -4,10 +4,15 @@
 // unacknowledged messages. Each message carries the stream sequence it must
 // follow (Nats-Expected-Last-Sequence), so the stream can never hold a gap:
 // when one message fails, every later one in flight fails too (or is a
-// duplicate). On any failure it waits for what is in flight, reads the
-// stream's tail (the source of truth for where replication stands) and goes
-// on from there. Its position in the catalog (when the journal is writable)
-// is only a floor, saved every kSaveEveryTxns transactions or kSaveEvery.
+// duplicate). Messages carry no acknowledgement timeout of their own (the
+// client's per-message timeout tracking cost a quarter of the replicator's
+// CPU per message); instead, messages in flight and no acknowledgement for
+// a request timeout is a failure. On any failure it waits for what is in
+// flight, reads the stream's tail (the source of truth for where replication
+// stands) and goes on from there. Its position in the catalog (when the journal is writable)
+// is only a floor, saved every kSaveEvery by a thread of its own: the
+// publishing thread never waits for the catalog (an LMDB commit with its
+// sync each time).
 //
 // The mirror reads the stream through an ordered consumer (pushed by the
 // server while the mirror applies the previous batch) and applies batches of
@@ -35,7 +40,6 @@ namespace txj {
 
 namespace {
 
-constexpr std::uint64_t kSaveEveryTxns = 1000;
 constexpr auto kSaveEvery = std::chrono::milliseconds(500);
 constexpr int kMirrorBatch = 256;
 
@@ -200,6 +204,11 @@ class NatsReplicator final : public Replicator {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.next_offset = floor_;
     }
+    StartSaver();
+    struct SaverGuard {
+      NatsReplicator* r;
+      ~SaverGuard() { r->StopSaver(); }
+    } saver_guard{this};
     bool stream_ok = false, need_resync = true;
     for (;;) {
       if (stop.stop_requested()) return Stop();
@@ -217,6 +226,8 @@ class NatsReplicator final : public Replicator {
       if (s.code() == Code::kCancelled) return Stop();
       if (s.code() == Code::kTruncated || s.code() == Code::kCorruption || s.code() == Code::kInvalidArgument) {
         Drain();
+        StopSaver();
+        (void)Save();
         return s;
       }
       // A publish failed or the stream is unavailable: local commits go on;
@@ -247,7 +258,7 @@ class NatsReplicator final : public Replicator {
     auto where = [&] {
       const char* id = msg ? Header(msg, "Nats-Msg-Id") : nullptr;
       return std::string("message ") + (id ? id : "?") + " (journal:offset) to stream " + link_.o.stream +
-             " after sequence " + std::to_string(acked_seq_);
+             " after sequence " + std::to_string(acked_seq_.load());
     };
     if (pa == nullptr) {
       failed_ = true;
@@ -266,12 +277,35 @@ class NatsReplicator final : public Replicator {
                  (pa->Duplicate ? " (a duplicate)" : "");
       return;
     }
-    acked_seq_ = pa->Sequence;
+    acked_seq_.store(pa->Sequence, std::memory_order_release);
+    progress_ns_.store(NowNs(), std::memory_order_relaxed);
     while (!marks_.empty() && marks_.front().last_seq <= acked_seq_) {
       stats_.next_offset = marks_.front().next_offset;
       last_lsn_ = marks_.front().lsn;
       marks_.pop_front();
     }
+  }
+
+  static std::int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+  // A failure when messages are in flight and none was acknowledged for a
+  // request timeout (since the last acknowledgement, or since the first
+  // publish into an empty window). Called by the publishing thread while it
+  // waits: for room in the window, or for new commits.
+  Status CheckAcks() {
+    const std::uint64_t acked = acked_seq_.load(std::memory_order_acquire);
+    if (expect_seq_ <= acked) return Status::OK();
+    const std::int64_t quiet = NowNs() - progress_ns_.load(std::memory_order_relaxed);
+    const auto limit = std::chrono::duration_cast<std::chrono::nanoseconds>(link_.o.request_timeout).count();
+    if (quiet <= limit) return Status::OK();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failed_) {
+      failed_ = true;
+      failure_ = "no acknowledgement from stream " + link_.o.stream + " for " + std::to_string(quiet / 1000000) +
+                 " ms: " + std::to_string(expect_seq_ - acked) + " messages in flight after sequence " +
+                 std::to_string(acked);
+    }
+    return Status::IOError(failure_);
   }
 
   bool Failed(std::string* why) {
@@ -295,34 +329,75 @@ class NatsReplicator final : public Replicator {
       if (!failed_) {
         failed_ = true;
         failure_ = "acknowledgements from stream " + link_.o.stream + " after sequence " +
-                   std::to_string(acked_seq_) + " did not arrive";
+                   std::to_string(acked_seq_.load()) + " did not arrive";
       }
     }
   }
 
   Status Stop() {
     Drain();
-    (void)Save(true);
+    StopSaver();
+    (void)Save();
     return Status::Cancelled("replicator stopped");
   }
 
-  // Saves the acknowledged position (a floor for the next run) every
-  // kSaveEveryTxns transactions or kSaveEvery, or now when `force`.
-  Status Save(bool force) {
+  // Saves the acknowledged position (a floor for the next run), when it
+  // moved. Called by the saver thread, and once more after it stopped.
+  Status Save() {
     if (!store_) return Status::OK();
-    const auto now = std::chrono::steady_clock::now();
-    if (!force && txns_since_save_ < kSaveEveryTxns && now - last_save_ < kSaveEvery) return Status::OK();
     std::uint64_t pos;
     {
       std::lock_guard<std::mutex> lock(mu_);
       pos = stats_.next_offset;
     }
-    txns_since_save_ = 0;
-    last_save_ = now;
     if (pos <= saved_) return Status::OK();
     TXJ_RETURN_IF_ERROR(store_->save(name_, pos));
     saved_ = pos;
     return Status::OK();
+  }
+
+  // The saver thread: every kSaveEvery, off the publishing thread. A
+  // failed save is reported by the publishing thread (which then retries
+  // from the stream's tail, as after any failure).
+  void StartSaver() {
+    if (!store_ || saver_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(save_mu_);
+      stop_saver_ = false;
+      save_error_ = Status::OK();
+    }
+    saver_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(save_mu_);
+      while (!stop_saver_) {
+        save_cv_.wait_for(lock, kSaveEvery, [&] { return stop_saver_; });
+        if (stop_saver_) break;
+        lock.unlock();
+        Status s = Save();
+        lock.lock();
+        if (!s.ok() && save_error_.ok()) {
+          save_error_ = s.WithContext("replicator of stream " + link_.o.stream + ": save its position");
+          save_failed_ = true;
+        }
+      }
+    });
+  }
+  void StopSaver() {
+    if (!saver_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(save_mu_);
+      stop_saver_ = true;
+    }
+    save_cv_.notify_all();
+    saver_.join();
+  }
+  // The saver's error, once.
+  Status SaveError() {
+    if (!save_failed_) return Status::OK();
+    std::lock_guard<std::mutex> lock(save_mu_);
+    save_failed_ = false;
+    Status e = save_error_;
+    save_error_ = Status::OK();
+    return e;
   }
 
   // Where to go on: from the stream's tail (nothing in flight).
@@ -364,7 +439,7 @@ class NatsReplicator final : public Replicator {
     std::lock_guard<std::mutex> lock(mu_);
     failed_ = false;
     failure_.clear();
-    acked_seq_ = tail->last_seq;
+    acked_seq_.store(tail->last_seq, std::memory_order_release);
     marks_.clear();
     if (skip == 0) stats_.next_offset = next;
     return Status::OK();
@@ -417,9 +492,6 @@ class NatsReplicator final : public Replicator {
     if (txn_.empty()) return Status::OK();
     const std::string count = std::to_string(txn_.size()), first = std::to_string(txn_first_),
                       txn = std::to_string(txn_id_);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = link_.o.request_timeout.count();
     Status result;
     for (std::size_t i = 0; i < txn_.size(); ++i) {
       natsMsg* m = txn_[i];
@@ -447,9 +519,15 @@ class NatsReplicator final : public Replicator {
           result = Status::Cancelled("replicator stopped");
           break;
         }
-        s = js_PublishMsgAsync(link_.js, &m, &po);
-        if (s == NATS_TIMEOUT) s = NATS_OK;  // the window is full: wait again
-        else break;
+        // Into an empty window: acknowledgements are awaited from now.
+        if (expect_seq_ == acked_seq_.load(std::memory_order_acquire)) {
+          progress_ns_.store(NowNs(), std::memory_order_relaxed);
+        }
+        s = js_PublishMsgAsync(link_.js, &m, nullptr);
+        if (s != NATS_TIMEOUT) break;
+        s = NATS_OK;  // the window stayed full for a request timeout: wait again, unless nothing moves
+        result = CheckAcks();
+        if (!result.ok()) break;
       }
       if (m) natsMsg_Destroy(m);  // still ours when not published
       if (!result.ok()) break;
@@ -467,7 +545,6 @@ class NatsReplicator final : public Replicator {
     next_ = txn_first_ + txn_.size();
     skip_below_ = 0;
     DropTxn();
-    ++txns_since_save_;
     return result;
   }
 
@@ -483,7 +560,7 @@ class NatsReplicator final : public Replicator {
     for (;;) {
       std::string why;
       if (Failed(&why)) return Status::IOError(why);
-      TXJ_RETURN_IF_ERROR(Save(false));
+      TXJ_RETURN_IF_ERROR(SaveError());
       auto e = cur->next();
       if (!e.ok()) return e.status();
       if (e->has_value()) {
@@ -494,8 +571,9 @@ class NatsReplicator final : public Replicator {
       TXJ_RETURN_IF_ERROR(Flush());
       auto w = cur->wait_next(std::chrono::steady_clock::now() + std::chrono::milliseconds(200), stop);
       if (!w.ok()) {
-        if (w.status().code() == Code::kTimedOut) continue;
-        return w.status();
+        if (w.status().code() != Code::kTimedOut) return w.status();
+        TXJ_RETURN_IF_ERROR(CheckAcks());  // idle: is what was published still acknowledged?
+        continue;
       }
       TXJ_RETURN_IF_ERROR(Add(*w));
     }
@@ -515,13 +593,20 @@ class NatsReplicator final : public Replicator {
   std::uint64_t txn_id_ = 0, txn_first_ = 0, txn_lsn_ = 0;
   std::unordered_map<std::string, std::string> subjects_;
   std::stop_token stop_;
-  std::uint64_t txns_since_save_ = 0, saved_ = 0;
-  std::chrono::steady_clock::time_point last_save_ = std::chrono::steady_clock::now();
+  std::uint64_t saved_ = 0;  // by the saver thread, or after it stopped
+  // The saver thread.
+  std::thread saver_;
+  std::mutex save_mu_;
+  std::condition_variable save_cv_;
+  bool stop_saver_ = false;
+  Status save_error_;
+  std::atomic<bool> save_failed_{false};
   // Shared with the acknowledgement callback.
   mutable std::mutex mu_;
   ReplicatorStats stats_;
   std::uint64_t last_lsn_ = 0;
-  std::uint64_t acked_seq_ = 0;
+  std::atomic<std::uint64_t> acked_seq_{0};    // written under mu_
+  std::atomic<std::int64_t> progress_ns_{0};  // the last acknowledgement (or first publish into an empty window)
   std::atomic<bool> failed_{false};
   std::string failure_;
   std::deque<Mark> marks_;
