@@ -1,7 +1,9 @@
-// libFuzzer target: journal-dump (tools/dump_tool.h) on an arbitrary
-// journal directory built from the input by fuzz_dir.h (raw mode: arbitrary
-// JOURNAL and segment files). Whatever the bytes, it must not crash, and it
-// must end with one of its documented exit codes.
+// libFuzzer target: journal-dump (tools/dump_tool.h, a thin program over
+// the library's dump format, txjournal/dump.h: JsonlRecordWriter,
+// JsonlEventLine, PrintableText) on an arbitrary journal directory built
+// from the input by fuzz_dir.h (raw mode: arbitrary JOURNAL and segment
+// files). Whatever the bytes, it must not crash, and it must end with one of
+// its documented exit codes.
 //
 // Each input runs one of journal-dump's modes, chosen by bits 3..5 of its
 // first byte (unused by the journal layout of fuzz_dir.h), so the fuzzer

@@ -1,5 +1,6 @@
-// libFuzzer target: journal-load (tools/load_tool.h) on arbitrary input
-// lines, into a fresh journal. It must not crash, must end with one of its
+// libFuzzer target: journal-load (tools/load_tool.h, a thin program over
+// the library's JsonlLoader, txjournal/dump.h) on arbitrary input lines,
+// into a fresh journal. It must not crash, must end with one of its
 // documented exit codes, and what it committed must read back: the
 // journal's committed view has exactly as many events as the commits it
 // reported.

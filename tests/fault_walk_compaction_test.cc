@@ -24,6 +24,7 @@
 
 #include "fault_fs.h"
 #include "fault_walk.h"
+#include "fault_walk_common.h"
 #include "reliability_workload.h"
 #include "test_util.h"
 #include "txjournal/compactor.h"
@@ -209,9 +210,7 @@ std::string Check(const std::string& dir, const Run& run) {
     if (auto info = tx->commit(); !info.ok()) return "commit after reopen: " + info.status().ToString();
     if (auto snap = (*j)->compact("kv"); !snap.ok()) return "compact after reopen: " + snap.status().ToString();
   }
-  if (Status c = (*j)->close(); !c.ok()) return "close after reopen: " + c.ToString();
-  if (std::string p = test::WalkProblems(dir, /*allow_tail=*/false); !p.empty()) return "after reopen: " + p;
-  return std::string();
+  return test::ClosesSound(**j, dir);
 }
 
 std::string Describe(const Run& run) {
@@ -219,31 +218,17 @@ std::string Describe(const Run& run) {
   for (const auto& a : run.attempts) acked += a.acked ? 1 : 0;
   std::string s = std::to_string(acked) + " of " + std::to_string(run.attempts.size()) + " commits acknowledged, " +
                   std::to_string(run.compactions_ok) + " compactions; errors:";
-  for (std::size_t e = 0; e < run.errors.size() && e < 3; ++e) s += " [" + run.errors[e] + "]";
-  return s;
+  return s + test::FirstErrors(run.errors);
 }
 
 }  // namespace
 
 TEST_CASE("every file-system call of a compacting workload can fail without losing a commit or the compacted state") {
-  test::FsOpCounts counts{};
-  {
-    TempDir d;
-    auto fs = std::make_shared<FaultFileSystem>();
-    Run run;
-    RunWorkload(d.sub("j"), fs, &run);
-    INFO(Describe(run));
-    REQUIRE(run.errors.empty());
-    REQUIRE(run.compactions_ok == 4);
-    counts = fs->Counts();
-    CHECK(Check(d.sub("j"), run) == "");
-  }
-  test::WalkFaults("compaction", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where, const test::FaultVariant&) {
-    TempDir d;
-    Run run;
-    RunWorkload(d.sub("j"), fs, &run);
-    INFO("fault: ", where, "; ", Describe(run));
-    CHECK(Check(d.sub("j"), run) == "");
-    return !run.errors.empty();
+  test::RunFaultWalk<Run>({
+      "compaction",
+      [](const TempDir& d, const std::shared_ptr<FaultFileSystem>& fs, Run* run) { RunWorkload(d.sub("j"), fs, run); },
+      [](const TempDir& d, const Run& run) { return Check(d.sub("j"), run); },
+      Describe,
+      [](const Run& run) { return run.compactions_ok == 4; },
   });
 }

@@ -17,6 +17,7 @@
 
 #include "fault_fs.h"
 #include "fault_walk.h"
+#include "fault_walk_common.h"
 #include "reliability_workload.h"
 #include "test_util.h"
 #include "txjournal/consumer.h"
@@ -150,39 +151,23 @@ std::string Check(const std::string& dir, const Run& run) {
       return "event " + std::to_string(off) + " handled " + (seen.ok() && seen->has_value() ? **seen : "0") + " times";
     }
   }
-  if (Status c = (*j)->close(); !c.ok()) return "close after reopen: " + c.ToString();
-  if (std::string p = test::WalkProblems(dir, /*allow_tail=*/false); !p.empty()) return "after reopen: " + p;
-  return std::string();
+  return test::ClosesSound(**j, dir);
 }
 
 std::string Describe(const Run& run) {
   std::string s = std::to_string(run.acked_offsets.size()) + " of " + std::to_string(kCommits) +
                   " commits acknowledged; errors:";
-  for (std::size_t e = 0; e < run.errors.size() && e < 3; ++e) s += " [" + run.errors[e] + "]";
-  return s;
+  return s + test::FirstErrors(run.errors);
 }
 
 }  // namespace
 
 TEST_CASE("every file-system call of a writer followed by a consumer can fail and each event is handled once") {
-  test::FsOpCounts counts{};
-  {
-    TempDir d;
-    auto fs = std::make_shared<FaultFileSystem>();
-    Run run;
-    RunWriterAndConsumer(d.sub("j"), fs, &run);
-    INFO(Describe(run));
-    REQUIRE(run.errors.empty());
-    REQUIRE(run.acked_offsets.size() == kCommits);
-    counts = fs->Counts();
-    CHECK(Check(d.sub("j"), run) == "");
-  }
-  test::WalkFaults("consumers", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where, const test::FaultVariant&) {
-    TempDir d;
-    Run run;
-    RunWriterAndConsumer(d.sub("j"), fs, &run);
-    INFO("fault: ", where, "; ", Describe(run));
-    CHECK(Check(d.sub("j"), run) == "");
-    return !run.errors.empty();
+  test::RunFaultWalk<Run>({
+      "consumers",
+      [](const TempDir& d, const std::shared_ptr<FaultFileSystem>& fs, Run* run) { RunWriterAndConsumer(d.sub("j"), fs, run); },
+      [](const TempDir& d, const Run& run) { return Check(d.sub("j"), run); },
+      Describe,
+      [](const Run& run) { return run.acked_offsets.size() == kCommits; },
   });
 }

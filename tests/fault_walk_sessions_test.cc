@@ -17,6 +17,7 @@
 
 #include "fault_fs.h"
 #include "fault_walk.h"
+#include "fault_walk_common.h"
 #include "reliability_workload.h"
 #include "test_util.h"
 #include "txjournal/committable.h"
@@ -131,38 +132,22 @@ std::string Check(const std::string& dir, const std::string& kv_dir, const Run& 
   if (Status b = (*mc)->begin("after"); !b.ok()) return "begin after reopen: " + b.ToString();
   if (Status a = jp->append("orders", "placed", "after", {.key = "after"}); !a.ok()) return "append: " + a.ToString();
   if (auto id = (*mc)->commit("after"); !id.ok()) return "commit after reopen: " + id.status().ToString();
-  if (Status c = (*j)->close(); !c.ok()) return "close after reopen: " + c.ToString();
-  if (std::string p = test::WalkProblems(dir, /*allow_tail=*/false); !p.empty()) return "after reopen: " + p;
-  return std::string();
+  return test::ClosesSound(**j, dir);
 }
 
 std::string Describe(const Run& run) {
   std::string s = std::to_string(run.ids.size()) + " of " + std::to_string(kSessions) + " sessions committed; errors:";
-  for (std::size_t e = 0; e < run.errors.size() && e < 3; ++e) s += " [" + run.errors[e] + "]";
-  return s;
+  return s + test::FirstErrors(run.errors);
 }
 
 }  // namespace
 
 TEST_CASE("every file-system call of a run of multi-store sessions can fail and each session stays all or nothing") {
-  test::FsOpCounts counts{};
-  {
-    TempDir d;
-    auto fs = std::make_shared<FaultFileSystem>();
-    Run run;
-    RunSessions(d.sub("j"), d.sub("kv"), fs, &run);
-    INFO(Describe(run));
-    REQUIRE(run.errors.empty());
-    REQUIRE(run.ids.size() == kSessions);
-    counts = fs->Counts();
-    CHECK(Check(d.sub("j"), d.sub("kv"), run) == "");
-  }
-  test::WalkFaults("sessions", counts, [&](const std::shared_ptr<FaultFileSystem>& fs, const std::string& where, const test::FaultVariant&) {
-    TempDir d;
-    Run run;
-    RunSessions(d.sub("j"), d.sub("kv"), fs, &run);
-    INFO("fault: ", where, "; ", Describe(run));
-    CHECK(Check(d.sub("j"), d.sub("kv"), run) == "");
-    return !run.errors.empty();
+  test::RunFaultWalk<Run>({
+      "sessions",
+      [](const TempDir& d, const std::shared_ptr<FaultFileSystem>& fs, Run* run) { RunSessions(d.sub("j"), d.sub("kv"), fs, run); },
+      [](const TempDir& d, const Run& run) { return Check(d.sub("j"), d.sub("kv"), run); },
+      Describe,
+      [](const Run& run) { return run.ids.size() == kSessions; },
   });
 }

@@ -6,7 +6,11 @@
 
 #include <optional>
 #include <ostream>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "tool_util.h"
 
 namespace txj::tools {
 
@@ -25,6 +29,19 @@ struct ParseExits {
 // "<tool>: <what>\nRun with --help for usage." to `err`.
 std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* argv, std::ostream& out,
                                     std::ostream& err, std::string_view tool, const ParseExits& exits);
+
+// For a tool run as a function: `args` excludes the program name, which is
+// `tool`. Sets the --version flag (VersionText) after the tool's options,
+// then parses as ParseCommandLine does.
+inline std::optional<int> ParseToolArgs(CLI::App& app, const std::vector<std::string>& args, std::ostream& out,
+                                        std::ostream& err, std::string_view tool, const ParseExits& exits) {
+  std::vector<std::string> argv_s = {std::string(tool)};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<const char*> argv;
+  for (const auto& s : argv_s) argv.push_back(s.c_str());
+  app.set_version_flag("--version", VersionText(tool), "print the program, library and on-disk format versions and exit");
+  return ParseCommandLine(app, static_cast<int>(argv.size()), argv.data(), out, err, tool, exits);
+}
 
 }  // namespace txj::tools
 

@@ -17,15 +17,14 @@
 #include <optional>
 #include <set>
 
-// journal-dump links the shared library and uses its public API only; hex.h
-// and utf8.h are header-only private helpers.
+// journal-dump links the shared library and uses its public API only: the
+// dump format (JSON lines, printable text) is txjournal/dump.h.
 #include "cli_parse.h"
-#include "hex.h"
 #include "tool_util.h"
+#include "txjournal/dump.h"
 #include "txjournal/inspect.h"
 #include "txjournal/journal.h"
 #include "txjournal/walk.h"
-#include "utf8.h"
 
 namespace txj::tools {
 
@@ -93,36 +92,7 @@ void PrintProblems(const std::vector<WalkReport::Problem>& problems, std::ostrea
   }
 }
 
-void PutData(json& o, std::string_view name, std::string_view bytes) {
-  if (internal::IsValidUtf8(bytes)) {
-    o[std::string(name)] = std::string(bytes);
-  } else {
-    o[std::string(name) + "_b64"] = Base64Encode(bytes);
-  }
-}
-
-// Text output for people: valid UTF-8 is printed as it is, with control
-// characters escaped (\t, \n, \r, \xNN) so that one event stays one line;
-// anything else is printed as "base64:..." (jsonl output is the exact form).
-std::string Printable(std::string_view s) {
-  if (!internal::IsValidUtf8(s)) return "base64:" + Base64Encode(s);
-  std::string o;
-  o.reserve(s.size());
-  for (unsigned char c : s) {
-    if (c == '\t') {
-      o += "\\t";
-    } else if (c == '\n') {
-      o += "\\n";
-    } else if (c == '\r') {
-      o += "\\r";
-    } else if (c < 0x20 || c == 0x7f) {
-      o += "\\x" + internal::HexEncode(&c, 1);
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o;
-}
+std::string Printable(std::string_view s) { return PrintableText(s); }
 
 // A timestamp in nanoseconds since the epoch as ISO-8601 UTC with
 // nanoseconds (2026-11-30T17:41:14.123456789Z) or as seconds.nanoseconds.
@@ -175,7 +145,8 @@ class FollowSignals {
   struct sigaction old_int_ {}, old_term_ {}, old_pipe_ {};
 };
 
-int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
+// Opens the journal read-only; on failure says why and gives the exit code.
+std::optional<int> OpenReadOnly(const DumpArgs& a, std::ostream& err, std::unique_ptr<Journal>* journal) {
   Options o;
   o.read_only = true;
   o.file_system = a.fs;
@@ -184,32 +155,36 @@ int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     err << "journal-dump: " << j.status().ToString() << "\n";
     return j.status().IsCorruption() ? kDumpDamaged : kDumpUnreadable;
   }
-  for (const auto& r : (*j)->recovery_report().repairs) {
-    err << "journal-dump: at the tail of " << r.file << " byte " << r.file_offset << ": " << r.reason << "\n";
-  }
-  int rc = kDumpOk;
-  const std::uint64_t retention = (*j)->first_offset();
-  const std::uint64_t start = std::max(a.from, retention);
-  if (a.from < retention && a.from < a.to) {
-    err << "journal-dump: note: events below offset " << retention
-        << " were removed by retention; printing from offset " << retention << "\n";
-  }
-  Filter f = a.topics.empty() && a.types.empty() ? Filter::all() : Filter{false, a.topics, a.types};
-  // What exists of the committed view: a topic compacted into a snapshot is
-  // shown from its compaction mark on, with a note naming the snapshot.
-  std::map<std::string, std::uint64_t, std::less<>> marks;
+  *journal = std::move(j).value();
+  return std::nullopt;
+}
+
+int Failed(const Status& st, std::ostream& err) {
+  err << "journal-dump: " << st.ToString() << "\n";
+  return st.IsCorruption() ? kDumpDamaged : kDumpUnreadable;
+}
+
+using Marks = std::map<std::string, std::uint64_t, std::less<>>;
+
+// What exists of the committed view: a topic compacted into a snapshot is
+// shown from its compaction mark on, with a note naming the snapshot. Returns
+// the marks of the topics asked for that cut into [start, --to); sets `rc`
+// to kDumpDamaged when one has no sound snapshot covering it.
+Marks NoteCompactedTopics(const DumpArgs& a, Journal& j, std::uint64_t start, std::ostream& err, int* rc) {
+  Marks marks;
   {
-    auto m = CompactionMarks(**j);
+    auto m = CompactionMarks(j);
     marks.insert(m.begin(), m.end());
   }
+  const bool match_all = a.topics.empty() && a.types.empty();
   for (auto it = marks.begin(); it != marks.end();) {
-    const bool asked = f.match_all || a.topics.empty() ||
+    const bool asked = match_all || a.topics.empty() ||
                        std::find(a.topics.begin(), a.topics.end(), it->first) != a.topics.end();
     if (!asked || it->second <= start || start >= a.to) {
       it = marks.erase(it);
       continue;
     }
-    auto snaps = (*j)->snapshots(it->first);
+    auto snaps = j.snapshots(it->first);
     std::string file;
     if (snaps.ok()) {
       for (const auto& sn : *snaps) {
@@ -222,7 +197,7 @@ int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     if (file.empty()) {
       err << "journal-dump: DAMAGED: the history of topic " << Printable(it->first) << " below offset "
           << it->second << " was compacted away, but no sound snapshot covers it\n";
-      rc = kDumpDamaged;
+      *rc = kDumpDamaged;
     } else {
       err << "journal-dump: note: events of topic " << Printable(it->first) << " below offset " << it->second
           << " were compacted into snapshot " << file << " (journal-dump " << a.dir << " --state "
@@ -230,77 +205,108 @@ int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     }
     ++it;
   }
-  auto cur = OpenCursorThroughCompaction(**j, start);
-  if (!cur.ok()) {
-    err << "journal-dump: " << cur.status().ToString() << "\n";
-    return cur.status().IsCorruption() ? kDumpDamaged : kDumpUnreadable;
-  }
-  std::set<std::string, std::less<>> topics(a.topics.begin(), a.topics.end()), types(a.types.begin(), a.types.end());
+  return marks;
+}
+
+// Prints the committed events that pass the filters.
+class EventPrinter {
+ public:
+  EventPrinter(const DumpArgs& a, std::uint64_t start, Marks marks, std::ostream& out)
+      : a_(a), start_(start), marks_(std::move(marks)), out_(out), topics_(a.topics.begin(), a.topics.end()),
+        types_(a.types.begin(), a.types.end()) {}
+
   // Prints `ev` when it passes the filters; false once --to is reached.
-  auto emit = [&](const Event& ev) {
-    if (ev.offset >= a.to) return false;
-    if (ev.offset < start) return true;
-    if (!topics.empty() && !topics.count(ev.topic)) return true;
-    if (!types.empty() && !types.count(ev.type)) return true;
-    if (a.txn && ev.txn_id != *a.txn) return true;
-    if (!marks.empty()) {
-      auto m = marks.find(ev.topic);
-      if (m != marks.end() && ev.offset < m->second) return true;  // compacted history still on disk
-    }
-    if (a.format == "jsonl") {
-      json o;
-      o["offset"] = ev.offset;
-      o["txn"] = ev.txn_id;
-      PutData(o, "topic", ev.topic);  // a name that is not UTF-8 (damage) as topic_b64, never a throw
-      PutData(o, "type", ev.type);
-      if (ev.key) PutData(o, "key", *ev.key);
-      PutData(o, "data", ev.payload);
-      o["ts"] = ev.timestamp_ns;
-      out << o.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+  bool operator()(const Event& ev) {
+    if (ev.offset >= a_.to) return false;
+    if (!Selected(ev)) return true;
+    if (a_.format == "jsonl") {
+      out_ << JsonlEventLine(ev) << "\n";
     } else {
-      out << ev.offset;
-      if (a.time != "none") out << "  " << FormatTime(ev.timestamp_ns, a.time);
-      out << "  txn " << ev.txn_id << "  " << Printable(ev.topic) << "  " << Printable(ev.type);
-      if (ev.key) out << "  key=" << Printable(*ev.key);
-      out << "  " << Printable(ev.payload) << "\n";
+      out_ << ev.offset;
+      if (a_.time != "none") out_ << "  " << FormatTime(ev.timestamp_ns, a_.time);
+      out_ << "  txn " << ev.txn_id << "  " << Printable(ev.topic) << "  " << Printable(ev.type);
+      if (ev.key) out_ << "  key=" << Printable(*ev.key);
+      out_ << "  " << Printable(ev.payload) << "\n";
     }
     return true;
-  };
-  auto failed = [&](const Status& st) {
-    err << "journal-dump: " << st.ToString() << "\n";
-    return st.IsCorruption() ? kDumpDamaged : kDumpUnreadable;
-  };
-  while (out.good()) {
-    auto e = cur->next();
-    if (!e.ok()) return failed(e.status());
-    if (!e->has_value()) break;
-    if (!emit(**e)) return rc;
   }
-  if (!a.follow) return rc;
-  // --follow: print what is committed from now on, as it is committed (in
-  // this process or another), until SIGINT or SIGTERM (exit 0), --to, or a
-  // reader that went away (SIGPIPE).
+
+ private:
+  bool Selected(const Event& ev) const {
+    if (ev.offset < start_) return false;
+    if (!topics_.empty() && !topics_.count(ev.topic)) return false;
+    if (!types_.empty() && !types_.count(ev.type)) return false;
+    if (a_.txn && ev.txn_id != *a_.txn) return false;
+    if (!marks_.empty()) {
+      auto m = marks_.find(ev.topic);
+      if (m != marks_.end() && ev.offset < m->second) return false;  // compacted history still on disk
+    }
+    return true;
+  }
+
+  const DumpArgs& a_;
+  const std::uint64_t start_;
+  const Marks marks_;
+  std::ostream& out_;
+  const std::set<std::string, std::less<>> topics_, types_;
+};
+
+// Prints what the cursor has committed now. nullopt when the cursor is at
+// the end; otherwise the exit code (--to reached, or an error).
+std::optional<int> PrintCommitted(Cursor& cur, EventPrinter& print, int rc, std::ostream& out, std::ostream& err,
+                                  bool until_signal) {
+  while (out.good() && !(until_signal && g_follow_stop)) {
+    auto e = cur.next();
+    if (!e.ok()) return Failed(e.status(), err);
+    if (!e->has_value()) break;
+    if (!print(**e)) return rc;
+  }
+  return std::nullopt;
+}
+
+// --follow: print what is committed from now on, as it is committed (in
+// this process or another), until SIGINT or SIGTERM (exit 0), --to, or a
+// reader that went away (SIGPIPE).
+int Follow(Cursor& cur, EventPrinter& print, int rc, std::ostream& out, std::ostream& err) {
   FollowSignals signals;
   while (!g_follow_stop) {
     out.flush();
     if (!out.good()) break;
     // Woken by a commit at once; the deadline only bounds how long a signal
     // waits to be noticed.
-    auto e = cur->wait_next(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+    auto e = cur.wait_next(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
     if (!e.ok()) {
       if (e.status().code() == Code::kTimedOut || e.status().code() == Code::kCancelled) continue;
-      return failed(e.status());
+      return Failed(e.status(), err);
     }
-    if (!emit(*e)) break;
+    if (!print(*e)) break;
     // Print what is already committed before flushing again.
-    while (out.good() && !g_follow_stop) {
-      auto more = cur->next();
-      if (!more.ok()) return failed(more.status());
-      if (!more->has_value()) break;
-      if (!emit(**more)) return rc;
-    }
+    if (auto done = PrintCommitted(cur, print, rc, out, err, true)) return *done;
   }
   return rc;
+}
+
+// The plain dump: the committed view, filtered (and --follow).
+int Committed(const DumpArgs& a, std::ostream& out, std::ostream& err) {
+  std::unique_ptr<Journal> j;
+  if (auto failed = OpenReadOnly(a, err, &j)) return *failed;
+  for (const auto& r : j->recovery_report().repairs) {
+    err << "journal-dump: at the tail of " << r.file << " byte " << r.file_offset << ": " << r.reason << "\n";
+  }
+  int rc = kDumpOk;
+  const std::uint64_t retention = j->first_offset();
+  const std::uint64_t start = std::max(a.from, retention);
+  if (a.from < retention && a.from < a.to) {
+    err << "journal-dump: note: events below offset " << retention
+        << " were removed by retention; printing from offset " << retention << "\n";
+  }
+  Marks marks = NoteCompactedTopics(a, *j, start, err, &rc);
+  auto cur = OpenCursorThroughCompaction(*j, start);
+  if (!cur.ok()) return Failed(cur.status(), err);
+  EventPrinter print(a, start, std::move(marks), out);
+  if (auto done = PrintCommitted(*cur, print, rc, out, err, false)) return *done;
+  if (!a.follow) return rc;
+  return Follow(*cur, print, rc, out, err);
 }
 
 // --color: auto colors the markers only when standard output is a terminal
@@ -332,110 +338,85 @@ std::string Colored(RecordType t, bool color) {
   return std::string("\x1b[") + code + "m" + name + "\x1b[0m";
 }
 
-std::string_view Op(RecordType t) {
-  switch (t) {
-    case RecordType::kBegin:
-    case RecordType::kSubBegin: return "begin";
-    case RecordType::kEvent: return "event";
-    case RecordType::kSubCommit:
-    case RecordType::kCommit: return "commit";
-    case RecordType::kSubRollback:
-    case RecordType::kRollback: return "rollback";
-    case RecordType::kSegmentEnd: return "segment_end";
-    case RecordType::kPadding: return "padding";
+// --raw: the records the filters select.
+bool Selected(const DumpArgs& a, const RawRecord& r) {
+  if (a.txn && r.txn_id != *a.txn) return false;
+  if (r.type == RecordType::kEvent && (!a.topics.empty() || !a.types.empty())) {
+    Filter f{false, a.topics, a.types};
+    if (!f.matches(r.topic, r.type_name)) return false;
   }
-  return "unknown";
+  return true;
 }
 
+// --raw text output: one record.
+void PrintRecordText(const RawRecord& r, bool color, std::ostream& out) {
+  out << "lsn " << r.lsn << "  " << r.segment << "+" << r.file_offset << "  " << Colored(r.type, color) << "  txn "
+      << r.txn_id << "  sub " << r.sub_id << "  depth " << r.depth;
+  switch (r.type) {
+    case RecordType::kSubBegin: out << "  parent " << r.parent_sub_id; break;
+    case RecordType::kEvent:
+      out << "  " << Printable(r.topic) << "/" << Printable(r.type_name);
+      if (r.key) out << "  key=" << Printable(*r.key);
+      out << "  " << r.payload.size() << " bytes: " << Printable(r.payload.substr(0, 80));
+      break;
+    case RecordType::kCommit:
+      out << "  offsets " << r.first_offset << "+" << r.count << (r.rewritten ? "  (rewritten by compaction)" : "");
+      break;
+    case RecordType::kSubCommit:
+    case RecordType::kSubRollback: out << "  " << r.count << " events"; break;
+    case RecordType::kPadding:
+      out << "  stands for " << r.count << " compacted events";
+      if (r.last_txn_id) out << " and transaction ids up to " << r.last_txn_id;
+      break;
+    default: break;
+  }
+  out << "\n";
+}
+
+// --stats: one JSON object (one line with --format jsonl).
+void PrintStats(const WalkReport& report, std::size_t snapshots, bool damaged, bool jsonl, std::ostream& out) {
+  json s;
+  s["segments"] = report.segments;
+  s["bytes"] = report.bytes;
+  s["records"] = report.records;
+  s["committed_transactions"] = report.committed_txns;
+  s["rolled_back_transactions"] = report.rolled_back_txns;
+  s["events"] = report.events;
+  json per = json::object();
+  for (const auto& [t, n] : report.events_per_topic) per[t] = n;
+  s["events_per_topic"] = per;
+  s["end_lsn"] = report.end_lsn;
+  s["snapshots"] = snapshots;
+  s["damaged"] = damaged;
+  out << (jsonl ? s.dump(-1, ' ', false, json::error_handler_t::replace)
+                : s.dump(2, ' ', false, json::error_handler_t::replace))
+      << "\n";
+}
+
+// --raw, --verify, --stats: every record, through the walk.
 int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   const bool print = a.raw;
   const bool jsonl = a.format == "jsonl";
   // An unfiltered raw JSON-lines dump is a copy journal-load reproduces
-  // faithfully: a header, the gaps compaction and retention left, the
-  // snapshots and compaction marks, retention, and an end line.
+  // faithfully (txjournal/dump.h).
   const bool copy = print && jsonl && !a.filtered();
   const bool color = UseColor(a.color, out);
-  std::uint64_t open_txn = 0;
-  std::uint32_t open_depth = 0;
+  std::optional<JsonlRecordWriter> writer;
+  if (print && jsonl) writer.emplace(copy, [&out](const std::string& line) { out << line << "\n"; });
   auto on_start = [&](const WalkStart& st) {
-    if (!copy) return;
-    out << json{{"op", "journal"}, {"version", 1}, {"segment_size", st.segment_size}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    if (st.catalog_holds_source_data) {
+    if (writer) writer->start(st);
+    if (copy && st.catalog_holds_source_data) {
       err << "journal-dump: note: the catalog of " << a.dir
           << " holds consumer offsets, session keys or eventbox state, which this copy of the journal does not "
              "carry\n";
     }
-    if (st.first_offset > 0 || st.last_txn_id_before > 0) {
-      // What retention (or compaction) removed with the front segments.
-      out << json{{"op", "gap"}, {"events", st.first_offset}, {"last_txn_id", st.last_txn_id_before}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    }
   };
   auto visit = [&](const RawRecord& r) {
-    if (r.type == RecordType::kBegin) {
-      open_txn = r.txn_id;
-      open_depth = 0;
-    } else if (r.type == RecordType::kSubBegin) {
-      open_depth = r.depth;
-    } else if (r.type == RecordType::kCommit || r.type == RecordType::kRollback) {
-      open_txn = 0;
-    } else if (r.type == RecordType::kSubCommit || r.type == RecordType::kSubRollback) {
-      open_depth = r.depth - 1;
-    }
-    if (!print || !out.good()) return;
-    if (a.txn && r.txn_id != *a.txn) return;
-    if (r.type == RecordType::kEvent && (!a.topics.empty() || !a.types.empty())) {
-      Filter f{false, a.topics, a.types};
-      if (!f.matches(r.topic, r.type_name)) return;
-    }
-    if (jsonl) {
-      json o;
-      // A padding that keeps offsets or transaction ids taken is a gap; one
-      // that only fills a page is kept as "padding" (journal-load skips it).
-      const bool gap = r.type == RecordType::kPadding && (r.count > 0 || r.last_txn_id > 0);
-      o["op"] = gap ? std::string("gap") : std::string(Op(r.type));
-      if (r.type == RecordType::kEvent) {
-        PutData(o, "topic", r.topic);
-        PutData(o, "type", r.type_name);
-        if (r.key) PutData(o, "key", *r.key);
-        PutData(o, "data", r.payload);
-        o["ts"] = r.timestamp_ns;
-      }
-      if (r.type == RecordType::kPadding) {
-        o["events"] = r.count;
-        if (r.txn_id == 0) o["last_txn_id"] = r.last_txn_id;
-      }
-      o["lsn"] = r.lsn;
-      o["txn"] = r.txn_id;
-      o["sub"] = r.sub_id;
-      o["depth"] = r.depth;
-      if (r.type == RecordType::kSubBegin) o["parent"] = r.parent_sub_id;
-      if (r.type == RecordType::kCommit) {
-        o["first_offset"] = r.first_offset;
-        o["count"] = r.count;
-      }
-      out << o.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    } else {
-      out << "lsn " << r.lsn << "  " << r.segment << "+" << r.file_offset << "  " << Colored(r.type, color)
-          << "  txn " << r.txn_id << "  sub " << r.sub_id << "  depth " << r.depth;
-      switch (r.type) {
-        case RecordType::kSubBegin: out << "  parent " << r.parent_sub_id; break;
-        case RecordType::kEvent:
-          out << "  " << Printable(r.topic) << "/" << Printable(r.type_name);
-          if (r.key) out << "  key=" << Printable(*r.key);
-          out << "  " << r.payload.size() << " bytes: " << Printable(r.payload.substr(0, 80));
-          break;
-        case RecordType::kCommit:
-          out << "  offsets " << r.first_offset << "+" << r.count << (r.rewritten ? "  (rewritten by compaction)" : "");
-          break;
-        case RecordType::kSubCommit:
-        case RecordType::kSubRollback: out << "  " << r.count << " events"; break;
-        case RecordType::kPadding:
-          out << "  stands for " << r.count << " compacted events";
-          if (r.last_txn_id) out << " and transaction ids up to " << r.last_txn_id;
-          break;
-        default: break;
-      }
-      out << "\n";
+    const bool selected = print && out.good() && Selected(a, r);
+    if (writer) {
+      writer->record(r, selected);
+    } else if (selected) {
+      PrintRecordText(r, color, out);
     }
   };
   auto report = a.env.walk ? a.env.walk(a.dir, visit, on_start) : WalkJournal(a.dir, visit, on_start);
@@ -443,52 +424,14 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
     err << "journal-dump: " << report.status().ToString() << "\n";
     return kDumpUnreadable;
   }
-  if (print && jsonl && open_txn != 0) {
-    // What the next writable open does to a transaction left open: say it,
-    // so that loading this dump gives the same committed events.
-    for (std::uint32_t d = open_depth; d > 0; --d) out << json{{"op", "rollback"}, {"recovered", true}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    out << json{{"op", "rollback"}, {"txn", open_txn}, {"recovered", true}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-  }
+  if (writer) writer->end_of_records();
   SnapshotCheck snaps = CheckSnapshots(a.dir);
   for (const auto& t : report->tail) err << "journal-dump: tail: " << t << "\n";
   PrintProblems(report->problems, err);
   PrintProblems(snaps.problems, err);
   const bool damaged = report->damaged() || !snaps.problems.empty();
-  if (copy && !damaged) {
-    for (const auto& sn : snaps.sound) {
-      out << json{{"op", "snapshot"},           {"topic", sn.info.topic},
-                  {"compactor", sn.info.compactor}, {"version", sn.info.compactor_version},
-                  {"covered_offset", sn.info.covered_offset}, {"events", sn.info.events_folded},
-                  {"state_hash", sn.info.state_hash},         {"state_b64", Base64Encode(sn.state)}}
-                 .dump(-1, ' ', false, json::error_handler_t::replace)
-          << "\n";
-    }
-    for (const auto& [topic, mark] : snaps.marks) {
-      out << json{{"op", "compacted"}, {"topic", topic}, {"offset", mark}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    }
-    if (report->start.retention_offset > 0) {
-      out << json{{"op", "retention"}, {"offset", report->start.retention_offset}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    }
-    // Absent from a dump cut short (or of a damaged journal): journal-load
-    // then refuses the copy as incomplete.
-    out << json{{"op", "end"}, {"next_offset", report->next_offset}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-  }
-  if (a.stats) {
-    json s;
-    s["segments"] = report->segments;
-    s["bytes"] = report->bytes;
-    s["records"] = report->records;
-    s["committed_transactions"] = report->committed_txns;
-    s["rolled_back_transactions"] = report->rolled_back_txns;
-    s["events"] = report->events;
-    json per = json::object();
-    for (const auto& [t, n] : report->events_per_topic) per[t] = n;
-    s["events_per_topic"] = per;
-    s["end_lsn"] = report->end_lsn;
-    s["snapshots"] = snaps.sound.size();
-    s["damaged"] = damaged;
-    out << (jsonl ? s.dump(-1, ' ', false, json::error_handler_t::replace) : s.dump(2, ' ', false, json::error_handler_t::replace)) << "\n";
-  }
+  if (copy && !damaged) writer->copy_trailer(*report, snaps.sound, snaps.marks);
+  if (a.stats) PrintStats(*report, snaps.sound.size(), damaged, jsonl, out);
   if (a.verify && !damaged) {
     err << "journal-dump: verify: " << report->records << " records and " << snaps.sound.size()
         << " snapshots sound\n";
@@ -496,97 +439,97 @@ int Walk(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   return damaged ? kDumpDamaged : kDumpOk;
 }
 
-// --snapshots, --state TOPIC, --state-hash: through a read-only journal.
-int Snapshots(const DumpArgs& a, std::ostream& out, std::ostream& err) {
-  Options o;
-  o.read_only = true;
-  o.file_system = a.fs;
-  auto j = Journal::open(a.dir, o);
-  if (!j.ok()) {
-    err << "journal-dump: " << j.status().ToString() << "\n";
-    return j.status().IsCorruption() ? kDumpDamaged : kDumpUnreadable;
+// --snapshots: the list, and damage (a damaged snapshot, or a compacted
+// topic without a sound snapshot covering it).
+int ListSnapshots(const DumpArgs& a, Journal& j, std::ostream& out, std::ostream& err) {
+  auto list = j.snapshots(a.topics.empty() ? std::string() : a.topics.front());
+  if (!list.ok()) {
+    err << "journal-dump: " << list.status().ToString() << "\n";
+    return kDumpUnreadable;
   }
   int rc = kDumpOk;
-  if (a.snapshots) {
-    auto list = (*j)->snapshots(a.topics.empty() ? std::string() : a.topics.front());
-    if (!list.ok()) {
-      err << "journal-dump: " << list.status().ToString() << "\n";
-      return kDumpUnreadable;
+  for (const auto& sn : *list) {
+    const bool damaged = sn.state_hash.rfind("damaged", 0) == 0;
+    if (damaged) {
+      rc = kDumpDamaged;
+      err << "journal-dump: DAMAGED: snapshot " << sn.file << ": " << sn.state_hash << "\n";
     }
-    for (const auto& sn : *list) {
-      const bool damaged = sn.state_hash.rfind("damaged", 0) == 0;
-      if (damaged) {
-        rc = kDumpDamaged;
-        err << "journal-dump: DAMAGED: snapshot " << sn.file << ": " << sn.state_hash << "\n";
-      }
-      if (a.format == "jsonl") {
-        out << json{{"topic", sn.topic}, {"compactor", sn.compactor}, {"version", sn.compactor_version},
-                    {"covered_offset", sn.covered_offset}, {"events", sn.events_folded}, {"state_hash", sn.state_hash},
-                    {"size", sn.size}, {"file", sn.file}}
-                   .dump(-1, ' ', false, json::error_handler_t::replace)
-            << "\n";
-      } else {
-        out << Printable(sn.topic) << "  " << sn.compactor << " v" << sn.compactor_version << "  covers offsets < "
-            << sn.covered_offset << "  " << sn.events_folded << " events  state " << sn.state_hash << "  " << sn.size
-            << " bytes  " << sn.file << "\n";
-      }
-    }
-    // A topic whose history was compacted away needs a sound snapshot
-    // covering it: one that is gone (or damaged) is damage.
-    const std::map<std::string, std::uint64_t> marks = CompactionMarks(**j);
-    for (const auto& [topic, mark] : marks) {
-      if (mark == 0 || (!a.topics.empty() && topic != a.topics.front())) continue;
-      bool covered = false;
-      for (const auto& sn : *list) {
-        covered = covered ||
-                  (sn.topic == topic && sn.covered_offset >= mark && sn.state_hash.rfind("damaged", 0) != 0);
-      }
-      if (!covered) {
-        rc = kDumpDamaged;
-        err << "journal-dump: DAMAGED: the history of topic " << Printable(topic) << " below offset " << mark
-            << " was compacted away, but no sound snapshot covers it (snapshot file missing or damaged)\n";
-      }
+    if (a.format == "jsonl") {
+      out << json{{"topic", sn.topic}, {"compactor", sn.compactor}, {"version", sn.compactor_version},
+                  {"covered_offset", sn.covered_offset}, {"events", sn.events_folded}, {"state_hash", sn.state_hash},
+                  {"size", sn.size}, {"file", sn.file}}
+                 .dump(-1, ' ', false, json::error_handler_t::replace)
+          << "\n";
+    } else {
+      out << Printable(sn.topic) << "  " << sn.compactor << " v" << sn.compactor_version << "  covers offsets < "
+          << sn.covered_offset << "  " << sn.events_folded << " events  state " << sn.state_hash << "  " << sn.size
+          << " bytes  " << sn.file << "\n";
     }
   }
-  if (!a.state_topic.empty()) {
-    // The built-in compactor: latest-by-key (what journal-compact uses).
-    LatestByKeyCompactor c;
-    auto r = (*j)->rebuild(a.state_topic, c);
-    if (!r.ok()) {
-      err << "journal-dump: " << r.status().ToString() << "\n";
-      return r.status().IsCorruption() ? kDumpDamaged : kDumpUnreadable;
+  // A topic whose history was compacted away needs a sound snapshot
+  // covering it: one that is gone (or damaged) is damage.
+  const std::map<std::string, std::uint64_t> marks = CompactionMarks(j);
+  for (const auto& [topic, mark] : marks) {
+    if (mark == 0 || (!a.topics.empty() && topic != a.topics.front())) continue;
+    bool covered = false;
+    for (const auto& sn : *list) {
+      covered = covered || (sn.topic == topic && sn.covered_offset >= mark && sn.state_hash.rfind("damaged", 0) != 0);
     }
-    if (a.state_hash) {
-      out << r->state_hash << "\n";
-    } else {
-      for (const auto& [k, v] : static_cast<const LatestByKeyCompactor::Map&>(*r->state).values) {
-        json o2;
-        PutData(o2, "key", k);
-        PutData(o2, "data", v);
-        out << o2.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-      }
+    if (!covered) {
+      rc = kDumpDamaged;
+      err << "journal-dump: DAMAGED: the history of topic " << Printable(topic) << " below offset " << mark
+          << " was compacted away, but no sound snapshot covers it (snapshot file missing or damaged)\n";
     }
   }
   return rc;
 }
 
-int Dispatch(const DumpArgs& a, std::ostream& out, std::ostream& err);
+// --state TOPIC (--state-hash): the topic rebuilt with the built-in
+// compactor, latest-by-key (what journal-compact uses). nullopt when done.
+std::optional<int> PrintState(const DumpArgs& a, Journal& j, std::ostream& out, std::ostream& err) {
+  LatestByKeyCompactor c;
+  auto r = j.rebuild(a.state_topic, c);
+  if (!r.ok()) return Failed(r.status(), err);
+  if (a.state_hash) {
+    out << r->state_hash << "\n";
+  } else {
+    for (const auto& [k, v] : static_cast<const LatestByKeyCompactor::Map&>(*r->state).values) {
+      out << JsonlKeyValueLine(k, v) << "\n";
+    }
+  }
+  return std::nullopt;
+}
 
-}  // namespace
+// --snapshots, --state TOPIC, --state-hash: through a read-only journal.
+int Snapshots(const DumpArgs& a, std::ostream& out, std::ostream& err) {
+  std::unique_ptr<Journal> j;
+  if (auto failed = OpenReadOnly(a, err, &j)) return *failed;
+  int rc = kDumpOk;
+  if (a.snapshots) {
+    rc = ListSnapshots(a, *j, out, err);
+    if (rc == kDumpUnreadable) return rc;
+  }
+  if (!a.state_topic.empty()) {
+    if (auto failed = PrintState(a, *j, out, err)) return *failed;
+  }
+  return rc;
+}
 
-int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const DumpEnv& env) {
-  CLI::App app{
-      "Print the committed events of a txjournal journal, or every record (--raw), check it (--verify) or count "
-      "it (--stats). Reads a journal being written without a lock and changes nothing.\n"
-      "Exit status: 0 sound (a torn record or open transaction at the tail, which a crash leaves and the next "
-      "writable open repairs, is reported on stderr but is not damage); 1 damaged data (what and where on "
-      "stderr); 2 usage error; 3 cannot read (no journal, permissions, unsupported format version); 4 the output "
-      "could not be written (write error on stderr; the output is incomplete).",
-      "journal-dump"};
-  DumpArgs a;
-  a.fs = env.file_system;
-  a.env = env;
-  std::string from_s, to_s, txn_s;
+constexpr const char* kDumpHelp =
+    "Print the committed events of a txjournal journal, or every record (--raw), check it (--verify) or count "
+    "it (--stats). Reads a journal being written without a lock and changes nothing.\n"
+    "Exit status: 0 sound (a torn record or open transaction at the tail, which a crash leaves and the next "
+    "writable open repairs, is reported on stderr but is not damage); 1 damaged data (what and where on "
+    "stderr); 2 usage error; 3 cannot read (no journal, permissions, unsupported format version); 4 the output "
+    "could not be written (write error on stderr; the output is incomplete).";
+
+// The numeric options, as text until checked.
+struct NumericOptions {
+  std::string from, to, txn;
+  CLI::Option *from_opt = nullptr, *to_opt = nullptr, *txn_opt = nullptr;
+};
+
+void AddOptions(CLI::App& app, DumpArgs& a, NumericOptions& n) {
   app.add_option("dir", a.dir, "journal directory")->required();
   app.add_flag("--raw", a.raw,
                "every record with its markers, LSN, transaction and sub-transaction ids, depth; with --format jsonl "
@@ -604,55 +547,42 @@ int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                "--snapshots or --state");
   app.add_option("--topic", a.topics, "only this topic (repeatable)");
   app.add_option("--type", a.types, "only this event type (repeatable)");
-  auto* from_opt = app.add_option("--from", from_s, "first offset to print (inclusive; not with --raw)");
-  auto* to_opt = app.add_option("--to", to_s, "offset to stop at (exclusive; not with --raw)");
-  auto* txn_opt = app.add_option("--txn", txn_s, "only this transaction id");
+  n.from_opt = app.add_option("--from", n.from, "first offset to print (inclusive; not with --raw)");
+  n.to_opt = app.add_option("--to", n.to, "offset to stop at (exclusive; not with --raw)");
+  n.txn_opt = app.add_option("--txn", n.txn, "only this transaction id");
   app.add_flag("--verify", a.verify, "check every record, the transaction structure and the snapshots");
   app.add_flag("--stats", a.stats, "segments, bytes, records, transactions, events per topic");
   app.add_flag("--snapshots", a.snapshots, "list snapshots (of --topic, or all): topic, compactor, covered offset, hash, size");
   app.add_option("--state", a.state_topic, "print the state of TOPIC rebuilt with latest-by-key, one JSON line per live key");
   app.add_flag("--state-hash", a.state_hash, "with --state: print only the XXH3-128 hash of the state");
-  std::vector<std::string> argv_s = {"journal-dump"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<const char*> argv;
-  for (const auto& s : argv_s) argv.push_back(s.c_str());
-  app.set_version_flag("--version", VersionText("journal-dump"),
-                       "print the program, library and on-disk format versions and exit");
-  if (auto exit = ParseCommandLine(app, static_cast<int>(argv.size()), argv.data(), out, err, "journal-dump",
-                                   {.ok = kDumpOk, .usage = kDumpUsage, .write_error = kDumpWriteError})) {
-    return *exit;
-  }
-  auto usage = [&](const std::string& why) {
-    err << "journal-dump: " << why << "\nRun with --help for usage.\n";
-    return kDumpUsage;
-  };
-  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
-  if (*from_opt) {
-    if (auto e = ParseU64("--from", from_s, 0, kMax, &a.from)) return usage(*e);
-  }
-  if (*to_opt) {
-    if (auto e = ParseU64("--to", to_s, 0, kMax, &a.to)) return usage(*e);
-  }
-  if (*txn_opt) {
-    std::uint64_t txn = 0;
-    if (auto e = ParseU64("--txn", txn_s, 0, kMax, &txn)) return usage(*e);
-    a.txn = txn;
-  }
-  if (a.raw && (*from_opt || *to_opt)) {
-    return usage("--from and --to select committed offsets and --raw prints records, which have none: drop --raw, "
-                 "or select records with --txn, --topic or --type");
-  }
-  if (a.state_hash && a.state_topic.empty()) return usage("--state-hash needs --state TOPIC");
-  if (a.follow && (a.raw || a.verify || a.stats || a.snapshots || !a.state_topic.empty())) {
-    return usage("--follow prints committed events as they come: not with --raw, --verify, --stats, --snapshots "
-                 "or --state");
-  }
-  const int rc = Dispatch(a, out, err);
-  if (!OutputOk(out, err, "journal-dump")) return kDumpWriteError;
-  return rc;
 }
 
-namespace {
+// The numbers, and the options that do not go together: nullopt when the
+// command line is usable, else why not.
+std::optional<std::string> CheckOptions(DumpArgs& a, const NumericOptions& n) {
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  if (*n.from_opt) {
+    if (auto e = ParseU64("--from", n.from, 0, kMax, &a.from)) return e;
+  }
+  if (*n.to_opt) {
+    if (auto e = ParseU64("--to", n.to, 0, kMax, &a.to)) return e;
+  }
+  if (*n.txn_opt) {
+    std::uint64_t txn = 0;
+    if (auto e = ParseU64("--txn", n.txn, 0, kMax, &txn)) return e;
+    a.txn = txn;
+  }
+  if (a.raw && (*n.from_opt || *n.to_opt)) {
+    return "--from and --to select committed offsets and --raw prints records, which have none: drop --raw, "
+           "or select records with --txn, --topic or --type";
+  }
+  if (a.state_hash && a.state_topic.empty()) return "--state-hash needs --state TOPIC";
+  if (a.follow && (a.raw || a.verify || a.stats || a.snapshots || !a.state_topic.empty())) {
+    return "--follow prints committed events as they come: not with --raw, --verify, --stats, --snapshots "
+           "or --state";
+  }
+  return std::nullopt;
+}
 
 int Dispatch(const DumpArgs& a, std::ostream& out, std::ostream& err) {
   if (a.snapshots || !a.state_topic.empty()) return Snapshots(a, out, err);
@@ -661,5 +591,25 @@ int Dispatch(const DumpArgs& a, std::ostream& out, std::ostream& err) {
 }
 
 }  // namespace
+
+int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const DumpEnv& env) {
+  CLI::App app{kDumpHelp, "journal-dump"};
+  DumpArgs a;
+  a.fs = env.file_system;
+  a.env = env;
+  NumericOptions n;
+  AddOptions(app, a, n);
+  if (auto exit = ParseToolArgs(app, args, out, err, "journal-dump",
+                                {.ok = kDumpOk, .usage = kDumpUsage, .write_error = kDumpWriteError})) {
+    return *exit;
+  }
+  if (auto why = CheckOptions(a, n)) {
+    err << "journal-dump: " << *why << "\nRun with --help for usage.\n";
+    return kDumpUsage;
+  }
+  const int rc = Dispatch(a, out, err);
+  if (!OutputOk(out, err, "journal-dump")) return kDumpWriteError;
+  return rc;
+}
 
 }  // namespace txj::tools

@@ -10,10 +10,6 @@
 
 namespace txj::tools {
 
-std::string Base64Encode(std::string_view in);
-// nullopt for invalid base64.
-std::optional<std::string> Base64Decode(std::string_view in);
-
 // Parses a non-negative decimal integer in [min, max]: digits only (no sign,
 // no spaces, no base prefix), no overflow. On failure returns a message
 // naming `option`, e.g. "--from: \"-1\" is not a non-negative integer".

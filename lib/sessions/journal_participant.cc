@@ -4,6 +4,7 @@
 #include "event_validation.h"
 #include "journal_door.h"
 #include "staged_ops.h"
+#include "staged_session.h"
 #include "txjournal/committable.h"
 #include "txjournal/journal.h"
 #include "user_tables.h"
@@ -18,17 +19,11 @@ constexpr const char* kSessionTopic = "$session";
 struct JournalParticipant::Impl {
   Journal& journal;
   std::unique_ptr<internal::UserTables> tables;
-  std::optional<std::string> key;
-  std::vector<std::optional<std::string>> staged;  // 5 fields per event: topic, type, key, payload, ts
-  std::uint64_t prepared_at = 0;                   // next offset when prepared
+  // Staged: 5 fields per event: topic, type, key, payload, ts.
+  internal::StagedSession session{"journal participant", kStaged};
+  std::uint64_t prepared_at = 0;  // next offset when prepared
 
   explicit Impl(Journal& j) : journal(j) {}
-
-  Status Need(std::string_view k) const {
-    if (!key) return Status::InvalidState("journal participant is not in a session");
-    if (*key != k) return Status::InvalidArgument("key mismatch: journal participant is in session " + *key);
-    return Status::OK();
-  }
 };
 
 JournalParticipant::JournalParticipant(Journal& journal) : p_(std::make_unique<Impl>(journal)) {
@@ -39,51 +34,48 @@ JournalParticipant::~JournalParticipant() = default;
 
 Status JournalParticipant::append(std::string_view topic, std::string_view type, std::string_view payload,
                                   const AppendOptions& options) {
-  if (!p_->key) return Status::InvalidState("journal participant is not in a session");
+  TXJ_RETURN_IF_ERROR(p_->session.InSession());
   TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, options.key, payload));
   std::uint64_t ts = options.timestamp_ns;
-  p_->staged.emplace_back(std::string(topic));
-  p_->staged.emplace_back(std::string(type));
-  p_->staged.push_back(options.key ? std::optional<std::string>(std::string(*options.key)) : std::nullopt);
-  p_->staged.emplace_back(std::string(payload));
-  p_->staged.emplace_back(std::string(reinterpret_cast<const char*>(&ts), 8));
+  auto& staged = p_->session.staged();
+  staged.emplace_back(std::string(topic));
+  staged.emplace_back(std::string(type));
+  staged.push_back(options.key ? std::optional<std::string>(std::string(*options.key)) : std::nullopt);
+  staged.emplace_back(std::string(payload));
+  staged.emplace_back(std::string(reinterpret_cast<const char*>(&ts), 8));
   return Status::OK();
 }
 
 Status JournalParticipant::begin(std::string_view key) {
   if (!p_->tables) return Status::InvalidState("journal participant needs a journal open for writing");
-  if (p_->key) return Status::Busy("journal participant is already in session " + *p_->key);
-  p_->key = std::string(key);
-  p_->staged.clear();
-  return Status::OK();
+  return p_->session.Begin(key);
 }
 
 Status JournalParticipant::begin_recovery(std::string_view key) {
   if (!p_->tables) return Status::InvalidState("journal participant needs a journal open for writing");
-  p_->key = std::string(key);
-  p_->staged.clear();
-  auto v = p_->tables->Get(kStaged, key);
+  p_->session.Enter(key);
+  auto v = p_->session.Prepared(*p_->tables, key);
   if (!v.ok()) return v.status();
   if (v->has_value() && (*v)->size() >= 8) {
     std::memcpy(&p_->prepared_at, (*v)->data(), 8);
     auto f = internal::DecodeFields(std::string_view(**v).substr(8), "staged journal events of session " + std::string(key));
     if (!f.ok()) return f.status();
-    p_->staged = std::move(f).value();
+    p_->session.staged() = std::move(f).value();
   }
   return Status::OK();
 }
 
 Status JournalParticipant::prepare(std::string_view key) {
-  TXJ_RETURN_IF_ERROR(p_->Need(key));
+  TXJ_RETURN_IF_ERROR(p_->session.Need(key));
   p_->prepared_at = p_->journal.next_offset();
   std::string blob(reinterpret_cast<const char*>(&p_->prepared_at), 8);
-  blob += internal::EncodeFields(p_->staged);
-  return p_->tables->Write([&](KvTxn& t) { return t.put(kStaged, key, blob); });
+  blob += internal::EncodeFields(p_->session.staged());
+  return p_->session.Prepare(*p_->tables, key, blob);
 }
 
 Result<std::string> JournalParticipant::commit(std::string_view key) {
-  TXJ_RETURN_IF_ERROR(p_->Need(key));
-  std::string id = internal::Id128(internal::EncodeFields(p_->staged));
+  TXJ_RETURN_IF_ERROR(p_->session.Need(key));
+  std::string id = internal::Id128(internal::EncodeFields(p_->session.staged()));
   // Already written before a crash? Its marker event says so, and holds the
   // id (the staged copy, which the id is derived from, may be gone already).
   bool written = false;
@@ -104,7 +96,7 @@ Result<std::string> JournalParticipant::commit(std::string_view key) {
   if (!written) {
     auto tx = p_->journal.begin();
     if (!tx.ok()) return tx.status();
-    const auto& f = p_->staged;
+    const auto& f = p_->session.staged();
     for (std::size_t i = 0; i + 5 <= f.size(); i += 5) {
       std::uint64_t ts = 0;
       if (f[i + 4] && f[i + 4]->size() == 8) std::memcpy(&ts, f[i + 4]->data(), 8);
@@ -117,18 +109,14 @@ Result<std::string> JournalParticipant::commit(std::string_view key) {
     auto info = tx->commit();
     if (!info.ok()) return info.status();
   }
-  TXJ_RETURN_IF_ERROR(p_->tables->Write([&](KvTxn& t) { return t.del(kStaged, key); }));
-  p_->key.reset();
-  p_->staged.clear();
+  TXJ_RETURN_IF_ERROR(p_->session.DropPrepared(*p_->tables, key));
+  p_->session.Leave();
   return id;
 }
 
 Status JournalParticipant::cancel() {
-  if (!p_->key) return Status::OK();
-  std::string key = *p_->key;
-  p_->key.reset();
-  p_->staged.clear();
-  return p_->tables->Write([&](KvTxn& t) { return t.del(kStaged, key); });
+  if (!p_->session.key()) return Status::OK();  // and no tables without a writable journal
+  return p_->session.Cancel(*p_->tables);
 }
 
 }  // namespace txj

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "staged_ops.h"
+#include "staged_session.h"
 #include "txjournal/committable.h"
 #include "user_tables.h"
 
@@ -16,17 +17,12 @@ constexpr std::string_view kDone = "done";
 struct KvParticipant::Impl {
   MDB_env* env = nullptr;
   std::unique_ptr<internal::UserTables> tables;
-  std::optional<std::string> key;
-  std::vector<std::optional<std::string>> ops;  // pairs: key, value (nullopt value = delete)
+  // Staged: pairs of key, value (nullopt value = delete).
+  internal::StagedSession session{"kv participant", kStaged};
 
   ~Impl() {
     tables.reset();
     if (env) mdb_env_close(env);
-  }
-  Status Need(std::string_view k) const {
-    if (!key) return Status::InvalidState("kv participant is not in a session");
-    if (*key != k) return Status::InvalidArgument("key mismatch: kv participant is in session " + *key);
-    return Status::OK();
   }
 };
 
@@ -45,50 +41,44 @@ Result<std::unique_ptr<KvParticipant>> KvParticipant::open(const std::string& pa
 }
 
 Status KvParticipant::put(std::string_view key, std::string_view value) {
-  if (!p_->key) return Status::InvalidState("kv participant is not in a session");
-  p_->ops.emplace_back(std::string(key));
-  p_->ops.emplace_back(std::string(value));
+  TXJ_RETURN_IF_ERROR(p_->session.InSession());
+  p_->session.staged().emplace_back(std::string(key));
+  p_->session.staged().emplace_back(std::string(value));
   return Status::OK();
 }
 
 Status KvParticipant::del(std::string_view key) {
-  if (!p_->key) return Status::InvalidState("kv participant is not in a session");
-  p_->ops.emplace_back(std::string(key));
-  p_->ops.emplace_back(std::nullopt);
+  TXJ_RETURN_IF_ERROR(p_->session.InSession());
+  p_->session.staged().emplace_back(std::string(key));
+  p_->session.staged().emplace_back(std::nullopt);
   return Status::OK();
 }
 
 Result<std::optional<std::string>> KvParticipant::get(std::string_view key) { return p_->tables->Get(kData, key); }
 
-Status KvParticipant::begin(std::string_view key) {
-  if (p_->key) return Status::Busy("kv participant is already in session " + *p_->key);
-  p_->key = std::string(key);
-  p_->ops.clear();
-  return Status::OK();
-}
+Status KvParticipant::begin(std::string_view key) { return p_->session.Begin(key); }
 
 Status KvParticipant::begin_recovery(std::string_view key) {
-  p_->key = std::string(key);
-  p_->ops.clear();
-  auto v = p_->tables->Get(kStaged, key);
+  p_->session.Enter(key);
+  auto v = p_->session.Prepared(*p_->tables, key);
   if (!v.ok()) return v.status();
   if (v->has_value()) {
     auto f = internal::DecodeFields(**v, "staged kv operations of session " + std::string(key));
     if (!f.ok()) return f.status();
-    p_->ops = std::move(f).value();
+    p_->session.staged() = std::move(f).value();
   }
   return Status::OK();
 }
 
 Status KvParticipant::prepare(std::string_view key) {
-  TXJ_RETURN_IF_ERROR(p_->Need(key));
-  const std::string blob = internal::EncodeFields(p_->ops);
-  return p_->tables->Write([&](KvTxn& t) { return t.put(kStaged, key, blob); });
+  TXJ_RETURN_IF_ERROR(p_->session.Need(key));
+  return p_->session.Prepare(*p_->tables, key, internal::EncodeFields(p_->session.staged()));
 }
 
 Result<std::string> KvParticipant::commit(std::string_view key) {
-  TXJ_RETURN_IF_ERROR(p_->Need(key));
-  std::string id = internal::Id128(internal::EncodeFields(p_->ops));
+  TXJ_RETURN_IF_ERROR(p_->session.Need(key));
+  const auto& ops = p_->session.staged();
+  std::string id = internal::Id128(internal::EncodeFields(ops));
   // Applying, recording the id and dropping the staged copy are one LMDB
   // transaction: a repeated commit finds the id and changes nothing.
   Status s = p_->tables->Write([&](KvTxn& t) -> Status {
@@ -98,25 +88,18 @@ Result<std::string> KvParticipant::commit(std::string_view key) {
       id = **done;
       return Status::OK();
     }
-    for (std::size_t i = 0; i + 2 <= p_->ops.size(); i += 2) {
-      const std::string& k = p_->ops[i].value_or("");
-      TXJ_RETURN_IF_ERROR(p_->ops[i + 1] ? t.put(kData, k, *p_->ops[i + 1]) : t.del(kData, k));
+    for (std::size_t i = 0; i + 2 <= ops.size(); i += 2) {
+      const std::string& k = ops[i].value_or("");
+      TXJ_RETURN_IF_ERROR(ops[i + 1] ? t.put(kData, k, *ops[i + 1]) : t.del(kData, k));
     }
     TXJ_RETURN_IF_ERROR(t.put(kDone, key, id));
     return t.del(kStaged, key);
   });
   if (!s.ok()) return s;
-  p_->key.reset();
-  p_->ops.clear();
+  p_->session.Leave();
   return id;
 }
 
-Status KvParticipant::cancel() {
-  if (!p_->key) return Status::OK();
-  std::string key = *p_->key;
-  p_->key.reset();
-  p_->ops.clear();
-  return p_->tables->Write([&](KvTxn& t) { return t.del(kStaged, key); });
-}
+Status KvParticipant::cancel() { return p_->session.Cancel(*p_->tables); }
 
 }  // namespace txj
