@@ -57,9 +57,27 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 
+// The whole file, or empty if it cannot be read. One read call for the
+// size fstat gives, then more while the file still grows (a crash moment
+// reads every journal file: a stream iterator, a byte at a time, made these
+// reads the largest cost of capturing a moment).
 std::string ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::string data;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return data;
+  struct stat st;
+  std::size_t want = ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
+  std::size_t got = 0;
+  for (;;) {
+    if (want <= got) want = got + 65536;
+    data.resize(want);
+    const ssize_t n = ::pread(fd, data.data() + got, want - got, static_cast<off_t>(got));
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  data.resize(got);
+  ::close(fd);
+  return data;
 }
 
 void WriteWhole(const std::string& path, const std::string& data) {
@@ -84,13 +102,24 @@ struct PendingRename {
 };
 
 struct CrashMoment {
-  int index = 0;
+  int index = 0;                    // among all the workload's crash moments, sampled or not
   std::string what;                 // the call at which the power goes
   std::size_t settled = 0;          // commits whose commit() had returned
   std::vector<FileImage> files;
   std::vector<PendingRename> renames;
   std::shared_ptr<const std::string> catalog;  // data.mdb at rest, or null
 };
+
+// The soak (TXJ_POWER_LOSS_SOAK_*, scripts/soak.sh --power-loss) samples
+// crash moments instead of taking every one: each is kept with probability
+// `keep`, drawn from `rng` when the moment happens (a moment not kept is
+// not captured: capturing reads every file of the journal).
+struct MomentSampling {
+  bool on = false;
+  double keep = 1.0;
+  std::mt19937_64 rng;
+};
+MomentSampling g_sampling;
 
 // Forwards to the default file system and follows durability.
 class PowerLossFs final : public FileSystem {
@@ -120,6 +149,17 @@ class PowerLossFs final : public FileSystem {
   std::vector<CrashMoment> TakeMoments() {
     std::lock_guard<std::mutex> lock(mu_);
     return std::move(moments_);
+  }
+  // Crash moments that happened (captured or not: see MomentSampling).
+  int MomentsSeen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+  // Crash moments that happened while a rename over an existing segment
+  // (a segment rewrite) was not yet durable, counted once per such rename.
+  int RewriteMomentsSeen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return rewrites_seen_;
   }
 
   int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
@@ -229,8 +269,11 @@ class PowerLossFs final : public FileSystem {
   }
 
   void Capture(const std::string& what) {
+    const int index = seen_++;
+    for (const auto& r : pending_) rewrites_seen_ += r.replaced && r.to.find(".seg") != std::string::npos ? 1 : 0;
+    if (g_sampling.on && std::uniform_real_distribution<double>(0, 1)(g_sampling.rng) >= g_sampling.keep) return;
     CrashMoment m;
-    m.index = static_cast<int>(moments_.size());
+    m.index = index;
     m.what = what;
     m.settled = log_->settled.load();
     m.catalog = catalog_;
@@ -275,6 +318,7 @@ class PowerLossFs final : public FileSystem {
   std::vector<PendingRename> pending_;
   std::shared_ptr<const std::string> catalog_;
   std::vector<CrashMoment> moments_;
+  int seen_ = 0, rewrites_seen_ = 0;
 };
 
 enum PageChoice { kNew, kOld, kZero, kGarbage, kTorn };
@@ -439,7 +483,15 @@ struct Totals {
   int silent_loss = 0;   // destroying states that opened without an acknowledged commit
   int rewrite_moments = 0;  // crash moments with a segment rewrite's rename not yet durable
   std::string example;   // the first of them
+  // Where the time went (seconds, steady clock): running the workloads with
+  // crash moments captured, writing the disk states, checking them
+  // (open, read, close, walks), removing them.
+  double workload_s = 0, materialize_s = 0, check_s = 0, remove_s = 0;
 };
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 // One disk state made from a crash moment, written to `out`.
 struct StateToCheck {
@@ -450,16 +502,6 @@ struct StateToCheck {
   std::string destroyed;  // synced data the state destroyed (Materialize), empty if none
   std::uint64_t seed;     // Materialize's seed: writing it again gives the same bytes
 };
-
-// The soak (TXJ_POWER_LOSS_SOAK_*, scripts/soak.sh --power-loss) samples
-// crash moments instead of taking every one: each is kept with probability
-// `keep`, drawn from `rng`.
-struct MomentSampling {
-  bool on = false;
-  double keep = 1.0;
-  std::mt19937_64 rng;
-};
-MomentSampling g_sampling;
 
 // Turns every crash moment into its disk states (StatesPerMoment() of them
 // when something was unsynced, else one), writes each under `root`, and
@@ -472,7 +514,6 @@ void ForEachDiskState(const std::vector<CrashMoment>& moments, std::uint64_t see
   const bool keep = std::getenv("TXJ_KEEP_TEST_DIRS") != nullptr;
   std::error_code ec;
   for (const CrashMoment& m : moments) {
-    if (g_sampling.on && std::uniform_real_distribution<double>(0, 1)(g_sampling.rng) >= g_sampling.keep) continue;
     bool any_dirty = !m.renames.empty();
     for (const auto& f : m.files) any_dirty = any_dirty || !f.dirty.empty();
     const int n = any_dirty ? std::max(per, 3) : 1;
@@ -480,13 +521,19 @@ void ForEachDiskState(const std::vector<CrashMoment>& moments, std::uint64_t see
     for (int v = 0; v < n; ++v) {
       const DiskState s = ChooseState(m, v, rng);
       const std::string out = root + "/m" + std::to_string(m.index) + "-" + std::to_string(v);
+      auto t0 = std::chrono::steady_clock::now();
       fs::remove_all(out, ec);
       const std::uint64_t mseed = rng();
       std::string destroyed = Materialize(m, s, mseed, out);
       ++totals->states;
       if (!destroyed.empty()) ++totals->destroying;
+      totals->materialize_s += Since(t0);
+      t0 = std::chrono::steady_clock::now();
       check(StateToCheck{m, s, v, out, std::move(destroyed), mseed});
+      totals->check_s += Since(t0);
+      t0 = std::chrono::steady_clock::now();
       if (!keep) fs::remove_all(out, ec);
+      totals->remove_s += Since(t0);
     }
   }
   if (!keep) fs::remove_all(root, ec);
@@ -495,6 +542,7 @@ void ForEachDiskState(const std::vector<CrashMoment>& moments, std::uint64_t see
 // Runs the workload under `d` with power-loss tracking, then checks the
 // disk states of every crash moment.
 void RunPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
+  const auto workload_t0 = std::chrono::steady_clock::now();
   TempDir work;
   const std::string dir = work.sub("j");
   WorkloadLog log;
@@ -517,7 +565,9 @@ void RunPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
   }
   plfs->SetCapturing(false);
   std::vector<CrashMoment> moments = plfs->TakeMoments();
-  REQUIRE(moments.size() > 20);
+  totals->workload_s += Since(workload_t0);
+  REQUIRE(plfs->MomentsSeen() > 20);
+  if (!g_sampling.on) REQUIRE(moments.size() == static_cast<std::size_t>(plfs->MomentsSeen()));
 
   const std::string root = StateRoot() + "/txj-power-loss-" + std::to_string(::getpid());
   ForEachDiskState(moments, seed ^ (static_cast<std::uint64_t>(d) << 32), root, totals, [&](const StateToCheck& st) {
@@ -601,6 +651,7 @@ struct KvCommit {
 };
 
 void RunCompactionPowerLoss(std::uint64_t seed, Totals* totals, int* compactions_checked) {
+  const auto workload_t0 = std::chrono::steady_clock::now();
   TempDir work;
   const std::string dir = work.sub("j");
   WorkloadLog log;  // only `settled` is used: the number of commits that returned
@@ -649,13 +700,12 @@ void RunCompactionPowerLoss(std::uint64_t seed, Totals* totals, int* compactions
   }
   plfs->SetCapturing(false);
   std::vector<CrashMoment> moments = plfs->TakeMoments();
-  REQUIRE(moments.size() > 20);
+  totals->workload_s += Since(workload_t0);
+  REQUIRE(plfs->MomentsSeen() > 20);
+  if (!g_sampling.on) REQUIRE(moments.size() == static_cast<std::size_t>(plfs->MomentsSeen()));
   // The compactions rewrote segments in place (a rename over an existing
   // segment): crash moments fall inside those rewrites.
-  int rewrites = 0;
-  for (const CrashMoment& m : moments) {
-    for (const auto& r : m.renames) rewrites += r.replaced && r.to.find(".seg") != std::string::npos ? 1 : 0;
-  }
+  const int rewrites = plfs->RewriteMomentsSeen();
   CHECK(rewrites > 0);
   totals->rewrite_moments += rewrites;
 
@@ -869,5 +919,8 @@ TEST_CASE("power-loss soak: random workloads, crash moments and page fates until
               "tail, %d rebuilt from a snapshot), %.1f s, %.1f states/s\n",
               first, i - stride, stride, workloads, t.moments, t.states, t.destroying, t.refused, t.opened, t.repaired,
               with_snapshot, secs, secs > 0 ? t.states / secs : 0.0);
+  std::printf("power-loss soak: time in workloads with capture %.1f s, writing states %.1f s, checking them %.1f s, "
+              "removing them %.1f s\n",
+              t.workload_s, t.materialize_s, t.check_s, t.remove_s);
   std::printf("power-loss soak: next iteration %lld\n", i);
 }
