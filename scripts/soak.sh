@@ -75,6 +75,19 @@ soak_tmp=$(mktemp -d "${TXJ_SOAK_TMPDIR:-${TMPDIR:-/tmp}}/txj-soak.XXXXXX")
 trap 'rm -rf "$soak_tmp"' EXIT
 export TMPDIR=$soak_tmp
 
+# The end of a soak at scale: its count, rate and violations, where to
+# resume, and the exit status (uses start, end, jobs and status).
+#   report NAME COUNT UNIT VERB VIOLATIONS RESUME_ARGS
+report() {
+  local name=$1 count=$2 unit=$3 verb=$4 violations=$5 resume=$6 rate wall
+  rate=$(/usr/bin/python3 -c "print(f'{$count / max($end - $start, 1e-9):.1f}')")
+  wall=$(/usr/bin/python3 -c "print(f'{$end - $start:.0f}')")
+  echo "$name: $count $unit $verb in $wall s with $jobs jobs ($rate $unit/s), $violations violations"
+  echo "$name: resume with: scripts/soak.sh $resume ..."
+  if ((violations > 0)); then status=1; fi
+  exit "$status"
+}
+
 if ((kill)); then
   jobs=${jobs:-4}
   ninja -C "$builddir" tests/crash_test
@@ -121,12 +134,7 @@ if ((kill)); then
     i=$(sed -n 's/^kill soak: job [0-9]* next iteration \([0-9]*\)/\1/p' "$log" | tail -1)
     if [[ -n $i ]] && ((i - j > next)); then next=$((i - j)); fi
   done
-  rate=$(/usr/bin/python3 -c "print(f'{$survived / max($end - $start, 1e-9):.1f}')")
-  wall=$(/usr/bin/python3 -c "print(f'{$end - $start:.0f}')")
-  echo "kill soak: $survived cycles survived in $wall s with $jobs jobs ($rate cycles/s), $violations violations"
-  echo "kill soak: resume with: scripts/soak.sh --kill --from $next --jobs $jobs --loop-cycles $loop_cycles ..."
-  if ((violations > 0)); then status=1; fi
-  exit $status
+  report "kill soak" "$survived" cycles survived "$violations" "--kill --from $next --jobs $jobs --loop-cycles $loop_cycles"
 fi
 
 if ((power_loss)); then
@@ -158,12 +166,7 @@ if ((power_loss)); then
     i=$(sed -n 's/^power-loss soak: next iteration \([0-9]*\)/\1/p' "$log" | tail -1)
     if [[ -n $i ]] && ((i - j > next)); then next=$((i - j)); fi
   done
-  rate=$(/usr/bin/python3 -c "print(f'{$checked / max($end - $start, 1e-9):.1f}')")
-  wall=$(/usr/bin/python3 -c "print(f'{$end - $start:.0f}')")
-  echo "power-loss soak: $checked states checked in $wall s with $jobs jobs ($rate states/s), $violations violations"
-  echo "power-loss soak: resume with: scripts/soak.sh --power-loss --from $next --jobs $jobs ..."
-  if ((violations > 0)); then status=1; fi
-  exit $status
+  report "power-loss soak" "$checked" states checked "$violations" "--power-loss --from $next --jobs $jobs"
 fi
 
 ninja -C "$builddir"
