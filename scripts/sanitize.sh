@@ -58,8 +58,10 @@ if [[ $mode == tsan || $mode == both ]]; then
   fi
   suites=()
   if (($# == 0)); then
-    for s in ${TXJ_TSAN_SUITES:-core compaction sessions consumers reliability capi}; do suites+=(--suite "$s"); done
-    build_for_tests "$builddir" -- ${TXJ_TSAN_SUITES:-core compaction sessions consumers reliability capi}
+    tsan_suites=${TXJ_TSAN_SUITES:-core compaction sessions consumers reliability capi}
+    for s in $tsan_suites; do suites+=(--suite "$s"); done
+    # shellcheck disable=SC2086 # one suite per word
+    build_for_tests "$builddir" -- $tsan_suites
   else
     build_for_tests "$builddir" "$@"
   fi

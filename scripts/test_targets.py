@@ -5,8 +5,8 @@
 
 With suites, only the tests in those suites (meson suite names without the
 project prefix); without, every test outside the soak suite (the default
-test setup). The tools' executables are always included: tests run them
-as ../tools/NAME. The sanitizer builds (scripts/sanitize.sh) build only these,
+test setup). A test must name every program it runs (`depends:` in
+tests/meson.build), as the tests that run ../tools/NAME do. The sanitizer builds (scripts/sanitize.sh) build only these,
 then run `meson test --no-rebuild`: tools, examples and libraries that no
 selected test uses are not compiled under the sanitizers.
 """
@@ -31,12 +31,7 @@ def main():
     for target in introspect(builddir, "--targets"):
         files[target["id"]] = target["filename"]
     outputs = {f for names in files.values() for f in names}
-    # Tests run the tools as ../tools/NAME from build/tests without naming
-    # them as dependencies: always build the tools' executables.
-    tools_dir = os.path.join(builddir, "tools") + os.sep
-    tools = {t["filename"][0] for t in introspect(builddir, "--targets")
-             if t["type"] == "executable" and t["filename"][0].startswith(tools_dir)}
-    targets = {os.path.relpath(f, builddir) for f in tools}
+    targets = set()
     for test in introspect(builddir, "--tests"):
         suites = {s.split(":", 1)[-1] for s in test["suite"]}
         if wanted and not (suites & wanted):
