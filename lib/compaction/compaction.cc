@@ -1,10 +1,8 @@
 // Journal's topic compaction: snapshots, rebuild, and space reclamation.
 #include <algorithm>
 
-#include "compaction_hook.h"
-#include "cursor_impl.h"
+#include "compaction_state.h"
 #include "record.h"
-#include "journal_state.h"
 #include "segment_rewriter.h"
 #include "txjournal/journal.h"
 
@@ -113,23 +111,13 @@ Status Journal::register_compactor(const std::string& topic, std::shared_ptr<con
                                    CompactionPolicy policy) {
   if (!compactor) return Status::InvalidArgument("null compactor for topic " + topic);
   if (topic.empty() || topic.size() > kMaxTopicLength) return Status::InvalidArgument("invalid topic name");
-  std::lock_guard<std::mutex> lock(s_->topics_mu);
-  s_->compactors[topic] = {std::move(compactor), policy};
-  if (policy.every_events || policy.every_bytes) {
-    internal::SetTrackTopicsHook(&internal::TrackTopics);  // before the writer can see auto_policies
-    s_->auto_policies.store(true, std::memory_order_release);
-  }
+  internal::CompactionOf(*s_).Register(topic, std::move(compactor), policy);
   return Status::OK();
 }
 
 Result<RebuiltState> Journal::rebuild(const std::string& topic) {
-  std::shared_ptr<const Compactor> c;
-  {
-    std::lock_guard<std::mutex> lock(s_->topics_mu);
-    auto it = s_->compactors.find(topic);
-    if (it == s_->compactors.end()) return Status::NotFound("no compactor registered for topic " + topic);
-    c = it->second.compactor;
-  }
+  std::shared_ptr<const Compactor> c = internal::CompactionOf(*s_).Find(topic);
+  if (!c) return Status::NotFound("no compactor registered for topic " + topic);
   return rebuild(topic, *c);
 }
 
@@ -178,17 +166,7 @@ Result<std::vector<TopicInfo>> Journal::topics() {
   std::map<std::string, TopicStats> stats;
   if (j.catalog && !j.read_only) {
     // Catch the table up to what is committed now.
-    std::map<std::string, TopicStats> delta;
-    std::lock_guard<std::mutex> lock(j.track_mu);
-    const std::uint64_t upto = j.visible_next_offset.load(std::memory_order_acquire);
-    TrackTopics(j, upto, &delta);
-    MergeTopicCounts(&j.topics_unsaved, delta);
-    if (j.topic_cursor) {
-      Status put = j.catalog->PutTopics(j.topics_unsaved, upto);
-      // Kept on failure: the follower has gone past those events.
-      if (!put.ok()) return put.WithContext("writing the counts of topics up to offset " + std::to_string(upto));
-      j.topics_unsaved.clear();
-    }
+    TXJ_RETURN_IF_ERROR(internal::CompactionOf(j).CatchUpTopics());
   }
   if (j.catalog) {
     auto t = j.catalog->GetTopics();
@@ -305,13 +283,8 @@ Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic) {
   if (j.read_only) return Status::InvalidState("journal " + j.dir + " is open read-only");
   std::lock_guard<std::mutex> guard(j.compact_mu);
   if (j.closed) return Status::Closed("journal " + j.dir + " is closed");
-  std::shared_ptr<const Compactor> c;
-  {
-    std::lock_guard<std::mutex> lock(j.topics_mu);
-    auto it = j.compactors.find(topic);
-    if (it == j.compactors.end()) return Status::NotFound("no compactor registered for topic " + topic);
-    c = it->second.compactor;
-  }
+  std::shared_ptr<const Compactor> c = CompactionOf(j).Find(topic);
+  if (!c) return Status::NotFound("no compactor registered for topic " + topic);
   // 1. Fold everything committed now into a snapshot, durable before
   //    anything is removed.
   const std::uint64_t limit = j.visible_next_offset.load(std::memory_order_acquire);
@@ -343,77 +316,6 @@ Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic) {
     }
   }
   return info;
-}
-
-void AutoCompactLoop(JournalState& j) {
-  std::unique_lock<std::mutex> lock(j.topics_mu);
-  for (;;) {
-    j.auto_cv.wait(lock, [&] { return j.auto_stop || !j.auto_queue.empty(); });
-    if (j.auto_stop) return;
-    std::string topic = *j.auto_queue.begin();
-    j.auto_queue.erase(j.auto_queue.begin());
-    lock.unlock();
-    auto r = CompactTopic(j, topic);
-    lock.lock();
-    if (!r.ok()) j.auto_error = r.status().WithContext("automatic compaction of topic " + topic);
-  }
-}
-
-void TrackTopics(JournalState& j, std::uint64_t upto, std::map<std::string, TopicStats>* delta) {
-  if (!j.topic_cursor) {
-    j.topics_unsaved.clear();  // the follower counts again from what the catalog holds
-    std::uint64_t from = 0;
-    if (j.catalog) {
-      auto off = j.catalog->TopicsOffset();
-      if (off.ok()) from = *off;
-    }
-    auto c = CursorImpl::OpenInternal(&j, from);
-    if (!c.ok()) return;
-    j.topic_cursor = std::move(c).value();
-    j.topic_pending.reset();
-  }
-  auto count = [&](const std::string& topic, std::uint64_t offset, std::uint64_t bytes) {
-    TopicStats& t = (*delta)[topic];
-    if (t.events == 0) t.first_offset = offset;
-    t.events++;
-    t.bytes += bytes;
-    t.last_offset = offset;
-  };
-  if (j.topic_pending && j.topic_pending->offset < upto) {
-    count(j.topic_pending->topic, j.topic_pending->offset, j.topic_pending->bytes);
-    j.topic_pending.reset();
-  }
-  while (!j.topic_pending) {
-    auto e = j.topic_cursor->Next();
-    if (!e.ok()) {
-      j.topic_cursor.reset();
-      return;
-    }
-    if (!e->has_value()) break;
-    const Event& ev = **e;
-    if (ev.offset >= upto) {
-      j.topic_pending = JournalState::PendingTopicEvent{std::string(ev.topic), ev.offset, ev.payload.size()};
-      break;
-    }
-    count(std::string(ev.topic), ev.offset, ev.payload.size());
-  }
-  // Automatic compaction: count what each registered topic gained.
-  std::lock_guard<std::mutex> lock(j.topics_mu);
-  for (const auto& [topic, t] : *delta) {
-    auto it = j.compactors.find(topic);
-    if (it == j.compactors.end()) continue;
-    const CompactionPolicy& p = it->second.policy;
-    if (p.every_events == 0 && p.every_bytes == 0) continue;
-    auto& since = j.since_compaction[topic];
-    since.events += t.events;
-    since.bytes += t.bytes;
-    if ((p.every_events && since.events >= p.every_events) || (p.every_bytes && since.bytes >= p.every_bytes)) {
-      since = {};
-      j.auto_queue.insert(topic);
-      if (!j.auto_compactor.joinable()) j.auto_compactor = std::thread([&j] { AutoCompactLoop(j); });
-      j.auto_cv.notify_all();
-    }
-  }
 }
 
 }  // namespace internal

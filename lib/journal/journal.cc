@@ -355,7 +355,7 @@ void RemoveFailedCreate(JournalState& s, const CreateLog& log) {
     return;
   }
   // Close everything but the lock first (the background thread is stopped).
-  s.topic_cursor.reset();
+  if (s.compaction) s.compaction->Release();
   s.catalog.reset();
   s.snapshots.reset();
   s.prepared.reset();

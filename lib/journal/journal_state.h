@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "catalog.h"
+#include "compaction_hook.h"
 #include "dir_lock.h"
 #include "format.h"
 #include "head_page.h"
@@ -86,15 +87,10 @@ struct JournalState {
   // (the offset store) refuse from then on, like the journal itself.
   std::shared_ptr<std::atomic<bool>> accepting = std::make_shared<std::atomic<bool>>(true);
 
-  // ---- topics and compaction ----
-  struct RegisteredCompactor {
-    std::shared_ptr<const Compactor> compactor;
-    CompactionPolicy policy;
-  };
+  // ---- what history compaction and retention removed (read by cursors) ----
   std::unique_ptr<SnapshotStore> snapshots;
   std::mutex compact_mu;  // one compaction at a time; held by close()
-  std::mutex topics_mu;   // guards the two maps below
-  std::map<std::string, RegisteredCompactor> compactors;
+  std::mutex topics_mu;   // guards `compacted`
   std::map<std::string, std::uint64_t> compacted;  // topic -> history below this offset may be gone
   std::atomic<std::uint64_t> compaction_generation{0};
   std::atomic<std::uint64_t> last_checkpoint_prev_lsn{0};
@@ -102,24 +98,15 @@ struct JournalState {
   // a segment: a checkpoint never names a record in a segment being
   // rewritten (the record may become padding), so the next open can use it.
   std::mutex checkpoint_mu;
-  std::thread auto_compactor;
-  std::condition_variable auto_cv;  // with topics_mu
-  bool auto_stop = false;
-  std::set<std::string> auto_queue;
-  Status auto_error;
-  std::map<std::string, TopicStats> since_compaction;
-  std::atomic<bool> auto_policies{false};  // some compactor has a policy
-  std::mutex track_mu;                      // guards the topics follower below
-  // Follows committed events for the catalog's topics table (background thread).
-  std::unique_ptr<CursorImpl> topic_cursor;
-  struct PendingTopicEvent {
-    std::string topic;
-    std::uint64_t offset, bytes;
-  };
-  std::optional<PendingTopicEvent> topic_pending;
-  // Counts the follower went past whose catalog write failed: merged into
-  // the next write (the follower does not read those events again).
-  std::map<std::string, TopicStats> topics_unsaved;
+
+  // ---- compaction's own state (lib/compaction), behind its door ----
+  // Made by the compaction layer the first time it needs it, under
+  // compaction_init_mu; never replaced once set.
+  std::mutex compaction_init_mu;
+  std::unique_ptr<CompactionHook> compaction;
+  // Some compactor has an automatic policy: the writer's checkpoints go
+  // through compaction->AtCheckpoint. Set (release) after `compaction`.
+  std::atomic<bool> compaction_follows{false};
 
   // ---- top-level transaction slot ----
   std::mutex txn_mu;
@@ -301,18 +288,6 @@ Result<std::unique_ptr<Journal>> OpenWithoutCatalog(const std::string& dir, cons
 // rebuild (called by the offset store, the committer and the eventbox).
 Status MarkCatalogPrecious(JournalState& s);
 
-// Compaction of one topic (lib/compaction.cc).
-Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic);
-// Rewrites sealed segments without what compaction marks and retention
-// cover, and removes front segments left empty. REQUIRES: compact_mu held.
-Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks);
-// Advances the topics follower to offset `upto`, adding per-topic stats of
-// the events it passed to `delta`, and queues automatic compactions.
-void TrackTopics(JournalState& j, std::uint64_t upto, std::map<std::string, TopicStats>* delta);
-// Adds the counts of `delta` to `into` (events and bytes add up; first and
-// last offsets widen).
-void MergeTopicCounts(std::map<std::string, TopicStats>* into, const std::map<std::string, TopicStats>& delta);
-void StopAutoCompaction(JournalState& j);
 
 }  // namespace txj::internal
 

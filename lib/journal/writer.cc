@@ -378,28 +378,15 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
     }
   }
   // The topics table follows commits here only when an automatic compaction
-  // policy needs the counts; otherwise topics() catches it up on demand, so
-  // the writer's machine does not read every event twice.
-  // The follower's lock is held until the counts are in the catalog; counts
-  // whose write failed are kept for the next write (the follower does not
-  // read those events again).
-  std::map<std::string, TopicStats> topics;
-  std::uint64_t topics_offset = 0;
-  std::unique_lock<std::mutex> track_lock(track_mu, std::defer_lock);
-  if (auto_policies.load(std::memory_order_acquire)) {
-    track_lock.lock();
-    TrackTopicsHook()(*this, b.next_offset, &topics);
-    topics_offset = topic_cursor ? b.next_offset : 0;
-    MergeTopicCounts(&topics_unsaved, topics);
-    topics = std::move(topics_unsaved);
-    topics_unsaved.clear();
-  }
+  // policy needs the counts (compaction's door writes the checkpoint with
+  // them); otherwise topics() catches it up on demand, so the writer's
+  // machine does not read every event twice.
   Checkpoint cp{b.lsn, b.next_offset, b.last_txn_id, b.epoch, b.prev_lsn, b.prev_checksum};
-  const bool written = catalog->PutCheckpoint(cp, entries, topics, topics_offset).ok();
-  if (track_lock.owns_lock()) {
-    if (!written) topics_unsaved = std::move(topics);
-    track_lock.unlock();
-  }
+  auto write = [&](const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset) {
+    return catalog->PutCheckpoint(cp, entries, topics, topics_offset).ok();
+  };
+  const bool written = compaction_follows.load(std::memory_order_acquire) ? compaction->AtCheckpoint(b.next_offset, write)
+                                                                          : write({}, 0);
   if (written) {
     last_checkpoint_lsn = b.lsn;
     last_checkpoint_prev_lsn = b.prev_lsn;
@@ -411,17 +398,8 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
 }
 
 JournalState::~JournalState() {
-  StopAutoCompaction(*this);
+  if (compaction) compaction->Stop();
   StopBackground();
-}
-
-void StopAutoCompaction(JournalState& j) {
-  {
-    std::lock_guard<std::mutex> lock(j.topics_mu);
-    j.auto_stop = true;
-    j.auto_cv.notify_all();
-  }
-  if (j.auto_compactor.joinable()) j.auto_compactor.join();
 }
 
 void JournalState::StartBackground() {
