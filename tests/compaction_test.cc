@@ -589,3 +589,58 @@ TEST_CASE("compacting a topic whose start retention removed says so and what it 
   TXJ_CHECK_OK(k->compact("kv"));
   TXJ_CHECK_OK(k->rebuild("kv"));
 }
+
+// Waits (polling, no time limit asserted) until `done` holds; false after
+// about a minute, so a broken policy fails the test instead of hanging it.
+template <typename F>
+bool Eventually(F done) {
+  for (int i = 0; i < 6000; ++i) {
+    if (done()) return true;
+    usleep(10'000);
+  }
+  return false;
+}
+
+TEST_CASE("a compaction policy compacts its topic by itself after as many events, and leaves other topics alone") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>(), {.every_events = 50}));
+  TXJ_REQUIRE_OK(j->register_compactor("other", std::make_shared<LatestByKeyCompactor>()));
+  for (int i = 0; i < 120; ++i) {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx->append("kv", "put", std::to_string(i), {.key = "k" + std::to_string(i % 5)}));
+    TXJ_REQUIRE_OK(tx->append("other", "put", std::to_string(i), {.key = "o"}));
+    TXJ_REQUIRE_OK(tx->commit());
+  }
+  REQUIRE(Eventually([&] {
+    auto s = j->snapshots("kv");
+    return s.ok() && !s->empty();
+  }));
+  CHECK(j->automatic_compaction_status().ok());
+  auto other = j->snapshots("other");
+  TXJ_REQUIRE_OK(other);
+  CHECK(other->empty());
+  auto r = j->rebuild("kv");
+  TXJ_REQUIRE_OK(r);
+  CHECK(r->from_snapshot > 0);
+}
+
+TEST_CASE("a failed automatic compaction is reported with its topic and changes nothing") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>(), {.every_events = 10}));
+  CHECK(j->automatic_compaction_status().ok());
+  for (int i = 0; i < 30; ++i) {
+    auto tx = j->begin();
+    TXJ_REQUIRE_OK(tx->append("kv", "put", "no key"));  // latest-by-key refuses events without a key
+    TXJ_REQUIRE_OK(tx->commit());
+  }
+  REQUIRE(Eventually([&] { return !j->automatic_compaction_status().ok(); }));
+  const Status s = j->automatic_compaction_status();
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK(s.message().find("automatic compaction of topic kv") != std::string::npos);
+  auto snaps = j->snapshots("kv");
+  TXJ_REQUIRE_OK(snaps);
+  CHECK(snaps->empty());
+  CHECK(j->next_offset() == 30);
+}

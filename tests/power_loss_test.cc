@@ -643,21 +643,22 @@ void RunPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
 }
 
 // A workload with compaction: plain transactions on topic "t" and
-// single-event ones on "kv" (latest value by key), compacted twice.
+// single-event ones on "kv" (latest value by key), compacted twice, with
+// retention applied in between.
 struct KvCommit {
   bool kv = false;
   std::uint64_t first_offset = 0, count = 0, txn_id = 0;
   std::string key, payload;  // kv: the one event; plain: the payload of both events
 };
 
-void RunCompactionPowerLoss(std::uint64_t seed, Totals* totals, int* compactions_checked) {
+void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, int* compactions_checked) {
   const auto workload_t0 = std::chrono::steady_clock::now();
   TempDir work;
   const std::string dir = work.sub("j");
   WorkloadLog log;  // only `settled` is used: the number of commits that returned
   auto plfs = std::make_shared<PowerLossFs>(dir, &log);
   plfs->SetMainThread();
-  Options o = test::SmallOptions(Durability::kCommit);
+  Options o = test::SmallOptions(d);
   o.file_system = plfs;
   std::vector<KvCommit> commits;
   std::mt19937_64 wrng(seed);
@@ -693,6 +694,7 @@ void RunCompactionPowerLoss(std::uint64_t seed, Totals* totals, int* compactions
         auto snap = j->compact("kv");
         TXJ_REQUIRE_OK(snap);
       }
+      if (i == 44) TXJ_REQUIRE_OK(j->apply_retention(commits[10].first_offset));
     }
     plfs->CaptureNow("after the workload");
     TXJ_REQUIRE_OK(j->close());
@@ -706,7 +708,7 @@ void RunCompactionPowerLoss(std::uint64_t seed, Totals* totals, int* compactions
   // The compactions rewrote segments in place (a rename over an existing
   // segment): crash moments fall inside those rewrites.
   const int rewrites = plfs->RewriteMomentsSeen();
-  CHECK(rewrites > 0);
+  if (d == Durability::kCommit) CHECK(rewrites > 0);  // without it segments may not be sealed yet
   totals->rewrite_moments += rewrites;
 
   const std::string root = StateRoot() + "/txj-power-loss-compaction-" + std::to_string(::getpid());
@@ -718,7 +720,7 @@ void RunCompactionPowerLoss(std::uint64_t seed, Totals* totals, int* compactions
     const std::string& destroyed = state.destroyed;
     INFO("compaction workload, crash moment ", m.index, " (", m.what, "), ", m.settled, " commits settled, state ",
          v, ": ", st.pattern, destroyed.empty() ? std::string() : " synced data destroyed at: " + destroyed);
-    auto j = Journal::open(out, test::SmallOptions(Durability::kCommit));
+    auto j = Journal::open(out, test::SmallOptions(d));
     INFO("open: ", (j.ok() ? std::string("ok") : j.status().ToString()));
     if (!j.ok()) {
       CHECK(!destroyed.empty());
@@ -728,21 +730,36 @@ void RunCompactionPowerLoss(std::uint64_t seed, Totals* totals, int* compactions
     }
     ++totals->opened;
     totals->repaired += (*j)->recovery_report().repairs.empty() ? 0 : 1;
+    // Without commit durability the watermark trails the few syncs there
+    // are (one per compaction): synced data destroyed after the last raise
+    // cannot be told from an unsynced tail, and what the journal then holds
+    // is not checked against the workload.
+    if (d != Durability::kCommit && !destroyed.empty()) {
+      CHECK((*j)->close().ok());
+      return;
+    }
     TXJ_REQUIRE_OK((*j)->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
     // Commits present: a prefix of the commit order, holding every one
-    // that was acknowledged before the crash moment.
+    // that was acknowledged durable before the crash moment (without
+    // commit durability: any prefix, but a compaction's snapshot never
+    // covers commits the crash took, checked by the rebuild below).
     const std::uint64_t end = (*j)->next_offset();
     std::size_t present = 0;
     while (present < commits.size() && commits[present].first_offset + commits[present].count <= end) ++present;
-    CHECK(present >= m.settled);
+    if (d == Durability::kCommit) CHECK(present >= m.settled);
     CHECK((present == commits.size() || commits[present].first_offset == end));
-    // The plain topic: exactly the events of the present plain commits.
-    auto view = test::ReadView(**j, 0, Filter::for_topics({"t"}));
+    // The plain topic: exactly the events of the present plain commits
+    // from where retention left the journal (commit 10, once it is durable;
+    // never past what is present).
+    const std::uint64_t from = (*j)->first_offset();
+    CHECK((from == 0 || from == commits[10].first_offset));
+    CHECK(from <= end);
+    auto view = test::ReadView(**j, from, Filter::for_topics({"t"}));
     TXJ_REQUIRE_OK(view);
     std::size_t k = 0;
     bool same = true;
     for (std::size_t c = 0; c < present; ++c) {
-      if (commits[c].kv) continue;
+      if (commits[c].kv || commits[c].first_offset < from) continue;
       for (std::uint64_t e = 0; e < commits[c].count; ++e, ++k) {
         same = same && k < view->size() && (*view)[k].offset == commits[c].first_offset + e &&
                (*view)[k].payload == commits[c].payload;
@@ -853,7 +870,8 @@ TEST_CASE("after a power loss at any step of a compaction, acknowledged commits 
   const auto t0 = std::chrono::steady_clock::now();
   Totals t;
   int with_snapshot = 0;
-  RunCompactionPowerLoss(test::Seed() + 13, &t, &with_snapshot);
+  RunCompactionPowerLoss(Durability::kCommit, test::Seed() + 13, &t, &with_snapshot);
+  RunCompactionPowerLoss(Durability::kNone, test::Seed() + 17, &t, &with_snapshot);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("power loss (compaction workload): %d crash moments, %d disk states checked (%d destroying synced data, "
               "%d refused as corruption), %d opened, %d repaired a tail, %d rebuilt from a snapshot, %d moments inside a "
@@ -905,7 +923,9 @@ TEST_CASE("power-loss soak: random workloads, crash moments and page fates until
       case 0: RunPowerLoss(Durability::kCommit, seed, &t); break;
       case 1: RunPowerLoss(Durability::kNone, seed, &t); break;
       case 2: RunPowerLoss(Durability::kPeriodic, seed, &t); break;
-      default: RunCompactionPowerLoss(seed, &t, &with_snapshot); break;
+      default:
+        RunCompactionPowerLoss(i % 8 == 3 ? Durability::kCommit : Durability::kNone, seed, &t, &with_snapshot);
+        break;
     }
     ++workloads;
     if (workloads % 8 == 0) {

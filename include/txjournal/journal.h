@@ -93,9 +93,16 @@ class TXJ_EXPORT Journal {
 
   // Registers the compactor of `topic` (replacing an earlier one). With a
   // non-zero policy the journal compacts the topic by itself in a background
-  // thread. Errors: kInvalidArgument.
+  // thread, counting new events at its checkpoints (every 500 ms; under
+  // kNone and kPeriodic such a checkpoint first syncs what is committed).
+  // Errors: kInvalidArgument.
   Status register_compactor(const std::string& topic, std::shared_ptr<const Compactor> compactor,
                             CompactionPolicy policy = {});
+  // How the last automatic compaction (a policy's) ended: OK when it
+  // succeeded or none has run, else its error naming the topic. A failed
+  // automatic compaction changes nothing; the policy tries again after as
+  // many new events or bytes. Any thread.
+  Status automatic_compaction_status() const;
 
   // Folds the topic's committed events into a new snapshot (durable before
   // anything is removed), then rewrites sealed segments without the events

@@ -115,6 +115,14 @@ Status Journal::register_compactor(const std::string& topic, std::shared_ptr<con
   return Status::OK();
 }
 
+Status Journal::automatic_compaction_status() const {
+  {
+    std::lock_guard<std::mutex> lock(s_->compaction_init_mu);
+    if (!s_->compaction) return Status::OK();
+  }
+  return internal::CompactionOf(*s_).AutoStatus();
+}
+
 Result<RebuiltState> Journal::rebuild(const std::string& topic) {
   std::shared_ptr<const Compactor> c = internal::CompactionOf(*s_).Find(topic);
   if (!c) return Status::NotFound("no compactor registered for topic " + topic);
@@ -140,7 +148,9 @@ Status Journal::apply_retention(std::uint64_t min_offset) {
   if (j.read_only) return Status::InvalidState("journal " + j.dir + " is open read-only");
   std::lock_guard<std::mutex> guard(j.compact_mu);
   if (j.closed) return Status::Closed("journal " + j.dir + " is closed");
-  const std::uint64_t committed = j.visible_next_offset.load(std::memory_order_acquire);
+  auto durable = internal::SyncCommitted(j, "applying retention below offset " + std::to_string(min_offset));
+  if (!durable.ok()) return durable.status();
+  const std::uint64_t committed = *durable;
   if (min_offset > committed) {
     return Status::InvalidArgument("retention offset " + std::to_string(min_offset) + " is past the committed end " +
                                    std::to_string(committed));
@@ -204,6 +214,22 @@ Result<std::vector<SnapshotInfo>> Journal::snapshots(const std::string& topic) {
 Result<SnapshotInfo> Journal::compact(const std::string& topic) { return internal::CompactTopic(*s_, topic); }
 
 namespace internal {
+
+Result<std::uint64_t> SyncCommitted(JournalState& j, const std::string& what) {
+  Boundary b;
+  std::uint64_t end;
+  {
+    std::lock_guard<std::mutex> lock(j.sync_mu);
+    b = j.last_boundary;
+    end = j.commit_end;
+  }
+  // Nothing committed since the open (whose recovered end is durable; the
+  // last boundary found may lie before paddings that end the log).
+  if (b.lsn != end) return j.visible_next_offset.load(std::memory_order_acquire);
+  TXJ_RETURN_IF_ERROR(j.SyncTo(b.lsn).WithContext(what + ": making the commits up to offset " +
+                                                  std::to_string(b.next_offset) + " durable first"));
+  return b.next_offset;
+}
 
 Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks) {
   const std::uint64_t retention = j.retention_offset;
@@ -285,9 +311,11 @@ Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic) {
   if (j.closed) return Status::Closed("journal " + j.dir + " is closed");
   std::shared_ptr<const Compactor> c = CompactionOf(j).Find(topic);
   if (!c) return Status::NotFound("no compactor registered for topic " + topic);
-  // 1. Fold everything committed now into a snapshot, durable before
-  //    anything is removed.
-  const std::uint64_t limit = j.visible_next_offset.load(std::memory_order_acquire);
+  // 1. Fold everything committed and durable now into a snapshot, durable
+  //    before anything is removed.
+  auto durable = SyncCommitted(j, "compacting topic " + topic);
+  if (!durable.ok()) return durable.status();
+  const std::uint64_t limit = *durable;
   auto base = LoadBase(j, topic, *c);
   if (!base.ok()) return base.status();
   std::uint64_t applied = 0;

@@ -49,6 +49,11 @@ Status CompactionState::CatchUpTopics() {
   return Status::OK();
 }
 
+Status CompactionState::AutoStatus() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return auto_error_;
+}
+
 void CompactionState::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -134,7 +139,7 @@ void CompactionState::AutoLoop() {
     lock.unlock();
     auto r = CompactTopic(j_, topic);
     lock.lock();
-    if (!r.ok()) auto_error_ = r.status().WithContext("automatic compaction of topic " + topic);
+    auto_error_ = r.ok() ? Status::OK() : r.status().WithContext("automatic compaction of topic " + topic);
   }
 }
 

@@ -39,6 +39,8 @@ class CompactionState final : public CompactionHook {
   // The catalog's topics table caught up to what is committed now (the
   // follower's counts written with it); for Journal::topics().
   Status CatchUpTopics();
+  // How the last automatic compaction ended (OK if none ran).
+  Status AutoStatus();
 
  private:
   struct Registered {
@@ -79,6 +81,11 @@ class CompactionState final : public CompactionHook {
 // The journal's compaction state, made on first use.
 CompactionState& CompactionOf(JournalState& j);
 
+// Makes every commit so far durable (a no-op under kCommit) and returns the
+// offset after them: snapshots and retention marks never cover events a
+// crash could still take (their offsets would be handed out again to other
+// events). REQUIRES: compact_mu held (no compaction moves the boundary).
+Result<std::uint64_t> SyncCommitted(JournalState& j, const std::string& what);
 // Compaction of one topic.
 Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic);
 // Rewrites sealed segments without what compaction marks and retention

@@ -466,9 +466,14 @@ void JournalState::BackgroundLoop() {
         b = last_boundary;
         durable = b.lsn <= synced_lsn;
       }
-      if (durable) {
+      // Automatic compaction follows the checkpoints: with a policy, a
+      // checkpoint first makes what is committed durable (checkpoints name
+      // durable boundaries only), so policies act within about a checkpoint
+      // interval whatever the durability.
+      const bool follow = !durable && compaction_follows.load(std::memory_order_acquire);
+      if (durable || follow) {
         lock.unlock();
-        WriteCheckpoint(b);
+        if (durable || SyncTo(b.lsn).ok()) WriteCheckpoint(b);
         lock.lock();
       }
       next_checkpoint = Clock::now() + std::chrono::milliseconds(500);
