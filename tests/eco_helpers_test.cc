@@ -2,6 +2,7 @@
 // the manifest, compactor, eventbox and replication code, and TimeoutSink's
 // single worker thread.
 #include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>

@@ -1,6 +1,8 @@
 // Sinks: the scenarios of go-events' own tests, and the problems its users
 // reported (close deadlocks, unbounded queues, silent drops, no reset).
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <thread>
 #include <vector>

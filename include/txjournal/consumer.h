@@ -5,12 +5,9 @@
 
 #include "txjournal/cxx_standard.h"
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <stop_token>
 #include <string>
 
@@ -36,14 +33,13 @@ class TXJ_EXPORT Handler {
 // handled at once. acquire() gives up when `stop` fires.
 class TXJ_EXPORT Semaphore {
  public:
-  explicit Semaphore(std::size_t permits) : permits_(permits) {}
+  explicit Semaphore(std::size_t permits);
   bool acquire(std::stop_token stop);
   void release();
 
  private:
-  std::mutex mu_;
-  std::condition_variable_any cv_;
-  std::size_t permits_;
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 struct ConsumerOptions {
@@ -67,10 +63,8 @@ class TXJ_EXPORT Consumer {
   Status run(std::stop_token stop);
 
  private:
-  Journal& journal_;
-  std::shared_ptr<const std::atomic<bool>> journal_alive_;
-  Handler& handler_;
-  ConsumerOptions options_;
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 // A Handler whose offset and state live in the catalog: `fn` gets the
@@ -78,15 +72,13 @@ class TXJ_EXPORT Consumer {
 class TXJ_EXPORT StoredOffsetHandler final : public Handler {
  public:
   using Fn = std::function<Status(const Event&, KvTxn&)>;
-  StoredOffsetHandler(OffsetStore& store, std::string consumer, Fn fn)
-      : store_(store), name_(std::move(consumer)), fn_(std::move(fn)) {}
-  Result<std::uint64_t> next_offset() override { return store_.load(name_); }
+  StoredOffsetHandler(OffsetStore& store, std::string consumer, Fn fn);
+  Result<std::uint64_t> next_offset() override;
   Status handle(std::uint64_t offset, const Event& event) override;
 
  private:
-  OffsetStore& store_;
-  std::string name_;
-  Fn fn_;
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 // Follows the journal from a durable consumer offset and writes committed
@@ -101,12 +93,8 @@ class TXJ_EXPORT Publisher {
 
  private:
   class SinkHandler;
-  Journal& journal_;
-  std::shared_ptr<const std::atomic<bool>> journal_alive_;
-  OffsetStore& store_;
-  std::string name_;
-  std::shared_ptr<Sink> sink_;
-  ConsumerOptions options_;
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 }  // namespace txj

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 
 #include "txjournal/sink.h"
 
@@ -29,17 +28,14 @@ class TXJ_EXPORT RetryStrategy {
 // attempt; a success closes the breaker again.
 class TXJ_EXPORT Breaker final : public RetryStrategy {
  public:
-  Breaker(std::uint32_t threshold, std::chrono::nanoseconds cooldown) : threshold_(threshold), cooldown_(cooldown) {}
+  Breaker(std::uint32_t threshold, std::chrono::nanoseconds cooldown);
   std::chrono::nanoseconds delay() override;
   void success() override;
   void failure() override;
 
  private:
-  std::mutex mu_;
-  const std::uint32_t threshold_;
-  const std::chrono::nanoseconds cooldown_;
-  std::uint32_t failures_ = 0;
-  std::chrono::steady_clock::time_point last_failure_{};
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 // Waits base * factor^(failures-1), capped at `max`, with +-jitter (a
@@ -55,13 +51,8 @@ class TXJ_EXPORT ExponentialBackoff final : public RetryStrategy {
   std::uint32_t failures() const;
 
  private:
-  mutable std::mutex mu_;
-  const std::chrono::nanoseconds base_, max_;
-  const double factor_, jitter_;
-  std::uint64_t rng_;
-  std::uint32_t failures_ = 0;
-  std::chrono::nanoseconds current_{0};
-  std::chrono::steady_clock::time_point last_failure_{};
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 struct RetryOptions {

@@ -6,14 +6,9 @@
 #include "txjournal/cxx_standard.h"
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <stop_token>
-#include <thread>
-#include <vector>
 
 #include "txjournal/sink.h"
 
@@ -25,7 +20,7 @@ namespace txj {
 // first such error. close() closes every member.
 class TXJ_EXPORT Broadcaster final : public Sink {
  public:
-  Broadcaster() = default;
+  Broadcaster();
   // Makes `sink` a member. Adding a sink that is already a member (the same
   // object) changes nothing and returns OK: it still receives each event
   // once, and one remove() ends its membership.
@@ -40,10 +35,8 @@ class TXJ_EXPORT Broadcaster final : public Sink {
   SinkMetrics metrics() const override;
 
  private:
-  mutable std::mutex mu_;
-  std::vector<std::shared_ptr<Sink>> sinks_;
-  bool closed_ = false;
-  SinkMetrics m_;
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 // Passes an event on only when `matcher` accepts it; rejected events count
@@ -51,18 +44,14 @@ class TXJ_EXPORT Broadcaster final : public Sink {
 class TXJ_EXPORT FilterSink final : public Sink {
  public:
   using Matcher = std::function<bool(const OwnedEvent&)>;
-  FilterSink(std::shared_ptr<Sink> destination, Matcher matcher)
-      : dest_(std::move(destination)), matcher_(std::move(matcher)) {}
+  FilterSink(std::shared_ptr<Sink> destination, Matcher matcher);
   Status write(const EventPtr& event) override;
   Status close() override;
   SinkMetrics metrics() const override;
 
  private:
-  std::shared_ptr<Sink> dest_;
-  Matcher matcher_;
-  mutable std::mutex mu_;
-  bool closed_ = false;
-  SinkMetrics m_;
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 // Hands events to a reader. With capacity 0, write() waits until a reader
@@ -71,7 +60,7 @@ class TXJ_EXPORT FilterSink final : public Sink {
 // then get kClosed.
 class TXJ_EXPORT Channel final : public Sink {
  public:
-  explicit Channel(std::size_t capacity = 0) : capacity_(capacity) {}
+  explicit Channel(std::size_t capacity = 0);
   Status write(const EventPtr& event) override;
   // The next event. Errors: kClosed (closed and drained), kTimedOut,
   // kCancelled.
@@ -84,13 +73,8 @@ class TXJ_EXPORT Channel final : public Sink {
   SinkMetrics metrics() const override;
 
  private:
-  const std::size_t capacity_;
-  mutable std::mutex mu_;
-  mutable std::condition_variable_any cv_;
-  std::deque<EventPtr> items_;
-  std::uint64_t taken_ = 0, put_ = 0;
-  bool closed_ = false;
-  SinkMetrics m_;
+  struct State;
+  std::shared_ptr<State> s_;
 };
 
 // Fails a write that the destination has not finished within `timeout`

@@ -3,31 +3,49 @@
 #include "journal_door.h"
 #include "txjournal/journal.h"
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
 namespace txj {
 
+struct Semaphore::State {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::size_t permits = 0;
+};
+
+Semaphore::Semaphore(std::size_t permits) : s_(std::make_shared<State>()) { s_->permits = permits; }
+
 bool Semaphore::acquire(std::stop_token stop) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!cv_.wait(lock, stop, [&] { return permits_ > 0; })) return false;
-  --permits_;
+  std::unique_lock<std::mutex> lock(s_->mu);
+  if (!s_->cv.wait(lock, stop, [&] { return s_->permits > 0; })) return false;
+  --s_->permits;
   return true;
 }
 
 void Semaphore::release() {
-  std::lock_guard<std::mutex> lock(mu_);
-  ++permits_;
-  cv_.notify_one();
+  std::lock_guard<std::mutex> lock(s_->mu);
+  ++s_->permits;
+  s_->cv.notify_one();
 }
 
+struct Consumer::State {
+  State(Journal& j, Handler& h, ConsumerOptions o)
+      : journal(j), journal_alive(internal::AliveFlag(j)), handler(h), options(std::move(o)) {}
+  Journal& journal;
+  std::shared_ptr<const std::atomic<bool>> journal_alive;
+  Handler& handler;
+  ConsumerOptions options;
+};
+
 Consumer::Consumer(Journal& journal, Handler& handler, ConsumerOptions options)
-    : journal_(journal),
-      journal_alive_(internal::AliveFlag(journal)),
-      handler_(handler),
-      options_(std::move(options)) {
-  if (!options_.backoff) options_.backoff = std::make_shared<ExponentialBackoff>();
+    : s_(std::make_shared<State>(journal, handler, std::move(options))) {
+  if (!s_->options.backoff) s_->options.backoff = std::make_shared<ExponentialBackoff>();
 }
 
 Status Consumer::run(std::stop_token stop) {
-  RetryStrategy& backoff = *options_.backoff;
+  RetryStrategy& backoff = *s_->options.backoff;
   auto cancelled = [] { return Status::Cancelled("consumer stopped"); };
   for (;;) {
     // Back off after a failure, promptly interrupted by `stop`.
@@ -38,12 +56,12 @@ Status Consumer::run(std::stop_token stop) {
       cv.wait_for(lock, stop, wait, [] { return false; });
     }
     if (stop.stop_requested()) return cancelled();
-    if (!journal_alive_->load(std::memory_order_acquire)) {
+    if (!s_->journal_alive->load(std::memory_order_acquire)) {
       return Status::Closed("consumer: its journal was closed and destroyed");
     }
-    auto next = handler_.next_offset();
+    auto next = s_->handler.next_offset();
     if (!next.ok()) return next.status().WithContext("consumer: next_offset()");
-    auto cursor = journal_.open_cursor(*next, options_.filter);
+    auto cursor = s_->journal.open_cursor(*next, s_->options.filter);
     if (!cursor.ok()) return cursor.status();  // kTruncated names the snapshot; never skipped silently
     for (;;) {
       auto e = cursor->wait_next(std::chrono::steady_clock::time_point::max(), stop);
@@ -51,11 +69,11 @@ Status Consumer::run(std::stop_token stop) {
         if (e.status().code() == Code::kCancelled) return cancelled();
         return e.status();
       }
-      if (options_.semaphore && !options_.semaphore->acquire(stop)) return cancelled();
-      Status s = handler_.handle(e->offset, *e);
-      if (options_.semaphore) options_.semaphore->release();
+      if (s_->options.semaphore && !s_->options.semaphore->acquire(stop)) return cancelled();
+      Status s = s_->handler.handle(e->offset, *e);
+      if (s_->options.semaphore) s_->options.semaphore->release();
       if (!s.ok()) {
-        if (options_.on_error) options_.on_error(s.WithContext("handler at offset " + std::to_string(e->offset)));
+        if (s_->options.on_error) s_->options.on_error(s.WithContext("handler at offset " + std::to_string(e->offset)));
         backoff.failure();
         break;  // restart from handler.next_offset()
       }
@@ -64,8 +82,20 @@ Status Consumer::run(std::stop_token stop) {
   }
 }
 
+struct StoredOffsetHandler::State {
+  State(OffsetStore& s, std::string n, Fn f) : store(s), name(std::move(n)), fn(std::move(f)) {}
+  OffsetStore& store;
+  std::string name;
+  Fn fn;
+};
+
+StoredOffsetHandler::StoredOffsetHandler(OffsetStore& store, std::string consumer, Fn fn)
+    : s_(std::make_shared<State>(store, std::move(consumer), std::move(fn))) {}
+
+Result<std::uint64_t> StoredOffsetHandler::next_offset() { return s_->store.load(s_->name); }
+
 Status StoredOffsetHandler::handle(std::uint64_t offset, const Event& event) {
-  return store_.commit_with(name_, offset + 1, [&](KvTxn& t) { return fn_(event, t); });
+  return s_->store.commit_with(s_->name, offset + 1, [&](KvTxn& t) { return s_->fn(event, t); });
 }
 
 class Publisher::SinkHandler final : public Handler {
@@ -83,21 +113,32 @@ class Publisher::SinkHandler final : public Handler {
   Sink& sink_;
 };
 
+struct Publisher::State {
+  State(Journal& j, OffsetStore& st, std::string n, std::shared_ptr<Sink> sk, ConsumerOptions o)
+      : journal(j),
+        journal_alive(internal::AliveFlag(j)),
+        store(st),
+        name(std::move(n)),
+        sink(std::move(sk)),
+        options(std::move(o)) {}
+  Journal& journal;
+  std::shared_ptr<const std::atomic<bool>> journal_alive;
+  OffsetStore& store;
+  std::string name;
+  std::shared_ptr<Sink> sink;
+  ConsumerOptions options;
+};
+
 Publisher::Publisher(Journal& journal, OffsetStore& store, std::string consumer, std::shared_ptr<Sink> sink,
                      ConsumerOptions options)
-    : journal_(journal),
-      journal_alive_(internal::AliveFlag(journal)),
-      store_(store),
-      name_(std::move(consumer)),
-      sink_(std::move(sink)),
-      options_(std::move(options)) {}
+    : s_(std::make_shared<State>(journal, store, std::move(consumer), std::move(sink), std::move(options))) {}
 
 Status Publisher::run(std::stop_token stop) {
-  if (!journal_alive_->load(std::memory_order_acquire)) {
-    return Status::Closed("publisher " + name_ + ": its journal was closed and destroyed");
+  if (!s_->journal_alive->load(std::memory_order_acquire)) {
+    return Status::Closed("publisher " + s_->name + ": its journal was closed and destroyed");
   }
-  SinkHandler h(store_, name_, *sink_);
-  Consumer c(journal_, h, options_);
+  SinkHandler h(s_->store, s_->name, *s_->sink);
+  Consumer c(s_->journal, h, s_->options);
   return c.run(std::move(stop));
 }
 

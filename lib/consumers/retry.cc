@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <mutex>
 
 namespace txj {
 
@@ -10,64 +11,93 @@ using Clock = std::chrono::steady_clock;
 
 // ---- Breaker ----
 
+struct Breaker::State {
+  std::mutex mu;
+  std::uint32_t threshold;
+  std::chrono::nanoseconds cooldown;
+  std::uint32_t failures = 0;
+  Clock::time_point last_failure{};
+};
+
+Breaker::Breaker(std::uint32_t threshold, std::chrono::nanoseconds cooldown) : s_(std::make_shared<State>()) {
+  s_->threshold = threshold;
+  s_->cooldown = cooldown;
+}
+
 std::chrono::nanoseconds Breaker::delay() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (failures_ < threshold_) return std::chrono::nanoseconds(0);
-  auto open_until = last_failure_ + cooldown_;
+  std::lock_guard<std::mutex> lock(s_->mu);
+  if (s_->failures < s_->threshold) return std::chrono::nanoseconds(0);
+  auto open_until = s_->last_failure + s_->cooldown;
   auto now = Clock::now();
   return open_until > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(open_until - now)
                           : std::chrono::nanoseconds(0);
 }
 
 void Breaker::success() {
-  std::lock_guard<std::mutex> lock(mu_);
-  failures_ = 0;
+  std::lock_guard<std::mutex> lock(s_->mu);
+  s_->failures = 0;
 }
 
 void Breaker::failure() {
-  std::lock_guard<std::mutex> lock(mu_);
-  ++failures_;
-  last_failure_ = Clock::now();
+  std::lock_guard<std::mutex> lock(s_->mu);
+  ++s_->failures;
+  s_->last_failure = Clock::now();
 }
 
 // ---- ExponentialBackoff ----
 
+struct ExponentialBackoff::State {
+  mutable std::mutex mu;
+  std::chrono::nanoseconds base{0}, max{0};
+  double factor = 2.0, jitter = 0.0;
+  std::uint64_t rng = 0;
+  std::uint32_t failures = 0;
+  std::chrono::nanoseconds current{0};
+  Clock::time_point last_failure{};
+};
+
 ExponentialBackoff::ExponentialBackoff(std::chrono::nanoseconds base, double factor, std::chrono::nanoseconds max,
                                        double jitter, std::uint64_t seed)
-    : base_(base), max_(max), factor_(factor), jitter_(jitter), rng_(seed ? seed : 0x9e3779b97f4a7c15ull) {}
+    : s_(std::make_shared<State>()) {
+  s_->base = base;
+  s_->max = max;
+  s_->factor = factor;
+  s_->jitter = jitter;
+  s_->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
+}
 
 std::chrono::nanoseconds ExponentialBackoff::delay() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (failures_ == 0) return std::chrono::nanoseconds(0);
-  auto until = last_failure_ + current_;
+  std::lock_guard<std::mutex> lock(s_->mu);
+  if (s_->failures == 0) return std::chrono::nanoseconds(0);
+  auto until = s_->last_failure + s_->current;
   auto now = Clock::now();
   return until > now ? std::chrono::duration_cast<std::chrono::nanoseconds>(until - now) : std::chrono::nanoseconds(0);
 }
 
 void ExponentialBackoff::success() {
-  std::lock_guard<std::mutex> lock(mu_);
-  failures_ = 0;
-  current_ = std::chrono::nanoseconds(0);
+  std::lock_guard<std::mutex> lock(s_->mu);
+  s_->failures = 0;
+  s_->current = std::chrono::nanoseconds(0);
 }
 
 void ExponentialBackoff::failure() {
-  std::lock_guard<std::mutex> lock(mu_);
-  ++failures_;
-  double d = static_cast<double>(base_.count()) * std::pow(factor_, static_cast<double>(failures_ - 1));
-  d = std::min(d, static_cast<double>(max_.count()));
+  std::lock_guard<std::mutex> lock(s_->mu);
+  ++s_->failures;
+  double d = static_cast<double>(s_->base.count()) * std::pow(s_->factor, static_cast<double>(s_->failures - 1));
+  d = std::min(d, static_cast<double>(s_->max.count()));
   // xorshift for the jitter: deterministic given the seed.
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  const double unit = static_cast<double>(rng_ >> 11) / static_cast<double>(1ull << 53);  // [0, 1)
-  d *= 1.0 + jitter_ * (2.0 * unit - 1.0);
-  current_ = std::chrono::nanoseconds(static_cast<std::int64_t>(std::max(0.0, std::min(d, static_cast<double>(max_.count())))));
-  last_failure_ = Clock::now();
+  s_->rng ^= s_->rng << 13;
+  s_->rng ^= s_->rng >> 7;
+  s_->rng ^= s_->rng << 17;
+  const double unit = static_cast<double>(s_->rng >> 11) / static_cast<double>(1ull << 53);  // [0, 1)
+  d *= 1.0 + s_->jitter * (2.0 * unit - 1.0);
+  s_->current = std::chrono::nanoseconds(static_cast<std::int64_t>(std::max(0.0, std::min(d, static_cast<double>(s_->max.count())))));
+  s_->last_failure = Clock::now();
 }
 
 std::uint32_t ExponentialBackoff::failures() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return failures_;
+  std::lock_guard<std::mutex> lock(s_->mu);
+  return s_->failures;
 }
 
 // ---- RetryingSink ----

@@ -1,9 +1,13 @@
 #include "txjournal/sinks.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <optional>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace txj {
 
@@ -15,54 +19,63 @@ Status ClosedSink(const char* what) { return Status::Closed(std::string(what) + 
 
 // ---- Broadcaster ----
 
+struct Broadcaster::State {
+  mutable std::mutex mu;
+  std::vector<std::shared_ptr<Sink>> sinks;
+  bool closed = false;
+  SinkMetrics m;
+};
+
+Broadcaster::Broadcaster() : s_(std::make_shared<State>()) {}
+
 Status Broadcaster::add(std::shared_ptr<Sink> sink) {
   if (!sink) return Status::InvalidArgument("null sink");
-  std::lock_guard<std::mutex> lock(mu_);
-  if (closed_) return ClosedSink("broadcaster");
+  std::lock_guard<std::mutex> lock(s_->mu);
+  if (s_->closed) return ClosedSink("broadcaster");
   // A member is a member once: adding it again must not make it receive
   // every event twice (nor survive one remove()).
-  if (std::find(sinks_.begin(), sinks_.end(), sink) != sinks_.end()) return Status::OK();
-  sinks_.push_back(std::move(sink));
+  if (std::find(s_->sinks.begin(), s_->sinks.end(), sink) != s_->sinks.end()) return Status::OK();
+  s_->sinks.push_back(std::move(sink));
   return Status::OK();
 }
 
 Status Broadcaster::remove(const std::shared_ptr<Sink>& sink) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = std::find(sinks_.begin(), sinks_.end(), sink);
-  if (it == sinks_.end()) return Status::NotFound("sink is not a member of this broadcaster");
-  sinks_.erase(it);
+  std::lock_guard<std::mutex> lock(s_->mu);
+  auto it = std::find(s_->sinks.begin(), s_->sinks.end(), sink);
+  if (it == s_->sinks.end()) return Status::NotFound("sink is not a member of this broadcaster");
+  s_->sinks.erase(it);
   return Status::OK();
 }
 
 std::size_t Broadcaster::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return sinks_.size();
+  std::lock_guard<std::mutex> lock(s_->mu);
+  return s_->sinks.size();
 }
 
 Status Broadcaster::write(const EventPtr& event) {
-  std::lock_guard<std::mutex> lock(mu_);  // one event at a time: the same order everywhere
-  if (closed_) return ClosedSink("broadcaster");
+  std::lock_guard<std::mutex> lock(s_->mu);  // one event at a time: the same order everywhere
+  if (s_->closed) return ClosedSink("broadcaster");
   Status first;
-  for (auto it = sinks_.begin(); it != sinks_.end();) {
+  for (auto it = s_->sinks.begin(); it != s_->sinks.end();) {
     Status s = (*it)->write(event);
     if (s.IsClosed()) {
-      it = sinks_.erase(it);
+      it = s_->sinks.erase(it);
       continue;
     }
     if (!s.ok() && first.ok()) first = s;
     ++it;
   }
-  ++m_.written;
+  ++s_->m.written;
   return first;
 }
 
 Status Broadcaster::close() {
   std::vector<std::shared_ptr<Sink>> members;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return Status::OK();
-    closed_ = true;
-    members.swap(sinks_);
+    std::lock_guard<std::mutex> lock(s_->mu);
+    if (s_->closed) return Status::OK();
+    s_->closed = true;
+    members.swap(s_->sinks);
   }
   Status first;
   for (auto& s : members) {
@@ -73,57 +86,83 @@ Status Broadcaster::close() {
 }
 
 SinkMetrics Broadcaster::metrics() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return m_;
+  std::lock_guard<std::mutex> lock(s_->mu);
+  return s_->m;
 }
 
 // ---- FilterSink ----
 
+struct FilterSink::State {
+  std::shared_ptr<Sink> dest;
+  Matcher matcher;
+  mutable std::mutex mu;
+  bool closed = false;
+  SinkMetrics m;
+};
+
+FilterSink::FilterSink(std::shared_ptr<Sink> destination, Matcher matcher) : s_(std::make_shared<State>()) {
+  s_->dest = std::move(destination);
+  s_->matcher = std::move(matcher);
+}
+
 Status FilterSink::write(const EventPtr& event) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return ClosedSink("filter sink");
-    if (!matcher_(*event)) {
-      ++m_.dropped;
+    std::lock_guard<std::mutex> lock(s_->mu);
+    if (s_->closed) return ClosedSink("filter sink");
+    if (!s_->matcher(*event)) {
+      ++s_->m.dropped;
       return Status::OK();
     }
-    ++m_.written;
+    ++s_->m.written;
   }
-  return dest_->write(event);
+  return s_->dest->write(event);
 }
 
 Status FilterSink::close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return Status::OK();
-    closed_ = true;
+    std::lock_guard<std::mutex> lock(s_->mu);
+    if (s_->closed) return Status::OK();
+    s_->closed = true;
   }
-  return dest_->close();
+  return s_->dest->close();
 }
 
 SinkMetrics FilterSink::metrics() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return m_;
+  std::lock_guard<std::mutex> lock(s_->mu);
+  return s_->m;
 }
 
 // ---- Channel ----
 
+struct Channel::State {
+  explicit State(std::size_t c) : capacity(c) {}
+  const std::size_t capacity;
+  mutable std::mutex mu;
+  mutable std::condition_variable_any cv;
+  std::deque<EventPtr> items;
+  std::uint64_t taken = 0, put = 0;
+  bool closed = false;
+  SinkMetrics m;
+};
+
+Channel::Channel(std::size_t capacity) : s_(std::make_shared<State>(capacity)) {}
+
 Status Channel::write(const EventPtr& event) {
-  std::unique_lock<std::mutex> lock(mu_);
-  const std::size_t room = capacity_ == 0 ? 1 : capacity_;
-  cv_.wait(lock, [&] { return closed_ || items_.size() < room; });
-  if (closed_) return ClosedSink("channel");
-  items_.push_back(event);
-  const std::uint64_t mine = ++put_;
-  ++m_.written;
-  cv_.notify_all();
-  if (capacity_ == 0) {  // hand-off: wait until a reader has taken it
-    cv_.wait(lock, [&] { return closed_ || taken_ >= mine; });
-    if (taken_ < mine) {
+  std::unique_lock<std::mutex> lock(s_->mu);
+  const std::size_t room = s_->capacity == 0 ? 1 : s_->capacity;
+  s_->cv.wait(lock, [&] { return s_->closed || s_->items.size() < room; });
+  if (s_->closed) return ClosedSink("channel");
+  s_->items.push_back(event);
+  const std::uint64_t mine = ++s_->put;
+  ++s_->m.written;
+  s_->cv.notify_all();
+  if (s_->capacity == 0) {  // hand-off: wait until a reader has taken it
+    s_->cv.wait(lock, [&] { return s_->closed || s_->taken >= mine; });
+    if (s_->taken < mine) {
       // Not handed over: take it back, so no reader gets an event whose
       // write failed.
-      if (auto it = std::find(items_.begin(), items_.end(), event); it != items_.end()) items_.erase(it);
-      --m_.written;
+      if (auto it = std::find(s_->items.begin(), s_->items.end(), event); it != s_->items.end()) s_->items.erase(it);
+      --s_->m.written;
       return ClosedSink("channel");
     }
   }
@@ -131,46 +170,46 @@ Status Channel::write(const EventPtr& event) {
 }
 
 Result<EventPtr> Channel::receive(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto ready = [&] { return closed_ || !items_.empty(); };
+  std::unique_lock<std::mutex> lock(s_->mu);
+  auto ready = [&] { return s_->closed || !s_->items.empty(); };
   if (deadline == std::chrono::steady_clock::time_point::max()) {
-    cv_.wait(lock, stop, ready);
+    s_->cv.wait(lock, stop, ready);
   } else {
-    cv_.wait_until(lock, stop, deadline, ready);
+    s_->cv.wait_until(lock, stop, deadline, ready);
   }
-  if (!items_.empty()) {
-    EventPtr e = std::move(items_.front());
-    items_.pop_front();
-    ++taken_;
-    cv_.notify_all();
+  if (!s_->items.empty()) {
+    EventPtr e = std::move(s_->items.front());
+    s_->items.pop_front();
+    ++s_->taken;
+    s_->cv.notify_all();
     return e;
   }
-  if (closed_) return ClosedSink("channel");
+  if (s_->closed) return ClosedSink("channel");
   if (stop.stop_requested()) return Status::Cancelled("stop requested while receiving from a channel");
   return Status::TimedOut("no event before the deadline");
 }
 
 Status Channel::close() {
-  std::lock_guard<std::mutex> lock(mu_);
-  closed_ = true;
-  cv_.notify_all();
+  std::lock_guard<std::mutex> lock(s_->mu);
+  s_->closed = true;
+  s_->cv.notify_all();
   return Status::OK();
 }
 
 bool Channel::is_closed() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return closed_;
+  std::lock_guard<std::mutex> lock(s_->mu);
+  return s_->closed;
 }
 
 void Channel::wait_closed() const {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return closed_; });
+  std::unique_lock<std::mutex> lock(s_->mu);
+  s_->cv.wait(lock, [&] { return s_->closed; });
 }
 
 SinkMetrics Channel::metrics() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  SinkMetrics m = m_;
-  m.depth = items_.size();
+  std::lock_guard<std::mutex> lock(s_->mu);
+  SinkMetrics m = s_->m;
+  m.depth = s_->items.size();
   return m;
 }
 
