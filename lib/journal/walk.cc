@@ -75,218 +75,280 @@ Result<WalkReport> WalkJournal(const std::string& dir, const std::function<void(
   return internal::WalkJournalOn(DefaultFileSystem(), dir, visit, on_start);
 }
 
-Result<WalkReport> internal::WalkJournalOn(const std::shared_ptr<FileSystem>& fs, const std::string& dir,
-                                           const std::function<void(const RawRecord&)>& visit,
-                                           const std::function<void(const WalkStart&)>& on_start) {
-  WalkReport report;
+namespace {
+
+// The steps of a walk, in order; each returns false once the report is
+// final (a problem found, or nothing more to read).
+class Walker {
+ public:
+  Walker(const std::shared_ptr<FileSystem>& fs, const std::string& dir) : fs_(fs), dir_(dir) {}
+
+  Result<WalkReport> Run(const std::function<void(const RawRecord&)>& visit,
+                         const std::function<void(const WalkStart&)>& on_start);
+
+ private:
+  Status ListSegments();
+  // The manifest; false when its absence or damage is the report.
+  Result<bool> ReadJournalManifest();
+  // Each segment file on its own, so that each bad one is named, then their
+  // continuity. False when the report is final.
+  Result<bool> CheckSegments();
+  // Opens the segment set from where the manifest says the journal starts.
+  Result<bool> OpenFromStart(SegmentSet& segs);
+  // One pass with the judgement of an open (recovery.cc), visiting records.
+  Status Scan(SegmentSet& segs, const std::function<void(const RawRecord&)>& visit,
+              const std::function<void(const WalkStart&)>& on_start);
+  void ReportTail(SegmentSet& segs);
+  void CountRecord(const RecordView& r, TxnChecker::Effect effect);
+  void Problem(std::string file, std::uint64_t file_offset, std::uint64_t lsn, const Status& s) {
+    report_.problems.push_back(ProblemAt(std::move(file), file_offset, lsn, s));
+  }
+  static bool Fatal(const Status& s) { return s.code() == Code::kIOError || s.code() == Code::kNotSupported; }
+
+  std::shared_ptr<FileSystem> fs_;
+  std::string dir_;
+  WalkReport report_;
+  bool writer_before_ = false;
+  std::vector<std::pair<std::uint64_t, std::string>> seg_names_;
+  ManifestData m_;
+  std::uint64_t start_ = 0;  // where the manifest says the journal starts (retention moves it on)
+  TailScan t_;
+  std::vector<std::string> open_topics_;  // events of the open transaction, counted at its commit
+  std::vector<std::size_t> levels_;       // open_topics_ size at each open sub-transaction's begin
+};
+
+Result<WalkReport> Walker::Run(const std::function<void(const RawRecord&)>& visit,
+                               const std::function<void(const WalkStart&)>& on_start) {
   // Before anything is read: a writer that has the journal open appends
   // while we read (its tail is moving, not torn).
-  const bool writer_before = DirLock::IsHeld(*fs, dir);
+  writer_before_ = DirLock::IsHeld(*fs_, dir_);
+  TXJ_RETURN_IF_ERROR(ListSegments());
+  auto go = ReadJournalManifest();
+  if (!go.ok()) return go.status();
+  if (!*go) return report_;
+  go = CheckSegments();
+  if (!go.ok()) return go.status();
+  if (!*go) return report_;
+  SegmentSet segs(fs_, dir_, m_, false);
+  go = OpenFromStart(segs);
+  if (!go.ok()) return go.status();
+  if (!*go) return report_;
+  TXJ_RETURN_IF_ERROR(Scan(segs, visit, on_start));
+  return report_;
+}
 
+Status Walker::ListSegments() {
   std::vector<std::string> names;
-  if (int e = fs->ListDir(dir, &names)) {
-    if (e == ENOENT || e == ENOTDIR) return Status::NotFound("no journal at " + dir);
-    return Status::FromErrno(e, "list journal directory " + dir);
+  if (int e = fs_->ListDir(dir_, &names)) {
+    if (e == ENOENT || e == ENOTDIR) return Status::NotFound("no journal at " + dir_);
+    return Status::FromErrno(e, "list journal directory " + dir_);
   }
-  std::vector<std::pair<std::uint64_t, std::string>> seg_names;
   for (const auto& n : names) {
     std::uint64_t base = 0;
-    if (ParseSegmentFileName(n, &base)) seg_names.emplace_back(base, n);
+    if (ParseSegmentFileName(n, &base)) seg_names_.emplace_back(base, n);
   }
-  std::sort(seg_names.begin(), seg_names.end());
+  std::sort(seg_names_.begin(), seg_names_.end());
+  return Status::OK();
+}
 
-  const std::string manifest_path = JoinPath(dir, format::kManifestName);
-  ManifestData m;
-  Status ms = ReadManifest(*fs, dir, &m);
+Result<bool> Walker::ReadJournalManifest() {
+  const std::string manifest_path = JoinPath(dir_, format::kManifestName);
+  Status ms = ReadManifest(*fs_, dir_, &m_);
   if (ms.IsNotFound()) {
-    if (seg_names.empty()) return ms;
-    report.problems.push_back(ProblemAt(
-        manifest_path, 0, 0,
-        Status::Corruption(dir + " holds segment files but no JOURNAL manifest (missing " + manifest_path + ")")));
-    return report;
+    if (seg_names_.empty()) return ms;
+    Problem(manifest_path, 0, 0,
+            Status::Corruption(dir_ + " holds segment files but no JOURNAL manifest (missing " + manifest_path + ")"));
+    return false;
   }
-  if (ms.code() == Code::kIOError || ms.code() == Code::kNotSupported) return ms;
+  if (Fatal(ms)) return ms;
   if (!ms.ok()) {
-    report.problems.push_back(ProblemAt(manifest_path, 0, 0, ms));
-    return report;
+    Problem(manifest_path, 0, 0, ms);
+    return false;
   }
+  report_.start = WalkStart{m_.segment_size, m_.first_offset, m_.last_txn_id_before, m_.retention_offset,
+                            (m_.flags & format::kManifestCatalogHoldsSourceData) != 0};
+  start_ = m_.first_lsn ? m_.first_lsn : format::kSegmentHeaderSize;
+  return true;
+}
 
-  report.start = WalkStart{m.segment_size, m.first_offset, m.last_txn_id_before, m.retention_offset,
-                           (m.flags & format::kManifestCatalogHoldsSourceData) != 0};
-
-  // Every segment file on its own, so that each bad one is named.
+Result<bool> Walker::CheckSegments() {
   std::vector<std::shared_ptr<Segment>> opened;
-  for (const auto& [base, name] : seg_names) {
-    auto seg = Segment::Open(fs, dir, name, m, false);
+  for (const auto& [base, name] : seg_names_) {
+    auto seg = Segment::Open(fs_, dir_, name, m_, false);
     if (seg.ok()) {
       opened.push_back(std::move(seg).value());
       continue;
     }
-    if (seg.status().code() == Code::kIOError || seg.status().code() == Code::kNotSupported) return seg.status();
-    report.problems.push_back(ProblemAt(JoinPath(dir, name), 0, base, seg.status()));
+    if (Fatal(seg.status())) return seg.status();
+    Problem(JoinPath(dir_, name), 0, base, seg.status());
   }
   for (const auto& seg : opened) {
-    ++report.segments;
-    report.bytes += seg->size();
+    ++report_.segments;
+    report_.bytes += seg->size();
   }
-  if (!report.damaged()) {
-    // Continuity: each segment starts where the one before it ends.
-    for (std::size_t i = 1; i < opened.size(); ++i) {
-      const std::uint64_t expect = opened[i - 1]->end();
-      if (opened[i]->base() == expect) continue;
-      const std::string missing = JoinPath(dir, SegmentFileName(expect));
-      report.problems.push_back(ProblemAt(
-          opened[i]->base() > expect ? missing : opened[i]->path(), 0, expect,
-          Status::Corruption(opened[i]->base() > expect
-                                 ? "missing segment " + missing + ": segments jump from LSN " + Num(expect) + " to " +
-                                       Num(opened[i]->base()) + " (" + opened[i]->path() + ")"
-                                 : "segment " + opened[i]->path() + " overlaps " + opened[i - 1]->path())));
-      break;
-    }
+  if (report_.damaged()) return false;
+  // Continuity: each segment starts where the one before it ends.
+  for (std::size_t i = 1; i < opened.size(); ++i) {
+    const std::uint64_t expect = opened[i - 1]->end();
+    if (opened[i]->base() == expect) continue;
+    const std::string missing = JoinPath(dir_, SegmentFileName(expect));
+    const bool gap = opened[i]->base() > expect;
+    Problem(gap ? missing : opened[i]->path(), 0, expect,
+            Status::Corruption(gap ? "missing segment " + missing + ": segments jump from LSN " + Num(expect) +
+                                         " to " + Num(opened[i]->base()) + " (" + opened[i]->path() + ")"
+                                   : "segment " + opened[i]->path() + " overlaps " + opened[i - 1]->path()));
+    return false;
   }
-  if (report.damaged()) return report;
-  opened.clear();
+  return true;
+}
 
-  SegmentSet segs(fs, dir, m, false);
+Result<bool> Walker::OpenFromStart(SegmentSet& segs) {
   if (Status rs = segs.Refresh(); !rs.ok()) {  // files changed since the listing
-    if (rs.code() == Code::kIOError || rs.code() == Code::kNotSupported) return rs;
-    report.problems.push_back(ProblemAt("", 0, 0, rs));
-    return report;
+    if (Fatal(rs)) return rs;
+    Problem("", 0, 0, rs);
+    return false;
   }
   if (!segs.First()) {
-    report.tail.push_back("no segment yet (a new journal whose first open did not finish)");
-    return report;
+    report_.tail.push_back("no segment yet (a new journal whose first open did not finish)");
+    return false;
   }
-  // Where the manifest says the journal starts (retention moves it on).
-  const std::uint64_t start = m.first_lsn ? m.first_lsn : format::kSegmentHeaderSize;
   for (;;) {
     auto first = segs.First();
+    const std::string missing = JoinPath(dir_, SegmentFileName(start_ - format::kSegmentHeaderSize));
     if (!first) {
-      report.problems.push_back(ProblemAt(
-          JoinPath(dir, SegmentFileName(start - format::kSegmentHeaderSize)), 0, start,
-          Status::Corruption("the manifest says the journal starts at LSN " + Num(start) +
-                             " but every segment ends before it")));
-      return report;
+      Problem(missing, 0, start_,
+              Status::Corruption("the manifest says the journal starts at LSN " + Num(start_) +
+                                 " but every segment ends before it"));
+      return false;
     }
-    if (first->first_record_lsn() == start) break;
-    if (first->first_record_lsn() > start) {
-      const std::string missing = JoinPath(dir, SegmentFileName(start - format::kSegmentHeaderSize));
-      report.problems.push_back(ProblemAt(missing, 0, start,
-                                          Status::Corruption("missing segment " + missing +
-                                                             ": the manifest says the journal starts at LSN " +
-                                                             Num(start) + " but the first segment is " +
-                                                             first->path())));
-      return report;
+    if (first->first_record_lsn() == start_) return true;
+    if (first->first_record_lsn() > start_) {
+      Problem(missing, 0, start_,
+              Status::Corruption("missing segment " + missing + ": the manifest says the journal starts at LSN " +
+                                 Num(start_) + " but the first segment is " + first->path()));
+      return false;
     }
-    if (first->end() > start) {
-      report.problems.push_back(ProblemAt(first->path(), 0, start,
-                                          Status::Corruption("segment " + first->path() +
-                                                             " straddles the journal start LSN " + Num(start) +
-                                                             " recorded in the manifest")));
-      return report;
+    if (first->end() > start_) {
+      Problem(first->path(), 0, start_,
+              Status::Corruption("segment " + first->path() + " straddles the journal start LSN " + Num(start_) +
+                                 " recorded in the manifest"));
+      return false;
     }
     // Left over from retention (a writer removes it): not part of the journal.
-    --report.segments;
-    report.bytes -= first->size();
+    --report_.segments;
+    report_.bytes -= first->size();
     segs.DropBefore(first->end());
   }
+}
 
-  // One pass with the judgement of an open (recovery.cc), visiting records.
-  std::vector<std::string> open_topics;  // events of the open transaction, counted at its commit
-  std::vector<std::size_t> levels;       // open_topics size at each open sub-transaction's begin
-  auto on_record = [&](const RecordView& r, const Segment& seg, const TxnChecker& checker, TxnChecker::Effect effect) {
-    ++report.records;
-    switch (r.type) {
-      case RecordType::kBegin:
-        open_topics.clear();
-        levels.clear();
-        break;
-      case RecordType::kSubBegin: levels.push_back(open_topics.size()); break;
-      case RecordType::kEvent: open_topics.emplace_back(DecodeEventBody(r).topic); break;
-      case RecordType::kSubCommit:
-        if (!levels.empty()) levels.pop_back();
-        break;
-      case RecordType::kSubRollback:
-        if (!levels.empty()) {
-          open_topics.resize(levels.back());  // its events and its descendants' are gone
-          levels.pop_back();
-        }
-        break;
-      default: break;
-    }
+void Walker::CountRecord(const RecordView& r, TxnChecker::Effect effect) {
+  ++report_.records;
+  switch (r.type) {
+    case RecordType::kBegin:
+      open_topics_.clear();
+      levels_.clear();
+      break;
+    case RecordType::kSubBegin: levels_.push_back(open_topics_.size()); break;
+    case RecordType::kEvent: open_topics_.emplace_back(DecodeEventBody(r).topic); break;
+    case RecordType::kSubCommit:
+      if (!levels_.empty()) levels_.pop_back();
+      break;
+    case RecordType::kSubRollback:
+      if (!levels_.empty()) {
+        open_topics_.resize(levels_.back());  // its events and its descendants' are gone
+        levels_.pop_back();
+      }
+      break;
+    default: break;
+  }
+  if (effect == TxnChecker::Effect::kCommitted) {
+    ++report_.committed_txns;
+    for (const auto& t : open_topics_) ++report_.events_per_topic[t];
+    report_.events += open_topics_.size();
+    open_topics_.clear();
+  } else if (effect == TxnChecker::Effect::kRolledBack) {
+    ++report_.rolled_back_txns;
+    open_topics_.clear();
+  }
+}
+
+Status Walker::Scan(SegmentSet& segs, const std::function<void(const RawRecord&)>& visit,
+                    const std::function<void(const WalkStart&)>& on_start) {
+  auto on_record = [&](const RecordView& r, const Segment& seg, const TxnChecker&, TxnChecker::Effect effect) {
     if (visit) visit(ToRaw(r, seg));
-    if (effect == TxnChecker::Effect::kCommitted) {
-      ++report.committed_txns;
-      for (const auto& t : open_topics) ++report.events_per_topic[t];
-      report.events += open_topics.size();
-      open_topics.clear();
-    } else if (effect == TxnChecker::Effect::kRolledBack) {
-      ++report.rolled_back_txns;
-      open_topics.clear();
-    }
-    (void)checker;
+    CountRecord(r, effect);
   };
-  if (on_start) on_start(report.start);
-  Checkpoint cp{start, m.first_offset, m.last_txn_id_before, 0, 0, 0};
-  TailScan t;
-  Status ts = ScanToTail(segs, cp, &t, writer_before, on_record);
+  if (on_start) on_start(report_.start);
+  Checkpoint cp{start_, m_.first_offset, m_.last_txn_id_before, 0, 0, 0};
+  Status ts = ScanToTail(segs, cp, &t_, writer_before_, on_record);
   // A file truncated while the walk had it mapped read as zeros past its
   // new end: that, not what the zeros looked like, is the problem.
   for (const auto& seg : segs.All()) {
     if (Status mc = seg->CheckMapping(); !mc.ok()) {
-      report.problems.push_back(ProblemAt(seg->path(), 0, seg->base(), mc));
-      return report;
+      Problem(seg->path(), 0, seg->base(), mc);
+      return Status::OK();
     }
   }
   if (!ts.ok()) {
-    report.end_lsn = t.problem_lsn;
-    report.problems.push_back(ProblemAt(t.problem_file, t.problem_offset, t.problem_lsn, ts));
-    return report;
+    report_.end_lsn = t_.problem_lsn;
+    Problem(t_.problem_file, t_.problem_offset, t_.problem_lsn, ts);
+    return Status::OK();
   }
-  report.end_lsn = t.end_lsn;
-  report.next_offset = t.next_offset;
-  report.writer_active = writer_before || DirLock::IsHeld(*fs, dir);
-  if (!writer_before) {
-    if (t.crash_tail) {
-      report.tail.push_back(t.tail_reason + " at LSN " + Num(t.end_lsn) + ", " + Num(t.tail_bytes) +
-                            " bytes after it (the next writable open cuts them)");
+  report_.end_lsn = t_.end_lsn;
+  report_.next_offset = t_.next_offset;
+  report_.writer_active = writer_before_ || DirLock::IsHeld(*fs_, dir_);
+  ReportTail(segs);
+  return Status::OK();
+}
+
+void Walker::ReportTail(SegmentSet& segs) {
+  if (!writer_before_) {
+    if (t_.crash_tail) {
+      report_.tail.push_back(t_.tail_reason + " at LSN " + Num(t_.end_lsn) + ", " + Num(t_.tail_bytes) +
+                             " bytes after it (the next writable open cuts them)");
     }
-    if (t.open_txn) {
-      report.tail.push_back("transaction " + Num(t.open_txn_id) +
-                            " is open at the tail (being written, or left by a crash: the next writable open rolls "
-                            "it back)");
+    if (t_.open_txn) {
+      report_.tail.push_back("transaction " + Num(t_.open_txn_id) +
+                             " is open at the tail (being written, or left by a crash: the next writable open rolls "
+                             "it back)");
     }
-    return report;
+    return;
   }
   // A live writer: the first position that is not a complete record is where
   // it appends. It is damage only if the writer had synced past it: read the
   // durable watermark first, then the bytes again (a record being written
   // meanwhile is complete by the time the watermark covers it).
-  const std::uint64_t p = t.end_lsn;
+  const std::uint64_t p = t_.end_lsn;
   auto seg = segs.Find(p);
   if (!seg) {
-    const std::string missing = JoinPath(dir, SegmentFileName(p - format::kSegmentHeaderSize));
-    report.problems.push_back(ProblemAt(
-        missing, 0, p, Status::Corruption("missing segment " + missing + ": the log continues at LSN " + Num(p))));
-    return report;
+    const std::string missing = JoinPath(dir_, SegmentFileName(p - format::kSegmentHeaderSize));
+    Problem(missing, 0, p, Status::Corruption("missing segment " + missing + ": the log continues at LSN " + Num(p)));
+    return;
   }
-  const std::uint64_t salt = m.salt();
+  const std::uint64_t salt = m_.salt();
   const std::uint64_t watermark = seg->watermark(salt);
   RecordView r;
   DecodeError e = DecodeRecord(seg->at(p), seg->end() - p, p, salt, &r);
-  if (e == DecodeError::kNone && r.epoch < t.last_epoch) e = DecodeError::kStaleEpoch;
+  if (e == DecodeError::kNone && r.epoch < t_.last_epoch) e = DecodeError::kStaleEpoch;
   if (e != DecodeError::kNone && p < watermark) {
-    report.problems.push_back(ProblemAt(
-        seg->path(), seg->file_offset(p), p,
-        Status::Corruption(std::string(DecodeErrorName(e)) + " in " + seg->path() + " at byte " +
-                           Num(seg->file_offset(p)) + " (LSN " + Num(p) + "), below the synced watermark LSN " +
-                           Num(watermark) + " (damage a crash cannot explain)")));
-    return report;
+    Problem(seg->path(), seg->file_offset(p), p,
+            Status::Corruption(std::string(DecodeErrorName(e)) + " in " + seg->path() + " at byte " +
+                               Num(seg->file_offset(p)) + " (LSN " + Num(p) + "), below the synced watermark LSN " +
+                               Num(watermark) + " (damage a crash cannot explain)"));
+    return;
   }
-  report.tail.push_back("a writer has the journal open: read up to LSN " + Num(p) + " (" + seg->path() + " at byte " +
-                        Num(seg->file_offset(p)) + "), where it is appending" +
-                        (t.open_txn ? "; transaction " + Num(t.open_txn_id) + " is being written" : std::string()));
-  return report;
+  report_.tail.push_back("a writer has the journal open: read up to LSN " + Num(p) + " (" + seg->path() +
+                         " at byte " + Num(seg->file_offset(p)) + "), where it is appending" +
+                         (t_.open_txn ? "; transaction " + Num(t_.open_txn_id) + " is being written" : std::string()));
+}
+
+}  // namespace
+
+Result<WalkReport> internal::WalkJournalOn(const std::shared_ptr<FileSystem>& fs, const std::string& dir,
+                                           const std::function<void(const RawRecord&)>& visit,
+                                           const std::function<void(const WalkStart&)>& on_start) {
+  Walker w(fs, dir);
+  return w.Run(visit, on_start);
 }
 
 }  // namespace txj
