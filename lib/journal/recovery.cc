@@ -99,83 +99,67 @@ bool CheckpointFollows(SegmentSet& segs, std::uint64_t salt, RecordView r, std::
   }
 }
 
-}  // namespace
+// Notes where the damage is, for callers that report it (tools).
+Status DamageAt(TailScan* out, const Segment* seg, std::uint64_t lsn, Status st) {
+  out->problem_file = seg ? seg->path() : std::string();
+  out->problem_offset = seg ? seg->file_offset(lsn) : 0;
+  out->problem_lsn = lsn;
+  return st;
+}
 
-Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving,
-                  const ScanVisitor& visit) {
-  const std::uint64_t salt = segs.manifest().salt();
-  // Notes where the damage is, for callers that report it (tools).
-  auto at = [out](const Segment* seg, std::uint64_t lsn, Status st) {
-    out->problem_file = seg ? seg->path() : std::string();
-    out->problem_offset = seg ? seg->file_offset(lsn) : 0;
-    out->problem_lsn = lsn;
-    return st;
-  };
-  LogReader reader(&segs, start.lsn);
-  reader.set_min_epoch(static_cast<std::uint32_t>(start.epoch));
-  TxnChecker checker;
-  checker.Reset(start.next_offset, start.last_txn_id);
-  out->start_lsn = start.lsn;
-  out->last_boundary = Boundary{start.lsn, start.next_offset, start.last_txn_id, start.epoch, start.prev_lsn,
-                                start.prev_checksum};
+// Reads and checks every valid record from the reader's position, noting
+// boundaries and index entries; returns why it stopped in *stop.
+Status ScanRecords(LogReader& reader, TxnChecker& checker, TailScan* out, const ScanVisitor& visit,
+                   LogReader::Stop* stop) {
   std::uint64_t last_index_offset = 0, last_index_lsn = 0;
   bool index_any = false;
   RecordView r;
-  LogReader::Stop stop;
-  std::uint64_t prev_lsn = start.prev_lsn, prev_sum = start.prev_checksum;
-  while ((stop = reader.Next(&r)) == LogReader::Stop::kRecord) {
+  while ((*stop = reader.Next(&r)) == LogReader::Stop::kRecord) {
     TxnChecker::Effect effect;
     Status st = checker.Feed(r, &effect);
-    if (!st.ok()) return at(reader.segment().get(), r.lsn, Status::Corruption(st.message() + ", in " + reader.Where(r.lsn)));
+    if (!st.ok()) {
+      return DamageAt(out, reader.segment().get(), r.lsn,
+                      Status::Corruption(st.message() + ", in " + reader.Where(r.lsn)));
+    }
     if (visit) visit(r, *reader.segment(), checker, effect);
-    prev_lsn = r.lsn;
-    prev_sum = r.checksum;
-    if (effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) {
-      out->last_boundary = Boundary{reader.position(), checker.next_offset(), checker.last_txn_id(), r.epoch,
-                                    r.lsn, r.checksum};
-      if (effect == TxnChecker::Effect::kCommitted && checker.committed_count() > 0) {
-        std::uint64_t f = checker.committed_first_offset();
-        if (!index_any || f >= last_index_offset + 1024 || checker.begin_lsn() >= last_index_lsn + (256u << 10)) {
-          out->index.emplace_back(f, checker.begin_lsn());
-          last_index_offset = f;
-          last_index_lsn = checker.begin_lsn();
-          index_any = true;
-        }
-      }
+    if (effect != TxnChecker::Effect::kCommitted && effect != TxnChecker::Effect::kRolledBack) continue;
+    out->last_boundary =
+        Boundary{reader.position(), checker.next_offset(), checker.last_txn_id(), r.epoch, r.lsn, r.checksum};
+    if (effect != TxnChecker::Effect::kCommitted || checker.committed_count() == 0) continue;
+    const std::uint64_t f = checker.committed_first_offset();
+    if (!index_any || f >= last_index_offset + 1024 || checker.begin_lsn() >= last_index_lsn + (256u << 10)) {
+      out->index.emplace_back(f, checker.begin_lsn());
+      last_index_offset = f;
+      last_index_lsn = checker.begin_lsn();
+      index_any = true;
     }
   }
-  (void)prev_lsn;
-  (void)prev_sum;
+  return Status::OK();
+}
+
+// What lies at the reader's stop position: the clean end, a crash tail
+// (noted in *out), or damage a crash cannot explain (kCorruption).
+Status JudgeTail(SegmentSet& segs, LogReader& reader, LogReader::Stop stop, TailScan* out) {
+  const std::uint64_t salt = segs.manifest().salt();
   const std::uint64_t p = reader.position();
-  out->end_lsn = p;
-  out->scanned_bytes = p - start.lsn;
-  out->next_offset = checker.next_offset();
-  out->last_txn_id = checker.last_txn_id();
-  out->last_epoch = reader.last_epoch();
-  out->open_txn = checker.in_txn();
-  if (out->open_txn) {
-    out->open_txn_id = checker.txn_id();
-    out->open_begin_lsn = checker.begin_lsn();
-    out->open_records = checker.record_count();
-  }
-  if (tail_moving) return Status::OK();
   if (stop == LogReader::Stop::kNoSegment) {
     const std::string missing = JoinPath(segs.dir(), SegmentFileName(p - format::kSegmentHeaderSize));
+    Status st = DamageAt(out, nullptr, p,
+                         Status::Corruption("missing segment " + missing +
+                                            ": the previous segment ends with a segment-end marker (LSN " + Num(p) +
+                                            ")"));
     out->problem_file = missing;
-    out->problem_offset = 0;
-    out->problem_lsn = p;
-    return Status::Corruption("missing segment " + missing + ": the previous segment ends with a segment-end marker (LSN " +
-                              Num(p) + ")");
+    return st;
   }
   std::shared_ptr<Segment> seg = reader.segment() ? reader.segment() : segs.Find(p);
-  if (!seg) return at(nullptr, p, Status::Corruption("no segment holds the journal tail at LSN " + Num(p)));
+  if (!seg) return DamageAt(out, nullptr, p, Status::Corruption("no segment holds the journal tail at LSN " + Num(p)));
   const bool invalid = stop == LogReader::Stop::kInvalid;
   if (invalid && (reader.error() == DecodeError::kBadType || reader.error() == DecodeError::kBadBody)) {
     // The record verifies (checksum bound to this journal, position and
     // session): no crash writes one the writer would not have written.
-    return at(seg.get(), p,
-              Status::Corruption(std::string(DecodeErrorName(reader.error())) + " in " + reader.Where(p) +
-                                 " (the record verifies, so no crash explains it; nothing was changed)"));
+    return DamageAt(out, seg.get(), p,
+                    Status::Corruption(std::string(DecodeErrorName(reader.error())) + " in " + reader.Where(p) +
+                                       " (the record verifies, so no crash explains it; nothing was changed)"));
   }
   const std::uint32_t min_epoch = reader.last_epoch();
   const std::uint64_t nonzero_end = NonZeroEnd(*seg, p);
@@ -184,9 +168,9 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   for (const auto& later : segs.All()) {
     if (later->base() <= seg->base()) continue;
     if (later->watermark(salt) > later->first_record_lsn()) {
-      return at(seg.get(), p,
-                Status::Corruption("segment " + later->path() + " holds synced data after damage in " +
-                                   reader.Where(p) + ": " + std::string(DecodeErrorName(reader.error()))));
+      return DamageAt(out, seg.get(), p,
+                      Status::Corruption("segment " + later->path() + " holds synced data after damage in " +
+                                         reader.Where(p) + ": " + std::string(DecodeErrorName(reader.error()))));
     }
     const std::uint64_t first = later->first_record_lsn();
     const std::uint64_t later_end = NonZeroEnd(*later, first);
@@ -212,9 +196,9 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
                            : stray != 0  ? std::string("zeroed bytes with stray non-zero bytes after them")
                                          : std::string("zeroed bytes where synced records were");
   if (p < watermark) {
-    return at(seg.get(), p,
-              Status::Corruption(what + " in " + reader.Where(p) + ", below the synced watermark LSN " +
-                                 Num(watermark) + " (damage a crash cannot explain; nothing was changed)"));
+    return DamageAt(out, seg.get(), p,
+                    Status::Corruption(what + " in " + reader.Where(p) + ", below the synced watermark LSN " +
+                                       Num(watermark) + " (damage a crash cannot explain; nothing was changed)"));
   }
   out->crash_tail = true;
   out->tail_reason = invalid ? "torn record (" + what + ")" : what;
@@ -222,53 +206,83 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   return Status::OK();
 }
 
-Status Recover(JournalState& s) {
+}  // namespace
+
+Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool tail_moving,
+                  const ScanVisitor& visit) {
+  LogReader reader(&segs, start.lsn);
+  reader.set_min_epoch(static_cast<std::uint32_t>(start.epoch));
+  TxnChecker checker;
+  checker.Reset(start.next_offset, start.last_txn_id);
+  out->start_lsn = start.lsn;
+  out->last_boundary = Boundary{start.lsn, start.next_offset, start.last_txn_id, start.epoch, start.prev_lsn,
+                                start.prev_checksum};
+  LogReader::Stop stop;
+  TXJ_RETURN_IF_ERROR(ScanRecords(reader, checker, out, visit, &stop));
+  const std::uint64_t p = reader.position();
+  out->end_lsn = p;
+  out->scanned_bytes = p - start.lsn;
+  out->next_offset = checker.next_offset();
+  out->last_txn_id = checker.last_txn_id();
+  out->last_epoch = reader.last_epoch();
+  out->open_txn = checker.in_txn();
+  if (out->open_txn) {
+    out->open_txn_id = checker.txn_id();
+    out->open_begin_lsn = checker.begin_lsn();
+    out->open_records = checker.record_count();
+  }
+  if (tail_moving) return Status::OK();
+  return JudgeTail(segs, reader, stop, out);
+}
+
+namespace {
+
+// Where the scan starts: the catalog's checkpoint when it matches the
+// journal, else the first record. Sets *clear_catalog when the catalog's
+// derived tables must be rebuilt (once the scan succeeded).
+Result<Checkpoint> ScanStart(JournalState& s, bool* clear_catalog) {
   SegmentSet& segs = *s.segments;
-  auto first = segs.First();
-  Checkpoint start{first->first_record_lsn(), s.first_offset, s.manifest.last_txn_id_before, 0, 0, 0};
-  bool clear_catalog = false;
-  if (s.catalog) {
-    auto cp = s.catalog->GetCheckpoint();
-    if (cp.ok() && cp->has_value()) {
-      const Checkpoint& c = **cp;
-      auto last = segs.Last();
-      if (s.read_only && c.lsn > last->end()) {
-        // A live writer moved on to new segments since this reader listed them.
-        TXJ_RETURN_IF_ERROR(segs.Refresh());
-        last = segs.Last();
-      }
-      bool usable = false;
-      if (c.lsn > last->end()) {
-        return Status::Corruption("the catalog records data up to LSN " + Num(c.lsn) + " but the last segment " +
-                                  last->path() + " ends at LSN " + Num(last->end()) + " (missing segment " +
-                                  JoinPath(s.dir, SegmentFileName(last->end())) + ")");
-      }
-      if (auto seg = segs.Find(c.prev_lsn)) {
-        RecordView r;
-        if (DecodeRecord(seg->at(c.prev_lsn), seg->end() - c.prev_lsn, c.prev_lsn, s.salt, &r) == DecodeError::kNone &&
-            r.checksum == c.prev_checksum) {
-          usable = CheckpointFollows(segs, s.salt, r, c.lsn);
-        }
-      }
-      if (usable) {
-        start = c;
-        s.last_checkpoint_prev_lsn = c.prev_lsn;
-      } else {
-        s.report.catalog_rebuilt = !s.read_only;  // a reader only scans; it changes nothing
-        s.report.notes.push_back("catalog checkpoint at LSN " + Num(c.lsn) + " does not match the journal; scanned from the start");
-        clear_catalog = !s.read_only;  // once the scan succeeded: a failed open changes nothing
-      }
-    } else if (!cp.ok()) {
-      s.report.catalog_rebuilt = !s.read_only;
-      s.report.notes.push_back("catalog unreadable (" + cp.status().ToString() + "); scanned from the start");
+  Checkpoint start{segs.First()->first_record_lsn(), s.first_offset, s.manifest.last_txn_id_before, 0, 0, 0};
+  if (!s.catalog) return start;
+  auto cp = s.catalog->GetCheckpoint();
+  if (!cp.ok()) {
+    s.report.catalog_rebuilt = !s.read_only;
+    s.report.notes.push_back("catalog unreadable (" + cp.status().ToString() + "); scanned from the start");
+    return start;
+  }
+  if (!cp->has_value()) return start;
+  const Checkpoint& c = **cp;
+  auto last = segs.Last();
+  if (s.read_only && c.lsn > last->end()) {
+    // A live writer moved on to new segments since this reader listed them.
+    TXJ_RETURN_IF_ERROR(segs.Refresh());
+    last = segs.Last();
+  }
+  if (c.lsn > last->end()) {
+    return Status::Corruption("the catalog records data up to LSN " + Num(c.lsn) + " but the last segment " +
+                              last->path() + " ends at LSN " + Num(last->end()) + " (missing segment " +
+                              JoinPath(s.dir, SegmentFileName(last->end())) + ")");
+  }
+  bool usable = false;
+  if (auto seg = segs.Find(c.prev_lsn)) {
+    RecordView r;
+    if (DecodeRecord(seg->at(c.prev_lsn), seg->end() - c.prev_lsn, c.prev_lsn, s.salt, &r) == DecodeError::kNone &&
+        r.checksum == c.prev_checksum) {
+      usable = CheckpointFollows(segs, s.salt, r, c.lsn);
     }
   }
-  TailScan t;
-  // A reader next to a live writer sees the tail being written: not damage,
-  // and an open transaction there is not left over.
-  const bool writer_alive = s.read_only && DirLock::IsHeld(*s.fs, s.dir);
-  TXJ_RETURN_IF_ERROR(ScanToTail(segs, start, &t, writer_alive));
-  if (writer_alive) t.open_txn = false;
+  if (usable) {
+    s.last_checkpoint_prev_lsn = c.prev_lsn;
+    return c;
+  }
+  s.report.catalog_rebuilt = !s.read_only;  // a reader only scans; it changes nothing
+  s.report.notes.push_back("catalog checkpoint at LSN " + Num(c.lsn) + " does not match the journal; scanned from the start");
+  *clear_catalog = !s.read_only;  // once the scan succeeded: a failed open changes nothing
+  return start;
+}
+
+// What the scan found goes into the state and the report.
+void TakeScan(JournalState& s, const TailScan& t) {
   s.report.start_lsn = t.start_lsn;
   s.report.scanned_bytes = t.scanned_bytes;
   s.report.end_lsn = t.end_lsn;
@@ -289,7 +303,7 @@ Status Recover(JournalState& s) {
       s.last_index_lsn = t.index.back().second;
     }
   }
-  auto tail_seg = segs.Find(t.end_lsn);
+  auto tail_seg = s.segments->Find(t.end_lsn);
   if (t.crash_tail) {
     s.report.repairs.push_back({tail_seg->path(), tail_seg->file_offset(t.end_lsn), t.end_lsn, t.tail_bytes,
                                 t.tail_reason + (s.read_only ? " (not repaired: read-only)" : "")});
@@ -299,15 +313,13 @@ Status Recover(JournalState& s) {
                                 "transaction " + Num(t.open_txn_id) + " left open at the tail" +
                                     (s.read_only ? " (not rolled back: read-only)" : " rolled back")});
   }
-  if (s.read_only) {
-    s.pos = t.end_lsn;
-    return Status::OK();
-  }
-  // ---- repair (writable) ----
-  // The new epoch must be above every record's, or the next open would read
-  // this session's records as stale bytes of an older one and cut them. A
-  // manifest restored from an older copy is below: take the records' epoch
-  // as the base instead.
+}
+
+// The new epoch must be above every record's, or the next open would read
+// this session's records as stale bytes of an older one and cut them. A
+// manifest restored from an older copy is below: take the records' epoch as
+// the base instead. The epoch becomes durable before any record of it.
+Status TakeNewEpoch(JournalState& s, const TailScan& t) {
   if (t.last_epoch >= s.epoch) {
     if (t.last_epoch == std::numeric_limits<std::uint32_t>::max()) {
       return Status::Corruption("the last records of " + s.dir + " carry epoch " + Num(t.last_epoch) +
@@ -319,26 +331,32 @@ Status Recover(JournalState& s) {
                              Num(t.last_epoch + 1));
     s.epoch = t.last_epoch + 1;
   }
-  // Nothing was written so far. Now the new epoch (OpenState) becomes
-  // durable, before any record of it.
-  if (s.manifest.epoch != s.epoch) {
-    s.manifest.epoch = s.epoch;
-    TXJ_RETURN_IF_ERROR(WriteManifest(*s.fs, s.dir, s.manifest, s.options.file_mode));
-  }
-  if (clear_catalog) (void)s.catalog->ClearDerived();
+  if (s.manifest.epoch == s.epoch) return Status::OK();
+  s.manifest.epoch = s.epoch;
+  return WriteManifest(*s.fs, s.dir, s.manifest, s.options.file_mode);
+}
+
+// Cuts a crash tail and removes the segments past the tail (keeping an
+// empty prepared one), then makes what the scan read durable.
+Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
+  SegmentSet& segs = *s.segments;
+  auto tail_seg = segs.Find(t.end_lsn);
   if (t.crash_tail) {
     // Only the bytes up to the last non-zero one: the rest is zero already,
     // and writing it would dirty (and sync) the whole unwritten rest.
     std::memset(tail_seg->at(t.end_lsn), 0, NonZeroEnd(*tail_seg, t.end_lsn) - t.end_lsn);
     TXJ_RETURN_IF_ERROR(tail_seg->Sync());
-    if (s.catalog) (void)s.catalog->DropFrom(t.end_lsn);
+    // Index entries past the cut would point new offsets at old positions.
+    if (s.catalog) {
+      TXJ_RETURN_IF_ERROR(s.catalog->DropFrom(t.end_lsn).WithContext(
+          "removing the catalog's entries past the cut tail at LSN " + Num(t.end_lsn)));
+    }
   }
   for (const auto& later : segs.All()) {
     if (later->base() <= tail_seg->base()) continue;
     // The segment prepared before the crash or close, still empty: keep it
     // as the next one to write.
-    if (later->base() == tail_seg->end() && !s.prepared &&
-        NonZeroExtent(*later, later->first_record_lsn()) == 0) {
+    if (later->base() == tail_seg->end() && !s.prepared && NonZeroExtent(*later, later->first_record_lsn()) == 0) {
       s.prepared = later;
       continue;
     }
@@ -353,30 +371,62 @@ Status Recover(JournalState& s) {
   // What the scan read may still be only in the page cache (the writer died,
   // the machine did not): make it durable before building on it.
   for (const auto& seg : segs.All()) {
-    if (seg->end() > start.lsn) TXJ_RETURN_IF_ERROR(seg->Sync());
+    if (seg->end() > start_lsn) TXJ_RETURN_IF_ERROR(seg->Sync());
   }
-  if (t.open_txn) {
-    // A writer keeps the end of every segment for this marker (and the
-    // segment-end marker after it). Records of the open transaction in that
-    // reserve were not written by this library's writer: refuse, rather than
-    // roll to a new segment here (its background threads do not run yet).
-    const std::uint64_t need = kTailReserve;
-    if (s.pos + need > s.active->end()) {
-      return Status::Corruption("transaction " + std::to_string(t.open_txn_id) + " was left open at the tail of " +
-                                s.active->path() + " with records up to byte " +
-                                std::to_string(s.active->file_offset(s.pos)) + ", inside the " +
-                                std::to_string(need) + " bytes a writer keeps free at the end of a segment for " +
-                                "its rollback marker: the segment was not written by txjournal's writer or is "
-                                "damaged (open it read-only to read what was committed)");
-    }
-    format::RollbackBody body{t.open_records, t.open_begin_lsn};
-    JournalState::Part part{&body, sizeof body};
-    std::uint64_t lsn, sum;
-    TXJ_RETURN_IF_ERROR(s.Append(RecordType::kRollback, 0, 0, t.open_txn_id, 0, &part, 1, true, &lsn, &sum));
-    TXJ_RETURN_IF_ERROR(s.Flush());
-    TXJ_RETURN_IF_ERROR(s.active->Sync());
-    s.last_boundary = Boundary{s.pos, s.next_offset, t.last_txn_id, s.epoch, lsn, sum};
+  return Status::OK();
+}
+
+// Closes the transaction left open at the tail with a durable rollback
+// marker.
+Status RollBackOpenTransaction(JournalState& s, const TailScan& t) {
+  // A writer keeps the end of every segment for this marker (and the
+  // segment-end marker after it). Records of the open transaction in that
+  // reserve were not written by this library's writer: refuse, rather than
+  // roll to a new segment here (its background threads do not run yet).
+  const std::uint64_t need = kTailReserve;
+  if (s.pos + need > s.active->end()) {
+    return Status::Corruption("transaction " + std::to_string(t.open_txn_id) + " was left open at the tail of " +
+                              s.active->path() + " with records up to byte " +
+                              std::to_string(s.active->file_offset(s.pos)) + ", inside the " + std::to_string(need) +
+                              " bytes a writer keeps free at the end of a segment for " +
+                              "its rollback marker: the segment was not written by txjournal's writer or is "
+                              "damaged (open it read-only to read what was committed)");
   }
+  format::RollbackBody body{t.open_records, t.open_begin_lsn};
+  JournalState::Part part{&body, sizeof body};
+  std::uint64_t lsn, sum;
+  TXJ_RETURN_IF_ERROR(s.Append(RecordType::kRollback, 0, 0, t.open_txn_id, 0, &part, 1, true, &lsn, &sum));
+  TXJ_RETURN_IF_ERROR(s.Flush());
+  TXJ_RETURN_IF_ERROR(s.active->Sync());
+  s.last_boundary = Boundary{s.pos, s.next_offset, t.last_txn_id, s.epoch, lsn, sum};
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Recover(JournalState& s) {
+  bool clear_catalog = false;
+  auto start = ScanStart(s, &clear_catalog);
+  if (!start.ok()) return start.status();
+  TailScan t;
+  // A reader next to a live writer sees the tail being written: not damage,
+  // and an open transaction there is not left over.
+  const bool writer_alive = s.read_only && DirLock::IsHeld(*s.fs, s.dir);
+  TXJ_RETURN_IF_ERROR(ScanToTail(*s.segments, *start, &t, writer_alive));
+  if (writer_alive) t.open_txn = false;
+  TakeScan(s, t);
+  if (s.read_only) {
+    s.pos = t.end_lsn;
+    return Status::OK();
+  }
+  // ---- repair (writable): nothing was written so far ----
+  TXJ_RETURN_IF_ERROR(TakeNewEpoch(s, t));
+  if (clear_catalog) {
+    TXJ_RETURN_IF_ERROR(s.catalog->ClearDerived().WithContext(
+        "clearing the catalog's checkpoint and index, which do not match the journal"));
+  }
+  TXJ_RETURN_IF_ERROR(CutTail(s, t, start->lsn));
+  if (t.open_txn) TXJ_RETURN_IF_ERROR(RollBackOpenTransaction(s, t));
   s.report.end_lsn = s.pos;
   return Status::OK();
 }
