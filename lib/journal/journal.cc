@@ -156,55 +156,59 @@ Status MoveCatalogAside(JournalState& s, const std::string& path, const std::str
   return Status::OK();
 }
 
+// A reader's catalog: opened read-only when it can be; one the manifest
+// says holds source data must be that journal's, whole.
+Status OpenCatalogReadOnly(JournalState& s, const std::string& path, bool precious) {
+  Status bad;
+  if (precious) {
+    struct stat st;
+    const std::string data = internal::JoinPath(path, "data.mdb");
+    if (::stat(path.c_str(), &st) != 0) bad = PreciousCatalogError(path, "is missing");
+    else if (::stat(data.c_str(), &st) != 0) bad = PreciousCatalogError(path, "has no data.mdb (deleted)");
+    else if (st.st_size == 0) bad = PreciousCatalogError(path, "has an empty data.mdb (truncated to 0 bytes)");
+  }
+  std::unique_ptr<internal::Catalog> cat;
+  if (bad.ok()) {
+    auto c = internal::Catalog::Open(*s.fs, path, false, s.options.file_mode);
+    if (c.ok()) {
+      cat = std::move(c).value();
+    } else if (precious && (c.status().IsNotFound() || c.status().code() == Code::kCorruption)) {
+      // An environment without the journal's tables is a new one.
+      bad = PreciousCatalogError(path, "cannot be opened (" + c.status().ToString() + ")");
+    } else if (precious) {
+      // Not readable by this reader (permissions): nothing to check against.
+      s.report.notes.push_back("catalog " + path + " could not be opened read-only (" + c.status().ToString() +
+                               "); its " + kPreciousWhat + " were not checked");
+    }
+  }
+  if (bad.ok() && cat && precious) {
+    CatalogIdentity id;
+    Status r = ReadCatalogIdentity(*cat, &id);
+    if (r.ok() && !id.precious && id.journal_id) {
+      // Written before the marker existed? Its user tables say (read
+      // without LMDB's lock: the read-only catalog is opened only while
+      // no writer holds the journal).
+      CatalogIdentity direct;
+      if (ReadCatalogIdentityUnlocked(path, &direct).ok()) id.has_user_tables = direct.has_user_tables;
+    }
+    bad = r.ok() ? CheckPreciousIdentity(s, path, id) : PreciousCatalogError(path, "cannot be read (" + r.ToString() + ")");
+  }
+  if (bad.ok()) {
+    s.catalog = std::move(cat);  // without one, positioning falls back to scanning
+    return Status::OK();
+  }
+  if (!s.options.rebuild_catalog) return bad;
+  s.report.notes.push_back(bad.message() + " (read-only with Options::rebuild_catalog: opened without it)");
+  return Status::OK();
+}
+
 Status OpenCatalog(JournalState& s) {
   std::string path = internal::JoinPath(s.dir, format::kCatalogDir);
   for (const std::string& p : {path, internal::JoinPath(path, "data.mdb"), internal::JoinPath(path, "lock.mdb")}) {
     TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(p));
   }
   const bool precious = (s.manifest.flags & format::kManifestCatalogHoldsSourceData) != 0;
-  if (s.read_only) {
-    Status bad;
-    if (precious) {
-      struct stat st;
-      const std::string data = internal::JoinPath(path, "data.mdb");
-      if (::stat(path.c_str(), &st) != 0) bad = PreciousCatalogError(path, "is missing");
-      else if (::stat(data.c_str(), &st) != 0) bad = PreciousCatalogError(path, "has no data.mdb (deleted)");
-      else if (st.st_size == 0) bad = PreciousCatalogError(path, "has an empty data.mdb (truncated to 0 bytes)");
-    }
-    std::unique_ptr<internal::Catalog> cat;
-    if (bad.ok()) {
-      auto c = internal::Catalog::Open(*s.fs, path, false, s.options.file_mode);
-      if (c.ok()) {
-        cat = std::move(c).value();
-      } else if (precious && (c.status().IsNotFound() || c.status().code() == Code::kCorruption)) {
-        // An environment without the journal's tables is a new one.
-        bad = PreciousCatalogError(path, "cannot be opened (" + c.status().ToString() + ")");
-      } else if (precious) {
-        // Not readable by this reader (permissions): nothing to check against.
-        s.report.notes.push_back("catalog " + path + " could not be opened read-only (" + c.status().ToString() +
-                                 "); its " + kPreciousWhat + " were not checked");
-      }
-    }
-    if (bad.ok() && cat && precious) {
-      CatalogIdentity id;
-      Status r = ReadCatalogIdentity(*cat, &id);
-      if (r.ok() && !id.precious && id.journal_id) {
-        // Written before the marker existed? Its user tables say (read
-        // without LMDB's lock: the read-only catalog is opened only while
-        // no writer holds the journal).
-        CatalogIdentity direct;
-        if (ReadCatalogIdentityUnlocked(path, &direct).ok()) id.has_user_tables = direct.has_user_tables;
-      }
-      bad = r.ok() ? CheckPreciousIdentity(s, path, id) : PreciousCatalogError(path, "cannot be read (" + r.ToString() + ")");
-    }
-    if (bad.ok()) {
-      s.catalog = std::move(cat);  // without one, positioning falls back to scanning
-      return Status::OK();
-    }
-    if (!s.options.rebuild_catalog) return bad;
-    s.report.notes.push_back(bad.message() + " (read-only with Options::rebuild_catalog: opened without it)");
-    return Status::OK();
-  }
+  if (s.read_only) return OpenCatalogReadOnly(s, path, precious);
   bool rebuilt = false;
   if (precious) {
     Status v = VerifyPreciousCatalog(s, path);
@@ -388,7 +392,10 @@ void RemoveFailedCreate(JournalState& s, const CreateLog& log) {
   if (log.made_dir) fs.RemoveDir(s.dir);
 }
 
-Status OpenState(JournalState& s, CreateLog& log) {
+// The directory: made when missing (and allowed), locked by a writer, and
+// listed; a link planted at one of the journal's names is refused by name
+// (its files are opened with O_NOFOLLOW, which would say only ELOOP).
+Status OpenDirectory(JournalState& s, CreateLog& log, std::vector<std::string>* names, bool* any_segment) {
   FileSystem& fs = *s.fs;
   struct stat st;
   bool exists = ::stat(s.dir.c_str(), &st) == 0;
@@ -407,34 +414,43 @@ Status OpenState(JournalState& s, CreateLog& log) {
     TXJ_RETURN_IF_ERROR(s.lock.Acquire(s.fs, s.dir, s.options.file_mode));
     log.locked = true;
   }
-  std::vector<std::string> names;
-  if (int e = fs.ListDir(s.dir, &names)) return Status::FromErrno(e, "list " + s.dir);
-  log.existed.insert(names.begin(), names.end());
+  if (int e = fs.ListDir(s.dir, names)) return Status::FromErrno(e, "list " + s.dir);
+  log.existed.insert(names->begin(), names->end());
   if (!log.lock_existed) log.existed.erase(format::kLockName);
-  // Files of the journal are opened with O_NOFOLLOW; a link planted at one
-  // of their names is refused by name, not with the raw ELOOP.
-  bool any_segment = false;
-  for (const auto& n : names) {
+  *any_segment = false;
+  for (const auto& n : *names) {
     std::uint64_t b;
     const bool segment = internal::ParseSegmentFileName(n, &b);
-    any_segment |= segment;
+    *any_segment |= segment;
     if (segment || n == format::kManifestName || n == format::kHeadName || n == format::kLockName) {
       TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(internal::JoinPath(s.dir, n)));
     }
   }
-  Status ms = internal::ReadManifest(fs, s.dir, &s.manifest);
+  return Status::OK();
+}
+
+// A new journal's manifest, in memory (written once the epoch is known).
+void NewManifest(JournalState& s) {
+  s.manifest.segment_size = s.options.segment_size;
+  s.manifest.epoch = 0;
+  s.manifest.created_ns = internal::NowNanos();
+  s.report.created = true;
+}
+
+// Reads the manifest, or starts a new journal's when there is none (or
+// when an earlier creation did not finish).
+Status LoadManifest(JournalState& s, bool any_segment) {
+  Status ms = internal::ReadManifest(*s.fs, s.dir, &s.manifest);
   if (ms.IsNotFound()) {
     if (any_segment) return Status::Corruption(s.dir + " holds segment files but no JOURNAL manifest");
     if (s.read_only || !s.options.create_if_missing) return Status::NotFound("no journal at " + s.dir);
     TXJ_RETURN_IF_ERROR(internal::RandomId(s.manifest.journal_id));
-    s.manifest.segment_size = s.options.segment_size;
-    s.manifest.epoch = 0;
-    s.manifest.created_ns = internal::NowNanos();
-    s.report.created = true;
-  } else if (!ms.ok()) {
-    return ms;
-  } else if (!any_segment && s.manifest.epoch <= 1 && s.manifest.first_lsn == 0 && s.manifest.first_offset == 0 &&
-             s.manifest.retention_offset == 0 && s.manifest.flags == 0) {
+    NewManifest(s);
+    return Status::OK();
+  }
+  if (!ms.ok()) return ms;
+  if (!any_segment && s.manifest.epoch <= 1 && s.manifest.first_lsn == 0 && s.manifest.first_offset == 0 &&
+      s.manifest.retention_offset == 0 && s.manifest.flags == 0) {
     // A manifest without any segment, written by nothing but the open that
     // created it: that creation did not finish (a crash, or a failed create
     // whose cleanup failed too). Nothing was ever committed to it.
@@ -446,36 +462,41 @@ Status OpenState(JournalState& s, CreateLog& log) {
     s.report.notes.push_back("finished the creation of " + s.dir + " that an earlier open began (segment size " +
                              std::to_string(s.options.segment_size) + ", was " +
                              std::to_string(s.manifest.segment_size) + ")");
-    s.manifest.segment_size = s.options.segment_size;
-    s.manifest.epoch = 0;
-    s.manifest.created_ns = internal::NowNanos();
-    s.report.created = true;
-  } else if (s.options.error_if_exists) {
-    return Status::InvalidArgument("journal " + s.dir + " already exists");
+    NewManifest(s);
+    return Status::OK();
   }
-  log.creating = s.report.created;
-  s.salt = s.manifest.salt();
-  // A writer starts a new epoch, durable before any record of it. A new
-  // journal's manifest is written before its first segment; an existing
-  // one's only once recovery found nothing it must refuse (Recover), so an
-  // open that fails leaves the files as they were.
+  if (s.options.error_if_exists) return Status::InvalidArgument("journal " + s.dir + " already exists");
+  return Status::OK();
+}
+
+// A writer starts a new epoch, durable before any record of it. A new
+// journal's manifest is written before its first segment; an existing
+// one's only once recovery found nothing it must refuse (Recover), so an
+// open that fails leaves the files as they were. A writer also removes the
+// unfinished files (temporary names) an earlier one left.
+Status StartEpoch(JournalState& s, const std::vector<std::string>& names) {
   if (!s.read_only && s.manifest.epoch >= std::numeric_limits<std::uint32_t>::max()) {
     return Status::Corruption("the manifest " + internal::JoinPath(s.dir, "JOURNAL") + " has epoch " +
                               std::to_string(s.manifest.epoch) + ": no writer epoch follows it (records hold 32 bits)");
   }
   s.epoch = static_cast<std::uint32_t>(s.manifest.epoch + (s.read_only ? 0 : 1));
-  if (!s.read_only) {
-    if (s.report.created) {
-      s.manifest.epoch = s.epoch;
-      TXJ_RETURN_IF_ERROR(internal::WriteManifest(fs, s.dir, s.manifest, s.options.file_mode));
-    }
-    for (const auto& n : names) {
-      if (n.size() > 4 && n.compare(n.size() - 4, 4, format::kTempSuffix) == 0) {
-        fs.Unlink(internal::JoinPath(s.dir, n));
-        s.report.notes.push_back("removed unfinished file " + internal::JoinPath(s.dir, n));
-      }
+  if (s.read_only) return Status::OK();
+  if (s.report.created) {
+    s.manifest.epoch = s.epoch;
+    TXJ_RETURN_IF_ERROR(internal::WriteManifest(*s.fs, s.dir, s.manifest, s.options.file_mode));
+  }
+  for (const auto& n : names) {
+    if (n.size() > 4 && n.compare(n.size() - 4, 4, format::kTempSuffix) == 0) {
+      s.fs->Unlink(internal::JoinPath(s.dir, n));
+      s.report.notes.push_back("removed unfinished file " + internal::JoinPath(s.dir, n));
     }
   }
+  return Status::OK();
+}
+
+// The segments (a new journal's first one made), the snapshot store and
+// the compaction marks.
+Status OpenSegments(JournalState& s) {
   s.segments = std::make_unique<internal::SegmentSet>(s.fs, s.dir, s.manifest, !s.read_only);
   TXJ_RETURN_IF_ERROR(s.segments->Refresh());
   if (!s.segments->First()) {
@@ -486,13 +507,15 @@ Status OpenState(JournalState& s, CreateLog& log) {
   }
   TXJ_RETURN_IF_ERROR(CheckFirstSegment(s));
   s.snapshots = std::make_unique<internal::SnapshotStore>(s.fs.get(), s.dir, s.options.file_mode);
-  {
-    auto marks = s.snapshots->CompactedMarks();
-    if (!marks.ok()) return marks.status();
-    s.compacted = std::move(marks).value();
-  }
-  if (!s.without_catalog) TXJ_RETURN_IF_ERROR(OpenCatalog(s));
-  TXJ_RETURN_IF_ERROR(internal::Recover(s));
+  auto marks = s.snapshots->CompactedMarks();
+  if (!marks.ok()) return marks.status();
+  s.compacted = std::move(marks).value();
+  return Status::OK();
+}
+
+// After recovery: what readers may see, and for a writer its head page and
+// background threads.
+Status StartServing(JournalState& s) {
   if (s.catalog && !s.read_only) {
     (void)s.catalog->PutMeta(kCatalogJournalIdKey, s.manifest.id_hex());
     (void)s.catalog->PutMeta("format_version", std::to_string(kFormatVersion));
@@ -515,6 +538,20 @@ Status OpenState(JournalState& s, CreateLog& log) {
   s.prepare_base = s.active->end();
   s.StartBackground();
   return Status::OK();
+}
+
+Status OpenState(JournalState& s, CreateLog& log) {
+  std::vector<std::string> names;
+  bool any_segment = false;
+  TXJ_RETURN_IF_ERROR(OpenDirectory(s, log, &names, &any_segment));
+  TXJ_RETURN_IF_ERROR(LoadManifest(s, any_segment));
+  log.creating = s.report.created;
+  s.salt = s.manifest.salt();
+  TXJ_RETURN_IF_ERROR(StartEpoch(s, names));
+  TXJ_RETURN_IF_ERROR(OpenSegments(s));
+  if (!s.without_catalog) TXJ_RETURN_IF_ERROR(OpenCatalog(s));
+  TXJ_RETURN_IF_ERROR(internal::Recover(s));
+  return StartServing(s);
 }
 
 Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog);

@@ -139,6 +139,65 @@ Status Segment::Sync() {
   return CheckMapping();
 }
 
+namespace {
+
+// The header page of a new segment at `base_lsn`.
+std::vector<std::uint8_t> HeaderPage(const ManifestData& m, std::uint64_t base_lsn) {
+  std::vector<std::uint8_t> page(format::kSegmentHeaderSize, 0);
+  format::SegmentHeader h;
+  std::memset(&h, 0, sizeof h);
+  std::memcpy(h.magic, format::kSegmentMagic, 8);
+  h.format_version = kFormatVersion;
+  h.header_size = format::kSegmentHeaderSize;
+  std::memcpy(h.journal_id, m.journal_id, 16);
+  h.base_lsn = base_lsn;
+  h.segment_size = m.segment_size;
+  h.created_ns = NowNanos();
+  h.checksum = Hash64(&h, offsetof(format::SegmentHeader, checksum));
+  std::memcpy(page.data(), &h, sizeof h);
+  return page;
+}
+
+// Gives the prepared file `tmp` (open as `fd`, mapped at `addr`) its name
+// `path`, durably. Never replaces a segment that exists: a rename would
+// clobber its data. On failure everything is undone and closed.
+Status NameNewSegment(FileSystem& fs, const std::string& dir, const std::string& tmp, const std::string& path,
+                      int fd, void* addr, std::uint64_t size) {
+  auto undo = [&](bool unlink_tmp) {
+    fs.Unmap(addr, size);
+    fs.Close(fd);
+    if (unlink_tmp) fs.Unlink(tmp);
+  };
+  int probe = -1;
+  const int pe = fs.Open(path, O_RDONLY, 0, &probe);
+  if (pe == 0) {
+    fs.Close(probe);
+    undo(true);
+    return Status::InvalidState("internal error: segment " + path + " already exists; not replacing it");
+  }
+  // Only "no such file" means it is not there: after any other error the
+  // rename below might replace a segment that exists.
+  if (pe != ENOENT) {
+    undo(true);
+    return Status::FromErrno(pe, "check that " + path + " does not exist before renaming " + tmp);
+  }
+  if (int e = fs.Rename(tmp, path)) {
+    undo(true);
+    return Status::FromErrno(e, "rename to " + path + " from " + tmp);
+  }
+  if (int e = fs.SyncDir(dir)) {
+    undo(false);
+    // Nothing was written to it yet: remove it, so that the next attempt
+    // starts over instead of refusing to replace it (which wedged the writer
+    // after one failed directory sync).
+    fs.Unlink(path);
+    return Status::FromErrno(e, "sync directory " + dir + " after creating " + path);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
                                                  std::uint64_t base_lsn, mode_t mode, bool prefault) {
@@ -163,53 +222,12 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   // as zeros). Zero-filling whole segments made later syncs a little cheaper
   // but wrote every segment twice, and its burst of writes stalled the
   // commits syncing meanwhile (journal-bench: p99 commit latency in ms).
-  std::vector<std::uint8_t> page(format::kSegmentHeaderSize, 0);
-  format::SegmentHeader h;
-  std::memset(&h, 0, sizeof h);
-  std::memcpy(h.magic, format::kSegmentMagic, 8);
-  h.format_version = kFormatVersion;
-  h.header_size = format::kSegmentHeaderSize;
-  std::memcpy(h.journal_id, m.journal_id, 16);
-  h.base_lsn = base_lsn;
-  h.segment_size = size;
-  h.created_ns = NowNanos();
-  h.checksum = Hash64(&h, offsetof(format::SegmentHeader, checksum));
-  std::memcpy(page.data(), &h, sizeof h);
+  const std::vector<std::uint8_t> page = HeaderPage(m, base_lsn);
   if (int e = fs->PWrite(fd, page.data(), page.size(), 0)) return fail(e, "write header of");
   if (int e = fs->DataSync(fd)) return fail(e, "fdatasync");
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(e, "mmap");
-  // Never replace a segment that exists: link-style rename would clobber data.
-  {
-    int probe = -1;
-    const int pe = fs->Open(path, O_RDONLY, 0, &probe);
-    if (pe == 0) {
-      fs->Close(probe);
-      fs->Unmap(addr, size);
-      fs->Close(fd);
-      fs->Unlink(tmp);
-      return Status::InvalidState("internal error: segment " + path + " already exists; not replacing it");
-    }
-    // Only "no such file" means it is not there: after any other error the
-    // rename below might replace a segment that exists.
-    if (pe != ENOENT) {
-      fs->Unmap(addr, size);
-      return fail(pe, "check that " + path + " does not exist before renaming");
-    }
-  }
-  if (int e = fs->Rename(tmp, path)) {
-    fs->Unmap(addr, size);
-    return fail(e, "rename to " + path + " from");
-  }
-  if (int e = fs->SyncDir(dir)) {
-    fs->Unmap(addr, size);
-    fs->Close(fd);
-    // Nothing was written to it yet: remove it, so that the next attempt
-    // starts over instead of refusing to replace it (which wedged the writer
-    // after one failed directory sync).
-    fs->Unlink(path);
-    return Status::FromErrno(e, "sync directory " + dir + " after creating " + path);
-  }
+  TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, tmp, path, fd, addr, size));
   auto seg = std::shared_ptr<Segment>(new Segment());
   seg->fs_ = std::move(fs);
   seg->path_ = path;
