@@ -173,7 +173,7 @@ TEST_CASE("replay through next, next_batch of any size and both mixed hands out 
   }
 }
 
-TEST_CASE("a batch never holds events of a transaction that is not committed yet, not even past the count") {
+TEST_CASE("a batch never holds events of a transaction rolled back or not committed yet, not even past the count") {
   TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
   {
@@ -181,6 +181,12 @@ TEST_CASE("a batch never holds events of a transaction that is not committed yet
     REQUIRE(tx.ok());
     for (int i = 0; i < 30; ++i) TXJ_REQUIRE_OK(tx->append("t", "committed", std::to_string(i)));
     TXJ_REQUIRE_OK(tx->commit());
+  }
+  {
+    auto tx = j->begin();
+    REQUIRE(tx.ok());
+    for (int i = 0; i < 40; ++i) TXJ_REQUIRE_OK(tx->append("t", "rolled back", std::to_string(i)));
+    TXJ_REQUIRE_OK(tx->rollback());
   }
   // A transaction being written: its records are in the shared mapping
   // already (durability kNone writes them there as they come).
@@ -197,12 +203,13 @@ TEST_CASE("a batch never holds events of a transaction that is not committed yet
   for (std::size_t i = 0; i < buf.size(); ++i) {
     INFO("slot ", i);
     CHECK(buf[i].type != "open");
+    CHECK(buf[i].type != "rolled back");
   }
   std::fill(buf.begin(), buf.end(), sentinel);
   n = c->next_batch(buf);
   TXJ_REQUIRE_OK(n);
   CHECK(*n == 0);
-  for (const Event& e : buf) CHECK(e.type != "open");
+  for (const Event& e : buf) CHECK((e.type != "open" && e.type != "rolled back"));
   auto e = c->next();
   TXJ_REQUIRE_OK(e);
   CHECK_FALSE(e->has_value());

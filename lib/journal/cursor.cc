@@ -140,12 +140,12 @@ inline void TouchEvent(const Event& e) {
 }  // namespace
 
 Result<std::optional<Event>> CursorImpl::Next() {
-  if (ahead_i_ < ahead_n_) {
+  if (ahead_i_ < ahead_n_ && journal_alive_->load(std::memory_order_acquire)) {
     // The common call: an event read ahead, and nothing changed since
     // (the checks below, each a load).
     const Event& e = ahead_[ahead_i_];
     TouchEvent(e);
-    if (journal_alive_->load(std::memory_order_acquire) && !closed_.load(std::memory_order_acquire) &&
+    if (!closed_.load(std::memory_order_acquire) &&
         (internal_ || j_->compaction_generation.load(std::memory_order_acquire) == seen_generation_) &&
         MappingGuard::TotalFaults() == seen_faults_) {
       ++ahead_i_;
