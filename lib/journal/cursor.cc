@@ -123,47 +123,104 @@ Status CursorImpl::CheckAlive() const {
   return Status::Closed("journal " + dir_ + " was closed and destroyed; this cursor can read no more");
 }
 
+namespace {
+
+// Reads a byte of every page an event read ahead points into: a segment
+// truncated since the event was decoded faults now (the SIGBUS guard puts
+// zeros there and counts the fault), so CheckMappings() reports it before
+// the event is handed out, as when an event is decoded in the call that
+// hands it out.
+inline void TouchEvent(const Event& e) {
+  const char* a = e.topic.data();
+  const char* z = e.payload.data() + e.payload.size();
+  for (const char* p = a; p < z; p += 4096) (void)*static_cast<const volatile char*>(p);
+  if (z > a) (void)*static_cast<const volatile char*>(z - 1);
+}
+
+}  // namespace
+
 Result<std::optional<Event>> CursorImpl::Next() {
-  // One result, filled in place and returned by name (no copies of the
-  // event on the way out).
-  Result<std::optional<Event>> r(std::in_place, std::in_place);
-  Status st = CheckAlive();
-  if (st.ok()) {
-    bool got = false;
-    st = NextInto(&**r, &got);
-    // An event, an error or an end read from a page of a file truncated
-    // under its mapping came from zeros put there by the SIGBUS guard:
-    // report the truncation instead.
-    if (Status m = CheckMappings(); !m.ok()) st = std::move(m);
-    if (!got) r->reset();
+  if (ahead_i_ < ahead_n_ && journal_alive_->load(std::memory_order_acquire)) {
+    // The common call: an event read ahead, and nothing changed since
+    // (the checks below, each a load).
+    const Event& e = ahead_[ahead_i_];
+    TouchEvent(e);
+    if (!closed_.load(std::memory_order_acquire) &&
+        (internal_ || j_->compaction_generation.load(std::memory_order_acquire) == seen_generation_) &&
+        MappingGuard::TotalFaults() == seen_faults_) {
+      ++ahead_i_;
+      ahead_pos_ = e.offset + 1;
+      use_ahead_pos_ = true;
+      return Result<std::optional<Event>>(std::in_place, e);
+    }
   }
-  if (!st.ok()) r = Result<std::optional<Event>>(std::move(st));
-  return r;
+  TXJ_RETURN_IF_ERROR(CheckAlive());
+  if (Status u = CheckUsable(); !u.ok()) {
+    use_ahead_pos_ = false;
+    return u;
+  }
+  Status st;
+  if (ahead_i_ == ahead_n_) {
+    // Read ahead: the events of the transactions that follow, verified,
+    // decoded into the cursor's own buffer (see Fill()).
+    if (!ahead_) ahead_ = std::make_unique<Event[]>(kAhead);
+    ahead_i_ = ahead_n_ = 0;
+    batch_pins_.clear();
+    batch_pinned_ = nullptr;
+    st = Fill(ahead_.get(), kAhead, &ahead_n_, /*one_txn=*/true);
+  }
+  if (ahead_i_ < ahead_n_) TouchEvent(ahead_[ahead_i_]);
+  // An event, an error or an end read from a page of a file truncated
+  // under its mapping came from zeros put there by the SIGBUS guard:
+  // report the truncation instead.
+  if (Status m = CheckMappings(); !m.ok()) {
+    ahead_i_ = ahead_n_ = 0;
+    use_ahead_pos_ = false;
+    return m;
+  }
+  // An error met after some events were read ahead: those first; the
+  // reader stays before the error, so a later call meets it again.
+  if (ahead_i_ < ahead_n_) {
+    const Event& e = ahead_[ahead_i_++];
+    ahead_pos_ = e.offset + 1;
+    use_ahead_pos_ = true;
+    return Result<std::optional<Event>>(std::in_place, e);
+  }
+  use_ahead_pos_ = false;
+  if (!st.ok()) return st;
+  return Result<std::optional<Event>>(std::in_place);
 }
 
 Result<std::size_t> CursorImpl::NextBatch(Event* out, std::size_t n) {
   TXJ_RETURN_IF_ERROR(CheckAlive());
-  batch_pins_.clear();
-  batching_ = true;
+  Status st = CheckUsable();
   std::size_t filled = 0;
-  Status st;
-  st = CheckUsable();
-  while (st.ok() && filled < n) {
-    // Events of a transaction already read and verified: straight from
-    // memory into the caller's array.
-    if (emitting_buffered_ && EmitBuffered(&out[filled])) {
-      ++filled;
-      continue;
+  if (st.ok()) {
+    // Events next() read ahead and did not hand out yet come first (their
+    // segments stay pinned with them).
+    if (ahead_i_ < ahead_n_) {
+      // Only the segments those events lie in stay pinned from before.
+      const std::uint64_t lo = ahead_[ahead_i_].lsn, hi = ahead_[ahead_n_ - 1].lsn;
+      std::erase_if(batch_pins_, [&](const std::shared_ptr<Segment>& seg) { return seg->end() <= lo || seg->base() > hi; });
+      batch_pinned_ = nullptr;
+      while (ahead_i_ < ahead_n_ && filled < n) {
+        TouchEvent(ahead_[ahead_i_]);
+        out[filled++] = ahead_[ahead_i_++];
+      }
+    } else {
+      batch_pins_.clear();
+      batch_pinned_ = nullptr;
     }
-    bool got;
-    st = NextInto(&out[filled], &got);
-    if (!st.ok() || !got) break;
-    ++filled;
-    // Events read a second time from the log (transactions too large to
-    // remember) are valid only until the reader moves on: one at a time.
-    if (emitting_) break;
+    if (filled < n && ahead_i_ == ahead_n_) st = Fill(out, n, &filled);
   }
-  batching_ = false;
+  // Events left in ahead_: position() as if the batch had stopped at its
+  // last event.
+  if (filled > 0) {
+    use_ahead_pos_ = ahead_i_ < ahead_n_;
+    ahead_pos_ = out[filled - 1].offset + 1;
+  } else if (ahead_i_ == ahead_n_) {
+    use_ahead_pos_ = false;
+  }
   TXJ_RETURN_IF_ERROR(CheckMappings());
   // An error after some events: hand those out; the next call reports it.
   if (!st.ok() && filled == 0) return st;
@@ -182,17 +239,60 @@ Status CursorImpl::CheckMappings() {
   return Status::OK();
 }
 
-Status CursorImpl::NextInto(Event* out, bool* got) {
-  *got = false;
+namespace {
+
+// The event of the record at `rec` (header h, fixed body b, validated)
+// into *out, written field by field.
+inline void FillEvent(Event* out, std::uint64_t off, std::uint64_t lsn, const format::RecordHeader& h,
+                      const format::EventBody& b, const std::uint8_t* rec) {
+  const char* s = reinterpret_cast<const char*>(rec) + format::kRecordHeaderSize + sizeof b;
+  out->offset = off;
+  out->txn_id = h.txn_id;
+  out->timestamp_ns = b.timestamp_ns;
+  out->lsn = lsn;
+  out->topic = std::string_view(s, b.topic_length);
+  out->type = std::string_view(s + b.topic_length, b.type_length);
+  s += b.topic_length + b.type_length;
+  if (h.flags & format::kFlagHasKey) {
+    out->key.emplace(s, b.key_length);
+  } else {
+    out->key.reset();
+  }
+  out->payload = std::string_view(s + b.key_length, b.payload_length);
+}
+
+}  // namespace
+
+// One walk per transaction, and why handing out events decoded during it
+// keeps the reader's promise (only committed events, in commit order, with
+// dense offsets, never a torn or unfinished tail):
+// - The walk reads only below VisibleLimit() and checks every record as it
+//   goes (checksum seeded by the LSN, epoch, transaction grammar); the
+//   events it decodes meanwhile go to out[*filled ...], slots the caller
+//   does not own yet: *filled moves past them only when the transaction's
+//   commit marker verified (record count, running hash over every record's
+//   checksum, begin LSN, first offset, event count).
+// - A rollback marker, a record that does not verify, a checker error, or
+//   the limit or unwritten space before the end marker (a transaction still
+//   being written, or a torn tail): the slots written for this transaction
+//   are reset to empty events and *filled stays where it was, so nothing of
+//   the transaction ever reaches the caller, not even in the array past the
+//   returned count; the reader goes back to the transaction's begin marker.
+// - Offsets: with no sub-transaction open, every top-level event and every
+//   padding's skipped events take the next offsets in record order, from
+//   the offset after the previous commit (checked against the commit
+//   marker's first offset and count before anything is handed out). When
+//   that offset is not known (the first transaction after opening the
+//   cursor), or a sub-transaction begins (a later rollback of it, or of a
+//   level above, can discard its events), the rest of the transaction is
+//   remembered and handed out from memory after the commit, numbered on
+//   from the first remembered record's offset.
+Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool one_txn) {
   using Stop = LogReader::Stop;
-  TXJ_RETURN_IF_ERROR(CheckUsable());
   RecordView r;
-  for (;;) {
+  while (*filled < cap) {
     if (emitting_buffered_) {
-      if (EmitBuffered(out)) {
-        *got = true;
-        return Status::OK();
-      }
+      if (EmitBuffered(&out[*filled])) ++*filled;
       continue;
     }
     if (emitting_) {
@@ -225,8 +325,9 @@ Status CursorImpl::NextInto(Event* out, bool* got) {
           want_ = off + 1;
           EventFields f = DecodeEventBody(r);
           if (!Matches(f.topic, f.type)) break;
-          *out = Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload};
-          *got = true;
+          out[*filled] = Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload};
+          ++*filled;
+          // Valid only until the reader moves on: one at a time.
           return Status::OK();
         }
         default: break;
@@ -256,32 +357,138 @@ Status CursorImpl::NextInto(Event* out, bool* got) {
       return Status::Corruption(std::string(RecordTypeName(r.type)) + " record outside a transaction in " +
                                 reader_.Where(r.lsn));
     }
-    // First pass: to the end marker of this transaction, checking every
-    // record and remembering where its events are (up to a bound; past it
-    // the events are read a second time instead).
+    // The walk to the end marker of this transaction (see above).
     const std::uint64_t next_off = checker_.next_offset();
     checker_.Reset(next_off, r.txn_id - 1);
     TxnChecker::Effect effect;
     Status fs = checker_.Feed(r, &effect);
     const std::uint64_t begin_lsn = r.lsn;
     entries_.clear();
-    if (batching_) {
-      // Events already in the caller's batch may point into these segments.
-      batch_pins_.insert(batch_pins_.end(), pins_.begin(), pins_.end());
-    }
+    // Events already handed to the caller, or filled before this
+    // transaction, may point into these segments.
+    batch_pins_.insert(batch_pins_.end(), pins_.begin(), pins_.end());
     pins_.clear();
     parents_.assign(1, 0);
     buffered_ = true;
+    bool direct = next_off != TxnChecker::kUnknownOffset;
+    const std::size_t base = *filled;
+    std::size_t pos = base;          // next slot for a direct event
+    std::uint64_t off = next_off;    // offset of the next top-level event while direct
+    std::uint64_t want = want_;      // want_ once this transaction commits
+    std::uint64_t remembered_from = 0;  // offset of the first remembered event when direct stopped
+    // Past `cap`, direct events go on into ahead_ (empty when a batch calls
+    // this), unless that is `out` itself.
+    const bool spill_ok = ahead_i_ == ahead_n_ && out != ahead_.get();
+    std::size_t spilled = 0;
+    auto wipe = [&] {
+      for (std::size_t i = base; i < pos; ++i) out[i] = Event{};
+      for (std::size_t i = 0; i < spilled; ++i) ahead_[i] = Event{};
+    };
+    const std::uint64_t salt = j_->salt;
+    // An event of the top level (already checked): into the next slot while
+    // direct; once the caller's array is full, remembered instead, and so
+    // is the rest of the transaction.
+    auto deliver = [&](const format::RecordHeader& h, const format::EventBody& b, const std::uint8_t* rec,
+                       std::uint64_t lsn) {
+      if (!direct) {
+        if (buffered_) RememberEvent(rec, lsn);
+        return;
+      }
+      const std::uint64_t o = off++;
+      if (o < want) return;
+      if (!filter_.match_all) {
+        const char* s = reinterpret_cast<const char*>(rec) + format::kRecordHeaderSize + sizeof b;
+        if (!Matches(std::string_view(s, b.topic_length), std::string_view(s + b.topic_length, b.type_length))) {
+          want = o + 1;
+          return;
+        }
+      }
+      Event* slot;
+      if (pos < cap) {
+        slot = &out[pos++];
+      } else if (spill_ok && spilled < kAhead) {
+        // The caller's array is full: on into next()'s read-ahead buffer,
+        // which the next call hands out first.
+        if (!ahead_) ahead_ = std::make_unique<Event[]>(kAhead);
+        slot = &ahead_[spilled++];
+      } else {
+        direct = false;
+        remembered_from = o;
+        RememberEvent(rec, lsn);
+        return;
+      }
+      want = o + 1;
+      if (const Segment* seg = reader_.segment().get(); seg != batch_pinned_) {
+        batch_pins_.push_back(reader_.segment());
+        batch_pinned_ = seg;
+      }
+      FillEvent(slot, o, lsn, h, b, rec);
+    };
     for (;;) {
-      if (!fs.ok()) return Status::Corruption(fs.message() + ", in " + reader_.Where(r.lsn));
+      if (!fs.ok()) {
+        wipe();
+        Status e = Status::Corruption(fs.message() + ", in " + reader_.Where(r.lsn));
+        reader_.Seek(save);
+        return e;
+      }
       if (effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) break;
-      if (buffered_) Remember(r);
+      // The common record, an event of the top level while no
+      // sub-transaction is open, decoded and checked inline: the same checks
+      // as DecodeRecord, LogReader::NextInline and TxnChecker::FeedEvent;
+      // anything else takes the general path below.
+      std::uint64_t avail;
+      while (const std::uint8_t* p = reader_.Peek(&avail)) {
+        format::RecordHeader h;
+        format::EventBody b;
+        const std::uint64_t lsn = reader_.position();
+        if (!DecodeEventInline(p, avail, lsn, salt, &h, &b) || h.epoch < reader_.last_epoch() ||
+            !checker_.FeedTopEvent(h.txn_id, h.sub_id, h.depth, h.checksum)) {
+          break;
+        }
+        reader_.Skip(h.epoch, h.length);
+        // The records a page ahead: the hardware's stream prefetch stops at
+        // each 4 KiB page, and the first touch of a record's header was a
+        // fifth of the replay profile. Three lines cover one record's worth
+        // of advance (records are usually shorter than 192 bytes; longer
+        // ones are hashed long enough for the hardware to catch up).
+        // Prefetches never fault, past the mapping's end included.
+        __builtin_prefetch(p + 4096);
+        __builtin_prefetch(p + 4096 + 64);
+        __builtin_prefetch(p + 4096 + 128);
+        deliver(h, b, p, lsn);
+      }
       st = reader_.NextInline(&r);
       if (st != Stop::kRecord) break;
-      if (checker_.FeedEvent(r)) continue;  // effect stays kNone, fs OK
-      fs = checker_.Feed(r, &effect);
+      if (checker_.FeedEvent(r)) {
+        effect = TxnChecker::Effect::kNone;
+      } else {
+        fs = checker_.Feed(r, &effect);
+        if (!fs.ok() || effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) {
+          continue;
+        }
+      }
+      if (direct) {
+        if (r.type == RecordType::kEvent) {  // of the top level: no sub-transaction is open
+          format::RecordHeader h;
+          format::EventBody b;
+          const std::uint8_t* rec = reader_.segment()->at(r.lsn);
+          std::memcpy(&h, rec, sizeof h);
+          std::memcpy(&b, r.body, sizeof b);
+          deliver(h, b, rec, r.lsn);
+          continue;
+        }
+        if (r.type == RecordType::kPadding) {
+          off += ReadBody<format::PaddingBody>(r).skipped_events;
+          continue;
+        }
+        if (r.type != RecordType::kSubBegin) continue;
+        direct = false;
+        remembered_from = off;
+      }
+      if (buffered_) Remember(r);
     }
     if (st != Stop::kRecord) {
+      wipe();
       if (st == Stop::kLimit || st == Stop::kUnwritten) {
         checker_.Reset(next_off, 0);
         reader_.Seek(save);  // the transaction is not complete yet
@@ -291,13 +498,27 @@ Status CursorImpl::NextInto(Event* out, bool* got) {
       reader_.Seek(save);
       return e;
     }
-    if (effect == TxnChecker::Effect::kRolledBack) continue;
-    const std::uint64_t first = checker_.committed_first_offset();
-    const std::uint64_t count = checker_.committed_count();
-    if (first + count <= want_ || count == 0) continue;
+    if (effect == TxnChecker::Effect::kRolledBack) {
+      wipe();
+      continue;
+    }
+    // Committed: the direct events are the caller's now.
+    *filled = pos;
+    want_ = want;
+    if (spilled > 0) {
+      ahead_i_ = 0;
+      ahead_n_ = spilled;
+    }
+    if (direct) {
+      if (one_txn && pos > base) return Status::OK();
+      continue;
+    }
+    const std::uint64_t first = next_off == TxnChecker::kUnknownOffset ? checker_.committed_first_offset()
+                                                                       : remembered_from;
+    const std::uint64_t end = checker_.committed_first_offset() + checker_.committed_count();
+    if (end <= want_ || first == end) continue;
     dead_ = checker_.rolled_back_subs();
     std::sort(dead_.begin(), dead_.end());
-    emit_offset_ = first;
     if (buffered_) {
       // A sub-transaction is dead if it or an ancestor rolled back; ids are
       // dense and a parent's id is smaller than its child's.
@@ -305,15 +526,19 @@ Status CursorImpl::NextInto(Event* out, bool* got) {
       for (std::uint32_t id = 1; id < parents_.size(); ++id) {
         dead_flags_[id] = std::binary_search(dead_.begin(), dead_.end(), id) || dead_flags_[parents_[id]];
       }
+      emit_offset_ = first;
       emit_index_ = 0;
       emitting_buffered_ = true;
       continue;
     }
+    // Too many to remember: read the transaction again from its begin
+    // marker; the events handed out directly are below want_.
     emit_.Seek(begin_lsn);
     emit_.set_limit(r.lsn);  // up to the commit marker
-    emit_offset_ = first;
+    emit_offset_ = checker_.committed_first_offset();
     emitting_ = true;
   }
+  return Status::OK();
 }
 
 namespace {
@@ -415,6 +640,16 @@ bool CursorImpl::EmitBuffered(Event* out) {
   }
   emitting_buffered_ = false;
   return false;
+}
+
+void CursorImpl::RememberEvent(const std::uint8_t* rec, std::uint64_t lsn) {
+  if (entries_.size() >= kMaxRemembered) {
+    buffered_ = false;
+    return;
+  }
+  const auto& seg = reader_.segment();
+  if (pins_.empty() || pins_.back() != seg) pins_.push_back(seg);  // keeps the mapping alive
+  entries_.push_back({rec, lsn, 0, 0});
 }
 
 void CursorImpl::Remember(const RecordView& r) {

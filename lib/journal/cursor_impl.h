@@ -1,13 +1,17 @@
 // The committed view: turns the record stream into committed events.
 //
-// For each transaction a cursor makes two passes: the first reads to the
-// commit or rollback marker, checking the structure and noting which
-// sub-transactions were rolled back; the second, only for a commit, reads
-// the events again and returns those whose sub-transactions all survived,
-// numbered from the commit's first offset. The first pass remembers where
-// the events are (16 bytes each, at most 1 M of them, then the second pass
-// reads the records again instead), so memory stays bounded however large
-// the transaction.
+// A cursor walks each transaction once, to its commit or rollback marker,
+// checking every record (checksum, structure, the commit marker's counts
+// and running hash). While no sub-transaction is open the events it walks
+// are decoded straight into the caller's array as it goes; they are handed
+// out (the count returned, the next() buffer advanced) only once the commit
+// marker verified, and wiped again when the transaction turns out rolled
+// back, torn or unfinished (see Fill()). From the first sub-transaction on
+// (its events survive only if no level above them rolls back), or once the
+// caller's array is full, the walk remembers where the events are instead
+// (16 bytes each, at most 1 M of them, then a second pass reads the records
+// again), and they are handed out after the commit from that memory.
+// next() reads ahead through the same path into a small buffer of its own.
 #ifndef TXJOURNAL_LIB_CURSOR_IMPL_H_
 #define TXJOURNAL_LIB_CURSOR_IMPL_H_
 
@@ -41,15 +45,21 @@ class CursorImpl {
   Result<std::size_t> NextBatch(Event* out, std::size_t n);
   Result<Event> WaitNext(std::chrono::steady_clock::time_point deadline, std::stop_token stop);
   Status Close();
-  std::uint64_t position() const { return want_; }
+  std::uint64_t position() const { return use_ahead_pos_ ? ahead_pos_ : want_; }
   void set_spin(std::chrono::nanoseconds d) { spin_ = d; }
 
  private:
   CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter);
   static Result<std::unique_ptr<CursorImpl>> OpenImpl(JournalState* j, std::uint64_t offset, const Filter& filter,
                                                       bool internal);
-  // The next matching event into *out (*got true), or the end (*got false).
-  Status NextInto(Event* out, bool* got);
+  // Fills out[*filled], out[*filled + 1], ... up to out[cap - 1] with the
+  // next matching committed events, advancing *filled; stops early at the
+  // end of what is committed, or after one event read a second time from
+  // the log (see emitting_), or with `one_txn` after the first transaction
+  // that filled some (next()'s read-ahead: a buffer too small for the next
+  // transaction would make the walk remember the rest of it). An error after
+  // some events: those stay filled.
+  Status Fill(Event* out, std::size_t cap, std::size_t* filled, bool one_txn = false);
   // OK unless a segment this cursor reads from was truncated under its
   // mapping (see mapping_guard.h).
   Status CheckMappings();
@@ -82,6 +92,8 @@ class CursorImpl {
   };
   static constexpr std::size_t kMaxRemembered = 1 << 20;
   void Remember(const RecordView& r);
+  // Remember() for an event of the top level at `rec`.
+  void RememberEvent(const std::uint8_t* rec, std::uint64_t lsn);
   void RememberOther(const RecordView& r);
   // The next live remembered event into *out; false (and the second pass
   // over) when none is left.
@@ -92,7 +104,16 @@ class CursorImpl {
   std::vector<Entry> entries_;
   std::vector<std::shared_ptr<Segment>> pins_;
   std::vector<std::shared_ptr<Segment>> batch_pins_;  // segments the current batch's events point into
-  bool batching_ = false;
+  const Segment* batch_pinned_ = nullptr;              // the last one added
+  // next()'s read-ahead: events [ahead_i_, ahead_n_) are verified and not
+  // handed out yet. After a call that handed out an event from there,
+  // position() is that event's offset + 1 (ahead_pos_), as without reading
+  // ahead: want_ is already past what was read ahead.
+  static constexpr std::size_t kAhead = 256;
+  std::unique_ptr<Event[]> ahead_;
+  std::size_t ahead_i_ = 0, ahead_n_ = 0;
+  std::uint64_t ahead_pos_ = 0;
+  bool use_ahead_pos_ = false;
   std::vector<std::uint32_t> parents_;  // sub id -> parent sub id
   std::vector<char> dead_flags_;
   std::size_t emit_index_ = 0;

@@ -47,6 +47,25 @@ class LogReader {
     return Next(out);
   }
 
+  // The bytes at the current position when NextInline() would decode there
+  // itself (inside the current segment, below the limit), with the count of
+  // bytes to the segment's end in *avail; nullptr otherwise.
+  const std::uint8_t* Peek(std::uint64_t* avail) const {
+    if (seg_ && pos_ < limit_ && pos_ >= seg_->base() && pos_ < seg_->end()) {
+      *avail = seg_->end() - pos_;
+      return seg_->at(pos_);
+    }
+    return nullptr;
+  }
+  // Moves past the record at Peek() once the caller found it valid, as
+  // NextInline() would have: decoded without error (DecodeEventInline),
+  // epoch at least last_epoch(), not a kSegmentEnd record.
+  void Skip(std::uint32_t epoch, std::uint32_t length) {
+    error_ = DecodeError::kNone;
+    min_epoch_ = epoch;
+    pos_ += format::AlignUp(length);
+  }
+
   std::uint64_t position() const { return pos_; }
   // Keeps the current segment mapping when `lsn` lies in it, so a reader
   // goes on in the version of a segment it started in even if compaction

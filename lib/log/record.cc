@@ -93,20 +93,4 @@ DecodeError DecodeRecord(const std::uint8_t* p, std::uint64_t avail, std::uint64
   return DecodeError::kNone;
 }
 
-EventFields DecodeEventBody(const RecordView& r) {
-  format::EventBody e;
-  std::memcpy(&e, r.body, sizeof e);
-  const char* s = reinterpret_cast<const char*>(r.body) + sizeof e;
-  EventFields f;
-  f.timestamp_ns = e.timestamp_ns;
-  f.topic = std::string_view(s, e.topic_length);
-  s += e.topic_length;
-  f.type = std::string_view(s, e.type_length);
-  s += e.type_length;
-  if (r.flags & format::kFlagHasKey) f.key = std::string_view(s, e.key_length);
-  s += e.key_length;
-  f.payload = std::string_view(s, e.payload_length);
-  return f;
-}
-
 }  // namespace txj::internal

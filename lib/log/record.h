@@ -6,6 +6,7 @@
 #include <optional>
 #include <string_view>
 
+#include "checksum.h"
 #include "format.h"
 
 namespace txj::internal {
@@ -53,7 +54,43 @@ struct EventFields {
   std::optional<std::string_view> key;
 };
 // REQUIRES: r.type == kEvent and r came from DecodeRecord (body validated).
-EventFields DecodeEventBody(const RecordView& r);
+inline EventFields DecodeEventBody(const RecordView& r) {
+  format::EventBody e;
+  __builtin_memcpy(&e, r.body, sizeof e);
+  const char* s = reinterpret_cast<const char*>(r.body) + sizeof e;
+  EventFields f;
+  f.timestamp_ns = e.timestamp_ns;
+  f.topic = std::string_view(s, e.topic_length);
+  s += e.topic_length;
+  f.type = std::string_view(s, e.type_length);
+  s += e.type_length;
+  if (r.flags & format::kFlagHasKey) f.key = std::string_view(s, e.key_length);
+  s += e.key_length;
+  f.payload = std::string_view(s, e.payload_length);
+  return f;
+}
+
+// DecodeRecord() for the commonest record, an event, inline: true exactly
+// when DecodeRecord(p, avail, lsn, salt, ...) would return kNone for an
+// event record; then *h and *b hold its header and the fixed part of its
+// body (the names, key and payload follow b at p + kRecordHeaderSize +
+// sizeof *b). False for anything else (another type, or any fault): the
+// caller then decodes with DecodeRecord, which says what it is. The cheap
+// checks come first, so a record of another type costs no checksum here.
+inline bool DecodeEventInline(const std::uint8_t* p, std::uint64_t avail, std::uint64_t lsn, std::uint64_t salt,
+                              format::RecordHeader* h, format::EventBody* b) {
+  if (avail < format::kRecordHeaderSize + sizeof(format::EventBody)) return false;
+  __builtin_memcpy(h, p, sizeof *h);
+  if (h->type != static_cast<std::uint8_t>(RecordType::kEvent) || (h->flags & ~format::kFlagHasKey) != 0) return false;
+  if (h->length < format::kRecordHeaderSize + sizeof(format::EventBody) || h->length > avail) return false;
+  __builtin_memcpy(b, p + format::kRecordHeaderSize, sizeof *b);
+  if (b->topic_length == 0 || ((h->flags & format::kFlagHasKey) == 0 && b->key_length != 0)) return false;
+  if (sizeof *b + std::uint64_t{b->topic_length} + b->type_length + b->key_length + b->payload_length !=
+      h->length - format::kRecordHeaderSize) {
+    return false;
+  }
+  return RecordChecksum(p, h->length, salt, lsn) == h->checksum;
+}
 
 template <typename T>
 T ReadBody(const RecordView& r) {

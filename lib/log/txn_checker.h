@@ -42,6 +42,17 @@ class TxnChecker {
     return true;
   }
 
+  // FeedEvent() for an event given by its header fields, taken only at the
+  // top level while no sub-transaction is open (the case a reader decodes
+  // inline): true when it was one, false when the caller must call Feed().
+  bool FeedTopEvent(std::uint64_t txn_id, std::uint32_t sub_id, std::uint16_t depth, std::uint64_t checksum) {
+    if (!open_ || txn_id != txn_id_ || sub_id != 0 || depth != 0 || !stack_.empty()) return false;
+    ++top_events_;
+    ++records_;
+    running_ = format::RunningHashStep(running_, checksum);
+    return true;
+  }
+
   bool in_txn() const { return open_; }
   std::uint64_t txn_id() const { return txn_id_; }
   std::uint64_t begin_lsn() const { return begin_lsn_; }
