@@ -630,7 +630,18 @@ json Replay(const Config& c) {
         (void)tx->commit();
       }
       // Pass 0: every event through next(); 1: one topic of ten; 2: every
-      // event through next_batch() (256 at a time).
+      // event through next_batch() (256 at a time). An untimed pass first,
+      // as for LMDB below: both sides then read pages their process has
+      // mapped (the journal remaps sealed segments read-only, so its first
+      // pass would otherwise pay page faults the LMDB scan does not).
+      {
+        auto warm = (*j)->open_cursor(0);
+        std::vector<txj::Event> buf(256);
+        while (warm.ok()) {
+          auto k = warm->next_batch(buf);
+          if (!k.ok() || *k == 0) break;
+        }
+      }
       for (int pass = 0; pass < 3; ++pass) {
         auto t0 = Clock::now();
         auto cur = (*j)->open_cursor(0, pass == 1 ? txj::Filter::for_topics({"topic-3"}) : txj::Filter::all());
@@ -663,6 +674,7 @@ json Replay(const Config& c) {
         if (!e->Open(dir + "/lmdb", s)) continue;
         const std::string p = Payload(100);
         for (std::uint64_t i = 0; i < n; i += 100) e->Commit(p);
+        (void)e->Scan();  // untimed, as for the journal above
         auto t0 = Clock::now();
         std::uint64_t got = e->Scan();
         lmdb_rate.push_back(static_cast<double>(got) / Secs(Clock::now() - t0));
@@ -677,6 +689,7 @@ json Replay(const Config& c) {
   out["txjournal_batch_events_per_second"] = Median(batch_rate);
   out["lmdb_cursor_events_per_second"] = Median(lmdb_rate);
   out["samples"] = {{"txjournal", txj_rate}, {"filtered", filtered_rate}, {"batch", batch_rate}, {"lmdb", lmdb_rate}};
+  out["warm"] = "one untimed full pass first on both sides";
   return out;
 }
 
@@ -1374,16 +1387,21 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
 }  // namespace
 }  // namespace bench
 
-int main(int argc, char** argv) {
-  using namespace bench;
-  CLI::App app{"journal-bench: txjournal side by side with LMDB, SQLite, RocksDB, pwrite+fdatasync and the "
-               "limits of writing the same records into memory, in one run, interleaved. Compare the ratios, not "
-               "absolute numbers."};
-  Config c;
-  const std::string all = "append,latency,group,roll,replay,tail,open,compaction,footprint";
-  std::string workloads = all;
+namespace bench {
+
+const char* const kAllWorkloads = "append,latency,group,roll,replay,tail,open,compaction,footprint";
+
+// What the command line asked for, beyond Config.
+struct Args {
+  std::string workloads = kAllWorkloads;
+  std::string engine_filter, shape_list;
+  bool list = false;
+};
+
+void AddOptions(CLI::App& app, Config& c, Args& a) {
+  const std::string all = kAllWorkloads;
   app.add_flag("--quick", c.quick, "finish in under a minute (smoke test; no speed is checked)");
-  app.add_option("--workloads", workloads, "comma-separated: " + all + " (and replication: not by default, needs nats-server)")->capture_default_str();
+  app.add_option("--workloads", a.workloads, "comma-separated: " + all + " (and replication: not by default, needs nats-server)")->capture_default_str();
   app.add_option("--repetitions", c.reps, "repetitions per measurement")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--duration", c.seconds, "seconds per throughput measurement (at least; the roll workload runs until its rolls are done)")
       ->capture_default_str();
@@ -1397,96 +1415,81 @@ int main(int argc, char** argv) {
                "roll workload: also run with the default 64 MiB segments (about 2.5 s per repetition at 1 M/s)");
   app.add_option("--roll-count", c.roll_count, "roll workload: segment rolls to cross, at least")->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  bool list = false;
-  app.add_flag("--list", list, "list workloads and engines");
-  std::string engine_filter, shape_list;
-  app.add_option("--engines", engine_filter, "comma-separated: only these engines (see --list); default all");
-  app.add_option("--shapes", shape_list,
+  app.add_flag("--list", a.list, "list workloads and engines");
+  app.add_option("--engines", a.engine_filter, "comma-separated: only these engines (see --list); default all");
+  app.add_option("--shapes", a.shape_list,
                  "append workload: comma-separated shapes PAYLOADxEVENTS[s][n] (s: durable, n: nested), e.g. 100x1s,4096x100; "
                  "default the full set");
-  CLI11_PARSE(app, argc, argv);
-  if (list) {
-    std::printf("workloads:");
-    std::stringstream as(all);
-    for (std::string w; std::getline(as, w, ',');) std::printf(" %s", w.c_str());
-    std::printf("\nengines:");
-    for (auto& e : MakeEngines()) std::printf(" %s", e->name().c_str());
-    std::printf("\n");
-    return 0;
-  }
-  if (c.quick) {
-    c.reps = std::min(c.reps, 1);
-    c.seconds = std::min(c.seconds, 0.3);
-  }
-  g_progress = ::isatty(STDERR_FILENO) == 1;
-  g_start = Clock::now();
-  // A directory of its own inside --dir: only that one is removed at the end.
-  c.dir = (c.dir.empty() ? std::string("/var/tmp") : c.dir) + "/journal-bench-" + std::to_string(::getpid());
-  fs::create_directories(c.dir);
-  fs::create_directories(c.out);
-  struct statfs sf;
-  if (::statfs(c.dir.c_str(), &sf) == 0 && sf.f_type == 0x01021994) {
-    std::fprintf(stderr, "warning: %s is tmpfs: sync costs are not a disk's\n", c.dir.c_str());
-  }
-  std::stringstream ss(shape_list);
+}
+
+std::set<std::string> SplitCommas(const std::string& list) {
+  std::set<std::string> out;
+  std::stringstream ss(list);
+  for (std::string t; std::getline(ss, t, ',');) out.insert(t);
+  return out;
+}
+
+// Shapes and workloads from the command line into `c`; false (after saying
+// why) when one is unknown.
+bool TakeShapesAndWorkloads(const Args& a, Config& c) {
+  std::stringstream ss(a.shape_list);
   for (std::string t; std::getline(ss, t, ',');) {
     auto shape = ParseShape(t);
     if (!shape) {
       std::fprintf(stderr, "journal-bench: bad shape '%s' in --shapes (expected PAYLOADxEVENTS[s][n], e.g. 100x1s)\n",
                    t.c_str());
-      return 2;
+      return false;
     }
     c.shapes.push_back(*shape);
   }
-  std::stringstream ws(workloads);
-  for (std::string w; std::getline(ws, w, ',');) {
+  const std::string all = kAllWorkloads;
+  for (const std::string& w : SplitCommas(a.workloads)) {
     if (("," + all + ",replication,").find("," + w + ",") == std::string::npos) {
       std::fprintf(stderr, "journal-bench: unknown workload '%s' in --workloads (known: %s)\n", w.c_str(), all.c_str());
-      return 2;
+      return false;
     }
     c.workloads.insert(w);
   }
-  char date[64];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  json r;
-  r["schema_version"] = 2;
-  r["machine"] = Machine(c, date);
-  r["settings"] = {{"quick", c.quick}, {"repetitions", c.reps}, {"seconds", c.seconds}, {"dir", c.dir},
-                   {"command", [&] {
-                      std::string s;
-                      for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
-                      return s;
-                    }()},
-                   {"durability_off", "txjournal kNone, LMDB MDB_NOSYNC, SQLite synchronous=OFF, RocksDB sync=false, no fdatasync"},
-                   {"durability_on", "txjournal kCommit, LMDB synced, SQLite synchronous=FULL, RocksDB sync=true, fdatasync per transaction"},
-                   {"device_bytes", "write_bytes - cancelled_write_bytes of /proc/self/io, from before the store is opened "
-                                    "(after it for the baselines' setup) to after it is closed and syncfs(2) returned; "
-                                    "data pages only, not file-system metadata; divided by every event written"},
-                   {"device_wide_bytes", "sectors written to the device under dir (/proc/diskstats) over the same "
-                                         "span: every process's writes and the file system's metadata included"},
-                   {"record_bytes", "the bytes of txjournal's format-1 records for the shape: begin and commit markers "
-                                    "shared out, each event a 32 B header, 16 B body, topic and type names, payload, "
-                                    "8-byte alignment"}};
-  if (c.workloads.count("roll")) {
-    r["settings"]["roll"] = {{"rate_per_second", c.roll_rate}, {"segment_mib", c.quick ? 4 : c.roll_segment_mib},
-                             {"default_segment_too", c.roll_default_segment}, {"rolls", c.roll_count}};
-  }
-  auto engines = MakeEngines();
-  if (!engine_filter.empty()) {
-    std::set<std::string> want;
-    std::stringstream es(engine_filter);
-    for (std::string e; std::getline(es, e, ',');) want.insert(e);
-    for (const auto& e : engines) want.erase(e->name());
-    if (!want.empty()) {
-      std::fprintf(stderr, "journal-bench: unknown engine '%s' in --engines (see --list)\n", want.begin()->c_str());
-      return 2;
+  return true;
+}
+
+// Keeps only the engines asked for; false (after saying why) when one is unknown.
+bool FilterEngines(const std::string& filter, std::vector<std::unique_ptr<Engine>>& engines) {
+  if (filter.empty()) return true;
+  const std::set<std::string> want = SplitCommas(filter);
+  for (const std::string& w : want) {
+    if (std::none_of(engines.begin(), engines.end(), [&](const auto& e) { return e->name() == w; })) {
+      std::fprintf(stderr, "journal-bench: unknown engine '%s' in --engines (see --list)\n", w.c_str());
+      return false;
     }
-    want.clear();
-    std::stringstream es2(engine_filter);
-    for (std::string e; std::getline(es2, e, ',');) want.insert(e);
-    std::erase_if(engines, [&](const std::unique_ptr<Engine>& e) { return !want.count(e->name()); });
   }
+  std::erase_if(engines, [&](const std::unique_ptr<Engine>& e) { return !want.count(e->name()); });
+  return true;
+}
+
+json Settings(const Config& c, int argc, char** argv) {
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  json settings = {
+      {"quick", c.quick}, {"repetitions", c.reps}, {"seconds", c.seconds}, {"dir", c.dir}, {"command", command},
+      {"durability_off", "txjournal kNone, LMDB MDB_NOSYNC, SQLite synchronous=OFF, RocksDB sync=false, no fdatasync"},
+      {"durability_on", "txjournal kCommit, LMDB synced, SQLite synchronous=FULL, RocksDB sync=true, fdatasync per transaction"},
+      {"device_bytes", "write_bytes - cancelled_write_bytes of /proc/self/io, from before the store is opened "
+                       "(after it for the baselines' setup) to after it is closed and syncfs(2) returned; "
+                       "data pages only, not file-system metadata; divided by every event written"},
+      {"device_wide_bytes", "sectors written to the device under dir (/proc/diskstats) over the same "
+                            "span: every process's writes and the file system's metadata included"},
+      {"record_bytes", "the bytes of txjournal's format-1 records for the shape: begin and commit markers "
+                       "shared out, each event a 32 B header, 16 B body, topic and type names, payload, "
+                       "8-byte alignment"}};
+  if (c.workloads.count("roll")) {
+    settings["roll"] = {{"rate_per_second", c.roll_rate}, {"segment_mib", c.quick ? 4 : c.roll_segment_mib},
+                        {"default_segment_too", c.roll_default_segment}, {"rolls", c.roll_count}};
+  }
+  return settings;
+}
+
+void RunWorkloads(const Config& c, std::vector<std::unique_ptr<Engine>>& engines, json& r) {
   if (c.workloads.count("append")) r["append"] = Append(c, engines);
   if (c.workloads.count("latency")) r["latency"] = Latency(c, engines);
   if (c.workloads.count("group")) r["group"] = Group(c);
@@ -1497,6 +1500,52 @@ int main(int argc, char** argv) {
   if (c.workloads.count("compaction")) r["compaction"] = Compaction(c);
   if (c.workloads.count("footprint")) r["footprint"] = Footprint(c);
   if (c.workloads.count("replication")) r["replication"] = Replication(c.dir + "/replication", c.reps, c.seconds, c.quick);
+}
+
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  using namespace bench;
+  CLI::App app{"journal-bench: txjournal side by side with LMDB, SQLite, RocksDB, pwrite+fdatasync and the "
+               "limits of writing the same records into memory, in one run, interleaved. Compare the ratios, not "
+               "absolute numbers."};
+  Config c;
+  Args a;
+  AddOptions(app, c, a);
+  CLI11_PARSE(app, argc, argv);
+  if (a.list) {
+    std::string names = kAllWorkloads;
+    std::replace(names.begin(), names.end(), ',', ' ');
+    std::printf("workloads: %s\nengines:", names.c_str());
+    for (auto& e : MakeEngines()) std::printf(" %s", e->name().c_str());
+    std::printf("\n");
+    return 0;
+  }
+  if (c.quick) {
+    c.reps = std::min(c.reps, 1);
+    c.seconds = std::min(c.seconds, 0.3);
+  }
+  if (!TakeShapesAndWorkloads(a, c)) return 2;
+  auto engines = MakeEngines();
+  if (!FilterEngines(a.engine_filter, engines)) return 2;
+  g_progress = ::isatty(STDERR_FILENO) == 1;
+  g_start = Clock::now();
+  // A directory of its own inside --dir: only that one is removed at the end.
+  c.dir = (c.dir.empty() ? std::string("/var/tmp") : c.dir) + "/journal-bench-" + std::to_string(::getpid());
+  fs::create_directories(c.dir);
+  fs::create_directories(c.out);
+  struct statfs sf;
+  if (::statfs(c.dir.c_str(), &sf) == 0 && sf.f_type == 0x01021994) {
+    std::fprintf(stderr, "warning: %s is tmpfs: sync costs are not a disk's\n", c.dir.c_str());
+  }
+  char date[64];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  json r;
+  r["schema_version"] = 2;
+  r["machine"] = Machine(c, date);
+  r["settings"] = Settings(c, argc, argv);
+  RunWorkloads(c, engines, r);
   r["targets"] = Targets(r);
   r["seconds_total"] = Secs(Clock::now() - g_start);
   Progress("");
