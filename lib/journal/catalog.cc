@@ -81,6 +81,36 @@ Status Catalog::NeedWritable(const char* what) const {
   return Status::InvalidState(std::string("cannot ") + what + ": catalog " + path_ + " is open read-only");
 }
 
+namespace {
+
+// A sample of the offset index: the entries at or after `n` evenly spaced
+// offsets (a seek each, not a walk over every entry), and the last one.
+// Returns LMDB's error code (0 when done).
+int SampleIndex(MDB_txn* txn, MDB_dbi index, std::size_t n, std::map<std::uint64_t, std::uint64_t>* out) {
+  MDB_cursor* cur = nullptr;
+  if (int rc = mdb_cursor_open(txn, index, &cur)) return rc;
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+  std::uint64_t last = 0, first = 0;
+  if (rc == 0) {
+    last = KeyU64(k);
+    (*out)[last] = KeyU64(v);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  }
+  if (rc == 0) first = KeyU64(k);
+  const std::uint64_t step = std::max<std::uint64_t>(1, (last - first) / n);
+  for (std::size_t i = 0; rc == 0 && i < n; ++i) {
+    std::string tk = U64Key(first + step * i);
+    k = Val(tk);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0) (*out)[KeyU64(k)] = KeyU64(v);
+  }
+  mdb_cursor_close(cur);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+}  // namespace
+
 Status Catalog::LoadSnapshot(FileSystem& fs, const std::string& dir) {
   auto writer_alive = [&] {
     return Status::Busy("a writer holds journal " + dir + ": a read-only open does without its catalog " + path_ +
@@ -127,29 +157,7 @@ Status Catalog::LoadSnapshot(FileSystem& fs, const std::string& dir) {
       snap_index_[KeyU64(k)] = KeyU64(v);
     }));
   } else {
-    // A sample: the entries at or after evenly spaced offsets (a seek each,
-    // not a walk over every entry), and the last one.
-    MDB_cursor* cur = nullptr;
-    TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, index, &cur), "cursor_open"));
-    MDB_val k, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    std::uint64_t last = 0, first = 0;
-    if (rc == 0) {
-      last = KeyU64(k);
-      snap_index_[last] = KeyU64(v);
-      rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    }
-    if (rc == 0) first = KeyU64(k);
-    const std::uint64_t step = std::max<std::uint64_t>(1, (last - first) / kSnapshotIndexEntries);
-    for (std::size_t i = 0; rc == 0 && i < kSnapshotIndexEntries; ++i) {
-      const std::uint64_t target = first + step * i;
-      std::string tk = U64Key(target);
-      k = Val(tk);
-      rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-      if (rc == 0) snap_index_[KeyU64(k)] = KeyU64(v);
-    }
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) return Check(rc, "cursor_get");
+    TXJ_RETURN_IF_ERROR(Check(SampleIndex(txn.t, index, kSnapshotIndexEntries, &snap_index_), "read offset_index"));
   }
   mdb_txn_abort(txn.t);
   txn.t = nullptr;
