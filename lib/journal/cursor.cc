@@ -287,6 +287,225 @@ inline void FillEvent(Event* out, std::uint64_t off, std::uint64_t lsn, const fo
 //   level above, can discard its events), the rest of the transaction is
 //   remembered and handed out from memory after the commit, numbered on
 //   from the first remembered record's offset.
+// The walk over one transaction in Fill: where its direct events go.
+struct CursorImpl::TxnWalk {
+  TxnWalk(CursorImpl& c, Event* out, std::size_t cap, std::size_t base, std::uint64_t next_off)
+      : c(c),
+        out(out),
+        cap(cap),
+        base(base),
+        pos(base),
+        next_off(next_off),
+        off(next_off),
+        want(c.want_),
+        direct(next_off != TxnChecker::kUnknownOffset),
+        spill_ok(c.ahead_i_ == c.ahead_n_ && out != c.ahead_.get()) {}
+
+  // An event of the top level (already checked): into the next slot while
+  // direct; once the caller's array is full, remembered instead, and so is
+  // the rest of the transaction.
+  inline void Deliver(const format::RecordHeader& h, const format::EventBody& b, const std::uint8_t* rec,
+                      std::uint64_t lsn);
+  // Resets the slots this transaction wrote: none of it reaches the caller.
+  void Wipe() {
+    for (std::size_t i = base; i < pos; ++i) out[i] = Event{};
+    for (std::size_t i = 0; i < spilled; ++i) c.ahead_[i] = Event{};
+  }
+
+  CursorImpl& c;
+  Event* const out;
+  const std::size_t cap;
+  const std::size_t base;           // the first slot of this transaction
+  std::size_t pos;                  // next slot for a direct event
+  const std::uint64_t next_off;     // the offset after the previous commit (or unknown)
+  std::uint64_t off;                // offset of the next top-level event while direct
+  std::uint64_t want;               // want_ once this transaction commits
+  bool direct;
+  std::uint64_t remembered_from = 0;  // offset of the first remembered event when direct stopped
+  // Past `cap`, direct events go on into ahead_ (empty when a batch calls
+  // Fill), unless that is `out` itself.
+  const bool spill_ok;
+  std::size_t spilled = 0;
+};
+
+inline void CursorImpl::TxnWalk::Deliver(const format::RecordHeader& h, const format::EventBody& b,
+                                         const std::uint8_t* rec, std::uint64_t lsn) {
+  if (!direct) {
+    if (c.buffered_) c.RememberEvent(rec, lsn);
+    return;
+  }
+  const std::uint64_t o = off++;
+  if (o < want) return;
+  if (!c.filter_.match_all) {
+    const char* s = reinterpret_cast<const char*>(rec) + format::kRecordHeaderSize + sizeof b;
+    if (!c.Matches(std::string_view(s, b.topic_length), std::string_view(s + b.topic_length, b.type_length))) {
+      want = o + 1;
+      return;
+    }
+  }
+  Event* slot;
+  if (pos < cap) {
+    slot = &out[pos++];
+  } else if (spill_ok && spilled < kAhead) {
+    // The caller's array is full: on into next()'s read-ahead buffer, which
+    // the next call hands out first.
+    if (!c.ahead_) c.ahead_ = std::make_unique<Event[]>(kAhead);
+    slot = &c.ahead_[spilled++];
+  } else {
+    direct = false;
+    remembered_from = o;
+    c.RememberEvent(rec, lsn);
+    return;
+  }
+  want = o + 1;
+  if (const Segment* seg = c.reader_.segment().get(); seg != c.batch_pinned_) {
+    c.batch_pins_.push_back(c.reader_.segment());
+    c.batch_pinned_ = seg;
+  }
+  FillEvent(slot, o, lsn, h, b, rec);
+}
+
+// One record of the second read of a transaction too large to remember
+// (emitting_): sets *handed when it handed out an event.
+Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
+  RecordView r;
+  LogReader::Stop st = emit_.Next(&r);
+  if (st == LogReader::Stop::kLimit) {
+    emitting_ = false;
+    return Status::OK();
+  }
+  if (st != LogReader::Stop::kRecord) {
+    return Status::Corruption("record changed under a cursor in " + emit_.Where() + ": " +
+                              std::string(DecodeErrorName(emit_.error())));
+  }
+  switch (r.type) {
+    case RecordType::kBegin: alive_.assign(1, true); break;
+    case RecordType::kSubBegin:
+      alive_.push_back(!alive_.empty() && alive_.back() && !std::binary_search(dead_.begin(), dead_.end(), r.sub_id));
+      break;
+    case RecordType::kSubCommit:
+    case RecordType::kSubRollback:
+      if (!alive_.empty()) alive_.pop_back();
+      break;
+    case RecordType::kPadding:
+      // Compacted events: their offsets stay taken.
+      if (!alive_.empty() && alive_.back()) emit_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
+      break;
+    case RecordType::kEvent: {
+      if (alive_.empty() || !alive_.back()) break;
+      const std::uint64_t off = emit_offset_++;
+      if (off < want_) break;
+      want_ = off + 1;
+      EventFields f = DecodeEventBody(r);
+      if (!Matches(f.topic, f.type)) break;
+      out[*filled] = Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload};
+      ++*filled;
+      // Valid only until the reader moves on: one at a time.
+      *handed = true;
+      break;
+    }
+    default: break;
+  }
+  return Status::OK();
+}
+
+// The records of the transaction begun at `r` up to its end marker (or
+// where the walk must stop), decoding direct events on the way; on return
+// *st and *effect say how it ended, and `r` holds the last record read.
+Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* st, TxnChecker::Effect* effect) {
+  using Stop = LogReader::Stop;
+  Status fs = checker_.Feed(r, effect);
+  const std::uint64_t salt = j_->salt;
+  for (;;) {
+    if (!fs.ok()) return Status::Corruption(fs.message() + ", in " + reader_.Where(r.lsn));
+    if (*effect == TxnChecker::Effect::kCommitted || *effect == TxnChecker::Effect::kRolledBack) return fs;
+    // The common record, an event of the top level while no sub-transaction
+    // is open, decoded and checked inline: the same checks as DecodeRecord,
+    // LogReader::NextInline and TxnChecker::FeedEvent; anything else takes
+    // the general path below.
+    std::uint64_t avail;
+    while (const std::uint8_t* p = reader_.Peek(&avail)) {
+      format::RecordHeader h;
+      format::EventBody b;
+      const std::uint64_t lsn = reader_.position();
+      if (!DecodeEventInline(p, avail, lsn, salt, &h, &b) || h.epoch < reader_.last_epoch() ||
+          !checker_.FeedTopEvent(h.txn_id, h.sub_id, h.depth, h.checksum)) {
+        break;
+      }
+      reader_.Skip(h.epoch, h.length);
+      // The records a page ahead: the hardware's stream prefetch stops at
+      // each 4 KiB page, and the first touch of a record's header was a
+      // fifth of the replay profile. Three lines cover one record's worth of
+      // advance (records are usually shorter than 192 bytes; longer ones are
+      // hashed long enough for the hardware to catch up). Prefetches never
+      // fault, past the mapping's end included.
+      __builtin_prefetch(p + 4096);
+      __builtin_prefetch(p + 4096 + 64);
+      __builtin_prefetch(p + 4096 + 128);
+      w.Deliver(h, b, p, lsn);
+    }
+    *st = reader_.NextInline(&r);
+    if (*st != Stop::kRecord) return Status::OK();
+    if (checker_.FeedEvent(r)) {
+      *effect = TxnChecker::Effect::kNone;
+    } else {
+      fs = checker_.Feed(r, effect);
+      if (!fs.ok() || *effect == TxnChecker::Effect::kCommitted || *effect == TxnChecker::Effect::kRolledBack) {
+        continue;
+      }
+    }
+    if (w.direct) {
+      if (r.type == RecordType::kEvent) {  // of the top level: no sub-transaction is open
+        format::RecordHeader h;
+        format::EventBody b;
+        const std::uint8_t* rec = reader_.segment()->at(r.lsn);
+        std::memcpy(&h, rec, sizeof h);
+        std::memcpy(&b, r.body, sizeof b);
+        w.Deliver(h, b, rec, r.lsn);
+        continue;
+      }
+      if (r.type == RecordType::kPadding) {
+        w.off += ReadBody<format::PaddingBody>(r).skipped_events;
+        continue;
+      }
+      if (r.type != RecordType::kSubBegin) continue;
+      w.direct = false;
+      w.remembered_from = w.off;
+    }
+    if (buffered_) Remember(r);
+  }
+}
+
+// After a committed transaction whose events were not all handed out
+// directly: sets up handing out the rest (from memory, or by reading the
+// transaction again from `begin_lsn` to the commit marker at `commit_lsn`).
+void CursorImpl::EmitRest(const TxnWalk& w, std::uint64_t begin_lsn, std::uint64_t commit_lsn) {
+  const std::uint64_t first = w.next_off == TxnChecker::kUnknownOffset ? checker_.committed_first_offset()
+                                                                       : w.remembered_from;
+  const std::uint64_t end = checker_.committed_first_offset() + checker_.committed_count();
+  if (end <= want_ || first == end) return;
+  dead_ = checker_.rolled_back_subs();
+  std::sort(dead_.begin(), dead_.end());
+  if (buffered_) {
+    // A sub-transaction is dead if it or an ancestor rolled back; ids are
+    // dense and a parent's id is smaller than its child's.
+    dead_flags_.assign(parents_.size(), 0);
+    for (std::uint32_t id = 1; id < parents_.size(); ++id) {
+      dead_flags_[id] = std::binary_search(dead_.begin(), dead_.end(), id) || dead_flags_[parents_[id]];
+    }
+    emit_offset_ = first;
+    emit_index_ = 0;
+    emitting_buffered_ = true;
+    return;
+  }
+  // Too many to remember: read the transaction again from its begin
+  // marker; the events handed out directly are below want_.
+  emit_.Seek(begin_lsn);
+  emit_.set_limit(commit_lsn);  // up to the commit marker
+  emit_offset_ = checker_.committed_first_offset();
+  emitting_ = true;
+}
+
 Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool one_txn) {
   using Stop = LogReader::Stop;
   RecordView r;
@@ -296,42 +515,9 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
       continue;
     }
     if (emitting_) {
-      Stop st = emit_.Next(&r);
-      if (st == Stop::kLimit) {
-        emitting_ = false;
-        continue;
-      }
-      if (st != Stop::kRecord) {
-        return Status::Corruption("record changed under a cursor in " + emit_.Where() + ": " +
-                                  std::string(DecodeErrorName(emit_.error())));
-      }
-      switch (r.type) {
-        case RecordType::kBegin: alive_.assign(1, true); break;
-        case RecordType::kSubBegin:
-          alive_.push_back(!alive_.empty() && alive_.back() && !std::binary_search(dead_.begin(), dead_.end(), r.sub_id));
-          break;
-        case RecordType::kSubCommit:
-        case RecordType::kSubRollback:
-          if (!alive_.empty()) alive_.pop_back();
-          break;
-        case RecordType::kPadding:
-          // Compacted events: their offsets stay taken.
-          if (!alive_.empty() && alive_.back()) emit_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
-          break;
-        case RecordType::kEvent: {
-          if (alive_.empty() || !alive_.back()) break;
-          const std::uint64_t off = emit_offset_++;
-          if (off < want_) break;
-          want_ = off + 1;
-          EventFields f = DecodeEventBody(r);
-          if (!Matches(f.topic, f.type)) break;
-          out[*filled] = Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload};
-          ++*filled;
-          // Valid only until the reader moves on: one at a time.
-          return Status::OK();
-        }
-        default: break;
-      }
+      bool handed = false;
+      TXJ_RETURN_IF_ERROR(EmitAgain(out, filled, &handed));
+      if (handed) return Status::OK();
       continue;
     }
     const std::uint64_t limit = VisibleLimit(j_);
@@ -360,8 +546,6 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
     // The walk to the end marker of this transaction (see above).
     const std::uint64_t next_off = checker_.next_offset();
     checker_.Reset(next_off, r.txn_id - 1);
-    TxnChecker::Effect effect;
-    Status fs = checker_.Feed(r, &effect);
     const std::uint64_t begin_lsn = r.lsn;
     entries_.clear();
     // Events already handed to the caller, or filled before this
@@ -370,173 +554,34 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
     pins_.clear();
     parents_.assign(1, 0);
     buffered_ = true;
-    bool direct = next_off != TxnChecker::kUnknownOffset;
-    const std::size_t base = *filled;
-    std::size_t pos = base;          // next slot for a direct event
-    std::uint64_t off = next_off;    // offset of the next top-level event while direct
-    std::uint64_t want = want_;      // want_ once this transaction commits
-    std::uint64_t remembered_from = 0;  // offset of the first remembered event when direct stopped
-    // Past `cap`, direct events go on into ahead_ (empty when a batch calls
-    // this), unless that is `out` itself.
-    const bool spill_ok = ahead_i_ == ahead_n_ && out != ahead_.get();
-    std::size_t spilled = 0;
-    auto wipe = [&] {
-      for (std::size_t i = base; i < pos; ++i) out[i] = Event{};
-      for (std::size_t i = 0; i < spilled; ++i) ahead_[i] = Event{};
-    };
-    const std::uint64_t salt = j_->salt;
-    // An event of the top level (already checked): into the next slot while
-    // direct; once the caller's array is full, remembered instead, and so
-    // is the rest of the transaction.
-    auto deliver = [&](const format::RecordHeader& h, const format::EventBody& b, const std::uint8_t* rec,
-                       std::uint64_t lsn) {
-      if (!direct) {
-        if (buffered_) RememberEvent(rec, lsn);
-        return;
+    TxnWalk w(*this, out, cap, *filled, next_off);
+    TxnChecker::Effect effect = TxnChecker::Effect::kNone;
+    Status ws = WalkTransaction(w, r, &st, &effect);
+    if (!ws.ok() || st != Stop::kRecord) {
+      w.Wipe();
+      if (ws.ok() && st != Stop::kLimit && st != Stop::kUnwritten) {
+        ws = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where());
       }
-      const std::uint64_t o = off++;
-      if (o < want) return;
-      if (!filter_.match_all) {
-        const char* s = reinterpret_cast<const char*>(rec) + format::kRecordHeaderSize + sizeof b;
-        if (!Matches(std::string_view(s, b.topic_length), std::string_view(s + b.topic_length, b.type_length))) {
-          want = o + 1;
-          return;
-        }
-      }
-      Event* slot;
-      if (pos < cap) {
-        slot = &out[pos++];
-      } else if (spill_ok && spilled < kAhead) {
-        // The caller's array is full: on into next()'s read-ahead buffer,
-        // which the next call hands out first.
-        if (!ahead_) ahead_ = std::make_unique<Event[]>(kAhead);
-        slot = &ahead_[spilled++];
-      } else {
-        direct = false;
-        remembered_from = o;
-        RememberEvent(rec, lsn);
-        return;
-      }
-      want = o + 1;
-      if (const Segment* seg = reader_.segment().get(); seg != batch_pinned_) {
-        batch_pins_.push_back(reader_.segment());
-        batch_pinned_ = seg;
-      }
-      FillEvent(slot, o, lsn, h, b, rec);
-    };
-    for (;;) {
-      if (!fs.ok()) {
-        wipe();
-        Status e = Status::Corruption(fs.message() + ", in " + reader_.Where(r.lsn));
-        reader_.Seek(save);
-        return e;
-      }
-      if (effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) break;
-      // The common record, an event of the top level while no
-      // sub-transaction is open, decoded and checked inline: the same checks
-      // as DecodeRecord, LogReader::NextInline and TxnChecker::FeedEvent;
-      // anything else takes the general path below.
-      std::uint64_t avail;
-      while (const std::uint8_t* p = reader_.Peek(&avail)) {
-        format::RecordHeader h;
-        format::EventBody b;
-        const std::uint64_t lsn = reader_.position();
-        if (!DecodeEventInline(p, avail, lsn, salt, &h, &b) || h.epoch < reader_.last_epoch() ||
-            !checker_.FeedTopEvent(h.txn_id, h.sub_id, h.depth, h.checksum)) {
-          break;
-        }
-        reader_.Skip(h.epoch, h.length);
-        // The records a page ahead: the hardware's stream prefetch stops at
-        // each 4 KiB page, and the first touch of a record's header was a
-        // fifth of the replay profile. Three lines cover one record's worth
-        // of advance (records are usually shorter than 192 bytes; longer
-        // ones are hashed long enough for the hardware to catch up).
-        // Prefetches never fault, past the mapping's end included.
-        __builtin_prefetch(p + 4096);
-        __builtin_prefetch(p + 4096 + 64);
-        __builtin_prefetch(p + 4096 + 128);
-        deliver(h, b, p, lsn);
-      }
-      st = reader_.NextInline(&r);
-      if (st != Stop::kRecord) break;
-      if (checker_.FeedEvent(r)) {
-        effect = TxnChecker::Effect::kNone;
-      } else {
-        fs = checker_.Feed(r, &effect);
-        if (!fs.ok() || effect == TxnChecker::Effect::kCommitted || effect == TxnChecker::Effect::kRolledBack) {
-          continue;
-        }
-      }
-      if (direct) {
-        if (r.type == RecordType::kEvent) {  // of the top level: no sub-transaction is open
-          format::RecordHeader h;
-          format::EventBody b;
-          const std::uint8_t* rec = reader_.segment()->at(r.lsn);
-          std::memcpy(&h, rec, sizeof h);
-          std::memcpy(&b, r.body, sizeof b);
-          deliver(h, b, rec, r.lsn);
-          continue;
-        }
-        if (r.type == RecordType::kPadding) {
-          off += ReadBody<format::PaddingBody>(r).skipped_events;
-          continue;
-        }
-        if (r.type != RecordType::kSubBegin) continue;
-        direct = false;
-        remembered_from = off;
-      }
-      if (buffered_) Remember(r);
-    }
-    if (st != Stop::kRecord) {
-      wipe();
-      if (st == Stop::kLimit || st == Stop::kUnwritten) {
-        checker_.Reset(next_off, 0);
-        reader_.Seek(save);  // the transaction is not complete yet
-        return Status::OK();
-      }
-      Status e = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where());
+      if (ws.ok()) checker_.Reset(next_off, 0);  // the transaction is not complete yet
       reader_.Seek(save);
-      return e;
+      return ws;
     }
     if (effect == TxnChecker::Effect::kRolledBack) {
-      wipe();
+      w.Wipe();
       continue;
     }
     // Committed: the direct events are the caller's now.
-    *filled = pos;
-    want_ = want;
-    if (spilled > 0) {
+    *filled = w.pos;
+    want_ = w.want;
+    if (w.spilled > 0) {
       ahead_i_ = 0;
-      ahead_n_ = spilled;
+      ahead_n_ = w.spilled;
     }
-    if (direct) {
-      if (one_txn && pos > base) return Status::OK();
+    if (w.direct) {
+      if (one_txn && w.pos > w.base) return Status::OK();
       continue;
     }
-    const std::uint64_t first = next_off == TxnChecker::kUnknownOffset ? checker_.committed_first_offset()
-                                                                       : remembered_from;
-    const std::uint64_t end = checker_.committed_first_offset() + checker_.committed_count();
-    if (end <= want_ || first == end) continue;
-    dead_ = checker_.rolled_back_subs();
-    std::sort(dead_.begin(), dead_.end());
-    if (buffered_) {
-      // A sub-transaction is dead if it or an ancestor rolled back; ids are
-      // dense and a parent's id is smaller than its child's.
-      dead_flags_.assign(parents_.size(), 0);
-      for (std::uint32_t id = 1; id < parents_.size(); ++id) {
-        dead_flags_[id] = std::binary_search(dead_.begin(), dead_.end(), id) || dead_flags_[parents_[id]];
-      }
-      emit_offset_ = first;
-      emit_index_ = 0;
-      emitting_buffered_ = true;
-      continue;
-    }
-    // Too many to remember: read the transaction again from its begin
-    // marker; the events handed out directly are below want_.
-    emit_.Seek(begin_lsn);
-    emit_.set_limit(r.lsn);  // up to the commit marker
-    emit_offset_ = checker_.committed_first_offset();
-    emitting_ = true;
+    EmitRest(w, begin_lsn, r.lsn);
   }
   return Status::OK();
 }

@@ -60,6 +60,11 @@ class CursorImpl {
   // transaction would make the walk remember the rest of it). An error after
   // some events: those stay filled.
   Status Fill(Event* out, std::size_t cap, std::size_t* filled, bool one_txn = false);
+  // The steps of Fill (cursor.cc).
+  struct TxnWalk;
+  Status EmitAgain(Event* out, std::size_t* filled, bool* handed);
+  Status WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* st, TxnChecker::Effect* effect);
+  void EmitRest(const TxnWalk& w, std::uint64_t begin_lsn, std::uint64_t commit_lsn);
   // OK unless a segment this cursor reads from was truncated under its
   // mapping (see mapping_guard.h).
   Status CheckMappings();

@@ -28,29 +28,7 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
     last_txn_id_ = std::max(last_txn_id_, body.last_txn_id);
     return Status::OK();
   }
-  if (r.type == RecordType::kBegin) {
-    if (open_) {
-      return Status::Corruption("begin of transaction " + Num(r.txn_id) + " while transaction " +
-                                Num(txn_id_) + " is still open");
-    }
-    if (r.txn_id <= last_txn_id_) {
-      return Status::Corruption("transaction id regression: " + Num(r.txn_id) + " after " +
-                                Num(last_txn_id_));
-    }
-    if (r.depth != 0 || r.sub_id != 0) return Status::Corruption("begin marker with a sub-transaction id or depth");
-    open_ = true;
-    txn_id_ = r.txn_id;
-    last_txn_id_ = r.txn_id;
-    begin_lsn_ = r.lsn;
-    records_ = 1;
-    running_ = format::RunningHashStep(format::kRunningHashInit, r.checksum);
-    max_sub_ = 0;
-    top_events_ = 0;
-    stack_.clear();
-    dead_.clear();
-    *effect = Effect::kBegan;
-    return Status::OK();
-  }
+  if (r.type == RecordType::kBegin) return FeedBegin(r, effect);
   if (!open_) {
     return Status::Corruption(std::string(RecordTypeName(r.type)) + " record of transaction " +
                               Num(r.txn_id) + " outside any transaction");
@@ -60,22 +38,10 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
                               Num(r.txn_id) + " inside transaction " + Num(txn_id_));
   }
   const std::uint32_t top = stack_.empty() ? 0 : stack_.back().sub_id;
-  std::uint64_t& top_count = stack_.empty() ? top_events_ : stack_.back().events;
   switch (r.type) {
-    case RecordType::kSubBegin: {
-      auto b = ReadBody<format::SubBeginBody>(r);
-      if (r.sub_id <= max_sub_ || b.parent_sub_id != top || r.depth != stack_.size() + 1) {
-        return Status::Corruption("sub-transaction " + Num(r.sub_id) + " begins under " +
-                                  Num(b.parent_sub_id) + " at depth " + Num(r.depth) +
-                                  ", but the innermost open level is " + Num(top) + " at depth " +
-                                  Num(stack_.size()));
-      }
-      max_sub_ = r.sub_id;
-      stack_.push_back({r.sub_id, 0});
-      break;
-    }
+    case RecordType::kSubBegin: TXJ_RETURN_IF_ERROR(FeedSubBegin(r, top)); break;
     case RecordType::kPadding:
-      top_count += ReadBody<format::PaddingBody>(r).skipped_events;
+      (stack_.empty() ? top_events_ : stack_.back().events) += ReadBody<format::PaddingBody>(r).skipped_events;
       break;
     case RecordType::kEvent:
       // FeedEvent took every event of the innermost open level.
@@ -83,67 +49,103 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
                                 " while the innermost open level is " + Num(top) + " at depth " +
                                 Num(stack_.size()));
     case RecordType::kSubCommit:
-    case RecordType::kSubRollback: {
-      if (stack_.empty() || r.sub_id != top || r.depth != stack_.size()) {
-        return Status::Corruption(std::string(RecordTypeName(r.type)) + " of sub-transaction " +
-                                  Num(r.sub_id) + " while the innermost open level is " + Num(top) +
-                                  " (unbalanced sub-transactions)");
-      }
-      std::uint64_t n = stack_.back().events;
-      std::uint64_t stored = ReadBody<format::SubCommitBody>(r).event_count;
-      if (stored != n) {
-        return Status::Corruption("sub-transaction " + Num(r.sub_id) + " marker counts " + Num(stored) +
-                                  " events, its records hold " + Num(n));
-      }
-      stack_.pop_back();
-      if (r.type == RecordType::kSubCommit) {
-        (stack_.empty() ? top_events_ : stack_.back().events) += n;
-      } else {
-        dead_.push_back(r.sub_id);
-      }
-      break;
-    }
-    case RecordType::kCommit: {
-      auto c = ReadBody<format::CommitBody>(r);
-      if (!stack_.empty()) {
-        return Status::Corruption("commit of transaction " + Num(txn_id_) + " with sub-transaction " +
-                                  Num(top) + " still open");
-      }
-      if (c.record_count != records_ || c.running_hash != running_ || c.begin_lsn != begin_lsn_) {
-        return Status::Corruption("commit marker of transaction " + Num(txn_id_) +
-                                  " does not match its records (" + Num(records_) + " records from LSN " +
-                                  Num(begin_lsn_) + ", marker says " + Num(c.record_count) + " from " +
-                                  Num(c.begin_lsn) + ")");
-      }
-      if (next_offset_ == kUnknownOffset) next_offset_ = c.first_offset;
-      if (c.first_offset != next_offset_ || c.event_count != top_events_) {
-        return Status::Corruption("commit of transaction " + Num(txn_id_) + " claims offsets " +
-                                  Num(c.first_offset) + "+" + Num(c.event_count) + ", expected " +
-                                  Num(next_offset_) + "+" + Num(top_events_));
-      }
-      committed_first_ = c.first_offset;
-      committed_count_ = c.event_count;
-      next_offset_ += c.event_count;
-      open_ = false;
-      *effect = Effect::kCommitted;
-      return Status::OK();
-    }
-    case RecordType::kRollback: {
-      auto b = ReadBody<format::RollbackBody>(r);
-      if (b.begin_lsn != begin_lsn_ || b.record_count != records_) {
-        return Status::Corruption("rollback marker of transaction " + Num(txn_id_) +
-                                  " does not match its records");
-      }
-      open_ = false;
-      stack_.clear();
-      *effect = Effect::kRolledBack;
-      return Status::OK();
-    }
-    default:
-      return Status::Corruption("unexpected record type");
+    case RecordType::kSubRollback: TXJ_RETURN_IF_ERROR(FeedSubEnd(r, top)); break;
+    case RecordType::kCommit: return FeedCommit(r, top, effect);
+    case RecordType::kRollback: return FeedRollback(r, effect);
+    default: return Status::Corruption("unexpected record type");
   }
   ++records_;
   running_ = format::RunningHashStep(running_, r.checksum);
+  return Status::OK();
+}
+
+Status TxnChecker::FeedBegin(const RecordView& r, Effect* effect) {
+  if (open_) {
+    return Status::Corruption("begin of transaction " + Num(r.txn_id) + " while transaction " + Num(txn_id_) +
+                              " is still open");
+  }
+  if (r.txn_id <= last_txn_id_) {
+    return Status::Corruption("transaction id regression: " + Num(r.txn_id) + " after " + Num(last_txn_id_));
+  }
+  if (r.depth != 0 || r.sub_id != 0) return Status::Corruption("begin marker with a sub-transaction id or depth");
+  open_ = true;
+  txn_id_ = r.txn_id;
+  last_txn_id_ = r.txn_id;
+  begin_lsn_ = r.lsn;
+  records_ = 1;
+  running_ = format::RunningHashStep(format::kRunningHashInit, r.checksum);
+  max_sub_ = 0;
+  top_events_ = 0;
+  stack_.clear();
+  dead_.clear();
+  *effect = Effect::kBegan;
+  return Status::OK();
+}
+
+Status TxnChecker::FeedSubBegin(const RecordView& r, std::uint32_t top) {
+  auto b = ReadBody<format::SubBeginBody>(r);
+  if (r.sub_id <= max_sub_ || b.parent_sub_id != top || r.depth != stack_.size() + 1) {
+    return Status::Corruption("sub-transaction " + Num(r.sub_id) + " begins under " + Num(b.parent_sub_id) +
+                              " at depth " + Num(r.depth) + ", but the innermost open level is " + Num(top) +
+                              " at depth " + Num(stack_.size()));
+  }
+  max_sub_ = r.sub_id;
+  stack_.push_back({r.sub_id, 0});
+  return Status::OK();
+}
+
+Status TxnChecker::FeedSubEnd(const RecordView& r, std::uint32_t top) {
+  if (stack_.empty() || r.sub_id != top || r.depth != stack_.size()) {
+    return Status::Corruption(std::string(RecordTypeName(r.type)) + " of sub-transaction " + Num(r.sub_id) +
+                              " while the innermost open level is " + Num(top) + " (unbalanced sub-transactions)");
+  }
+  std::uint64_t n = stack_.back().events;
+  std::uint64_t stored = ReadBody<format::SubCommitBody>(r).event_count;
+  if (stored != n) {
+    return Status::Corruption("sub-transaction " + Num(r.sub_id) + " marker counts " + Num(stored) +
+                              " events, its records hold " + Num(n));
+  }
+  stack_.pop_back();
+  if (r.type == RecordType::kSubCommit) {
+    (stack_.empty() ? top_events_ : stack_.back().events) += n;
+  } else {
+    dead_.push_back(r.sub_id);
+  }
+  return Status::OK();
+}
+
+Status TxnChecker::FeedCommit(const RecordView& r, std::uint32_t top, Effect* effect) {
+  auto c = ReadBody<format::CommitBody>(r);
+  if (!stack_.empty()) {
+    return Status::Corruption("commit of transaction " + Num(txn_id_) + " with sub-transaction " + Num(top) +
+                              " still open");
+  }
+  if (c.record_count != records_ || c.running_hash != running_ || c.begin_lsn != begin_lsn_) {
+    return Status::Corruption("commit marker of transaction " + Num(txn_id_) + " does not match its records (" +
+                              Num(records_) + " records from LSN " + Num(begin_lsn_) + ", marker says " +
+                              Num(c.record_count) + " from " + Num(c.begin_lsn) + ")");
+  }
+  if (next_offset_ == kUnknownOffset) next_offset_ = c.first_offset;
+  if (c.first_offset != next_offset_ || c.event_count != top_events_) {
+    return Status::Corruption("commit of transaction " + Num(txn_id_) + " claims offsets " + Num(c.first_offset) +
+                              "+" + Num(c.event_count) + ", expected " + Num(next_offset_) + "+" + Num(top_events_));
+  }
+  committed_first_ = c.first_offset;
+  committed_count_ = c.event_count;
+  next_offset_ += c.event_count;
+  open_ = false;
+  *effect = Effect::kCommitted;
+  return Status::OK();
+}
+
+Status TxnChecker::FeedRollback(const RecordView& r, Effect* effect) {
+  auto b = ReadBody<format::RollbackBody>(r);
+  if (b.begin_lsn != begin_lsn_ || b.record_count != records_) {
+    return Status::Corruption("rollback marker of transaction " + Num(txn_id_) + " does not match its records");
+  }
+  open_ = false;
+  stack_.clear();
+  *effect = Effect::kRolledBack;
   return Status::OK();
 }
 

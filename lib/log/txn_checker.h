@@ -68,6 +68,13 @@ class TxnChecker {
   std::uint64_t committed_count() const { return committed_count_; }
 
  private:
+  // The steps of Feed by record type (a begin marker; inside a
+  // transaction, `top` the innermost open sub-transaction, 0 for the top).
+  Status FeedBegin(const RecordView& r, Effect* effect);
+  Status FeedSubBegin(const RecordView& r, std::uint32_t top);
+  Status FeedSubEnd(const RecordView& r, std::uint32_t top);
+  Status FeedCommit(const RecordView& r, std::uint32_t top, Effect* effect);
+  Status FeedRollback(const RecordView& r, Effect* effect);
   struct Frame {
     std::uint32_t sub_id;
     std::uint64_t events;  // live events held by this level
