@@ -1,9 +1,9 @@
 // journal-bench's `replication` workload: the replicator and the mirror beside
 // the JetStream client's own limits, on one nats-server (JetStream, file
 // storage) on loopback, in one run. Anchors: raw asynchronous publish and raw
-// synchronous publish of the same messages (same subject shape, the same ten
-// headers, message ids), and a bare pull consumer fetching them in batches of
-// 256. Then the replicator (a journal of N one-event transactions of 100 B to
+// synchronous publish of the same messages (same subject shape, the same
+// body with txjournal's prefix, the same two headers), and a bare pull
+// consumer fetching them in batches of 256. Then the replicator (a journal of N one-event transactions of 100 B to
 // the stream), the mirror (that stream into a new journal, one sync per
 // batch) and the lag from a commit on the source to its visibility in the
 // mirror under a writer paced at 10 k, 50 k and 100 k events/s.
@@ -36,6 +36,7 @@
 #include <nats/nats.h>
 
 #include "nats_test_server.h"
+#include "replication_format.h"
 #endif
 
 namespace bench {
@@ -101,22 +102,30 @@ struct Conn : txj::natstest::JsConn {
   void DeleteStream(const std::string& name) { js_DeleteStream(js, name.c_str(), nullptr, nullptr); }
 };
 
-// A message as the replicator makes it: the same subject shape, the same ten
-// headers, a message id.
+// A message as the replicator makes it (format 2): the same subject shape,
+// the same body (txjournal's 92-byte prefix, topic, type, payload), the same
+// two headers (message id, expected last sequence).
 natsMsg* MakeMsg(const std::string& subject, std::uint64_t i, const std::string& payload, std::uint64_t expect) {
+  txj::internal::repl::Fields f;
+  f.journal = kJid;
+  f.txn = i;
+  f.first = i;
+  f.count = 1;
+  f.index = 0;
+  f.ts = 1700000000000000000ull;
+  f.topic = "orders";
+  f.type = "created";
+  f.payload = payload;
+  thread_local std::string body;
+  body.clear();
+  txj::internal::repl::Encode(f, &body);
   natsMsg* m = nullptr;
-  natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size()));
-  const std::string n = std::to_string(i);
-  natsMsgHeader_Set(m, "Nats-Msg-Id", (kJid + ":" + n).c_str());
-  natsMsgHeader_Set(m, "Txj-Topic", "orders");
-  natsMsgHeader_Set(m, "Txj-Type", "created");
-  natsMsgHeader_Set(m, "Txj-Ts", "1700000000000000000");
-  natsMsgHeader_Set(m, "Txj-Journal", kJid.c_str());
-  natsMsgHeader_Set(m, "Txj-Txn", n.c_str());
-  natsMsgHeader_Set(m, "Txj-First", n.c_str());
-  natsMsgHeader_Set(m, "Txj-Count", "1");
-  natsMsgHeader_Set(m, "Txj-Index", "0");
-  natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", std::to_string(expect).c_str());
+  natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+  char id[64], seq[24];
+  std::snprintf(id, sizeof id, "%s:%llu", kJid.c_str(), static_cast<unsigned long long>(i));
+  std::snprintf(seq, sizeof seq, "%llu", static_cast<unsigned long long>(expect));
+  natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+  natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", seq);
   return m;
 }
 
