@@ -10,9 +10,10 @@
 // Skipped with a reason when nats-server or NATS support is missing.
 //
 // TXJ_BENCH_REPLICATION_PARTS (comma-separated: raw (the three anchors),
-// raw_async (that anchor alone), replicator, mirror, lag, cluster (the
-// selected throughput parts on three nodes); default all) runs only some
-// parts, e.g. to profile one of them.
+// raw_async (that anchor alone), replicator, mirror, lag, ack (with lag: also
+// commit -> acknowledged by the stream, polled by one more thread), cluster
+// (the selected throughput parts on three nodes); default all) runs only
+// some parts, e.g. to profile one of them.
 
 #include <nlohmann/json.hpp>
 
@@ -273,6 +274,22 @@ json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate,
       seen = e->offset + 1;
     }
   });
+  // Commit on the source -> acknowledged by the stream (the replicator's
+  // part of the lag), polled every millisecond (part `ack`; a thread more).
+  std::vector<double> ack_ms;
+  ack_ms.reserve(n);
+  std::atomic<bool> polling{Part("ack")};
+  std::thread poller([&] {
+    for (std::uint64_t acked = 0; acked < n && polling.load();) {
+      const std::uint64_t next = std::min<std::uint64_t>((*rep)->stats().next_offset, n);
+      if (next <= acked) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      const std::int64_t now = Clock::now().time_since_epoch().count();
+      for (; acked < next; ++acked) ack_ms.push_back((now - committed[acked]) / 1e6);
+    }
+  });
   // Until the replicator has made the stream and the mirror consumes it.
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   const std::string payload(kPayload, 'p');
@@ -288,6 +305,8 @@ json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate,
   }
   const double wrote = n / Secs(Clock::now() - t0);
   reader.join();
+  polling = false;
+  poller.join();
   stop.request_stop();
   tr.join();
   tm.join();
@@ -297,7 +316,10 @@ json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate,
           {"mirrored", lag_ms.size()},
           {"lag_p50_ms", Quantile(lag_ms, 0.5)},
           {"lag_p99_ms", Quantile(lag_ms, 0.99)},
-          {"lag_max_ms", Max(lag_ms)}};
+          {"lag_max_ms", Max(lag_ms)},
+          {"acknowledged", ack_ms.size()},
+          {"commit_to_ack_p50_ms", Quantile(ack_ms, 0.5)},
+          {"commit_to_ack_p99_ms", Quantile(ack_ms, 0.99)}};
 }
 
 // Throughput rows against `url` (streams with `replicas` replicas).
