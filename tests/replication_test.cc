@@ -640,6 +640,52 @@ TEST_CASE("a replicator whose published messages are never acknowledged goes on 
   CHECK(last == src->next_offset());
 }
 
+TEST_CASE("a replicator waiting for room in a full window notices that acknowledgements stopped") {
+  OneNode one;
+  auto& [dir, node, ro] = one;
+  ro.request_timeout = 500ms;
+  ro.retry_wait = 100ms;
+  ro.publish_window = 4;  // full after four messages in flight
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x4f11);
+  Write(*src, 20, rng);
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  std::stop_source stop;
+  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  CHECK(WaitReplicated(**rep, *src) == src->next_offset());
+  const std::uint64_t before = src->next_offset();
+  ::kill(node.pid, SIGSTOP);  // the window fills and stays full
+  Write(*src, 20, rng);
+  std::this_thread::sleep_for(800ms);
+  node.Kill();
+  REQUIRE(node.Start());
+  CHECK(StreamState(node.url(), "TXJ").first == before);
+  const std::uint64_t reached = WaitReplicated(**rep, *src);
+  stop.request_stop();
+  tr.join();
+  CHECK(reached == src->next_offset());
+  CHECK((*rep)->stats().retries >= 1);
+  const auto [msgs, last] = StreamState(node.url(), "TXJ");
+  CHECK(msgs == src->next_offset());
+  CHECK(last == src->next_offset());
+  // A window of one message works too (each publish waits for the one before).
+  auto src1 = test::OpenOrDie(dir.sub("source1"), test::SmallOptions());
+  Write(*src1, 10, rng);
+  ReplicationOptions ro1 = ro;
+  ro1.stream = "ONE";
+  ro1.subject_prefix = "one";
+  ro1.publish_window = 1;
+  auto rep1 = Replicator::open(*src1, ro1);
+  TXJ_REQUIRE_OK(rep1);
+  std::stop_source stop1;
+  std::thread t1([&] { CHECK((*rep1)->run(stop1.get_token()).code() == Code::kCancelled); });
+  CHECK(WaitReplicated(**rep1, *src1) == src1->next_offset());
+  stop1.request_stop();
+  t1.join();
+  CHECK(StreamState(node.url(), "ONE").first == src1->next_offset());
+}
+
 TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes resumes with no gap and no duplicate") {
   const char* tool = std::getenv("TXJ_REPLICATE_TOOL");
   if (!tool || ::access(tool, X_OK) != 0) {
