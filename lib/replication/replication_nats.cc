@@ -206,9 +206,7 @@ class NatsReplicator final : public Replicator {
   NatsReplicator(Journal& j, ReplicationOptions o, std::unique_ptr<OffsetStore> store)
       : j_(j), store_(std::move(store)), name_("replicator:" + o.stream), jid_(j.identity()) {
     link_.o = std::move(o);
-    // The window is kept by WaitForRoom; the client's own limit is never
-    // reached (its stall wakes the publisher at every acknowledgement).
-    link_.max_pending = 2 * static_cast<std::int64_t>(Window()) + 64;
+    link_.max_pending = static_cast<std::int64_t>(std::max<std::size_t>(1, link_.o.publish_window));
     link_.ack_handler = &NatsReplicator::OnAck;
     link_.ack_closure = this;
   }
@@ -287,14 +285,6 @@ class NatsReplicator final : public Replicator {
 
   void Acked(natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae) {
     std::lock_guard<std::mutex> lock(mu_);
-    AckedLocked(msg, pa, pae);
-    if (wake_at_ != 0 && (failed_ || acked_seq_.load(std::memory_order_relaxed) >= wake_at_)) {
-      wake_at_ = 0;
-      room_cv_.notify_one();
-    }
-  }
-
-  void AckedLocked(natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae) {
     if (failed_) return;  // everything after a failure is settled by the resync
     auto where = [&] {
       const char* id = msg ? Header(msg, "Nats-Msg-Id") : nullptr;
@@ -328,33 +318,6 @@ class NatsReplicator final : public Replicator {
   }
 
   static std::int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
-
-  std::uint64_t Window() const { return std::max<std::size_t>(1, link_.o.publish_window); }
-
-  // Room for one more message: at most publish_window unacknowledged. A full
-  // window is waited for until half of it is acknowledged, so that a
-  // saturated replicator wakes once per half window, not once per
-  // acknowledgement (a wake-up and a context switch per message on both
-  // threads; the lag at 50 k events/s is spent in a full window).
-  Status WaitForRoom() {
-    const std::uint64_t window = Window();
-    if (expect_seq_ - acked_seq_.load(std::memory_order_acquire) < window) return Status::OK();
-    const std::uint64_t low = window / 2;
-    const auto slice = std::min<std::chrono::milliseconds>(link_.o.request_timeout, std::chrono::milliseconds(100));
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        wake_at_ = expect_seq_ - low;
-        room_cv_.wait_for(lock, stop_, slice,
-                          [&] { return failed_ || acked_seq_.load(std::memory_order_relaxed) >= expect_seq_ - low; });
-        wake_at_ = 0;
-        if (failed_) return Status::IOError(failure_);
-        if (acked_seq_.load(std::memory_order_relaxed) >= expect_seq_ - low) return Status::OK();
-      }
-      if (stop_.stop_requested()) return Status::Cancelled("replicator stopped");
-      TXJ_RETURN_IF_ERROR(CheckAcks());  // nothing acknowledged for a request timeout: a failure
-    }
-  }
 
   // A failure when messages are in flight and none was acknowledged for a
   // request timeout (since the last acknowledgement, or since the first
@@ -587,8 +550,6 @@ class NatsReplicator final : public Replicator {
           result = Status::Cancelled("replicator stopped");
           break;
         }
-        result = WaitForRoom();
-        if (!result.ok()) break;
         // Into an empty window: acknowledgements are awaited from now.
         if (expect_seq_ == acked_seq_.load(std::memory_order_acquire)) {
           progress_ns_.store(NowNs(), std::memory_order_relaxed);
@@ -691,8 +652,6 @@ class NatsReplicator final : public Replicator {
   std::atomic<bool> failed_{false};
   std::string failure_;
   std::deque<Mark> marks_;
-  std::uint64_t wake_at_ = 0;            // the publishing thread waits for this acknowledged sequence
-  std::condition_variable_any room_cv_;  // room in the window, or a failure
 };
 
 class NatsMirror final : public Mirror {
