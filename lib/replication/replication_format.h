@@ -128,8 +128,8 @@ inline Decoded Decode(std::string_view body, Fields* f, int* version, std::strin
   f->ts = GetU64(p + 72);
   const std::uint64_t t = GetU32(p + 80), y = GetU32(p + 84), k = GetU32(p + 88);
   if (kPrefix + t + y + k > body.size()) {
-    *why = "topic, type and key lengths " + std::to_string(t) + " + " + std::to_string(y) + " + " +
-           std::to_string(k) + " past the body's " + std::to_string(body.size() - kPrefix) + " bytes after the prefix";
+    *why = "topic, type and key lengths " + std::to_string(t) + " + " + std::to_string(y) + " + " + std::to_string(k) +
+           " past the body's " + std::to_string(body.size() - kPrefix) + " bytes after the prefix";
     return Decoded::kBad;
   }
   if (f->count == 0 || f->index >= f->count) {

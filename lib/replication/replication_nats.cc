@@ -37,8 +37,8 @@
 #include <unordered_map>
 
 #include "hex.h"
-#include "replication_format.h"
 #include "journal_door.h"
+#include "replication_format.h"
 #include "txjournal/journal.h"
 #include "txjournal/offset_store.h"
 #include "txjournal/replication.h"
