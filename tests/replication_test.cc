@@ -3,6 +3,7 @@
 // or txjournal was built without NATS.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,6 +93,14 @@ void Write(Journal& j, int n, std::mt19937_64& rng, std::chrono::milliseconds pa
   }
 }
 
+// In a forked child: killed when the test process dies (a crashed test
+// would otherwise leave its writer running, holding the test runner's pipe
+// open until the suite's timeout).
+void DieWithParent() {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() == 1) ::_exit(5);  // the parent is already gone
+}
+
 bool MirrorCatchesUp(Mirror& m, Journal& mirror, std::uint64_t want) {
   for (int i = 0; i < 400 && mirror.next_offset() < want; ++i) {
     auto n = m.apply_available();
@@ -161,6 +170,7 @@ pid_t StartReplicateTool(const std::string& tool, const std::string& dir, const 
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    DieWithParent();
     std::freopen("/dev/null", "w", stdout);
     std::freopen(log.c_str(), "a", stderr);
     ::execl(tool.c_str(), tool.c_str(), dir.c_str(), "--server", url.c_str(), "--stream", "TXJ", "--progress-ms",
@@ -223,6 +233,7 @@ TEST_CASE("replication survives a lost NATS node and a killed writer, in a three
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
+      DieWithParent();
       auto j = Journal::open(src_dir, test::SmallOptions(Durability::kCommit));
       if (!j.ok()) ::_exit(3);
       auto rep = Replicator::open(**j, ro);
