@@ -1,18 +1,19 @@
 // journal-bench's `replication` workload: the replicator and the mirror beside
 // the JetStream client's own limits, on one nats-server (JetStream, file
 // storage) on loopback, in one run. Anchors: raw asynchronous publish and raw
-// synchronous publish of the same messages (same subject shape, the same ten
-// headers, message ids), and a bare pull consumer fetching them in batches of
-// 256. Then the replicator (a journal of N one-event transactions of 100 B to
+// synchronous publish of the same messages (same subject shape, the same
+// body with txjournal's prefix, the same two headers), and a bare pull
+// consumer fetching them in batches of 256. Then the replicator (a journal of N one-event transactions of 100 B to
 // the stream), the mirror (that stream into a new journal, one sync per
 // batch) and the lag from a commit on the source to its visibility in the
 // mirror under a writer paced at 10 k, 50 k and 100 k events/s.
 // Skipped with a reason when nats-server or NATS support is missing.
 //
 // TXJ_BENCH_REPLICATION_PARTS (comma-separated: raw (the three anchors),
-// raw_async (that anchor alone), replicator, mirror, lag, cluster (the
-// selected throughput parts on three nodes); default all) runs only some
-// parts, e.g. to profile one of them.
+// raw_async (that anchor alone), replicator, mirror, lag, ack (with lag: also
+// commit -> acknowledged by the stream, polled by one more thread), cluster
+// (the selected throughput parts on three nodes); default all) runs only
+// some parts, e.g. to profile one of them.
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +37,7 @@
 #include <nats/nats.h>
 
 #include "nats_test_server.h"
+#include "replication_format.h"
 #endif
 
 namespace bench {
@@ -101,22 +103,30 @@ struct Conn : txj::natstest::JsConn {
   void DeleteStream(const std::string& name) { js_DeleteStream(js, name.c_str(), nullptr, nullptr); }
 };
 
-// A message as the replicator makes it: the same subject shape, the same ten
-// headers, a message id.
+// A message as the replicator makes it (format 2): the same subject shape,
+// the same body (txjournal's 92-byte prefix, topic, type, payload), the same
+// two headers (message id, expected last sequence).
 natsMsg* MakeMsg(const std::string& subject, std::uint64_t i, const std::string& payload, std::uint64_t expect) {
+  txj::internal::repl::Fields f;
+  f.journal = kJid;
+  f.txn = i;
+  f.first = i;
+  f.count = 1;
+  f.index = 0;
+  f.ts = 1700000000000000000ull;
+  f.topic = "orders";
+  f.type = "created";
+  f.payload = payload;
+  thread_local std::string body;
+  body.clear();
+  txj::internal::repl::Encode(f, &body);
   natsMsg* m = nullptr;
-  natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size()));
-  const std::string n = std::to_string(i);
-  natsMsgHeader_Set(m, "Nats-Msg-Id", (kJid + ":" + n).c_str());
-  natsMsgHeader_Set(m, "Txj-Topic", "orders");
-  natsMsgHeader_Set(m, "Txj-Type", "created");
-  natsMsgHeader_Set(m, "Txj-Ts", "1700000000000000000");
-  natsMsgHeader_Set(m, "Txj-Journal", kJid.c_str());
-  natsMsgHeader_Set(m, "Txj-Txn", n.c_str());
-  natsMsgHeader_Set(m, "Txj-First", n.c_str());
-  natsMsgHeader_Set(m, "Txj-Count", "1");
-  natsMsgHeader_Set(m, "Txj-Index", "0");
-  natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", std::to_string(expect).c_str());
+  natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+  char id[64], seq[24];
+  std::snprintf(id, sizeof id, "%s:%llu", kJid.c_str(), static_cast<unsigned long long>(i));
+  std::snprintf(seq, sizeof seq, "%llu", static_cast<unsigned long long>(expect));
+  natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+  natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", seq);
   return m;
 }
 
@@ -264,6 +274,22 @@ json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate,
       seen = e->offset + 1;
     }
   });
+  // Commit on the source -> acknowledged by the stream (the replicator's
+  // part of the lag), polled every millisecond (part `ack`; a thread more).
+  std::vector<double> ack_ms;
+  ack_ms.reserve(n);
+  std::atomic<bool> polling{Part("ack")};
+  std::thread poller([&] {
+    for (std::uint64_t acked = 0; acked < n && polling.load();) {
+      const std::uint64_t next = std::min<std::uint64_t>((*rep)->stats().next_offset, n);
+      if (next <= acked) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      const std::int64_t now = Clock::now().time_since_epoch().count();
+      for (; acked < next; ++acked) ack_ms.push_back((now - committed[acked]) / 1e6);
+    }
+  });
   // Until the replicator has made the stream and the mirror consumes it.
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   const std::string payload(kPayload, 'p');
@@ -279,6 +305,8 @@ json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate,
   }
   const double wrote = n / Secs(Clock::now() - t0);
   reader.join();
+  polling = false;
+  poller.join();
   stop.request_stop();
   tr.join();
   tm.join();
@@ -288,7 +316,10 @@ json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate,
           {"mirrored", lag_ms.size()},
           {"lag_p50_ms", Quantile(lag_ms, 0.5)},
           {"lag_p99_ms", Quantile(lag_ms, 0.99)},
-          {"lag_max_ms", Max(lag_ms)}};
+          {"lag_max_ms", Max(lag_ms)},
+          {"acknowledged", ack_ms.size()},
+          {"commit_to_ack_p50_ms", Quantile(ack_ms, 0.5)},
+          {"commit_to_ack_p99_ms", Quantile(ack_ms, 0.99)}};
 }
 
 // Throughput rows against `url` (streams with `replicas` replicas).

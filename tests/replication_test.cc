@@ -3,11 +3,14 @@
 // or txjournal was built without NATS.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -17,6 +20,7 @@
 #endif
 
 #include "nats_test_server.h"
+#include "replication_format.h"
 #include "test_util.h"
 #include "txjournal/offset_store.h"
 #include "txjournal/replication.h"
@@ -89,6 +93,14 @@ void Write(Journal& j, int n, std::mt19937_64& rng, std::chrono::milliseconds pa
   }
 }
 
+// In a forked child: killed when the test process dies (a crashed test
+// would otherwise leave its writer running, holding the test runner's pipe
+// open until the suite's timeout).
+void DieWithParent() {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() == 1) ::_exit(5);  // the parent is already gone
+}
+
 bool MirrorCatchesUp(Mirror& m, Journal& mirror, std::uint64_t want) {
   for (int i = 0; i < 400 && mirror.next_offset() < want; ++i) {
     auto n = m.apply_available();
@@ -111,12 +123,54 @@ std::pair<std::uint64_t, std::uint64_t> StreamState(const std::string& url, cons
   return natstest::JsConn(url).StreamState(stream);
 }
 
+// Publishes one message as txjournal wrote them before format 2 (format 1:
+// the bare payload, the fields in ten headers): event `offset` of journal
+// `jid`, a transaction of one event.
+void PublishFormat1(const std::string& url, const std::string& jid, std::uint64_t offset) {
+  natstest::JsConn conn(url);
+  REQUIRE(conn.js != nullptr);
+  natsMsg* m = nullptr;
+  const std::string payload = "old";
+  REQUIRE(natsMsg_Create(&m, "txj.orders", nullptr, payload.data(), static_cast<int>(payload.size())) == NATS_OK);
+  auto set = [&](const char* k, const std::string& v) { REQUIRE(natsMsgHeader_Set(m, k, v.c_str()) == NATS_OK); };
+  set("Nats-Msg-Id", jid + ":" + std::to_string(offset));
+  set("Txj-Journal", jid);
+  set("Txj-Txn", "1");
+  set("Txj-First", std::to_string(offset));
+  set("Txj-Count", "1");
+  set("Txj-Index", "0");
+  set("Txj-Topic", "orders");
+  set("Txj-Type", "created");
+  set("Txj-Ts", "1700000000000000000");
+  jsPubAck* ack = nullptr;
+  REQUIRE(js_PublishMsg(&ack, conn.js, m, nullptr, nullptr) == NATS_OK);
+  jsPubAck_Destroy(ack);
+  natsMsg_Destroy(m);
+}
+
+// Makes stream TXJ (subjects txj.>) as a replicator would.
+void MakeStream(const std::string& url) {
+  natstest::JsConn conn(url);
+  REQUIRE(conn.js != nullptr);
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = "TXJ";
+  const char* subjects[] = {"txj.>"};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  jsStreamInfo* si = nullptr;
+  REQUIRE(js_AddStream(&si, conn.js, &cfg, nullptr, nullptr) == NATS_OK);
+  jsStreamInfo_Destroy(si);
+}
+
 // Starts tools/journal-replicate on `dir` (stderr to `log`).
 pid_t StartReplicateTool(const std::string& tool, const std::string& dir, const std::string& url,
                          const std::string& log) {
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    DieWithParent();
     std::freopen("/dev/null", "w", stdout);
     std::freopen(log.c_str(), "a", stderr);
     ::execl(tool.c_str(), tool.c_str(), dir.c_str(), "--server", url.c_str(), "--stream", "TXJ", "--progress-ms",
@@ -179,6 +233,7 @@ TEST_CASE("replication survives a lost NATS node and a killed writer, in a three
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
+      DieWithParent();
       auto j = Journal::open(src_dir, test::SmallOptions(Durability::kCommit));
       if (!j.ok()) ::_exit(3);
       auto rep = Replicator::open(**j, ro);
@@ -361,20 +416,25 @@ TEST_CASE("a replicator completes a transaction the stream holds in part without
     const Event& ev = **e;
     natstest::JsConn conn(node.url());
     REQUIRE(conn.js != nullptr);
+    // Format 2: the fields in the body's prefix, Nats-Msg-Id the only header.
+    internal::repl::Fields f;
+    const std::string jid = src->identity();
+    f.journal = jid;
+    f.txn = ev.txn_id;
+    f.first = first;
+    f.count = 3;
+    f.index = 0;
+    f.ts = ev.timestamp_ns;
+    f.topic = ev.topic;
+    f.type = ev.type;
+    f.key = ev.key;
+    f.payload = ev.payload;
+    std::string body;
+    internal::repl::Encode(f, &body);
     natsMsg* m = nullptr;
-    const std::string subject = "txj." + SubjectToken(ev.topic), payload(ev.payload);
-    REQUIRE(natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size())) == NATS_OK);
-    auto set = [&](const char* k, const std::string& v) { REQUIRE(natsMsgHeader_Set(m, k, v.c_str()) == NATS_OK); };
-    set("Nats-Msg-Id", src->identity() + ":" + std::to_string(first));
-    set("Txj-Journal", src->identity());
-    set("Txj-Txn", std::to_string(ev.txn_id));
-    set("Txj-First", std::to_string(first));
-    set("Txj-Count", "3");
-    set("Txj-Index", "0");
-    set("Txj-Topic", std::string(ev.topic));
-    set("Txj-Type", std::string(ev.type));
-    set("Txj-Ts", std::to_string(ev.timestamp_ns));
-    set("Txj-Key", "6b");  // "k" in hex
+    const std::string subject = "txj." + SubjectToken(ev.topic);
+    REQUIRE(natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
+    REQUIRE(natsMsgHeader_Set(m, "Nats-Msg-Id", (jid + ":" + std::to_string(first)).c_str()) == NATS_OK);
     jsPubAck* ack = nullptr;
     REQUIRE(js_PublishMsg(&ack, conn.js, m, nullptr, nullptr) == NATS_OK);
     jsPubAck_Destroy(ack);
@@ -391,6 +451,170 @@ TEST_CASE("a replicator completes a transaction the stream holds in part without
   TXJ_REQUIRE_OK(m);
   CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
   CHECK(View(*mirror) == View(*src));
+}
+
+TEST_CASE("a replication message body round-trips through the format-2 prefix and a broken one is refused") {
+  namespace r = internal::repl;
+  r::Fields f;
+  const std::string jid = "0123456789abcdef0123456789abcdef", payload("p\0q", 3);
+  f.journal = jid;
+  f.txn = 7;
+  f.first = 1ull << 40;
+  f.count = 3;
+  f.index = 2;
+  f.ts = 1700000000123456789ull;
+  f.topic = "orders.eu";
+  f.type = "created";
+  f.key = std::string_view("k\0", 2);
+  f.payload = payload;
+  std::string body = "x";  // appended to what is there
+  r::Encode(f, &body);
+  body.erase(0, 1);
+  REQUIRE(body.size() == r::kPrefix + 9 + 7 + 2 + 3);
+  r::Fields g;
+  int version = 0;
+  std::string why;
+  REQUIRE(r::Decode(body, &g, &version, &why) == r::Decoded::kOk);
+  CHECK(g.journal == jid);
+  CHECK(g.txn == 7);
+  CHECK(g.first == (1ull << 40));
+  CHECK(g.count == 3);
+  CHECK(g.index == 2);
+  CHECK(g.ts == 1700000000123456789ull);
+  CHECK(g.topic == "orders.eu");
+  CHECK(g.type == "created");
+  REQUIRE(g.key.has_value());
+  CHECK(*g.key == std::string_view("k\0", 2));
+  CHECK(g.payload == payload);
+  // No key and an empty key are told apart.
+  f.key = std::string_view();
+  std::string empty_key;
+  r::Encode(f, &empty_key);
+  REQUIRE(r::Decode(empty_key, &g, &version, &why) == r::Decoded::kOk);
+  CHECK(g.key.has_value());
+  f.key.reset();
+  std::string no_key;
+  r::Encode(f, &no_key);
+  REQUIRE(r::Decode(no_key, &g, &version, &why) == r::Decoded::kOk);
+  CHECK(!g.key.has_value());
+  CHECK(g.payload == payload);
+  // Refused: a bare payload (format 1), another version, a cut prefix,
+  // lengths past the end, an index outside the transaction.
+  CHECK(r::Decode("order 1", &g, &version, &why) == r::Decoded::kNotTxj);
+  std::string v3 = body;
+  v3[3] = 3;
+  CHECK(r::Decode(v3, &g, &version, &why) == r::Decoded::kOtherVersion);
+  CHECK(version == 3);
+  CHECK(r::Decode(std::string_view(body).substr(0, r::kPrefix - 1), &g, &version, &why) == r::Decoded::kBad);
+  CHECK(r::Decode(std::string_view(body).substr(0, r::kPrefix + 10), &g, &version, &why) == r::Decoded::kBad);
+  CHECK(why.find("past the body") != std::string::npos);
+  std::string bad_index = body;
+  r::PutU64(bad_index.data() + 64, 3);
+  CHECK(r::Decode(bad_index, &g, &version, &why) == r::Decoded::kBad);
+  std::string bad_flags = body;
+  bad_flags[4] = 2;
+  CHECK(r::Decode(bad_flags, &g, &version, &why) == r::Decoded::kBad);
+}
+
+TEST_CASE("a replicated message carries only the two headers NATS acts on and txjournal's fields in its body") {
+  OneNode one;
+  auto& [dir, node, ro] = one;
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  {
+    auto tx = src->begin();
+    REQUIRE(tx.ok());
+    REQUIRE(tx->append("orders.eu", "created", "with key", {.key = "o-1"}).ok());
+    REQUIRE(tx->append("stock", "reserved", std::string("\0bin", 4)).ok());
+    REQUIRE(tx->commit().ok());
+  }
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  std::stop_source stop;
+  std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
+  CHECK(WaitReplicated(**rep, *src) == src->next_offset());
+  stop.request_stop();
+  t.join();
+  const auto rows = View(*src);
+  REQUIRE(rows.size() == 2);
+  natstest::JsConn conn(node.url());
+  REQUIRE(conn.js != nullptr);
+  for (std::uint64_t seq = 1; seq <= 2; ++seq) {
+    CAPTURE(seq);
+    natsMsg* m = nullptr;
+    REQUIRE(js_GetMsg(&m, conn.js, "TXJ", seq, nullptr, nullptr) == NATS_OK);
+    const char** keys = nullptr;
+    int n = 0;
+    REQUIRE(natsMsgHeader_Keys(m, &keys, &n) == NATS_OK);
+    std::vector<std::string> names(keys, keys + n);
+    std::free(keys);
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"Nats-Expected-Last-Sequence", "Nats-Msg-Id"});
+    const char* id = nullptr;
+    REQUIRE(natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK);
+    CHECK(std::string(id) == src->identity() + ":" + std::to_string(seq - 1));
+    internal::repl::Fields f;
+    int version = 0;
+    std::string why;
+    const std::string body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+    REQUIRE(internal::repl::Decode(body, &f, &version, &why) == internal::repl::Decoded::kOk);
+    const Row& row = rows[seq - 1];
+    CHECK(f.journal == src->identity());
+    CHECK(f.first == 0);
+    CHECK(f.count == 2);
+    CHECK(f.index == seq - 1);
+    CHECK(f.topic == row.topic);
+    CHECK(f.type == row.type);
+    CHECK(f.key.has_value() == row.has_key);
+    CHECK(std::string(f.key.value_or("")) == row.key);
+    CHECK(f.payload == row.payload);
+    CHECK(f.ts == row.ts);
+    natsMsg_Destroy(m);
+  }
+}
+
+TEST_CASE("a mirror refuses a stream in the old header format, naming the stream, the sequence and the format") {
+  OneNode one;
+  auto& [dir, node, ro] = one;
+  MakeStream(node.url());
+  PublishFormat1(node.url(), "0123456789abcdef0123456789abcdef", 0);
+  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto m = Mirror::open(*mirror, ro);
+  TXJ_REQUIRE_OK(m);
+  auto n = (*m)->apply_available();
+  REQUIRE(!n.ok());
+  CHECK(n.status().code() == Code::kInvalidArgument);
+  CHECK(n.status().message().find("message 1 of stream TXJ") != std::string::npos);
+  CHECK(n.status().message().find("format 1") != std::string::npos);
+  CHECK(mirror->next_offset() == 0);
+  // run() stops on it rather than retrying.
+  std::stop_source stop;
+  CHECK((*m)->run(stop.get_token()).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("a replicator refuses to go on after a stream tail in the old header format") {
+  OneNode one;
+  auto& [dir, node, ro] = one;
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0xf1);
+  Write(*src, 3, rng);
+  MakeStream(node.url());
+  PublishFormat1(node.url(), src->identity(), 0);
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  std::stop_source stop;
+  std::atomic<bool> done{false};
+  Status result;
+  std::thread t([&] {
+    result = (*rep)->run(stop.get_token());
+    done = true;
+  });
+  for (int i = 0; i < 400 && !done; ++i) std::this_thread::sleep_for(25ms);
+  stop.request_stop();
+  t.join();
+  CHECK(result.code() == Code::kInvalidArgument);
+  CHECK(result.message().find("message 1 of stream TXJ") != std::string::npos);
+  CHECK(result.message().find("format 1") != std::string::npos);
+  CHECK(StreamState(node.url(), "TXJ").first == 1);  // nothing appended after it
 }
 
 TEST_CASE("a replicator whose published messages are never acknowledged goes on from the stream's tail") {
@@ -425,6 +649,52 @@ TEST_CASE("a replicator whose published messages are never acknowledged goes on 
   const auto [msgs, last] = StreamState(node.url(), "TXJ");
   CHECK(msgs == src->next_offset());  // one message per event
   CHECK(last == src->next_offset());
+}
+
+TEST_CASE("a replicator waiting for room in a full window notices that acknowledgements stopped") {
+  OneNode one;
+  auto& [dir, node, ro] = one;
+  ro.request_timeout = 500ms;
+  ro.retry_wait = 100ms;
+  ro.publish_window = 4;  // full after four messages in flight
+  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+  std::mt19937_64 rng(test::Seed() ^ 0x4f11);
+  Write(*src, 20, rng);
+  auto rep = Replicator::open(*src, ro);
+  TXJ_REQUIRE_OK(rep);
+  std::stop_source stop;
+  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  CHECK(WaitReplicated(**rep, *src) == src->next_offset());
+  const std::uint64_t before = src->next_offset();
+  ::kill(node.pid, SIGSTOP);  // the window fills and stays full
+  Write(*src, 20, rng);
+  std::this_thread::sleep_for(800ms);
+  node.Kill();
+  REQUIRE(node.Start());
+  CHECK(StreamState(node.url(), "TXJ").first == before);
+  const std::uint64_t reached = WaitReplicated(**rep, *src);
+  stop.request_stop();
+  tr.join();
+  CHECK(reached == src->next_offset());
+  CHECK((*rep)->stats().retries >= 1);
+  const auto [msgs, last] = StreamState(node.url(), "TXJ");
+  CHECK(msgs == src->next_offset());
+  CHECK(last == src->next_offset());
+  // A window of one message works too (each publish waits for the one before).
+  auto src1 = test::OpenOrDie(dir.sub("source1"), test::SmallOptions());
+  Write(*src1, 10, rng);
+  ReplicationOptions ro1 = ro;
+  ro1.stream = "ONE";
+  ro1.subject_prefix = "one";
+  ro1.publish_window = 1;
+  auto rep1 = Replicator::open(*src1, ro1);
+  TXJ_REQUIRE_OK(rep1);
+  std::stop_source stop1;
+  std::thread t1([&] { CHECK((*rep1)->run(stop1.get_token()).code() == Code::kCancelled); });
+  CHECK(WaitReplicated(**rep1, *src1) == src1->next_offset());
+  stop1.request_stop();
+  t1.join();
+  CHECK(StreamState(node.url(), "ONE").first == src1->next_offset());
 }
 
 TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes resumes with no gap and no duplicate") {

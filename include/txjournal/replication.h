@@ -7,11 +7,12 @@
 //   subject  <prefix>.<topic, mapped>   bytes outside [A-Za-z0-9_-] become
 //                                       "_XX" (hex), so "orders.eu" -> "orders_2eeu"
 //   headers  Nats-Msg-Id  <journal id>:<offset>   (JetStream drops duplicates)
-//            Txj-Journal  journal identity (32 hex digits)
-//            Txj-Txn, Txj-First, Txj-Count, Txj-Index   the transaction and
-//                                       the event's place in it
-//            Txj-Topic, Txj-Type, Txj-Key (hex; absent without key), Txj-Ts
-//   data     the payload
+//            Nats-Expected-Last-Sequence          (no gap, see below)
+//   data     txjournal's 92-byte prefix ("TXJ", format version 2; journal,
+//            transaction, first offset, count, index, timestamp, lengths),
+//            then topic, type, key and the payload: docs/format.md,
+//            "Replication messages". Streams in format 1 (ten Txj-* headers)
+//            are refused with kInvalidArgument naming stream and sequence.
 //
 // The replicator publishes asynchronously, up to `publish_window` messages
 // unacknowledged; each message is stored only right after the one before it

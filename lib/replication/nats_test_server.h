@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,6 +81,9 @@ struct NatsNode {
     pid = ::fork();
     if (pid < 0) return false;
     if (pid == 0) {
+      // Dies with the process that started it (the thread that called
+      // Start), even when that one crashes or is killed.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       std::vector<std::string> args = {NatsServerBinary(), "-a", "127.0.0.1", "-p", std::to_string(port), "-js",
                                        "-sd", dir, "-n", name};
       if (cluster_port) {

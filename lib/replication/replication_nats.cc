@@ -1,5 +1,12 @@
 // Replication through NATS JetStream (built when libnats is found).
 //
+// Messages are in format 2 (replication_format.h, docs/format.md): two
+// headers (Nats-Msg-Id, Nats-Expected-Last-Sequence) and txjournal's fields
+// in a binary prefix of the body, so that neither side pays the NATS
+// client's per-header allocations (format 1 had eleven headers: about 44
+// allocations a message on each side). Format 1 is refused, naming the
+// stream and sequence.
+//
 // The replicator publishes asynchronously, in a bounded window of
 // unacknowledged messages. Each message carries the stream sequence it must
 // follow (Nats-Expected-Last-Sequence), so the stream can never hold a gap:
@@ -31,6 +38,7 @@
 
 #include "hex.h"
 #include "journal_door.h"
+#include "replication_format.h"
 #include "txjournal/journal.h"
 #include "txjournal/offset_store.h"
 #include "txjournal/replication.h"
@@ -150,13 +158,36 @@ const char* Header(natsMsg* m, const char* key) {
   return v;
 }
 
-std::uint64_t HeaderU64(natsMsg* m, const char* key, bool* ok) {
-  const char* v = Header(m, key);
-  if (!v) {
-    *ok = false;
-    return 0;
+// Reads the body of message `seq` of `stream` (format 2). A message in
+// format 1 (ten Txj-* headers, written by txjournal before 2026-12) is
+// refused, not read: kInvalidArgument naming the stream and sequence, as is
+// a format this build does not know; a body that is not txjournal's is
+// kCorruption.
+Status ReadBody(natsMsg* m, const std::string& stream, std::uint64_t seq, internal::repl::Fields* f) {
+  std::string why;
+  int version = 0;
+  const std::string_view body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+  switch (internal::repl::Decode(body, f, &version, &why)) {
+    case internal::repl::Decoded::kOk:
+      return Status::OK();
+    case internal::repl::Decoded::kOtherVersion:
+      return Status::InvalidArgument("message " + std::to_string(seq) + " of stream " + stream +
+                                     " is in txjournal's replication format " + std::to_string(version) +
+                                     "; this build reads format " + std::to_string(internal::repl::kFormat));
+    case internal::repl::Decoded::kBad:
+      return Status::Corruption("message " + std::to_string(seq) + " of stream " + stream +
+                                ": a broken txjournal prefix (" + why + ")");
+    case internal::repl::Decoded::kNotTxj:
+      break;
   }
-  return std::strtoull(v, nullptr, 10);
+  if (Header(m, "Txj-Journal") != nullptr) {
+    return Status::InvalidArgument(
+        "message " + std::to_string(seq) + " of stream " + stream +
+        " is in txjournal's replication format 1 (Txj-* headers, written before format 2); this build reads "
+        "only format 2: replicate into a new stream, or mirror this one with the txjournal that wrote it");
+  }
+  return Status::Corruption("message " + std::to_string(seq) + " of stream " + stream +
+                            " lacks txjournal framing (no \"TXJ\" prefix, no Txj-* headers)");
 }
 
 void Sleep(std::stop_token stop, std::chrono::milliseconds d) {
@@ -413,15 +444,15 @@ class NatsReplicator final : public Replicator {
         return Nats(s, "read the last message (sequence " + std::to_string(tail->last_seq) + ") of stream " +
                            link_.o.stream, jerr);
       }
-      bool ok = true;
-      const char* jid = Header(m, "Txj-Journal");
-      const std::uint64_t first = HeaderU64(m, "Txj-First", &ok), count = HeaderU64(m, "Txj-Count", &ok),
-                          index = HeaderU64(m, "Txj-Index", &ok);
-      const bool ours = jid && jid_ == jid;
-      const std::string theirs = jid ? jid : "(none)";
+      internal::repl::Fields f;
+      Status bad = ReadBody(m, link_.o.stream, tail->last_seq, &f);
+      const bool ours = bad.ok() && f.journal == jid_;
+      const std::string theirs(bad.ok() ? f.journal : std::string_view("(none)"));
+      const std::uint64_t first = f.first, count = f.count, index = f.index;
       natsMsg_Destroy(m);
-      if (!ok || !ours) {
-        return Status::InvalidArgument("stream " + link_.o.stream + " holds messages of another journal or format " +
+      if (!bad.ok()) return bad;
+      if (!ours) {
+        return Status::InvalidArgument("stream " + link_.o.stream + " holds messages of another journal " +
                                        "(sequence " + std::to_string(tail->last_seq) + " is of journal " + theirs +
                                        ", this journal is " + jid_ + ")");
       }
@@ -451,63 +482,63 @@ class NatsReplicator final : public Replicator {
   }
 
   const std::string& SubjectOf(std::string_view topic) {
-    auto it = subjects_.find(std::string(topic));
+    auto it = subjects_.find(topic);
     if (it != subjects_.end()) return it->second;
-    if (subjects_.size() > 4096) subjects_.clear();
+    if (subjects_.size() > 4096 && txn_.empty()) subjects_.clear();  // no event gathered refers to it
     return subjects_.emplace(std::string(topic), link_.o.subject_prefix + "." + SubjectToken(topic)).first->second;
   }
 
-  // Adds one event of the transaction being gathered (the payload is copied
-  // into its message straight from the cursor's view).
+  // Adds one event of the transaction being gathered: its message body
+  // (format 2, replication_format.h) is written into one buffer for the
+  // whole transaction, straight from the cursor's view; the transaction's
+  // size is filled in by Flush.
   Status Add(const Event& e) {
     if (!txn_.empty() && e.txn_id != txn_id_) TXJ_RETURN_IF_ERROR(Flush());
     if (txn_.empty()) {
       txn_id_ = e.txn_id;
       txn_first_ = e.offset;
+      if (body_.capacity() > (std::size_t{16} << 20)) {
+        std::string().swap(body_);  // after a very large transaction
+      } else {
+        body_.clear();
+      }
     }
     txn_lsn_ = e.lsn;
-    natsMsg* m = nullptr;
-    TXJ_RETURN_IF_ERROR(Nats(natsMsg_Create(&m, SubjectOf(e.topic).c_str(), nullptr, e.payload.data(),
-                                            static_cast<int>(e.payload.size())),
-                             "message for offset " + std::to_string(e.offset)));
-    txn_.push_back(m);
-    char num[24];
-    std::snprintf(num, sizeof num, "%llu", static_cast<unsigned long long>(e.timestamp_ns));
-    std::string id = jid_ + ":" + std::to_string(e.offset);
-    natsStatus s = natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
-    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Topic", std::string(e.topic).c_str());
-    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Type", std::string(e.type).c_str());
-    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Ts", num);
-    if (s == NATS_OK && e.key) s = natsMsgHeader_Set(m, "Txj-Key", internal::HexEncode(*e.key).c_str());
-    return Nats(s, "headers of offset " + std::to_string(e.offset));
+    const std::size_t at = body_.size();
+    internal::repl::Fields f;
+    f.journal = jid_;
+    f.txn = e.txn_id;
+    f.first = txn_first_;
+    f.count = 0;
+    f.index = txn_.size();
+    f.ts = e.timestamp_ns;
+    f.topic = e.topic;
+    f.type = e.type;
+    f.key = e.key;
+    f.payload = e.payload;
+    internal::repl::Encode(f, &body_);
+    txn_.push_back({&SubjectOf(e.topic), at, body_.size() - at});
+    return Status::OK();
   }
 
-  void DropTxn() {
-    for (natsMsg* m : txn_) natsMsg_Destroy(m);
-    txn_.clear();
-  }
+  void DropTxn() { txn_.clear(); }
 
-  // Publishes the gathered transaction: its headers are made once.
+  // Publishes the gathered transaction.
   Status Flush() {
     if (txn_.empty()) return Status::OK();
-    const std::string count = std::to_string(txn_.size()), first = std::to_string(txn_first_),
-                      txn = std::to_string(txn_id_);
     Status result;
+    char id[internal::repl::kJidLen + 24], expect[24];
     for (std::size_t i = 0; i < txn_.size(); ++i) {
-      natsMsg* m = txn_[i];
-      txn_[i] = nullptr;
+      const Gathered& g = txn_[i];
       const std::uint64_t offset = txn_first_ + i;
-      if (offset < skip_below_) {
-        natsMsg_Destroy(m);
-        continue;
-      }
-      const std::string expect = std::to_string(expect_seq_);
-      natsStatus s = natsMsgHeader_Set(m, "Txj-Journal", jid_.c_str());
-      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Txn", txn.c_str());
-      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-First", first.c_str());
-      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Count", count.c_str());
-      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Txj-Index", std::to_string(i).c_str());
-      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", expect.c_str());
+      if (offset < skip_below_) continue;
+      internal::repl::PutU64(body_.data() + g.at + internal::repl::kCountAt, txn_.size());
+      std::snprintf(id, sizeof id, "%s:%llu", jid_.c_str(), static_cast<unsigned long long>(offset));
+      std::snprintf(expect, sizeof expect, "%llu", static_cast<unsigned long long>(expect_seq_));
+      natsMsg* m = nullptr;
+      natsStatus s = natsMsg_Create(&m, g.subject->c_str(), nullptr, body_.data() + g.at, static_cast<int>(g.len));
+      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+      if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", expect);
       for (;;) {
         if (s != NATS_OK) break;
         std::string why;
@@ -532,8 +563,8 @@ class NatsReplicator final : public Replicator {
       if (m) natsMsg_Destroy(m);  // still ours when not published
       if (!result.ok()) break;
       if (s != NATS_OK) {
-        result = Nats(s, "publish offset " + std::to_string(offset) + " of transaction " + txn + " to stream " +
-                             link_.o.stream + " after sequence " + expect);
+        result = Nats(s, "publish offset " + std::to_string(offset) + " of transaction " + std::to_string(txn_id_) +
+                             " to stream " + link_.o.stream + " after sequence " + expect);
         break;
       }
       ++expect_seq_;
@@ -589,9 +620,20 @@ class NatsReplicator final : public Replicator {
   std::uint64_t next_ = 0;       // first offset of the transaction to publish next
   std::uint64_t skip_below_ = 0; // of that transaction, offsets already in the stream
   std::uint64_t expect_seq_ = 0; // the stream's last sequence once all published is stored
-  std::vector<natsMsg*> txn_;
+  // The transaction being gathered: each event's subject and message body
+  // (in body_).
+  struct Gathered {
+    const std::string* subject;
+    std::size_t at, len;
+  };
+  std::vector<Gathered> txn_;
+  std::string body_;
   std::uint64_t txn_id_ = 0, txn_first_ = 0, txn_lsn_ = 0;
-  std::unordered_map<std::string, std::string> subjects_;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::string, Hash, std::equal_to<>> subjects_;
   std::stop_token stop_;
   std::uint64_t saved_ = 0;  // by the saver thread, or after it stopped
   // The saver thread.
@@ -735,8 +777,7 @@ class NatsMirror final : public Mirror {
  private:
   struct Part {
     natsMsg* m;
-    std::string_view topic, type, payload;
-    std::string key;
+    std::string_view topic, type, payload, key;  // into m's body
     bool has_key;
     std::uint64_t ts;
   };
@@ -789,6 +830,7 @@ class NatsMirror final : public Mirror {
       return Nats(s, "consume stream " + link_.o.stream + " from sequence " + std::to_string(from), jerr);
     }
     natsSubscription_SetPendingLimits(sub_, 1 << 20, 1 << 30);
+    check_headers_ = true;
     sub_next_ = from;
     batch_end_seq_ = from;
     {
@@ -819,21 +861,25 @@ class NatsMirror final : public Mirror {
                              " where " + std::to_string(sub_next_) + " was expected; consuming again from there");
     }
     ++sub_next_;
-    bool ok = true;
-    const char* jid = Header(m, "Txj-Journal");
-    const std::uint64_t first = HeaderU64(m, "Txj-First", &ok), count = HeaderU64(m, "Txj-Count", &ok),
-                        index = HeaderU64(m, "Txj-Index", &ok), ts = HeaderU64(m, "Txj-Ts", &ok);
-    const char* topic = Header(m, "Txj-Topic");
-    const char* type = Header(m, "Txj-Type");
-    const char* key = Header(m, "Txj-Key");
-    Part p{m, topic ? topic : "", type ? type : "", std::string_view(natsMsg_GetData(m), natsMsg_GetDataLength(m)),
-           "", key != nullptr, ts};
-    if (key && !internal::HexDecode(key, &p.key)) ok = false;
-    if (!ok || !topic || !type || !jid) {
-      natsMsg_Destroy(m);
-      return Status::Corruption("message " + std::to_string(s) + " of stream " + link_.o.stream +
-                                " lacks txjournal framing");
+    internal::repl::Fields f;
+    Status bad = ReadBody(m, link_.o.stream, s, &f);
+    if (bad.ok() && check_headers_) {
+      // Once per consumer: a format-1 message whose payload happens to start
+      // like a format-2 body is still refused.
+      check_headers_ = false;
+      if (Header(m, "Txj-Journal") != nullptr) {
+        bad = Status::InvalidArgument("message " + std::to_string(s) + " of stream " + link_.o.stream +
+                                      " is in txjournal's replication format 1 (Txj-* headers); this build reads "
+                                      "only format 2");
+      }
     }
+    if (!bad.ok()) {
+      natsMsg_Destroy(m);
+      return bad;
+    }
+    Part p{m, f.topic, f.type, f.payload, f.key.value_or(std::string_view()), f.key.has_value(), f.ts};
+    const std::string_view jid = f.journal;
+    const std::uint64_t first = f.first, count = f.count, index = f.index;
     Status src = CheckSource(jid);
     if (!src.ok()) {
       natsMsg_Destroy(m);
@@ -943,19 +989,19 @@ class NatsMirror final : public Mirror {
     }
   }
 
-  Status CheckSource(const char* source) {
+  Status CheckSource(std::string_view source) {
     if (source_.empty()) {
       auto stored = tables_->Get("mirror", "source");
       if (!stored.ok()) return stored.status();
       if (stored->has_value()) {
         source_ = **stored;
       } else {
-        std::string s = source;
+        std::string s(source);
         TXJ_RETURN_IF_ERROR(tables_->Write([&](KvTxn& t) { return t.put("mirror", "source", s); }));
         source_ = s;
       }
     }
-    if (source_ != source) {
+    if (source_ != source) [[unlikely]] {
       return Status::InvalidArgument("mirror of journal " + source_ + " refuses the messages of journal " +
                                      std::string(source) + " in stream " + link_.o.stream + " at sequence " +
                                      std::to_string(sub_next_ - 1));
@@ -971,6 +1017,7 @@ class NatsMirror final : public Mirror {
   Link link_;
   natsSubscription* sub_ = nullptr;
   std::uint64_t sub_next_ = 1;       // stream sequence the consumer delivers next
+  bool check_headers_ = true;        // the consumer's first message is checked for format 1
   std::uint64_t batch_end_seq_ = 1;  // sequence after the last whole transaction taken
   // The syncer thread: syncs the journal, then saves want_seq_.
   std::thread syncer_;
