@@ -813,15 +813,28 @@ class NatsMirror final : public Mirror {
     return v;
   }
 
-  // An ordered consumer from stream sequence `from`.
+  // An ephemeral push consumer from stream sequence `from`, in order, with
+  // no acknowledgements: what the client's "ordered consumer" sets up, but
+  // without the client resetting it by itself (libnats 3.4's reset races
+  // with js_SubscribeSync and crashed the mirror about one run in ten of
+  // the cluster test, nats.c issue 695). Gaps are caught by Take (the
+  // stream sequence must be the next one), a lost consumer by its missed
+  // heartbeats (NextMsg fails): either way the consumer is dropped and a
+  // new one made from the position applied.
   Status Subscribe(std::uint64_t from) {
     DropBuf();
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = link_.o.stream.c_str();
-    so.Ordered = true;
     so.Config.DeliverPolicy = js_DeliverByStartSequence;
     so.Config.OptStartSeq = from;
+    so.Config.AckPolicy = js_AckNone;
+    so.Config.FlowControl = true;
+    so.Config.Heartbeat = std::chrono::nanoseconds(std::chrono::seconds(1)).count();
+    so.Config.MemoryStorage = true;
+    so.Config.Replicas = 1;
+    // A consumer left behind (its node lost, the client gone) goes away.
+    so.Config.InactiveThreshold = std::chrono::nanoseconds(std::chrono::seconds(30)).count();
     const std::string subject = link_.o.subject_prefix + ".>";
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_SubscribeSync(&sub_, link_.js, subject.c_str(), nullptr, &so, &jerr);
