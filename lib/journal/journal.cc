@@ -513,11 +513,12 @@ Status OpenState(JournalState& s, CreateLog& log) {
   }
   TXJ_RETURN_IF_ERROR(s.head.Create(s.fs, s.dir, s.options.file_mode, s.pos, s.next_offset));
   s.prepare_base = s.active->end();
-  s.StartBackground();
+  if (!s.without_threads) s.StartBackground();
   return Status::OK();
 }
 
-Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog);
+Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog,
+                                             bool without_threads = false);
 
 }  // namespace
 
@@ -541,8 +542,9 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Opt
   return OpenJournal(dir, options, false);
 }
 
-Result<std::unique_ptr<Journal>> internal::OpenWithoutCatalog(const std::string& dir, const Options& options) {
-  return OpenJournal(dir, options, true);
+Result<std::unique_ptr<Journal>> internal::OpenWithoutCatalog(const std::string& dir, const Options& options,
+                                                              bool without_threads) {
+  return OpenJournal(dir, options, true, without_threads);
 }
 
 std::unique_ptr<Journal> internal::JournalAccess::Make(std::unique_ptr<JournalState> s) {
@@ -551,7 +553,8 @@ std::unique_ptr<Journal> internal::JournalAccess::Make(std::unique_ptr<JournalSt
 
 namespace {
 
-Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog) {
+Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog,
+                                             bool without_threads) {
   TXJ_RETURN_IF_ERROR(CheckOptions(options));
   // A program started with stdin, stdout or stderr closed (a daemon) would
   // hand those numbers to the journal's files (LMDB opens its own), and its
@@ -567,6 +570,7 @@ Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Optio
   s->fs = options.file_system ? options.file_system : DefaultFileSystem();
   s->read_only = options.read_only;
   s->without_catalog = without_catalog;
+  s->without_threads = without_threads;
   s->staging = !options.read_only && options.durability == Durability::kCommit;
   if (s->staging) s->stage.resize(JournalState::kStageSize);
   CreateLog log;
