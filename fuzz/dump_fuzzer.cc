@@ -122,10 +122,7 @@ Outcome WalkMode(Mode mode, const std::shared_ptr<txj::FileSystem>& fs, const st
 // Committed prints it.
 Outcome CommittedMode(const std::shared_ptr<txj::FileSystem>& fs, const std::string& dir) {
   Outcome o;
-  txj::Options ro;
-  ro.read_only = true;
-  ro.file_system = fs;
-  auto j = txj::Journal::open(dir, ro);
+  auto j = txj::fuzz::OpenReadOnlyInMemory(fs, dir);
   if (!j.ok()) {
     o.verdict = Failed(j.status(), "a read-only open");
     return o;

@@ -171,16 +171,9 @@ class MemFileSystem final : public FileSystem {
     }
     locks_.insert(real_paths_.begin(), real_paths_.end());
     real_paths_.clear();
-    // Segment files go back to a pool, bytes and shadow with them: the next
-    // input's segments reuse them (no allocation of 64 KiB to fault in and
-    // zero, no memfd to create), see NewFile.
+    // Every file goes back to a pool (Recycle), for the next input's files.
     fds_.clear();
-    for (auto& [path, f] : files_) {
-      if (f->maps == 0 && f.use_count() == 1) {
-        auto& pool = f->shadow >= 0 ? pool_ : plain_pool_;
-        if (pool.size() < kPoolSize) pool.push_back(std::move(f));
-      }
-    }
+    for (auto& [path, f] : files_) Recycle(std::move(f));
     files_.clear();
     dirs_.clear();
     mapped_.clear();
@@ -367,13 +360,19 @@ class MemFileSystem final : public FileSystem {
     if (!dirs_.count(Parent(to))) return ENOENT;
     auto f = it->second;
     files_.erase(it);
-    files_[to] = f;
+    auto& slot = files_[to];
+    Recycle(std::move(slot));  // replaced
+    slot = f;
     return 0;
   }
   int Unlink(const std::string& path) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (IsReal(path)) return ::unlink(path.c_str()) == 0 ? 0 : errno;
-    return files_.erase(path) ? 0 : ENOENT;
+    auto it = files_.find(path);
+    if (it == files_.end()) return ENOENT;
+    Recycle(std::move(it->second));
+    files_.erase(it);
+    return 0;
   }
   int MakeDir(const std::string& path, mode_t) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -428,6 +427,15 @@ class MemFileSystem final : public FileSystem {
   bool IsRealFd(int fd) const {
     auto it = fds_.find(fd);
     return it != fds_.end() && it->second.real;
+  }
+  // A file no longer in the directory goes back to a pool for the next one
+  // (its bytes and shadow with it: no allocation of 64 KiB to fault in and
+  // zero, no memfd to create), unless something still holds it.
+  void Recycle(std::shared_ptr<File>&& f) {
+    if (!f || f->maps != 0 || f.use_count() != 1) return;
+    auto& pool = f->shadow >= 0 ? pool_ : plain_pool_;
+    if (pool.size() < kPoolSize) pool.push_back(std::move(f));
+    f.reset();
   }
   std::shared_ptr<File> NewFile(const std::string& path) {
     auto& pool = IsSegment(path) ? pool_ : plain_pool_;
