@@ -39,9 +39,11 @@
 
 #include "checksum.h"
 #include "format.h"
+#include "journal_state.h"
 #include "mem_fs.h"
 #include "manifest.h"
 #include "segment.h"
+#include "txjournal/journal.h"
 #include "txjournal/version.h"
 
 namespace txj::fuzz {
@@ -97,8 +99,9 @@ inline std::string SideDir(const std::string& what) {
 class JournalSink {
  public:
   virtual ~JournalSink() = default;
-  // A new file `name` of `n` zero bytes, to be filled in place.
-  virtual std::uint8_t* NewFile(const std::string& name, std::size_t n) = 0;
+  // A new file `name` of `n` zero bytes, to be filled in place: at most
+  // its first `filled` bytes.
+  virtual std::uint8_t* NewFile(const std::string& name, std::size_t n, std::size_t filled) = 0;
   // Writes the manifest the way the journal does (WriteManifest).
   virtual void PutManifest(const internal::ManifestData& m) = 0;
 };
@@ -111,9 +114,9 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
   --size;
   if (flags & 0x80) {
     const std::size_t m = size < format::kManifestSize ? size : format::kManifestSize;
-    std::uint8_t* manifest = sink.NewFile(format::kManifestName, m);
+    std::uint8_t* manifest = sink.NewFile(format::kManifestName, m, m);
     if (m) std::memcpy(manifest, data, m);
-    if (size > m) std::memcpy(sink.NewFile(internal::SegmentFileName(0), size - m), data + m, size - m);
+    if (size > m) std::memcpy(sink.NewFile(internal::SegmentFileName(0), size - m, size - m), data + m, size - m);
     return;
   }
   internal::ManifestData man;
@@ -147,7 +150,13 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
     if (s == 2 && (flags & 2)) ++index;
     const std::uint64_t base = index * kFuzzSegmentSize;
     ++index;
-    std::uint8_t* seg = sink.NewFile(internal::SegmentFileName(base), kFuzzSegmentSize);
+    const std::size_t wm = size < sizeof(format::WatermarkSlot) ? size : sizeof(format::WatermarkSlot);
+    std::size_t take = n;
+    if (take > size - wm) take = size - wm;
+    if (take > kFuzzSegmentSize - format::kSegmentHeaderSize) take = kFuzzSegmentSize - format::kSegmentHeaderSize;
+    static_assert(format::kWatermarkOffset + sizeof(format::WatermarkSlot) <= format::kSegmentHeaderSize);
+    std::uint8_t* seg =
+        sink.NewFile(internal::SegmentFileName(base), kFuzzSegmentSize, format::kSegmentHeaderSize + take);
     format::SegmentHeader h;
     std::memset(&h, 0, sizeof h);
     std::memcpy(h.magic, format::kSegmentMagic, 8);
@@ -159,13 +168,9 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
     h.created_ns = 1;
     h.checksum = internal::Hash64(&h, offsetof(format::SegmentHeader, checksum));
     std::memcpy(seg, &h, sizeof h);
-    const std::size_t wm = size < sizeof(format::WatermarkSlot) ? size : sizeof(format::WatermarkSlot);
     std::memcpy(seg + format::kWatermarkOffset, data, wm);
     data += wm;
     size -= wm;
-    std::size_t take = n;
-    if (take > size) take = size;
-    if (take > kFuzzSegmentSize - format::kSegmentHeaderSize) take = kFuzzSegmentSize - format::kSegmentHeaderSize;
     std::memcpy(seg + format::kSegmentHeaderSize, data, take);
     data += take;
     size -= take;
@@ -181,7 +186,7 @@ inline std::string BuildJournalDir(const std::uint8_t* data, std::size_t size) {
   struct DiskSink final : JournalSink {
     std::string dir;
     std::vector<std::pair<std::string, std::vector<std::uint8_t>>> files;
-    std::uint8_t* NewFile(const std::string& name, std::size_t n) override {
+    std::uint8_t* NewFile(const std::string& name, std::size_t n, std::size_t) override {
       files.emplace_back(name, std::vector<std::uint8_t>(n, 0));
       return files.back().second.data();
     }
@@ -215,7 +220,7 @@ inline std::string BuildJournalDirReused(const std::uint8_t* data, std::size_t s
     std::deque<std::pair<std::string, std::vector<std::uint8_t>>>* buffers;
     std::vector<std::pair<std::string, std::vector<std::uint8_t>*>> files;
     bool manifest = false;
-    std::uint8_t* NewFile(const std::string& name, std::size_t n) override {
+    std::uint8_t* NewFile(const std::string& name, std::size_t n, std::size_t) override {
       if (files.size() == buffers->size()) buffers->emplace_back();
       std::vector<std::uint8_t>& b = (*buffers)[files.size()].second;
       b.assign(n, 0);
@@ -259,7 +264,9 @@ inline void BuildJournalInMemory(const std::uint8_t* data, std::size_t size, Mem
   struct MemSink final : JournalSink {
     MemFileSystem* fs;
     std::string dir;
-    std::uint8_t* NewFile(const std::string& name, std::size_t n) override { return fs->Put(dir + "/" + name, n); }
+    std::uint8_t* NewFile(const std::string& name, std::size_t n, std::size_t filled) override {
+      return fs->Put(dir + "/" + name, n, filled);
+    }
     void PutManifest(const internal::ManifestData& m) override { (void)internal::WriteManifest(*fs, dir, m, 0600); }
   } sink;
   sink.fs = &fs;
@@ -278,6 +285,34 @@ inline bool FullChecks() {
     return v != nullptr && *v != '\0' && *v != '0';
   }();
   return full;
+}
+
+// A read-only Journal::open of `dir` in `fs`, an in-memory file system
+// where no catalog can be (LMDB works on real files only): without trying
+// to open one (internal::OpenWithoutCatalog: an LMDB environment per open
+// was a tenth of the recovery target's time), which is the same open unless
+// the manifest says that the catalog holds data the journal cannot rebuild;
+// then the missing catalog is an error, and Journal::open reports it. With
+// the full checks (the corpus replays) Journal::open must answer the same.
+inline Result<std::unique_ptr<Journal>> OpenReadOnlyInMemory(const std::shared_ptr<FileSystem>& fs,
+                                                             const std::string& dir) {
+  Options o;
+  o.read_only = true;
+  o.file_system = fs;
+  internal::ManifestData m;
+  const bool precious =
+      internal::ReadManifest(*fs, dir, &m).ok() && (m.flags & format::kManifestCatalogHoldsSourceData) != 0;
+  auto j = precious ? Journal::open(dir, o) : internal::OpenWithoutCatalog(dir, o);
+  if (FullChecks() && !precious) {
+    auto k = Journal::open(dir, o);
+    if (k.ok() != j.ok() || (!k.ok() && k.status().ToString() != j.status().ToString()) ||
+        (k.ok() && (*k)->recovery_report().ToString() != (*j)->recovery_report().ToString())) {
+      std::fprintf(stderr, "a read-only open with the catalog (%s) and without (%s) differ\n",
+                   k.ok() ? "ok" : k.status().ToString().c_str(), j.ok() ? "ok" : j.status().ToString().c_str());
+      __builtin_trap();
+    }
+  }
+  return j;
 }
 
 }  // namespace txj::fuzz

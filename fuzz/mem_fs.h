@@ -19,8 +19,15 @@
 //
 // A file named LOCK is the real file at its path (the directory must exist
 // on disk too): a writer's lock (dir_lock.cc) takes an OFD lock on its
-// descriptor and compares it with an lstat of the path. Reset() removes the
-// LOCK files it made.
+// descriptor and compares it with an lstat of the path. Reset() leaves the
+// LOCK files it made on disk (the next input's journal finds one, as a
+// journal reopened does: no create and unlink per input); ~MemFileSystem
+// and ForgetLocks() remove them.
+//
+// Every file knows how far its bytes may be non-zero (File::dirty: written
+// through PWrite, a writable mapping, or Put's `filled`): a file reused
+// from the pool is cleared, and the shadow's extent found, over that much
+// only, not over the whole segment.
 //
 // One lock makes it safe for a writable journal's background threads
 // (reserving and creating segments). Allocate of 0 bytes fails with EINVAL,
@@ -54,6 +61,12 @@ namespace txj::fuzz {
 // (the caller gives the bounds) nor coverage-instrumented
 // (fuzz/coverage-ignore.txt): it reads whole segments for every input.
 __attribute__((no_sanitize("address"))) inline std::size_t LastNonZero(const std::uint8_t* p, std::size_t n) {
+  while (n >= 64) {  // 64 bytes a step over the zeros
+    std::uint64_t w[8];
+    std::memcpy(w, p + n - 64, 64);
+    if ((w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) != 0) break;
+    n -= 64;
+  }
   while (n >= 8) {
     std::uint64_t w;
     std::memcpy(&w, p + n - 8, 8);
@@ -81,9 +94,11 @@ class MemFileSystem final : public FileSystem {
     std::uint8_t* bytes() const { return data_at; }
     std::size_t capacity = 0;
     std::size_t size = 0;
+    std::size_t dirty = 0;  // bytes at and past it are zero (up to capacity)
     int maps = 0;
     int shadow = -1;        // memfd, segment files only
-    std::size_t extent = 0;  // the shadow holds data up to here
+    std::size_t extent = 0;  // the shadow holds data up to here (and none past its page)
+    std::size_t shadow_size = 0;
     File() = default;
     File(const File&) = delete;
     File& operator=(const File&) = delete;
@@ -91,20 +106,49 @@ class MemFileSystem final : public FileSystem {
       if (shadow >= 0) ::close(shadow);
     }
     // Makes the shadow say that data may reach `end` (never less than it
-    // said before unless `exact`).
+    // said before unless `exact`). The shadow's size follows the file's.
+    // Only the end of its last data region matters (recovery.cc's DataEnd):
+    // data pages below `end` may stay.
+    static std::size_t PageUp(std::size_t n) { return (n + 4095) / 4096 * 4096; }
     void MarkExtent(std::size_t end, bool exact = false) {
       if (shadow < 0) return;
-      if (exact || end < extent) {
-        if (!exact) return;
-        // Punching the old data out: a new, empty size is quickest.
-        if (::ftruncate(shadow, 0) != 0 || ::ftruncate(shadow, static_cast<off_t>(size)) != 0) std::abort();
-        extent = 0;
+      if (shadow_size != size) {
+        if (::ftruncate(shadow, static_cast<off_t>(size)) != 0) std::abort();
+        shadow_size = size;
+        if (extent > size) extent = size;
       }
-      if (end > extent && end > 0) {
+      if (end == extent || (end < extent && !exact)) return;
+      if (end < extent) {
+        // Punch the pages past the one holding byte end - 1.
+        const std::size_t from = PageUp(end);
+        if (from < extent &&
+            ::fallocate(shadow, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
+                        static_cast<off_t>(PageUp(extent) - from)) != 0) {
+          std::abort();
+        }
+      }
+      if (end > 0) {
         const std::uint8_t zero = 0;
         if (::pwrite(shadow, &zero, 1, static_cast<off_t>(end - 1)) != 1) std::abort();
-        extent = end;
       }
+      extent = end;
+    }
+    // The shadow holds no data (its size stays).
+    void Punch() {
+      if (shadow < 0 || extent == 0) return;
+      // Whole pages: a page punched in part stays data for SEEK_DATA.
+      if (::fallocate(shadow, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(PageUp(extent))) != 0) {
+        std::abort();
+      }
+      extent = 0;
+    }
+    void Dirty(std::size_t end) {
+      if (end > dirty) dirty = end;
+    }
+    // Zeros what may be non-zero from `from` on.
+    void ClearFrom(std::size_t from) {
+      if (dirty > from) std::memset(data_at + from, 0, dirty - from);
+      if (dirty > from) dirty = from;
     }
     // Makes room for `n` bytes (zero-filled past the old size).
     void Grow(std::size_t n) {
@@ -121,10 +165,7 @@ class MemFileSystem final : public FileSystem {
         data_at = at;
         capacity = cap;
       }
-      if (n > size) {
-        size = n;
-        if (shadow >= 0 && ::ftruncate(shadow, static_cast<off_t>(size)) != 0) std::abort();
-      }
+      if (n > size) size = n;
     }
   };
 
@@ -134,32 +175,35 @@ class MemFileSystem final : public FileSystem {
     for (auto& [fd, f] : fds_) {
       if (fd < kFirstFd) ::close(fd);
     }
-    for (const auto& p : real_paths_) ::unlink(p.c_str());
+    locks_.insert(real_paths_.begin(), real_paths_.end());
     real_paths_.clear();
-    // Segment files go back to a pool, bytes and shadow with them: the next
-    // input's segments reuse them (no allocation of 64 KiB to fault in and
-    // zero, no memfd to create), see NewFile.
+    // Every file goes back to a pool (Recycle), for the next input's files.
     fds_.clear();
-    for (auto& [path, f] : files_) {
-      if (f->shadow >= 0 && f->maps == 0 && f.use_count() == 1 && pool_.size() < kPoolSize) {
-        pool_.push_back(std::move(f));
-      }
-    }
+    for (auto& [path, f] : files_) Recycle(std::move(f));
     files_.clear();
     dirs_.clear();
     mapped_.clear();
     next_fake_ = kFirstFd;
   }
+  ~MemFileSystem() override { ForgetLocks(); }
+  // Removes the LOCK files made on disk.
+  void ForgetLocks() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    for (const auto& p : locks_) ::unlink(p.c_str());
+    locks_.clear();
+  }
   void AddDir(const std::string& d) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     dirs_.insert(d);
   }
-  // Creates or replaces `path` with `n` zero bytes; returns them. Call
+  // Creates or replaces `path` with `n` zero bytes; returns them. The
+  // caller fills at most the first `filled` of them (all by default). Call
   // Resync() once they are filled.
-  std::uint8_t* Put(const std::string& path, std::size_t n) {
+  std::uint8_t* Put(const std::string& path, std::size_t n, std::size_t filled = SIZE_MAX) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     auto f = NewFile(path);
     f->Grow(n);
+    f->Dirty(filled < n ? filled : n);
     files_[path] = f;
     return f->bytes();
   }
@@ -167,7 +211,7 @@ class MemFileSystem final : public FileSystem {
   void Resync() {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     for (auto& [path, f] : files_) {
-      if (f->shadow >= 0) f->MarkExtent(fuzz::LastNonZero(f->bytes(), f->size), true);
+      if (f->shadow >= 0) f->MarkExtent(fuzz::LastNonZero(f->bytes(), f->dirty < f->size ? f->dirty : f->size), true);
     }
   }
   std::shared_ptr<File> Get(const std::string& path) const {
@@ -202,8 +246,8 @@ class MemFileSystem final : public FileSystem {
     }
     if ((flags & O_TRUNC) && it->second->size) {
       if (it->second->maps) std::abort();
+      it->second->ClearFrom(0);
       it->second->size = 0;
-      std::memset(it->second->bytes(), 0, it->second->capacity);
       it->second->MarkExtent(0, true);
     }
     return NewFd(it->second, fd);
@@ -223,6 +267,7 @@ class MemFileSystem final : public FileSystem {
     if (!f) return EBADF;
     if (offset + n > f->size) f->Grow(offset + n);
     if (n) std::memcpy(f->bytes() + offset, data, n);
+    f->Dirty(offset + n);
     f->MarkExtent(offset + n);
     return 0;
   }
@@ -247,6 +292,7 @@ class MemFileSystem final : public FileSystem {
     if (!f) return EBADF;
     if (n == 0) return EINVAL;  // as posix_fallocate(3)
     if (offset + n > f->size) f->Grow(offset + n);
+    f->MarkExtent(f->extent);  // the shadow's size
     return 0;
   }
   int Truncate(int fd, std::uint64_t size) override {
@@ -256,12 +302,12 @@ class MemFileSystem final : public FileSystem {
     if (!f) return EBADF;
     if (size < f->size) {
       if (f->maps) std::abort();  // the library never truncates what it maps
-      std::memset(f->bytes() + size, 0, f->size - size);
+      f->ClearFrom(size);
       f->size = size;
-      if (f->shadow >= 0 && ::ftruncate(f->shadow, static_cast<off_t>(size)) != 0) std::abort();
-      if (f->extent > size) f->MarkExtent(size, true);
+      f->MarkExtent(f->extent < size ? f->extent : size, true);
     } else {
       f->Grow(size);
+      f->MarkExtent(f->extent);  // the shadow's size
     }
     return 0;
   }
@@ -282,13 +328,17 @@ class MemFileSystem final : public FileSystem {
     *size = f->size;
     return 0;
   }
-  int Map(int fd, std::uint64_t offset, std::size_t n, bool, void** addr) override {
+  int Map(int fd, std::uint64_t offset, std::size_t n, bool writable, void** addr) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     File* f = FileOf(fd);
     if (!f || n == 0) return EINVAL;
     // Past the end of the file a real mapping faults (SIGBUS); the library
     // maps only what the file holds, so here the bytes are just there.
-    if (offset + n > f->capacity) f->Grow(offset + n);
+    if (offset + n > f->capacity) {
+      f->Grow(offset + n);
+      f->MarkExtent(f->extent);  // the shadow's size
+    }
+    if (writable) f->Dirty(offset + n);  // written through the mapping, maybe
     ++f->maps;
     *addr = f->bytes() + offset;
     mapped_[*addr] = fds_[fd].file;
@@ -316,13 +366,19 @@ class MemFileSystem final : public FileSystem {
     if (!dirs_.count(Parent(to))) return ENOENT;
     auto f = it->second;
     files_.erase(it);
-    files_[to] = f;
+    auto& slot = files_[to];
+    Recycle(std::move(slot));  // replaced
+    slot = f;
     return 0;
   }
   int Unlink(const std::string& path) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (IsReal(path)) return ::unlink(path.c_str()) == 0 ? 0 : errno;
-    return files_.erase(path) ? 0 : ENOENT;
+    auto it = files_.find(path);
+    if (it == files_.end()) return ENOENT;
+    Recycle(std::move(it->second));
+    files_.erase(it);
+    return 0;
   }
   int MakeDir(const std::string& path, mode_t) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -378,14 +434,24 @@ class MemFileSystem final : public FileSystem {
     auto it = fds_.find(fd);
     return it != fds_.end() && it->second.real;
   }
+  // A file no longer in the directory goes back to a pool for the next one
+  // (its bytes and shadow with it: no allocation of 64 KiB to fault in and
+  // zero, no memfd to create), unless something still holds it.
+  void Recycle(std::shared_ptr<File>&& f) {
+    if (!f || f->maps != 0 || f.use_count() != 1) return;
+    auto& pool = f->shadow >= 0 ? pool_ : plain_pool_;
+    if (pool.size() < kPoolSize) pool.push_back(std::move(f));
+    f.reset();
+  }
   std::shared_ptr<File> NewFile(const std::string& path) {
-    if (IsSegment(path) && !pool_.empty()) {
-      auto f = std::move(pool_.back());
-      pool_.pop_back();
-      if (f->capacity) std::memset(f->bytes(), 0, f->capacity);
+    auto& pool = IsSegment(path) ? pool_ : plain_pool_;
+    if (!pool.empty()) {
+      auto f = std::move(pool.back());
+      pool.pop_back();
+      f->ClearFrom(0);
       f->size = 0;
       f->maps = 0;
-      f->MarkExtent(0, true);
+      f->Punch();  // the shadow keeps its size: usually the same again
       return f;
     }
     auto f = std::make_shared<File>();
@@ -431,11 +497,13 @@ class MemFileSystem final : public FileSystem {
   std::unordered_map<int, Fd> fds_;
   int next_fake_ = kFirstFd;
   std::map<void*, std::shared_ptr<File>> mapped_;
-  std::set<std::string> real_paths_;  // LOCK files made on disk
+  std::set<std::string> real_paths_;  // LOCK files opened since Reset()
+  std::set<std::string> locks_;       // LOCK files made on disk
   // A writable journal's background threads reserve and create segments.
   mutable std::recursive_mutex mu_;
   static constexpr std::size_t kPoolSize = 8;
   std::vector<std::shared_ptr<File>> pool_;  // segment files of earlier inputs, for reuse
+  std::vector<std::shared_ptr<File>> plain_pool_;  // other files of earlier inputs, for reuse
 };
 
 }  // namespace txj::fuzz

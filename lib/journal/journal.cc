@@ -536,7 +536,7 @@ Status StartServing(JournalState& s) {
   }
   TXJ_RETURN_IF_ERROR(s.head.Create(s.fs, s.dir, s.options.file_mode, s.pos, s.next_offset));
   s.prepare_base = s.active->end();
-  s.StartBackground();
+  if (!s.without_threads) s.StartBackground();
   return Status::OK();
 }
 
@@ -554,7 +554,8 @@ Status OpenState(JournalState& s, CreateLog& log) {
   return StartServing(s);
 }
 
-Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog);
+Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog,
+                                             bool without_threads = false);
 
 }  // namespace
 
@@ -578,8 +579,9 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir, const Opt
   return OpenJournal(dir, options, false);
 }
 
-Result<std::unique_ptr<Journal>> internal::OpenWithoutCatalog(const std::string& dir, const Options& options) {
-  return OpenJournal(dir, options, true);
+Result<std::unique_ptr<Journal>> internal::OpenWithoutCatalog(const std::string& dir, const Options& options,
+                                                              bool without_threads) {
+  return OpenJournal(dir, options, true, without_threads);
 }
 
 std::unique_ptr<Journal> internal::JournalAccess::Make(std::unique_ptr<JournalState> s) {
@@ -588,7 +590,8 @@ std::unique_ptr<Journal> internal::JournalAccess::Make(std::unique_ptr<JournalSt
 
 namespace {
 
-Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog) {
+Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Options& options, bool without_catalog,
+                                             bool without_threads) {
   TXJ_RETURN_IF_ERROR(CheckOptions(options));
   // A program started with stdin, stdout or stderr closed (a daemon) would
   // hand those numbers to the journal's files (LMDB opens its own), and its
@@ -604,6 +607,7 @@ Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Optio
   s->fs = options.file_system ? options.file_system : DefaultFileSystem();
   s->read_only = options.read_only;
   s->without_catalog = without_catalog;
+  s->without_threads = without_threads;
   s->staging = !options.read_only && options.durability == Durability::kCommit;
   if (s->staging) s->stage.resize(JournalState::kStageSize);
   CreateLog log;

@@ -70,6 +70,9 @@ struct JournalState {
   bool read_only = false;
   // Open without the LMDB catalog (OpenWithoutCatalog), as a reader without one.
   bool without_catalog = false;
+  // Writable, opened without background threads (OpenWithoutCatalog's
+  // without_threads): Roll creates the next segment itself.
+  bool without_threads = false;
   bool closed = false;
   std::unique_ptr<SegmentSet> segments;
   RecoveryReport report;
@@ -282,7 +285,12 @@ struct JournalAccess {
 // (fuzz/load_fuzzer.cc), which open a journal per input in an in-memory
 // FileSystem: LMDB does its own I/O on real files. Positioning falls back to
 // scanning, as for a reader without a catalog; nothing is checkpointed.
-Result<std::unique_ptr<Journal>> OpenWithoutCatalog(const std::string& dir, const Options& options);
+// With `without_threads` (harnesses and tests only: fuzz/load_fuzzer.cc) a
+// writable open starts none of its background threads (ahead, background,
+// sealer): the writer reserves its own pages, Roll creates the next segment
+// itself, retired segments are not sealed, and there is no periodic sync.
+Result<std::unique_ptr<Journal>> OpenWithoutCatalog(const std::string& dir, const Options& options,
+                                                    bool without_threads = false);
 
 // Records in the manifest that the catalog now holds data the journal cannot
 // rebuild (called by the offset store, the committer and the eventbox).

@@ -226,6 +226,11 @@ Status JournalState::Roll() {
   std::shared_ptr<Segment> next;
   {
     std::unique_lock<std::mutex> lock(bg_mu);
+    if (without_threads && !prepared) {  // no background thread prepares it
+      auto r = Segment::Create(fs, dir, manifest, prepare_base, options.file_mode, !staging);
+      if (!r.ok()) return r.status().WithContext("cannot continue in a new segment after " + active->path());
+      prepared = std::move(r).value();
+    }
     bg_cv.notify_all();
     bg_cv.wait(lock, [&] { return prepared || !prepare_error.ok() || bg_stop; });
     if (!prepared) {
