@@ -68,7 +68,9 @@ class TXJ_EXPORT Cursor {
   // and returns how many (0: the end of what is committed now). The fast
   // way to replay: no optional or Result per event. The events' views stay
   // valid until the next call on this cursor. Errors as next(); an error met
-  // after some events were filled is returned by the next call.
+  // after some events were filled is returned by the next call. Slots past
+  // the count returned hold nothing meaningful (they may be reset to empty
+  // events). One thread at a time per cursor.
   Result<std::size_t> next_batch(std::span<Event> out);
 
   // wait_next() busy-polls the journal's shared head page for up to `d`

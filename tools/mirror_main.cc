@@ -25,6 +25,7 @@
 #include <chrono>
 #include <csignal>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "cli_parse.h"
@@ -114,7 +115,17 @@ Probe ProbeStream(const txj::ReplicationOptions& ro, std::string* why) {
 }
 #endif
 
-int Run(int argc, char** argv) {
+// What the command line asked for.
+struct Args {
+  std::string dir, durability = "batch";
+  txj::ReplicationOptions ro;
+  Policy policy;
+  bool once = false;
+};
+
+// Parses and checks the command line; an exit status when the program
+// must stop (usage, --help, --version).
+std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
   CLI::App app{"Rebuild a txjournal journal in DIR from its JetStream stream, transaction by transaction, with the "
                "source's offsets. Resumes where it stopped. Nothing is created before the stream is found. "
                "Connecting is tried --connect-attempts times (default 10, 1 with --once), waiting --retry-wait-ms "
@@ -127,20 +138,18 @@ int Run(int argc, char** argv) {
                "Exit status: 0 stopped by a signal (or --once done); 1 another journal's stream, or a gap; "
                "2 usage; 3 cannot open DIR, reach NATS or find the stream; 4 the result line could not be written.",
                "journal-mirror"};
-  std::string dir, attempts_s, wait_s, batch_s, durability = "batch";
-  txj::ReplicationOptions ro;
+  std::string attempts_s, wait_s, batch_s;
   std::vector<std::string> servers;
-  bool once = false;
-  app.add_option("dir", dir, "local journal directory (created once the stream is found)")->required();
+  app.add_option("dir", a->dir, "local journal directory (created once the stream is found)")->required();
   app.add_option("--server", servers, "NATS server URL, e.g. nats://127.0.0.1:4222 (repeatable)")->required();
-  app.add_option("--stream", ro.stream, "JetStream stream")->capture_default_str();
-  app.add_option("--prefix", ro.subject_prefix, "subject prefix")->capture_default_str();
-  app.add_option("--durability", durability,
+  app.add_option("--stream", a->ro.stream, "JetStream stream")->capture_default_str();
+  app.add_option("--prefix", a->ro.subject_prefix, "subject prefix")->capture_default_str();
+  app.add_option("--durability", a->durability,
                  "batch: one sync per batch (default); commit: one sync per transaction")
       ->check(CLI::IsMember({"batch", "commit"}))
       ->capture_default_str();
   auto* batch_opt = app.add_option("--batch", batch_s, "messages per batch, at most (1 to 65536, default 256)");
-  app.add_flag("--once", once, "apply what the stream holds now, then exit");
+  app.add_flag("--once", a->once, "apply what the stream holds now, then exit");
   auto* attempts_opt = app.add_option("--connect-attempts", attempts_s, "attempts to reach the server (1 to 1000000)");
   auto* wait_opt = app.add_option("--retry-wait-ms", wait_s, "first wait between attempts, in ms (1 to 30000)");
   app.set_version_flag("--version", txj::tools::VersionText("journal-mirror"),
@@ -148,75 +157,57 @@ int Run(int argc, char** argv) {
   if (auto exit = txj::tools::ParseCommandLine(app, argc, argv, std::cout, std::cerr, "journal-mirror", {})) {
     return *exit;
   }
-  Policy policy;
-  if (once) policy.attempts = 1;
+  auto usage = [](const std::string& e) {
+    std::cerr << "journal-mirror: " << e << "\n";
+    return 2;
+  };
+  if (a->once) a->policy.attempts = 1;
   if (*attempts_opt) {
-    if (auto e = txj::tools::ParseU64("--connect-attempts", attempts_s, 1, 1000000, &policy.attempts)) {
-      std::cerr << "journal-mirror: " << *e << "\n";
-      return 2;
-    }
+    if (auto e = txj::tools::ParseU64("--connect-attempts", attempts_s, 1, 1000000, &a->policy.attempts)) return usage(*e);
   }
   if (*wait_opt) {
-    if (auto e = txj::tools::ParseU64("--retry-wait-ms", wait_s, 1, Policy::kMaxWaitMs, &policy.wait_ms)) {
-      std::cerr << "journal-mirror: " << *e << "\n";
-      return 2;
+    if (auto e = txj::tools::ParseU64("--retry-wait-ms", wait_s, 1, Policy::kMaxWaitMs, &a->policy.wait_ms)) {
+      return usage(*e);
     }
   }
   if (*batch_opt) {
     std::uint64_t b = 0;
-    if (auto e = txj::tools::ParseU64("--batch", batch_s, 1, 65536, &b)) {
-      std::cerr << "journal-mirror: " << *e << "\n";
-      return 2;
-    }
-    ro.mirror_batch = b;
+    if (auto e = txj::tools::ParseU64("--batch", batch_s, 1, 65536, &b)) return usage(*e);
+    a->ro.mirror_batch = b;
   }
   for (const auto& s : servers) {
-    if (s.empty()) {
-      std::cerr << "journal-mirror: --server: empty URL\n";
-      return 2;
-    }
+    if (s.empty()) return usage("--server: empty URL");
   }
-  ro.servers = servers;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-#ifndef TXJ_TOOL_NATS
-  std::cerr << "journal-mirror: built without NATS support (libnats-dev was not found): nothing was created\n";
-  return 3;
-#else
-  // 1. The stream, before anything is created.
+  a->ro.servers = servers;
+  return std::nullopt;
+}
+
+#ifdef TXJ_TOOL_NATS
+// Waits for the stream, before anything is created; an exit status when
+// it cannot be found.
+std::optional<int> WaitForStream(const Args& a) {
   for (std::uint64_t attempt = 1;; ++attempt) {
     std::string why;
-    const Probe p = ProbeStream(ro, &why);
-    if (p == Probe::kFound) break;
-    if (p == Probe::kNoStream || p == Probe::kError || attempt >= policy.attempts || g_stop) {
+    const Probe p = ProbeStream(a.ro, &why);
+    if (p == Probe::kFound) return std::nullopt;
+    if (p == Probe::kNoStream || p == Probe::kError || attempt >= a.policy.attempts || g_stop) {
       std::cerr << "journal-mirror: " << why;
-      if (p == Probe::kUnreachable) std::cerr << " (" << attempt << " of " << policy.attempts << " attempts)";
-      std::cerr << "; nothing was created in " << dir << "\n";
+      if (p == Probe::kUnreachable) std::cerr << " (" << attempt << " of " << a.policy.attempts << " attempts)";
+      std::cerr << "; nothing was created in " << a.dir << "\n";
       return 3;
     }
-    const std::uint64_t w = policy.WaitAfter(attempt);
+    const std::uint64_t w = a.policy.WaitAfter(attempt);
     std::cerr << "journal-mirror: " << why << "; retrying in " << w << " ms (attempt " << attempt << " of "
-              << policy.attempts << ")\n";
+              << a.policy.attempts << ")\n";
     Nap(w);
   }
-  if (g_stop) return 0;
-  // 2. The local journal, and what the stream holds.
-  txj::Options jo;
-  jo.durability = durability == "commit" ? txj::Durability::kCommit : txj::Durability::kNone;
-  auto j = txj::Journal::open(dir, jo);
-  if (!j.ok()) {
-    std::cerr << "journal-mirror: " << j.status().ToString() << "\n";
-    return 3;
-  }
-  auto m = txj::Mirror::open(**j, ro);
-  if (!m.ok()) {
-    std::cerr << "journal-mirror: " << m.status().ToString() << "\n";
-    return 3;
-  }
-  std::uint64_t applied = 0, failures = 0;
-  for (;;) {
-    if (g_stop) break;
-    auto n = (*m)->apply_available();
+}
+
+// Applies the stream until stopped (or once); an exit status on failure.
+std::optional<int> Follow(const Args& a, txj::Mirror& m, std::uint64_t* applied) {
+  std::uint64_t failures = 0;
+  while (!g_stop) {
+    auto n = m.apply_available();
     if (!n.ok()) {
       const txj::Status& s = n.status();
       if (s.code() == txj::Code::kInvalidArgument || s.IsCorruption()) {
@@ -224,23 +215,54 @@ int Run(int argc, char** argv) {
         return 1;
       }
       ++failures;
-      if (failures >= policy.attempts) {
-        std::cerr << "journal-mirror: " << s.ToString() << " (" << failures << " of " << policy.attempts
+      if (failures >= a.policy.attempts) {
+        std::cerr << "journal-mirror: " << s.ToString() << " (" << failures << " of " << a.policy.attempts
                   << " attempts); giving up, the journal holds what was applied\n";
         return 3;
       }
-      const std::uint64_t w = policy.WaitAfter(failures);
+      const std::uint64_t w = a.policy.WaitAfter(failures);
       std::cerr << "journal-mirror: " << s.ToString() << "; retrying in " << w << " ms (attempt " << failures
-                << " of " << policy.attempts << ")\n";
+                << " of " << a.policy.attempts << ")\n";
       Nap(w);
       continue;
     }
     if (failures > 0) std::cerr << "journal-mirror: reached the stream again\n";
     failures = 0;
-    applied += *n;
-    if (once) break;
+    *applied += *n;
+    if (a.once) break;
     if (*n == 0) Nap(20);
   }
+  return std::nullopt;
+}
+#endif
+
+int Run(int argc, char** argv) {
+  Args a;
+  if (auto exit = ParseArgs(argc, argv, &a)) return *exit;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+#ifndef TXJ_TOOL_NATS
+  std::cerr << "journal-mirror: built without NATS support (libnats-dev was not found): nothing was created\n";
+  return 3;
+#else
+  // 1. The stream, before anything is created.
+  if (auto exit = WaitForStream(a)) return *exit;
+  if (g_stop) return 0;
+  // 2. The local journal, and what the stream holds.
+  txj::Options jo;
+  jo.durability = a.durability == "commit" ? txj::Durability::kCommit : txj::Durability::kNone;
+  auto j = txj::Journal::open(a.dir, jo);
+  if (!j.ok()) {
+    std::cerr << "journal-mirror: " << j.status().ToString() << "\n";
+    return 3;
+  }
+  auto m = txj::Mirror::open(**j, a.ro);
+  if (!m.ok()) {
+    std::cerr << "journal-mirror: " << m.status().ToString() << "\n";
+    return 3;
+  }
+  std::uint64_t applied = 0;
+  if (auto exit = Follow(a, **m, &applied)) return *exit;
   std::cout << json{{"applied_transactions", applied}, {"next_offset", (*j)->next_offset()}}.dump() << "\n";
   txj::Status c = (*j)->close();
   if (!c.ok()) {

@@ -14,12 +14,16 @@
 // built without NATS, or another error.
 #include <CLI/CLI.hpp>
 
+#include <atomic>
+
 #include <chrono>
 #include <csignal>
 #include <iostream>
+#include <optional>
 #include <stop_token>
 #include <thread>
 
+#include "cli_parse.h"
 #include "tool_util.h"
 #include "txjournal/journal.h"
 #include "txjournal/replication.h"
@@ -29,7 +33,15 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
-int Run(int argc, char** argv) {
+struct Args {
+  std::string dir;
+  txj::ReplicationOptions ro;
+  std::uint64_t progress_ms = 1000;
+};
+
+// Parses and checks the command line; an exit status when the program
+// must stop (usage, --help, --version).
+std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
   CLI::App app{"Publish the committed transactions of the txjournal journal in DIR to a NATS JetStream stream "
                "(created if missing), one message per event, in commit order, from a process of its own: DIR is "
                "opened read-only and followed while its writer commits. Where replication stands is read from "
@@ -40,13 +52,12 @@ int Run(int argc, char** argv) {
                "it needs next was dropped or is damaged; 2 usage; 3 cannot open DIR, built without NATS, or "
                "another error.",
                "journal-replicate"};
-  std::string dir, window_s, progress_s, replicas_s;
-  txj::ReplicationOptions ro;
+  std::string window_s, progress_s, replicas_s;
   std::vector<std::string> servers;
-  app.add_option("dir", dir, "journal directory (opened read-only)")->required();
+  app.add_option("dir", a->dir, "journal directory (opened read-only)")->required();
   app.add_option("--server", servers, "NATS server URL, e.g. nats://127.0.0.1:4222 (repeatable)")->required();
-  app.add_option("--stream", ro.stream, "JetStream stream")->capture_default_str();
-  app.add_option("--prefix", ro.subject_prefix, "subject prefix")->capture_default_str();
+  app.add_option("--stream", a->ro.stream, "JetStream stream")->capture_default_str();
+  app.add_option("--prefix", a->ro.subject_prefix, "subject prefix")->capture_default_str();
   auto* replicas_opt = app.add_option("--replicas", replicas_s, "replicas of the stream when it is created (1 to 5, default 1)");
   auto* window_opt = app.add_option("--window", window_s,
                                     "messages published and not yet acknowledged, at most (1 to 1000000, default 4096)");
@@ -54,58 +65,65 @@ int Run(int argc, char** argv) {
                                       "interval of the progress lines on stderr in ms (0: none; default 1000)");
   app.set_version_flag("--version", txj::tools::VersionText("journal-replicate"),
                        "print the program, library and on-disk format versions and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForVersion& v) {
-    std::cout << v.what() << "\n";
-    return 0;
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "journal-replicate: " << e.what() << "\nRun with --help for usage.\n";
-    return 2;
+  if (auto exit = txj::tools::ParseCommandLine(app, argc, argv, std::cout, std::cerr, "journal-replicate", {})) {
+    return *exit;
   }
-  std::uint64_t window = ro.publish_window, progress_ms = 1000, replicas = 1;
+  auto usage = [](const std::string& e) {
+    std::cerr << "journal-replicate: " << e << "\n";
+    return 2;
+  };
+  std::uint64_t window = a->ro.publish_window, replicas = 1;
   if (*window_opt) {
-    if (auto e = txj::tools::ParseU64("--window", window_s, 1, 1000000, &window)) {
-      std::cerr << "journal-replicate: " << *e << "\n";
-      return 2;
-    }
+    if (auto e = txj::tools::ParseU64("--window", window_s, 1, 1000000, &window)) return usage(*e);
   }
   if (*progress_opt) {
-    if (auto e = txj::tools::ParseU64("--progress-ms", progress_s, 0, 3600000, &progress_ms)) {
-      std::cerr << "journal-replicate: " << *e << "\n";
-      return 2;
-    }
+    if (auto e = txj::tools::ParseU64("--progress-ms", progress_s, 0, 3600000, &a->progress_ms)) return usage(*e);
   }
   if (*replicas_opt) {
-    if (auto e = txj::tools::ParseU64("--replicas", replicas_s, 1, 5, &replicas)) {
-      std::cerr << "journal-replicate: " << *e << "\n";
-      return 2;
-    }
+    if (auto e = txj::tools::ParseU64("--replicas", replicas_s, 1, 5, &replicas)) return usage(*e);
   }
   for (const auto& s : servers) {
-    if (s.empty()) {
-      std::cerr << "journal-replicate: --server: empty URL\n";
-      return 2;
-    }
+    if (s.empty()) return usage("--server: empty URL");
   }
-  ro.servers = servers;
-  ro.publish_window = window;
-  ro.replicas = static_cast<int>(replicas);
+  a->ro.servers = servers;
+  a->ro.publish_window = window;
+  a->ro.replicas = static_cast<int>(replicas);
+  return std::nullopt;
+}
+
+// Prints progress every --progress-ms until a signal or the replicator's end.
+void Watch(const Args& a, txj::Replicator& rep, const std::atomic<bool>& done) {
+  auto last = std::chrono::steady_clock::now();
+  std::uint64_t last_published = 0;
+  while (!g_stop && !done) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const auto now = std::chrono::steady_clock::now();
+    if (a.progress_ms == 0 || now - last < std::chrono::milliseconds(a.progress_ms)) continue;
+    const txj::ReplicatorStats st = rep.stats();
+    const double secs = std::chrono::duration<double>(now - last).count();
+    std::cerr << "journal-replicate: " << a.dir << " -> " << a.ro.stream << ": next offset " << st.next_offset
+              << ", lag " << st.lag_events << " events (" << st.lag_bytes << " bytes), published " << st.published
+              << " (" << static_cast<std::uint64_t>((st.published - last_published) / secs) << "/s), duplicates "
+              << st.duplicates << ", retries " << st.retries << "\n";
+    last_published = st.published;
+    last = now;
+  }
+}
+
+int Run(int argc, char** argv) {
+  Args a;
+  if (auto exit = ParseArgs(argc, argv, &a)) return *exit;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-
   txj::Options jo;
   jo.read_only = true;
   jo.create_if_missing = false;
-  auto j = txj::Journal::open(dir, jo);
+  auto j = txj::Journal::open(a.dir, jo);
   if (!j.ok()) {
-    std::cerr << "journal-replicate: open " << dir << ": " << j.status().ToString() << "\n";
+    std::cerr << "journal-replicate: open " << a.dir << ": " << j.status().ToString() << "\n";
     return 3;
   }
-  auto rep = txj::Replicator::open(**j, ro);
+  auto rep = txj::Replicator::open(**j, a.ro);
   if (!rep.ok()) {
     std::cerr << "journal-replicate: " << rep.status().ToString() << "\n";
     return 3;
@@ -117,21 +135,7 @@ int Run(int argc, char** argv) {
     result = (*rep)->run(stop.get_token());
     done = true;
   });
-  auto last = std::chrono::steady_clock::now();
-  std::uint64_t last_published = 0;
-  while (!g_stop && !done) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const auto now = std::chrono::steady_clock::now();
-    if (progress_ms == 0 || now - last < std::chrono::milliseconds(progress_ms)) continue;
-    const txj::ReplicatorStats st = (*rep)->stats();
-    const double secs = std::chrono::duration<double>(now - last).count();
-    std::cerr << "journal-replicate: " << dir << " -> " << ro.stream << ": next offset " << st.next_offset
-              << ", lag " << st.lag_events << " events (" << st.lag_bytes << " bytes), published " << st.published
-              << " (" << static_cast<std::uint64_t>((st.published - last_published) / secs) << "/s), duplicates "
-              << st.duplicates << ", retries " << st.retries << "\n";
-    last_published = st.published;
-    last = now;
-  }
+  Watch(a, **rep, done);
   stop.request_stop();
   t.join();
   const txj::ReplicatorStats st = (*rep)->stats();
