@@ -492,6 +492,43 @@ json LatencySummary(std::vector<std::int64_t>& ns, bool curve) {
   return s;
 }
 
+// The roll workload's schedule for `n` calls driving limit-prefaulted (the
+// same records into prefaulted memory): what the schedule, the clock and
+// this machine's scheduling cost with no journal at all.
+void RollBaseline(const Config& c, Clock::duration period, std::chrono::seconds deadline, std::size_t n,
+                  const std::string& payload, std::vector<std::int64_t>* lat, std::string* failure) {
+  for (auto& e : MakeEngines()) {
+    if (e->name() != "limit-prefaulted") continue;
+    const std::string bdir = Fresh(c, "roll-baseline");
+    if (e->Open(bdir, Shape{100, 1, false, false})) {
+      ScheduledRun base = RunOnSchedule(
+          period, deadline, n, [&] { return e->Commit(payload); }, [&](std::uint64_t i, double) { return i >= n; });
+      if (!base.failure.empty()) *failure = base.failure;
+      lat->insert(lat->end(), base.latency_ns.begin(), base.latency_ns.end());
+    } else {
+      *failure = e->error;
+    }
+    e->Close();
+    fs::remove_all(bdir);
+  }
+}
+
+// The roll row's latencies: corrected for coordinated omission (pooled and
+// per repetition), the service times, and the no-journal baseline's.
+void AddRollLatencies(json& row, std::vector<std::int64_t>& lat, std::vector<std::int64_t>& service,
+                      std::vector<std::int64_t>& base_lat, const std::string& base_failure,
+                      const std::vector<double>& rep_p9999_us, const std::vector<double>& rep_max_us) {
+  const json summary = LatencySummary(lat, true);
+  for (auto& [k, v] : summary.items()) row[k] = v;
+  row["per_repetition"] = {{"p9999_us", rep_p9999_us}, {"max_us", rep_max_us}};
+  // Without the correction: how long each append call took once started.
+  // A gap between these and the corrected figures is queueing behind
+  // stalls, or a writer slower than the rate.
+  row["service_time"] = LatencySummary(service, false);
+  row["baseline_limit_prefaulted"] = LatencySummary(base_lat, true);
+  if (!base_failure.empty()) row["baseline_limit_prefaulted"]["failed"] = base_failure;
+}
+
 // Appends at a fixed rate across segment rolls. Each append is one event of
 // 100 B in its own transaction (begin, append, commit) under kNone: the
 // event is visible to readers when it returns. The run ends once
@@ -565,46 +602,21 @@ json Roll(const Config& c) {
       service.insert(service.end(), run.service_ns.begin(), run.service_ns.end());
 
       // The same schedule, as many calls, no journal.
-      auto engines = MakeEngines();
-      for (auto& e : engines) {
-        if (e->name() != "limit-prefaulted" || n == 0) continue;
-        const std::string bdir = Fresh(c, "roll-baseline");
-        if (e->Open(bdir, Shape{100, 1, false, false})) {
-          ScheduledRun base = RunOnSchedule(
-              period, deadline, n, [&] { return e->Commit(payload); },
-              [&](std::uint64_t i, double) { return i >= n; });
-          if (!base.failure.empty()) base_failure = base.failure;
-          base_lat.insert(base_lat.end(), base.latency_ns.begin(), base.latency_ns.end());
-        } else {
-          base_failure = e->error;
-        }
-        e->Close();
-        fs::remove_all(bdir);
-      }
+      if (n > 0) RollBaseline(c, period, deadline, n, payload, &base_lat, &base_failure);
     }
     json row{{"segment_size", seg}, {"rate_per_second", c.roll_rate}, {"payload", 100}, {"per_txn", 1},
              {"durability", "none"}};
     if (!failure.empty()) row["failed"] = failure;
-    if (lat.empty()) {
-      out.push_back(row);
-      continue;
+    if (!lat.empty()) {
+      row["appends"] = lat.size();
+      row["rolls_at_least"] = min_rolls;
+      row["achieved_per_second"] = Median(achieved);
+      AddRollLatencies(row, lat, service, base_lat, base_failure, rep_p9999_us, rep_max_us);
+      row["record_bytes_per_event"] = model::BytesPerEvent(100, 1);
+      row["device_bytes_per_event"] = bytes.empty() ? -1.0 : Median(bytes);
+      row["device_wide_bytes_per_event"] = disk.empty() ? -1.0 : Median(disk);
+      row["fdatasync_calls_during_run"] = syncs_on_run;
     }
-    row["appends"] = lat.size();
-    row["rolls_at_least"] = min_rolls;
-    row["achieved_per_second"] = Median(achieved);
-    const json summary = LatencySummary(lat, true);
-    for (auto& [k, v] : summary.items()) row[k] = v;
-    row["per_repetition"] = {{"p9999_us", rep_p9999_us}, {"max_us", rep_max_us}};
-    // Without the correction: how long each append call took once started.
-    // A gap between these and the corrected figures is queueing behind
-    // stalls, or a writer slower than the rate.
-    row["service_time"] = LatencySummary(service, false);
-    row["baseline_limit_prefaulted"] = LatencySummary(base_lat, true);
-    if (!base_failure.empty()) row["baseline_limit_prefaulted"]["failed"] = base_failure;
-    row["record_bytes_per_event"] = model::BytesPerEvent(100, 1);
-    row["device_bytes_per_event"] = bytes.empty() ? -1.0 : Median(bytes);
-    row["device_wide_bytes_per_event"] = disk.empty() ? -1.0 : Median(disk);
-    row["fdatasync_calls_during_run"] = syncs_on_run;
     out.push_back(row);
   }
   return out;
@@ -1214,7 +1226,8 @@ std::string Caption(const json& r) {
 
 // Writes the CSV files, and the plots if gnuplot is there; returns the names
 // of the files written.
-std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
+// append.csv and roll.csv; returns the files written.
+std::vector<std::string> WriteCsv(const Config& c, const json& r) {
   std::vector<std::string> written;
   {
     std::ofstream csv(c.out + "/append.csv");
@@ -1251,10 +1264,24 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
     }
     written.push_back("roll.csv");
   }
-  // Plot data: one file per series, so that points are joined.
-  const std::string data = c.out + "/plot-data";
+  return written;
+}
+
+// What the plots draw, one file per series under plot-data/ (so that
+// points are joined): the append series by durability, the roll series.
+struct PlotSeries {
+  std::string data;
+  std::map<bool, std::vector<std::string>> append;  // durable -> engines with a series
+  std::vector<std::string> roll;
+};
+
+PlotSeries WritePlotData(const Config& c, const json& r) {
+  PlotSeries ps;
+  ps.data = c.out + "/plot-data";
+  const std::string& data = ps.data;
+  auto& series = ps.append;
+  auto& roll_series = ps.roll;
   fs::create_directories(data);
-  std::map<bool, std::vector<std::string>> series;  // durable -> engines with a series
   if (r.contains("append")) {
     for (bool durable : {false, true}) {
       for (const auto& n : kEngineOrder) {
@@ -1284,7 +1311,6 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
       if (!s.empty()) f << s.back() << " 1\n";
     }
   }
-  std::vector<std::string> roll_series;
   if (r.contains("roll")) {
     for (const auto& g : r["roll"]) {
       if (!g.contains("quantiles_us")) continue;
@@ -1308,9 +1334,17 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
       }
     }
   }
+  return ps;
+}
+
+// plots.gp, and the SVGs gnuplot draws from it (none without gnuplot).
+void WritePlots(const Config& c, const json& r, const PlotSeries& ps, std::vector<std::string>& written) {
+  const std::string& data = ps.data;
+  const auto& series = ps.append;
+  const auto& roll_series = ps.roll;
   if (::system("command -v gnuplot > /dev/null 2>&1") != 0) {
     std::fprintf(stderr, "gnuplot not found: no plots drawn (CSV and JSON written)\n");
-    return written;
+    return;
   }
   const std::string caption = Caption(r);
   std::ofstream gp(c.out + "/plots.gp");
@@ -1318,7 +1352,7 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
      << "set bmargin 7\nset grid lc rgb '#dddddd'\nset key outside right top noenhanced\n"
      << "set label 1 \"" << caption << "\" at screen 0.01, screen 0.05 left font ',10' noenhanced\n";
   auto throughput = [&](bool durable) {
-    if (series[durable].empty()) return;
+    if (!series.count(durable) || series.at(durable).empty()) return;
     const std::string file = durable ? "throughput-sync.svg" : "throughput.svg";
     gp << "set output '" << c.out << "/" << file << "'\n"
        << "set title \"journal-bench: append throughput, 100 events per transaction, "
@@ -1327,7 +1361,7 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
        << "set logscale xy\nset xlabel 'payload bytes per event'\nset ylabel 'events/s'\n"
        << "set xtics (64, 100, 256, 1024, 4096)\nset format y '%.0s%c'\nplot ";
     bool first = true;
-    for (const auto& n : series[durable]) {
+    for (const auto& n : series.at(durable)) {
       gp << (first ? "" : ", ") << "'" << data << "/append-" << (durable ? "sync-" : "") << n
          << ".dat' using 1:2:3:4 with yerrorlines lw 2 pt 7 ps 0.8 lc rgb '" << Colour(n) << "' title '" << n << "'";
       first = false;
@@ -1381,6 +1415,11 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
                                  [](const std::string& f) { return f.size() > 4 && f.substr(f.size() - 4) == ".svg"; }),
                   written.end());
   }
+}
+
+std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
+  std::vector<std::string> written = WriteCsv(c, r);
+  WritePlots(c, r, WritePlotData(c, r), written);
   return written;
 }
 

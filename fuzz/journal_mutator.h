@@ -132,179 +132,184 @@ void SetBody(Record& r, const T& t) {
   std::memcpy(r.body.data(), &t, sizeof t);
 }
 
-// Gives every record the LSN it will have, makes the transaction
-// bookkeeping consistent if `fix`, and computes the checksums.
-inline void Finish(Journal& j, bool fix, std::mt19937_64& rng) {
-  // Transaction state, as txn_checker.cc follows it.
+// The transaction state along the records, as txn_checker.cc follows it.
+struct TxnFollow {
   bool open = false;
   std::uint64_t begin_lsn = 0, records = 0, running = 0, next_offset = 0, top_events = 0, txn = 0;
   std::vector<std::pair<std::uint32_t, std::uint64_t>> stack;  // sub id, events
   std::uint32_t max_sub = 0;
   std::uint32_t epoch = 0;
+
+  // Makes `r` (of `type`) consistent with the state: ids, depth, counts and
+  // bodies as a writer would have written them.
+  void Fix(Record& r, RecordType type) {
+    if (r.h.epoch < epoch) r.h.epoch = epoch;
+    std::uint64_t& top_count = stack.empty() ? top_events : stack.back().second;
+    const std::uint32_t top = stack.empty() ? 0 : stack.back().first;
+    auto inside = [&](std::uint16_t depth, std::uint32_t sub) {
+      r.h.txn_id = txn;
+      r.h.depth = depth;
+      r.h.sub_id = sub;
+    };
+    switch (type) {
+      case RecordType::kBegin:
+        r.h.depth = 0;
+        r.h.sub_id = 0;
+        r.body.resize(sizeof(format::BeginBody));
+        if (r.h.txn_id <= txn) r.h.txn_id = txn + 1;
+        break;
+      case RecordType::kSubBegin: {
+        inside(static_cast<std::uint16_t>(stack.size() + 1), r.h.sub_id <= max_sub ? max_sub + 1 : r.h.sub_id);
+        auto b = Body<format::SubBeginBody>(r);
+        b.parent_sub_id = top;
+        b.reserved = 0;
+        r.body.resize(sizeof b);
+        SetBody(r, b);
+        break;
+      }
+      case RecordType::kEvent: inside(static_cast<std::uint16_t>(stack.size()), top); break;
+      case RecordType::kSubCommit:
+      case RecordType::kSubRollback:
+        inside(static_cast<std::uint16_t>(stack.size()), top);
+        r.body.resize(8);
+        SetBody(r, top_count);
+        break;
+      case RecordType::kCommit: {
+        inside(0, 0);
+        r.h.flags &= format::kFlagRewritten;
+        format::CommitBody c = Body<format::CommitBody>(r);
+        c.first_offset = next_offset;
+        c.event_count = top_events;
+        c.record_count = records;
+        c.running_hash = running;
+        c.begin_lsn = begin_lsn;
+        r.body.resize(sizeof c);
+        SetBody(r, c);
+        break;
+      }
+      case RecordType::kRollback: {
+        inside(0, 0);
+        format::RollbackBody b{records, begin_lsn};
+        r.body.resize(sizeof b);
+        SetBody(r, b);
+        break;
+      }
+      case RecordType::kSegmentEnd:
+        r.h.txn_id = 0;
+        r.h.depth = 0;
+        r.h.sub_id = 0;
+        r.h.flags = 0;
+        r.body.clear();
+        break;
+      case RecordType::kPadding:
+        if (r.body.size() < sizeof(format::PaddingBody)) r.body.resize(sizeof(format::PaddingBody));
+        if (open) inside(static_cast<std::uint16_t>(stack.size()), top);
+        break;
+    }
+    if (type != RecordType::kEvent && type != RecordType::kCommit) r.h.flags = 0;
+    if (type == RecordType::kEvent) FixEventBody(r);
+  }
+
+  // An event's body lengths add up to it.
+  static void FixEventBody(Record& r) {
+    if (r.body.size() < sizeof(format::EventBody) + 1) r.body.resize(sizeof(format::EventBody) + 1, 'x');
+    format::EventBody e = Body<format::EventBody>(r);
+    if (e.topic_length == 0) e.topic_length = 1;
+    if ((r.h.flags & format::kFlagHasKey) == 0) e.key_length = 0;
+    r.h.flags &= format::kFlagHasKey;
+    std::size_t fixed = sizeof e + e.topic_length + e.type_length + e.key_length;
+    if (fixed > r.body.size()) r.body.resize(fixed, 'y');
+    e.payload_length = static_cast<std::uint32_t>(r.body.size() - fixed);
+    SetBody(r, e);
+  }
+
+  // Follows the structure (as the checker does) past `r` at `lsn`.
+  void Follow(const Record& r, RecordType type, std::uint64_t lsn) {
+    if (r.h.epoch > epoch) epoch = r.h.epoch;
+    auto count = [&] {
+      ++records;
+      running = format::RunningHashStep(running, r.h.checksum);
+    };
+    switch (type) {
+      case RecordType::kBegin:
+        open = true;
+        txn = r.h.txn_id;
+        begin_lsn = lsn;
+        records = 1;
+        running = format::RunningHashStep(format::kRunningHashInit, r.h.checksum);
+        top_events = 0;
+        stack.clear();
+        max_sub = 0;
+        break;
+      case RecordType::kCommit:
+        if (open) next_offset += top_events;
+        open = false;
+        stack.clear();
+        break;
+      case RecordType::kRollback:
+        open = false;
+        stack.clear();
+        break;
+      case RecordType::kSegmentEnd: break;
+      case RecordType::kPadding:
+        if (!open) {
+          next_offset += Body<format::PaddingBody>(r).skipped_events;
+          txn = std::max<std::uint64_t>(txn, Body<format::PaddingBody>(r).last_txn_id);
+          break;
+        }
+        (stack.empty() ? top_events : stack.back().second) += Body<format::PaddingBody>(r).skipped_events;
+        count();
+        break;
+      default:
+        if (!open) break;
+        if (type == RecordType::kSubBegin) {
+          stack.push_back({r.h.sub_id, 0});
+          if (r.h.sub_id > max_sub) max_sub = r.h.sub_id;
+        } else if (type == RecordType::kEvent) {
+          ++(stack.empty() ? top_events : stack.back().second);
+        } else if ((type == RecordType::kSubCommit || type == RecordType::kSubRollback) && !stack.empty()) {
+          const std::uint64_t n = stack.back().second;
+          stack.pop_back();
+          if (type == RecordType::kSubCommit) (stack.empty() ? top_events : stack.back().second) += n;
+        }
+        count();
+        break;
+    }
+  }
+};
+
+// The checksum of `r` at `lsn`, as a writer computes it.
+inline std::uint64_t ChecksumOf(const Journal& j, const Record& r, RecordType type, std::uint64_t lsn) {
+  std::vector<std::uint8_t> bytes(format::AlignUp(r.h.length), 0);
+  std::memcpy(bytes.data(), &r.h, sizeof r.h);
+  Copy(bytes.data() + sizeof r.h, r.body.data(), r.body.size());
+  const std::uint32_t checked = type == RecordType::kPadding && r.h.length >= format::kPaddingCheckedSize
+                                    ? format::kPaddingCheckedSize
+                                    : r.h.length;
+  return internal::RecordChecksum(bytes.data(), checked, j.salt, lsn);
+}
+
+// Gives every record the LSN it will have, makes the transaction
+// bookkeeping consistent if `fix`, and computes the checksums.
+inline void Finish(Journal& j, bool fix, std::mt19937_64&) {
+  TxnFollow t;
   if (j.flags & 0x40) {  // the manifest's start: offsets and ids go on from there
-    next_offset = j.start[1];
-    txn = j.start[2];
+    t.next_offset = j.start[1];
+    t.txn = j.start[2];
   }
   for (std::size_t s = 0; s < j.segs.size(); ++s) {
-    const std::uint64_t base = SegmentBase(j, s);
-    std::uint64_t lsn = base + format::kSegmentHeaderSize;
+    std::uint64_t lsn = SegmentBase(j, s) + format::kSegmentHeaderSize;
     for (auto& r : j.segs[s].records) {
       if (r.raw) {
         lsn += r.body.size();
         continue;
       }
-      auto type = static_cast<RecordType>(r.h.type);
-      if (fix) {
-        if (r.h.epoch < epoch) r.h.epoch = epoch;
-        std::uint64_t& top_count = stack.empty() ? top_events : stack.back().second;
-        const std::uint32_t top = stack.empty() ? 0 : stack.back().first;
-        switch (type) {
-          case RecordType::kBegin:
-            r.h.depth = 0;
-            r.h.sub_id = 0;
-            r.body.resize(sizeof(format::BeginBody));
-            if (r.h.txn_id <= txn) r.h.txn_id = txn + 1;
-            break;
-          case RecordType::kSubBegin: {
-            r.h.txn_id = txn;
-            r.h.depth = static_cast<std::uint16_t>(stack.size() + 1);
-            if (r.h.sub_id <= max_sub) r.h.sub_id = max_sub + 1;
-            auto b = Body<format::SubBeginBody>(r);
-            b.parent_sub_id = top;
-            b.reserved = 0;
-            r.body.resize(sizeof b);
-            SetBody(r, b);
-            break;
-          }
-          case RecordType::kEvent:
-            r.h.txn_id = txn;
-            r.h.depth = static_cast<std::uint16_t>(stack.size());
-            r.h.sub_id = top;
-            break;
-          case RecordType::kSubCommit:
-          case RecordType::kSubRollback:
-            r.h.txn_id = txn;
-            r.h.depth = static_cast<std::uint16_t>(stack.size());
-            r.h.sub_id = top;
-            r.body.resize(8);
-            SetBody(r, top_count);
-            break;
-          case RecordType::kCommit: {
-            r.h.txn_id = txn;
-            r.h.depth = 0;
-            r.h.sub_id = 0;
-            r.h.flags &= format::kFlagRewritten;
-            format::CommitBody c = Body<format::CommitBody>(r);
-            c.first_offset = next_offset;
-            c.event_count = top_events;
-            c.record_count = records;
-            c.running_hash = running;
-            c.begin_lsn = begin_lsn;
-            r.body.resize(sizeof c);
-            SetBody(r, c);
-            break;
-          }
-          case RecordType::kRollback: {
-            r.h.txn_id = txn;
-            r.h.depth = 0;
-            r.h.sub_id = 0;
-            format::RollbackBody b{records, begin_lsn};
-            r.body.resize(sizeof b);
-            SetBody(r, b);
-            break;
-          }
-          case RecordType::kSegmentEnd:
-            r.h.txn_id = 0;
-            r.h.depth = 0;
-            r.h.sub_id = 0;
-            r.h.flags = 0;
-            r.body.clear();
-            break;
-          case RecordType::kPadding:
-            if (r.body.size() < sizeof(format::PaddingBody)) r.body.resize(sizeof(format::PaddingBody));
-            if (open) {
-              r.h.txn_id = txn;
-              r.h.depth = static_cast<std::uint16_t>(stack.size());
-              r.h.sub_id = top;
-            }
-            break;
-        }
-        if (type != RecordType::kEvent && type != RecordType::kCommit) r.h.flags = 0;
-        if (type == RecordType::kEvent) {
-          // The body's lengths add up to it.
-          if (r.body.size() < sizeof(format::EventBody) + 1) r.body.resize(sizeof(format::EventBody) + 1, 'x');
-          format::EventBody e = Body<format::EventBody>(r);
-          if (e.topic_length == 0) e.topic_length = 1;
-          if ((r.h.flags & format::kFlagHasKey) == 0) e.key_length = 0;
-          r.h.flags &= format::kFlagHasKey;
-          std::size_t fixed = sizeof e + e.topic_length + e.type_length + e.key_length;
-          if (fixed > r.body.size()) r.body.resize(fixed, 'y');
-          e.payload_length = static_cast<std::uint32_t>(r.body.size() - fixed);
-          SetBody(r, e);
-        }
-      }
+      const auto type = static_cast<RecordType>(r.h.type);
+      if (fix) t.Fix(r, type);
       r.h.length = static_cast<std::uint32_t>(format::kRecordHeaderSize + r.body.size());
-      const std::size_t size = format::AlignUp(r.h.length);
-      if (!r.keep_sum) {
-        std::vector<std::uint8_t> bytes(size, 0);
-        std::memcpy(bytes.data(), &r.h, sizeof r.h);
-        Copy(bytes.data() + sizeof r.h, r.body.data(), r.body.size());
-        const std::uint32_t checked =
-            type == RecordType::kPadding && r.h.length >= format::kPaddingCheckedSize ? format::kPaddingCheckedSize
-                                                                                       : r.h.length;
-        r.h.checksum = internal::RecordChecksum(bytes.data(), checked, j.salt, lsn);
-      }
-      // Follow the structure (as the checker does) for the next records.
-      if (r.h.epoch > epoch) epoch = r.h.epoch;
-      switch (type) {
-        case RecordType::kBegin:
-          open = true;
-          txn = r.h.txn_id;
-          begin_lsn = lsn;
-          records = 1;
-          running = format::RunningHashStep(format::kRunningHashInit, r.h.checksum);
-          top_events = 0;
-          stack.clear();
-          max_sub = 0;
-          break;
-        case RecordType::kCommit:
-          if (open) next_offset += top_events;
-          open = false;
-          stack.clear();
-          break;
-        case RecordType::kRollback:
-          open = false;
-          stack.clear();
-          break;
-        case RecordType::kSegmentEnd: break;
-        case RecordType::kPadding:
-          if (!open) {
-            next_offset += Body<format::PaddingBody>(r).skipped_events;
-            txn = std::max<std::uint64_t>(txn, Body<format::PaddingBody>(r).last_txn_id);
-            break;
-          }
-          (stack.empty() ? top_events : stack.back().second) += Body<format::PaddingBody>(r).skipped_events;
-          ++records;
-          running = format::RunningHashStep(running, r.h.checksum);
-          break;
-        default:
-          if (!open) break;
-          if (type == RecordType::kSubBegin) {
-            stack.push_back({r.h.sub_id, 0});
-            if (r.h.sub_id > max_sub) max_sub = r.h.sub_id;
-          } else if (type == RecordType::kEvent) {
-            ++(stack.empty() ? top_events : stack.back().second);
-          } else if ((type == RecordType::kSubCommit || type == RecordType::kSubRollback) && !stack.empty()) {
-            const std::uint64_t n = stack.back().second;
-            stack.pop_back();
-            if (type == RecordType::kSubCommit) (stack.empty() ? top_events : stack.back().second) += n;
-          }
-          ++records;
-          running = format::RunningHashStep(running, r.h.checksum);
-          break;
-      }
-      lsn += size;
-      (void)rng;
+      if (!r.keep_sum) r.h.checksum = ChecksumOf(j, r, type, lsn);
+      t.Follow(r, type, lsn);
+      lsn += format::AlignUp(r.h.length);
     }
   }
 }
@@ -418,6 +423,93 @@ inline Record NewRecord(RecordType t, const Record* like, std::mt19937_64& rng) 
   return r;
 }
 
+// The mutations of MutateOnce that take more than a line.
+
+// A body field nudged (or a bit of a short body flipped).
+inline void NudgeBodyField(Record& r, std::mt19937_64& rng) {
+  if (r.body.size() >= 8) {
+    const std::size_t f = 8 * (rng() % (r.body.size() / 8 < 6 ? r.body.size() / 8 : 6));
+    std::uint64_t v;
+    std::memcpy(&v, r.body.data() + f, 8);
+    v = Nudge(v, rng);
+    std::memcpy(r.body.data() + f, &v, 8);
+  } else if (!r.body.empty()) {
+    r.body[rng() % r.body.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+  }
+}
+
+// The body's length changed.
+inline void ResizeBody(Record& r, std::mt19937_64& rng) {
+  std::size_t n = r.body.size();
+  const unsigned k = static_cast<unsigned>(rng() % 4);
+  n = k == 0 ? n + 1 + rng() % 64 : k == 1 ? (n ? n - 1 - rng() % n : 0) : k == 2 ? n + 8 : rng() % 80;
+  r.body.resize(n, static_cast<std::uint8_t>(rng()));
+}
+
+// A torn record: the segment cut inside record `i`, its checksum left as it was.
+inline void TearRecord(std::vector<Record>& recs, std::size_t i, std::mt19937_64& rng) {
+  Record t = recs[i];
+  t.keep_sum = true;
+  const std::size_t len = format::kRecordHeaderSize + t.body.size();
+  std::vector<std::uint8_t> raw(len);
+  std::memcpy(raw.data(), &t.h, sizeof t.h);
+  Copy(raw.data() + sizeof t.h, t.body.data(), t.body.size());
+  raw.resize(1 + rng() % len);
+  Record torn;
+  torn.raw = true;
+  torn.body = std::move(raw);
+  recs.resize(i);
+  recs.push_back(std::move(torn));
+}
+
+// A segment's tail moved to the next segment (or back).
+inline void MoveSegmentTail(Journal& j, std::mt19937_64& rng) {
+  if (j.segs.size() < 4 && (j.segs.size() == 1 || rng() % 2)) j.segs.emplace_back();
+  if (j.segs.size() < 2) return;
+  const std::size_t from = rng() % j.segs.size(), to = (from + 1) % j.segs.size();
+  auto& a = j.segs[from].records;
+  const std::size_t cut = a.empty() ? 0 : rng() % a.size();
+  auto& b = j.segs[to].records;
+  b.insert(b.begin(), a.begin() + static_cast<std::ptrdiff_t>(cut), a.end());
+  a.resize(cut);
+  if (rng() % 2) a.push_back(NewRecord(RecordType::kSegmentEnd, nullptr, rng));
+}
+
+// A valid watermark at a record boundary (or the segment end).
+inline void PlaceWatermark(Journal& j, std::mt19937_64& rng) {
+  const std::size_t seg = rng() % (j.segs.empty() ? 1 : j.segs.size());
+  if (seg >= j.segs.size()) return;
+  std::uint64_t lsn = SegmentBase(j, seg) + format::kSegmentHeaderSize;
+  const auto& rs = j.segs[seg].records;
+  const std::size_t upto = rs.empty() ? 0 : rng() % (rs.size() + 1);
+  for (std::size_t k = 0; k < upto; ++k) {
+    lsn += rs[k].raw ? rs[k].body.size() : format::AlignUp(format::kRecordHeaderSize + rs[k].body.size());
+  }
+  if (rng() % 8 == 0) lsn = SegmentBase(j, seg) + kFuzzSegmentSize;
+  SetWatermark(j, seg, lsn, j.epoch);
+}
+
+// The manifest's flags, or where it says the journal starts.
+inline void MutateManifest(Journal& j, std::mt19937_64& rng) {
+  if (rng() % 2) {
+    j.flags = static_cast<std::uint8_t>((j.flags & 0x80) | (rng() & 0x7f));
+    return;
+  }
+  j.flags |= 0x40;
+  const unsigned k = static_cast<unsigned>(rng() % 3);
+  j.start[k] = k == 0 && rng() % 2 ? (rng() % 5) * kFuzzSegmentSize + format::kSegmentHeaderSize
+                                   : Nudge(j.start[k], rng);
+}
+
+// A segment dropped or duplicated.
+inline void DropOrDuplicateSegment(Journal& j, std::mt19937_64& rng) {
+  if (j.segs.size() > 1 && rng() % 2) {
+    j.segs.erase(j.segs.begin() + static_cast<std::ptrdiff_t>(rng() % j.segs.size()));
+  } else if (!j.segs.empty() && j.segs.size() < 4) {
+    j.segs.push_back(j.segs[rng() % j.segs.size()]);
+  }
+}
+
 // One record-level change.
 inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
   std::size_t s = 0, i = 0;
@@ -441,25 +533,8 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
     case 4: r->h.sub_id = static_cast<std::uint32_t>(Nudge(r->h.sub_id, rng)); break;
     case 5: r->h.epoch = static_cast<std::uint32_t>(Nudge(r->h.epoch, rng)); break;
     case 6: r->h.flags = static_cast<std::uint8_t>(rng() % 4); break;
-    case 7: {  // a body field
-      if (r->body.size() >= 8) {
-        const std::size_t f = 8 * (rng() % (r->body.size() / 8 < 6 ? r->body.size() / 8 : 6));
-        std::uint64_t v;
-        std::memcpy(&v, r->body.data() + f, 8);
-        v = Nudge(v, rng);
-        std::memcpy(r->body.data() + f, &v, 8);
-      } else if (!r->body.empty()) {
-        r->body[rng() % r->body.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
-      }
-      break;
-    }
-    case 8: {  // the body's length
-      std::size_t n = r->body.size();
-      const unsigned k = static_cast<unsigned>(rng() % 4);
-      n = k == 0 ? n + 1 + rng() % 64 : k == 1 ? (n ? n - 1 - rng() % n : 0) : k == 2 ? n + 8 : rng() % 80;
-      r->body.resize(n, static_cast<std::uint8_t>(rng()));
-      break;
-    }
+    case 7: NudgeBodyField(*r, rng); break;
+    case 8: ResizeBody(*r, rng); break;
     case 9: recs.erase(recs.begin() + static_cast<std::ptrdiff_t>(i)); break;
     case 10: recs.insert(recs.begin() + static_cast<std::ptrdiff_t>(i), *r); break;
     case 11: {  // swap with a neighbour
@@ -468,72 +543,17 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
       break;
     }
     case 12: recs.resize(i + 1 + (rng() % 2 ? 0 : (recs.size() - i - 1) / 2)); break;  // cut the segment
-    case 13: {  // a torn record: cut inside it, checksum left as it was
-      Record t = *r;
-      t.keep_sum = true;
-      const std::size_t len = format::kRecordHeaderSize + t.body.size();
-      std::vector<std::uint8_t> raw(len);
-      std::memcpy(raw.data(), &t.h, sizeof t.h);
-      Copy(raw.data() + sizeof t.h, t.body.data(), t.body.size());
-      raw.resize(1 + rng() % len);
-      Record torn;
-      torn.raw = true;
-      torn.body = std::move(raw);
-      recs.resize(i);
-      recs.push_back(std::move(torn));
-      break;
-    }
+    case 13: TearRecord(recs, i, rng); break;
     case 14: {  // a new record after it
       const auto t = static_cast<RecordType>(1 + rng() % 9);
       recs.insert(recs.begin() + static_cast<std::ptrdiff_t>(i) + 1, NewRecord(t, r, rng));
       break;
     }
     case 15: r->keep_sum = true; r->h.checksum ^= 1ull << (rng() % 64); break;  // a bad checksum
-    case 16: {  // move the segment's tail to the next segment (or back)
-      if (j.segs.size() < 4 && (j.segs.size() == 1 || rng() % 2)) j.segs.emplace_back();
-      if (j.segs.size() >= 2) {
-        const std::size_t from = rng() % j.segs.size(), to = (from + 1) % j.segs.size();
-        auto& a = j.segs[from].records;
-        const std::size_t cut = a.empty() ? 0 : rng() % a.size();
-        auto& b = j.segs[to].records;
-        b.insert(b.begin(), a.begin() + static_cast<std::ptrdiff_t>(cut), a.end());
-        a.resize(cut);
-        if (rng() % 2) a.push_back(NewRecord(RecordType::kSegmentEnd, nullptr, rng));
-      }
-      break;
-    }
-    case 17: {  // a valid watermark at a record boundary (or the segment end)
-      const std::size_t seg = rng() % (j.segs.empty() ? 1 : j.segs.size());
-      if (seg < j.segs.size()) {
-        std::uint64_t lsn = SegmentBase(j, seg) + format::kSegmentHeaderSize;
-        const auto& rs = j.segs[seg].records;
-        const std::size_t upto = rs.empty() ? 0 : rng() % (rs.size() + 1);
-        for (std::size_t k = 0; k < upto; ++k) {
-          lsn += rs[k].raw ? rs[k].body.size() : format::AlignUp(format::kRecordHeaderSize + rs[k].body.size());
-        }
-        if (rng() % 8 == 0) lsn = SegmentBase(j, seg) + kFuzzSegmentSize;
-        SetWatermark(j, seg, lsn, j.epoch);
-      }
-      break;
-    }
-    case 18:
-      if (rng() % 2) {
-        j.flags = static_cast<std::uint8_t>((j.flags & 0x80) | (rng() & 0x7f));
-      } else {  // where the manifest says the journal starts
-        j.flags |= 0x40;
-        const unsigned k = static_cast<unsigned>(rng() % 3);
-        j.start[k] = k == 0 && rng() % 2 ? (rng() % 5) * kFuzzSegmentSize + format::kSegmentHeaderSize
-                                         : Nudge(j.start[k], rng);
-      }
-      break;
-    default: {  // a segment dropped or duplicated
-      if (j.segs.size() > 1 && rng() % 2) {
-        j.segs.erase(j.segs.begin() + static_cast<std::ptrdiff_t>(rng() % j.segs.size()));
-      } else if (!j.segs.empty() && j.segs.size() < 4) {
-        j.segs.push_back(j.segs[rng() % j.segs.size()]);
-      }
-      break;
-    }
+    case 16: MoveSegmentTail(j, rng); break;
+    case 17: PlaceWatermark(j, rng); break;
+    case 18: MutateManifest(j, rng); break;
+    default: DropOrDuplicateSegment(j, rng); break;
   }
 }
 

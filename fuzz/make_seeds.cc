@@ -92,6 +92,30 @@ void Workload(Journal& j, std::mt19937_64& rng, int txns) {
   }
 }
 
+// Record seeds: windows of the clean journal's first segment at record
+// starts (every other event, every other record type).
+void PutRecordSeeds(const std::string& out, const std::string& clean) {
+  internal::ManifestData m;
+  (void)internal::ReadManifest(*DefaultFileSystem(), clean, &m);
+  const std::uint64_t salt = m.salt();
+  const std::string seg = ReadFile(clean + "/0000000000000000.seg");
+  std::uint64_t pos = format::kSegmentHeaderSize;
+  for (int k = 0; pos + format::kRecordHeaderSize <= seg.size() && k < 24; ++k) {
+    internal::RecordView r;
+    auto e = internal::DecodeRecord(reinterpret_cast<const std::uint8_t*>(seg.data()) + pos, seg.size() - pos, pos,
+                                    salt, &r);
+    if (e != internal::DecodeError::kNone) break;
+    if (k % 2 == 0 || r.type != RecordType::kEvent) {
+      std::string in;
+      Append(&in, pos);
+      Append(&in, salt);
+      in.append(seg, pos, std::min<std::size_t>(2048, seg.size() - pos));
+      Put(out + "/record", "record-" + std::to_string(k), in);
+    }
+    pos = r.next_lsn();
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,30 +162,7 @@ int main(int argc, char** argv) {
     raw += ReadFile(clean + "/0000000000000000.seg").substr(0, 8192);
     Put(out + "/dump", "raw-files", raw);
   }
-  // Records: windows of the clean journal's first segment at record starts.
-  {
-    internal::ManifestData m;
-    (void)internal::ReadManifest(*DefaultFileSystem(), clean, &m);
-    const std::uint64_t salt = m.salt();
-    const std::string seg = ReadFile(clean + "/0000000000000000.seg");
-    std::uint64_t pos = format::kSegmentHeaderSize;
-    int k = 0;
-    while (pos + format::kRecordHeaderSize <= seg.size() && k < 24) {
-      internal::RecordView r;
-      auto e = internal::DecodeRecord(reinterpret_cast<const std::uint8_t*>(seg.data()) + pos, seg.size() - pos, pos,
-                                      salt, &r);
-      if (e != internal::DecodeError::kNone) break;
-      if (k % 2 == 0 || r.type != RecordType::kEvent) {
-        std::string in;
-        Append(&in, pos);
-        Append(&in, salt);
-        in.append(seg, pos, std::min<std::size_t>(2048, seg.size() - pos));
-        Put(out + "/record", "record-" + std::to_string(k), in);
-      }
-      pos = r.next_lsn();
-      ++k;
-    }
-  }
+  PutRecordSeeds(out, clean);
   // journal-load input: the raw JSON lines journal-dump prints.
   {
     std::ostringstream dump, err;

@@ -363,18 +363,30 @@ Result<std::uint64_t> Catalog::TopicsOffset() {
   return KeyU64(mv);
 }
 
+namespace {
+
+// Deletes the offset index entries whose LSN is in [lo, hi); LMDB's error
+// code (0 when done).
+int DeleteIndexEntries(MDB_txn* txn, MDB_dbi index, std::uint64_t lo, std::uint64_t hi) {
+  MDB_cursor* cur = nullptr;
+  if (int rc = mdb_cursor_open(txn, index, &cur)) return rc;
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const std::uint64_t lsn = KeyU64(v);
+    if (lsn >= lo && lsn < hi && (rc = mdb_cursor_del(cur, 0)) != 0) break;
+  }
+  mdb_cursor_close(cur);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+}  // namespace
+
 Status Catalog::DropIndexRange(std::uint64_t lo, std::uint64_t hi) {
   TXJ_RETURN_IF_ERROR(NeedWritable("drop index entries"));
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
-  MDB_cursor* cur = nullptr;
-  TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, index_, &cur), "cursor_open"));
-  MDB_val k, v;
-  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    const std::uint64_t lsn = KeyU64(v);
-    if (lsn >= lo && lsn < hi) mdb_cursor_del(cur, 0);
-  }
-  mdb_cursor_close(cur);
+  TXJ_RETURN_IF_ERROR(Check(DeleteIndexEntries(txn.t, index_, lo, hi), "drop index entries"));
   int rc = mdb_txn_commit(txn.t);
   txn.t = nullptr;
   return Check(rc, "commit index drop");
@@ -384,15 +396,7 @@ Status Catalog::DropFrom(std::uint64_t lsn) {
   TXJ_RETURN_IF_ERROR(NeedWritable("drop index entries"));
   Txn txn;
   TXJ_RETURN_IF_ERROR(Check(mdb_txn_begin(env_, nullptr, 0, &txn.t), "txn_begin"));
-  MDB_cursor* cur = nullptr;
-  TXJ_RETURN_IF_ERROR(Check(mdb_cursor_open(txn.t, index_, &cur), "cursor_open"));
-  MDB_val k, v;
-  int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-  while (rc == 0) {
-    if (KeyU64(v) >= lsn) mdb_cursor_del(cur, 0);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-  }
-  mdb_cursor_close(cur);
+  TXJ_RETURN_IF_ERROR(Check(DeleteIndexEntries(txn.t, index_, lsn, ~std::uint64_t{0}), "drop index entries"));
   std::string key = "checkpoint";
   MDB_val kk = Val(key), cv;
   if (mdb_get(txn.t, meta_, &kk, &cv) == 0 && cv.mv_size == sizeof(Checkpoint)) {
@@ -400,7 +404,7 @@ Status Catalog::DropFrom(std::uint64_t lsn) {
     std::memcpy(&cp, cv.mv_data, sizeof cp);
     if (cp.lsn > lsn) mdb_del(txn.t, meta_, &kk, nullptr);
   }
-  rc = mdb_txn_commit(txn.t);
+  const int rc = mdb_txn_commit(txn.t);
   txn.t = nullptr;
   return Check(rc, "commit drop");
 }

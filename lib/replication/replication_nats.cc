@@ -909,13 +909,19 @@ class NatsMirror final : public Mirror {
     }
     buf_.push_back(std::move(p));
     if (buf_.size() < buf_count_) return std::uint64_t{0};
-    // A whole transaction: apply it all or nothing.
+    return ApplyBuffered(s);
+  }
+
+  // The transaction buffered whole (its last message at stream sequence
+  // `seq`), applied all or nothing; returns 1, or 0 when the mirror holds
+  // it already.
+  Result<std::uint64_t> ApplyBuffered(std::uint64_t seq) {
     std::uint64_t applied = 0;
     const std::uint64_t have = j_.next_offset();
     if (buf_first_ > have) {
       DropBuf();
       return Status::Corruption("mirror gap: stream " + link_.o.stream + " continues at offset " +
-                                std::to_string(buf_first_) + " (sequence " + std::to_string(s) +
+                                std::to_string(buf_first_) + " (sequence " + std::to_string(seq) +
                                 ") but the mirror holds only up to offset " + std::to_string(have));
     }
     if (buf_first_ == have) {
