@@ -322,6 +322,26 @@ json Lag(const std::string& dir, const txj::ReplicationOptions& ro, double rate,
           {"commit_to_ack_p99_ms", Quantile(ack_ms, 0.99)}};
 }
 
+// Lag rows at 10 k, 50 k and 100 k events/s against the server at `url`,
+// streams with `replicas` replicas.
+json LagRows(const std::string& dir, const std::string& url, int replicas, double seconds, const char* what) {
+  json rows = json::array();
+  int i = 0;
+  for (double rate : {10000.0, 50000.0, 100000.0}) {
+    txj::ReplicationOptions ro;
+    ro.servers = {url};
+    ro.replicas = replicas;
+    ro.stream = "L" + std::to_string(i);
+    ro.subject_prefix = "l" + std::to_string(i);
+    const std::string d = dir + std::to_string(i++);
+    json row = Lag(d, ro, rate, seconds);
+    std::fprintf(stderr, "replication lag, %s: %s\n", what, row.dump().c_str());
+    rows.push_back(row);
+    std::filesystem::remove_all(d);
+  }
+  return rows;
+}
+
 // Throughput rows against `url` (streams with `replicas` replicas).
 json Throughput(const std::string& dir, const std::string& url, int replicas, int reps, std::uint64_t n,
                 std::uint64_t n_sync, const std::string& tag) {
@@ -402,7 +422,7 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
   const std::uint64_t n = quick ? 20000 : std::max<std::uint64_t>(100000, static_cast<std::uint64_t>(100000 * seconds));
   const std::uint64_t n_sync = n / 10;
   json out;
-  out["settings"] = {{"server", "one nats-server, JetStream file storage, loopback; without --quick also a 3-node cluster (streams with 3 replicas), throughput only"},
+  out["settings"] = {{"server", "one nats-server, JetStream file storage, loopback; without --quick also a 3-node cluster (streams with 3 replicas), throughput and lag"},
                      {"events", n},
                      {"sync_publish_events", n_sync},
                      {"payload_bytes", kPayload},
@@ -413,22 +433,8 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
   if (Part("raw") || Part("raw_async") || Part("replicator") || Part("mirror")) {
     out["single_node"] = Throughput(dir, server.url(), 1, reps, n, n_sync, "1 node");
   }
-  json lag = json::array();
   const double lag_seconds = quick ? 0.5 : std::max(2.0, seconds);
-  int i = 0;
-  for (double rate : {10000.0, 50000.0, 100000.0}) {
-    if (!Part("lag")) break;
-    txj::ReplicationOptions ro;
-    ro.servers = {server.url()};
-    ro.stream = "L" + std::to_string(i);
-    ro.subject_prefix = "l" + std::to_string(i);
-    const std::string d = dir + "/lag" + std::to_string(i++);
-    json row = Lag(d, ro, rate, lag_seconds);
-    std::fprintf(stderr, "replication lag: %s\n", row.dump().c_str());
-    lag.push_back(row);
-    std::filesystem::remove_all(d);
-  }
-  out["lag"] = lag;
+  if (Part("lag")) out["lag"] = LagRows(dir + "/lag", server.url(), 1, lag_seconds, "1 node");
   if (!quick && Part("cluster")) {
     // Three nodes on loopback, streams with three replicas.
     NatsNode nodes[3] = {{"c0", dir + "/cluster0", 0, FreePort()},
@@ -442,6 +448,7 @@ json Replication(const std::string& dir, int reps, double seconds, bool quick) {
     } else {
       std::this_thread::sleep_for(std::chrono::seconds(3));  // meta leader elected
       out["cluster_3_nodes"] = Throughput(dir, nodes[0].url(), 3, reps, n, n_sync, "3 nodes");
+      if (Part("lag")) out["cluster_3_nodes"]["lag"] = LagRows(dir + "/clag", nodes[0].url(), 3, lag_seconds, "3 nodes");
     }
   }
   return out;
