@@ -94,9 +94,7 @@ TEST_CASE("a session commits every participant in name order with a deterministi
   CHECK(ids[0] == ids[1]);  // the same changes give the same id on another machine
 }
 
-TEST_CASE("session misuse is a distinct error each") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "session misuse is a distinct error each") {
   auto mc = MultiCommitter::open(*j);
   TXJ_REQUIRE_OK(mc);
   CHECK((*mc)->commit("k").status().code() == Code::kInvalidState);  // not in a session
@@ -107,9 +105,7 @@ TEST_CASE("session misuse is a distinct error each") {
   TXJ_CHECK_OK((*mc)->commit("k"));
 }
 
-TEST_CASE("a failing prepare rolls every participant back and nothing becomes visible") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a failing prepare rolls every participant back and nothing becomes visible") {
   auto mc = MultiCommitter::open(*j);
   TXJ_REQUIRE_OK(mc);
   auto jp = std::make_shared<JournalParticipant>(*j);
@@ -135,9 +131,7 @@ TEST_CASE("a failing prepare rolls every participant back and nothing becomes vi
   CHECK(CountTopic(*j, "orders") == 1);
 }
 
-TEST_CASE("reusing a completed key returns the original id and applies nothing twice") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "reusing a completed key returns the original id and applies nothing twice") {
   auto mc = MultiCommitter::open(*j);
   TXJ_REQUIRE_OK(mc);
   auto jp = std::make_shared<JournalParticipant>(*j);
@@ -158,9 +152,7 @@ TEST_CASE("reusing a completed key returns the original id and applies nothing t
   CHECK(r->value_or("") == *first);
 }
 
-TEST_CASE("a decided session interrupted by a failure is completed by the next begin with its key") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a decided session interrupted by a failure is completed by the next begin with its key") {
   std::vector<std::string> log;
   auto probe = std::make_shared<Probe>("b-probe", &log);
   probe->fail_on = "commit";  // after the decision
@@ -206,9 +198,7 @@ TEST_CASE("a decided session interrupted by a failure is completed by the next b
   CHECK(kvp->get("balance/s")->value_or("") == "100");
 }
 
-TEST_CASE("an undecided session interrupted is rolled back everywhere by recover()") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "an undecided session interrupted is rolled back everywhere by recover()") {
   auto jp = std::make_shared<JournalParticipant>(*j);
   std::shared_ptr<KvParticipant> kvp = std::move(KvParticipant::open(dir.sub("kv"))).value();
   std::vector<std::string> log;
@@ -508,9 +498,7 @@ TEST_CASE("an interrupted session is finished only once every participant it nam
   MESSAGE(trials, " registration sequences after 18 interruption points");
 }
 
-TEST_CASE("a participant registered after a session was interrupted takes no part in finishing it") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a participant registered after a session was interrupted takes no part in finishing it") {
   std::vector<std::string> log;
   auto failing = std::make_shared<Probe>("b-probe", &log);
   failing->fail_on = "commit";  // after the decision

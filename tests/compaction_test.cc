@@ -38,18 +38,10 @@ std::string ExpectedHash(const std::vector<ModelEvent>& events, const std::strin
 }
 
 std::vector<ModelEvent> ReadTopic(Journal& j, const std::string& topic, std::uint64_t from) {
-  auto c = j.open_cursor(from, Filter::for_topics({topic}));
-  INFO("cursor on ", topic, " from ", from, ": ", (c.ok() ? std::string("ok") : c.status().ToString()));
-  REQUIRE(c.ok());
+  INFO("topic ", topic);
   std::vector<ModelEvent> out;
-  for (;;) {
-    auto e = c->next();
-    INFO((e.ok() ? std::string("ok") : e.status().ToString()));
-    REQUIRE(e.ok());
-    if (!e->has_value()) break;
-    const Event& ev = **e;
-    out.push_back({ev.offset, ev.txn_id, std::string(ev.topic), std::string(ev.key.value_or("")),
-                   std::string(ev.payload), std::string(ev.type)});
+  for (auto& e : test::ReadAllEvents(j, from, Filter::for_topics({topic}))) {
+    out.push_back({e.offset, e.txn_id, std::move(e.topic), e.key.value_or(""), std::move(e.payload), std::move(e.type)});
   }
   return out;
 }
@@ -314,9 +306,7 @@ TEST_CASE("ids of transactions that compaction or retention removed are never ha
   CHECK(empty_tail_runs > 0);
 }
 
-TEST_CASE("a damaged newest snapshot falls back to an older one while history is kept, and is refused after") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a damaged newest snapshot falls back to an older one while history is kept, and is refused after") {
   auto lbk = std::make_shared<LatestByKeyCompactor>();
   TXJ_REQUIRE_OK(j->register_compactor("kv", lbk));
   std::vector<ModelEvent> model;
@@ -357,9 +347,7 @@ TEST_CASE("a damaged newest snapshot falls back to an older one while history is
   CHECK(listed->front().state_hash.rfind("damaged", 0) == 0);
 }
 
-TEST_CASE("a snapshot is never decoded by another compactor") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a snapshot is never decoded by another compactor") {
   TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx->append("kv", "put", "1", {.key = "a"}));
@@ -374,9 +362,7 @@ TEST_CASE("a snapshot is never decoded by another compactor") {
   CHECK(r.status().message().find("latest-by-key") != std::string::npos);
 }
 
-TEST_CASE("a fold over a C++ type is a compactor, and errors of the fold name the offset") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a fold over a C++ type is a compactor, and errors of the fold name the offset") {
   auto sum = MakeFoldCompactor<std::uint64_t>(
       "sum", 3, 0,
       [](std::uint64_t& n, const Event& e) {
@@ -408,9 +394,7 @@ TEST_CASE("a fold over a C++ type is a compactor, and errors of the fold name th
   CHECK(j->compact("unregistered").status().code() == Code::kNotFound);
 }
 
-TEST_CASE("latest-by-key rejects events without a key") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "latest-by-key rejects events without a key") {
   TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx->append("kv", "put", "no key"));
@@ -456,9 +440,7 @@ TEST_CASE("journal-compact compacts a topic and applies retention from the comma
   CHECK(ReadTopic(*j, "log", 100).size() == 450);
 }
 
-TEST_CASE("the catalog lists topics with their counts") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "the catalog lists topics with their counts") {
   for (int i = 0; i < 30; ++i) {
     auto tx = j->begin();
     TXJ_REQUIRE_OK(tx->append(i % 3 ? "a" : "b", "t", "xyz"));
@@ -601,9 +583,7 @@ bool Eventually(F done) {
   return false;
 }
 
-TEST_CASE("a compaction policy compacts its topic by itself after as many events, and leaves other topics alone") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a compaction policy compacts its topic by itself after as many events, and leaves other topics alone") {
   TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>(), {.every_events = 50}));
   TXJ_REQUIRE_OK(j->register_compactor("other", std::make_shared<LatestByKeyCompactor>()));
   for (int i = 0; i < 120; ++i) {
@@ -625,9 +605,7 @@ TEST_CASE("a compaction policy compacts its topic by itself after as many events
   CHECK(r->from_snapshot > 0);
 }
 
-TEST_CASE("a failed automatic compaction is reported with its topic and changes nothing") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a failed automatic compaction is reported with its topic and changes nothing") {
   TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>(), {.every_events = 10}));
   CHECK(j->automatic_compaction_status().ok());
   for (int i = 0; i < 30; ++i) {

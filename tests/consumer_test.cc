@@ -60,9 +60,7 @@ class MemoryHandler final : public Handler {
 
 }  // namespace
 
-TEST_CASE("a consumer handles committed events in order and restarts from next_offset after a failure") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a consumer handles committed events in order and restarts from next_offset after a failure") {
   Fill(*j, 20);
   std::stop_source stop;
   MemoryHandler h(7, 20, &stop);
@@ -82,9 +80,7 @@ TEST_CASE("a consumer handles committed events in order and restarts from next_o
   CHECK(backoff->failures() == 0);  // reset after the next success
 }
 
-TEST_CASE("a consumer waits for new commits and stops promptly when cancelled") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a consumer waits for new commits and stops promptly when cancelled") {
   std::stop_source stop;
   MemoryHandler h(-1, 5, &stop);
   Consumer c(*j, h);
@@ -111,9 +107,7 @@ TEST_CASE("a consumer waits for new commits and stops promptly when cancelled") 
   canceller.join();
 }
 
-TEST_CASE("a shared semaphore limits how many events consumers handle at once") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a shared semaphore limits how many events consumers handle at once") {
   Fill(*j, 40);
   auto sem = std::make_shared<Semaphore>(1);
   std::atomic<int> inflight{0}, max_inflight{0};
@@ -157,9 +151,7 @@ TEST_CASE("a shared semaphore limits how many events consumers handle at once") 
   CHECK(h3.seen.empty());
 }
 
-TEST_CASE("a consumer that falls behind compacted history is told so, never skipping") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a consumer that falls behind compacted history is told so, never skipping") {
   TXJ_REQUIRE_OK(j->register_compactor("t", std::make_shared<LatestByKeyCompactor>()));
   Fill(*j, 30);
   TXJ_REQUIRE_OK(j->compact("t"));
@@ -266,9 +258,7 @@ TEST_CASE("a handler whose state lives in the catalog handles each event exactly
   CHECK(total->value_or("0") == std::to_string(kEvents));  // no event counted twice, none lost
 }
 
-TEST_CASE("a publisher delivers every committed event at least once across restarts") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a publisher delivers every committed event at least once across restarts") {
   Fill(*j, 50);
   auto store = OffsetStore::open(*j);
   TXJ_REQUIRE_OK(store);
@@ -329,9 +319,7 @@ TEST_CASE("a lost catalog that held consumer offsets is an error, never a silent
   CHECK(*(*store)->load("c") == 0);  // started over, as asked
 }
 
-TEST_CASE("a cursor, consumer or publisher outliving its journal answers closed and touches nothing of it") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a cursor, consumer or publisher outliving its journal answers closed and touches nothing of it") {
   Fill(*j, 3);
   auto cur = j->open_cursor(0);
   TXJ_REQUIRE_OK(cur);

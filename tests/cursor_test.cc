@@ -85,9 +85,7 @@ TEST_CASE("wait_next wakes when another thread commits") {
   }
 }
 
-TEST_CASE("wait_next returns at once when a matching event is already committed") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "wait_next returns at once when a matching event is already committed") {
   Commit(*j, "ready");
   auto c = j->open_cursor(0);
   TXJ_REQUIRE_OK(c);
@@ -96,9 +94,7 @@ TEST_CASE("wait_next returns at once when a matching event is already committed"
   CHECK(e->payload == "ready");
 }
 
-TEST_CASE("wait_next times out at its deadline") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "wait_next times out at its deadline") {
   Commit(*j, "one");
   auto c = j->open_cursor(1);
   TXJ_REQUIRE_OK(c);
@@ -115,9 +111,7 @@ TEST_CASE("wait_next times out at its deadline") {
   CHECK(e2->payload == "two");
 }
 
-TEST_CASE("wait_next is cancelled by a stop request, before or during the wait") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "wait_next is cancelled by a stop request, before or during the wait") {
   auto c = j->open_cursor(0);
   TXJ_REQUIRE_OK(c);
   {
@@ -141,9 +135,7 @@ TEST_CASE("wait_next is cancelled by a stop request, before or during the wait")
   CHECK(e2->payload == "after");
 }
 
-TEST_CASE("closing a cursor from another thread wakes its wait with closed") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "closing a cursor from another thread wakes its wait with closed") {
   auto c = j->open_cursor(0);
   TXJ_REQUIRE_OK(c);
   Status close_status;
@@ -164,9 +156,7 @@ TEST_CASE("closing a cursor from another thread wakes its wait with closed") {
   CHECK(c->close().code() == Code::kClosed);
 }
 
-TEST_CASE("a closed cursor returns closed; an empty cursor handle too") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a closed cursor returns closed; an empty cursor handle too") {
   Commit(*j, "a");
   auto c = j->open_cursor(0);
   TXJ_REQUIRE_OK(c);
@@ -190,9 +180,7 @@ TEST_CASE("a closed cursor returns closed; an empty cursor handle too") {
   CHECK(j->open_cursor(0).status().code() == Code::kClosed);
 }
 
-TEST_CASE("filtered-out events advance the cursor position") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "filtered-out events advance the cursor position") {
   Commit(*j, {{"a", "a0"}, {"b", "b0"}, {"b", "b1"}, {"a", "a1"}});
   Commit(*j, {{"b", "b2"}, {"b", "b3"}});
   auto c = j->open_cursor(0, Filter::for_topics({"a"}));
@@ -234,9 +222,7 @@ TEST_CASE("filtered-out events advance the cursor position") {
   CHECK(w->offset == 10);
 }
 
-TEST_CASE("filters by topic, by type, and by both") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "filters by topic, by type, and by both") {
   Commit(*j, {{"orders", "o1"}, {"stock", "s1"}}, "created");
   Commit(*j, {{"orders", "o2"}, {"billing", "b1"}}, "deleted");
   Commit(*j, {{"orders", "o3"}, {"stock", "s2"}}, "");
@@ -257,18 +243,14 @@ TEST_CASE("filters by topic, by type, and by both") {
   CHECK(read(both) == std::vector<std::string>{"o1", "o2"});
 }
 
-TEST_CASE("an empty filter is an invalid argument") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "an empty filter is an invalid argument") {
   CHECK(j->open_cursor(0, Filter{}).status().code() == Code::kInvalidArgument);
   Filter f;
   f.match_all = false;
   CHECK(j->open_cursor(5, f).status().code() == Code::kInvalidArgument);
 }
 
-TEST_CASE("a cursor reopened at the last offset plus one never returns the last offset again") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a cursor reopened at the last offset plus one never returns the last offset again") {
   std::mt19937_64 rng(test::Seed());
   std::uint64_t total = 0;
   for (int t = 0; t < 40; ++t) {
@@ -355,9 +337,7 @@ TEST_CASE("uncommitted and rolled-back events are never returned, even while a t
   }
 }
 
-TEST_CASE("a reader thread following a writer sees every committed event once, in order, never a partial transaction") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a reader thread following a writer sees every committed event once, in order, never a partial transaction") {
   constexpr int kTxns = 300;
   std::atomic<bool> bad{false};
   std::string why;

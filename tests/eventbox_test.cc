@@ -52,9 +52,7 @@ class Counter final : public Processor {
 
 }  // namespace
 
-TEST_CASE("emit gives unique ids and list shows unprocessed events in order") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "emit gives unique ids and list shows unprocessed events in order") {
   auto box = Eventbox::open(*j);
   TXJ_REQUIRE_OK(box);
   std::set<std::string> ids;
@@ -77,9 +75,7 @@ TEST_CASE("emit gives unique ids and list shows unprocessed events in order") {
   CHECK((*box)->list("nobody")->empty());
 }
 
-TEST_CASE("a batch applies its transitions atomically and returns the post-process functions in order") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a batch applies its transitions atomically and returns the post-process functions in order") {
   auto box = std::move(Eventbox::open(*j)).value();
   for (int i = 0; i < 5; ++i) TXJ_REQUIRE_OK(box->emit("r", "e" + std::to_string(i)));
   Counter c;
@@ -95,9 +91,7 @@ TEST_CASE("a batch applies its transitions atomically and returns the post-proce
   CHECK(box->list("r")->size() == 2);
 }
 
-TEST_CASE("garbage is dropped even when prepare_mutation fails") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "garbage is dropped even when prepare_mutation fails") {
   auto box = std::move(Eventbox::open(*j)).value();
   TXJ_REQUIRE_OK(box->emit("r", "junk"));
   TXJ_REQUIRE_OK(box->emit("r", "real"));
@@ -111,9 +105,7 @@ TEST_CASE("garbage is dropped even when prepare_mutation fails") {
   CHECK(box->state("r")->first.empty());  // no transition applied
 }
 
-TEST_CASE("transitions that change nothing open no transaction and bump no version") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "transitions that change nothing open no transaction and bump no version") {
   auto box = std::move(Eventbox::open(*j)).value();
   TXJ_REQUIRE_OK(box->emit("r", "x"));
   struct Idle final : Processor {
@@ -130,9 +122,7 @@ TEST_CASE("transitions that change nothing open no transaction and bump no versi
   CHECK(box->list("r")->size() == 1);
 }
 
-TEST_CASE("a state-only transition happens with an empty inbox, and an idle processor writes nothing") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a state-only transition happens with an empty inbox, and an idle processor writes nothing") {
   auto box = std::move(Eventbox::open(*j)).value();
   // A timer-like processor: with no events it moves "waiting" to "expired"
   // once; in "expired" it has nothing to do and returns no transition.
@@ -171,9 +161,7 @@ TEST_CASE("a state-only transition happens with an empty inbox, and an idle proc
   CHECK(box->state("r")->second == 1);
 }
 
-TEST_CASE("a failing side effect rolls everything back and the events stay pending") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a failing side effect rolls everything back and the events stay pending") {
   auto box = std::move(Eventbox::open(*j)).value();
   for (int i = 0; i < 3; ++i) TXJ_REQUIRE_OK(box->emit("r", "e" + std::to_string(i)));
   Counter c;
@@ -193,9 +181,7 @@ TEST_CASE("a failing side effect rolls everything back and the events stay pendi
   }
 }
 
-TEST_CASE("a concurrent change makes a batch fail with contention and apply nothing") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a concurrent change makes a batch fail with contention and apply nothing") {
   auto box = std::move(Eventbox::open(*j)).value();
   TXJ_REQUIRE_OK(box->emit("r", "a"));
   TXJ_REQUIRE_OK(box->emit("r", "b"));
@@ -213,9 +199,7 @@ TEST_CASE("a concurrent change makes a batch fail with contention and apply noth
   CHECK(box->list("r")->size() == 1);
 }
 
-TEST_CASE("two processors of one recipient never both commit and never lose an event") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "two processors of one recipient never both commit and never lose an event") {
   auto box = std::move(Eventbox::open(*j)).value();
   const int kEvents = 200;
   for (int i = 0; i < kEvents; ++i) TXJ_REQUIRE_OK(box->emit("r", "e" + std::to_string(i)));

@@ -69,15 +69,9 @@ std::map<std::string, std::string> Snapshot(const std::string& dir) {
 
 std::vector<std::string> Payloads(Journal& j, std::uint64_t from = 0) {
   std::vector<std::string> out;
-  auto c = j.open_cursor(from);
-  REQUIRE(c.ok());
-  for (;;) {
-    auto e = c->next();
-    INFO((e.ok() ? std::string("ok") : e.status().ToString()));
-    REQUIRE(e.ok());
-    if (!e->has_value()) break;
-    CHECK((**e).offset == from + out.size());
-    out.emplace_back((**e).payload);
+  for (auto& e : test::ReadAllEvents(j, from)) {
+    CHECK(e.offset == from + out.size());
+    out.push_back(std::move(e.payload));
   }
   return out;
 }

@@ -143,9 +143,7 @@ std::vector<std::string> ReadAll(Journal& j, std::uint64_t from, const Filter& f
   return got;
 }
 
-TEST_CASE("replay through next, next_batch of any size and both mixed hands out exactly the events the writer committed") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "replay through next, next_batch of any size and both mixed hands out exactly the events the writer committed") {
   std::mt19937_64 rng(test::Seed());
   const std::vector<Want> all = WriteRandom(*j, rng);
   REQUIRE(all.size() > 1000);
@@ -173,9 +171,7 @@ TEST_CASE("replay through next, next_batch of any size and both mixed hands out 
   }
 }
 
-TEST_CASE("a batch never holds events of a transaction rolled back or not committed yet, not even past the count") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a batch never holds events of a transaction rolled back or not committed yet, not even past the count") {
   {
     auto tx = j->begin();
     REQUIRE(tx.ok());
@@ -222,9 +218,7 @@ TEST_CASE("a batch never holds events of a transaction rolled back or not commit
   CHECK(buf[49].type == "open");
 }
 
-TEST_CASE("a damaged record inside a committed transaction hands out none of that transaction's events") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a damaged record inside a committed transaction hands out none of that transaction's events") {
   for (int t = 0; t < 2; ++t) {
     auto tx = j->begin();
     REQUIRE(tx.ok());

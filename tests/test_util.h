@@ -73,6 +73,13 @@ inline Options SmallOptions(Durability d = Durability::kNone) {
 // Opens or fails the current test with the status text.
 std::unique_ptr<Journal> OpenOrDie(const std::string& dir, const Options& o);
 
+// What most tests begin with: a fresh journal with SmallOptions() in a
+// temporary directory (TEST_CASE_FIXTURE(test::FreshJournal, "...")).
+struct FreshJournal {
+  TempDir dir;
+  std::unique_ptr<Journal> j = OpenOrDie(dir.path(), SmallOptions());
+};
+
 }  // namespace txj::test
 
 // CHECKs that a Status or Result is OK, printing the error when not.
@@ -92,10 +99,12 @@ std::unique_ptr<Journal> OpenOrDie(const std::string& dir, const Options& o);
 namespace txj::test {
 inline std::string StatusText(const Status& s) { return s.ToString(); }
 
-// Every committed event from `from` on, copied (REQUIREs that reading works).
-inline std::vector<OwnedEvent> ReadAllEvents(Journal& j, std::uint64_t from = 0) {
+// Every committed event from `from` on that `filter` matches, copied
+// (REQUIREs that reading works).
+inline std::vector<OwnedEvent> ReadAllEvents(Journal& j, std::uint64_t from = 0, const Filter& filter = Filter::all()) {
   std::vector<OwnedEvent> out;
-  auto c = j.open_cursor(from);
+  auto c = j.open_cursor(from, filter);
+  INFO("cursor from ", from, ": ", (c.ok() ? std::string("ok") : c.status().ToString()));
   REQUIRE(c.ok());
   for (;;) {
     auto e = c->next();

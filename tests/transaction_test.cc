@@ -31,9 +31,7 @@ std::vector<std::string> ReadAllPayloads(Journal& j, std::uint64_t from = 0) {
 
 }  // namespace
 
-TEST_CASE("a committed sub-transaction's events become visible with its parent's commit") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a committed sub-transaction's events become visible with its parent's commit") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   TXJ_CHECK_OK(tx->append("t", "a", "1"));
@@ -49,9 +47,7 @@ TEST_CASE("a committed sub-transaction's events become visible with its parent's
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"1", "2"});
 }
 
-TEST_CASE("a rolled-back sub-transaction discards its committed descendants and the parent goes on") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a rolled-back sub-transaction discards its committed descendants and the parent goes on") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   TXJ_CHECK_OK(tx->append("t", "a", "keep-1"));
@@ -70,9 +66,7 @@ TEST_CASE("a rolled-back sub-transaction discards its committed descendants and 
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"keep-1", "keep-2"});
 }
 
-TEST_CASE("ending a parent while a child is open is an invalid-state error") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "ending a parent while a child is open is an invalid-state error") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   auto sub = tx->begin();
@@ -99,25 +93,15 @@ struct Seen {
 
 std::vector<Seen> ReadAll(Journal& j, std::uint64_t from = 0) {
   std::vector<Seen> out;
-  auto c = j.open_cursor(from);
-  REQUIRE(c.ok());
-  for (;;) {
-    auto e = c->next();
-    INFO((e.ok() ? std::string("ok") : e.status().ToString()));
-    REQUIRE(e.ok());
-    if (!e->has_value()) break;
-    const Event& ev = **e;
-    out.push_back({ev.offset, ev.txn_id, std::string(ev.topic), std::string(ev.type), std::string(ev.payload),
-                   ev.key ? std::optional<std::string>(std::string(*ev.key)) : std::nullopt});
+  for (auto& e : test::ReadAllEvents(j, from)) {
+    out.push_back({e.offset, e.txn_id, std::move(e.topic), std::move(e.type), std::move(e.payload), std::move(e.key)});
   }
   return out;
 }
 
 }  // namespace
 
-TEST_CASE("sub-transactions nest deeper than ten levels and commit level by level") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "sub-transactions nest deeper than ten levels and commit level by level") {
   auto top = j->begin();
   TXJ_REQUIRE_OK(top);
   std::vector<Transaction> chain;
@@ -153,9 +137,7 @@ TEST_CASE("sub-transactions nest deeper than ten levels and commit level by leve
   CHECK(ReadAllPayloads(*j) == want);
 }
 
-TEST_CASE("rolling back a middle level of a deep chain discards everything below it, levels above go on") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "rolling back a middle level of a deep chain discards everything below it, levels above go on") {
   auto top = j->begin();
   TXJ_REQUIRE_OK(top);
   std::vector<Transaction> chain;
@@ -193,9 +175,7 @@ TEST_CASE("rolling back a middle level of a deep chain discards everything below
   CHECK(ReadAllPayloads(*j) == want);
 }
 
-TEST_CASE("siblings: a rolled-back sub-transaction does not affect committed siblings") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "siblings: a rolled-back sub-transaction does not affect committed siblings") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   for (int i = 0; i < 6; ++i) {
@@ -223,9 +203,7 @@ TEST_CASE("siblings: a rolled-back sub-transaction does not affect committed sib
 // ---------------------------------------------------------------------------
 // Destroying open handles
 
-TEST_CASE("destroying an open top-level handle rolls the transaction back and frees the write slot") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "destroying an open top-level handle rolls the transaction back and frees the write slot") {
   std::uint64_t id;
   {
     auto tx = j->begin();
@@ -267,9 +245,7 @@ TEST_CASE("destroying an open top-level handle rolls the transaction back and fr
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept"});
 }
 
-TEST_CASE("destroying an open sub-transaction rolls back it and its open descendants; the parent goes on") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "destroying an open sub-transaction rolls back it and its open descendants; the parent goes on") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   TXJ_REQUIRE_OK(tx->append("t", "x", "a"));
@@ -303,9 +279,7 @@ TEST_CASE("destroying an open sub-transaction rolls back it and its open descend
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"a", "g"});
 }
 
-TEST_CASE("destroying a sub-transaction while its children's handles are alive ends those children") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "destroying a sub-transaction while its children's handles are alive ends those children") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   auto sub = tx->begin();
@@ -334,9 +308,7 @@ TEST_CASE("destroying a sub-transaction while its children's handles are alive e
 // ---------------------------------------------------------------------------
 // Usage errors
 
-TEST_CASE("every call on an ended or empty handle is an invalid-state error") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "every call on an ended or empty handle is an invalid-state error") {
   auto check_ended = [](Transaction& t) {
     CHECK_FALSE(t.is_open());
     CHECK(t.append("t", "x", "p").code() == Code::kInvalidState);
@@ -371,9 +343,7 @@ TEST_CASE("every call on an ended or empty handle is an invalid-state error") {
   CHECK(j->next_offset() == 0);
 }
 
-TEST_CASE("a parent with an open child accepts nothing but the end of that child") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "a parent with an open child accepts nothing but the end of that child") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   auto a = tx->begin();
@@ -402,9 +372,7 @@ TEST_CASE("a parent with an open child accepts nothing but the end of that child
   TXJ_CHECK_OK(j->close());
 }
 
-TEST_CASE("moving a transaction handle moves ownership; assigning over an open handle rolls that one back") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "moving a transaction handle moves ownership; assigning over an open handle rolls that one back") {
   auto r = j->begin();
   TXJ_REQUIRE_OK(r);
   Transaction tx(std::move(r).value());
@@ -452,9 +420,7 @@ TEST_CASE("moving a transaction handle moves ownership; assigning over an open h
 // ---------------------------------------------------------------------------
 // The write slot
 
-TEST_CASE("try_begin is busy and begin_for times out while another transaction is open") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "try_begin is busy and begin_for times out while another transaction is open") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   // From another thread: on this one they are a misuse (see below).
@@ -482,9 +448,7 @@ TEST_CASE("try_begin is busy and begin_for times out while another transaction i
   TXJ_REQUIRE_OK(quick->rollback());
 }
 
-TEST_CASE("begin on the thread that holds the open write transaction is an invalid-state error, not a wait forever") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "begin on the thread that holds the open write transaction is an invalid-state error, not a wait forever") {
   auto tx = j->begin();
   TXJ_REQUIRE_OK(tx);
   TXJ_REQUIRE_OK(tx->append("t", "x", "kept"));
@@ -682,9 +646,7 @@ TEST_CASE("a payload bigger than a segment is rejected; the largest that fits is
 // ---------------------------------------------------------------------------
 // CommitInfo and big transactions
 
-TEST_CASE("commit info: increasing ids, dense first offsets, counts and the LSN past the marker") {
-  TempDir dir;
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+TEST_CASE_FIXTURE(test::FreshJournal, "commit info: increasing ids, dense first offsets, counts and the LSN past the marker") {
   std::uint64_t last_id = 0, next_offset = 0, last_lsn = 0;
   for (int i = 0; i < 60; ++i) {
     auto tx = j->begin();
