@@ -36,6 +36,9 @@ existing=()
 for l in "${logs[@]}"; do
   if [[ -f $l ]]; then existing+=("$l"); else echo "ci: missing $l (its step failed before testing)"; status=1; fi
 done
+# What failed, with the end of its output, just above the last line (the end
+# of a CI log is often all that is kept).
+python3 scripts/failures.py --lines 30 "${existing[@]}"
 summary=$(python3 scripts/summarize.py "${existing[@]}")
 # A step that failed before it ran its tests counts as one failure.
 if ((status != 0)) && [[ $summary == *", 0 failed"* ]]; then
