@@ -788,6 +788,28 @@ class NatsMirror final : public Mirror {
       natsSubscription_Destroy(sub_);
     }
     sub_ = nullptr;
+    DeleteConsumer();
+  }
+  // The mirror's consumer from stream sequence `from` (without its subjects).
+  static void ConsumerConfig(std::uint64_t from, jsConsumerConfig* cfg) {
+    jsConsumerConfig_Init(cfg);
+    cfg->DeliverPolicy = js_DeliverByStartSequence;
+    cfg->OptStartSeq = from;
+    cfg->AckPolicy = js_AckNone;
+    cfg->FlowControl = true;
+    cfg->Heartbeat = std::chrono::nanoseconds(std::chrono::seconds(1)).count();
+    cfg->MemoryStorage = true;
+    cfg->Replicas = 1;
+    // A consumer left behind (its node lost, the client gone) goes away.
+    cfg->InactiveThreshold = std::chrono::nanoseconds(std::chrono::seconds(30)).count();
+  }
+  // The consumer Subscribe made: deleted when its subscription goes (a
+  // bound subscription does not delete it); if that fails (the node or the
+  // connection is gone), the inactivity threshold removes it.
+  void DeleteConsumer() {
+    if (consumer_.empty()) return;
+    if (link_.js) (void)js_DeleteConsumer(link_.js, link_.o.stream.c_str(), consumer_.c_str(), nullptr, nullptr);
+    consumer_.clear();
   }
   void DropBuf() {
     for (auto& p : buf_) natsMsg_Destroy(p.m);
@@ -821,26 +843,47 @@ class NatsMirror final : public Mirror {
   // stream sequence must be the next one), a lost consumer by its missed
   // heartbeats (NextMsg fails): either way the consumer is dropped and a
   // new one made from the position applied.
+  //
+  // The consumer is created here and the subscription binds to it by name.
+  // Left to js_SubscribeSync, the creation crashed (strdup of a NULL name)
+  // about one run in ten of the cluster test when a node was lost: libnats
+  // 3.4.1 takes a creation reply without a consumer name as a success. A
+  // reply without a name or configuration is an error here, and the next
+  // call tries again.
   Status Subscribe(std::uint64_t from) {
     DropBuf();
+    const std::string where = "consume stream " + link_.o.stream + " from sequence " + std::to_string(from);
+    const std::string subject = link_.o.subject_prefix + ".>";
+    natsInbox* inbox = nullptr;
+    if (natsStatus s = natsInbox_Create(&inbox); s != NATS_OK) return Nats(s, where);
+    jsConsumerConfig cfg;
+    ConsumerConfig(from, &cfg);
+    cfg.DeliverSubject = inbox;
+    cfg.FilterSubject = subject.c_str();
+    jsConsumerInfo* info = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_AddConsumer(&info, link_.js, link_.o.stream.c_str(), &cfg, nullptr, &jerr);
+    natsInbox_Destroy(inbox);
+    if (s != NATS_OK) return Nats(s, where, jerr);
+    if (info == nullptr || info->Name == nullptr || info->Config == nullptr ||
+        info->Config->DeliverSubject == nullptr) {
+      jsConsumerInfo_Destroy(info);
+      return Status::IOError(where + ": the server's reply to creating the consumer names no consumer or "
+                                 "delivery subject (a JetStream node may be changing); trying again later");
+    }
+    consumer_ = info->Name;
+    jsConsumerInfo_Destroy(info);
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = link_.o.stream.c_str();
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = from;
-    so.Config.AckPolicy = js_AckNone;
-    so.Config.FlowControl = true;
-    so.Config.Heartbeat = std::chrono::nanoseconds(std::chrono::seconds(1)).count();
-    so.Config.MemoryStorage = true;
-    so.Config.Replicas = 1;
-    // A consumer left behind (its node lost, the client gone) goes away.
-    so.Config.InactiveThreshold = std::chrono::nanoseconds(std::chrono::seconds(30)).count();
-    const std::string subject = link_.o.subject_prefix + ".>";
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_SubscribeSync(&sub_, link_.js, subject.c_str(), nullptr, &so, &jerr);
+    so.Consumer = consumer_.c_str();
+    ConsumerConfig(from, &so.Config);  // binding checks the consumer has these
+    s = js_SubscribeSync(&sub_, link_.js, subject.c_str(), nullptr, &so, &jerr);
     if (s != NATS_OK) {
       sub_ = nullptr;
-      return Nats(s, "consume stream " + link_.o.stream + " from sequence " + std::to_string(from), jerr);
+      Status e = Nats(s, where + " through consumer " + consumer_, jerr);
+      DeleteConsumer();
+      return e;
     }
     natsSubscription_SetPendingLimits(sub_, 1 << 20, 1 << 30);
     check_headers_ = true;
@@ -1035,6 +1078,7 @@ class NatsMirror final : public Mirror {
   std::string source_;
   Link link_;
   natsSubscription* sub_ = nullptr;
+  std::string consumer_;             // the consumer sub_ is bound to (Subscribe made it)
   std::uint64_t sub_next_ = 1;       // stream sequence the consumer delivers next
   bool check_headers_ = true;        // the consumer's first message is checked for format 1
   std::uint64_t batch_end_seq_ = 1;  // sequence after the last whole transaction taken
