@@ -5,16 +5,14 @@
 namespace txj::internal {
 
 CompactionState& CompactionOf(JournalState& j) {
-  std::lock_guard<std::mutex> lock(j.compaction_init_mu);
-  if (!j.compaction) j.compaction = std::make_unique<CompactionState>(j);
-  return static_cast<CompactionState&>(*j.compaction);
+  return static_cast<CompactionState&>(CompactionHookOf(j, [&j] { return std::make_unique<CompactionState>(j); }));
 }
 
 void CompactionState::Register(const std::string& topic, std::shared_ptr<const Compactor> c,
                                CompactionPolicy policy) {
   std::lock_guard<std::mutex> lock(mu_);
   compactors_[topic] = {std::move(c), policy};
-  if (policy.every_events || policy.every_bytes) j_.compaction_follows.store(true, std::memory_order_release);
+  if (policy.every_events || policy.every_bytes) FollowCheckpoints(j_);
 }
 
 std::shared_ptr<const Compactor> CompactionState::Find(const std::string& topic) {
@@ -37,13 +35,13 @@ bool CompactionState::AtCheckpoint(std::uint64_t upto, const CheckpointWrite& wr
 
 Status CompactionState::CatchUpTopics() {
   std::lock_guard<std::mutex> lock(track_mu_);
-  const std::uint64_t upto = j_.visible_next_offset.load(std::memory_order_acquire);
+  const std::uint64_t upto = CommittedEnd(j_);
   std::map<std::string, TopicStats> delta;
   Track(upto, &delta);
   MergeTopicCounts(&topics_unsaved_, delta);
   if (!topic_cursor_) return Status::OK();
   // Kept on failure: the follower has gone past those events.
-  TXJ_RETURN_IF_ERROR(j_.catalog->PutTopics(topics_unsaved_, upto)
+  TXJ_RETURN_IF_ERROR(PutCatalogTopics(j_, topics_unsaved_, upto)
                           .WithContext("writing the counts of topics up to offset " + std::to_string(upto)));
   topics_unsaved_.clear();
   return Status::OK();
@@ -72,13 +70,13 @@ void CompactionState::Track(std::uint64_t upto, std::map<std::string, TopicStats
   if (!topic_cursor_) {
     topics_unsaved_.clear();  // the follower counts again from what the catalog holds
     std::uint64_t from = 0;
-    if (j_.catalog) {
-      auto off = j_.catalog->TopicsOffset();
+    if (HasCatalog(j_)) {
+      auto off = CatalogTopicsOffset(j_);
       if (off.ok()) from = *off;
     }
-    auto c = CursorImpl::OpenInternal(&j_, from);
+    auto c = ReadAllEvents(j_, from);
     if (!c.ok()) return;
-    topic_cursor_ = std::move(c).value();
+    topic_cursor_.emplace(std::move(c).value());
     topic_pending_.reset();
   }
   auto count = [&](const std::string& topic, std::uint64_t offset, std::uint64_t bytes) {

@@ -1,7 +1,8 @@
 // What compaction keeps of an open journal, behind the journal's
 // CompactionHook: the registered compactors and their policies, the
 // automatic compactor thread, and the topics follower that counts what each
-// topic gains (for the catalog's topics table and the policies).
+// topic gains (for the catalog's topics table and the policies). It reaches
+// the journal through compaction_door.h only.
 #ifndef TXJOURNAL_LIB_COMPACTION_STATE_H_
 #define TXJOURNAL_LIB_COMPACTION_STATE_H_
 
@@ -15,9 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "compaction_hook.h"
-#include "cursor_impl.h"
-#include "journal_state.h"
+#include "compaction_door.h"
 #include "txjournal/compactor.h"
 
 namespace txj::internal {
@@ -71,7 +70,7 @@ class CompactionState final : public CompactionHook {
   Status auto_error_;
 
   std::mutex track_mu_;  // guards the follower below
-  std::unique_ptr<CursorImpl> topic_cursor_;
+  std::optional<CommittedEvents> topic_cursor_;
   std::optional<PendingEvent> topic_pending_;
   // Counts the follower went past whose catalog write failed: merged into
   // the next write (the follower does not read those events again).
@@ -81,16 +80,12 @@ class CompactionState final : public CompactionHook {
 // The journal's compaction state, made on first use.
 CompactionState& CompactionOf(JournalState& j);
 
-// Makes every commit so far durable (a no-op under kCommit) and returns the
-// offset after them: snapshots and retention marks never cover events a
-// crash could still take (their offsets would be handed out again to other
-// events). REQUIRES: compact_mu held (no compaction moves the boundary).
-Result<std::uint64_t> SyncCommitted(JournalState& j, const std::string& what);
-// Compaction of one topic.
+// Compaction of one topic: folds what is committed into a snapshot, then
+// lets the journal publish the mark and reclaim the space. Errors: kNotFound
+// without a compactor for `topic`; those of TakeCompactionTurn,
+// SyncCommitted, loading the base, folding, writing the snapshot and
+// MarkCompacted.
 Result<SnapshotInfo> CompactTopic(JournalState& j, const std::string& topic);
-// Rewrites sealed segments without what compaction marks and retention
-// cover, and removes front segments left empty. REQUIRES: compact_mu held.
-Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks);
 
 }  // namespace txj::internal
 

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "topic_stats.h"
 #include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
@@ -31,18 +32,6 @@ struct Checkpoint {
   std::uint64_t prev_lsn = 0;       // the record that ends at lsn ...
   std::uint64_t prev_checksum = 0;  // ... and its checksum (to detect a stale catalog)
 };
-
-// What the catalog knows about one topic (derived from the journal).
-struct TopicStats {
-  std::uint64_t events = 0;        // committed events seen
-  std::uint64_t bytes = 0;         // payload bytes of those events
-  std::uint64_t first_offset = 0;  // offset of the first one seen
-  std::uint64_t last_offset = 0;   // offset of the last one seen
-};
-
-// Adds the counts of `delta` to `into` (events and bytes add up; first and
-// last offsets widen).
-void MergeTopicCounts(std::map<std::string, TopicStats>* into, const std::map<std::string, TopicStats>& delta);
 
 // The status of LMDB return code `rc` (OK for 0), `what` saying what failed
 // and where. A full disk is kNoSpace, not kIOError: ENOSPC and EDQUOT (from a

@@ -14,7 +14,7 @@
 #include <map>
 #include <string>
 
-#include "catalog.h"
+#include "topic_stats.h"
 
 namespace txj::internal {
 
