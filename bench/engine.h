@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "../tests/forwarding_fs.h"
 #include "txjournal/file_system.h"
 
 namespace bench {
@@ -57,38 +58,21 @@ std::vector<std::pair<std::string, std::string>> LibraryVersions();
 // the journal makes every sync through its FileSystem (file_system.h), so
 // this counts every fdatasync it makes on its segments and manifest (not
 // LMDB's own syncs of the catalog, which no workload here touches).
-class CountingFileSystem final : public txj::FileSystem {
+class CountingFileSystem final : public txj::test::ForwardingFileSystem {
  public:
-  CountingFileSystem() : base_(txj::DefaultFileSystem()) {}
   std::uint64_t data_syncs() const { return data_syncs_.load(std::memory_order_relaxed); }
   std::uint64_t dir_syncs() const { return dir_syncs_.load(std::memory_order_relaxed); }
 
-  int Open(const std::string& p, int f, mode_t m, int* fd) override { return base_->Open(p, f, m, fd); }
-  int Close(int fd) override { return base_->Close(fd); }
-  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override { return base_->PWrite(fd, d, n, o); }
-  int PRead(int fd, void* d, std::size_t n, std::uint64_t o, std::size_t* got) override {
-    return base_->PRead(fd, d, n, o, got);
-  }
-  int Allocate(int fd, std::uint64_t o, std::uint64_t n) override { return base_->Allocate(fd, o, n); }
-  int Truncate(int fd, std::uint64_t size) override { return base_->Truncate(fd, size); }
   int DataSync(int fd) override {
     data_syncs_.fetch_add(1, std::memory_order_relaxed);
     return base_->DataSync(fd);
   }
-  int FileSize(int fd, std::uint64_t* size) override { return base_->FileSize(fd, size); }
-  int Map(int fd, std::uint64_t o, std::size_t n, bool w, void** a) override { return base_->Map(fd, o, n, w, a); }
-  int Unmap(void* a, std::size_t n) override { return base_->Unmap(a, n); }
-  int Rename(const std::string& from, const std::string& to) override { return base_->Rename(from, to); }
-  int Unlink(const std::string& p) override { return base_->Unlink(p); }
-  int MakeDir(const std::string& p, mode_t m) override { return base_->MakeDir(p, m); }
   int SyncDir(const std::string& p) override {
     dir_syncs_.fetch_add(1, std::memory_order_relaxed);
     return base_->SyncDir(p);
   }
-  int ListDir(const std::string& d, std::vector<std::string>* names) override { return base_->ListDir(d, names); }
 
  private:
-  std::shared_ptr<txj::FileSystem> base_;
   std::atomic<std::uint64_t> data_syncs_{0}, dir_syncs_{0};
 };
 

@@ -24,6 +24,59 @@ namespace bench {
 
 namespace {
 
+// What the engines that write record_model.h's bytes into files of their
+// own share: where they are in the log, the current file, and the end of a
+// transaction (an fdatasync when durable).
+class RecordFileEngine : public Engine {
+ public:
+  std::int64_t DataSyncs() const override { return syncs_; }
+
+ protected:
+  // A run begins: nothing written yet.
+  void Reset(const std::string& dir, const Shape& s) {
+    shape_ = s;
+    dir_ = dir;
+    lsn_ = 4096;
+    txn_ = 0;
+    offset_ = 0;
+    syncs_ = 0;
+  }
+  bool Fail(const char* what) {
+    error = std::string(what) + " on " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  // Opens the next file, DIR/<prefix>-<n>.dat, empty.
+  bool OpenNextFile(const char* prefix) {
+    path_ = dir_ + "/" + prefix + "-" + std::to_string(files_++) + ".dat";
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    return fd_ >= 0 || Fail("open");
+  }
+  static std::uint64_t NowNs() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+  }
+  // A transaction of `n` bytes was written at pos_: moves on past it, and
+  // syncs the file when the run is durable.
+  bool Written(std::size_t n) {
+    pos_ += n;
+    lsn_ += n;
+    offset_ += shape_.per_txn;
+    if (shape_.durable) {
+      ++syncs_;
+      if (::fdatasync(fd_) != 0) return Fail("fdatasync");
+    }
+    return true;
+  }
+
+  Shape shape_;
+  std::string dir_, path_;
+  int fd_ = -1;
+  std::size_t pos_ = 0;
+  std::uint64_t lsn_ = 0, txn_ = 0, offset_ = 0, files_ = 0;
+  std::int64_t syncs_ = 0;
+};
+
 // What appending can cost at best: the bytes txjournal writes for the same
 // transaction (record_model.h: headers, names, payload, alignment, XXH3 with
 // the position seed, the commit's running hash; one timestamp read per
@@ -39,20 +92,14 @@ namespace {
 //     new segment does. A full file is unmapped and unlinked (its dirty pages
 //     are dropped, never written back), so only the cost of writing into
 //     memory is measured.
-class Limit final : public Engine {
+class Limit final : public RecordFileEngine {
  public:
   explicit Limit(bool fresh) : fresh_(fresh) {}
   std::string name() const override { return fresh_ ? "limit-fresh-pages" : "limit-prefaulted"; }
   bool OpenWritesAreSetup() const override { return true; }
   bool HasDeviceBytes() const override { return false; }
-  std::int64_t DataSyncs() const override { return syncs_; }
   bool Open(const std::string& dir, const Shape& s) override {
-    shape_ = s;
-    dir_ = dir;
-    lsn_ = 4096;
-    txn_ = 0;
-    offset_ = 0;
-    syncs_ = 0;
+    Reset(dir, s);
     if (!NewFile()) return false;
     if (!fresh_ && ::madvise(map_, size(), MADV_POPULATE_WRITE) != 0) {
       for (std::size_t i = 0; i < size(); i += 4096) map_[i] = 0;  // kernels before 5.14
@@ -68,28 +115,13 @@ class Limit final : public Engine {
         pos_ = 0;
       }
     }
-    struct timespec ts;
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    const std::uint64_t now = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
-    const std::size_t n = model::WriteTxn(map_ + pos_, lsn_, kSalt, ++txn_, offset_, now, p, shape_.per_txn);
-    pos_ += n;
-    lsn_ += n;
-    offset_ += shape_.per_txn;
-    if (shape_.durable) {
-      ++syncs_;
-      if (::fdatasync(fd_) != 0) return Fail("fdatasync");
-    }
-    return true;
+    return Written(model::WriteTxn(map_ + pos_, lsn_, kSalt, ++txn_, offset_, NowNs(), p, shape_.per_txn));
   }
   void Close() override { Drop(); }
 
  private:
   static constexpr std::uint64_t kSalt = 0x5eed5eed5eed5eedull;
   std::size_t size() const { return fresh_ ? (std::size_t{64} << 20) : (std::size_t{256} << 20); }
-  bool Fail(const char* what) {
-    error = std::string(what) + " on " + path_ + ": " + std::strerror(errno);
-    return false;
-  }
   void Drop() {
     if (map_ != nullptr) ::munmap(map_, size());
     if (fd_ >= 0) ::close(fd_);
@@ -100,9 +132,7 @@ class Limit final : public Engine {
   }
   bool NewFile() {
     Drop();
-    path_ = dir_ + "/limit-" + std::to_string(files_++) + ".dat";
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (fd_ < 0) return Fail("open");
+    if (!OpenNextFile("limit")) return false;
     if (int e = ::posix_fallocate(fd_, 0, static_cast<off_t>(size())); e != 0) {
       errno = e;
       return Fail("posix_fallocate");
@@ -114,13 +144,7 @@ class Limit final : public Engine {
     return true;
   }
   const bool fresh_;
-  Shape shape_;
-  std::string dir_, path_;
-  int fd_ = -1;
   char* map_ = nullptr;
-  std::size_t pos_ = 0;
-  std::uint64_t lsn_ = 0, txn_ = 0, offset_ = 0, files_ = 0;
-  std::int64_t syncs_ = 0;
 };
 
 // pwrite of the same record bytes (record_model.h), one call per
@@ -133,19 +157,13 @@ class Limit final : public Engine {
 //     extents: each fdatasync also commits their conversion in the file
 //     system's journal); when full, the next file is allocated (the full
 //     ones stay, so their data is written back and counted).
-class Pwrite final : public Engine {
+class Pwrite final : public RecordFileEngine {
  public:
   explicit Pwrite(bool fallocated) : fallocated_(fallocated) {}
   std::string name() const override { return fallocated_ ? "pwrite-fallocated" : "pwrite-zero-filled"; }
   bool OpenWritesAreSetup() const override { return true; }
-  std::int64_t DataSyncs() const override { return syncs_; }
   bool Open(const std::string& dir, const Shape& s) override {
-    shape_ = s;
-    dir_ = dir;
-    lsn_ = 4096;
-    txn_ = 0;
-    offset_ = 0;
-    syncs_ = 0;
+    Reset(dir, s);
     return NewFile();
   }
   bool Commit(const std::string& p) override {
@@ -157,19 +175,9 @@ class Pwrite final : public Engine {
         pos_ = 0;
       }
     }
-    struct timespec ts;
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    const std::uint64_t now = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
-    const std::size_t n = model::WriteTxn(buf_.data(), lsn_, 0x5eed, ++txn_, offset_, now, p, shape_.per_txn);
+    const std::size_t n = model::WriteTxn(buf_.data(), lsn_, 0x5eed, ++txn_, offset_, NowNs(), p, shape_.per_txn);
     if (::pwrite(fd_, buf_.data(), n, static_cast<off_t>(pos_)) != static_cast<ssize_t>(n)) return Fail("pwrite");
-    pos_ += n;
-    lsn_ += n;
-    offset_ += shape_.per_txn;
-    if (shape_.durable) {
-      ++syncs_;
-      if (::fdatasync(fd_) != 0) return Fail("fdatasync");
-    }
-    return true;
+    return Written(n);
   }
   void Close() override {
     if (fd_ >= 0) ::close(fd_);
@@ -178,15 +186,9 @@ class Pwrite final : public Engine {
 
  private:
   static constexpr std::size_t kSize = 64u << 20;
-  bool Fail(const char* what) {
-    error = std::string(what) + " on " + path_ + ": " + std::strerror(errno);
-    return false;
-  }
   bool NewFile() {
     Close();
-    path_ = dir_ + "/pw-" + std::to_string(files_++) + ".dat";
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (fd_ < 0) return Fail("open");
+    if (!OpenNextFile("pw")) return false;
     if (fallocated_) {
       if (int e = ::posix_fallocate(fd_, 0, static_cast<off_t>(kSize)); e != 0) {
         errno = e;
@@ -205,12 +207,6 @@ class Pwrite final : public Engine {
     return true;
   }
   const bool fallocated_;
-  Shape shape_;
-  std::string dir_, path_;
-  int fd_ = -1;
-  std::size_t pos_ = 0;
-  std::uint64_t lsn_ = 0, txn_ = 0, offset_ = 0, files_ = 0;
-  std::int64_t syncs_ = 0;
   std::vector<char> buf_;
 };
 

@@ -72,8 +72,7 @@ TEST_CASE("append_batch writes the same events as one append per event") {
 TEST_CASE("a batch with an invalid event appends nothing of it and names the event") {
   TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   const std::string big(70 * 1024, 'x');  // more than a 64 KiB segment holds
   SUBCASE("an empty topic") {
     std::vector<NewEvent> batch = {{"a", "x", "1"}, {"a", "x", "2"}, {"", "x", "3"}};
@@ -90,8 +89,7 @@ TEST_CASE("a batch with an invalid event appends nothing of it and names the eve
   }
   // The transaction goes on: nothing of the refused batch is in it.
   TXJ_REQUIRE_OK(tx->append("a", "x", "after"));
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(tx->commit());
   CHECK(info->count == 1);
   const auto seen = test::ReadAllEvents(*j);
   REQUIRE(seen.size() == 1);
@@ -101,10 +99,8 @@ TEST_CASE("a batch with an invalid event appends nothing of it and names the eve
 TEST_CASE("while an event claim is open its transaction accepts nothing else") {
   TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
-  auto c = tx->claim("t", "x", 5);
-  TXJ_REQUIRE_OK(c);
+  auto tx = test::RequireOk(j->begin());
+  auto c = test::RequireOk(tx->claim("t", "x", 5));
   CHECK(c->payload().size() == 5);
   CHECK(tx->append("t", "x", "no").code() == Code::kInvalidState);
   CHECK(tx->begin().status().code() == Code::kInvalidState);
@@ -137,8 +133,7 @@ TEST_CASE("appends, batches and claims in nested transactions replay exactly wha
     {
       auto j = test::OpenOrDie(dir.path(), o);
       for (int t = 0; t < 60; ++t) {
-        auto top = j->begin();
-        TXJ_REQUIRE_OK(top);
+        auto top = test::RequireOk(j->begin());
         // levels[k] holds the payloads level k would hand to its parent.
         std::vector<Transaction> handles;
         std::vector<std::vector<std::string>> levels(1);
@@ -166,8 +161,7 @@ TEST_CASE("appends, batches and claims in nested transactions replay exactly wha
             case 2:
             case 3: {
               std::string p = RandomBytes(rng, rng() % 5000);
-              auto c = cur.claim("t", "x", p.size());
-              TXJ_REQUIRE_OK(c);
+              auto c = test::RequireOk(cur.claim("t", "x", p.size()));
               REQUIRE(c->payload().size() == p.size());
               if (!p.empty()) std::memcpy(c->payload().data(), p.data(), p.size());
               const int fate = static_cast<int>(rng() % 4);
@@ -181,8 +175,7 @@ TEST_CASE("appends, batches and claims in nested transactions replay exactly wha
             }
             case 4:
               if (levels.size() < 4) {
-                auto sub = cur.begin();
-                TXJ_REQUIRE_OK(sub);
+                auto sub = test::RequireOk(cur.begin());
                 handles.push_back(std::move(*sub));
                 levels.emplace_back();
               }
@@ -206,8 +199,7 @@ TEST_CASE("appends, batches and claims in nested transactions replay exactly wha
             default: {
               // A claim left open when its sub-transaction is rolled back.
               if (levels.size() > 1) {
-                auto c = cur.claim("t", "x", 10);
-                TXJ_REQUIRE_OK(c);
+                auto c = test::RequireOk(cur.claim("t", "x", 10));
                 TXJ_REQUIRE_OK(cur.rollback());
                 CHECK(c->publish().code() == Code::kInvalidState);
                 levels.pop_back();

@@ -40,6 +40,7 @@
 
 #include "test_util.h"
 #include "reliability_workload.h"
+#include "session_stores.h"
 #include "txjournal/committable.h"
 #include "txjournal/compactor.h"
 #include "txjournal/journal.h"
@@ -368,38 +369,25 @@ struct Sessions : Run {
   std::vector<std::string> in_process;
 };
 
-std::string Key(int s) { return "s" + std::to_string(s); }
-
 void RunSessions(const std::string& dir, const std::string& kv_dir, Sessions* run) {
   auto j = Journal::open(dir, JournalOptions());
   if (!j.ok()) return run->Error("open", j.status());
-  auto kv = KvParticipant::open(kv_dir);
-  REQUIRE(kv.ok());
-  std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
-  auto jp = std::make_shared<JournalParticipant>(**j);
-  auto mc = MultiCommitter::open(**j);
-  if (!mc.ok()) {
-    run->Error("committer", mc.status());
+  test::SessionStores st;
+  if (!test::OpenSessionStoresForRun(**j, kv_dir, &st, &run->errors)) {
     (void)(*j)->close();
     return;
   }
-  REQUIRE((*mc)->register_participant("a-journal", jp).ok());
-  REQUIRE((*mc)->register_participant("z-kv", kvp).ok());
   for (int s = 0; s < kSessions; ++s) {
-    const std::string key = Key(s);
-    Status st = (*mc)->begin(key);
-    if (st.ok()) st = jp->append("orders", "placed", "order " + key, {.key = key});
-    if (st.ok()) st = kvp->put("balance/" + key, std::to_string(100 + s));
-    if (st.ok()) {
-      auto id = (*mc)->commit(key);
-      if (id.ok()) {
-        run->ids[key] = *id;
-        continue;
-      }
-      st = id.status();
+    const std::string key = test::SessionKey(s);
+    auto id = test::CommitSession(st, key, [&] {
+      Status a = st.jp->append("orders", "placed", "order " + key, {.key = key});
+      return a.ok() ? st.kvp->put("balance/" + key, std::to_string(100 + s)) : a;
+    });
+    if (id.ok()) {
+      run->ids[key] = *id;
+    } else {
+      run->Error(key, id.status());
     }
-    run->Error(key, st);
-    (void)(*mc)->cancel();
   }
   if (Status c = (*j)->close(); !c.ok()) run->Error("close", c);
 }
@@ -408,43 +396,23 @@ std::string CheckSessions(const std::string& dir, const std::string& kv_dir, con
   if (!std::filesystem::exists(dir + "/JOURNAL")) return run.ids.empty() ? std::string() : "no manifest, but sessions committed";
   auto j = Journal::open(dir, JournalOptions());
   if (!j.ok()) return "reopen: " + j.status().ToString();
-  auto kv = KvParticipant::open(kv_dir);
-  if (!kv.ok()) return "kv reopen: " + kv.status().ToString();
-  std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
-  auto jp = std::make_shared<JournalParticipant>(**j);
-  auto mc = MultiCommitter::open(**j);
-  if (!mc.ok()) return "committer: " + mc.status().ToString();
-  if (!(*mc)->register_participant("a-journal", jp).ok() || !(*mc)->register_participant("z-kv", kvp).ok()) {
-    return "register failed";
-  }
-  auto rec = (*mc)->recover();
-  if (!rec.ok()) return "recover: " + rec.status().ToString();
-  std::map<std::string, int> events;
-  {
-    auto view = test::ReadView(**j, 0, Filter::for_topics({"orders"}));
-    if (!view.ok()) return "read: " + view.status().ToString();
-    for (const auto& e : *view) events[e.key.value_or("")]++;
-  }
-  for (int s = 0; s < kSessions; ++s) {
-    const std::string key = Key(s);
-    const int n = events.count(key) ? events[key] : 0;
-    auto bal = kvp->get("balance/" + key);
-    if (!bal.ok()) return "kv get: " + bal.status().ToString();
-    const bool in_kv = bal->has_value();
-    if (n > 1) return "session " + key + " applied twice in the journal";
-    if ((n == 1) != in_kv) return "session " + key + " is in " + (in_kv ? "the kv store only" : "the journal only");
-    auto done = (*mc)->result_of(key);
-    if (!done.ok()) return "result_of: " + done.status().ToString();
-    auto it = run.ids.find(key);
+  test::SessionStores st;
+  std::vector<test::SessionSeen> seen;
+  if (std::string e = test::RecoverSessions(**j, kv_dir, kSessions, &st, &seen); !e.empty()) return e;
+  for (const test::SessionSeen& x : seen) {
+    const bool in_kv = x.balance.has_value();
+    if (x.events > 1) return "session " + x.key + " applied twice in the journal";
+    if ((x.events == 1) != in_kv) return "session " + x.key + " is in " + (in_kv ? "the kv store only" : "the journal only");
+    auto it = run.ids.find(x.key);
     if (it != run.ids.end()) {
-      if (!in_kv) return "session " + key + " committed (id " + it->second + ") but is in neither store";
-      if (!done->has_value() || **done != it->second) return "session " + key + ": its key no longer answers id " + it->second;
-    } else if (done->has_value() != in_kv) {
-      return "session " + key + " is applied but its key has no result, or the reverse";
+      if (!in_kv) return "session " + x.key + " committed (id " + it->second + ") but is in neither store";
+      if (x.result != it->second) return "session " + x.key + ": its key no longer answers id " + it->second;
+    } else if (x.result.has_value() != in_kv) {
+      return "session " + x.key + " is applied but its key has no result, or the reverse";
     }
   }
-  if (Status b = (*mc)->begin("after"); !b.ok()) return "begin after reopen: " + b.ToString();
-  if (auto id = (*mc)->commit("after"); !id.ok()) return "commit after reopen: " + id.status().ToString();
+  if (Status b = st.mc->begin("after"); !b.ok()) return "begin after reopen: " + b.ToString();
+  if (auto id = st.mc->commit("after"); !id.ok()) return "commit after reopen: " + id.status().ToString();
   if (Status c = (*j)->close(); !c.ok()) return "close after reopen: " + c.ToString();
   return std::string();
 }
@@ -644,14 +612,12 @@ int Walk(const char* name, Work work, Check check) {
 TEST_CASE("the hooks see the catalog's writes and syncs, and a failed one reaches LMDB as its errno") {
   TempDir d;
   lmdb_fault::Arm(d.sub("j"), 0, 0, false);
-  auto j = Journal::open(d.sub("j"), JournalOptions());
-  TXJ_REQUIRE_OK(j);
+  auto j = test::RequireOk(Journal::open(d.sub("j"), JournalOptions()));
   const long on_open = lmdb_fault::Disarm();
   CHECK(on_open > 0);
   // Every catalog write fails from now on: the next offset save says so,
   // naming the catalog, with the code of a full disk.
-  auto st = OffsetStore::open(**j);
-  TXJ_REQUIRE_OK(st);
+  auto st = test::RequireOk(OffsetStore::open(**j));
   lmdb_fault::Arm(d.sub("j"), 1, ENOSPC, true);
   Status s = (*st)->save("c", 1);
   lmdb_fault::Disarm();
@@ -698,10 +664,7 @@ std::uint64_t CountOf(Journal& j, const std::string& topic) {
 
 void CommitTo(Journal& j, const std::string& topic, int n) {
   for (int i = 0; i < n; ++i) {
-    auto tx = j.begin();
-    TXJ_REQUIRE_OK(tx);
-    TXJ_REQUIRE_OK(tx->append(topic, "e", "x" + std::to_string(i), {.key = "k" + std::to_string(i)}));
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(j, topic, "e", "x" + std::to_string(i), {.key = "k" + std::to_string(i)});
   }
 }
 
@@ -743,10 +706,7 @@ TEST_CASE("topic counts carried by a checkpoint that failed are counted again, n
     // and each seal writes one), then go through again.
     lmdb_fault::Arm(dir, 1, ENOSPC, true);
     for (int i = 0; i < 400 && lmdb_fault::failed.load() == 0; ++i) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
-      TXJ_REQUIRE_OK(tx->append("a", "e", std::string(20000, 'z'), {.key = "big"}));
-      TXJ_REQUIRE_OK(tx->commit());
+      test::CommitOne(*j, "a", "e", std::string(20000, 'z'), {.key = "big"});
       ++committed;
       if (i > 8) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -765,8 +725,7 @@ TEST_CASE("an offset save that fails in the catalog names the consumer and the o
   TempDir d;
   const std::string dir = d.sub("j");
   auto j = test::OpenOrDie(dir, JournalOptions());
-  auto st = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(st);
+  auto st = test::RequireOk(OffsetStore::open(*j));
   TXJ_REQUIRE_OK((*st)->commit_with("c1", 1, [](KvTxn& t) { return t.put("state", "c1", "1"); }));
   lmdb_fault::Arm(dir, 1, ENOSPC, true);
   Status s = (*st)->commit_with("c1", 2, [](KvTxn& t) { return t.put("state", "c1", "2"); });
@@ -780,11 +739,9 @@ TEST_CASE("an offset save that fails in the catalog names the consumer and the o
   // A handler's own error comes back as it was.
   Status mine = (*st)->commit_with("c1", 2, [](KvTxn&) { return Status::InvalidArgument("handler says no"); });
   CHECK(mine.message() == "handler says no");
-  auto off = (*st)->load("c1");
-  TXJ_REQUIRE_OK(off);
+  auto off = test::RequireOk((*st)->load("c1"));
   CHECK(*off == 1);
-  auto state = (*st)->get("state", "c1");
-  TXJ_REQUIRE_OK(state);
+  auto state = test::RequireOk((*st)->get("state", "c1"));
   CHECK(state->value_or("") == "1");
   TXJ_CHECK_OK(j->close());
 }
@@ -793,11 +750,8 @@ TEST_CASE("a session whose decision fails to reach the catalog says it is not co
   TempDir d;
   const std::string dir = d.sub("j");
   auto j = test::OpenOrDie(dir, JournalOptions());
-  auto kv = KvParticipant::open(d.sub("kv"));
-  TXJ_REQUIRE_OK(kv);
-  std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
-  auto mc = MultiCommitter::open(*j);
-  TXJ_REQUIRE_OK(mc);
+  std::shared_ptr<KvParticipant> kvp = test::RequireOk(KvParticipant::open(d.sub("kv"))).value();
+  auto mc = test::RequireOk(MultiCommitter::open(*j));
   TXJ_REQUIRE_OK((*mc)->register_participant("kv", kvp));
   TXJ_REQUIRE_OK((*mc)->begin("s0"));
   TXJ_REQUIRE_OK(kvp->put("balance", "100"));
@@ -812,17 +766,14 @@ TEST_CASE("a session whose decision fails to reach the catalog says it is not co
   CHECK(id.status().message().find("session s0") != std::string::npos);
   CHECK(id.status().message().find("not committed") != std::string::npos);
   CHECK(id.status().message().find(dir + "/catalog") != std::string::npos);
-  auto bal = kvp->get("balance");
-  TXJ_REQUIRE_OK(bal);
+  auto bal = test::RequireOk(kvp->get("balance"));
   CHECK_FALSE(bal->has_value());
-  auto rec = (*mc)->recover();
-  TXJ_REQUIRE_OK(rec);
+  auto rec = test::RequireOk((*mc)->recover());
   CHECK(rec->value_or("") == "s0");
   bal = kvp->get("balance");
   TXJ_REQUIRE_OK(bal);
   CHECK_FALSE(bal->has_value());
-  auto done = (*mc)->result_of("s0");
-  TXJ_REQUIRE_OK(done);
+  auto done = test::RequireOk((*mc)->result_of("s0"));
   CHECK_FALSE(done->has_value());
   TXJ_REQUIRE_OK((*mc)->begin("s1"));
   TXJ_REQUIRE_OK(kvp->put("balance", "200"));
@@ -836,8 +787,7 @@ TEST_CASE("after a catalog meta-page write failed, later catalog errors say to r
   std::uint64_t saved = 0;
   {
     auto j = test::OpenOrDie(dir, JournalOptions());
-    auto st = OffsetStore::open(*j);
-    TXJ_REQUIRE_OK(st);
+    auto st = test::RequireOk(OffsetStore::open(*j));
     TXJ_REQUIRE_OK((*st)->save("c", ++saved));
     // The write of the meta page fails (LMDB writes it after the data
     // pages and their sync), once.
@@ -858,10 +808,8 @@ TEST_CASE("after a catalog meta-page write failed, later catalog errors say to r
     (void)j->close();
   }
   auto j = test::OpenOrDie(dir, JournalOptions());
-  auto st = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(st);
-  auto off = (*st)->load("c");
-  TXJ_REQUIRE_OK(off);
+  auto st = test::RequireOk(OffsetStore::open(*j));
+  auto off = test::RequireOk((*st)->load("c"));
   CHECK(*off == saved);
   TXJ_CHECK_OK((*st)->save("c", saved + 1));
   TXJ_CHECK_OK(j->close());

@@ -51,8 +51,7 @@ std::map<std::string, std::pair<std::string, std::int64_t>> FilesWithMtime(const
 // Commits `n` transactions of a few events on two topics.
 void Fill(Journal& j, int n, int from = 0) {
   for (int t = from; t < from + n; ++t) {
-    auto tx = j.begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j.begin());
     for (int i = 0; i < 4; ++i) {
       TXJ_REQUIRE_OK(tx->append(i % 2 ? "a" : "b", "x", std::string(200, static_cast<char>('a' + t % 26)),
                                 {.key = "k" + std::to_string(t % 50)}));
@@ -64,16 +63,13 @@ void Fill(Journal& j, int n, int from = 0) {
 // A read-only open that reads everything: the committed view from the start
 // and from the middle, and the topics.
 void ReadEverything(const std::string& dir, std::uint64_t expect_events) {
-  Options o = test::SmallOptions();
-  o.read_only = true;
+  Options o = test::ReadOnlyOptions();
   auto j = test::OpenOrDie(dir, o);
   for (std::uint64_t from : {std::uint64_t{0}, expect_events / 2}) {
-    auto c = j->open_cursor(from);
-    TXJ_REQUIRE_OK(c);
+    auto c = test::RequireOk(j->open_cursor(from));
     std::uint64_t n = 0;
     for (;;) {
-      auto e = c->next();
-      TXJ_REQUIRE_OK(e);
+      auto e = test::RequireOk(c->next());
       if (!e->has_value()) break;
       CHECK((**e).offset == from + n);
       ++n;
@@ -199,17 +195,13 @@ TEST_CASE("a read-only catalog is a snapshot without a writer and absent with on
   }
   auto fsys = DefaultFileSystem();
   {
-    auto cat = internal::Catalog::Open(*fsys, jdir + "/catalog", false, 0600);
-    TXJ_REQUIRE_OK(cat);
-    auto cp = (*cat)->GetCheckpoint();
-    TXJ_REQUIRE_OK(cp);
+    auto cat = test::RequireOk(internal::Catalog::Open(*fsys, jdir + "/catalog", false, 0600));
+    auto cp = test::RequireOk((*cat)->GetCheckpoint());
     CHECK(cp->has_value());
-    auto topics = (*cat)->GetTopics();
-    TXJ_REQUIRE_OK(topics);
+    auto topics = test::RequireOk((*cat)->GetTopics());
     CHECK((*cat)->env() == nullptr);  // LMDB is closed again
     CHECK((*cat)->PutMeta("x", "y").code() == Code::kInvalidState);
-    auto hit = (*cat)->FindIndex(1'000'000);
-    TXJ_REQUIRE_OK(hit);
+    auto hit = test::RequireOk((*cat)->FindIndex(1'000'000));
   }
   auto writer = test::OpenOrDie(jdir, test::SmallOptions(Durability::kCommit));
   auto cat = internal::Catalog::Open(*fsys, jdir + "/catalog", false, 0600);
@@ -225,23 +217,20 @@ TEST_CASE("a read-only catalog keeps a sample of a large offset index that still
   const std::string path = dir.sub("catalog");
   const std::uint64_t n = 3 * internal::Catalog::kSnapshotIndexEntries + 17;
   {
-    auto cat = internal::Catalog::Open(*fsys, path, true, 0600);
-    TXJ_REQUIRE_OK(cat);
+    auto cat = test::RequireOk(internal::Catalog::Open(*fsys, path, true, 0600));
     std::vector<std::pair<std::uint64_t, std::uint64_t>> index;
     for (std::uint64_t i = 0; i < n; ++i) index.emplace_back(5 + 3 * i, 1000 + 100 * i);
     internal::Checkpoint cp;
     cp.lsn = 1000 + 100 * n;
     TXJ_REQUIRE_OK((*cat)->PutCheckpoint(cp, index));
   }
-  auto ro = internal::Catalog::Open(*fsys, path, false, 0600);
-  TXJ_REQUIRE_OK(ro);
+  auto ro = test::RequireOk(internal::Catalog::Open(*fsys, path, false, 0600));
   CHECK(!(*(*ro)->FindIndex(4)).has_value());  // before the first entry
   std::mt19937_64 rng(test::Seed());
   const std::uint64_t spread = 3 * (n / internal::Catalog::kSnapshotIndexEntries + 1);
   for (int probe = 0; probe < 2000; ++probe) {
     const std::uint64_t off = 5 + rng() % (3 * n + 10);
-    auto e = (*ro)->FindIndex(off);
-    TXJ_REQUIRE_OK(e);
+    auto e = test::RequireOk((*ro)->FindIndex(off));
     REQUIRE(e->has_value());
     const auto [found, lsn] = **e;
     CHECK(found <= off);

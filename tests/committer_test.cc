@@ -62,6 +62,14 @@ Result<std::string> RunSession(MultiCommitter& mc, JournalParticipant& jp, KvPar
   return mc.commit(key);
 }
 
+// A committer on `j` with `parts` registered in order (REQUIREd to work).
+Result<std::unique_ptr<MultiCommitter>> CommitterWith(
+    Journal& j, std::initializer_list<std::pair<const char*, std::shared_ptr<Committable>>> parts) {
+  auto mc = test::RequireOk(MultiCommitter::open(j));
+  for (const auto& [name, part] : parts) TXJ_REQUIRE_OK((*mc)->register_participant(name, part));
+  return mc;
+}
+
 }  // namespace
 
 TEST_CASE("a session commits every participant in name order with a deterministic id") {
@@ -69,34 +77,28 @@ TEST_CASE("a session commits every participant in name order with a deterministi
   for (int run = 0; run < 2; ++run) {
     TempDir dir;
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
-    auto mc = MultiCommitter::open(*j);
-    TXJ_REQUIRE_OK(mc);
+    auto mc = test::RequireOk(MultiCommitter::open(*j));
     auto jp = std::make_shared<JournalParticipant>(*j);
-    auto kv = KvParticipant::open(dir.sub("kv"));
-    TXJ_REQUIRE_OK(kv);
-    std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
+    std::shared_ptr<KvParticipant> kvp = test::RequireOk(KvParticipant::open(dir.sub("kv"))).value();
     std::vector<std::string> log;
     auto probe = std::make_shared<Probe>("b-probe", &log);
     TXJ_REQUIRE_OK((*mc)->register_participant("z-kv", kvp));
     TXJ_REQUIRE_OK((*mc)->register_participant("a-journal", jp));
     TXJ_REQUIRE_OK((*mc)->register_participant("b-probe", probe));
     CHECK((*mc)->register_participant("b-probe", probe).code() == Code::kInvalidArgument);
-    auto id = RunSession(**mc, *jp, *kvp, "order-1");
-    TXJ_REQUIRE_OK(id);
+    auto id = test::RequireOk(RunSession(**mc, *jp, *kvp, "order-1"));
     CHECK(id->size() == 32);
     ids[run] = *id;
     CHECK(log == std::vector<std::string>{"b-probe:begin", "b-probe:prepare", "b-probe:commit"});
     CHECK(CountTopic(*j, "orders") == 1);
-    auto bal = kvp->get("balance/order-1");
-    TXJ_REQUIRE_OK(bal);
+    auto bal = test::RequireOk(kvp->get("balance/order-1"));
     CHECK(bal->value_or("") == "100");
   }
   CHECK(ids[0] == ids[1]);  // the same changes give the same id on another machine
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "session misuse is a distinct error each") {
-  auto mc = MultiCommitter::open(*j);
-  TXJ_REQUIRE_OK(mc);
+  auto mc = test::RequireOk(MultiCommitter::open(*j));
   CHECK((*mc)->commit("k").status().code() == Code::kInvalidState);  // not in a session
   CHECK((*mc)->cancel().code() == Code::kInvalidState);
   TXJ_REQUIRE_OK((*mc)->begin("k"));
@@ -106,12 +108,9 @@ TEST_CASE_FIXTURE(test::FreshJournal, "session misuse is a distinct error each")
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "a failing prepare rolls every participant back and nothing becomes visible") {
-  auto mc = MultiCommitter::open(*j);
-  TXJ_REQUIRE_OK(mc);
+  auto mc = test::RequireOk(MultiCommitter::open(*j));
   auto jp = std::make_shared<JournalParticipant>(*j);
-  auto kv = KvParticipant::open(dir.sub("kv"));
-  TXJ_REQUIRE_OK(kv);
-  std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
+  std::shared_ptr<KvParticipant> kvp = test::RequireOk(KvParticipant::open(dir.sub("kv"))).value();
   std::vector<std::string> log;
   auto probe = std::make_shared<Probe>("m-probe", &log);
   probe->fail_on = "prepare";
@@ -121,8 +120,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a failing prepare rolls every participant
   auto id = RunSession(**mc, *jp, *kvp, "s1");
   CHECK(id.status().code() == Code::kIOError);
   CHECK(CountTopic(*j, "orders") == 0);
-  auto bal = kvp->get("balance/s1");
-  TXJ_REQUIRE_OK(bal);
+  auto bal = test::RequireOk(kvp->get("balance/s1"));
   CHECK(!bal->has_value());
   CHECK(log.back() == "m-probe:cancel");
   // The key can be used again afterwards.
@@ -132,23 +130,17 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a failing prepare rolls every participant
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "reusing a completed key returns the original id and applies nothing twice") {
-  auto mc = MultiCommitter::open(*j);
-  TXJ_REQUIRE_OK(mc);
+  auto mc = test::RequireOk(MultiCommitter::open(*j));
   auto jp = std::make_shared<JournalParticipant>(*j);
-  auto kv = KvParticipant::open(dir.sub("kv"));
-  TXJ_REQUIRE_OK(kv);
-  std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
+  std::shared_ptr<KvParticipant> kvp = test::RequireOk(KvParticipant::open(dir.sub("kv"))).value();
   TXJ_REQUIRE_OK((*mc)->register_participant("journal", jp));
   TXJ_REQUIRE_OK((*mc)->register_participant("kv", kvp));
-  auto first = RunSession(**mc, *jp, *kvp, "pay-7");
-  TXJ_REQUIRE_OK(first);
+  auto first = test::RequireOk(RunSession(**mc, *jp, *kvp, "pay-7"));
   TXJ_REQUIRE_OK((*mc)->begin("pay-7"));
-  auto again = (*mc)->commit("pay-7");
-  TXJ_REQUIRE_OK(again);
+  auto again = test::RequireOk((*mc)->commit("pay-7"));
   CHECK(*again == *first);
   CHECK(CountTopic(*j, "orders") == 1);
-  auto r = (*mc)->result_of("pay-7");
-  TXJ_REQUIRE_OK(r);
+  auto r = test::RequireOk((*mc)->result_of("pay-7"));
   CHECK(r->value_or("") == *first);
 }
 
@@ -168,31 +160,23 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a decided session interrupted by a failur
     TXJ_REQUIRE_OK((*cmc)->register_participant("a-journal", cjp));
     TXJ_REQUIRE_OK((*cmc)->register_participant("b-probe", std::make_shared<Probe>("b-probe", &clog)));
     TXJ_REQUIRE_OK((*cmc)->register_participant("c-kv", ckvp));
-    auto id = RunSession(**cmc, *cjp, *ckvp, "s");
-    TXJ_REQUIRE_OK(id);
+    auto id = test::RequireOk(RunSession(**cmc, *cjp, *ckvp, "s"));
     reference = *id;
   }
   auto jp = std::make_shared<JournalParticipant>(*j);
   std::shared_ptr<KvParticipant> kvp = std::move(KvParticipant::open(dir.sub("kv"))).value();
   {
-    auto mc = MultiCommitter::open(*j);
-    TXJ_REQUIRE_OK((*mc)->register_participant("a-journal", jp));
-    TXJ_REQUIRE_OK((*mc)->register_participant("b-probe", probe));
-    TXJ_REQUIRE_OK((*mc)->register_participant("c-kv", kvp));
+    auto mc = CommitterWith(*j, {{"a-journal", jp}, {"b-probe", probe}, {"c-kv", kvp}});
     CHECK(!RunSession(**mc, *jp, *kvp, "s").ok());
     CHECK(CountTopic(*j, "orders") == 1);  // the journal committed before the failure
     auto bal = kvp->get("balance/s");
     CHECK(!bal->has_value());             // the kv store did not yet
   }
   probe->fail_on.clear();
-  auto mc = MultiCommitter::open(*j);  // as after a restart
-  TXJ_REQUIRE_OK((*mc)->register_participant("a-journal", jp));
-  TXJ_REQUIRE_OK((*mc)->register_participant("b-probe", probe));
-  TXJ_REQUIRE_OK((*mc)->register_participant("c-kv", kvp));
+  auto mc = CommitterWith(*j, {{"a-journal", jp}, {"b-probe", probe}, {"c-kv", kvp}});  // as after a restart
   CHECK(IsKeyMismatch((*mc)->begin("other")));
   TXJ_REQUIRE_OK((*mc)->begin("s"));
-  auto id = (*mc)->commit("s");
-  TXJ_REQUIRE_OK(id);
+  auto id = test::RequireOk((*mc)->commit("s"));
   CHECK(*id == reference);
   CHECK(CountTopic(*j, "orders") == 1);
   CHECK(kvp->get("balance/s")->value_or("") == "100");
@@ -204,10 +188,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "an undecided session interrupted is rolle
   std::vector<std::string> log;
   auto probe = std::make_shared<Probe>("m-probe", &log);
   {
-    auto mc = MultiCommitter::open(*j);
-    TXJ_REQUIRE_OK((*mc)->register_participant("a-journal", jp));
-    TXJ_REQUIRE_OK((*mc)->register_participant("m-probe", probe));
-    TXJ_REQUIRE_OK((*mc)->register_participant("z-kv", kvp));
+    auto mc = CommitterWith(*j, {{"a-journal", jp}, {"m-probe", probe}, {"z-kv", kvp}});
     TXJ_REQUIRE_OK((*mc)->begin("u"));
     TXJ_REQUIRE_OK(jp->append("orders", "placed", "x"));
     TXJ_REQUIRE_OK(kvp->put("k", "v"));
@@ -217,14 +198,12 @@ TEST_CASE_FIXTURE(test::FreshJournal, "an undecided session interrupted is rolle
   TXJ_REQUIRE_OK((*mc)->register_participant("a-journal", std::make_shared<JournalParticipant>(*j)));
   TXJ_REQUIRE_OK((*mc)->register_participant("m-probe", probe));
   TXJ_REQUIRE_OK((*mc)->register_participant("z-kv", kvp));
-  auto r = (*mc)->recover();
-  TXJ_REQUIRE_OK(r);
+  auto r = test::RequireOk((*mc)->recover());
   CHECK(r->value_or("") == "u");
   CHECK(log.back() == "m-probe:cancel");
   CHECK(CountTopic(*j, "orders") == 0);
   CHECK(!kvp->get("k")->has_value());
-  auto none = (*mc)->recover();
-  TXJ_REQUIRE_OK(none);
+  auto none = test::RequireOk((*mc)->recover());
   CHECK(!none->has_value());
 }
 
@@ -294,8 +273,7 @@ TEST_CASE("a process killed at every step of a multi-store commit recovers to al
     TXJ_REQUIRE_OK(b);
     (void)jp->append("orders", "placed", "order for crash-key", {.key = "crash-key"});
     (void)kvp->put("balance/crash-key", "100");
-    auto id = (*mc)->commit("crash-key");
-    TXJ_REQUIRE_OK(id);
+    auto id = test::RequireOk((*mc)->commit("crash-key"));
     CHECK(CountTopic(*j, "orders") == 1);
     CHECK(CountTopic(*j, "$session") == 1);
     CHECK(kvp->get("balance/crash-key")->value_or("") == "100");
@@ -370,8 +348,7 @@ TEST_CASE("an interrupted session is finished only once every participant it nam
   {
     TempDir clean;
     auto j = test::OpenOrDie(clean.sub("j"), test::SmallOptions(Durability::kCommit));
-    auto mc = MultiCommitter::open(*j);
-    TXJ_REQUIRE_OK(mc);
+    auto mc = test::RequireOk(MultiCommitter::open(*j));
     auto jp = std::make_shared<JournalParticipant>(*j);
     std::shared_ptr<KvParticipant> kb = std::move(KvParticipant::open(clean.sub("kv-b"))).value();
     std::shared_ptr<KvParticipant> kc = std::move(KvParticipant::open(clean.sub("kv-c"))).value();
@@ -380,8 +357,7 @@ TEST_CASE("an interrupted session is finished only once every participant it nam
     TXJ_REQUIRE_OK((*mc)->register_participant("c-kv", kc));
     TXJ_REQUIRE_OK((*mc)->begin(key));
     TXJ_REQUIRE_OK(stage(*jp, *kb, *kc));
-    auto id = (*mc)->commit(key);
-    TXJ_REQUIRE_OK(id);
+    auto id = test::RequireOk((*mc)->commit(key));
     reference = *id;
   }
   int trials = 0;
@@ -430,8 +406,7 @@ TEST_CASE("an interrupted session is finished only once every participant it nam
       TempDir d;
       std::filesystem::copy(crashed.path(), d.path(), std::filesystem::copy_options::recursive);
       auto j = test::OpenOrDie(d.sub("j"), test::SmallOptions(Durability::kCommit));
-      auto mc = MultiCommitter::open(*j);
-      TXJ_REQUIRE_OK(mc);
+      auto mc = test::RequireOk(MultiCommitter::open(*j));
       auto jp = std::make_shared<JournalParticipant>(*j);
       std::shared_ptr<KvParticipant> kb = std::move(KvParticipant::open(d.sub("kv-b"))).value();
       std::shared_ptr<KvParticipant> kc = std::move(KvParticipant::open(d.sub("kv-c"))).value();
@@ -463,8 +438,7 @@ TEST_CASE("an interrupted session is finished only once every participant it nam
           continue;
         }
         if (use_recover) {
-          auto rec = (*mc)->recover();
-          TXJ_REQUIRE_OK(rec);
+          auto rec = test::RequireOk((*mc)->recover());
           CHECK(rec->value_or("") == key);
           const Applied now = applied();
           if (decided) {
@@ -482,16 +456,14 @@ TEST_CASE("an interrupted session is finished only once every participant it nam
       // returns its id and applies nothing; a rolled back one commits now.
       // (Outside a session after a replayed begin: the stagings are refused.)
       (void)stage(*jp, *kb, *kc);
-      auto id = (*mc)->commit(key);
-      TXJ_REQUIRE_OK(id);
+      auto id = test::RequireOk((*mc)->commit(key));
       CHECK(*id == reference);
       CHECK(applied() == Applied{1, true, true});
       CHECK(CountTopic(*j, "$session") == 1);
       CHECK(kb->get("balance/" + key)->value_or("") == "100");
       CHECK(kc->get("stock/" + key)->value_or("") == "-1");
       CHECK((*mc)->result_of(key)->value_or("") == *id);
-      auto none = (*mc)->recover();
-      TXJ_REQUIRE_OK(none);
+      auto none = test::RequireOk((*mc)->recover());
       CHECK(!none->has_value());
     } while (std::next_permutation(order.begin(), order.end()));
   }
@@ -504,9 +476,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a participant registered after a session 
   failing->fail_on = "commit";  // after the decision
   std::shared_ptr<KvParticipant> kvp = std::move(KvParticipant::open(dir.sub("kv"))).value();
   {
-    auto mc = MultiCommitter::open(*j);
-    TXJ_REQUIRE_OK((*mc)->register_participant("b-probe", failing));
-    TXJ_REQUIRE_OK((*mc)->register_participant("c-kv", kvp));
+    auto mc = CommitterWith(*j, {{"b-probe", failing}, {"c-kv", kvp}});
     TXJ_REQUIRE_OK((*mc)->begin("s"));
     TXJ_REQUIRE_OK(kvp->put("k", "v"));
     CHECK(!(*mc)->commit("s").ok());
@@ -514,12 +484,8 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a participant registered after a session 
   failing->fail_on.clear();
   std::vector<std::string> late_log;
   auto late = std::make_shared<Probe>("a-late", &late_log);
-  auto mc = MultiCommitter::open(*j);
-  TXJ_REQUIRE_OK((*mc)->register_participant("a-late", late));
-  TXJ_REQUIRE_OK((*mc)->register_participant("b-probe", failing));
-  TXJ_REQUIRE_OK((*mc)->register_participant("c-kv", kvp));
-  auto r = (*mc)->recover();
-  TXJ_REQUIRE_OK(r);
+  auto mc = CommitterWith(*j, {{"a-late", late}, {"b-probe", failing}, {"c-kv", kvp}});
+  auto r = test::RequireOk((*mc)->recover());
   CHECK(r->value_or("") == "s");
   CHECK(late_log.empty());
   CHECK(kvp->get("k")->value_or("") == "v");

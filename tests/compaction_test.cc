@@ -82,8 +82,7 @@ TEST_CASE("compaction keeps other topics' events, offsets and transactions, and 
   for (int round = 0; round < 40; ++round) {
     const int txns = 20 + static_cast<int>(rng() % 60);
     for (int t = 0; t < txns; ++t) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       std::vector<ModelEvent> pending;
       const int n = 1 + static_cast<int>(rng() % 4);
       for (int k = 0; k < n; ++k) {
@@ -96,21 +95,16 @@ TEST_CASE("compaction keeps other topics' events, offsets and transactions, and 
         pending.push_back({0, tx->id(), topic, key, payload, type});
       }
       if (rng() % 4 == 0) {  // a sub-transaction that rolls back, with a committed child
-        auto sub = tx->begin();
-        TXJ_REQUIRE_OK(sub);
+        auto sub = test::RequireOk(tx->begin());
         TXJ_REQUIRE_OK(sub->append(compacted[0], "put", "never", {.key = "ghost"}));
-        auto child = sub->begin();
-        TXJ_REQUIRE_OK(child);
-        TXJ_REQUIRE_OK(child->append(plain[0], "put", "never", {.key = "ghost"}));
-        TXJ_REQUIRE_OK(child->commit());
+        test::CommitOne(*sub, plain[0], "put", "never", {.key = "ghost"});
         TXJ_REQUIRE_OK(sub->rollback());
       }
       if (rng() % 10 == 0) {
         TXJ_REQUIRE_OK(tx->rollback());
         continue;
       }
-      auto info = tx->commit();
-      TXJ_REQUIRE_OK(info);
+      auto info = test::RequireOk(tx->commit());
       REQUIRE(info->first_offset == next);
       for (auto& p : pending) {
         p.offset = next++;
@@ -119,8 +113,7 @@ TEST_CASE("compaction keeps other topics' events, offsets and transactions, and 
     }
     if (rng() % 2 == 0) {
       const std::string& topic = compacted[rng() % 3];
-      auto snap = j->compact(topic);
-      TXJ_REQUIRE_OK(snap);
+      auto snap = test::RequireOk(j->compact(topic));
       CHECK(snap->covered_offset == next);
       CHECK(snap->state_hash == ExpectedHash(model, topic));
       marks[topic] = next;
@@ -135,8 +128,7 @@ TEST_CASE("compaction keeps other topics' events, offsets and transactions, and 
     }
     // Every compacted topic rebuilds to the fold of its full history.
     for (const auto& t : compacted) {
-      auto r = j->rebuild(t);
-      TXJ_REQUIRE_OK(r);
+      auto r = test::RequireOk(j->rebuild(t));
       CHECK(r->state_hash == ExpectedHash(model, t));
       const std::uint64_t mark = marks.count(t) ? marks[t] : 0;
       if (mark > 0) {
@@ -171,8 +163,7 @@ TEST_CASE("a topic updated many times over few keys takes space bounded by its l
   const int kUpdates = 300000, kKeys = 1000;
   const std::string payload(100, 'v');
   for (int i = 0; i < kUpdates; i += 10) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     for (int k = 0; k < 10; ++k) {
       TXJ_REQUIRE_OK(tx->append("kv", "put", payload, {.key = "key-" + std::to_string((i + k) % kKeys)}));
     }
@@ -182,16 +173,14 @@ TEST_CASE("a topic updated many times over few keys takes space bounded by its l
   const std::uint64_t before = DiskBytes(dir.path());
   // Let the background thread seal the full segments.
   for (int i = 0; i < 100; ++i) {
-    auto snap = j->compact("kv");
-    TXJ_REQUIRE_OK(snap);
+    auto snap = test::RequireOk(j->compact("kv"));
     if (DiskBytes(dir.path()) < before / 10) break;
     usleep(20000);
   }
   const std::uint64_t after = DiskBytes(dir.path());
   MESSAGE("disk use before ", before, " bytes, after ", after, " bytes");
   CHECK(after < before / 10);
-  auto r = j->rebuild("kv");
-  TXJ_REQUIRE_OK(r);
+  auto r = test::RequireOk(j->rebuild("kv"));
   auto& values = static_cast<const LatestByKeyCompactor::Map&>(*r->state).values;
   CHECK(values.size() == kKeys);
 }
@@ -202,8 +191,7 @@ TEST_CASE("retention drops old events of every topic, frees their segments, and 
   auto j = test::OpenOrDie(dir.path(), o);
   std::vector<std::string> payloads;
   for (int i = 0; i < 4000; ++i) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     payloads.push_back(std::string(100, static_cast<char>('a' + i % 26)) + std::to_string(i));
     TXJ_REQUIRE_OK(tx->append(i % 2 ? "a" : "b", "t", payloads.back()));
     TXJ_REQUIRE_OK(tx->commit());
@@ -220,17 +208,14 @@ TEST_CASE("retention drops old events of every topic, frees their segments, and 
   MESSAGE("disk use before ", before, " bytes, after ", after);
   CHECK(after < before * 2 / 3);
   auto check_tail = [&](Journal& jj) {
-    auto c = jj.open_cursor(3000);
-    TXJ_REQUIRE_OK(c);
+    auto c = test::RequireOk(jj.open_cursor(3000));
     for (std::uint64_t off = 3000; off < 4000; ++off) {
-      auto e = c->next();
-      TXJ_REQUIRE_OK(e);
+      auto e = test::RequireOk(c->next());
       REQUIRE(e->has_value());
       CHECK((**e).offset == off);
       CHECK((**e).payload == payloads[off]);
     }
-    auto end = c->next();
-    TXJ_REQUIRE_OK(end);
+    auto end = test::RequireOk(c->next());
     CHECK(!end->has_value());
   };
   check_tail(*j);
@@ -264,11 +249,9 @@ TEST_CASE("ids of transactions that compaction or retention removed are never ha
       auto j = test::OpenOrDie(dir.path(), o);
       TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
       for (int i = 0; i < n; ++i) {
-        auto tx = j->begin();
-        TXJ_REQUIRE_OK(tx);
+        auto tx = test::RequireOk(j->begin());
         TXJ_REQUIRE_OK(tx->append("kv", "put", std::string(900, 'v'), {.key = "k" + std::to_string(i % 3)}));
-        auto info = tx->commit();
-        TXJ_REQUIRE_OK(info);
+        auto info = test::RequireOk(tx->commit());
         last_id = info->txn_id;
       }
       TXJ_REQUIRE_OK(j->close());
@@ -296,8 +279,7 @@ TEST_CASE("ids of transactions that compaction or retention removed are never ha
     std::filesystem::remove_all(dir.sub("catalog"));
     auto j = test::OpenOrDie(dir.path(), o);
     CHECK(j->next_offset() == static_cast<std::uint64_t>(n));
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     CHECK(tx->id() > last_id);
     TXJ_REQUIRE_OK(tx->rollback());
     TXJ_REQUIRE_OK(j->close());
@@ -313,22 +295,18 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a damaged newest snapshot falls back to a
   for (int i = 0; i < 50; ++i) {
     auto tx = j->begin();
     TXJ_REQUIRE_OK(tx->append("kv", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 7)}));
-    auto info = tx->commit();
-    TXJ_REQUIRE_OK(info);
+    auto info = test::RequireOk(tx->commit());
     model.push_back({info->first_offset, info->txn_id, "kv", "k" + std::to_string(i % 7), "v" + std::to_string(i), "put"});
   }
-  auto s1 = j->compact("kv");
-  TXJ_REQUIRE_OK(s1);
+  auto s1 = test::RequireOk(j->compact("kv"));
   for (int i = 50; i < 60; ++i) {
     auto tx = j->begin();
     TXJ_REQUIRE_OK(tx->append("kv", "put", "w" + std::to_string(i), {.key = "k1"}));
-    auto info = tx->commit();
-    TXJ_REQUIRE_OK(info);
+    auto info = test::RequireOk(tx->commit());
     model.push_back({info->first_offset, info->txn_id, "kv", "k1", "w" + std::to_string(i), "put"});
   }
   // Write a second snapshot by hand, as a crash before the rewrite leaves it.
-  auto s2 = j->compact("kv");
-  TXJ_REQUIRE_OK(s2);
+  auto s2 = test::RequireOk(j->compact("kv"));
   // Corrupt the newest snapshot: nothing older is left, and history below
   // its offset may be gone, so rebuild refuses clearly.
   {
@@ -341,17 +319,14 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a damaged newest snapshot falls back to a
   auto r = j->rebuild("kv");
   CHECK(r.status().code() == Code::kCorruption);
   CHECK(r.status().message().find(s2->file) != std::string::npos);
-  auto listed = j->snapshots("kv");
-  TXJ_REQUIRE_OK(listed);
+  auto listed = test::RequireOk(j->snapshots("kv"));
   REQUIRE(listed->size() == 1);
   CHECK(listed->front().state_hash.rfind("damaged", 0) == 0);
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "a snapshot is never decoded by another compactor") {
   TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx->append("kv", "put", "1", {.key = "a"}));
-  TXJ_REQUIRE_OK(tx->commit());
+  test::CommitOne(*j, "kv", "put", "1", {.key = "a"});
   TXJ_REQUIRE_OK(j->compact("kv"));
   auto counter = MakeFoldCompactor<std::uint64_t>(
       "count", 1, 0, [](std::uint64_t& n, const Event&) { ++n; return Status::OK(); },
@@ -374,20 +349,14 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a fold over a C++ type is a compactor, an
       [](std::string_view s) -> Result<std::uint64_t> { return std::stoull(std::string(s)); });
   TXJ_REQUIRE_OK(j->register_compactor("n", sum));
   for (int i = 1; i <= 10; ++i) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx->append("n", "add", std::to_string(i)));
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(*j, "n", "add", std::to_string(i));
   }
-  auto snap = j->compact("n");
-  TXJ_REQUIRE_OK(snap);
+  auto snap = test::RequireOk(j->compact("n"));
   CHECK(snap->compactor == "sum");
   CHECK(snap->compactor_version == 3);
-  auto r = j->rebuild("n");
-  TXJ_REQUIRE_OK(r);
+  auto r = test::RequireOk(j->rebuild("n"));
   CHECK(FoldCompactor<std::uint64_t>::value(*r->state) == 55);
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx->append("n", "add", "bad"));
-  TXJ_REQUIRE_OK(tx->commit());
+  test::CommitOne(*j, "n", "add", "bad");
   auto bad = j->rebuild("n");
   CHECK(bad.status().code() == Code::kInvalidArgument);
   CHECK(bad.status().message().find("offset 10") != std::string::npos);
@@ -396,9 +365,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a fold over a C++ type is a compactor, an
 
 TEST_CASE_FIXTURE(test::FreshJournal, "latest-by-key rejects events without a key") {
   TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx->append("kv", "put", "no key"));
-  TXJ_REQUIRE_OK(tx->commit());
+  test::CommitOne(*j, "kv", "put", "no key");
   auto r = j->compact("kv");
   CHECK(r.status().code() == Code::kInvalidArgument);
   CHECK(r.status().message().find("no key") != std::string::npos);
@@ -429,27 +396,22 @@ TEST_CASE("journal-compact compacts a topic and applies retention from the comma
   CHECK(run(dir.path() + " --retain-from 5000") == 2);      // past the end
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
   TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
-  auto snaps = j->snapshots("kv");
-  TXJ_REQUIRE_OK(snaps);
+  auto snaps = test::RequireOk(j->snapshots("kv"));
   REQUIRE(snaps->size() == 1);
   CHECK(snaps->front().covered_offset == 1000);
   CHECK(j->first_offset() == 100);
-  auto r = j->rebuild("kv");
-  TXJ_REQUIRE_OK(r);
+  auto r = test::RequireOk(j->rebuild("kv"));
   CHECK(static_cast<const LatestByKeyCompactor::Map&>(*r->state).values.at("k4") == "v499");
   CHECK(ReadTopic(*j, "log", 100).size() == 450);
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "the catalog lists topics with their counts") {
   for (int i = 0; i < 30; ++i) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx->append(i % 3 ? "a" : "b", "t", "xyz"));
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(*j, i % 3 ? "a" : "b", "t", "xyz");
   }
   TXJ_REQUIRE_OK(j->close());
   j = test::OpenOrDie(dir.path(), test::SmallOptions());
-  auto topics = j->topics();
-  TXJ_REQUIRE_OK(topics);
+  auto topics = test::RequireOk(j->topics());
   REQUIRE(topics->size() == 2);
   CHECK(topics->at(0).name == "a");
   CHECK(topics->at(0).events == 20);
@@ -522,8 +484,7 @@ TEST_CASE("writers killed during compaction leave the old or the new state, neve
     TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
     const std::uint64_t n = j->next_offset();
     const auto want = Expected(n);
-    auto r = j->rebuild("kv");
-    TXJ_REQUIRE_OK(r);
+    auto r = test::RequireOk(j->rebuild("kv"));
     CHECK(r->state_hash == ExpectedHash(want, "kv"));
     std::vector<ModelEvent> other;
     for (const auto& m : want) {
@@ -597,11 +558,9 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a compaction policy compacts its topic by
     return s.ok() && !s->empty();
   }));
   CHECK(j->automatic_compaction_status().ok());
-  auto other = j->snapshots("other");
-  TXJ_REQUIRE_OK(other);
+  auto other = test::RequireOk(j->snapshots("other"));
   CHECK(other->empty());
-  auto r = j->rebuild("kv");
-  TXJ_REQUIRE_OK(r);
+  auto r = test::RequireOk(j->rebuild("kv"));
   CHECK(r->from_snapshot > 0);
 }
 
@@ -617,8 +576,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a failed automatic compaction is reported
   const Status s = j->automatic_compaction_status();
   CHECK(s.code() == Code::kInvalidArgument);
   CHECK(s.message().find("automatic compaction of topic kv") != std::string::npos);
-  auto snaps = j->snapshots("kv");
-  TXJ_REQUIRE_OK(snaps);
+  auto snaps = test::RequireOk(j->snapshots("kv"));
   CHECK(snaps->empty());
   CHECK(j->next_offset() == 30);
 }

@@ -167,10 +167,8 @@ TEST_CASE("offsets survive reopening, and commit_with saves state and offset tog
   TempDir dir;
   {
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-    auto store = OffsetStore::open(*j);
-    TXJ_REQUIRE_OK(store);
-    auto none = (*store)->load("c1");
-    TXJ_REQUIRE_OK(none);
+    auto store = test::RequireOk(OffsetStore::open(*j));
+    auto none = test::RequireOk((*store)->load("c1"));
     CHECK(*none == 0);
     TXJ_REQUIRE_OK((*store)->save("c1", 42));
     TXJ_REQUIRE_OK((*store)->commit_with("c2", 7, [](KvTxn& t) { return t.put("balances", "alice", "10"); }));
@@ -182,17 +180,13 @@ TEST_CASE("offsets survive reopening, and commit_with saves state and offset tog
     TXJ_REQUIRE_OK(j->close());
   }
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-  auto store = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(store);
+  auto store = test::RequireOk(OffsetStore::open(*j));
   CHECK(*(*store)->load("c1") == 42);
   CHECK(*(*store)->load("c2") == 7);
-  auto v = (*store)->get("balances", "alice");
-  TXJ_REQUIRE_OK(v);
+  auto v = test::RequireOk((*store)->get("balances", "alice"));
   CHECK(v->value_or("") == "10");
-  Options ro = test::SmallOptions();
-  ro.read_only = true;
-  auto r = Journal::open(dir.path(), ro);
-  TXJ_REQUIRE_OK(r);
+  Options ro = test::ReadOnlyOptions();
+  auto r = test::RequireOk(Journal::open(dir.path(), ro));
   CHECK(OffsetStore::open(**r).status().code() == Code::kInvalidState);
 }
 
@@ -232,8 +226,7 @@ TEST_CASE("a handler whose state lives in the catalog handles each event exactly
     ::waitpid(pid, &status, 0);
   }
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-  auto store = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(store);
+  auto store = test::RequireOk(OffsetStore::open(*j));
   StoredOffsetHandler h(**store, "counter", [](const Event&, KvTxn& t) {
     auto cur = t.get("counts", "total");
     if (!cur.ok()) return cur.status();
@@ -253,15 +246,13 @@ TEST_CASE("a handler whose state lives in the catalog handles each event exactly
   CHECK(c.run(stop.get_token()).code() == Code::kCancelled);
   finisher.join();
   CHECK(*(*store)->load("counter") == static_cast<std::uint64_t>(kEvents));
-  auto total = (*store)->get("counts", "total");
-  TXJ_REQUIRE_OK(total);
+  auto total = test::RequireOk((*store)->get("counts", "total"));
   CHECK(total->value_or("0") == std::to_string(kEvents));  // no event counted twice, none lost
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "a publisher delivers every committed event at least once across restarts") {
   Fill(*j, 50);
-  auto store = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(store);
+  auto store = test::RequireOk(OffsetStore::open(*j));
   struct Recorder final : Sink {
     std::mutex mu;
     std::condition_variable cv;
@@ -301,8 +292,7 @@ TEST_CASE("a lost catalog that held consumer offsets is an error, never a silent
   {
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
     Fill(*j, 5);
-    auto store = OffsetStore::open(*j);
-    TXJ_REQUIRE_OK(store);
+    auto store = test::RequireOk(OffsetStore::open(*j));
     TXJ_REQUIRE_OK((*store)->save("c", 3));
     TXJ_REQUIRE_OK(j->close());
   }
@@ -314,21 +304,18 @@ TEST_CASE("a lost catalog that held consumer offsets is an error, never a silent
   o.rebuild_catalog = true;
   auto j = test::OpenOrDie(dir.path(), o);
   CHECK(j->next_offset() == 5);  // the journal itself is intact
-  auto store = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(store);
+  auto store = test::RequireOk(OffsetStore::open(*j));
   CHECK(*(*store)->load("c") == 0);  // started over, as asked
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "a cursor, consumer or publisher outliving its journal answers closed and touches nothing of it") {
   Fill(*j, 3);
-  auto cur = j->open_cursor(0);
-  TXJ_REQUIRE_OK(cur);
+  auto cur = test::RequireOk(j->open_cursor(0));
   auto first = cur->next();
   REQUIRE((first.ok() && first->has_value()));
   MemoryHandler handler;
   Consumer consumer(*j, handler);
-  auto store = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(store);
+  auto store = test::RequireOk(OffsetStore::open(*j));
   Publisher publisher(*j, **store, "pub", std::make_shared<Channel>(16));
   store->reset();  // an offset store must not outlive its journal (offset_store.h)
   j.reset();
@@ -351,8 +338,7 @@ TEST_CASE("an offset store answers closed once its journal is closed or destroye
   std::unique_ptr<OffsetStore> kept;
   {
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-    auto store = OffsetStore::open(*j);
-    TXJ_REQUIRE_OK(store);
+    auto store = test::RequireOk(OffsetStore::open(*j));
     TXJ_REQUIRE_OK((*store)->save("c", 7));
     TXJ_REQUIRE_OK(j->close());
     Status s = (*store)->save("c", 9);
@@ -368,9 +354,7 @@ TEST_CASE("an offset store answers closed once its journal is closed or destroye
   CHECK(kept->load("c").status().code() == Code::kClosed);
   kept.reset();
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-  auto store = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(store);
-  auto off = (*store)->load("c");
-  TXJ_REQUIRE_OK(off);
+  auto store = test::RequireOk(OffsetStore::open(*j));
+  auto off = test::RequireOk((*store)->load("c"));
   CHECK(*off == 7);
 }

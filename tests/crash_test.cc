@@ -295,16 +295,14 @@ class CrashLoop {
     }
     // The reopened journal takes new writes at the next offset.
     if (c % 4 == 0) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       REQUIRE(tx->id() > last_txn_id_);
       std::vector<ModelEvent> evs(1);
       evs[0].topic = "parent";
       evs[0].type = "cycle";
       evs[0].payload = std::to_string(c);
       TXJ_REQUIRE_OK(tx->append(evs[0].topic, evs[0].type, evs[0].payload));
-      auto info = tx->commit();
-      TXJ_REQUIRE_OK(info);
+      auto info = test::RequireOk(tx->commit());
       REQUIRE(info->first_offset == next_offset_);
       commits_.push_back({info->txn_id, next_offset_, 1, test::DigestEvents(evs)});
       next_offset_ += 1;
@@ -414,8 +412,7 @@ class CrashLoop {
       e.payload = payload;
       TXJ_REQUIRE_OK(fold.apply(*want, e));
     }
-    auto got = j.rebuild(kKvTopic);
-    TXJ_REQUIRE_OK(got);
+    auto got = test::RequireOk(j.rebuild(kKvTopic));
     CHECK(got->encoded == fold.encode(*want));
     if (got->from_snapshot > 0) ++snapshots_seen_;
   }

@@ -13,8 +13,7 @@ TEST_CASE("a filter naming a topic or type that cannot appear is an error, not a
   CHECK(j->open_cursor(0, Filter{false, {}, {"anything"}}).ok());  // audit allows any type
   CHECK(j->open_cursor(0, Filter{false, {"orders"}, {"created"}}).ok());
   CHECK(j->open_cursor(0, Filter{}).status().code() == Code::kInvalidArgument);  // empty: ask for all() explicitly
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   CHECK(tx->append("invoices", "created", "x").code() == Code::kInvalidArgument);
   CHECK(tx->append("orders", "shipped", "x").code() == Code::kInvalidArgument);
   TXJ_CHECK_OK(tx->append("orders", "created", "x"));

@@ -56,8 +56,7 @@ TEST_CASE("wait_next wakes when another thread commits") {
     INFO("durability ", static_cast<int>(d));
     TempDir dir;
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions(d));
-    auto c = j->open_cursor(0);
-    TXJ_REQUIRE_OK(c);
+    auto c = test::RequireOk(j->open_cursor(0));
     Clock::time_point committed_at{};
     std::thread writer([&] {
       std::this_thread::sleep_for(30ms);
@@ -87,8 +86,7 @@ TEST_CASE("wait_next wakes when another thread commits") {
 
 TEST_CASE_FIXTURE(test::FreshJournal, "wait_next returns at once when a matching event is already committed") {
   Commit(*j, "ready");
-  auto c = j->open_cursor(0);
-  TXJ_REQUIRE_OK(c);
+  auto c = test::RequireOk(j->open_cursor(0));
   auto e = c->wait_next(Clock::now());  // a deadline that has passed already
   TXJ_REQUIRE_OK(e);
   CHECK(e->payload == "ready");
@@ -96,8 +94,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "wait_next returns at once when a matching
 
 TEST_CASE_FIXTURE(test::FreshJournal, "wait_next times out at its deadline") {
   Commit(*j, "one");
-  auto c = j->open_cursor(1);
-  TXJ_REQUIRE_OK(c);
+  auto c = test::RequireOk(j->open_cursor(1));
   const auto t0 = Clock::now();
   auto e = c->wait_next(t0 + 60ms);
   const auto waited = Clock::now() - t0;
@@ -106,14 +103,12 @@ TEST_CASE_FIXTURE(test::FreshJournal, "wait_next times out at its deadline") {
   CHECK(waited < 5s);
   // The cursor is still usable.
   Commit(*j, "two");
-  auto e2 = c->wait_next(Clock::now() + 5s);
-  TXJ_REQUIRE_OK(e2);
+  auto e2 = test::RequireOk(c->wait_next(Clock::now() + 5s));
   CHECK(e2->payload == "two");
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "wait_next is cancelled by a stop request, before or during the wait") {
-  auto c = j->open_cursor(0);
-  TXJ_REQUIRE_OK(c);
+  auto c = test::RequireOk(j->open_cursor(0));
   {
     std::stop_source stopped;
     stopped.request_stop();
@@ -130,14 +125,12 @@ TEST_CASE_FIXTURE(test::FreshJournal, "wait_next is cancelled by a stop request,
   CHECK(e.status().code() == Code::kCancelled);
   CHECK(Clock::now() - t0 < 5s);
   Commit(*j, "after");
-  auto e2 = c->wait_next(Clock::now() + 5s);
-  TXJ_REQUIRE_OK(e2);
+  auto e2 = test::RequireOk(c->wait_next(Clock::now() + 5s));
   CHECK(e2->payload == "after");
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "closing a cursor from another thread wakes its wait with closed") {
-  auto c = j->open_cursor(0);
-  TXJ_REQUIRE_OK(c);
+  auto c = test::RequireOk(j->open_cursor(0));
   Status close_status;
   std::thread closer([&] {
     std::this_thread::sleep_for(40ms);
@@ -158,8 +151,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "closing a cursor from another thread wake
 
 TEST_CASE_FIXTURE(test::FreshJournal, "a closed cursor returns closed; an empty cursor handle too") {
   Commit(*j, "a");
-  auto c = j->open_cursor(0);
-  TXJ_REQUIRE_OK(c);
+  auto c = test::RequireOk(j->open_cursor(0));
   TXJ_CHECK_OK(c->close());
   CHECK(c->next().status().code() == Code::kClosed);
   CHECK(c->close().code() == Code::kClosed);
@@ -168,11 +160,9 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a closed cursor returns closed; an empty 
   CHECK(empty.wait_next(Clock::now()).status().code() == Code::kClosed);
   CHECK(empty.close().code() == Code::kClosed);
   // A moved-from cursor is empty; the moved-to one works.
-  auto c2 = j->open_cursor(0);
-  TXJ_REQUIRE_OK(c2);
+  auto c2 = test::RequireOk(j->open_cursor(0));
   Cursor moved = std::move(c2).value();
-  auto e = moved.next();
-  TXJ_REQUIRE_OK(e);
+  auto e = test::RequireOk(moved.next());
   REQUIRE(e->has_value());
   CHECK((**e).payload == "a");
   // A journal that is closed refuses new cursors.
@@ -183,11 +173,9 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a closed cursor returns closed; an empty 
 TEST_CASE_FIXTURE(test::FreshJournal, "filtered-out events advance the cursor position") {
   Commit(*j, {{"a", "a0"}, {"b", "b0"}, {"b", "b1"}, {"a", "a1"}});
   Commit(*j, {{"b", "b2"}, {"b", "b3"}});
-  auto c = j->open_cursor(0, Filter::for_topics({"a"}));
-  TXJ_REQUIRE_OK(c);
+  auto c = test::RequireOk(j->open_cursor(0, Filter::for_topics({"a"})));
   CHECK(c->position() == 0);
-  auto e = c->next();
-  TXJ_REQUIRE_OK(e);
+  auto e = test::RequireOk(c->next());
   REQUIRE(e->has_value());
   CHECK((**e).offset == 0);
   CHECK(c->position() == 1);
@@ -254,8 +242,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a cursor reopened at the last offset plus
   std::mt19937_64 rng(test::Seed());
   std::uint64_t total = 0;
   for (int t = 0; t < 40; ++t) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     const int n = static_cast<int>(rng() % 5);
     for (int i = 0; i < n; ++i) {
       TXJ_REQUIRE_OK(tx->append(i % 2 ? "odd" : "even", "x", std::string(rng() % 4000, 'p')));
@@ -268,10 +255,8 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a cursor reopened at the last offset plus
     std::uint64_t next = 0, seen = 0;
     std::int64_t last = -1;
     for (;;) {
-      auto c = j->open_cursor(next, f);
-      TXJ_REQUIRE_OK(c);
-      auto e = c->next();
-      TXJ_REQUIRE_OK(e);
+      auto c = test::RequireOk(j->open_cursor(next, f));
+      auto e = test::RequireOk(c->next());
       if (!e->has_value()) break;
       CHECK(static_cast<std::int64_t>((**e).offset) > last);
       CHECK((**e).offset >= next);
@@ -282,10 +267,8 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a cursor reopened at the last offset plus
     if (f.match_all) CHECK(seen == total);
   }
   // Positioned past the end: nothing now, the next commit later.
-  auto c = j->open_cursor(total + 1);
-  TXJ_REQUIRE_OK(c);
-  auto e = c->next();
-  TXJ_REQUIRE_OK(e);
+  auto c = test::RequireOk(j->open_cursor(total + 1));
+  auto e = test::RequireOk(c->next());
   CHECK_FALSE(e->has_value());
   Commit(*j, {{"t", "at total"}, {"t", "at total+1"}});
   e = c->next();
@@ -300,32 +283,24 @@ TEST_CASE("uncommitted and rolled-back events are never returned, even while a t
     TempDir dir;
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions(d));
     Commit(*j, "before");
-    auto c = j->open_cursor(0);
-    TXJ_REQUIRE_OK(c);
+    auto c = test::RequireOk(j->open_cursor(0));
     CHECK(Drain(*c) == std::vector<std::string>{"before"});
     {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       TXJ_REQUIRE_OK(tx->append("t", "x", "pending"));
-      auto sub = tx->begin();
-      TXJ_REQUIRE_OK(sub);
-      TXJ_REQUIRE_OK(sub->append("t", "x", "pending-sub"));
-      TXJ_REQUIRE_OK(sub->commit());
+      test::CommitOne(*tx, "t", "x", "pending-sub");
       // Enough to spill into later segments.
       for (int i = 0; i < 100; ++i) TXJ_REQUIRE_OK(tx->append("t", "x", std::string(2000, 'q')));
       CHECK(Drain(*c).empty());
-      auto other = j->open_cursor(0);
-      TXJ_REQUIRE_OK(other);
+      auto other = test::RequireOk(j->open_cursor(0));
       CHECK(Drain(*other) == std::vector<std::string>{"before"});
       CHECK(c->wait_next(Clock::now() + 20ms).status().code() == Code::kTimedOut);
       TXJ_REQUIRE_OK(tx->rollback());
     }
     CHECK(Drain(*c).empty());
     {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
-      auto sub = tx->begin();
-      TXJ_REQUIRE_OK(sub);
+      auto tx = test::RequireOk(j->begin());
+      auto sub = test::RequireOk(tx->begin());
       TXJ_REQUIRE_OK(sub->append("t", "x", "rolled-back-sub"));
       TXJ_REQUIRE_OK(sub->rollback());
       TXJ_REQUIRE_OK(tx->append("t", "x", "kept"));
@@ -377,16 +352,11 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a reader thread following a writer sees e
     }
   });
   for (int t = 0; t < kTxns; ++t) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     // Three surviving events (type says how many), plus a rolled-back sub.
     TXJ_REQUIRE_OK(tx->append("t", "3", std::string(static_cast<std::size_t>(t * 37 % 3000), 'a')));
-    auto sub = tx->begin();
-    TXJ_REQUIRE_OK(sub);
-    TXJ_REQUIRE_OK(sub->append("t", "3", "sub"));
-    TXJ_REQUIRE_OK(sub->commit());
-    auto dead = tx->begin();
-    TXJ_REQUIRE_OK(dead);
+    test::CommitOne(*tx, "t", "3", "sub");
+    auto dead = test::RequireOk(tx->begin());
     TXJ_REQUIRE_OK(dead->append("t", "99", "dead"));
     TXJ_REQUIRE_OK(dead->rollback());
     TXJ_REQUIRE_OK(tx->append("t", "3", "last"));
@@ -410,8 +380,7 @@ TEST_CASE("a reader in another process sees commits promptly") {
     // The reader: opens read-only before the writer, waits for each event
     // and reports its offset and payload length.
     ::close(from_child[0]);
-    Options o = test::SmallOptions();
-    o.read_only = true;
+    Options o = test::ReadOnlyOptions();
     auto j = Journal::open(dir.path(), o);
     if (!j.ok()) ::_exit(3);
     auto c = (*j)->open_cursor(0);
@@ -464,13 +433,10 @@ TEST_CASE("a read-only journal's cursor in the same process follows the writer")
   TempDir dir;
   auto w = test::OpenOrDie(dir.path(), test::SmallOptions());
   Commit(*w, "first");
-  Options o = test::SmallOptions();
-  o.read_only = true;
+  Options o = test::ReadOnlyOptions();
   auto r = test::OpenOrDie(dir.path(), o);
-  auto c = r->open_cursor(0);
-  TXJ_REQUIRE_OK(c);
-  auto e = c->wait_next(Clock::now() + 5s);
-  TXJ_REQUIRE_OK(e);
+  auto c = test::RequireOk(r->open_cursor(0));
+  auto e = test::RequireOk(c->wait_next(Clock::now() + 5s));
   CHECK(e->payload == "first");
   std::thread writer([&] {
     std::this_thread::sleep_for(20ms);
@@ -490,15 +456,12 @@ TEST_CASE("closing the journal wakes a cursor waiting at the end with closed") {
     Commit(*w, "one");
     std::unique_ptr<Journal> ro;
     if (read_only) {
-      Options o = test::SmallOptions();
-      o.read_only = true;
+      Options o = test::ReadOnlyOptions();
       ro = test::OpenOrDie(dir.path(), o);
     }
     Journal& j = read_only ? *ro : *w;
-    auto c = j.open_cursor(0);
-    TXJ_REQUIRE_OK(c);
-    auto first = c->next();
-    TXJ_REQUIRE_OK(first);
+    auto c = test::RequireOk(j.open_cursor(0));
+    auto first = test::RequireOk(c->next());
     REQUIRE(first->has_value());
     Result<Event> got = Status::Cancelled("not run");
     const auto t0 = Clock::now();
@@ -515,8 +478,7 @@ TEST_CASE("closing the journal wakes a cursor waiting at the end with closed") {
 TEST_CASE("a waiting cursor gets the commits made before the journal closed, then closed") {
   TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
-  auto c = j->open_cursor(0);
-  TXJ_REQUIRE_OK(c);
+  auto c = test::RequireOk(j->open_cursor(0));
   std::vector<std::string> got;
   Status end;
   std::thread reader([&] {
@@ -567,8 +529,7 @@ TEST_CASE("a reader that may only read the head page polls, and closing its curs
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    Options o = test::SmallOptions();
-    o.read_only = true;
+    Options o = test::ReadOnlyOptions();
     auto j = Journal::open(dir.path(), o);
     if (!j.ok()) ::_exit(3);
     auto c = (*j)->open_cursor(0);
@@ -602,19 +563,16 @@ TEST_CASE("a transaction of more than a million events, past what a cursor remem
   auto j = test::OpenOrDie(dir.path(), o);
   Commit(*j, "before");
   constexpr std::uint64_t kEvents = (1u << 20) + 50000;
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   std::uint64_t appended = 0;
   std::vector<std::uint64_t> survivors_at;  // index -> value of every 100000th survivor
   for (std::uint64_t i = 0; appended < kEvents; ++i) {
     if (i % 100000 == 99999) {
       // A committed sub-transaction with a rolled-back one inside it.
-      auto sub = tx->begin();
-      TXJ_REQUIRE_OK(sub);
+      auto sub = test::RequireOk(tx->begin());
       TXJ_REQUIRE_OK(sub->append("t", "s", std::to_string(appended)));
       ++appended;
-      auto dead = sub->begin();
-      TXJ_REQUIRE_OK(dead);
+      auto dead = test::RequireOk(sub->begin());
       for (int k = 0; k < 10; ++k) TXJ_REQUIRE_OK(dead->append("t", "dead", "x"));
       TXJ_REQUIRE_OK(dead->rollback());
       TXJ_REQUIRE_OK(sub->commit());
@@ -623,8 +581,7 @@ TEST_CASE("a transaction of more than a million events, past what a cursor remem
     TXJ_REQUIRE_OK(tx->append("t", "", std::to_string(appended)));
     ++appended;
   }
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(tx->commit());
   CHECK(info->first_offset == 1);
   CHECK(info->count == kEvents);
   Commit(*j, "after");
@@ -655,12 +612,10 @@ TEST_CASE("a transaction of more than a million events, past what a cursor remem
   // Filtered: only the events of the sub-transactions.
   Filter subs;
   subs.types = {"s"};
-  auto c = j->open_cursor(0, subs);
-  TXJ_REQUIRE_OK(c);
+  auto c = test::RequireOk(j->open_cursor(0, subs));
   std::uint64_t n = 0;
   for (;;) {
-    auto e = c->next();
-    TXJ_REQUIRE_OK(e);
+    auto e = test::RequireOk(c->next());
     if (!e->has_value()) break;
     ++n;
   }
@@ -677,27 +632,17 @@ TEST_CASE("next_batch returns exactly what next returns, in batches of any size,
   std::mt19937_64 rng(test::Seed());
   const char* topics[] = {"a", "b", "c"};
   for (int t = 0; t < 300; ++t) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     const int n = 1 + static_cast<int>(rng() % (t % 10 == 0 ? 400 : 6));
     for (int i = 0; i < n; ++i) {
       TXJ_REQUIRE_OK(tx->append(topics[rng() % 3], rng() % 2 ? "x" : "y", std::string(rng() % 300, 'p')));
       if (rng() % 5 == 0) {
-        auto sub = tx->begin();
-        TXJ_REQUIRE_OK(sub);
+        auto sub = test::RequireOk(tx->begin());
         TXJ_REQUIRE_OK(sub->append(topics[rng() % 3], "s", std::to_string(t)));
-        if (rng() % 2) {
-          TXJ_REQUIRE_OK(sub->rollback());
-        } else {
-          TXJ_REQUIRE_OK(sub->commit());
-        }
+        test::CommitOrRollBack(*sub, rng() % 2);
       }
     }
-    if (rng() % 7 == 0) {
-      TXJ_REQUIRE_OK(tx->rollback());
-    } else {
-      TXJ_REQUIRE_OK(tx->commit());
-    }
+    test::CommitOrRollBack(*tx, rng() % 7 == 0);
   }
   auto key = [](const Event& e) {
     return std::to_string(e.offset) + "/" + std::to_string(e.txn_id) + "/" + std::string(e.topic) + "/" +
@@ -706,11 +651,9 @@ TEST_CASE("next_batch returns exactly what next returns, in batches of any size,
   for (const Filter& f : {Filter::all(), Filter::for_topics({"b"}), Filter::for_topics({"a", "c"})}) {
     std::vector<std::string> want;
     {
-      auto c = j->open_cursor(0, f);
-      TXJ_REQUIRE_OK(c);
+      auto c = test::RequireOk(j->open_cursor(0, f));
       for (;;) {
-        auto e = c->next();
-        TXJ_REQUIRE_OK(e);
+        auto e = test::RequireOk(c->next());
         if (!e->has_value()) break;
         want.push_back(key(**e));
       }
@@ -718,13 +661,11 @@ TEST_CASE("next_batch returns exactly what next returns, in batches of any size,
     REQUIRE(want.size() > 100);
     for (std::size_t batch : {1u, 7u, 64u, 1000u}) {
       INFO("batch size ", batch);
-      auto c = j->open_cursor(0, f);
-      TXJ_REQUIRE_OK(c);
+      auto c = test::RequireOk(j->open_cursor(0, f));
       std::vector<Event> buf(batch);
       std::vector<std::string> got;
       for (;;) {
-        auto n = c->next_batch(buf);
-        TXJ_REQUIRE_OK(n);
+        auto n = test::RequireOk(c->next_batch(buf));
         if (*n == 0) break;
         REQUIRE(*n <= batch);
         // Every event of the batch is still valid when the batch is read.

@@ -89,18 +89,9 @@ class PageRuleFs final : public test::ForwardingFileSystem {
     return e;
   }
 
-  std::uint64_t violations() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return violations_;
-  }
-  std::uint64_t zero_pages() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return zero_pages_;
-  }
-  std::uint64_t writes_into_zeroed() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return writes_into_zeroed_;
-  }
+  std::uint64_t violations() { return test::ReadLocked(mu_, violations_); }
+  std::uint64_t zero_pages() { return test::ReadLocked(mu_, zero_pages_); }
+  std::uint64_t writes_into_zeroed() { return test::ReadLocked(mu_, writes_into_zeroed_); }
 
  private:
   static constexpr std::uint64_t kPage = 4096;
@@ -124,16 +115,14 @@ TEST_CASE("durable commits never write again into a page that an earlier sync ma
   std::mt19937_64 rng(seed);
   TempDir dir;
   auto fs = std::make_shared<PageRuleFs>();
-  Options o;
-  o.durability = Durability::kCommit;
+  Options o = test::SmallOptions(Durability::kCommit);
   o.segment_size = 1ull << 20;
   o.file_system = fs;
   std::uint64_t commits = 0;
   {
     auto j = test::OpenOrDie(dir.path(), o);
     for (int t = 0; t < 400; ++t) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       const int events = rng() % 8 == 0 ? 40 : 1;
       for (int e = 0; e < events; ++e) {
         TXJ_REQUIRE_OK(tx->append("t", "x", std::string(1 + rng() % (rng() % 10 == 0 ? 9000 : 300), 'p')));
@@ -167,8 +156,7 @@ TEST_CASE("durable commits of every size keep every byte, across segment rolls a
   {
     auto j = test::OpenOrDie(dir.path(), o);
     for (int t = 0; t < 120; ++t) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       // From one small event to ~300 KiB (more than the staging buffer
       // holds at times), with rolls every few transactions.
       const int events = std::uniform_int_distribution<int>(1, 6)(rng);

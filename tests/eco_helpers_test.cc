@@ -48,14 +48,8 @@ class CountingSink final : public Sink {
   }
   Status close() override { return Status::OK(); }
   SinkMetrics metrics() const override { return {}; }
-  std::vector<int> seen() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seen_;
-  }
-  std::vector<std::thread::id> ids() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return ids_;
-  }
+  std::vector<int> seen() const { return test::ReadLocked(mu_, seen_); }
+  std::vector<std::thread::id> ids() const { return test::ReadLocked(mu_, ids_); }
 
  private:
   mutable std::mutex mu_;

@@ -53,12 +53,10 @@ class Counter final : public Processor {
 }  // namespace
 
 TEST_CASE_FIXTURE(test::FreshJournal, "emit gives unique ids and list shows unprocessed events in order") {
-  auto box = Eventbox::open(*j);
-  TXJ_REQUIRE_OK(box);
+  auto box = test::RequireOk(Eventbox::open(*j));
   std::set<std::string> ids;
   for (int i = 0; i < 20; ++i) {
-    auto id = (*box)->emit("run-1", "v" + std::to_string(i));
-    TXJ_REQUIRE_OK(id);
+    auto id = test::RequireOk((*box)->emit("run-1", "v" + std::to_string(i)));
     ids.insert(*id);
   }
   CHECK(ids.size() == 20);
@@ -68,8 +66,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "emit gives unique ids and list shows unpr
     TXJ_REQUIRE_OK((*box)->emit(*tx, "run-1", "rolled back"));
     TXJ_REQUIRE_OK(tx->rollback());
   }
-  auto l = (*box)->list("run-1");
-  TXJ_REQUIRE_OK(l);
+  auto l = test::RequireOk((*box)->list("run-1"));
   REQUIRE(l->size() == 20);
   for (int i = 0; i < 20; ++i) CHECK((*l)[static_cast<std::size_t>(i)].value == "v" + std::to_string(i));
   CHECK((*box)->list("nobody")->empty());
@@ -79,13 +76,11 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a batch applies its transitions atomicall
   auto box = std::move(Eventbox::open(*j)).value();
   for (int i = 0; i < 5; ++i) TXJ_REQUIRE_OK(box->emit("r", "e" + std::to_string(i)));
   Counter c;
-  auto post = box->process_batch("r", c, 3);
-  TXJ_REQUIRE_OK(post);
+  auto post = test::RequireOk(box->process_batch("r", c, 3));
   REQUIRE(post->size() == 3);
   for (auto& f : *post) TXJ_CHECK_OK(f());
   CHECK(c.post == std::vector<std::string>{"e0", "e1", "e2"});
-  auto st = box->state("r");
-  TXJ_REQUIRE_OK(st);
+  auto st = test::RequireOk(box->state("r"));
   CHECK(st->first == "n=3");
   CHECK(st->second == 1);
   CHECK(box->list("r")->size() == 2);
@@ -116,8 +111,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "transitions that change nothing open no t
       return Status::OK();
     }
   } idle;
-  auto post = box->process_batch("r", idle, 10);
-  TXJ_REQUIRE_OK(post);
+  auto post = test::RequireOk(box->process_batch("r", idle, 10));
   CHECK(box->state("r")->second == 0);
   CHECK(box->list("r")->size() == 1);
 }
@@ -142,19 +136,16 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a state-only transition happens with an e
     }
   } timer;
   REQUIRE(box->list("r")->empty());
-  auto post = box->process_batch("r", timer, 10);
-  TXJ_REQUIRE_OK(post);
+  auto post = test::RequireOk(box->process_batch("r", timer, 10));
   CHECK(timer.calls == 1);
   CHECK(timer.last_batch == 0);
   CHECK(post->size() == 1);
-  auto st = box->state("r");
-  TXJ_REQUIRE_OK(st);
+  auto st = test::RequireOk(box->state("r"));
   CHECK(st->first == "expired");
   CHECK(st->second == 1);
   // Idle: the processor is asked, returns nothing, and no version is bumped.
   for (int i = 0; i < 3; ++i) {
-    auto idle = box->process_batch("r", timer, 10);
-    TXJ_REQUIRE_OK(idle);
+    auto idle = test::RequireOk(box->process_batch("r", timer, 10));
     CHECK(idle->empty());
   }
   CHECK(timer.calls == 4);
@@ -171,8 +162,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a failing side effect rolls everything ba
   CHECK(box->list("r")->size() == 3);
   SUBCASE("unless it fails cleanly: transitions before it commit") {
     c.clean = true;
-    auto post = box->process_batch("r", c, 10);
-    TXJ_REQUIRE_OK(post);
+    auto post = test::RequireOk(box->process_batch("r", c, 10));
     CHECK(post->size() == 2);
     CHECK(box->state("r")->first == "n=2");
     auto l = box->list("r");

@@ -200,13 +200,19 @@ namespace {
 
 bool IsSyncFailure(Code c) { return c == Code::kFailed || c == Code::kIOError; }
 
-}  // namespace
-
-TEST_CASE("a failed fdatasync fails the commit and then the journal closed, and reopening recovers") {
+// What most tests here begin with: the journal directory "j" of a
+// temporary directory, a FaultFileSystem to open it on, and the log of what
+// the workload did.
+struct FaultyJournal {
   TempDir d;
   const std::string dir = d.sub("j");
-  auto fs = std::make_shared<FaultFileSystem>();
+  std::shared_ptr<FaultFileSystem> fs = std::make_shared<FaultFileSystem>();
   WorkloadLog log;
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(FaultyJournal, "a failed fdatasync fails the commit and then the journal closed, and reopening recovers") {
   {
     auto j = test::OpenOrDie(dir, WorkloadOptions(fs));
     for (int i = 0; i < 3; ++i) TXJ_REQUIRE_OK(CommitSmall(*j, &log, 2));
@@ -234,11 +240,7 @@ TEST_CASE("a failed fdatasync fails the commit and then the journal closed, and 
   CHECK(recovered >= 3);
 }
 
-TEST_CASE("after a failed sync an open transaction accepts nothing more and cannot commit") {
-  TempDir d;
-  const std::string dir = d.sub("j");
-  auto fs = std::make_shared<FaultFileSystem>();
-  WorkloadLog log;
+TEST_CASE_FIXTURE(FaultyJournal, "after a failed sync an open transaction accepts nothing more and cannot commit") {
   {
     // Without commit durability the failing sync is the explicit one, made
     // while a transaction is open.
@@ -246,11 +248,9 @@ TEST_CASE("after a failed sync an open transaction accepts nothing more and cann
     o.durability = Durability::kNone;
     auto j = test::OpenOrDie(dir, o);
     for (int i = 0; i < 3; ++i) TXJ_REQUIRE_OK(CommitSmall(*j, &log, 2));
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     TXJ_REQUIRE_OK(tx->append("t", "before", "x"));
-    auto sub = tx->begin();
-    TXJ_REQUIRE_OK(sub);
+    auto sub = test::RequireOk(tx->begin());
     TXJ_REQUIRE_OK(sub->append("t", "inner", "y"));
     fs->ArmNext(FsOp::kSync, EIO, /*sticky=*/false, ".seg");
     Status s = j->sync();
@@ -272,14 +272,10 @@ TEST_CASE("after a failed sync an open transaction accepts nothing more and cann
   CHECK(recovered == 3);
 }
 
-TEST_CASE("no space for the next segment is a clear error, the transaction rolls back, and nothing committed is lost") {
-  TempDir d;
-  const std::string dir = d.sub("j");
-  auto fs = std::make_shared<FaultFileSystem>();
+TEST_CASE_FIXTURE(FaultyJournal, "no space for the next segment is a clear error, the transaction rolls back, and nothing committed is lost") {
   // The first segment is reserved at open; every later reservation of a
   // segment (created under a ".tmp" name) fails, as on a full disk.
   fs->Arm(FsOp::kAllocate, 2, ENOSPC, /*sticky=*/true, ".tmp");
-  WorkloadLog log;
   {
     auto j = test::OpenOrDie(dir, WorkloadOptions(fs));
     Status no_space;
@@ -288,8 +284,7 @@ TEST_CASE("no space for the next segment is a clear error, the transaction rolls
     // one 20 000-byte event, so the begin marker always still fits and the
     // event is what needs the next segment.
     for (int i = 0; i < 100 && no_space.ok(); ++i) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       test::AttemptedCommit c;
       c.txn_id = tx->id();
       test::ModelEvent m;
@@ -324,8 +319,7 @@ TEST_CASE("no space for the next segment is a clear error, the transaction rolls
     // While the disk stays full, a transaction that needs a new segment
     // fails the same way and nothing is half-written.
     {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       Status s = tx->append("fill", "big", std::string(20000, 'z'));
       CHECK(s.code() == Code::kNoSpace);
       TXJ_CHECK_OK(tx->rollback());
@@ -348,13 +342,9 @@ TEST_CASE("no space for the next segment is a clear error, the transaction rolls
   CHECK(recovered == log.acked_count());
 }
 
-TEST_CASE("one failed directory sync while preparing the next segment does not wedge the writer") {
+TEST_CASE_FIXTURE(FaultyJournal, "one failed directory sync while preparing the next segment does not wedge the writer") {
   // Regression: the segment, renamed into place before the directory sync
   // failed, stayed behind, and every later attempt refused to replace it.
-  TempDir d;
-  const std::string dir = d.sub("j");
-  auto fs = std::make_shared<FaultFileSystem>();
-  WorkloadLog log;
   {
     auto j = test::OpenOrDie(dir, WorkloadOptions(fs));
     // Wait for the background thread to prepare the second segment
@@ -404,8 +394,7 @@ TEST_CASE("a read-only file system or missing permissions fail a writable open w
     Options ro;
     ro.read_only = true;
     ro.file_system = fs;
-    auto r = Journal::open(dir, ro);
-    TXJ_REQUIRE_OK(r);
+    auto r = test::RequireOk(Journal::open(dir, ro));
     CHECK((*r)->next_offset() == 3);
   }
   {

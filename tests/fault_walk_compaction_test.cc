@@ -12,6 +12,7 @@
 // new compaction.
 //
 // TXJ_FAULT_VARIANTS=all runs every variant at every call.
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -30,9 +31,6 @@
 #include "txjournal/compactor.h"
 
 using namespace txj;
-using txj::test::FaultFileSystem;
-using txj::test::FsOp;
-using txj::test::TempDir;
 
 namespace {
 
@@ -50,19 +48,13 @@ struct Run {
   int compactions_ok = 0;
 };
 
-Options WithFs(std::shared_ptr<FileSystem> fs) {
-  Options o = test::SmallOptions(Durability::kCommit);
-  o.file_system = std::move(fs);
-  return o;
-}
-
 // Two sessions; a session stops at its first error (the journal may have
 // failed closed), so at most one commit per session is in doubt.
 void RunWorkload(const std::string& dir, const std::shared_ptr<FileSystem>& fs, Run* run) {
   std::mt19937_64 rng(test::Seed() ^ 0xfa17);
   int i = 0;
   for (int session = 0; session < 2; ++session) {
-    auto j = Journal::open(dir, WithFs(fs));
+    auto j = Journal::open(dir, test::OnFaults(fs));
     if (!j.ok()) {
       run->errors.push_back("open: " + j.status().ToString());
       continue;
@@ -124,20 +116,15 @@ void RunWorkload(const std::string& dir, const std::shared_ptr<FileSystem>& fs, 
 }
 
 std::string Check(const std::string& dir, const Run& run) {
-  std::error_code ec;
-  if (!std::filesystem::exists(dir + "/JOURNAL", ec)) {
-    for (const auto& a : run.attempts) {
-      if (a.acked) return "no manifest, but commits were acknowledged";
-    }
-    return std::string();
+  const bool acked = std::any_of(run.attempts.begin(), run.attempts.end(), [](const auto& a) { return a.acked; });
+  std::unique_ptr<Journal> j;
+  if (std::string p = test::ReopenForCheck(dir, acked ? "no manifest, but commits were acknowledged" : "", &j); !j) {
+    return p;
   }
-  if (std::string p = test::WalkProblems(dir, /*allow_tail=*/true); !p.empty()) return "before reopening: " + p;
-  auto j = Journal::open(dir, test::SmallOptions(Durability::kCommit));
-  if (!j.ok()) return "reopen: " + j.status().ToString();
-  if (Status s = (*j)->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()); !s.ok()) {
+  if (Status s = j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()); !s.ok()) {
     return "register: " + s.ToString();
   }
-  const std::uint64_t end = (*j)->next_offset();
+  const std::uint64_t end = j->next_offset();
   // Which attempts are in the journal: acknowledged ones at their offsets;
   // one not acknowledged is there whole if the offsets up to the next
   // known position make room for exactly it.
@@ -171,7 +158,7 @@ std::string Check(const std::string& dir, const Run& run) {
   }
   if (pos != end) return "the journal ends at offset " + std::to_string(end) + ", the commits at " + std::to_string(pos);
   // The plain topic, event for event.
-  auto view = test::ReadView(**j, 0, Filter::for_topics({"t"}));
+  auto view = test::ReadView(*j, 0, Filter::for_topics({"t"}));
   if (!view.ok()) return "read: " + view.status().ToString();
   std::size_t k = 0;
   for (const auto& [at, first] : present) {
@@ -197,20 +184,20 @@ std::string Check(const std::string& dir, const Run& run) {
     e.payload = at->payload;
     if (Status s = fold.apply(*want, e); !s.ok()) return "fold: " + s.ToString();
   }
-  auto got = (*j)->rebuild("kv");
+  auto got = j->rebuild("kv");
   if (!got.ok()) return "rebuild: " + got.status().ToString();
   if (got->encoded != fold.encode(*want)) return "the rebuilt state of kv differs from the fold of its commits";
   // It goes on: a commit and a compaction.
   {
-    auto tx = (*j)->begin();
+    auto tx = j->begin();
     if (!tx.ok()) return "begin after reopen: " + tx.status().ToString();
     AppendOptions ao;
     ao.key = "k0";
     if (Status s = tx->append("kv", "set", "after", ao); !s.ok()) return "append after reopen: " + s.ToString();
     if (auto info = tx->commit(); !info.ok()) return "commit after reopen: " + info.status().ToString();
-    if (auto snap = (*j)->compact("kv"); !snap.ok()) return "compact after reopen: " + snap.status().ToString();
+    if (auto snap = j->compact("kv"); !snap.ok()) return "compact after reopen: " + snap.status().ToString();
   }
-  return test::ClosesSound(**j, dir);
+  return test::ClosesSound(*j, dir);
 }
 
 std::string Describe(const Run& run) {
@@ -224,11 +211,6 @@ std::string Describe(const Run& run) {
 }  // namespace
 
 TEST_CASE("every file-system call of a compacting workload can fail without losing a commit or the compacted state") {
-  test::RunFaultWalk<Run>({
-      "compaction",
-      [](const TempDir& d, const std::shared_ptr<FaultFileSystem>& fs, Run* run) { RunWorkload(d.sub("j"), fs, run); },
-      [](const TempDir& d, const Run& run) { return Check(d.sub("j"), run); },
-      Describe,
-      [](const Run& run) { return run.compactions_ok == 4; },
-  });
+  test::RunFaultWalk(test::OneJournalWalk<Run>("compaction", RunWorkload, Check, Describe,
+                                               [](const Run& run) { return run.compactions_ok == 4; }));
 }

@@ -25,9 +25,6 @@
 
 using namespace txj;
 using namespace std::chrono_literals;
-using txj::test::FaultFileSystem;
-using txj::test::FsOp;
-using txj::test::TempDir;
 
 namespace {
 
@@ -64,23 +61,18 @@ void Consume(Journal& j, OffsetStore& store, std::stop_source& stop) {
 }
 
 void RunWriterAndConsumer(const std::string& dir, const std::shared_ptr<FileSystem>& fs, Run* run) {
-  Options o = test::SmallOptions(Durability::kCommit);
-  o.file_system = fs;
-  auto j = Journal::open(dir, o);
-  if (!j.ok()) {
-    run->errors.push_back("open: " + j.status().ToString());
-    return;
-  }
-  auto store = OffsetStore::open(**j);
+  auto j = test::OpenOnFaults(dir, fs, &run->errors);
+  if (!j) return;
+  auto store = OffsetStore::open(*j);
   if (!store.ok()) {
     run->errors.push_back("offset store: " + store.status().ToString());
-    (void)(*j)->close();
+    (void)j->close();
     return;
   }
   std::stop_source stop;
-  std::thread consumer([&] { Consume(**j, **store, stop); });
+  std::thread consumer([&] { Consume(*j, **store, stop); });
   for (int i = 0; i < kCommits; ++i) {
-    auto tx = (*j)->begin();
+    auto tx = j->begin();
     if (!tx.ok()) {
       run->errors.push_back("begin: " + tx.status().ToString());
       break;
@@ -100,7 +92,7 @@ void RunWriterAndConsumer(const std::string& dir, const std::shared_ptr<FileSyst
     run->acked_offsets.push_back(info->first_offset);
   }
   // Let the consumer catch up with what is visible, then stop it.
-  const std::uint64_t visible = (*j)->next_offset();
+  const std::uint64_t visible = j->next_offset();
   for (int w = 0; w < 300; ++w) {
     auto off = (*store)->load("counter");
     if (!off.ok() || *off >= visible) break;
@@ -108,19 +100,15 @@ void RunWriterAndConsumer(const std::string& dir, const std::shared_ptr<FileSyst
   }
   stop.request_stop();
   consumer.join();
-  Status c = (*j)->close();
+  Status c = j->close();
   if (!c.ok()) run->errors.push_back("close: " + c.ToString());
 }
 
 std::string Check(const std::string& dir, const Run& run) {
-  std::error_code ec;
-  if (!std::filesystem::exists(dir + "/JOURNAL", ec)) {
-    return run.acked_offsets.empty() ? std::string() : "no manifest, but commits were acknowledged";
-  }
-  if (std::string p = test::WalkProblems(dir, /*allow_tail=*/true); !p.empty()) return "before reopening: " + p;
-  auto j = Journal::open(dir, test::SmallOptions(Durability::kCommit));
-  if (!j.ok()) return "reopen: " + j.status().ToString();
-  const std::uint64_t end = (*j)->next_offset();
+  std::unique_ptr<Journal> j;
+  const std::string promised = run.acked_offsets.empty() ? "" : "no manifest, but commits were acknowledged";
+  if (std::string p = test::ReopenForCheck(dir, promised, &j); !j) return p;
+  const std::uint64_t end = j->next_offset();
   for (std::size_t k = 0; k < run.acked_offsets.size(); ++k) {
     if (run.acked_offsets[k] != 2 * k) return "acknowledged commit " + std::to_string(k) + " at an unexpected offset";
   }
@@ -128,10 +116,10 @@ std::string Check(const std::string& dir, const Run& run) {
   if (end > 2 * run.acked_offsets.size() + 2 || end % 2 != 0) {
     return "the journal ends at offset " + std::to_string(end) + ": more than the in-flight commit, or half of it";
   }
-  auto store = OffsetStore::open(**j);
+  auto store = OffsetStore::open(*j);
   if (!store.ok()) return "offset store: " + store.status().ToString();
   std::stop_source stop;
-  std::thread consumer([&] { Consume(**j, **store, stop); });
+  std::thread consumer([&] { Consume(*j, **store, stop); });
   std::uint64_t reached = 0;
   for (int w = 0; w < 1000; ++w) {
     auto off = (*store)->load("counter");
@@ -151,7 +139,7 @@ std::string Check(const std::string& dir, const Run& run) {
       return "event " + std::to_string(off) + " handled " + (seen.ok() && seen->has_value() ? **seen : "0") + " times";
     }
   }
-  return test::ClosesSound(**j, dir);
+  return test::ClosesSound(*j, dir);
 }
 
 std::string Describe(const Run& run) {
@@ -163,11 +151,6 @@ std::string Describe(const Run& run) {
 }  // namespace
 
 TEST_CASE("every file-system call of a writer followed by a consumer can fail and each event is handled once") {
-  test::RunFaultWalk<Run>({
-      "consumers",
-      [](const TempDir& d, const std::shared_ptr<FaultFileSystem>& fs, Run* run) { RunWriterAndConsumer(d.sub("j"), fs, run); },
-      [](const TempDir& d, const Run& run) { return Check(d.sub("j"), run); },
-      Describe,
-      [](const Run& run) { return run.acked_offsets.size() == kCommits; },
-  });
+  test::RunFaultWalk(test::OneJournalWalk<Run>("consumers", RunWriterAndConsumer, Check, Describe,
+                                               [](const Run& run) { return run.acked_offsets.size() == kCommits; }));
 }

@@ -19,19 +19,17 @@
 #include "fault_walk.h"
 #include "fault_walk_common.h"
 #include "reliability_workload.h"
+#include "session_stores.h"
 #include "test_util.h"
 #include "txjournal/committable.h"
 
 using namespace txj;
 using txj::test::FaultFileSystem;
-using txj::test::FsOp;
 using txj::test::TempDir;
 
 namespace {
 
 constexpr int kSessions = 8;
-
-std::string Key(int s) { return "s" + std::to_string(s); }
 
 struct Run {
   std::map<std::string, std::string> ids;  // sessions whose commit() returned an id
@@ -42,97 +40,63 @@ struct Run {
 // `kv_dir`, kSessions sessions; a failed session is cancelled (or left for
 // recovery) and the next one goes on.
 void RunSessions(const std::string& dir, const std::string& kv_dir, const std::shared_ptr<FileSystem>& fs, Run* run) {
-  Options o = test::SmallOptions(Durability::kCommit);
-  o.file_system = fs;
-  auto j = Journal::open(dir, o);
-  if (!j.ok()) {
-    run->errors.push_back("open: " + j.status().ToString());
+  auto j = test::OpenOnFaults(dir, fs, &run->errors);
+  if (!j) return;
+  test::SessionStores st;
+  if (!test::OpenSessionStoresForRun(*j, kv_dir, &st, &run->errors)) {
+    (void)j->close();
     return;
   }
-  auto kv = KvParticipant::open(kv_dir);
-  REQUIRE(kv.ok());
-  std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
-  auto jp = std::make_shared<JournalParticipant>(**j);
-  auto mc = MultiCommitter::open(**j);
-  if (!mc.ok()) {
-    run->errors.push_back("committer: " + mc.status().ToString());
-    (void)(*j)->close();
-    return;
-  }
-  REQUIRE((*mc)->register_participant("a-journal", jp).ok());
-  REQUIRE((*mc)->register_participant("z-kv", kvp).ok());
   for (int s = 0; s < kSessions; ++s) {
-    const std::string key = Key(s);
-    Status st = (*mc)->begin(key);
-    if (st.ok()) st = jp->append("orders", "placed", "order " + key + " " + std::string(3000, 'o'), {.key = key});
-    if (st.ok()) st = jp->append("orders", "paid", "payment " + key, {.key = key});
-    if (st.ok()) st = kvp->put("balance/" + key, std::to_string(100 + s));
-    if (st.ok()) {
-      auto id = (*mc)->commit(key);
-      if (id.ok()) {
-        run->ids[key] = *id;
-        continue;
-      }
-      st = id.status();
+    const std::string key = test::SessionKey(s);
+    auto id = test::CommitSession(st, key, [&] {
+      Status a = st.jp->append("orders", "placed", "order " + key + " " + std::string(3000, 'o'), {.key = key});
+      if (a.ok()) a = st.jp->append("orders", "paid", "payment " + key, {.key = key});
+      return a.ok() ? st.kvp->put("balance/" + key, std::to_string(100 + s)) : a;
+    });
+    if (id.ok()) {
+      run->ids[key] = *id;
+    } else {
+      run->errors.push_back(key + ": " + id.status().ToString());
     }
-    run->errors.push_back(key + ": " + st.ToString());
-    (void)(*mc)->cancel();  // before the decision it rolls back; after it, recovery completes
   }
-  Status c = (*j)->close();
+  Status c = j->close();
   if (!c.ok()) run->errors.push_back("close: " + c.ToString());
 }
 
 std::string Check(const std::string& dir, const std::string& kv_dir, const Run& run) {
-  std::error_code ec;
-  if (!std::filesystem::exists(dir + "/JOURNAL", ec)) {
-    return run.ids.empty() ? std::string() : "no manifest, but sessions committed";
+  std::unique_ptr<Journal> j;
+  if (std::string p = test::ReopenForCheck(dir, run.ids.empty() ? "" : "no manifest, but sessions committed", &j); !j) {
+    return p;
   }
-  if (std::string p = test::WalkProblems(dir, /*allow_tail=*/true); !p.empty()) return "before reopening: " + p;
-  auto j = Journal::open(dir, test::SmallOptions(Durability::kCommit));
-  if (!j.ok()) return "reopen: " + j.status().ToString();
-  auto kv = KvParticipant::open(kv_dir);
-  if (!kv.ok()) return "kv reopen: " + kv.status().ToString();
-  std::shared_ptr<KvParticipant> kvp = std::move(kv).value();
-  auto jp = std::make_shared<JournalParticipant>(**j);
-  auto mc = MultiCommitter::open(**j);
-  if (!mc.ok()) return "committer: " + mc.status().ToString();
-  if (!(*mc)->register_participant("a-journal", jp).ok() || !(*mc)->register_participant("z-kv", kvp).ok()) {
-    return "register failed";
-  }
-  auto rec = (*mc)->recover();
-  if (!rec.ok()) return "recover: " + rec.status().ToString();
-  // The journal's side: events per session key, whole transactions only.
-  std::map<std::string, int> events;
-  {
-    auto view = test::ReadView(**j, 0, Filter::for_topics({"orders"}));
-    if (!view.ok()) return "read: " + view.status().ToString();
-    for (const auto& e : *view) events[e.key.value_or("")]++;
-  }
+  test::SessionStores st;
+  std::vector<test::SessionSeen> seen;
+  if (std::string e = test::RecoverSessions(*j, kv_dir, kSessions, &st, &seen); !e.empty()) return e;
+  // Each session whole on both sides: its 2 events (one transaction) and its
+  // balance, or neither.
   for (int s = 0; s < kSessions; ++s) {
-    const std::string key = Key(s);
-    const int n = events.count(key) ? events[key] : 0;
-    auto bal = kvp->get("balance/" + key);
-    if (!bal.ok()) return "kv get: " + bal.status().ToString();
-    const bool in_kv = bal->has_value();
-    if (n != 0 && n != 2) return "session " + key + " has " + std::to_string(n) + " of its 2 events in the journal";
-    if ((n == 2) != in_kv) {
-      return "session " + key + " is in " + (in_kv ? "the kv store only" : "the journal only");
+    const test::SessionSeen& x = seen[static_cast<std::size_t>(s)];
+    const bool in_kv = x.balance.has_value();
+    if (x.events != 0 && x.events != 2) {
+      return "session " + x.key + " has " + std::to_string(x.events) + " of its 2 events in the journal";
     }
-    if (in_kv && **bal != std::to_string(100 + s)) return "session " + key + " has a wrong balance";
-    auto it = run.ids.find(key);
+    if ((x.events == 2) != in_kv) {
+      return "session " + x.key + " is in " + (in_kv ? "the kv store only" : "the journal only");
+    }
+    if (in_kv && *x.balance != std::to_string(100 + s)) return "session " + x.key + " has a wrong balance";
+    auto it = run.ids.find(x.key);
     if (it != run.ids.end()) {
-      if (!in_kv) return "session " + key + " committed (id " + it->second + ") but is in neither store";
-      auto again = (*mc)->result_of(key);
-      if (!again.ok() || !again->has_value() || **again != it->second) {
-        return "session " + key + ": its key no longer answers id " + it->second;
-      }
+      if (!in_kv) return "session " + x.key + " committed (id " + it->second + ") but is in neither store";
+      if (x.result != it->second) return "session " + x.key + ": its key no longer answers id " + it->second;
     }
   }
   // A new session commits.
-  if (Status b = (*mc)->begin("after"); !b.ok()) return "begin after reopen: " + b.ToString();
-  if (Status a = jp->append("orders", "placed", "after", {.key = "after"}); !a.ok()) return "append: " + a.ToString();
-  if (auto id = (*mc)->commit("after"); !id.ok()) return "commit after reopen: " + id.status().ToString();
-  return test::ClosesSound(**j, dir);
+  if (Status b = st.mc->begin("after"); !b.ok()) return "begin after reopen: " + b.ToString();
+  if (Status a = st.jp->append("orders", "placed", "after", {.key = "after"}); !a.ok()) {
+    return "append: " + a.ToString();
+  }
+  if (auto id = st.mc->commit("after"); !id.ok()) return "commit after reopen: " + id.status().ToString();
+  return test::ClosesSound(*j, dir);
 }
 
 std::string Describe(const Run& run) {

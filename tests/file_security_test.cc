@@ -135,9 +135,7 @@ TEST_CASE("a symbolic link planted in the journal directory never leads a write 
     if (p.dir) {
       CHECK(fs::is_empty(target));
     } else {
-      std::ifstream in(target);
-      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      CHECK(content == "not the journal's");
+      CHECK(test::ReadFile(target) == "not the journal's");
     }
     CHECK(FilesUnder(outside).size() == 1 - (p.dir ? 1u : 0u));
   }
@@ -150,22 +148,15 @@ TEST_CASE("a symbolic link at a segment, JOURNAL, HEAD or LOCK is refused by nam
     const std::string dir = d.sub("j");
     {
       auto j = test::OpenOrDie(dir, test::SmallOptions());
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
-      TXJ_REQUIRE_OK(tx->append("t", "e", "x"));
-      TXJ_REQUIRE_OK(tx->commit());
+      test::CommitOne(*j, "t", "e", "x");
       TXJ_REQUIRE_OK(j->close());
     }
     // The real file moves outside; a link to it takes its place.
     const std::string file = dir + "/" + name, moved = d.sub(std::string("moved-") + name);
     fs::rename(file, moved);
     fs::create_symlink(moved, file);
-    const std::string before = [&] {
-      std::ifstream in(moved, std::ios::binary);
-      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    }();
-    Options ro = test::SmallOptions();
-    ro.read_only = true;
+    const std::string before = test::ReadFile(moved);
+    Options ro = test::ReadOnlyOptions();
     for (const Options& o : {test::SmallOptions(), ro}) {
       INFO("read_only: ", o.read_only);
       auto j = Journal::open(dir, o);
@@ -176,8 +167,7 @@ TEST_CASE("a symbolic link at a segment, JOURNAL, HEAD or LOCK is refused by nam
       CHECK(j.status().message().find("is a symbolic link") != std::string::npos);
       CHECK(j.status().message().find("Too many levels") == std::string::npos);
     }
-    std::ifstream in(moved, std::ios::binary);
-    CHECK(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == before);
+    CHECK(test::ReadFile(moved) == before);
   }
 }
 

@@ -11,10 +11,7 @@
 #include "txn_model.h"
 
 using namespace txj;
-using txj::test::ModelEvent;
-using txj::test::TempDir;
-using txj::test::TxnDriver;
-using txj::test::TxnOutcome;
+using namespace txj::test;
 
 namespace {
 

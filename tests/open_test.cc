@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -60,18 +61,14 @@ std::uint64_t CountEvents(Journal& j) {
 }
 
 void Commit(Journal& j, const std::string& payload) {
-  auto tx = j.begin();
-  TXJ_REQUIRE_OK(tx);
-  TXJ_REQUIRE_OK(tx->append("t", "e", payload));
-  TXJ_REQUIRE_OK(tx->commit());
+  test::CommitOne(j, "t", "e", payload);
 }
 
 // A journal whose catalog holds consumer "c" at offset 3.
 void MakePreciousJournal(const std::string& dir) {
   auto j = test::OpenOrDie(dir, test::SmallOptions());
   for (int i = 0; i < 5; ++i) Commit(*j, "e" + std::to_string(i));
-  auto store = OffsetStore::open(*j);
-  TXJ_REQUIRE_OK(store);
+  auto store = test::RequireOk(OffsetStore::open(*j));
   TXJ_REQUIRE_OK((*store)->save("c", 3));
   TXJ_REQUIRE_OK(j->close());
 }
@@ -89,20 +86,33 @@ void MakeEmptyLmdbEnv(const std::string& path) {
   mdb_env_close(env);
 }
 
+// Runs `body` in a child process started as a daemon may be, with
+// descriptors 0, 1 and 2 closed; the child exits with what `body` returns
+// (or calls _exit itself). Returns the child's exit status.
+int InDaemonChild(const std::function<int()>& body) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(0);
+    ::close(1);
+    ::close(2);
+    ::_exit(body());
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
 }  // namespace
 
 TEST_CASE("a journal opened with stdin, stdout and stderr closed keeps every commit when the program prints") {
   TempDir d;
   const std::string dir = d.sub("j");
   constexpr int kCommits = 20;
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    // The child: a daemon started with 0, 1 and 2 closed.
-    ::close(0);
-    ::close(1);
-    ::close(2);
+  // The child: a daemon started with 0, 1 and 2 closed.
+  const int exit_code = InDaemonChild([&] {
     int code = 0;
     {
       auto j = Journal::open(dir, test::SmallOptions(Durability::kCommit));
@@ -129,14 +139,10 @@ TEST_CASE("a journal opened with stdin, stdout and stderr closed keeps every com
       }
       if (!(*j)->close().ok()) ::_exit(13);
     }
-    ::_exit(code);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  auto j = Journal::open(dir, test::SmallOptions());
-  TXJ_REQUIRE_OK(j);
+    return code;
+  });
+  CHECK(exit_code == 0);
+  auto j = test::RequireOk(Journal::open(dir, test::SmallOptions()));
   CHECK(CountEvents(**j) == kCommits);
   auto c = (*j)->open_cursor(0);
   REQUIRE(c.ok());
@@ -150,13 +156,7 @@ TEST_CASE("a journal opened with stdin, stdout and stderr closed keeps every com
 
 TEST_CASE("the default file system never returns a descriptor below 3, also when 0-2 are closed") {
   TempDir d;
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(0);
-    ::close(1);
-    ::close(2);
+  const int exit_code = InDaemonChild([&] {
     int code = 0;
     std::vector<int> fds;
     for (int i = 0; i < 4; ++i) {
@@ -169,12 +169,9 @@ TEST_CASE("the default file system never returns a descriptor below 3, also when
     for (int fd = 0; fd <= 2; ++fd) {
       if (::fcntl(fd, F_GETFD) != -1) code = 22;
     }
-    ::_exit(code);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+    return code;
+  });
+  CHECK(exit_code == 0);
 }
 
 TEST_CASE("a catalog emptied, truncated, replaced or swapped while it held consumer offsets is refused, files unchanged") {
@@ -207,8 +204,7 @@ TEST_CASE("a catalog emptied, truncated, replaced or swapped while it held consu
     {
       // Before the damage: reopened, the offset is there.
       auto j = test::OpenOrDie(dir, test::SmallOptions());
-      auto store = OffsetStore::open(*j);
-      TXJ_REQUIRE_OK(store);
+      auto store = test::RequireOk(OffsetStore::open(*j));
       CHECK(*(*store)->load("c") == 3);
     }
     dm.apply(dir, other);
@@ -222,8 +218,7 @@ TEST_CASE("a catalog emptied, truncated, replaced or swapped while it held consu
     CHECK(w.status().message().find("rebuild_catalog") != std::string::npos);
     CHECK(Contents(dir) == before);
 
-    Options ro = test::SmallOptions();
-    ro.read_only = true;
+    Options ro = test::ReadOnlyOptions();
     auto r = Journal::open(dir, ro);
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().code() == Code::kCorruption);
@@ -237,15 +232,13 @@ TEST_CASE("a catalog emptied, truncated, replaced or swapped while it held consu
       auto j = test::OpenOrDie(dir, o);
       CHECK(j->recovery_report().catalog_rebuilt);
       CHECK(j->next_offset() == 5);
-      auto store = OffsetStore::open(*j);
-      TXJ_REQUIRE_OK(store);
+      auto store = test::RequireOk(OffsetStore::open(*j));
       CHECK(*(*store)->load("c") == 0);
       TXJ_REQUIRE_OK((*store)->save("c", 4));
     }
     {
       auto j = test::OpenOrDie(dir, test::SmallOptions());
-      auto store = OffsetStore::open(*j);
-      TXJ_REQUIRE_OK(store);
+      auto store = test::RequireOk(OffsetStore::open(*j));
       CHECK(*(*store)->load("c") == 4);
     }
     TXJ_CHECK_OK(Journal::open(dir, ro));
@@ -257,8 +250,7 @@ TEST_CASE("a deleted catalog that held eventbox state is refused like one that h
   const std::string dir = d.sub("j");
   {
     auto j = test::OpenOrDie(dir, test::SmallOptions());
-    auto box = Eventbox::open(*j);
-    TXJ_REQUIRE_OK(box);
+    auto box = test::RequireOk(Eventbox::open(*j));
     TXJ_REQUIRE_OK(j->close());
   }
   fs::remove(dir + "/catalog/data.mdb");
@@ -303,8 +295,7 @@ TEST_CASE("option values that mean nothing are refused, naming the option, befor
   // Read-only opens check what readers use.
   TempDir d;
   test::OpenOrDie(d.sub("j"), test::SmallOptions());
-  Options ro = test::SmallOptions();
-  ro.read_only = true;
+  Options ro = test::ReadOnlyOptions();
   ro.poll_interval = std::chrono::milliseconds(-1);
   CHECK(Journal::open(d.sub("j"), ro).status().code() == Code::kInvalidArgument);
 }
@@ -331,8 +322,7 @@ TEST_CASE("a create that fails at any file-system call leaves nothing, so a retr
     auto ffs = std::make_shared<test::FaultFileSystem>();
     Options o = test::SmallOptions();
     o.file_system = ffs;
-    auto j = Journal::open(d.sub("j"), o);
-    TXJ_REQUIRE_OK(j);
+    auto j = test::RequireOk(Journal::open(d.sub("j"), o));
     counts = ffs->Counts();
   }
   int failed_creates = 0;
@@ -355,8 +345,7 @@ TEST_CASE("a create that fails at any file-system call leaves nothing, so a retr
       Options retry = test::SmallOptions();
       retry.segment_size = 128 * 1024;
       {
-        auto j = Journal::open(dir, retry);
-        TXJ_REQUIRE_OK(j);
+        auto j = test::RequireOk(Journal::open(dir, retry));
         Commit(**j, "after the retry");
         TXJ_REQUIRE_OK((*j)->close());
       }
@@ -364,10 +353,8 @@ TEST_CASE("a create that fails at any file-system call leaves nothing, so a retr
       TXJ_REQUIRE_OK(internal::ReadManifest(*DefaultFileSystem(), dir, &m));
       CHECK(m.segment_size == (created_first ? 64u * 1024 : 128u * 1024));
       CHECK(fs::file_size(dir + "/0000000000000000.seg") == m.segment_size);
-      Options ro = test::SmallOptions();
-      ro.read_only = true;
-      auto r = Journal::open(dir, ro);
-      TXJ_REQUIRE_OK(r);
+      Options ro = test::ReadOnlyOptions();
+      auto r = test::RequireOk(Journal::open(dir, ro));
       CHECK(CountEvents(**r) == 1);
     }
   }
@@ -403,8 +390,7 @@ TEST_CASE("a manifest without any segment (an interrupted create) is finished by
   }
   fs::remove(dir + "/HEAD");
   fs::remove_all(dir + "/catalog");
-  Options ro = test::SmallOptions();
-  ro.read_only = true;
+  Options ro = test::ReadOnlyOptions();
   auto r = Journal::open(dir, ro);
   CHECK(r.status().code() == Code::kNotFound);
   CHECK(r.status().message().find("never completely created") != std::string::npos);
@@ -449,8 +435,7 @@ TEST_CASE("a catalog made precious by a build from before the marker still opens
     auto j = test::OpenOrDie(dir, o);
     CHECK_FALSE(j->recovery_report().catalog_rebuilt);
     if (!read_only) {
-      auto store = OffsetStore::open(*j);
-      TXJ_REQUIRE_OK(store);
+      auto store = test::RequireOk(OffsetStore::open(*j));
       CHECK(*(*store)->load("c") == 3);
     }
   }
@@ -462,10 +447,7 @@ TEST_CASE("a manifest whose start lies past every segment is refused, and no seg
   {
     auto j = test::OpenOrDie(jdir, test::SmallOptions());
     for (int i = 0; i < 3; ++i) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
-      TXJ_REQUIRE_OK(tx->append("t", "x", std::string(30000, 'a' + i)));
-      TXJ_REQUIRE_OK(tx->commit());
+      test::CommitOne(*j, "t", "x", std::string(30000, 'a' + i));
     }
     TXJ_REQUIRE_OK(j->close());
   }
@@ -502,10 +484,7 @@ TEST_CASE("a manifest restored from an older copy does not make the next session
   auto fs = DefaultFileSystem();
   internal::ManifestData old;
   auto commit = [&](Journal& j, const std::string& p) {
-    auto tx = j.begin();
-    TXJ_REQUIRE_OK(tx);
-    TXJ_REQUIRE_OK(tx->append("t", "x", p));
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(j, "t", "x", p);
   };
   {
     auto j = test::OpenOrDie(jdir, test::SmallOptions(Durability::kCommit));

@@ -151,16 +151,10 @@ class PowerLossFs final : public FileSystem {
     return std::move(moments_);
   }
   // Crash moments that happened (captured or not: see MomentSampling).
-  int MomentsSeen() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seen_;
-  }
+  int MomentsSeen() { return test::ReadLocked(mu_, seen_); }
   // Crash moments that happened while a rename over an existing segment
   // (a segment rewrite) was not yet durable, counted once per such rename.
-  int RewriteMomentsSeen() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return rewrites_seen_;
-  }
+  int RewriteMomentsSeen() { return test::ReadLocked(mu_, rewrites_seen_); }
 
   int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -541,6 +535,17 @@ void ForEachDiskState(const std::vector<CrashMoment>& moments, std::uint64_t see
 
 // Runs the workload under `d` with power-loss tracking, then checks the
 // disk states of every crash moment.
+// Ends the capture of a workload that began at `t0`: its crash moments
+// (more than 20 seen; all of them unless sampling).
+std::vector<CrashMoment> EndCapture(PowerLossFs& plfs, std::chrono::steady_clock::time_point t0, Totals* totals) {
+  plfs.SetCapturing(false);
+  std::vector<CrashMoment> moments = plfs.TakeMoments();
+  totals->workload_s += Since(t0);
+  REQUIRE(plfs.MomentsSeen() > 20);
+  if (!g_sampling.on) REQUIRE(moments.size() == static_cast<std::size_t>(plfs.MomentsSeen()));
+  return moments;
+}
+
 void RunPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
   const auto workload_t0 = std::chrono::steady_clock::now();
   TempDir work;
@@ -563,11 +568,7 @@ void RunPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
     TXJ_REQUIRE_OK(j->close());
     plfs->CatalogAtRest();
   }
-  plfs->SetCapturing(false);
-  std::vector<CrashMoment> moments = plfs->TakeMoments();
-  totals->workload_s += Since(workload_t0);
-  REQUIRE(plfs->MomentsSeen() > 20);
-  if (!g_sampling.on) REQUIRE(moments.size() == static_cast<std::size_t>(plfs->MomentsSeen()));
+  std::vector<CrashMoment> moments = EndCapture(*plfs, workload_t0, totals);
 
   const std::string root = StateRoot() + "/txj-power-loss-" + std::to_string(::getpid());
   ForEachDiskState(moments, seed ^ (static_cast<std::uint64_t>(d) << 32), root, totals, [&](const StateToCheck& st) {
@@ -670,8 +671,7 @@ void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, in
     for (int i = 0; i < 60; ++i) {
       KvCommit c;
       c.kv = i % 2 == 1;
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       if (c.kv) {
         c.key = "k" + std::to_string(wrng() % 4);
         c.payload = "v" + std::to_string(i);
@@ -684,15 +684,13 @@ void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, in
         TXJ_REQUIRE_OK(tx->append("t", "e", c.payload));
       }
       commits.push_back(c);
-      auto info = tx->commit();
-      TXJ_REQUIRE_OK(info);
+      auto info = test::RequireOk(tx->commit());
       commits.back().first_offset = info->first_offset;
       commits.back().count = info->count;
       commits.back().txn_id = info->txn_id;
       log.settled.store(commits.size());
       if (i == 29 || i == 59) {
-        auto snap = j->compact("kv");
-        TXJ_REQUIRE_OK(snap);
+        auto snap = test::RequireOk(j->compact("kv"));
       }
       if (i == 44) TXJ_REQUIRE_OK(j->apply_retention(commits[10].first_offset));
     }
@@ -700,11 +698,7 @@ void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, in
     TXJ_REQUIRE_OK(j->close());
     plfs->CatalogAtRest();
   }
-  plfs->SetCapturing(false);
-  std::vector<CrashMoment> moments = plfs->TakeMoments();
-  totals->workload_s += Since(workload_t0);
-  REQUIRE(plfs->MomentsSeen() > 20);
-  if (!g_sampling.on) REQUIRE(moments.size() == static_cast<std::size_t>(plfs->MomentsSeen()));
+  std::vector<CrashMoment> moments = EndCapture(*plfs, workload_t0, totals);
   // The compactions rewrote segments in place (a rename over an existing
   // segment): crash moments fall inside those rewrites.
   const int rewrites = plfs->RewriteMomentsSeen();
@@ -754,8 +748,7 @@ void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, in
     const std::uint64_t from = (*j)->first_offset();
     CHECK((from == 0 || from == commits[10].first_offset));
     CHECK(from <= end);
-    auto view = test::ReadView(**j, from, Filter::for_topics({"t"}));
-    TXJ_REQUIRE_OK(view);
+    auto view = test::RequireOk(test::ReadView(**j, from, Filter::for_topics({"t"})));
     std::size_t k = 0;
     bool same = true;
     for (std::size_t c = 0; c < present; ++c) {
@@ -782,8 +775,7 @@ void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, in
       e.payload = commits[c].payload;
       TXJ_REQUIRE_OK(fold.apply(*want, e));
     }
-    auto got = (*j)->rebuild("kv");
-    TXJ_REQUIRE_OK(got);
+    auto got = test::RequireOk((*j)->rebuild("kv"));
     CHECK(got->encoded == fold.encode(*want));
     if (got->from_snapshot > 0) ++*compactions_checked;
     CHECK((*j)->close().ok());
@@ -831,10 +823,7 @@ TEST_CASE("stray bytes after a zeroed record header are cut on open, so the next
   {
     auto j = test::OpenOrDie(dir, o);
     for (int i = 0; i < 3; ++i) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
-      TXJ_REQUIRE_OK(tx->append("t", "e", std::string(100, 'a')));
-      TXJ_REQUIRE_OK(tx->commit());
+      test::CommitOne(*j, "t", "e", std::string(100, 'a'));
     }
     end = j->visible_lsn();
     TXJ_REQUIRE_OK(j->close());
@@ -852,10 +841,7 @@ TEST_CASE("stray bytes after a zeroed record header are cut on open, so the next
     auto j = test::OpenOrDie(dir, o);
     REQUIRE(j->recovery_report().repairs.size() == 1);
     CHECK(j->recovery_report().repairs[0].file_offset == end);
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
-    TXJ_REQUIRE_OK(tx->append("t", "after", std::string(300, 'b')));
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(*j, "t", "after", std::string(300, 'b'));
     TXJ_REQUIRE_OK(j->close());
   }
   auto j = test::OpenOrDie(dir, o);

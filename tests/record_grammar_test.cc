@@ -22,16 +22,12 @@
 #include "txjournal/walk.h"
 
 using namespace txj;
+using txj::test::ReadFile;
 using txj::test::TempDir;
 namespace fs = std::filesystem;
 namespace fmt = txj::format;
 
 namespace {
-
-std::string ReadFile(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::map<std::string, std::string> Snapshot(const std::string& dir) {
   std::map<std::string, std::string> out;
@@ -59,8 +55,7 @@ class Forger {
         REQUIRE(sub.ok());
         TXJ_REQUIRE_OK(sub->append("t", "inner", "x"));
         TXJ_REQUIRE_OK(sub->commit());
-        auto info = tx->commit();
-        TXJ_REQUIRE_OK(info);
+        auto info = test::RequireOk(tx->commit());
         last_txn_ = info->txn_id;
       }
       TXJ_REQUIRE_OK(j->close());
@@ -84,6 +79,12 @@ class Forger {
   const std::string& dir() const { return dir_; }
   const std::string& file() const { return file_; }
   std::uint64_t last_txn() const { return last_txn_; }
+  // Begins the transaction after the last committed one; its id.
+  std::uint64_t BeginNext() {
+    const std::uint64_t t = last_txn_ + 1;
+    Begin(t);
+    return t;
+  }
   std::uint32_t epoch() const { return epoch_; }
   // Byte offset in file() of the next record Add() writes.
   std::uint64_t next_offset() const { return end_offset_; }
@@ -174,8 +175,7 @@ void ExpectRefused(const Forger& f, std::uint64_t at, const std::string& what) {
   ro.read_only = true;
   auto r = Journal::open(f.dir(), ro);
   CHECK(!r.ok());
-  auto walk = WalkJournal(f.dir());
-  TXJ_REQUIRE_OK(walk);
+  auto walk = test::RequireOk(WalkJournal(f.dir()));
   REQUIRE(walk->damaged());
   CHECK(walk->problems.front().file == f.file());
   CHECK(walk->problems.front().file_offset == at);
@@ -199,8 +199,7 @@ TEST_CASE("a commit marker of a transaction that never began is corruption namin
 TEST_CASE("unbalanced sub-transaction markers are corruption naming file and offset") {
   SUBCASE("a sub-commit with no sub-transaction open") {
     Forger f;
-    const std::uint64_t t = f.last_txn() + 1;
-    f.Begin(t);
+    const std::uint64_t t = f.BeginNext();
     fmt::SubCommitBody b{0};
     const auto at = f.Add(static_cast<std::uint8_t>(RecordType::kSubCommit), t, 1, 1, Forger::Bytes(b));
     f.Commit(t, 6, 0);
@@ -208,8 +207,7 @@ TEST_CASE("unbalanced sub-transaction markers are corruption naming file and off
   }
   SUBCASE("a commit while a sub-transaction is still open") {
     Forger f;
-    const std::uint64_t t = f.last_txn() + 1;
-    f.Begin(t);
+    const std::uint64_t t = f.BeginNext();
     fmt::SubBeginBody sb{0, 0};
     f.Add(static_cast<std::uint8_t>(RecordType::kSubBegin), t, 1, 1, Forger::Bytes(sb));
     f.Event(t, 1, 1);
@@ -218,8 +216,7 @@ TEST_CASE("unbalanced sub-transaction markers are corruption naming file and off
   }
   SUBCASE("an event at a depth that is not open") {
     Forger f;
-    const std::uint64_t t = f.last_txn() + 1;
-    f.Begin(t);
+    const std::uint64_t t = f.BeginNext();
     const auto at = f.Event(t, 3, 2);
     f.Commit(t, 6, 1);
     ExpectRefused(f, at, "event at depth 2 with no sub-transaction open");
@@ -228,8 +225,7 @@ TEST_CASE("unbalanced sub-transaction markers are corruption naming file and off
 
 TEST_CASE("a verifying record of an unknown type is corruption naming file and offset") {
   Forger f;
-  const std::uint64_t t = f.last_txn() + 1;
-  f.Begin(t);
+  const std::uint64_t t = f.BeginNext();
   const auto at = f.Add(42, t, 0, 0, std::string(16, 'u'));
   f.Commit(t, 6, 0);
   ExpectRefused(f, at, "record type 42");
@@ -247,17 +243,13 @@ TEST_CASE("a transaction id that goes back is corruption naming file and offset"
 TEST_CASE("a complete forged transaction with a later id is accepted, so the checks above are about grammar") {
   // The control case: the same forging, well formed, opens and reads.
   Forger f;
-  const std::uint64_t t = f.last_txn() + 1;
-  f.Begin(t);
+  const std::uint64_t t = f.BeginNext();
   f.Event(t);
   f.Commit(t, 6, 1);
-  auto j = Journal::open(f.dir(), test::SmallOptions(Durability::kCommit));
-  TXJ_REQUIRE_OK(j);
+  auto j = test::RequireOk(Journal::open(f.dir(), test::SmallOptions(Durability::kCommit)));
   CHECK((*j)->next_offset() == 7);
-  auto c = (*j)->open_cursor(6, Filter::all());
-  TXJ_REQUIRE_OK(c);
-  auto e = c->next();
-  TXJ_REQUIRE_OK(e);
+  auto c = test::RequireOk((*j)->open_cursor(6, Filter::all()));
+  auto e = test::RequireOk(c->next());
   REQUIRE(e->has_value());
   CHECK((*e)->payload == "p");
   CHECK((*e)->txn_id == t);
@@ -271,8 +263,7 @@ TEST_CASE("records of an older writer session after newer ones are stale bytes, 
   const std::uint64_t t = f.last_txn() + 1;
   const auto at = f.Add(static_cast<std::uint8_t>(RecordType::kBegin), t, 0, 0, Forger::Bytes(fmt::BeginBody{1}),
                         f.epoch() - 1);
-  auto j = Journal::open(f.dir(), test::SmallOptions(Durability::kCommit));
-  TXJ_REQUIRE_OK(j);
+  auto j = test::RequireOk(Journal::open(f.dir(), test::SmallOptions(Durability::kCommit)));
   INFO((*j)->recovery_report().ToString());
   REQUIRE((*j)->recovery_report().repairs.size() == 1);
   CHECK((*j)->recovery_report().repairs[0].file == f.file());
@@ -305,14 +296,11 @@ TEST_CASE("a transaction left open inside a segment's reserved end is refused by
   // A reader still reads every committed event (the open one is not).
   Options ro;
   ro.read_only = true;
-  auto r = Journal::open(f.dir(), ro);
-  TXJ_REQUIRE_OK(r);
-  auto c = (*r)->open_cursor(0);
-  TXJ_REQUIRE_OK(c);
+  auto r = test::RequireOk(Journal::open(f.dir(), ro));
+  auto c = test::RequireOk((*r)->open_cursor(0));
   int events = 0;
   for (;;) {
-    auto e = c->next();
-    TXJ_REQUIRE_OK(e);
+    auto e = test::RequireOk(c->next());
     if (!e->has_value()) break;
     ++events;
   }

@@ -24,6 +24,7 @@
 #include "txjournal/walk.h"
 
 using namespace txj;
+using txj::test::ReadFile;
 using txj::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -33,11 +34,6 @@ constexpr std::uint64_t kSeg = 64 * 1024;
 
 std::string SegPath(const std::string& dir, std::uint64_t lsn) {
   return dir + "/" + internal::SegmentFileName(lsn / kSeg * kSeg);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 void WriteAt(const std::string& path, std::uint64_t offset, const std::string& bytes) {
@@ -160,14 +156,9 @@ TEST_CASE("reopening after a clean close repairs nothing and continues offsets a
     auto j = test::OpenOrDie(dir.path(), Opts());
     CHECK(j->recovery_report().created);
     for (int t = 0; t < 5; ++t) {
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       TXJ_REQUIRE_OK(tx->append("t", "x", "p" + std::to_string(t)));
-      if (t == 2) {
-        TXJ_REQUIRE_OK(tx->rollback());
-      } else {
-        TXJ_REQUIRE_OK(tx->commit());
-      }
+      test::CommitOrRollBack(*tx, t == 2);
     }
     TXJ_REQUIRE_OK(j->close());
     TXJ_REQUIRE_OK(j->close());  // idempotent
@@ -181,12 +172,10 @@ TEST_CASE("reopening after a clean close repairs nothing and continues offsets a
   CHECK(r.next_txn_id == 6);
   CHECK(r.scanned_bytes == 0);
   CHECK(Payloads(*j) == std::vector<std::string>{"p0", "p1", "p3", "p4"});
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   CHECK(tx->id() == 6);
   TXJ_REQUIRE_OK(tx->append("t", "x", "p5"));
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(tx->commit());
   CHECK(info->first_offset == 4);
 }
 
@@ -290,12 +279,10 @@ TEST_CASE("a writer killed at any point: committed transactions survive, an open
       CHECK(r.next_txn_id == 5);
       CHECK(Payloads(*j) == want);
       // New writes continue with dense offsets and the next transaction id.
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       CHECK(tx->id() == 5);
       TXJ_REQUIRE_OK(tx->append("t", "x", "new"));
-      auto info = tx->commit();
-      TXJ_REQUIRE_OK(info);
+      auto info = test::RequireOk(tx->commit());
       CHECK(info->first_offset == want.size());
       want.push_back("new");
       j.reset();
@@ -367,11 +354,9 @@ void ExpectTornTailCut(const std::string& dir, std::uint64_t end, bool open_txn 
     CHECK(r.repairs[0].reason.find("torn") != std::string::npos);
     CHECK(r.end_lsn >= end);
     CHECK(Payloads(*j) == Expected(3, 4));
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     TXJ_REQUIRE_OK(tx->append("t", "x", "after"));
-    auto info = tx->commit();
-    TXJ_REQUIRE_OK(info);
+    auto info = test::RequireOk(tx->commit());
     CHECK(info->first_offset == 12);
   }
   auto j = test::OpenOrDie(dir, Opts());
@@ -455,8 +440,7 @@ TEST_CASE("a zeroed tail of a killed writer ends the journal at the last complet
       // Where each transaction's records are: its first event follows its
       // begin marker; the next begin follows its commit marker.
       auto ro = test::OpenOrDie(dir.path(), ReadOnly());
-      auto cur = ro->open_cursor(0);
-      TXJ_REQUIRE_OK(cur);
+      auto cur = test::RequireOk(ro->open_cursor(0));
       for (int i = 0; i < 12; ++i) {
         auto e = cur->next();
         REQUIRE((e.ok() && e->has_value()));
@@ -482,11 +466,9 @@ TEST_CASE("a zeroed tail of a killed writer ends the journal at the last complet
       INFO(j->recovery_report().ToString());
       CHECK(j->recovery_report().repairs.empty() == !c.repair);
       CHECK(Payloads(*j) == Expected(c.survivors, 4));
-      auto tx = j->begin();
-      TXJ_REQUIRE_OK(tx);
+      auto tx = test::RequireOk(j->begin());
       TXJ_REQUIRE_OK(tx->append("t", "x", "next"));
-      auto info = tx->commit();
-      TXJ_REQUIRE_OK(info);
+      auto info = test::RequireOk(tx->commit());
       CHECK(info->first_offset == static_cast<std::uint64_t>(c.survivors) * 4);
     }
     auto j = test::OpenOrDie(dir.path(), Opts());
@@ -558,8 +540,7 @@ TEST_CASE("zeroed pages holding acknowledged commits below the synced watermark 
       ro.read_only = true;
       auto j = test::OpenOrDie(dir.path(), ro);
       end = j->visible_lsn();
-      auto cur = j->open_cursor(static_cast<std::uint64_t>(txns - 1) * 4);
-      TXJ_REQUIRE_OK(cur);
+      auto cur = test::RequireOk(j->open_cursor(static_cast<std::uint64_t>(txns - 1) * 4));
       auto e = cur->next();
       REQUIRE((e.ok() && e->has_value()));
       last_begin = (**e).lsn - format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
@@ -591,8 +572,7 @@ TEST_CASE("zeroed pages holding acknowledged commits below the synced watermark 
     ro.read_only = true;
     auto r = Journal::open(dir.path(), ro);
     ExpectCorruptionNaming(r.status(), seg);
-    auto walk = WalkJournal(dir.path());
-    TXJ_REQUIRE_OK(walk);
+    auto walk = test::RequireOk(WalkJournal(dir.path()));
     REQUIRE(!walk->problems.empty());
     CHECK(walk->problems.front().file == seg);
     CHECK(Snapshot(dir.path()) == before);
@@ -606,8 +586,7 @@ TEST_CASE("a flipped bit in an early sealed segment is corruption naming file an
   std::uint64_t lsn = 0, offset = 0;
   {
     auto j = test::OpenOrDie(dir.path(), ReadOnly());
-    auto c = j->open_cursor(0);
-    TXJ_REQUIRE_OK(c);
+    auto c = test::RequireOk(j->open_cursor(0));
     for (;;) {
       auto e = c->next();
       REQUIRE((e.ok() && e->has_value()));
@@ -625,18 +604,8 @@ TEST_CASE("a flipped bit in an early sealed segment is corruption naming file an
   SUBCASE("with the catalog: open starts at the checkpoint, a reader finds the damage") {
     auto j = Journal::open(dir.path(), Opts());
     if (j.ok()) {
-      auto c = (*j)->open_cursor(0);
-      TXJ_REQUIRE_OK(c);
-      Status s;
-      for (;;) {
-        auto e = c->next();
-        if (!e.ok()) {
-          s = e.status();
-          break;
-        }
-        REQUIRE(e->has_value());
-        REQUIRE((**e).offset < offset);
-      }
+      auto c = test::RequireOk((*j)->open_cursor(0));
+      const Status s = test::FirstReadError(*c, [&](const Event& e) { REQUIRE(e.offset < offset); });
       ExpectCorruptionNaming(s, seg);
       ExpectCorruptionNaming(s, at);
       // The damaged segment is left as it is.
@@ -951,8 +920,7 @@ TEST_CASE("a cleanly closed journal reopens reading a tiny fraction of it, in ev
         auto j = test::OpenOrDie(dir.path(), o);
         TXJ_REQUIRE_OK(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()));
         for (int t = 0; t < 300; ++t) {
-          auto tx = j->begin();
-          TXJ_REQUIRE_OK(tx);
+          auto tx = test::RequireOk(j->begin());
           for (int i = 0; i < 64; ++i) {
             TXJ_REQUIRE_OK(tx->append(i % 2 ? "kv" : "log", "put", std::string(1000, static_cast<char>('a' + i % 26)),
                                       {.key = "k" + std::to_string(i % 5)}));
@@ -1051,8 +1019,7 @@ TEST_CASE("a lock held by a killed process never blocks the next writer") {
     });
     REQUIRE(KilledBySigkill(status));
   }
-  auto j = Journal::open(dir.path(), Opts());
-  TXJ_REQUIRE_OK(j);
+  auto j = test::RequireOk(Journal::open(dir.path(), Opts()));
   CHECK(Payloads(**j) == std::vector<std::string>{"c0-0", "c1-0", "c2-0"});
 }
 
@@ -1060,8 +1027,7 @@ TEST_CASE("a read-only open while a writer is open sees the committed events and
   TempDir dir;
   auto w = test::OpenOrDie(dir.path(), Opts());
   ChildCommit(*w, 0, 2, 3);
-  auto open_tx = w->begin();
-  TXJ_REQUIRE_OK(open_tx);
+  auto open_tx = test::RequireOk(w->begin());
   TXJ_REQUIRE_OK(open_tx->append("t", "x", "in flight"));
   auto ro = test::OpenOrDie(dir.path(), ReadOnly());
   CHECK(Payloads(*ro) == Expected(2, 3));
@@ -1070,10 +1036,7 @@ TEST_CASE("a read-only open while a writer is open sees the committed events and
   TXJ_REQUIRE_OK(open_tx->commit());
   // Enough to roll into new segments the reader has not seen yet.
   for (int t = 0; t < 30; ++t) {
-    auto tx = w->begin();
-    TXJ_REQUIRE_OK(tx);
-    TXJ_REQUIRE_OK(tx->append("t", "x", std::string(5000, 'r')));
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(*w, "t", "x", std::string(5000, 'r'));
   }
   auto all = Payloads(*ro);
   REQUIRE(all.size() == 6 + 1 + 30);
@@ -1153,10 +1116,7 @@ TEST_CASE("the segment size is fixed at creation; later opens use the recorded o
   o.segment_size = 1 << 20;
   auto j = test::OpenOrDie(dir.path(), o);
   for (int t = 0; t < 20; ++t) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
-    TXJ_REQUIRE_OK(tx->append("t", "x", std::string(20000, 's')));
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(*j, "t", "x", std::string(20000, 's'));
   }
   TXJ_REQUIRE_OK(j->close());
   for (const auto& e : fs::directory_iterator(dir.path())) {
@@ -1209,8 +1169,7 @@ TEST_CASE("a stale HEAD page after a crash never hides or invents data for a rea
     {
       auto ro = test::OpenOrDie(dir.path(), ReadOnly());
       end = ro->visible_lsn();
-      auto cur = ro->open_cursor(20);
-      TXJ_REQUIRE_OK(cur);
+      auto cur = test::RequireOk(ro->open_cursor(20));
       auto e = cur->next();
       REQUIRE((e.ok() && e->has_value()));
       fifth_begin = (**e).lsn - format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
@@ -1229,16 +1188,13 @@ TEST_CASE("a stale HEAD page after a crash never hides or invents data for a rea
     }
     auto ro = test::OpenOrDie(dir.path(), ReadOnly());
     CHECK(Payloads(*ro) == Expected(survivors, 4));
-    auto cur = ro->open_cursor(static_cast<std::uint64_t>(survivors) * 4);
-    TXJ_REQUIRE_OK(cur);
-    auto e = cur->next();
-    TXJ_REQUIRE_OK(e);
+    auto cur = test::RequireOk(ro->open_cursor(static_cast<std::uint64_t>(survivors) * 4));
+    auto e = test::RequireOk(cur->next());
     CHECK_FALSE(e->has_value());
     // The next writer repairs and goes on; the reader opened before follows.
     auto j = test::OpenOrDie(dir.path(), Opts());
     ChildCommit(*j, 100, 1, 1);
-    auto w = cur->wait_next(std::chrono::steady_clock::now() + std::chrono::seconds(10));
-    TXJ_REQUIRE_OK(w);
+    auto w = test::RequireOk(cur->wait_next(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
     CHECK(w->payload == "c100-0");
     CHECK(w->offset == static_cast<std::uint64_t>(survivors) * 4);
   }

@@ -117,14 +117,10 @@ inline void RunWorkload(Journal& j, std::uint64_t seed, const WorkloadShape& sha
           broken = true;
           return;
         }
-        auto evs = std::move(levels.back());
-        levels.pop_back();
-        handles.pop_back();
-        for (auto& e : evs) levels.back().push_back(std::move(e));
+        PopLevel(&levels, &handles, /*committed=*/true);
       } else {
         Status s = handles.back().rollback();
-        levels.pop_back();
-        handles.pop_back();
+        PopLevel(&levels, &handles, /*committed=*/false);
         if (!s.ok()) {
           log->Note("sub rollback", s);
           broken = true;

@@ -65,8 +65,7 @@ std::vector<Want> WriteRandom(Journal& j, std::mt19937_64& rng) {
       TXJ_REQUIRE_OK(append(*tx, w));
       levels[0].push_back(w);
       if (subs && rng() % 9 == 0) {
-        auto sub = tx->begin();
-        TXJ_REQUIRE_OK(sub);
+        auto sub = test::RequireOk(tx->begin());
         levels.emplace_back();
         const int m = 1 + static_cast<int>(rng() % 5);
         for (int k = 0; k < m; ++k) {
@@ -75,8 +74,7 @@ std::vector<Want> WriteRandom(Journal& j, std::mt19937_64& rng) {
           levels.back().push_back(s);
         }
         if (rng() % 3 == 0) {
-          auto inner = sub->begin();
-          TXJ_REQUIRE_OK(inner);
+          auto inner = test::RequireOk(sub->begin());
           Want s = make("inner");
           TXJ_REQUIRE_OK(append(*inner, s));
           if (rng() % 2) {
@@ -100,8 +98,7 @@ std::vector<Want> WriteRandom(Journal& j, std::mt19937_64& rng) {
       TXJ_REQUIRE_OK(tx->rollback());
       continue;
     }
-    auto info = tx->commit();
-    TXJ_REQUIRE_OK(info);
+    auto info = test::RequireOk(tx->commit());
     REQUIRE(info->count == levels[0].size());
     for (std::size_t i = 0; i < levels[0].size(); ++i) {
       Want w = levels[0][i];
@@ -123,8 +120,7 @@ std::vector<std::string> ReadAll(Journal& j, std::uint64_t from, const Filter& f
   std::vector<Event> buf(static_cast<std::size_t>(std::max(1, std::abs(batch))));
   for (int call = 0;; ++call) {
     if (batch == 0 || (batch < 0 && call % 2 == 0)) {
-      auto e = c->next();
-      TXJ_REQUIRE_OK(e);
+      auto e = test::RequireOk(c->next());
       if (!e->has_value()) {
         if (batch == 0) break;
         continue;
@@ -133,8 +129,7 @@ std::vector<std::string> ReadAll(Journal& j, std::uint64_t from, const Filter& f
       CHECK(c->position() == (**e).offset + 1);
       continue;
     }
-    auto n = c->next_batch(buf);
-    TXJ_REQUIRE_OK(n);
+    auto n = test::RequireOk(c->next_batch(buf));
     if (*n == 0) break;
     REQUIRE(*n <= buf.size());
     for (std::size_t i = 0; i < *n; ++i) got.push_back(Key(buf[i]));
@@ -193,8 +188,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a batch never holds events of a transacti
   REQUIRE(c.ok());
   const Event sentinel{7, 7, 7, 7, "sentinel", "sentinel", std::nullopt, "sentinel"};
   std::vector<Event> buf(256, sentinel);
-  auto n = c->next_batch(buf);
-  TXJ_REQUIRE_OK(n);
+  auto n = test::RequireOk(c->next_batch(buf));
   CHECK(*n == 30);
   for (std::size_t i = 0; i < buf.size(); ++i) {
     INFO("slot ", i);
@@ -206,8 +200,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a batch never holds events of a transacti
   TXJ_REQUIRE_OK(n);
   CHECK(*n == 0);
   for (const Event& e : buf) CHECK((e.type != "open" && e.type != "rolled back"));
-  auto e = c->next();
-  TXJ_REQUIRE_OK(e);
+  auto e = test::RequireOk(c->next());
   CHECK_FALSE(e->has_value());
   // Once it commits, its events come.
   TXJ_REQUIRE_OK(open->commit());
@@ -231,8 +224,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a damaged record inside a committed trans
   {
     auto c = j->open_cursor(159);
     REQUIRE(c.ok());
-    auto e = c->next();
-    TXJ_REQUIRE_OK(e);
+    auto e = test::RequireOk(c->next());
     REQUIRE(e->has_value());
     lsn = (**e).lsn + 60;
   }
@@ -260,8 +252,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a damaged record inside a committed trans
   std::vector<Event> buf(256, sentinel);
   auto c = j->open_cursor(0);
   REQUIRE(c.ok());
-  auto n = c->next_batch(buf);
-  TXJ_REQUIRE_OK(n);
+  auto n = test::RequireOk(c->next_batch(buf));
   CHECK(*n == 100);
   for (const Event& e : buf) CHECK(e.type != "damaged");
   n = c->next_batch(buf);

@@ -34,6 +34,25 @@ using natstest::FreePort;
 using natstest::NatsNode;
 using natstest::NatsServerBinary;
 
+// A replicator or mirror running on a thread of its own until Stop() (or
+// the end of the scope); its run must end cancelled.
+class Running {
+ public:
+  template <class Runner>
+  explicit Running(Runner& r) : t_([this, &r] { CHECK(r.run(stop_.get_token()).code() == Code::kCancelled); }) {}
+  ~Running() { Stop(); }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+  void Stop() {
+    stop_.request_stop();
+    if (t_.joinable()) t_.join();
+  }
+
+ private:
+  std::stop_source stop_;
+  std::thread t_;
+};
+
 // A test's directory, one JetStream node and options that point at it.
 struct OneNode {
   test::TempDir dir;
@@ -43,6 +62,14 @@ struct OneNode {
     REQUIRE(node.Start());
     ro.servers = {node.url()};
   }
+  // A journal with SmallOptions() in dir.sub(name).
+  std::unique_ptr<Journal> Open(const std::string& name) { return test::OpenOrDie(dir.sub(name), test::SmallOptions()); }
+  // The journal "source" with `n` transactions written (Write), and the
+  // generator that wrote them, seeded with test::Seed() ^ salt.
+  std::pair<std::unique_ptr<Journal>, std::mt19937_64> Source(int n, std::uint64_t salt);
+  // A mirror of the stream in "mirror" reaches offset `end` and then holds
+  // what `src` holds.
+  void CheckMirrorOf(Journal& src, std::uint64_t end);
 };
 
 struct Row {
@@ -93,6 +120,12 @@ void Write(Journal& j, int n, std::mt19937_64& rng, std::chrono::milliseconds pa
   }
 }
 
+std::pair<std::unique_ptr<Journal>, std::mt19937_64> OneNode::Source(int n, std::uint64_t salt) {
+  std::pair<std::unique_ptr<Journal>, std::mt19937_64> out{Open("source"), std::mt19937_64(test::Seed() ^ salt)};
+  Write(*out.first, n, out.second);
+  return out;
+}
+
 // In a forked child: killed when the test process dies (a crashed test
 // would otherwise leave its writer running, holding the test runner's pipe
 // open until the suite's timeout).
@@ -121,6 +154,20 @@ std::uint64_t WaitReplicated(Replicator& rep, Journal& src) {
 // Messages in the stream and its last sequence (0, 0 when unreadable).
 std::pair<std::uint64_t, std::uint64_t> StreamState(const std::string& url, const std::string& stream) {
   return natstest::JsConn(url).StreamState(stream);
+}
+
+void OneNode::CheckMirrorOf(Journal& src, std::uint64_t end) {
+  auto mirror = Open("mirror");
+  auto m = test::RequireOk(Mirror::open(*mirror, ro));
+  CHECK(MirrorCatchesUp(**m, *mirror, end));
+  CHECK(View(*mirror) == View(src));
+}
+
+// The stream "TXJ" holds `n` messages, the last with sequence `n`.
+void CheckStreamHolds(const std::string& url, std::uint64_t n) {
+  const auto [msgs, last] = StreamState(url, "TXJ");
+  CHECK(msgs == n);
+  CHECK(last == n);
 }
 
 // Publishes one message as txjournal wrote them before format 2 (format 1:
@@ -183,32 +230,23 @@ pid_t StartReplicateTool(const std::string& tool, const std::string& dir, const 
 
 }  // namespace
 
-TEST_CASE("a mirror fed by a replicator through one JetStream node equals the source event for event") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
-  std::mt19937_64 rng(test::Seed());
-  Write(*src, 200, rng);
-  auto rep = Replicator::open(*src, ro);
-  TXJ_REQUIRE_OK(rep);
-  std::stop_source stop;
-  std::thread t([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+TEST_CASE_FIXTURE(OneNode, "a mirror fed by a replicator through one JetStream node equals the source event for event") {
+  auto [src, rng] = Source(200, 0);
+  auto rep = test::RequireOk(Replicator::open(*src, ro));
+  Running t(**rep);
   Write(*src, 100, rng);  // more while it runs
-  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
-  auto m = Mirror::open(*mirror, ro);
-  TXJ_REQUIRE_OK(m);
+  auto mirror = Open("mirror");
+  auto m = test::RequireOk(Mirror::open(*mirror, ro));
   CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
-  stop.request_stop();
-  t.join();
+  t.Stop();
   auto st = (*rep)->stats();
   CHECK(st.lag_events == 0);
   CHECK(st.next_offset == src->next_offset());
   CHECK(View(*mirror) == View(*src));
   // A mirror refuses the stream of another journal.
-  auto other = test::OpenOrDie(dir.sub("other"), test::SmallOptions());
+  auto other = Open("other");
   Write(*other, 3, rng);
-  auto rep2 = Replicator::open(*other, ro);
-  TXJ_REQUIRE_OK(rep2);
+  auto rep2 = test::RequireOk(Replicator::open(*other, ro));
   std::stop_source stop2;
   Status s2 = (*rep2)->run(stop2.get_token());
   CHECK(s2.code() == Code::kInvalidArgument);  // the stream holds another journal
@@ -256,8 +294,7 @@ TEST_CASE("replication survives a lost NATS node and a killed writer, in a three
   w = start_writer(100);
   // Wait until the stream holds everything the source committed.
   auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
-  auto m = Mirror::open(*mirror, ro);
-  TXJ_REQUIRE_OK(m);
+  auto m = test::RequireOk(Mirror::open(*mirror, ro));
   // Wait until the stream holds everything the source committed: the
   // mirror has caught up and the writer has finished (the source stands
   // still for a second); only then is the writer killed.
@@ -277,85 +314,57 @@ TEST_CASE("replication survives a lost NATS node and a killed writer, in a three
   ::waitpid(w, nullptr, 0);
   Options rd;
   rd.read_only = true;
-  auto src = Journal::open(src_dir, rd);
-  TXJ_REQUIRE_OK(src);
+  auto src = test::RequireOk(Journal::open(src_dir, rd));
   CHECK(MirrorCatchesUp(**m, *mirror, (*src)->next_offset()));
   CHECK(View(*mirror) == View(**src));
   MESSAGE("mirrored ", mirror->next_offset(), " events");
 }
 
-TEST_CASE("a mirror following the stream with run() applies transactions as they are published and stops on request") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
+TEST_CASE_FIXTURE(OneNode, "a mirror following the stream with run() applies transactions as they are published and stops on request") {
   ro.mirror_batch = 16;  // several batches
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
-  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
+  auto src = Open("source");
+  auto mirror = Open("mirror");
   std::mt19937_64 rng(test::Seed() ^ 0x1234);
-  auto rep = Replicator::open(*src, ro);
-  TXJ_REQUIRE_OK(rep);
-  auto m = Mirror::open(*mirror, ro);
-  TXJ_REQUIRE_OK(m);
-  std::stop_source stop;
-  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
-  std::thread tm([&] { CHECK((*m)->run(stop.get_token()).code() == Code::kCancelled); });
+  auto rep = test::RequireOk(Replicator::open(*src, ro));
+  auto m = test::RequireOk(Mirror::open(*mirror, ro));
+  Running tr(**rep), tm(**m);
   Write(*src, 150, rng, 1ms);
   for (int i = 0; i < 400 && mirror->next_offset() < src->next_offset(); ++i) std::this_thread::sleep_for(25ms);
-  stop.request_stop();
-  tr.join();
-  tm.join();
+  tr.Stop();
+  tm.Stop();
   CHECK(mirror->next_offset() == src->next_offset());
   CHECK(View(*mirror) == View(*src));
   // A second mirror object resumes from the saved position: nothing is applied twice.
-  auto m2 = Mirror::open(*mirror, ro);
-  TXJ_REQUIRE_OK(m2);
-  auto n = (*m2)->apply_available();
-  TXJ_REQUIRE_OK(n);
+  auto m2 = test::RequireOk(Mirror::open(*mirror, ro));
+  auto n = test::RequireOk((*m2)->apply_available());
   CHECK(*n == 0);
   CHECK(View(*mirror) == View(*src));
 }
 
-TEST_CASE("a read-only journal can run a replicator") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
-  std::mt19937_64 rng(test::Seed() ^ 0x4321);
-  Write(*src, 50, rng);
+TEST_CASE_FIXTURE(OneNode, "a read-only journal can run a replicator") {
+  auto [src, rng] = Source(50, 0x4321);
   Options rd;
   rd.read_only = true;
-  auto reader = Journal::open(dir.sub("source"), rd);
-  TXJ_REQUIRE_OK(reader);
+  auto reader = test::RequireOk(Journal::open(dir.sub("source"), rd));
   auto rep = Replicator::open(**reader, ro);
   TXJ_REQUIRE_OK(rep);  // failed before: "journal has no writable catalog"
-  std::stop_source stop;
-  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  Running tr(**rep);
   Write(*src, 50, rng, 1ms);  // committed by the writer, followed by the reader
   const std::uint64_t reached = WaitReplicated(**rep, *src);
-  stop.request_stop();
-  tr.join();
+  tr.Stop();
   CHECK(reached == src->next_offset());
-  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
-  auto m = Mirror::open(*mirror, ro);
-  TXJ_REQUIRE_OK(m);
-  CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
-  CHECK(View(*mirror) == View(*src));
+  CheckMirrorOf(*src, src->next_offset());
 }
 
-TEST_CASE("a replicator goes on publishing while its position cannot be saved") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
-  std::mt19937_64 rng(test::Seed() ^ 0x5a7e);
-  Write(*src, 20, rng);
-  auto rep = Replicator::open(*src, ro);
-  TXJ_REQUIRE_OK(rep);
-  std::stop_source stop;
-  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+TEST_CASE_FIXTURE(OneNode, "a replicator goes on publishing while its position cannot be saved") {
+  auto [src, rng] = Source(20, 0x5a7e);
+  auto rep = test::RequireOk(Replicator::open(*src, ro));
+  Running tr(**rep);
   CHECK(WaitReplicated(**rep, *src) == src->next_offset());
   // Another thread holds the catalog's write transaction: every position
   // save waits until it ends. Meanwhile more than a thousand transactions
   // are committed.
-  auto store = OffsetStore::open(*src);
-  TXJ_REQUIRE_OK(store);
+  auto store = test::RequireOk(OffsetStore::open(*src));
   std::atomic<bool> held{false}, release{false};
   std::thread holder([&] {
     CHECK((*store)->commit_with("holder", 1, [&](KvTxn&) {
@@ -369,22 +378,16 @@ TEST_CASE("a replicator goes on publishing while its position cannot be saved") 
   const std::uint64_t reached = WaitReplicated(**rep, *src);
   release = true;
   holder.join();
-  stop.request_stop();
-  tr.join();
+  tr.Stop();
   CHECK(reached == src->next_offset());  // publishing never waited for the catalog
   // The position is saved once the catalog is free again (at the stop).
-  auto saved = (*store)->load("replicator:TXJ");
-  TXJ_REQUIRE_OK(saved);
+  auto saved = test::RequireOk((*store)->load("replicator:TXJ"));
   CHECK(*saved == src->next_offset());
 }
 
 #ifdef TXJ_TEST_NATS
-TEST_CASE("a replicator completes a transaction the stream holds in part without sending its first part again") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
-  std::mt19937_64 rng(test::Seed() ^ 0x77);
-  Write(*src, 5, rng);
+TEST_CASE_FIXTURE(OneNode, "a replicator completes a transaction the stream holds in part without sending its first part again") {
+  auto [src, rng] = Source(5, 0x77);
   auto replicate_all = [&] {
     auto rep = Replicator::open(*src, ro);
     REQUIRE(rep.ok());
@@ -443,14 +446,8 @@ TEST_CASE("a replicator completes a transaction the stream holds in part without
   CHECK(StreamState(node.url(), "TXJ").first == first + 1);
   replicate_all();
   // Exactly one message per event: the rest followed the part already there.
-  const auto [msgs, last] = StreamState(node.url(), "TXJ");
-  CHECK(msgs == src->next_offset());
-  CHECK(last == src->next_offset());
-  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
-  auto m = Mirror::open(*mirror, ro);
-  TXJ_REQUIRE_OK(m);
-  CHECK(MirrorCatchesUp(**m, *mirror, src->next_offset()));
-  CHECK(View(*mirror) == View(*src));
+  CheckStreamHolds(node.url(), src->next_offset());
+  CheckMirrorOf(*src, src->next_offset());
 }
 
 TEST_CASE("a replication message body round-trips through the format-2 prefix and a broken one is refused") {
@@ -516,10 +513,8 @@ TEST_CASE("a replication message body round-trips through the format-2 prefix an
   CHECK(r::Decode(bad_flags, &g, &version, &why) == r::Decoded::kBad);
 }
 
-TEST_CASE("a replicated message carries only the two headers NATS acts on and txjournal's fields in its body") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
+TEST_CASE_FIXTURE(OneNode, "a replicated message carries only the two headers NATS acts on and txjournal's fields in its body") {
+  auto src = Open("source");
   {
     auto tx = src->begin();
     REQUIRE(tx.ok());
@@ -527,8 +522,7 @@ TEST_CASE("a replicated message carries only the two headers NATS acts on and tx
     REQUIRE(tx->append("stock", "reserved", std::string("\0bin", 4)).ok());
     REQUIRE(tx->commit().ok());
   }
-  auto rep = Replicator::open(*src, ro);
-  TXJ_REQUIRE_OK(rep);
+  auto rep = test::RequireOk(Replicator::open(*src, ro));
   std::stop_source stop;
   std::thread t([&] { (void)(*rep)->run(stop.get_token()); });
   CHECK(WaitReplicated(**rep, *src) == src->next_offset());
@@ -572,14 +566,11 @@ TEST_CASE("a replicated message carries only the two headers NATS acts on and tx
   }
 }
 
-TEST_CASE("a mirror refuses a stream in the old header format, naming the stream, the sequence and the format") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
+TEST_CASE_FIXTURE(OneNode, "a mirror refuses a stream in the old header format, naming the stream, the sequence and the format") {
   MakeStream(node.url());
   PublishFormat1(node.url(), "0123456789abcdef0123456789abcdef", 0);
-  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
-  auto m = Mirror::open(*mirror, ro);
-  TXJ_REQUIRE_OK(m);
+  auto mirror = Open("mirror");
+  auto m = test::RequireOk(Mirror::open(*mirror, ro));
   auto n = (*m)->apply_available();
   REQUIRE(!n.ok());
   CHECK(n.status().code() == Code::kInvalidArgument);
@@ -591,16 +582,11 @@ TEST_CASE("a mirror refuses a stream in the old header format, naming the stream
   CHECK((*m)->run(stop.get_token()).code() == Code::kInvalidArgument);
 }
 
-TEST_CASE("a replicator refuses to go on after a stream tail in the old header format") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
-  std::mt19937_64 rng(test::Seed() ^ 0xf1);
-  Write(*src, 3, rng);
+TEST_CASE_FIXTURE(OneNode, "a replicator refuses to go on after a stream tail in the old header format") {
+  auto [src, rng] = Source(3, 0xf1);
   MakeStream(node.url());
   PublishFormat1(node.url(), src->identity(), 0);
-  auto rep = Replicator::open(*src, ro);
-  TXJ_REQUIRE_OK(rep);
+  auto rep = test::RequireOk(Replicator::open(*src, ro));
   std::stop_source stop;
   std::atomic<bool> done{false};
   Status result;
@@ -617,18 +603,12 @@ TEST_CASE("a replicator refuses to go on after a stream tail in the old header f
   CHECK(StreamState(node.url(), "TXJ").first == 1);  // nothing appended after it
 }
 
-TEST_CASE("a replicator whose published messages are never acknowledged goes on from the stream's tail") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
+TEST_CASE_FIXTURE(OneNode, "a replicator whose published messages are never acknowledged goes on from the stream's tail") {
   ro.request_timeout = 500ms;
   ro.retry_wait = 100ms;
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
-  std::mt19937_64 rng(test::Seed() ^ 0xac4);
-  Write(*src, 20, rng);
-  auto rep = Replicator::open(*src, ro);
-  TXJ_REQUIRE_OK(rep);
-  std::stop_source stop;
-  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  auto [src, rng] = Source(20, 0xac4);
+  auto rep = test::RequireOk(Replicator::open(*src, ro));
+  Running tr(**rep);
   CHECK(WaitReplicated(**rep, *src) == src->next_offset());
   const std::uint64_t before = src->next_offset();
   // The server freezes: what is published now is neither stored nor
@@ -642,28 +622,19 @@ TEST_CASE("a replicator whose published messages are never acknowledged goes on 
   // The writer is idle: only the missing acknowledgements can tell the
   // replicator to go on from the stream's tail.
   const std::uint64_t reached = WaitReplicated(**rep, *src);
-  stop.request_stop();
-  tr.join();
+  tr.Stop();
   CHECK(reached == src->next_offset());
   CHECK((*rep)->stats().retries >= 1);
-  const auto [msgs, last] = StreamState(node.url(), "TXJ");
-  CHECK(msgs == src->next_offset());  // one message per event
-  CHECK(last == src->next_offset());
+  CheckStreamHolds(node.url(), src->next_offset());  // one message per event
 }
 
-TEST_CASE("a replicator waiting for room in a full window notices that acknowledgements stopped") {
-  OneNode one;
-  auto& [dir, node, ro] = one;
+TEST_CASE_FIXTURE(OneNode, "a replicator waiting for room in a full window notices that acknowledgements stopped") {
   ro.request_timeout = 500ms;
   ro.retry_wait = 100ms;
   ro.publish_window = 4;  // full after four messages in flight
-  auto src = test::OpenOrDie(dir.sub("source"), test::SmallOptions());
-  std::mt19937_64 rng(test::Seed() ^ 0x4f11);
-  Write(*src, 20, rng);
-  auto rep = Replicator::open(*src, ro);
-  TXJ_REQUIRE_OK(rep);
-  std::stop_source stop;
-  std::thread tr([&] { CHECK((*rep)->run(stop.get_token()).code() == Code::kCancelled); });
+  auto [src, rng] = Source(20, 0x4f11);
+  auto rep = test::RequireOk(Replicator::open(*src, ro));
+  Running tr(**rep);
   CHECK(WaitReplicated(**rep, *src) == src->next_offset());
   const std::uint64_t before = src->next_offset();
   ::kill(node.pid, SIGSTOP);  // the window fills and stays full
@@ -673,22 +644,18 @@ TEST_CASE("a replicator waiting for room in a full window notices that acknowled
   REQUIRE(node.Start());
   CHECK(StreamState(node.url(), "TXJ").first == before);
   const std::uint64_t reached = WaitReplicated(**rep, *src);
-  stop.request_stop();
-  tr.join();
+  tr.Stop();
   CHECK(reached == src->next_offset());
   CHECK((*rep)->stats().retries >= 1);
-  const auto [msgs, last] = StreamState(node.url(), "TXJ");
-  CHECK(msgs == src->next_offset());
-  CHECK(last == src->next_offset());
+  CheckStreamHolds(node.url(), src->next_offset());
   // A window of one message works too (each publish waits for the one before).
-  auto src1 = test::OpenOrDie(dir.sub("source1"), test::SmallOptions());
+  auto src1 = Open("source1");
   Write(*src1, 10, rng);
   ReplicationOptions ro1 = ro;
   ro1.stream = "ONE";
   ro1.subject_prefix = "one";
   ro1.publish_window = 1;
-  auto rep1 = Replicator::open(*src1, ro1);
-  TXJ_REQUIRE_OK(rep1);
+  auto rep1 = test::RequireOk(Replicator::open(*src1, ro1));
   std::stop_source stop1;
   std::thread t1([&] { CHECK((*rep1)->run(stop1.get_token()).code() == Code::kCancelled); });
   CHECK(WaitReplicated(**rep1, *src1) == src1->next_offset());
@@ -739,14 +706,8 @@ TEST_CASE("an out-of-process replicator killed amid unacknowledged publishes res
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);  // SIGTERM is a clean stop
   // One message per event: nothing lost, nothing twice.
-  const auto [msgs, last] = StreamState(node.url(), "TXJ");
-  CHECK(msgs == total);
-  CHECK(last == total);
-  auto mirror = test::OpenOrDie(dir.sub("mirror"), test::SmallOptions());
-  auto m = Mirror::open(*mirror, ro);
-  TXJ_REQUIRE_OK(m);
-  CHECK(MirrorCatchesUp(**m, *mirror, total));
-  CHECK(View(*mirror) == View(*src));
+  CheckStreamHolds(node.url(), total);
+  one.CheckMirrorOf(*src, total);
 }
 #endif  // TXJ_TEST_NATS
 

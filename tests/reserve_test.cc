@@ -36,8 +36,7 @@ TEST_CASE("the writer's last megabytes of a segment never ask the file system to
   // that left the thread looping without waiting (a core at 100 %).
   TempDir dir;
   auto fs = std::make_shared<ZeroAllocateFs>();
-  Options o;
-  o.durability = Durability::kNone;
+  Options o = test::SmallOptions(Durability::kNone);
   o.segment_size = 4ull << 20;
   o.file_system = fs;
   auto j = test::OpenOrDie(dir.path(), o);
@@ -45,8 +44,7 @@ TEST_CASE("the writer's last megabytes of a segment never ask the file system to
   std::uint64_t written = 0;
   // Through three segments, each time through its last 2 MiB.
   while (written < 11ull << 20) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     for (int i = 0; i < 64; ++i) TXJ_REQUIRE_OK(tx->append("t", "x", payload));
     TXJ_REQUIRE_OK(tx->commit());
     written += 64 * payload.size();

@@ -59,18 +59,9 @@ class TestSink final : public Sink {
     block_ = false;
     cv_.notify_all();
   }
-  std::vector<std::uint64_t> got() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return got_;
-  }
-  int closes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return closes_;
-  }
-  int attempts() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return attempts_;
-  }
+  std::vector<std::uint64_t> got() { return test::ReadLocked(mu_, got_); }
+  int closes() { return test::ReadLocked(mu_, closes_); }
+  int attempts() { return test::ReadLocked(mu_, attempts_); }
   int max_inflight() const { return max_inflight_.load(); }
 
  private:
@@ -194,50 +185,60 @@ TEST_CASE("a queue delivers asynchronously in order and flushes on close") {
   TXJ_CHECK_OK(q.close());
 }
 
+namespace {
+
+// A queue of `capacity` before a destination that holds every write until
+// release(): event 0 is written first and taken by the worker, which then
+// blocks.
+struct HeldQueue {
+  std::shared_ptr<TestSink> dest = std::make_shared<TestSink>(0, true);
+  Queue q;
+  HeldQueue(std::size_t capacity, QueueOptions::WhenFull when_full)
+      : q(dest, {.capacity = capacity, .when_full = when_full}) {
+    TXJ_CHECK_OK(q.write(Ev(0)));
+    std::this_thread::sleep_for(20ms);
+  }
+  // Releases the destination and closes the queue: what the destination got.
+  std::vector<std::uint64_t> ReleaseAndClose() {
+    dest->release();
+    TXJ_CHECK_OK(q.close());
+    return dest->got();
+  }
+};
+
+}  // namespace
+
 TEST_CASE("a bounded queue blocks, drops the oldest, or fails with queue full, as asked") {
   SUBCASE("fail") {
-    auto dest = std::make_shared<TestSink>(0, true);
-    Queue q(dest, {.capacity = 2, .when_full = QueueOptions::WhenFull::kFail});
-    TXJ_CHECK_OK(q.write(Ev(0)));  // taken by the worker, which blocks
-    std::this_thread::sleep_for(20ms);
-    TXJ_CHECK_OK(q.write(Ev(1)));
-    TXJ_CHECK_OK(q.write(Ev(2)));
-    Status full = q.write(Ev(3));
+    HeldQueue h(2, QueueOptions::WhenFull::kFail);
+    TXJ_CHECK_OK(h.q.write(Ev(1)));
+    TXJ_CHECK_OK(h.q.write(Ev(2)));
+    Status full = h.q.write(Ev(3));
     CHECK(full.code() == Code::kBusy);
     CHECK(full.message().find("queue full") != std::string::npos);
-    CHECK(q.metrics().depth == 3);
-    dest->release();
-    TXJ_CHECK_OK(q.close());
-    CHECK(dest->got() == std::vector<std::uint64_t>{0, 1, 2});
+    CHECK(h.q.metrics().depth == 3);
+    CHECK(h.ReleaseAndClose() == std::vector<std::uint64_t>{0, 1, 2});
   }
   SUBCASE("drop oldest") {
-    auto dest = std::make_shared<TestSink>(0, true);
-    Queue q(dest, {.capacity = 2, .when_full = QueueOptions::WhenFull::kDropOldest});
-    TXJ_CHECK_OK(q.write(Ev(0)));
-    std::this_thread::sleep_for(20ms);
-    for (std::uint64_t i = 1; i <= 5; ++i) TXJ_CHECK_OK(q.write(Ev(i)));
-    CHECK(q.metrics().dropped == 3);
-    dest->release();
-    TXJ_CHECK_OK(q.close());
-    CHECK(dest->got() == std::vector<std::uint64_t>{0, 4, 5});
+    HeldQueue h(2, QueueOptions::WhenFull::kDropOldest);
+    for (std::uint64_t i = 1; i <= 5; ++i) TXJ_CHECK_OK(h.q.write(Ev(i)));
+    CHECK(h.q.metrics().dropped == 3);
+    CHECK(h.ReleaseAndClose() == std::vector<std::uint64_t>{0, 4, 5});
   }
   SUBCASE("block") {
-    auto dest = std::make_shared<TestSink>(0, true);
-    Queue q(dest, {.capacity = 1, .when_full = QueueOptions::WhenFull::kBlock});
-    TXJ_CHECK_OK(q.write(Ev(0)));
-    std::this_thread::sleep_for(20ms);
-    TXJ_CHECK_OK(q.write(Ev(1)));
+    HeldQueue h(1, QueueOptions::WhenFull::kBlock);
+    TXJ_CHECK_OK(h.q.write(Ev(1)));
     std::atomic<bool> done{false};
     std::thread w([&] {
-      CHECK(q.write(Ev(2)).ok());
+      CHECK(h.q.write(Ev(2)).ok());
       done = true;
     });
     std::this_thread::sleep_for(30ms);
     CHECK(!done.load());
-    dest->release();
+    h.dest->release();
     w.join();
-    TXJ_CHECK_OK(q.close());
-    CHECK(dest->got() == std::vector<std::uint64_t>{0, 1, 2});
+    TXJ_CHECK_OK(h.q.close());
+    CHECK(h.dest->got() == std::vector<std::uint64_t>{0, 1, 2});
   }
 }
 

@@ -5,13 +5,19 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <source_location>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <doctest/doctest.h>
 
+#include "forwarding_fs.h"
 #include "txjournal/file_system.h"
 #include "txjournal/journal.h"
 
@@ -36,37 +42,32 @@ class TempDir {
   std::string path_;
 };
 
-// A FileSystem that passes every call to the default one: derive from it
-// and override the calls a test watches or changes.
-class ForwardingFileSystem : public FileSystem {
- public:
-  int Open(const std::string& p, int f, mode_t m, int* fd) override { return base_->Open(p, f, m, fd); }
-  int Close(int fd) override { return base_->Close(fd); }
-  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override { return base_->PWrite(fd, d, n, o); }
-  int PRead(int fd, void* d, std::size_t n, std::uint64_t o, std::size_t* g) override {
-    return base_->PRead(fd, d, n, o, g);
-  }
-  int Allocate(int fd, std::uint64_t o, std::uint64_t n) override { return base_->Allocate(fd, o, n); }
-  int Truncate(int fd, std::uint64_t s) override { return base_->Truncate(fd, s); }
-  int DataSync(int fd) override { return base_->DataSync(fd); }
-  int FileSize(int fd, std::uint64_t* s) override { return base_->FileSize(fd, s); }
-  int Map(int fd, std::uint64_t o, std::size_t n, bool w, void** a) override { return base_->Map(fd, o, n, w, a); }
-  int Unmap(void* a, std::size_t n) override { return base_->Unmap(a, n); }
-  int Rename(const std::string& f, const std::string& t) override { return base_->Rename(f, t); }
-  int Unlink(const std::string& p) override { return base_->Unlink(p); }
-  int MakeDir(const std::string& p, mode_t m) override { return base_->MakeDir(p, m); }
-  int SyncDir(const std::string& p) override { return base_->SyncDir(p); }
-  int ListDir(const std::string& d, std::vector<std::string>* n) override { return base_->ListDir(d, n); }
 
- protected:
-  std::shared_ptr<FileSystem> base_ = DefaultFileSystem();
-};
+// `v`, read under `mu` (for the counters the tests' fakes keep).
+template <class T>
+T ReadLocked(std::mutex& mu, const T& v) {
+  std::lock_guard<std::mutex> lock(mu);
+  return v;
+}
 
 // Options for small, fast test journals: 64 KiB segments, no syncs unless asked.
 inline Options SmallOptions(Durability d = Durability::kNone) {
   Options o;
   o.segment_size = 64 * 1024;
   o.durability = d;
+  return o;
+}
+
+// The whole content of the file at `path` (empty when it cannot be read).
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// SmallOptions() for opening a journal read-only.
+inline Options ReadOnlyOptions() {
+  Options o = SmallOptions();
+  o.read_only = true;
   return o;
 }
 
@@ -82,19 +83,16 @@ struct FreshJournal {
 
 }  // namespace txj::test
 
-// CHECKs that a Status or Result is OK, printing the error when not.
-#define TXJ_CHECK_OK(expr)                                  \
-  do {                                                      \
-    auto&& txj_r_ = (expr);                                 \
+// CHECKs (REQUIREs) that a Status or Result is OK, printing the error when
+// not.
+#define TXJ_ASSERT_OK_(expr, ASSERT)                                                       \
+  do {                                                                                     \
+    auto&& txj_r_ = (expr);                                                                \
     INFO("status: ", (txj_r_.ok() ? std::string("ok") : ::txj::test::StatusText(txj_r_))); \
-    CHECK(txj_r_.ok());                                     \
+    ASSERT(txj_r_.ok());                                                                   \
   } while (0)
-#define TXJ_REQUIRE_OK(expr)                                \
-  do {                                                      \
-    auto&& txj_r_ = (expr);                                 \
-    INFO("status: ", (txj_r_.ok() ? std::string("ok") : ::txj::test::StatusText(txj_r_))); \
-    REQUIRE(txj_r_.ok());                                   \
-  } while (0)
+#define TXJ_CHECK_OK(expr) TXJ_ASSERT_OK_(expr, CHECK)
+#define TXJ_REQUIRE_OK(expr) TXJ_ASSERT_OK_(expr, REQUIRE)
 
 namespace txj::test {
 inline std::string StatusText(const Status& s) { return s.ToString(); }
@@ -117,6 +115,49 @@ inline std::vector<OwnedEvent> ReadAllEvents(Journal& j, std::uint64_t from = 0,
 }
 template <typename T>
 std::string StatusText(const Result<T>& r) { return r.status().ToString(); }
+
+// `r`, after REQUIRing that it is OK (the failure names the caller's line
+// and the status text): `auto tx = test::RequireOk(j->begin());`.
+template <typename R>
+R RequireOk(R r, std::source_location at = std::source_location::current()) {
+  INFO(at.file_name(), ":", at.line(), ": ", (r.ok() ? std::string("ok") : StatusText(r)));
+  REQUIRE(r.ok());
+  return r;
+}
+
+// Reads `c` until the first error and returns it; every event before it
+// goes to `each`. REQUIREs that the cursor does not reach the end first.
+template <class Cursor, class Each>
+Status FirstReadError(Cursor& c, Each each) {
+  for (;;) {
+    auto e = c.next();
+    if (!e.ok()) return e.status();
+    REQUIRE(e->has_value());
+    each(**e);
+  }
+}
+
+// Rolls `tx` back when `roll_back`, else commits it, REQUIRing that it
+// works (the failure names the caller's line).
+inline void CommitOrRollBack(Transaction& tx, bool roll_back,
+                             std::source_location at = std::source_location::current()) {
+  if (roll_back) {
+    (void)RequireOk(tx.rollback(), at);
+  } else {
+    (void)RequireOk(tx.commit(), at);
+  }
+}
+
+// Commits a transaction of one event in `parent` (a Journal, or a
+// Transaction for a sub-transaction), REQUIRing that each step works (the
+// failure names the caller's line); returns what the commit reported.
+template <class Parent>
+CommitInfo CommitOne(Parent& parent, std::string_view topic, std::string_view type, std::string_view payload,
+                     const AppendOptions& o = {}, std::source_location at = std::source_location::current()) {
+  auto tx = RequireOk(parent.begin(), at);
+  (void)RequireOk(tx->append(topic, type, payload, o), at);
+  return *RequireOk(tx->commit(), at);
+}
 }  // namespace txj::test
 
 #endif  // TXJOURNAL_TESTS_TEST_UTIL_H_

@@ -20,41 +20,17 @@
 #include <sstream>
 #include <streambuf>
 
-#include "dump_tool.h"
-#include "load_tool.h"
 #include "test_util.h"
+#include "tool_run.h"
 #include "tool_util.h"
 #include "txjournal/compactor.h"
 #include "txjournal/replication.h"
 
 using namespace txj;
+using namespace txj::test;
 using namespace txj::tools;
-using txj::test::TempDir;
 
 namespace {
-
-struct Run {
-  int code;
-  std::string out, err;
-};
-
-Run Dump(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  int code = RunDump(args, out, err);
-  return {code, out.str(), err.str()};
-}
-
-Run Load(std::vector<std::string> args, const std::string& input) {
-  std::istringstream in(input);
-  std::ostringstream out, err;
-  int code = RunLoad(args, in, out, err);
-  return {code, out.str(), err.str()};
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
 
 // Runs `cmd` through /bin/sh with stdout and stderr to files of `dir`
 // (unless cmd redirects them itself); returns the exit status.
@@ -68,6 +44,21 @@ Run Sh(const TempDir& dir, const std::string& cmd, bool redirect_stdout = true) 
 
 const std::string kTools = "../tools/";
 
+// A loopback TCP port that was free a moment ago (bound to port 0, then
+// closed).
+int FreeLoopbackPort() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(s >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(s);
+  return ntohs(addr.sin_port);
+}
+
 std::string SimpleOps() {
   return "{\"op\":\"begin\"}\n{\"op\":\"event\",\"topic\":\"t\",\"type\":\"put\",\"key\":\"k\",\"data\":\"1\"}\n"
          "{\"op\":\"event\",\"topic\":\"o\",\"type\":\"put\",\"data\":\"2\"}\n{\"op\":\"commit\"}\n";
@@ -79,8 +70,7 @@ void WriteTopics(const std::string& dir, int txns, std::mt19937_64& rng, bool co
   TXJ_REQUIRE_OK(j->register_compactor("acct", std::make_shared<LatestByKeyCompactor>()));
   const char* topics[] = {"acct", "orders", "audit", "stock"};
   for (int i = 0; i < txns; ++i) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     const bool only_acct = rng() % 3 == 0;
     const int n = 1 + static_cast<int>(rng() % 4);
     for (int k = 0; k < n; ++k) {
@@ -90,33 +80,19 @@ void WriteTopics(const std::string& dir, int txns, std::mt19937_64& rng, bool co
                   .ok());
     }
     if (rng() % 3 == 0) {  // a sub-transaction, sometimes with one inside, sometimes rolled back
-      auto sub = tx->begin();
-      TXJ_REQUIRE_OK(sub);
+      auto sub = test::RequireOk(tx->begin());
       REQUIRE(sub->append(only_acct ? "acct" : topics[rng() % 4], "put", std::string(rng() % 200, 's'),
                           {.key = "s" + std::to_string(rng() % 5)})
                   .ok());
       if (rng() % 2) {
-        auto inner = sub->begin();
-        TXJ_REQUIRE_OK(inner);
+        auto inner = test::RequireOk(sub->begin());
         REQUIRE(inner->append("acct", "put", "inner", {.key = "i"}).ok());
-        if (rng() % 3 == 0) {
-          TXJ_REQUIRE_OK(inner->rollback());
-        } else {
-          TXJ_REQUIRE_OK(inner->commit());
-        }
+        test::CommitOrRollBack(*inner, rng() % 3 == 0);
       }
       REQUIRE(sub->append(topics[rng() % 4], "put", "after", {.key = "a"}).ok());
-      if (rng() % 4 == 0) {
-        TXJ_REQUIRE_OK(sub->rollback());
-      } else {
-        TXJ_REQUIRE_OK(sub->commit());
-      }
+      test::CommitOrRollBack(*sub, rng() % 4 == 0);
     }
-    if (rng() % 10 == 0) {
-      TXJ_REQUIRE_OK(tx->rollback());
-    } else {
-      TXJ_REQUIRE_OK(tx->commit());
-    }
+    test::CommitOrRollBack(*tx, rng() % 10 == 0);
     if (i == txns / 2) TXJ_REQUIRE_OK(j->compact("acct"));
   }
   if (compact_at_end) TXJ_REQUIRE_OK(j->compact("acct"));
@@ -263,14 +239,10 @@ TEST_CASE("a plain dump after compacting one topic prints the other topics and n
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
     TXJ_REQUIRE_OK(j->register_compactor("t", std::make_shared<LatestByKeyCompactor>()));
     for (int i = 0; i < 400; ++i) {
-      auto tx = j->begin();
-      REQUIRE(tx->append(i % 3 ? "t" : "o", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 5)}).ok());
-      TXJ_REQUIRE_OK(tx->commit());
+      test::CommitOne(*j, i % 3 ? "t" : "o", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 5)});
     }
     TXJ_REQUIRE_OK(j->compact("t"));
-    auto tx = j->begin();
-    REQUIRE(tx->append("t", "put", "after", {.key = "k"}).ok());
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(*j, "t", "put", "after", {.key = "k"});
     TXJ_REQUIRE_OK(j->close());
   }
   auto d = Dump({dir.path(), "--time=none"});
@@ -296,12 +268,9 @@ TEST_CASE("verify, snapshots and raw report a damaged or missing snapshot as dam
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
     TXJ_REQUIRE_OK(j->register_compactor("t", std::make_shared<LatestByKeyCompactor>()));
     for (int i = 0; i < 300; ++i) {
-      auto tx = j->begin();
-      REQUIRE(tx->append("t", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 5)}).ok());
-      TXJ_REQUIRE_OK(tx->commit());
+      test::CommitOne(*j, "t", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 5)});
     }
-    auto s = j->compact("t");
-    TXJ_REQUIRE_OK(s);
+    auto s = test::RequireOk(j->compact("t"));
     snap = s->file;
     TXJ_REQUIRE_OK(j->close());
   }
@@ -448,9 +417,7 @@ TEST_CASE("journal-compact prints valid JSON for a topic with a quote and a tab"
   const std::string topic = "we\"ird\\topic";  // stored events: quote and backslash
   {
     auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-    auto tx = j->begin();
-    REQUIRE(tx->append(topic, "put", "v", {.key = "k"}).ok());
-    TXJ_REQUIRE_OK(tx->commit());
+    test::CommitOne(*j, topic, "put", "v", {.key = "k"});
     TXJ_REQUIRE_OK(j->close());
   }
   auto r = Sh(dir, kTools + "journal-compact " + dir.path() + " --topic 'we\"ird\\topic' --retain-from 0");
@@ -485,17 +452,7 @@ TEST_CASE("journal-mirror refuses a missing --server and creates nothing") {
 }
 
 TEST_CASE("journal-mirror reports an unreachable server at once, retries a bounded number of times and creates nothing") {
-  // A loopback port nobody listens on.
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(s >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  const int port = ntohs(addr.sin_port);
-  ::close(s);
+  const int port = FreeLoopbackPort();  // nobody listens on it
   TempDir dir;
   const std::string server = " --server nats://127.0.0.1:" + std::to_string(port);
   auto once = Sh(dir, kTools + "journal-mirror " + dir.sub("m") + server + " --once");
@@ -526,15 +483,7 @@ TEST_CASE("journal-mirror --once rebuilds the journal from an existing stream") 
     MESSAGE("skipped: nats-server is not installed");
     return;
   }
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  const int port = ntohs(addr.sin_port);
-  ::close(s);
+  const int port = FreeLoopbackPort();
   const std::string url = "nats://127.0.0.1:" + std::to_string(port);
   std::fflush(nullptr);  // the child must not write out what this process buffered
   const pid_t pid = ::fork();
@@ -556,9 +505,7 @@ TEST_CASE("journal-mirror --once rebuilds the journal from an existing stream") 
   {
     auto src = test::OpenOrDie(dir.sub("src"), test::SmallOptions());
     for (int i = 0; i < 50; ++i) {
-      auto tx = src->begin();
-      REQUIRE(tx->append("orders", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 4)}).ok());
-      TXJ_REQUIRE_OK(tx->commit());
+      test::CommitOne(*src, "orders", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 4)});
     }
     ReplicationOptions ro;
     ro.servers = {url};

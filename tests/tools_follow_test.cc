@@ -35,10 +35,7 @@ std::string ReadFile(const std::string& path) {
 }
 
 void Commit(Journal& j, const std::string& topic, const std::string& type, const std::string& payload) {
-  auto tx = j.begin();
-  TXJ_REQUIRE_OK(tx);
-  TXJ_REQUIRE_OK(tx->append(topic, type, payload));
-  TXJ_REQUIRE_OK(tx->commit());
+  test::CommitOne(j, topic, type, payload);
 }
 
 // A writer in its own process: opens the journal (and says so), commits

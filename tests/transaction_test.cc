@@ -32,45 +32,35 @@ std::vector<std::string> ReadAllPayloads(Journal& j, std::uint64_t from = 0) {
 }  // namespace
 
 TEST_CASE_FIXTURE(test::FreshJournal, "a committed sub-transaction's events become visible with its parent's commit") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   TXJ_CHECK_OK(tx->append("t", "a", "1"));
-  auto sub = tx->begin();
-  TXJ_REQUIRE_OK(sub);
+  auto sub = test::RequireOk(tx->begin());
   TXJ_CHECK_OK(sub->append("t", "b", "2"));
   TXJ_CHECK_OK(sub->commit());
   CHECK(ReadAllPayloads(*j).empty());
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(tx->commit());
   CHECK(info->first_offset == 0);
   CHECK(info->count == 2);
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"1", "2"});
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "a rolled-back sub-transaction discards its committed descendants and the parent goes on") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   TXJ_CHECK_OK(tx->append("t", "a", "keep-1"));
-  auto sub = tx->begin();
-  TXJ_REQUIRE_OK(sub);
+  auto sub = test::RequireOk(tx->begin());
   TXJ_CHECK_OK(sub->append("t", "a", "drop-1"));
-  auto subsub = sub->begin();
-  TXJ_REQUIRE_OK(subsub);
+  auto subsub = test::RequireOk(sub->begin());
   TXJ_CHECK_OK(subsub->append("t", "a", "drop-2"));
   TXJ_CHECK_OK(subsub->commit());
   TXJ_CHECK_OK(sub->rollback());
   TXJ_CHECK_OK(tx->append("t", "a", "keep-2"));
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
-  CHECK(info->count == 2);
+  CHECK(test::RequireOk(tx->commit())->count == 2);
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"keep-1", "keep-2"});
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "ending a parent while a child is open is an invalid-state error") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
-  auto sub = tx->begin();
-  TXJ_REQUIRE_OK(sub);
+  auto tx = test::RequireOk(j->begin());
+  auto sub = test::RequireOk(tx->begin());
   CHECK(tx->commit().status().code() == Code::kInvalidState);
   CHECK(tx->rollback().code() == Code::kInvalidState);
   CHECK(tx->append("t", "a", "x").code() == Code::kInvalidState);
@@ -102,8 +92,7 @@ std::vector<Seen> ReadAll(Journal& j, std::uint64_t from = 0) {
 }  // namespace
 
 TEST_CASE_FIXTURE(test::FreshJournal, "sub-transactions nest deeper than ten levels and commit level by level") {
-  auto top = j->begin();
-  TXJ_REQUIRE_OK(top);
+  auto top = test::RequireOk(j->begin());
   std::vector<Transaction> chain;
   chain.push_back(std::move(top).value());
   const int kDepth = 40;
@@ -112,8 +101,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "sub-transactions nest deeper than ten lev
     TXJ_REQUIRE_OK(chain.back().append("deep", "level", "d" + std::to_string(d)));
     want.push_back("d" + std::to_string(d));
     if (d == kDepth) break;
-    auto sub = chain.back().begin();
-    TXJ_REQUIRE_OK(sub);
+    auto sub = test::RequireOk(chain.back().begin());
     CHECK(sub->depth() == static_cast<std::uint32_t>(d + 1));
     CHECK(sub->sub_id() == static_cast<std::uint32_t>(d + 1));
     CHECK(sub->id() == chain[0].id());
@@ -123,29 +111,25 @@ TEST_CASE_FIXTURE(test::FreshJournal, "sub-transactions nest deeper than ten lev
   // Commit from the innermost out: each commit hands its events (and those
   // of its descendants) to its parent.
   for (int d = kDepth; d >= 1; --d) {
-    auto info = chain.back().commit();
-    TXJ_REQUIRE_OK(info);
+    auto info = test::RequireOk(chain.back().commit());
     CHECK(info->count == static_cast<std::uint64_t>(kDepth - d + 1));
     CHECK(info->sub_id == static_cast<std::uint32_t>(d));
     CHECK(info->first_offset == 0);
     chain.pop_back();
   }
   CHECK(ReadAllPayloads(*j).empty());
-  auto info = chain[0].commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(chain[0].commit());
   CHECK(info->count == static_cast<std::uint64_t>(kDepth + 1));
   CHECK(ReadAllPayloads(*j) == want);
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "rolling back a middle level of a deep chain discards everything below it, levels above go on") {
-  auto top = j->begin();
-  TXJ_REQUIRE_OK(top);
+  auto top = test::RequireOk(j->begin());
   std::vector<Transaction> chain;
   chain.push_back(std::move(top).value());
   for (int d = 0; d < 12; ++d) {
     TXJ_REQUIRE_OK(chain.back().append("t", "x", "d" + std::to_string(d)));
-    auto sub = chain.back().begin();
-    TXJ_REQUIRE_OK(sub);
+    auto sub = test::RequireOk(chain.back().begin());
     chain.push_back(std::move(sub).value());
   }
   TXJ_REQUIRE_OK(chain.back().append("t", "x", "d12"));
@@ -159,42 +143,27 @@ TEST_CASE_FIXTURE(test::FreshJournal, "rolling back a middle level of a deep cha
   // Level 5 goes on: more events and a new sub-transaction.
   TXJ_REQUIRE_OK(chain.back().append("t", "x", "d5-after"));
   {
-    auto sub = chain.back().begin();
-    TXJ_REQUIRE_OK(sub);
-    TXJ_REQUIRE_OK(sub->append("t", "x", "d6-new"));
-    TXJ_REQUIRE_OK(sub->commit());
+    test::CommitOne(chain.back(), "t", "x", "d6-new");
   }
   while (chain.size() > 1) {
     TXJ_REQUIRE_OK(chain.back().commit());
     chain.pop_back();
   }
-  auto info = chain[0].commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(chain[0].commit());
   const std::vector<std::string> want = {"d0", "d1", "d2", "d3", "d4", "d5", "d5-after", "d6-new"};
   CHECK(info->count == want.size());
   CHECK(ReadAllPayloads(*j) == want);
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "siblings: a rolled-back sub-transaction does not affect committed siblings") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   for (int i = 0; i < 6; ++i) {
-    auto sub = tx->begin();
-    TXJ_REQUIRE_OK(sub);
+    auto sub = test::RequireOk(tx->begin());
     TXJ_REQUIRE_OK(sub->append("t", "x", "s" + std::to_string(i)));
-    auto inner = sub->begin();
-    TXJ_REQUIRE_OK(inner);
+    auto inner = test::RequireOk(sub->begin());
     TXJ_REQUIRE_OK(inner->append("t", "x", "i" + std::to_string(i)));
-    if (i % 3 == 1) {
-      TXJ_REQUIRE_OK(inner->rollback());
-    } else {
-      TXJ_REQUIRE_OK(inner->commit());
-    }
-    if (i % 2 == 1) {
-      TXJ_REQUIRE_OK(sub->rollback());
-    } else {
-      TXJ_REQUIRE_OK(sub->commit());
-    }
+    test::CommitOrRollBack(*inner, i % 3 == 1);
+    test::CommitOrRollBack(*sub, i % 2 == 1);
   }
   TXJ_REQUIRE_OK(tx->commit());
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"s0", "i0", "s2", "i2", "s4"});
@@ -206,20 +175,16 @@ TEST_CASE_FIXTURE(test::FreshJournal, "siblings: a rolled-back sub-transaction d
 TEST_CASE_FIXTURE(test::FreshJournal, "destroying an open top-level handle rolls the transaction back and frees the write slot") {
   std::uint64_t id;
   {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     id = tx->id();
     TXJ_REQUIRE_OK(tx->append("t", "x", "gone"));
-    auto sub = tx->begin();
-    TXJ_REQUIRE_OK(sub);
+    auto sub = test::RequireOk(tx->begin());
     TXJ_REQUIRE_OK(sub->append("t", "x", "gone too"));
     // Destroyed in reverse order: sub first (rolled back), then tx.
   }
   {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
-    auto sub = tx->begin();
-    TXJ_REQUIRE_OK(sub);
+    auto tx = test::RequireOk(j->begin());
+    auto sub = test::RequireOk(tx->begin());
     TXJ_REQUIRE_OK(sub->append("t", "x", "gone 3"));
     // The top-level handle dies first; the sub handle outlives it.
     Transaction keep_sub = std::move(sub).value();
@@ -230,12 +195,10 @@ TEST_CASE_FIXTURE(test::FreshJournal, "destroying an open top-level handle rolls
     CHECK(keep_sub.rollback().code() == Code::kInvalidState);
     CHECK(keep_sub.begin().status().code() == Code::kInvalidState);
   }
-  auto tx = j->try_begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->try_begin());
   CHECK(tx->id() == id + 2);
   TXJ_REQUIRE_OK(tx->append("t", "x", "kept"));
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(tx->commit());
   CHECK(info->first_offset == 0);
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept"});
   // The rollbacks are durable: a reopen sees the same.
@@ -246,23 +209,16 @@ TEST_CASE_FIXTURE(test::FreshJournal, "destroying an open top-level handle rolls
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "destroying an open sub-transaction rolls back it and its open descendants; the parent goes on") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   TXJ_REQUIRE_OK(tx->append("t", "x", "a"));
   Transaction deeper;
   {
-    auto sub = tx->begin();
-    TXJ_REQUIRE_OK(sub);
+    auto sub = test::RequireOk(tx->begin());
     TXJ_REQUIRE_OK(sub->append("t", "x", "b"));
-    auto s2 = sub->begin();
-    TXJ_REQUIRE_OK(s2);
+    auto s2 = test::RequireOk(sub->begin());
     TXJ_REQUIRE_OK(s2->append("t", "x", "c"));
-    auto committed = s2->begin();
-    TXJ_REQUIRE_OK(committed);
-    TXJ_REQUIRE_OK(committed->append("t", "x", "d"));
-    TXJ_REQUIRE_OK(committed->commit());
-    auto s3 = s2->begin();
-    TXJ_REQUIRE_OK(s3);
+    test::CommitOne(*s2, "t", "x", "d");
+    auto s3 = test::RequireOk(s2->begin());
     TXJ_REQUIRE_OK(s3->append("t", "x", "e"));
     deeper = std::move(s3).value();  // outlives `sub`
     CHECK(deeper.is_open());
@@ -273,22 +229,16 @@ TEST_CASE_FIXTURE(test::FreshJournal, "destroying an open sub-transaction rolls 
   CHECK(deeper.append("t", "x", "f").code() == Code::kInvalidState);
   CHECK(tx->is_open());
   TXJ_REQUIRE_OK(tx->append("t", "x", "g"));
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
-  CHECK(info->count == 2);
+  CHECK(test::RequireOk(tx->commit())->count == 2);
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"a", "g"});
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "destroying a sub-transaction while its children's handles are alive ends those children") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
-  auto sub = tx->begin();
-  TXJ_REQUIRE_OK(sub);
+  auto tx = test::RequireOk(j->begin());
+  auto sub = test::RequireOk(tx->begin());
   TXJ_REQUIRE_OK(sub->append("t", "x", "b"));
-  auto child = sub->begin();
-  TXJ_REQUIRE_OK(child);
-  auto grandchild = child->begin();
-  TXJ_REQUIRE_OK(grandchild);
+  auto child = test::RequireOk(sub->begin());
+  auto grandchild = test::RequireOk(child->begin());
   TXJ_REQUIRE_OK(grandchild->append("t", "x", "c"));
   { Transaction doomed = std::move(sub).value(); }  // parent of the open child dies first
   CHECK_FALSE(child->is_open());
@@ -296,8 +246,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "destroying a sub-transaction while its ch
   CHECK(grandchild->commit().status().code() == Code::kInvalidState);
   CHECK(child->rollback().code() == Code::kInvalidState);
   // A new sub-transaction after that works and gets a fresh sub id.
-  auto again = tx->begin();
-  TXJ_REQUIRE_OK(again);
+  auto again = test::RequireOk(tx->begin());
   CHECK(again->sub_id() == 4);
   TXJ_REQUIRE_OK(again->append("t", "x", "z"));
   TXJ_REQUIRE_OK(again->commit());
@@ -320,22 +269,18 @@ TEST_CASE_FIXTURE(test::FreshJournal, "every call on an ended or empty handle is
   check_ended(empty);
   CHECK(empty.id() == 0);
 
-  auto committed = j->begin();
-  TXJ_REQUIRE_OK(committed);
-  auto sub_committed = committed->begin();
-  TXJ_REQUIRE_OK(sub_committed);
+  auto committed = test::RequireOk(j->begin());
+  auto sub_committed = test::RequireOk(committed->begin());
   TXJ_REQUIRE_OK(sub_committed->commit());
   check_ended(*sub_committed);
-  auto sub_rolled = committed->begin();
-  TXJ_REQUIRE_OK(sub_rolled);
+  auto sub_rolled = test::RequireOk(committed->begin());
   TXJ_REQUIRE_OK(sub_rolled->rollback());
   check_ended(*sub_rolled);
   TXJ_REQUIRE_OK(committed->commit());
   check_ended(*committed);
   check_ended(*sub_committed);
 
-  auto rolled = j->begin();
-  TXJ_REQUIRE_OK(rolled);
+  auto rolled = test::RequireOk(j->begin());
   TXJ_REQUIRE_OK(rolled->append("t", "x", "p"));
   TXJ_REQUIRE_OK(rolled->rollback());
   check_ended(*rolled);
@@ -344,12 +289,9 @@ TEST_CASE_FIXTURE(test::FreshJournal, "every call on an ended or empty handle is
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "a parent with an open child accepts nothing but the end of that child") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
-  auto a = tx->begin();
-  TXJ_REQUIRE_OK(a);
-  auto b = a->begin();
-  TXJ_REQUIRE_OK(b);
+  auto tx = test::RequireOk(j->begin());
+  auto a = test::RequireOk(tx->begin());
+  auto b = test::RequireOk(a->begin());
   for (Transaction* blocked : {&*tx, &*a}) {
     CHECK(blocked->is_open());
     CHECK(blocked->append("t", "x", "p").code() == Code::kInvalidState);
@@ -365,16 +307,14 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a parent with an open child accepts nothi
   TXJ_REQUIRE_OK(tx->commit());
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"b", "a"});
   // Closing with an open transaction is refused too.
-  auto open = j->begin();
-  TXJ_REQUIRE_OK(open);
+  auto open = test::RequireOk(j->begin());
   CHECK(j->close().code() == Code::kInvalidState);
   TXJ_REQUIRE_OK(open->rollback());
   TXJ_CHECK_OK(j->close());
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "moving a transaction handle moves ownership; assigning over an open handle rolls that one back") {
-  auto r = j->begin();
-  TXJ_REQUIRE_OK(r);
+  auto r = test::RequireOk(j->begin());
   Transaction tx(std::move(r).value());
   CHECK(tx.is_open());
   Transaction moved(std::move(tx));
@@ -392,11 +332,9 @@ TEST_CASE_FIXTURE(test::FreshJournal, "moving a transaction handle moves ownersh
 
   // Assigning a child over its open parent rolls the parent back (with the
   // child, which is its descendant); the target then holds an ended handle.
-  auto sub = assigned.begin();
-  TXJ_REQUIRE_OK(sub);
+  auto sub = test::RequireOk(assigned.begin());
   TXJ_REQUIRE_OK(sub->append("t", "x", "2"));
-  auto subsub = sub->begin();
-  TXJ_REQUIRE_OK(subsub);
+  auto subsub = test::RequireOk(sub->begin());
   TXJ_REQUIRE_OK(subsub->append("t", "x", "3"));
   Transaction s = std::move(sub).value();
   s = std::move(subsub).value();
@@ -407,8 +345,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "moving a transaction handle moves ownersh
 
   // Handles can live in containers.
   std::vector<Transaction> v;
-  auto s2 = assigned.begin();
-  TXJ_REQUIRE_OK(s2);
+  auto s2 = test::RequireOk(assigned.begin());
   v.push_back(std::move(s2).value());
   TXJ_REQUIRE_OK(v.back().append("t", "x", "6"));
   for (int i = 0; i < 20; ++i) v.emplace_back();  // reallocations move the open handle
@@ -421,8 +358,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "moving a transaction handle moves ownersh
 // The write slot
 
 TEST_CASE_FIXTURE(test::FreshJournal, "try_begin is busy and begin_for times out while another transaction is open") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   // From another thread: on this one they are a misuse (see below).
   Code busy = Code::kOk, timed = Code::kOk;
   std::chrono::steady_clock::duration waited{};
@@ -439,18 +375,15 @@ TEST_CASE_FIXTURE(test::FreshJournal, "try_begin is busy and begin_for times out
   // The open transaction was not disturbed.
   TXJ_REQUIRE_OK(tx->append("t", "x", "p"));
   TXJ_REQUIRE_OK(tx->commit());
-  auto next = j->try_begin();
-  TXJ_REQUIRE_OK(next);
+  auto next = test::RequireOk(j->try_begin());
   CHECK(next->id() == tx->id() + 1);
   TXJ_REQUIRE_OK(next->rollback());
-  auto quick = j->begin_for(std::chrono::milliseconds(1));
-  TXJ_REQUIRE_OK(quick);
+  auto quick = test::RequireOk(j->begin_for(std::chrono::milliseconds(1)));
   TXJ_REQUIRE_OK(quick->rollback());
 }
 
 TEST_CASE_FIXTURE(test::FreshJournal, "begin on the thread that holds the open write transaction is an invalid-state error, not a wait forever") {
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   TXJ_REQUIRE_OK(tx->append("t", "x", "kept"));
   // Bounded calls first, so that before the fix this test fails instead of
   // hanging in begin().
@@ -470,18 +403,14 @@ TEST_CASE_FIXTURE(test::FreshJournal, "begin on the thread that holds the open w
   CHECK(other == Code::kBusy);
   // The open transaction was not disturbed, and the slot frees as usual.
   TXJ_REQUIRE_OK(tx->commit());
-  auto next = j->begin();
-  TXJ_REQUIRE_OK(next);
-  TXJ_REQUIRE_OK(next->append("t", "x", "second"));
-  TXJ_REQUIRE_OK(next->commit());
+  test::CommitOne(*j, "t", "x", "second");
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept", "second"});
 }
 
 TEST_CASE("begin from a second thread waits for the open transaction and proceeds after its commit") {
   TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   TXJ_REQUIRE_OK(tx->append("t", "x", "first"));
   std::atomic<bool> got{false};
   Status thread_status;
@@ -552,10 +481,8 @@ TEST_CASE("invalid topics, types and keys are rejected and the transaction stays
   Options o = test::SmallOptions();
   o.segment_size = 1 << 20;  // room for the longest key
   auto j = test::OpenOrDie(dir.path(), o);
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
-  auto sub = tx->begin();
-  TXJ_REQUIRE_OK(sub);
+  auto tx = test::RequireOk(j->begin());
+  auto sub = test::RequireOk(tx->begin());
   const std::string too_long(256, 't');
   const std::vector<std::string> bad_topics = {
       "",
@@ -591,8 +518,7 @@ TEST_CASE("invalid topics, types and keys are rejected and the transaction stays
   TXJ_REQUIRE_OK(tx->append(max_topic, std::string(kMaxTypeLength, 'y'), "p1"));
   TXJ_REQUIRE_OK(tx->append(utf8_topic, "", "p2", {.key = std::string_view(max_key)}));
   TXJ_REQUIRE_OK(tx->append("ördér 日本", "тип", "p3", {.key = std::string_view("")}));
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(tx->commit());
   CHECK(info->count == 3);
   auto all = ReadAll(*j);
   REQUIRE(all.size() == 3);
@@ -610,8 +536,7 @@ TEST_CASE("a payload bigger than a segment is rejected; the largest that fits is
   TempDir dir;
   Options o = test::SmallOptions();
   auto j = test::OpenOrDie(dir.path(), o);
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   TXJ_REQUIRE_OK(tx->append("t", "x", "small"));
   const std::string huge(o.segment_size + 1, 'h');
   CHECK(tx->append("t", "x", huge).code() == Code::kInvalidArgument);
@@ -623,14 +548,12 @@ TEST_CASE("a payload bigger than a segment is rejected; the largest that fits is
   const std::string fits(max_record - fixed, 'f');
   CHECK(tx->append("t", "x", fits + "!").code() == Code::kInvalidArgument);
   TXJ_REQUIRE_OK(tx->append("t", "x", fits));
-  auto sub = tx->begin();
-  TXJ_REQUIRE_OK(sub);
+  auto sub = test::RequireOk(tx->begin());
   CHECK(sub->append("t", "x", huge).code() == Code::kInvalidArgument);
   TXJ_REQUIRE_OK(sub->append("t", "x", fits));
   TXJ_REQUIRE_OK(sub->commit());
   TXJ_REQUIRE_OK(tx->append("t", "x", "after"));
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(tx->commit());
   CHECK(info->count == 4);
   auto all = ReadAll(*j);
   REQUIRE(all.size() == 4);
@@ -649,8 +572,7 @@ TEST_CASE("a payload bigger than a segment is rejected; the largest that fits is
 TEST_CASE_FIXTURE(test::FreshJournal, "commit info: increasing ids, dense first offsets, counts and the LSN past the marker") {
   std::uint64_t last_id = 0, next_offset = 0, last_lsn = 0;
   for (int i = 0; i < 60; ++i) {
-    auto tx = j->begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j->begin());
     CHECK(tx->id() > last_id);
     CHECK(tx->is_top_level());
     CHECK(tx->depth() == 0);
@@ -662,8 +584,7 @@ TEST_CASE_FIXTURE(test::FreshJournal, "commit info: increasing ids, dense first 
       last_id = tx->id();
       continue;
     }
-    auto info = tx->commit();
-    TXJ_REQUIRE_OK(info);
+    auto info = test::RequireOk(tx->commit());
     CHECK(info->txn_id == tx->id());
     CHECK(info->sub_id == 0);
     CHECK(info->first_offset == next_offset);  // also for empty commits: the next event's offset
@@ -692,8 +613,7 @@ TEST_CASE("a transaction bigger than many segments streams across segment rolls 
   };
   // 2 MiB in events of random sizes, with a rolled-back sub-transaction in the
   // middle that spans segments too.
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   std::vector<std::string> want;
   std::uint64_t bytes = 0, tag = 0;
   while (bytes < (2u << 20)) {
@@ -703,15 +623,13 @@ TEST_CASE("a transaction bigger than many segments streams across segment rolls 
     want.push_back(std::move(p));
     bytes += n;
     if (tag == 40) {
-      auto sub = tx->begin();
-      TXJ_REQUIRE_OK(sub);
+      auto sub = test::RequireOk(tx->begin());
       for (int k = 0; k < 30; ++k) TXJ_REQUIRE_OK(sub->append("big", "dropped", make(15000, 999)));
       TXJ_REQUIRE_OK(sub->rollback());
     }
   }
   CHECK(ReadAll(*j).empty());
-  auto info = tx->commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(tx->commit());
   CHECK(info->count == want.size());
   CHECK(info->lsn > 32 * o.segment_size);
   auto check = [&](Journal& jj) {
@@ -729,8 +647,7 @@ TEST_CASE("a transaction bigger than many segments streams across segment rolls 
   };
   check(*j);
   // A big rolled-back transaction leaves nothing.
-  auto tx2 = j->begin();
-  TXJ_REQUIRE_OK(tx2);
+  auto tx2 = test::RequireOk(j->begin());
   for (int k = 0; k < 200; ++k) TXJ_REQUIRE_OK(tx2->append("big", "chunk", make(10000, 7)));
   TXJ_REQUIRE_OK(tx2->rollback());
   TXJ_REQUIRE_OK(j->close());
@@ -824,14 +741,12 @@ TEST_CASE("sub-transactions nest to the record format's limit of 65535 levels, a
   Options o = test::SmallOptions();
   o.segment_size = 1 << 20;
   auto j = test::OpenOrDie(dir.path(), o);
-  auto top = j->begin();
-  TXJ_REQUIRE_OK(top);
+  auto top = test::RequireOk(j->begin());
   std::vector<Transaction> chain;
   chain.reserve(65536);
   chain.push_back(std::move(top).value());
   while (chain.size() <= 65535) {
-    auto sub = chain.back().begin();
-    TXJ_REQUIRE_OK(sub);
+    auto sub = test::RequireOk(chain.back().begin());
     chain.push_back(std::move(sub).value());
   }
   CHECK(chain.back().depth() == 65535);
@@ -851,8 +766,7 @@ TEST_CASE("sub-transactions nest to the record format's limit of 65535 levels, a
     TXJ_REQUIRE_OK(chain.back().commit());
     chain.pop_back();
   }
-  auto info = chain[0].commit();
-  TXJ_REQUIRE_OK(info);
+  auto info = test::RequireOk(chain[0].commit());
   CHECK(info->count == 1);
   CHECK(ReadAllPayloads(*j) == std::vector<std::string>{"kept"});
   TXJ_REQUIRE_OK(j->close());
@@ -863,8 +777,7 @@ TEST_CASE("sub-transactions nest to the record format's limit of 65535 levels, a
 TEST_CASE("an event too large for the segment is refused, stating the largest record the segment takes") {
   test::TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   Status s = tx->append("t", "big", std::string(70000, 'x'));
   INFO(s.ToString());
   CHECK(s.code() == Code::kInvalidArgument);

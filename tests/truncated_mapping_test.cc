@@ -35,13 +35,25 @@ std::vector<std::string> SegmentFiles(const std::string& dir) {
 // Commits `txns` transactions of `per` events of `bytes` bytes each.
 void Fill(Journal& j, int txns, int per, std::size_t bytes) {
   for (int t = 0; t < txns; ++t) {
-    auto tx = j.begin();
-    TXJ_REQUIRE_OK(tx);
+    auto tx = test::RequireOk(j.begin());
     for (int e = 0; e < per; ++e) {
       TXJ_REQUIRE_OK(tx->append("t", "e" + std::to_string(t), std::string(bytes, static_cast<char>('a' + t % 26))));
     }
     TXJ_REQUIRE_OK(tx->commit());
   }
+}
+
+// A closed journal in `dir` of 60 transactions of four 1000-byte events
+// (about 240 KiB: four or five segments); its segment files.
+std::vector<std::string> FilledJournal(const std::string& dir) {
+  {
+    auto j = test::OpenOrDie(dir, test::SmallOptions());
+    Fill(*j, 60, 4, 1000);
+    TXJ_REQUIRE_OK(j->close());
+  }
+  auto segs = SegmentFiles(dir);
+  REQUIRE(segs.size() >= 3);
+  return segs;
 }
 
 std::atomic<int> g_user_sigbus{0};
@@ -55,17 +67,22 @@ void UserSigbus(int, siginfo_t* info, void*) {
   ::mmap(at, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 }
 
-}  // namespace
-
-// Runs first in this program (doctest orders by file and line): the
-// journal's handler is installed after the program's own.
-TEST_CASE("a SIGBUS outside the journal's mappings still reaches the program's own handler") {
+// Makes UserSigbus the process's SIGBUS handler, as a program might.
+void InstallUserSigbus() {
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = UserSigbus;
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   REQUIRE(::sigaction(SIGBUS, &sa, nullptr) == 0);
+}
+
+}  // namespace
+
+// Runs first in this program (doctest orders by file and line): the
+// journal's handler is installed after the program's own.
+TEST_CASE("a SIGBUS outside the journal's mappings still reaches the program's own handler") {
+  InstallUserSigbus();
 
   TempDir d;
   {
@@ -93,12 +110,7 @@ TEST_CASE("a handler the program installs after opening a journal does not leave
   TempDir d;
   auto a = test::OpenOrDie(d.sub("a"), test::SmallOptions());
   // The program replaces the journal's handler with its own.
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = UserSigbus;
-  sa.sa_flags = SA_SIGINFO;
-  sigemptyset(&sa.sa_mask);
-  REQUIRE(::sigaction(SIGBUS, &sa, nullptr) == 0);
+  InstallUserSigbus();
   // The next mapping puts the journal's handler back on top of it.
   auto b = test::OpenOrDie(d.sub("b"), test::SmallOptions());
   struct sigaction cur;
@@ -112,37 +124,21 @@ TEST_CASE("a handler the program installs after opening a journal does not leave
 TEST_CASE("a segment truncated under a reading cursor is reported as corruption naming the file, not a SIGBUS") {
   TempDir d;
   const std::string dir = d.sub("j");
-  {
-    auto j = test::OpenOrDie(dir, test::SmallOptions());
-    Fill(*j, 60, 4, 1000);  // about 240 KiB: four or five segments
-    TXJ_REQUIRE_OK(j->close());
-  }
-  const auto segs = SegmentFiles(dir);
-  REQUIRE(segs.size() >= 3);
-  Options ro = test::SmallOptions();
-  ro.read_only = true;
-  auto j = Journal::open(dir, ro);
-  TXJ_REQUIRE_OK(j);
-  auto c = (*j)->open_cursor(0, Filter::all());
-  TXJ_REQUIRE_OK(c);
+  const auto segs = FilledJournal(dir);
+  Options ro = test::ReadOnlyOptions();
+  auto j = test::RequireOk(Journal::open(dir, ro));
+  auto c = test::RequireOk((*j)->open_cursor(0, Filter::all()));
   // Read the first event, then cut the second segment to its header page.
-  auto first = c->next();
-  TXJ_REQUIRE_OK(first);
+  auto first = test::RequireOk(c->next());
   REQUIRE(first->has_value());
   REQUIRE(::truncate(segs[1].c_str(), 4096) == 0);
   std::uint64_t read = 1;
-  Status error;
-  for (;;) {
-    auto e = c->next();
-    if (!e.ok()) {
-      error = e.status();
-      break;
-    }
-    REQUIRE(e->has_value());  // the journal holds more than the first segment
+  // The journal holds more than the first segment: an error comes first.
+  const Status error = test::FirstReadError(*c, [&](const Event& e) {
     // Every event handed out is intact (none is read from the zeros).
-    CHECK((*e)->payload == std::string(1000, static_cast<char>('a' + (*e)->offset / 4 % 26)));
+    CHECK(e.payload == std::string(1000, static_cast<char>('a' + e.offset / 4 % 26)));
     ++read;
-  }
+  });
   INFO(error.ToString());
   CHECK(error.code() == Code::kCorruption);
   CHECK(error.message().find(segs[1]) != std::string::npos);
@@ -167,8 +163,7 @@ TEST_CASE("the active segment truncated under the writer fails the next commit a
   REQUIRE(fs::exists(segs.back()));
   REQUIRE(::truncate(segs.back().c_str(), 4096) == 0);
   // The records go to pages past the file's new end.
-  auto tx = j->begin();
-  TXJ_REQUIRE_OK(tx);
+  auto tx = test::RequireOk(j->begin());
   Status s = tx->append("t", "after", std::string(3000, 'x'));
   if (s.ok()) s = tx->commit().status();
   INFO(s.ToString());
@@ -194,13 +189,7 @@ TEST_CASE("the active segment truncated under the writer fails the next commit a
 TEST_CASE("a segment truncated while the walk reads the journal is a problem naming the file") {
   TempDir d;
   const std::string dir = d.sub("j");
-  {
-    auto j = test::OpenOrDie(dir, test::SmallOptions());
-    Fill(*j, 60, 4, 1000);
-    TXJ_REQUIRE_OK(j->close());
-  }
-  const auto segs = SegmentFiles(dir);
-  REQUIRE(segs.size() >= 3);
+  const auto segs = FilledJournal(dir);
   bool cut = false;
   auto report = WalkJournal(dir, [&](const RawRecord&) {
     if (!cut) {
@@ -219,20 +208,11 @@ TEST_CASE("a segment truncated while the walk reads the journal is a problem nam
 TEST_CASE("an event handed out before its segment is truncated reads zeros as a view but whole as an owned copy") {
   TempDir d;
   const std::string dir = d.sub("j");
-  {
-    auto j = test::OpenOrDie(dir, test::SmallOptions());
-    Fill(*j, 60, 4, 1000);
-    TXJ_REQUIRE_OK(j->close());
-  }
-  const auto segs = SegmentFiles(dir);
-  REQUIRE(segs.size() >= 3);
-  Options ro = test::SmallOptions();
-  ro.read_only = true;
+  const auto segs = FilledJournal(dir);
+  Options ro = test::ReadOnlyOptions();
   auto j = test::OpenOrDie(dir, ro);
-  auto c = j->open_cursor(0, Filter::all());
-  TXJ_REQUIRE_OK(c);
-  auto e = c->next();
-  TXJ_REQUIRE_OK(e);
+  auto c = test::RequireOk(j->open_cursor(0, Filter::all()));
+  auto e = test::RequireOk(c->next());
   REQUIRE(e->has_value());
   const Event view = **e;
   const OwnedEvent copy = view.to_owned();

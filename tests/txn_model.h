@@ -113,6 +113,19 @@ inline const std::vector<std::string>& ModelTypes() {
 }
 
 // What a driven top-level transaction ended as.
+// Ends the deepest of the nested open transactions, whose handles are
+// `handles` and whose events so far are `levels` (one per depth): when it
+// committed, its events become its parent's; otherwise they are dropped.
+template <class Ev>
+void PopLevel(std::vector<std::vector<Ev>>* levels, std::vector<Transaction>* handles, bool committed) {
+  auto evs = std::move(levels->back());
+  levels->pop_back();
+  handles->pop_back();
+  if (committed) {
+    for (auto& e : evs) levels->back().push_back(std::move(e));
+  }
+}
+
 struct TxnOutcome {
   enum Kind { kCommitted, kRolledBack, kAbandoned } kind = kCommitted;
   std::uint64_t txn_id = 0;
@@ -190,16 +203,12 @@ class TxnDriver {
         if (cfg_.check_errors && handles.back().append("t", "x", "y").code() != Code::kInvalidState) {
           return Fail(failure, "append on a committed sub-transaction");
         }
-        auto evs = std::move(levels.back());
-        levels.pop_back();
-        handles.pop_back();
-        for (auto& e : evs) levels.back().push_back(std::move(e));
+        PopLevel(&levels, &handles, /*committed=*/true);
       } else if (pick < 90) {
         if (depth == 0) continue;
         Status s = handles.back().rollback();
         if (!s.ok()) return Fail(failure, "sub rollback: " + s.ToString());
-        levels.pop_back();
-        handles.pop_back();
+        PopLevel(&levels, &handles, /*committed=*/false);
       } else {
         if (depth == 0) continue;
         // Abandon a random open level: destroying its handle rolls it back
@@ -227,15 +236,11 @@ class TxnDriver {
       if (Uniform(0, 3) != 0) {
         auto info = handles.back().commit();
         if (!info.ok()) return Fail(failure, "sub commit: " + info.status().ToString());
-        auto evs = std::move(levels.back());
-        levels.pop_back();
-        handles.pop_back();
-        for (auto& e : evs) levels.back().push_back(std::move(e));
+        PopLevel(&levels, &handles, /*committed=*/true);
       } else {
         Status s = handles.back().rollback();
         if (!s.ok()) return Fail(failure, "sub rollback: " + s.ToString());
-        levels.pop_back();
-        handles.pop_back();
+        PopLevel(&levels, &handles, /*committed=*/false);
       }
     }
     const std::uint64_t end = Uniform(0, 99);

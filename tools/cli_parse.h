@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tool_util.h"
+#include "txjournal/replication.h"
 
 namespace txj::tools {
 
@@ -30,6 +31,13 @@ struct ParseExits {
 std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* argv, std::ostream& out,
                                     std::ostream& err, std::string_view tool, const ParseExits& exits);
 
+// The --version flag every tool has (VersionText); set after the tool's
+// options so that --help lists it last.
+inline void AddVersionFlag(CLI::App& app, std::string_view tool) {
+  app.set_version_flag("--version", VersionText(tool),
+                       "print the program, library and on-disk format versions and exit");
+}
+
 // For a tool run as a function: `args` excludes the program name, which is
 // `tool`. Sets the --version flag (VersionText) after the tool's options,
 // then parses as ParseCommandLine does.
@@ -39,9 +47,33 @@ inline std::optional<int> ParseToolArgs(CLI::App& app, const std::vector<std::st
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<const char*> argv;
   for (const auto& s : argv_s) argv.push_back(s.c_str());
-  app.set_version_flag("--version", VersionText(tool), "print the program, library and on-disk format versions and exit");
+  AddVersionFlag(app, tool);
   return ParseCommandLine(app, static_cast<int>(argv.size()), argv.data(), out, err, tool, exits);
 }
+
+// For an installed tool's main(): sets the --version flag (VersionText)
+// after the tool's options, then parses as ParseCommandLine does, printing
+// to std::cout and std::cerr with the default exit codes.
+std::optional<int> ParseMainArgs(CLI::App& app, int argc, const char* const* argv, std::string_view tool);
+
+// Prints "<tool>: <what>" to std::cerr; returns the usage exit code, 2.
+int UsageExit(std::string_view tool, const std::string& what);
+
+// What the tools that follow a journal over NATS (journal-replicate,
+// journal-mirror) take first: the journal directory and where the stream is.
+struct NatsToolArgs {
+  std::string dir;
+  std::vector<std::string> servers;  // --server URLs, until TakeServers
+  ReplicationOptions ro;
+};
+
+// Adds DIR (required, described by `dir_help`), --server URL (required,
+// repeatable), --stream and --prefix.
+void AddNatsToolOptions(CLI::App& app, const std::string& dir_help, NatsToolArgs* a);
+
+// After parsing: the usage error when a --server URL is empty; otherwise
+// copies the URLs into a->ro and returns nullopt.
+std::optional<std::string> TakeServers(NatsToolArgs* a);
 
 }  // namespace txj::tools
 

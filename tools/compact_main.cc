@@ -50,26 +50,17 @@ int Run(int argc, char** argv) {
   app.add_option("--compactor", compactor, "built-in compactor: latest-by-key")->capture_default_str();
   app.add_option("--tombstone-type", tombstone, "event type that deletes a key (latest-by-key)")->capture_default_str();
   auto* retain_opt = app.add_option("--retain-from", retain_s, "drop every event below this offset, any topic");
-  app.set_version_flag("--version", txj::tools::VersionText("journal-compact"),
-                       "print the program, library and on-disk format versions and exit");
-  if (auto exit = txj::tools::ParseCommandLine(app, argc, argv, std::cout, std::cerr, "journal-compact", {})) {
-    return *exit;
-  }
+  if (auto exit = txj::tools::ParseMainArgs(app, argc, argv, "journal-compact")) return *exit;
   std::uint64_t retain_from = 0;
   if (*retain_opt) {
     if (auto e = txj::tools::ParseU64("--retain-from", retain_s, 0, std::numeric_limits<std::uint64_t>::max(),
                                       &retain_from)) {
-      std::cerr << "journal-compact: " << *e << "\n";
-      return 2;
+      return txj::tools::UsageExit("journal-compact", *e);
     }
   }
-  if (!*topic_opt && !*retain_opt) {
-    std::cerr << "journal-compact: give --topic and/or --retain-from\n";
-    return 2;
-  }
+  if (!*topic_opt && !*retain_opt) return txj::tools::UsageExit("journal-compact", "give --topic and/or --retain-from");
   if (compactor != "latest-by-key") {
-    std::cerr << "journal-compact: unknown compactor " << compactor << " (built-in: latest-by-key)\n";
-    return 2;
+    return txj::tools::UsageExit("journal-compact", "unknown compactor " + compactor + " (built-in: latest-by-key)");
   }
   txj::Options options;
   options.create_if_missing = false;
@@ -119,6 +110,5 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  txj::tools::GuardStandardDescriptors();
-  return txj::tools::FinishStdout(Run(argc, argv), "journal-compact");
+  return txj::tools::RunAsMain(argc, argv, "journal-compact", Run);
 }

@@ -95,6 +95,5 @@ int Run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  txj::tools::GuardStandardDescriptors();
-  return txj::tools::FinishStdout(Run(argc, argv), "journal-demo");
+  return txj::tools::RunAsMain(argc, argv, "journal-demo", Run);
 }

@@ -116,9 +116,8 @@ Probe ProbeStream(const txj::ReplicationOptions& ro, std::string* why) {
 #endif
 
 // What the command line asked for.
-struct Args {
-  std::string dir, durability = "batch";
-  txj::ReplicationOptions ro;
+struct Args : txj::tools::NatsToolArgs {
+  std::string durability = "batch";
   Policy policy;
   bool once = false;
 };
@@ -126,6 +125,7 @@ struct Args {
 // Parses and checks the command line; an exit status when the program
 // must stop (usage, --help, --version).
 std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
+  std::string attempts_s, wait_s, batch_s;  // checked after parsing
   CLI::App app{"Rebuild a txjournal journal in DIR from its JetStream stream, transaction by transaction, with the "
                "source's offsets. Resumes where it stopped. Nothing is created before the stream is found. "
                "Connecting is tried --connect-attempts times (default 10, 1 with --once), waiting --retry-wait-ms "
@@ -138,12 +138,7 @@ std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
                "Exit status: 0 stopped by a signal (or --once done); 1 another journal's stream, or a gap; "
                "2 usage; 3 cannot open DIR, reach NATS or find the stream; 4 the result line could not be written.",
                "journal-mirror"};
-  std::string attempts_s, wait_s, batch_s;
-  std::vector<std::string> servers;
-  app.add_option("dir", a->dir, "local journal directory (created once the stream is found)")->required();
-  app.add_option("--server", servers, "NATS server URL, e.g. nats://127.0.0.1:4222 (repeatable)")->required();
-  app.add_option("--stream", a->ro.stream, "JetStream stream")->capture_default_str();
-  app.add_option("--prefix", a->ro.subject_prefix, "subject prefix")->capture_default_str();
+  txj::tools::AddNatsToolOptions(app, "local journal directory (created once the stream is found)", a);
   app.add_option("--durability", a->durability,
                  "batch: one sync per batch (default); commit: one sync per transaction")
       ->check(CLI::IsMember({"batch", "commit"}))
@@ -152,15 +147,8 @@ std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
   app.add_flag("--once", a->once, "apply what the stream holds now, then exit");
   auto* attempts_opt = app.add_option("--connect-attempts", attempts_s, "attempts to reach the server (1 to 1000000)");
   auto* wait_opt = app.add_option("--retry-wait-ms", wait_s, "first wait between attempts, in ms (1 to 30000)");
-  app.set_version_flag("--version", txj::tools::VersionText("journal-mirror"),
-                       "print the program, library and on-disk format versions and exit");
-  if (auto exit = txj::tools::ParseCommandLine(app, argc, argv, std::cout, std::cerr, "journal-mirror", {})) {
-    return *exit;
-  }
-  auto usage = [](const std::string& e) {
-    std::cerr << "journal-mirror: " << e << "\n";
-    return 2;
-  };
+  if (auto exit = txj::tools::ParseMainArgs(app, argc, argv, "journal-mirror")) return *exit;
+  auto usage = [](const std::string& e) { return txj::tools::UsageExit("journal-mirror", e); };
   if (a->once) a->policy.attempts = 1;
   if (*attempts_opt) {
     if (auto e = txj::tools::ParseU64("--connect-attempts", attempts_s, 1, 1000000, &a->policy.attempts)) return usage(*e);
@@ -175,10 +163,7 @@ std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
     if (auto e = txj::tools::ParseU64("--batch", batch_s, 1, 65536, &b)) return usage(*e);
     a->ro.mirror_batch = b;
   }
-  for (const auto& s : servers) {
-    if (s.empty()) return usage("--server: empty URL");
-  }
-  a->ro.servers = servers;
+  if (auto e = txj::tools::TakeServers(a)) return usage(*e);
   return std::nullopt;
 }
 
@@ -276,6 +261,5 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  txj::tools::GuardStandardDescriptors();
-  return txj::tools::FinishStdout(Run(argc, argv), "journal-mirror");
+  return txj::tools::RunAsMain(argc, argv, "journal-mirror", Run);
 }

@@ -33,9 +33,7 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
-struct Args {
-  std::string dir;
-  txj::ReplicationOptions ro;
+struct Args : txj::tools::NatsToolArgs {
   std::uint64_t progress_ms = 1000;
 };
 
@@ -53,25 +51,14 @@ std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
                "another error.",
                "journal-replicate"};
   std::string window_s, progress_s, replicas_s;
-  std::vector<std::string> servers;
-  app.add_option("dir", a->dir, "journal directory (opened read-only)")->required();
-  app.add_option("--server", servers, "NATS server URL, e.g. nats://127.0.0.1:4222 (repeatable)")->required();
-  app.add_option("--stream", a->ro.stream, "JetStream stream")->capture_default_str();
-  app.add_option("--prefix", a->ro.subject_prefix, "subject prefix")->capture_default_str();
+  txj::tools::AddNatsToolOptions(app, "journal directory (opened read-only)", a);
   auto* replicas_opt = app.add_option("--replicas", replicas_s, "replicas of the stream when it is created (1 to 5, default 1)");
   auto* window_opt = app.add_option("--window", window_s,
                                     "messages published and not yet acknowledged, at most (1 to 1000000, default 4096)");
   auto* progress_opt = app.add_option("--progress-ms", progress_s,
                                       "interval of the progress lines on stderr in ms (0: none; default 1000)");
-  app.set_version_flag("--version", txj::tools::VersionText("journal-replicate"),
-                       "print the program, library and on-disk format versions and exit");
-  if (auto exit = txj::tools::ParseCommandLine(app, argc, argv, std::cout, std::cerr, "journal-replicate", {})) {
-    return *exit;
-  }
-  auto usage = [](const std::string& e) {
-    std::cerr << "journal-replicate: " << e << "\n";
-    return 2;
-  };
+  if (auto exit = txj::tools::ParseMainArgs(app, argc, argv, "journal-replicate")) return *exit;
+  auto usage = [](const std::string& e) { return txj::tools::UsageExit("journal-replicate", e); };
   std::uint64_t window = a->ro.publish_window, replicas = 1;
   if (*window_opt) {
     if (auto e = txj::tools::ParseU64("--window", window_s, 1, 1000000, &window)) return usage(*e);
@@ -82,10 +69,7 @@ std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
   if (*replicas_opt) {
     if (auto e = txj::tools::ParseU64("--replicas", replicas_s, 1, 5, &replicas)) return usage(*e);
   }
-  for (const auto& s : servers) {
-    if (s.empty()) return usage("--server: empty URL");
-  }
-  a->ro.servers = servers;
+  if (auto e = txj::tools::TakeServers(a)) return usage(*e);
   a->ro.publish_window = window;
   a->ro.replicas = static_cast<int>(replicas);
   return std::nullopt;
@@ -153,6 +137,5 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  txj::tools::GuardStandardDescriptors();
-  return txj::tools::FinishStdout(Run(argc, argv), "journal-replicate");
+  return txj::tools::RunAsMain(argc, argv, "journal-replicate", Run);
 }

@@ -45,6 +45,13 @@ inline constexpr unsigned kStdinWasClosed = 1, kStdoutWasClosed = 2, kStderrWasC
 // flush or the close failed and `code` was a success or a damage report.
 int FinishStdout(int code, std::string_view tool);
 
+// The whole main() of a tool whose work is `run`: guards the standard
+// descriptors, runs, then finishes standard output (FinishStdout).
+inline int RunAsMain(int argc, char** argv, std::string_view tool, int (*run)(int, char**)) {
+  GuardStandardDescriptors();
+  return FinishStdout(run(argc, argv), tool);
+}
+
 }  // namespace txj::tools
 
 #endif  // TXJOURNAL_TOOLS_TOOL_UTIL_H_

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -129,6 +130,27 @@ int NullArg(char** errptr, const char* fn, const char* arg) noexcept {
   char what[96];
   std::snprintf(what, sizeof what, "argument %s is NULL", arg);
   return FailRaw(errptr, Code::kInvalidArgument, fn, what);
+}
+
+// A pointer argument and its name, for NullArgs.
+struct PtrArg {
+  const void* p;
+  const char* name;
+};
+
+// The first of `args` that is NULL, reported as NullArg does; TXJ_OK when
+// none is.
+int NullArgs(char** errptr, const char* fn, std::initializer_list<PtrArg> args) noexcept {
+  for (const PtrArg& a : args) {
+    if (a.p == nullptr) return NullArg(errptr, fn, a.name);
+  }
+  return TXJ_OK;
+}
+
+// kNotFound: "<fn>: <what> <index> out of range (<size> <what>s)".
+int OutOfRange(char** errptr, const char* fn, const char* what, std::size_t index, std::size_t size) {
+  return Report(errptr, Status::NotFound(std::string(fn) + ": " + what + " " + std::to_string(index) +
+                                         " out of range (" + std::to_string(size) + " " + what + "s)"));
 }
 
 int Invalid(char** errptr, const char* fn, const std::string& what) {
@@ -299,8 +321,7 @@ int txj_options_add_schema_topic(txj_options_t* options, const char* topic, cons
                                  size_t ntypes, char** errptr) {
   static constexpr const char* fn = "txj_options_add_schema_topic";
   return Guard(errptr, fn, [&]() -> int {
-    if (options == nullptr) return NullArg(errptr, fn, "options");
-    if (topic == nullptr) return NullArg(errptr, fn, "topic");
+    if (int rc = NullArgs(errptr, fn, {{options, "options"}, {topic, "topic"}})) return rc;
     std::vector<std::string> list;
     if (int rc = StringList(fn, "types", types, ntypes, &list, errptr); rc != TXJ_OK) return rc;
     options->o.schema[topic] = std::move(list);
@@ -314,8 +335,7 @@ int txj_open(const char* dir, const txj_options_t* options, txj_journal_t** out,
   static constexpr const char* fn = "txj_open";
   if (out != nullptr) *out = nullptr;
   return Guard(errptr, fn, [&]() -> int {
-    if (dir == nullptr) return NullArg(errptr, fn, "dir");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{dir, "dir"}, {out, "out"}})) return rc;
     auto h = std::make_unique<txj_journal>();
     auto r = txj::Journal::open(dir, options != nullptr ? options->o : txj::Options{});
     if (!r.ok()) return Report(errptr, r.status());
@@ -362,8 +382,7 @@ int txj_sync(txj_journal_t* journal, char** errptr) {
 int txj_recovery(const txj_journal_t* journal, txj_recovery_info_t* out, char** errptr) {
   static constexpr const char* fn = "txj_recovery";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}})) return rc;
     const txj::RecoveryReport& r = journal->j->recovery_report();
     *out = txj_recovery_info_t{};
     out->created = r.created ? 1 : 0;
@@ -382,13 +401,9 @@ int txj_recovery(const txj_journal_t* journal, txj_recovery_info_t* out, char** 
 int txj_recovery_repair(const txj_journal_t* journal, size_t index, txj_recovery_repair_t* out, char** errptr) {
   static constexpr const char* fn = "txj_recovery_repair";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}})) return rc;
     const txj::RecoveryReport& r = journal->j->recovery_report();
-    if (index >= r.repairs.size()) {
-      return Report(errptr, Status::NotFound(std::string(fn) + ": repair " + std::to_string(index) +
-                                             " out of range (" + std::to_string(r.repairs.size()) + " repairs)"));
-    }
+    if (index >= r.repairs.size()) return OutOfRange(errptr, fn, "repair", index, r.repairs.size());
     const auto& rep = r.repairs[index];
     out->file = rep.file.c_str();
     out->file_offset = rep.file_offset;
@@ -402,13 +417,9 @@ int txj_recovery_repair(const txj_journal_t* journal, size_t index, txj_recovery
 int txj_recovery_note(const txj_journal_t* journal, size_t index, const char** note, char** errptr) {
   static constexpr const char* fn = "txj_recovery_note";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (note == nullptr) return NullArg(errptr, fn, "note");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {note, "note"}})) return rc;
     const txj::RecoveryReport& r = journal->j->recovery_report();
-    if (index >= r.notes.size()) {
-      return Report(errptr, Status::NotFound(std::string(fn) + ": note " + std::to_string(index) +
-                                             " out of range (" + std::to_string(r.notes.size()) + " notes)"));
-    }
+    if (index >= r.notes.size()) return OutOfRange(errptr, fn, "note", index, r.notes.size());
     *note = r.notes[index].c_str();
     return TXJ_OK;
   });
@@ -417,8 +428,7 @@ int txj_recovery_note(const txj_journal_t* journal, size_t index, const char** n
 int txj_recovery_string(const txj_journal_t* journal, char** out, char** errptr) {
   static constexpr const char* fn = "txj_recovery_string";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}})) return rc;
     char* p = Dup(journal->j->recovery_report().ToString());
     if (p == nullptr) throw std::bad_alloc();
     *out = p;
@@ -431,8 +441,7 @@ int txj_recovery_string(const txj_journal_t* journal, char** out, char** errptr)
 int txj_stats(const txj_journal_t* journal, txj_stats_t* out, char** errptr) {
   static constexpr const char* fn = "txj_stats";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}})) return rc;
     const txj::Journal& j = *journal->j;
     *out = txj_stats_t{};
     out->next_offset = j.next_offset();
@@ -451,9 +460,7 @@ int txj_topics(txj_journal_t* journal, txj_topic_info_t** out, size_t* count, ch
   if (out != nullptr) *out = nullptr;
   if (count != nullptr) *count = 0;
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
-    if (count == nullptr) return NullArg(errptr, fn, "count");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}, {count, "count"}})) return rc;
     auto r = journal->j->topics();
     if (!r.ok()) return Report(errptr, fn, r.status());
     if (r->empty()) return TXJ_OK;
@@ -479,8 +486,7 @@ int txj_topics(txj_journal_t* journal, txj_topic_info_t** out, size_t* count, ch
 int txj_begin(txj_journal_t* journal, txj_txn_t** out, char** errptr) {
   static constexpr const char* fn = "txj_begin";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}})) return rc;
     *out = nullptr;
     return NewTxn(journal, journal->j->begin(), out, errptr, fn);
   });
@@ -489,8 +495,7 @@ int txj_begin(txj_journal_t* journal, txj_txn_t** out, char** errptr) {
 int txj_try_begin(txj_journal_t* journal, txj_txn_t** out, char** errptr) {
   static constexpr const char* fn = "txj_try_begin";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}})) return rc;
     *out = nullptr;
     return NewTxn(journal, journal->j->try_begin(), out, errptr, fn);
   });
@@ -499,8 +504,7 @@ int txj_try_begin(txj_journal_t* journal, txj_txn_t** out, char** errptr) {
 int txj_begin_timeout(txj_journal_t* journal, uint64_t timeout_ms, txj_txn_t** out, char** errptr) {
   static constexpr const char* fn = "txj_begin_timeout";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}})) return rc;
     *out = nullptr;
     // Clamp so that the nanosecond count cannot overflow (about 292 years).
     constexpr std::uint64_t kMaxMs = 9'000'000'000'000ull;
@@ -512,8 +516,7 @@ int txj_begin_timeout(txj_journal_t* journal, uint64_t timeout_ms, txj_txn_t** o
 int txj_txn_begin(txj_txn_t* parent, txj_txn_t** out, char** errptr) {
   static constexpr const char* fn = "txj_txn_begin";
   return Guard(errptr, fn, [&]() -> int {
-    if (parent == nullptr) return NullArg(errptr, fn, "parent");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{parent, "parent"}, {out, "out"}})) return rc;
     *out = nullptr;
     return NewTxn(parent->owner, parent->t.begin(), out, errptr, fn);
   });
@@ -523,9 +526,7 @@ int txj_txn_append_ex(txj_txn_t* txn, const char* topic, const char* type, const
                       const void* payload, size_t payload_len, uint64_t timestamp_ns, char** errptr) {
   static constexpr const char* fn = "txj_txn_append";
   return Guard(errptr, fn, [&]() -> int {
-    if (txn == nullptr) return NullArg(errptr, fn, "txn");
-    if (topic == nullptr) return NullArg(errptr, fn, "topic");
-    if (type == nullptr) return NullArg(errptr, fn, "type");
+    if (int rc = NullArgs(errptr, fn, {{txn, "txn"}, {topic, "topic"}, {type, "type"}})) return rc;
     if (payload == nullptr && payload_len != 0) {
       return Invalid(errptr, fn, "payload is NULL with payload_len " + std::to_string(payload_len));
     }
@@ -555,12 +556,8 @@ int txj_txn_commit(txj_txn_t* txn, txj_commit_info_t* info, char** errptr) {
     auto r = txn->t.commit();
     if (!r.ok()) return Report(errptr, fn, r.status());
     if (info != nullptr) {
-      *info = txj_commit_info_t{};
-      info->txn_id = r->txn_id;
-      info->sub_id = r->sub_id;
-      info->first_offset = r->first_offset;
-      info->count = r->count;
-      info->lsn = r->lsn;
+      *info = {.txn_id = r->txn_id, .sub_id = r->sub_id, .first_offset = r->first_offset, .count = r->count,
+               .lsn = r->lsn};
     }
     return TXJ_OK;
   });
@@ -595,8 +592,7 @@ int txj_cursor_open(txj_journal_t* journal, uint64_t offset, const char* const* 
   static constexpr const char* fn = "txj_cursor_open";
   if (out != nullptr) *out = nullptr;
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {out, "out"}})) return rc;
     txj::Filter filter = txj::Filter::all();
     if (ntopics != 0 || ntypes != 0) {
       filter.match_all = false;
@@ -617,9 +613,7 @@ int txj_cursor_open(txj_journal_t* journal, uint64_t offset, const char* const* 
 int txj_cursor_next(txj_cursor_t* cursor, txj_event_t* event, int* found, char** errptr) {
   static constexpr const char* fn = "txj_cursor_next";
   return Guard(errptr, fn, [&]() -> int {
-    if (cursor == nullptr) return NullArg(errptr, fn, "cursor");
-    if (event == nullptr) return NullArg(errptr, fn, "event");
-    if (found == nullptr) return NullArg(errptr, fn, "found");
+    if (int rc = NullArgs(errptr, fn, {{cursor, "cursor"}, {event, "event"}, {found, "found"}})) return rc;
     *found = 0;
     auto r = cursor->c.next();
     if (!r.ok()) return Report(errptr, fn, r.status());
@@ -634,8 +628,7 @@ int txj_cursor_next(txj_cursor_t* cursor, txj_event_t* event, int* found, char**
 int txj_cursor_wait(txj_cursor_t* cursor, int64_t timeout_ms, txj_event_t* event, char** errptr) {
   static constexpr const char* fn = "txj_cursor_wait";
   return Guard(errptr, fn, [&]() -> int {
-    if (cursor == nullptr) return NullArg(errptr, fn, "cursor");
-    if (event == nullptr) return NullArg(errptr, fn, "event");
+    if (int rc = NullArgs(errptr, fn, {{cursor, "cursor"}, {event, "event"}})) return rc;
     using Clock = std::chrono::steady_clock;
     // Beyond about a century, as good as forever (and no overflow).
     constexpr std::int64_t kForeverMs = 3'000'000'000'000;
@@ -652,8 +645,7 @@ int txj_cursor_wait(txj_cursor_t* cursor, int64_t timeout_ms, txj_event_t* event
 int txj_cursor_position(const txj_cursor_t* cursor, uint64_t* offset, char** errptr) {
   static constexpr const char* fn = "txj_cursor_position";
   return Guard(errptr, fn, [&]() -> int {
-    if (cursor == nullptr) return NullArg(errptr, fn, "cursor");
-    if (offset == nullptr) return NullArg(errptr, fn, "offset");
+    if (int rc = NullArgs(errptr, fn, {{cursor, "cursor"}, {offset, "offset"}})) return rc;
     *offset = cursor->c.position();
     return TXJ_OK;
   });
@@ -681,8 +673,7 @@ int txj_register_latest_by_key(txj_journal_t* journal, const char* topic, const 
                                uint64_t every_events, uint64_t every_bytes, char** errptr) {
   static constexpr const char* fn = "txj_register_latest_by_key";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (topic == nullptr) return NullArg(errptr, fn, "topic");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {topic, "topic"}})) return rc;
     auto c = std::make_shared<txj::LatestByKeyCompactor>(tombstone_type != nullptr ? tombstone_type : "tombstone");
     txj::CompactionPolicy policy;
     policy.every_events = every_events;
@@ -694,16 +685,12 @@ int txj_register_latest_by_key(txj_journal_t* journal, const char* topic, const 
 int txj_compact(txj_journal_t* journal, const char* topic, txj_snapshot_info_t* info, char** errptr) {
   static constexpr const char* fn = "txj_compact";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (topic == nullptr) return NullArg(errptr, fn, "topic");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {topic, "topic"}})) return rc;
     auto r = journal->j->compact(topic);
     if (!r.ok()) return Report(errptr, fn, r.status());
     if (info != nullptr) {
-      *info = txj_snapshot_info_t{};
-      info->covered_offset = r->covered_offset;
-      info->events_folded = r->events_folded;
-      info->size = r->size;
-      info->compactor_version = r->compactor_version;
+      *info = {.covered_offset = r->covered_offset, .events_folded = r->events_folded, .size = r->size,
+               .compactor_version = r->compactor_version, .state_hash = {}};
       CopyHash(info->state_hash, r->state_hash);
     }
     return TXJ_OK;
@@ -722,9 +709,7 @@ int txj_rebuild(txj_journal_t* journal, const char* topic, txj_state_t** out, ch
   static constexpr const char* fn = "txj_rebuild";
   if (out != nullptr) *out = nullptr;
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (topic == nullptr) return NullArg(errptr, fn, "topic");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {topic, "topic"}, {out, "out"}})) return rc;
     auto r = journal->j->rebuild(topic);
     if (!r.ok() && r.status().code() == Code::kNotFound &&
         r.status().message().rfind("no compactor registered", 0) == 0) {
@@ -748,8 +733,7 @@ int txj_rebuild(txj_journal_t* journal, const char* topic, txj_state_t** out, ch
 int txj_state_info(const txj_state_t* state, txj_state_info_t* out, char** errptr) {
   static constexpr const char* fn = "txj_state_info";
   return Guard(errptr, fn, [&]() -> int {
-    if (state == nullptr) return NullArg(errptr, fn, "state");
-    if (out == nullptr) return NullArg(errptr, fn, "out");
+    if (int rc = NullArgs(errptr, fn, {{state, "state"}, {out, "out"}})) return rc;
     *out = txj_state_info_t{};
     CopyHash(out->state_hash, state->r.state_hash);
     out->next_offset = state->r.next_offset;
@@ -766,9 +750,7 @@ int txj_state_get(const txj_state_t* state, const void* key, size_t key_len, con
   return Guard(errptr, fn, [&]() -> int {
     if (state == nullptr) return NullArg(errptr, fn, "state");
     if (key == nullptr && key_len != 0) return NullArg(errptr, fn, "key");
-    if (value == nullptr) return NullArg(errptr, fn, "value");
-    if (value_len == nullptr) return NullArg(errptr, fn, "value_len");
-    if (found == nullptr) return NullArg(errptr, fn, "found");
+    if (int rc = NullArgs(errptr, fn, {{value, "value"}, {value_len, "value_len"}, {found, "found"}})) return rc;
     *found = 0;
     *value = nullptr;
     *value_len = 0;
@@ -787,11 +769,8 @@ int txj_state_entry(const txj_state_t* state, size_t index, const void** key, si
                     size_t* value_len, char** errptr) {
   static constexpr const char* fn = "txj_state_entry";
   return Guard(errptr, fn, [&]() -> int {
-    if (state == nullptr) return NullArg(errptr, fn, "state");
-    if (key == nullptr) return NullArg(errptr, fn, "key");
-    if (key_len == nullptr) return NullArg(errptr, fn, "key_len");
-    if (value == nullptr) return NullArg(errptr, fn, "value");
-    if (value_len == nullptr) return NullArg(errptr, fn, "value_len");
+    if (int rc = NullArgs(errptr, fn, {{state, "state"}, {key, "key"}, {key_len, "key_len"}})) return rc;
+    if (int rc = NullArgs(errptr, fn, {{value, "value"}, {value_len, "value_len"}})) return rc;
     if (index >= state->entries.size()) {
       return Report(errptr, Status::NotFound(std::string(fn) + ": entry " + std::to_string(index) +
                                              " out of range (" + std::to_string(state->entries.size()) + " keys)"));
@@ -808,9 +787,7 @@ int txj_state_entry(const txj_state_t* state, size_t index, const void** key, si
 int txj_state_encoded(const txj_state_t* state, const void** data, size_t* size, char** errptr) {
   static constexpr const char* fn = "txj_state_encoded";
   return Guard(errptr, fn, [&]() -> int {
-    if (state == nullptr) return NullArg(errptr, fn, "state");
-    if (data == nullptr) return NullArg(errptr, fn, "data");
-    if (size == nullptr) return NullArg(errptr, fn, "size");
+    if (int rc = NullArgs(errptr, fn, {{state, "state"}, {data, "data"}, {size, "size"}})) return rc;
     *data = OrEmpty(state->r.encoded);
     *size = state->r.encoded.size();
     return TXJ_OK;
@@ -827,9 +804,9 @@ int txj_state_destroy(txj_state_t* state) {
 int txj_offset_load(txj_journal_t* journal, const char* consumer, uint64_t* next_offset, char** errptr) {
   static constexpr const char* fn = "txj_offset_load";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (consumer == nullptr) return NullArg(errptr, fn, "consumer");
-    if (next_offset == nullptr) return NullArg(errptr, fn, "next_offset");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {consumer, "consumer"}, {next_offset, "next_offset"}})) {
+      return rc;
+    }
     if (*consumer == '\0') return Invalid(errptr, fn, "empty consumer name");
     auto store = Offsets(journal);
     if (!store.ok()) return Report(errptr, fn, store.status());
@@ -843,8 +820,7 @@ int txj_offset_load(txj_journal_t* journal, const char* consumer, uint64_t* next
 int txj_offset_save(txj_journal_t* journal, const char* consumer, uint64_t next_offset, char** errptr) {
   static constexpr const char* fn = "txj_offset_save";
   return Guard(errptr, fn, [&]() -> int {
-    if (journal == nullptr) return NullArg(errptr, fn, "journal");
-    if (consumer == nullptr) return NullArg(errptr, fn, "consumer");
+    if (int rc = NullArgs(errptr, fn, {{journal, "journal"}, {consumer, "consumer"}})) return rc;
     if (*consumer == '\0') return Invalid(errptr, fn, "empty consumer name");
     auto store = Offsets(journal);
     if (!store.ok()) return Report(errptr, fn, store.status());

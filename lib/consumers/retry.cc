@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "sink_state.h"
+
 namespace txj {
 
 using Clock = std::chrono::steady_clock;
@@ -169,19 +171,8 @@ Status RetryingSink::write(const EventPtr& event) {
   }
 }
 
-Status RetryingSink::close() {
-  {
-    std::lock_guard<std::mutex> lock(s_->mu);
-    if (s_->closed) return Status::OK();
-    s_->closed = true;
-    s_->cv.notify_all();
-  }
-  return s_->dest->close();
-}
+Status RetryingSink::close() { return internal::CloseWrapping(*s_); }
 
-SinkMetrics RetryingSink::metrics() const {
-  std::lock_guard<std::mutex> lock(s_->mu);
-  return s_->m;
-}
+SinkMetrics RetryingSink::metrics() const { return internal::LockedMetrics(*s_); }
 
 }  // namespace txj

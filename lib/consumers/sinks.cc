@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "sink_state.h"
+
 namespace txj {
 
 EventPtr OwnedEvent::From(const Event& e) { return std::make_shared<const OwnedEvent>(e.to_owned()); }
@@ -85,10 +87,7 @@ Status Broadcaster::close() {
   return first;
 }
 
-SinkMetrics Broadcaster::metrics() const {
-  std::lock_guard<std::mutex> lock(s_->mu);
-  return s_->m;
-}
+SinkMetrics Broadcaster::metrics() const { return internal::LockedMetrics(*s_); }
 
 // ---- FilterSink ----
 
@@ -127,10 +126,7 @@ Status FilterSink::close() {
   return s_->dest->close();
 }
 
-SinkMetrics FilterSink::metrics() const {
-  std::lock_guard<std::mutex> lock(s_->mu);
-  return s_->m;
-}
+SinkMetrics FilterSink::metrics() const { return internal::LockedMetrics(*s_); }
 
 // ---- Channel ----
 
@@ -296,19 +292,8 @@ Status TimeoutSink::write(const EventPtr& event) {
   return **result;
 }
 
-Status TimeoutSink::close() {
-  {
-    std::lock_guard<std::mutex> lock(s_->mu);
-    if (s_->closed) return Status::OK();
-    s_->closed = true;
-    s_->cv.notify_all();
-  }
-  return s_->dest->close();
-}
+Status TimeoutSink::close() { return internal::CloseWrapping(*s_); }
 
-SinkMetrics TimeoutSink::metrics() const {
-  std::lock_guard<std::mutex> lock(s_->mu);
-  return s_->m;
-}
+SinkMetrics TimeoutSink::metrics() const { return internal::LockedMetrics(*s_); }
 
 }  // namespace txj

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "claim_tables.h"
 #include "hex.h"
 #include "journal_door.h"
 #include "txjournal/journal.h"
@@ -65,13 +66,9 @@ Eventbox::Eventbox() : p_(std::make_unique<Impl>()) {}
 Eventbox::~Eventbox() = default;
 
 Result<std::unique_ptr<Eventbox>> Eventbox::open(Journal& journal) {
-  if (!internal::HasWritableCatalog(journal)) {
-    return Status::InvalidState("journal " + journal.dir() + " is not open for writing");
-  }
-  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(journal));
   auto e = std::unique_ptr<Eventbox>(new Eventbox());
+  TXJ_RETURN_IF_ERROR(internal::ClaimUserTables(journal, &e->p_->tables));
   e->p_->journal = &journal;
-  e->p_->tables = internal::OpenUserTables(journal);
   return e;
 }
 

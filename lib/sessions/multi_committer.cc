@@ -2,6 +2,7 @@
 // in the journal's catalog.
 #include <map>
 
+#include "claim_tables.h"
 #include "journal_door.h"
 #include "staged_ops.h"
 #include "txjournal/committable.h"
@@ -191,12 +192,8 @@ MultiCommitter::MultiCommitter() : p_(std::make_unique<Impl>()) {}
 MultiCommitter::~MultiCommitter() = default;
 
 Result<std::unique_ptr<MultiCommitter>> MultiCommitter::open(Journal& journal) {
-  if (!internal::HasWritableCatalog(journal)) {
-    return Status::InvalidState("journal " + journal.dir() + " is not open for writing");
-  }
-  TXJ_RETURN_IF_ERROR(internal::MarkCatalogPrecious(journal));
   auto m = std::unique_ptr<MultiCommitter>(new MultiCommitter());
-  m->p_->tables = internal::OpenUserTables(journal);
+  TXJ_RETURN_IF_ERROR(internal::ClaimUserTables(journal, &m->p_->tables));
   return m;
 }
 
