@@ -280,7 +280,10 @@ struct TxnFollow {
 
 // The checksum of `r` at `lsn`, as a writer computes it.
 inline std::uint64_t ChecksumOf(const Journal& j, const Record& r, RecordType type, std::uint64_t lsn) {
-  std::vector<std::uint8_t> bytes(format::AlignUp(r.h.length), 0);
+  // One buffer for every record (an allocation per record cost more than
+  // the checksum under ASan, which records a stack per allocation).
+  static thread_local std::vector<std::uint8_t> bytes;
+  bytes.assign(format::AlignUp(r.h.length), 0);
   std::memcpy(bytes.data(), &r.h, sizeof r.h);
   Copy(bytes.data() + sizeof r.h, r.body.data(), r.body.size());
   const std::uint32_t checked = type == RecordType::kPadding && r.h.length >= format::kPaddingCheckedSize
@@ -330,7 +333,8 @@ inline std::size_t SegmentBytes(const Segment& s) {
 
 // Writes `j` into `out` (at most `max` bytes); returns the size.
 inline std::size_t Serialize(const Journal& j, std::uint8_t* out, std::size_t max) {
-  std::vector<std::uint8_t> b;
+  static thread_local std::vector<std::uint8_t> b;  // reused: no allocation per call
+  b.clear();
   b.push_back(j.flags);
   b.insert(b.end(), j.id, j.id + 16);
   const auto* e = reinterpret_cast<const std::uint8_t*>(&j.epoch);

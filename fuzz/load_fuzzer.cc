@@ -13,7 +13,10 @@
 // without its LMDB catalog and without background threads
 // (internal::OpenWithoutCatalog): an LMDB environment and three threads per
 // input cost more than everything else. The catalog holds only derived data
-// for what a load does (checkpoints, the offset index).
+// for what a load does (checkpoints, the offset index). The journal is not
+// created per input: each input starts from a copy of the files of one
+// created at the first input (MemFileSystem::Snapshot), and its writable
+// open is the reopen of that fresh journal.
 //
 // With TXJ_FUZZ_FULL=1 (the corpus replays of CI and of the test suite) each
 // input also goes through journal-load itself (tools/load_tool.h, RunLoad):
@@ -157,6 +160,27 @@ void LoadWithTool(std::string_view data, const Loaded& in_memory) {
   txj::fuzz::CleanWorkDir();
 }
 
+// The files of a fresh journal in `dir` (created once, closed): every
+// input's load starts from a copy of them, as creating one per input would
+// give the same files (the creation does not depend on the input).
+const txj::fuzz::MemFileSystem::Snapshot& FreshJournal(const std::string& dir,
+                                                       const std::shared_ptr<txj::FileSystem>& fs,
+                                                       txj::fuzz::MemFileSystem& mem) {
+  static const txj::fuzz::MemFileSystem::Snapshot fresh = [&] {
+    mem.Reset();
+    mem.AddDir(dir);
+    txj::Options o = LoadOptions();
+    o.file_system = fs;
+    auto j = txj::internal::OpenWithoutCatalog(dir, o, /*without_threads=*/true);
+    if (!j.ok()) Finding("a fresh in-memory journal could not be created: " + j.status().ToString());
+    if (txj::Status c = (*j)->close(); !c.ok()) Finding("close of a fresh journal: " + c.ToString());
+    j->reset();
+    mem.Resync();
+    return mem.Take();
+  }();
+  return fresh;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -164,8 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static auto* mem = new txj::fuzz::MemFileSystem();
   static const std::shared_ptr<txj::FileSystem> fs(mem, [](txj::FileSystem*) {});
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  mem->Reset();
-  mem->AddDir(dir);
+  mem->Restore(FreshJournal(dir, fs, *mem));
   const Loaded loaded = LoadInMemory(text, dir, fs, *mem);
   mem->Reset();
   if (txj::fuzz::FullChecks()) LoadWithTool(text, loaded);

@@ -29,6 +29,10 @@
 // from the pool is cleared, and the shadow's extent found, over that much
 // only, not over the whole segment.
 //
+// Files, directories, descriptors and mappings are flat tables searched
+// linearly (a journal here has about a dozen files): no tree of strings,
+// no copy of a path per call.
+//
 // One lock makes it safe for a writable journal's background threads
 // (reserving and creating segments). Allocate of 0 bytes fails with EINVAL,
 // as posix_fallocate(3) does (the journal's ahead thread spins on a file
@@ -45,12 +49,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <map>
+#include <algorithm>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "txjournal/file_system.h"
@@ -175,11 +179,13 @@ class MemFileSystem final : public FileSystem {
     for (auto& [fd, f] : fds_) {
       if (fd < kFirstFd) ::close(fd);
     }
-    locks_.insert(real_paths_.begin(), real_paths_.end());
-    real_paths_.clear();
+    for (auto& r : reals_) {
+      r.made |= r.opened;  // left on disk (see the file comment)
+      r.opened = false;
+    }
     // Every file goes back to a pool (Recycle), for the next input's files.
     fds_.clear();
-    for (auto& [path, f] : files_) Recycle(std::move(f));
+    for (auto& e : files_) Recycle(std::move(e.file));
     files_.clear();
     dirs_.clear();
     mapped_.clear();
@@ -189,12 +195,14 @@ class MemFileSystem final : public FileSystem {
   // Removes the LOCK files made on disk.
   void ForgetLocks() {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    for (const auto& p : locks_) ::unlink(p.c_str());
-    locks_.clear();
+    for (auto& r : reals_) {
+      if (r.made || r.opened) ::unlink(r.path.c_str());
+    }
+    reals_.clear();
   }
   void AddDir(const std::string& d) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    dirs_.insert(d);
+    if (!IsDir(d)) dirs_.push_back(d);
   }
   // Creates or replaces `path` with `n` zero bytes; returns them. The
   // caller fills at most the first `filled` of them (all by default). Call
@@ -204,8 +212,47 @@ class MemFileSystem final : public FileSystem {
     auto f = NewFile(path);
     f->Grow(n);
     f->Dirty(filled < n ? filled : n);
-    files_[path] = f;
-    return f->bytes();
+    if (Entry* e = Find(path)) {
+      Recycle(std::move(e->file));
+      e->file = std::move(f);
+      return e->file->bytes();
+    }
+    files_.push_back({path, std::move(f)});
+    return files_.back().file->bytes();
+  }
+  // The files of the file system as they are now (no descriptor may be
+  // open, no file mapped), to Restore() later: what an input's journal
+  // starts from when it does not depend on the input.
+  struct Snapshot {
+    struct Entry {
+      std::string path;
+      std::size_t size = 0;
+      std::vector<std::uint8_t> bytes;  // up to the file's last non-zero byte
+    };
+    std::vector<std::string> dirs;
+    std::vector<Entry> files;
+  };
+  Snapshot Take() const {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    Snapshot s;
+    s.dirs = dirs_;
+    for (const auto& [path, f] : files_) {
+      if (f->maps != 0) std::abort();
+      const std::size_t end = LastNonZero(f->bytes(), f->dirty < f->size ? f->dirty : f->size);
+      s.files.push_back({path, f->size, std::vector<std::uint8_t>(f->bytes(), f->bytes() + end)});
+    }
+    return s;
+  }
+  // Empties the file system (Reset) and puts back the files of `s`.
+  void Restore(const Snapshot& s) {
+    Reset();
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    dirs_ = s.dirs;
+    for (const auto& e : s.files) {
+      std::uint8_t* b = Put(e.path, e.size, e.bytes.size());
+      if (!e.bytes.empty()) std::memcpy(b, e.bytes.data(), e.bytes.size());
+    }
+    Resync();
   }
   // Brings every shadow to where its file's non-zero bytes end.
   void Resync() {
@@ -216,54 +263,52 @@ class MemFileSystem final : public FileSystem {
   }
   std::shared_ptr<File> Get(const std::string& path) const {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    auto it = files_.find(path);
-    return it == files_.end() ? nullptr : it->second;
+    const Entry* e = Find(path);
+    return e ? e->file : nullptr;
   }
-  const std::map<std::string, std::shared_ptr<File>>& files() const { return files_; }
 
   int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (!dirs_.count(Parent(path))) return ENOENT;
-    if (IsReal(path)) {
-      const int n = ::open(path.c_str(), flags, mode);
-      if (n < 0) return errno;
-      real_paths_.insert(path);
-      fds_[n].real = true;
-      *fd = n;
-      return 0;
-    }
-    if (dirs_.count(path)) {
+    if (!IsDir(Parent(path))) return ENOENT;
+    if (IsReal(path)) return OpenReal(path, flags, mode, fd);
+    if (IsDir(path)) {
       if ((flags & O_ACCMODE) != O_RDONLY) return EISDIR;
       return NewFd(nullptr, fd);
     }
-    if (flags & O_DIRECTORY) return files_.count(path) ? ENOTDIR : ENOENT;
-    auto it = files_.find(path);
-    if (it == files_.end()) {
+    Entry* e = Find(path);
+    if (flags & O_DIRECTORY) return e ? ENOTDIR : ENOENT;
+    if (!e) {
       if (!(flags & O_CREAT)) return ENOENT;
-      it = files_.emplace(path, NewFile(path)).first;
+      files_.push_back({path, NewFile(path)});
+      e = &files_.back();
     } else if ((flags & O_CREAT) && (flags & O_EXCL)) {
       return EEXIST;
     }
-    if ((flags & O_TRUNC) && it->second->size) {
-      if (it->second->maps) std::abort();
-      it->second->ClearFrom(0);
-      it->second->size = 0;
-      it->second->MarkExtent(0, true);
+    File& f = *e->file;
+    if ((flags & O_TRUNC) && f.size) {
+      if (f.maps) std::abort();
+      f.ClearFrom(0);
+      f.size = 0;
+      f.MarkExtent(0, true);
     }
-    return NewFd(it->second, fd);
+    return NewFd(e->file, fd);
   }
   int Close(int fd) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    auto it = fds_.find(fd);
-    if (it == fds_.end()) return EBADF;
-    fds_.erase(it);
-    if (fd < kFirstFd) ::close(fd);
-    return 0;
+    for (auto& slot : fds_) {
+      if (slot.first != fd) continue;
+      slot = std::move(fds_.back());
+      fds_.pop_back();
+      if (fd < kFirstFd) ::close(fd);
+      return 0;
+    }
+    return EBADF;
   }
   int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (IsRealFd(fd)) return ::pwrite(fd, data, n, static_cast<off_t>(offset)) == static_cast<ssize_t>(n) ? 0 : EIO;
-    File* f = FileOf(fd);
+    const Fd* d = FdOf(fd);
+    if (d && d->real) return ::pwrite(fd, data, n, static_cast<off_t>(offset)) == static_cast<ssize_t>(n) ? 0 : EIO;
+    File* f = d ? d->file.get() : nullptr;
     if (!f) return EBADF;
     if (offset + n > f->size) f->Grow(offset + n);
     if (n) std::memcpy(f->bytes() + offset, data, n);
@@ -273,13 +318,14 @@ class MemFileSystem final : public FileSystem {
   }
   int PRead(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* got) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (IsRealFd(fd)) {
+    const Fd* d = FdOf(fd);
+    if (d && d->real) {
       const ssize_t k = ::pread(fd, data, n, static_cast<off_t>(offset));
       if (k < 0) return errno;
       *got = static_cast<std::size_t>(k);
       return 0;
     }
-    File* f = FileOf(fd);
+    File* f = d ? d->file.get() : nullptr;
     if (!f) return EBADF;
     std::size_t k = offset >= f->size ? 0 : (f->size - offset < n ? f->size - offset : n);
     if (k) std::memcpy(data, f->bytes() + offset, k);
@@ -297,8 +343,9 @@ class MemFileSystem final : public FileSystem {
   }
   int Truncate(int fd, std::uint64_t size) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (IsRealFd(fd)) return ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
-    File* f = FileOf(fd);
+    const Fd* d = FdOf(fd);
+    if (d && d->real) return ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+    File* f = d ? d->file.get() : nullptr;
     if (!f) return EBADF;
     if (size < f->size) {
       if (f->maps) std::abort();  // the library never truncates what it maps
@@ -313,24 +360,27 @@ class MemFileSystem final : public FileSystem {
   }
   int DataSync(int fd) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    return FileOf(fd) || IsRealFd(fd) ? 0 : EBADF;
+    const Fd* d = FdOf(fd);
+    return d && (d->file || d->real) ? 0 : EBADF;
   }
   int FileSize(int fd, std::uint64_t* size) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (IsRealFd(fd)) {
+    const Fd* d = FdOf(fd);
+    if (d && d->real) {
       struct stat st;
       if (::fstat(fd, &st) != 0) return errno;
       *size = static_cast<std::uint64_t>(st.st_size);
       return 0;
     }
-    File* f = FileOf(fd);
+    File* f = d ? d->file.get() : nullptr;
     if (!f) return EBADF;
     *size = f->size;
     return 0;
   }
   int Map(int fd, std::uint64_t offset, std::size_t n, bool writable, void** addr) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    File* f = FileOf(fd);
+    const Fd* d = FdOf(fd);
+    File* f = d ? d->file.get() : nullptr;
     if (!f || n == 0) return EINVAL;
     // Past the end of the file a real mapping faults (SIGBUS); the library
     // maps only what the file holds, so here the bytes are just there.
@@ -341,98 +391,152 @@ class MemFileSystem final : public FileSystem {
     if (writable) f->Dirty(offset + n);  // written through the mapping, maybe
     ++f->maps;
     *addr = f->bytes() + offset;
-    mapped_[*addr] = fds_[fd].file;
+    mapped_.emplace_back(*addr, d->file);
     return 0;
   }
   int Unmap(void* addr, std::size_t) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    auto it = mapped_.find(addr);
-    if (it == mapped_.end()) return EINVAL;
-    --it->second->maps;
-    mapped_.erase(it);
-    return 0;
+    for (auto& m : mapped_) {
+      if (m.first != addr) continue;
+      --m.second->maps;
+      m = std::move(mapped_.back());
+      mapped_.pop_back();
+      return 0;
+    }
+    return EINVAL;
   }
   int Rename(const std::string& from, const std::string& to) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    auto it = files_.find(from);
-    if (it == files_.end()) {
-      if (dirs_.count(from)) {  // a directory (a catalog set aside): only empty ones here
-        dirs_.erase(from);
-        dirs_.insert(to);
+    Entry* e = Find(from);
+    if (!e) {
+      for (auto& d : dirs_) {
+        if (d != from) continue;
+        d = to;  // a directory (a catalog set aside): only empty ones here
         return 0;
       }
       return ENOENT;
     }
-    if (!dirs_.count(Parent(to))) return ENOENT;
-    auto f = it->second;
-    files_.erase(it);
-    auto& slot = files_[to];
-    Recycle(std::move(slot));  // replaced
-    slot = f;
+    if (!IsDir(Parent(to))) return ENOENT;
+    if (Entry* old = Find(to); old && old != e) {
+      Recycle(std::move(old->file));  // replaced
+      old->file = std::move(e->file);
+      Erase(e);
+    } else {
+      e->path = to;
+    }
     return 0;
   }
   int Unlink(const std::string& path) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (IsReal(path)) return ::unlink(path.c_str()) == 0 ? 0 : errno;
-    auto it = files_.find(path);
-    if (it == files_.end()) return ENOENT;
-    Recycle(std::move(it->second));
-    files_.erase(it);
+    Entry* e = Find(path);
+    if (!e) return ENOENT;
+    Recycle(std::move(e->file));
+    Erase(e);
     return 0;
   }
   int MakeDir(const std::string& path, mode_t) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (dirs_.count(path) || files_.count(path)) return EEXIST;
-    if (!dirs_.count(Parent(path))) return ENOENT;
-    dirs_.insert(path);
+    if (IsDir(path) || Find(path)) return EEXIST;
+    if (!IsDir(Parent(path))) return ENOENT;
+    dirs_.push_back(path);
     return 0;
   }
   int SyncDir(const std::string& path) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    return dirs_.count(path) ? 0 : ENOENT;
+    return IsDir(path) ? 0 : ENOENT;
   }
+  // The names in `dir`: its files, then its directories (each sorted by
+  // name), then the LOCK files opened since Reset() that are on disk.
   int ListDir(const std::string& dir, std::vector<std::string>* names) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (!dirs_.count(dir)) return files_.count(dir) ? ENOTDIR : ENOENT;
+    if (!IsDir(dir)) return Find(dir) ? ENOTDIR : ENOENT;
     names->clear();
-    const std::string prefix = dir + "/";
-    for (auto it = files_.lower_bound(prefix); it != files_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
-         ++it) {
-      if (it->first.find('/', prefix.size()) == std::string::npos) names->push_back(it->first.substr(prefix.size()));
+    for (const auto& e : files_) {
+      if (Parent(e.path) == dir) names->emplace_back(e.path, dir.size() + 1);
     }
-    for (auto it = dirs_.lower_bound(prefix); it != dirs_.end() && it->compare(0, prefix.size(), prefix) == 0; ++it) {
-      if (it->find('/', prefix.size()) == std::string::npos) names->push_back(it->substr(prefix.size()));
+    std::sort(names->begin(), names->end());
+    const std::size_t files = names->size();
+    for (const auto& d : dirs_) {
+      if (d.size() > dir.size() && Parent(d) == dir) names->emplace_back(d, dir.size() + 1);
     }
-    for (const auto& p : real_paths_) {
-      if (Parent(p) == dir && ::access(p.c_str(), F_OK) == 0) names->push_back(p.substr(prefix.size()));
+    std::sort(names->begin() + static_cast<std::ptrdiff_t>(files), names->end());
+    for (const auto& r : reals_) {
+      if (r.opened && Parent(r.path) == dir && ::access(r.path.c_str(), F_OK) == 0) {
+        names->emplace_back(r.path, dir.size() + 1);
+      }
     }
     return 0;
   }
   int SetOwnerAndMode(int fd, uid_t, gid_t, mode_t) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    return Valid(fd) ? 0 : EBADF;
+    return FdOf(fd) ? 0 : EBADF;
   }
   int RemoveDir(const std::string& path) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (!dirs_.count(path)) return ENOENT;
+    if (!IsDir(path)) return ENOENT;
     std::vector<std::string> inner;
     ListDir(path, &inner);
     if (!inner.empty()) return ENOTEMPTY;
-    dirs_.erase(path);
+    for (auto& d : dirs_) {
+      if (d != path) continue;
+      d = std::move(dirs_.back());
+      dirs_.pop_back();
+      break;
+    }
     return 0;
   }
 
  private:
+  // A flat table: a journal directory holds about a dozen files, and a
+  // linear search over them costs less than a tree's string compares and
+  // node allocations per call.
+  struct Entry {
+    std::string path;
+    std::shared_ptr<File> file;
+  };
   struct Fd {
     std::shared_ptr<File> file;  // null for a directory or a real file
     bool real = false;           // a real descriptor of a real file (LOCK)
   };
-  static bool IsReal(const std::string& path) {
+  // A LOCK file at its real path.
+  struct Real {
+    std::string path;
+    bool opened = false;  // since Reset()
+    bool made = false;    // on disk, from an earlier input
+  };
+  static bool IsReal(std::string_view path) {
     return path.size() >= 5 && path.compare(path.size() - 5, 5, "/LOCK") == 0;
   }
-  bool IsRealFd(int fd) const {
-    auto it = fds_.find(fd);
-    return it != fds_.end() && it->second.real;
+  int OpenReal(const std::string& path, int flags, mode_t mode, int* fd) {
+    const int n = ::open(path.c_str(), flags, mode);
+    if (n < 0) return errno;
+    Real* r = nullptr;
+    for (auto& x : reals_) {
+      if (x.path == path) r = &x;
+    }
+    if (!r) r = &reals_.emplace_back(Real{path});
+    r->opened = true;
+    fds_.push_back({n, Fd{nullptr, true}});
+    *fd = n;
+    return 0;
+  }
+  Entry* Find(std::string_view path) {
+    for (auto& e : files_) {
+      if (e.path.size() == path.size() && e.path == path) return &e;
+    }
+    return nullptr;
+  }
+  const Entry* Find(std::string_view path) const { return const_cast<MemFileSystem*>(this)->Find(path); }
+  void Erase(Entry* e) {
+    *e = std::move(files_.back());
+    files_.pop_back();
+  }
+  bool IsDir(std::string_view path) const {
+    for (const auto& d : dirs_) {
+      if (d == path) return true;
+    }
+    return false;
   }
   // A file no longer in the directory goes back to a pool for the next one
   // (its bytes and shadow with it: no allocation of 64 KiB to fault in and
@@ -443,7 +547,7 @@ class MemFileSystem final : public FileSystem {
     if (pool.size() < kPoolSize) pool.push_back(std::move(f));
     f.reset();
   }
-  std::shared_ptr<File> NewFile(const std::string& path) {
+  std::shared_ptr<File> NewFile(std::string_view path) {
     auto& pool = IsSegment(path) ? pool_ : plain_pool_;
     if (!pool.empty()) {
       auto f = std::move(pool.back());
@@ -463,16 +567,15 @@ class MemFileSystem final : public FileSystem {
   }
   // A segment, or one being created (Segment::Create writes NAME.seg.tmp,
   // keeps its descriptor and renames it).
-  static bool IsSegment(const std::string& path) {
-    auto ends = [&](const char* suffix) {
-      const std::size_t n = std::strlen(suffix);
-      return path.size() > n && path.compare(path.size() - n, n, suffix) == 0;
+  static bool IsSegment(std::string_view path) {
+    auto ends = [&](std::string_view suffix) {
+      return path.size() > suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
     };
     return ends(".seg") || ends(".seg.tmp");
   }
-  static std::string Parent(const std::string& p) {
+  static std::string_view Parent(std::string_view p) {
     const std::size_t s = p.find_last_of('/');
-    return s == std::string::npos ? std::string(".") : s == 0 ? std::string("/") : p.substr(0, s);
+    return s == std::string_view::npos ? std::string_view(".") : s == 0 ? std::string_view("/") : p.substr(0, s);
   }
   int NewFd(std::shared_ptr<File> f, int* fd) {
     int n;
@@ -482,23 +585,27 @@ class MemFileSystem final : public FileSystem {
     } else {
       n = next_fake_++;
     }
-    fds_[n].file = std::move(f);
+    fds_.push_back({n, Fd{std::move(f), false}});
     *fd = n;
     return 0;
   }
-  bool Valid(int fd) const { return fds_.count(fd) != 0; }
+  const Fd* FdOf(int fd) const {
+    for (const auto& [n, d] : fds_) {
+      if (n == fd) return &d;
+    }
+    return nullptr;
+  }
   File* FileOf(int fd) const {
-    auto it = fds_.find(fd);
-    return it == fds_.end() ? nullptr : it->second.file.get();
+    const Fd* d = FdOf(fd);
+    return d ? d->file.get() : nullptr;
   }
 
-  std::map<std::string, std::shared_ptr<File>> files_;
-  std::set<std::string> dirs_;
-  std::unordered_map<int, Fd> fds_;
+  std::vector<Entry> files_;
+  std::vector<std::string> dirs_;
+  std::vector<std::pair<int, Fd>> fds_;
   int next_fake_ = kFirstFd;
-  std::map<void*, std::shared_ptr<File>> mapped_;
-  std::set<std::string> real_paths_;  // LOCK files opened since Reset()
-  std::set<std::string> locks_;       // LOCK files made on disk
+  std::vector<std::pair<void*, std::shared_ptr<File>>> mapped_;
+  std::vector<Real> reals_;  // LOCK files opened
   // A writable journal's background threads reserve and create segments.
   mutable std::recursive_mutex mu_;
   static constexpr std::size_t kPoolSize = 8;

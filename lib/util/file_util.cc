@@ -9,8 +9,13 @@
 namespace txj::internal {
 
 std::string JoinPath(const std::string& dir, const std::string& name) {
-  if (!dir.empty() && dir.back() == '/') return dir + name;
-  return dir + "/" + name;
+  // One allocation: `dir + "/" + name` made a second one for the append.
+  std::string path;
+  path.reserve(dir.size() + 1 + name.size());
+  path += dir;
+  if (dir.empty() || dir.back() != '/') path += '/';
+  path += name;
+  return path;
 }
 
 Status RefuseSymlink(const std::string& path) {
