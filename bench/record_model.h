@@ -1,7 +1,8 @@
 // journal-bench: the bytes txjournal writes for a transaction, laid out by
-// the harness itself (format version 1, lib/log/format.h, read and mirrored
-// here; the harness uses only the public API). The limit engines write
-// exactly these bytes, so "fraction of the limit" compares like with like.
+// the harness itself with the format's structures (format version 1,
+// lib/log/format.h; the txjournal engine itself uses only the public API).
+// The limit engines write exactly these bytes, so "fraction of the limit"
+// compares like with like.
 #ifndef TXJOURNAL_BENCH_RECORD_MODEL_H_
 #define TXJOURNAL_BENCH_RECORD_MODEL_H_
 
@@ -13,33 +14,15 @@
 #include <cstring>
 #include <string_view>
 
+#include "format.h"
+
 namespace bench::model {
 
-// Mirrors of format::RecordHeader (32 B), BeginBody (8 B), EventBody (16 B)
-// and CommitBody (48 B).
-struct Header {
-  std::uint64_t checksum;
-  std::uint32_t length;
-  std::uint8_t type;
-  std::uint8_t flags;
-  std::uint16_t depth;
-  std::uint64_t txn_id;
-  std::uint32_t sub_id;
-  std::uint32_t epoch;
-};
-static_assert(sizeof(Header) == 32);
-struct EventBody {
-  std::uint64_t timestamp_ns;
-  std::uint32_t payload_length;
-  std::uint16_t key_length;
-  std::uint8_t topic_length;
-  std::uint8_t type_length;
-};
-static_assert(sizeof(EventBody) == 16);
-struct CommitBody {
-  std::uint64_t first_offset, event_count, record_count, running_hash, begin_lsn, timestamp_ns;
-};
-static_assert(sizeof(CommitBody) == 48);
+// txjournal's own record layouts (lib/log/format.h): the limit engines lay
+// out the same bytes with them.
+using Header = txj::format::RecordHeader;
+using EventBody = txj::format::EventBody;
+using CommitBody = txj::format::CommitBody;
 
 inline constexpr std::uint8_t kBegin = 1, kEvent = 3, kCommit = 6;  // txj::RecordType
 inline constexpr std::string_view kTopic = "bench", kType = "event";  // what the txjournal engine appends

@@ -501,7 +501,7 @@ Status OpenSegments(JournalState& s) {
   TXJ_RETURN_IF_ERROR(s.segments->Refresh());
   if (!s.segments->First()) {
     if (s.read_only) return Status::NotFound("journal " + s.dir + " has no segment yet");
-    auto seg = internal::Segment::Create(s.fs, s.dir, s.manifest, 0, s.options.file_mode, !s.stage_all);
+    auto seg = internal::Segment::Create(s.fs, s.dir, s.manifest, 0, s.options.file_mode, !s.staging);
     if (!seg.ok()) return seg.status();
     s.segments->Add(seg.value());
   }
@@ -608,8 +608,7 @@ Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Optio
   s->read_only = options.read_only;
   s->without_catalog = without_catalog;
   s->without_threads = without_threads;
-  s->stage_all = !options.read_only && options.durability == Durability::kCommit;
-  s->staging = s->stage_all;
+  s->staging = !options.read_only && options.durability == Durability::kCommit;
   if (s->staging) s->stage.resize(JournalState::kStageSize);
   CreateLog log;
   Status st = OpenState(*s, log);

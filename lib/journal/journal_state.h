@@ -142,21 +142,12 @@ struct JournalState {
   std::atomic<std::uint64_t> visible_next_offset{0};
   std::atomic<bool> has_failed{false};
 
-  // ---- staging: records are built in `stage` and reach the file with one
-  // pwrite at each top-level commit or rollback (or when the buffer fills).
-  // Under kCommit no page of the shared mapping is dirtied, so the syncs
+  // ---- staging (kCommit): records are built in `stage` and reach the file
+  // with one pwrite at each top-level commit or rollback (or when the
+  // buffer fills): no page of the shared mapping is dirtied, so the syncs
   // leave no write-protected page for the next transaction to fault on ----
   bool staging = false;
-  // kCommit: every transaction is staged. Otherwise a transaction is staged
-  // from its first record of kStageRecordMin bytes or more until it ends:
-  // `pwrite` fills pages the writer has not touched without the kernel
-  // zeroing them first (a fault into the mapping zeroes or reads each new
-  // page, then the record is copied over it), which is what large records
-  // cost through the mapping; small records stay in the mapping, where the
-  // ahead thread's prefaulting on the other core hides the page cost.
-  bool stage_all = false;
-  static constexpr std::uint64_t kStageRecordMin = 2048;
-  std::vector<std::uint8_t> stage;  // kStageSize bytes once a writer stages (none for readers)
+  std::vector<std::uint8_t> stage;  // kStageSize bytes once open makes a staging writer (none for readers)
   std::uint64_t stage_lsn = 0;  // LSN of stage[0]; the stage holds [stage_lsn, pos)
   static constexpr std::size_t kStageSize = 1 << 20;
   // Writes what is staged to the active segment. A failed write fails the
@@ -164,10 +155,6 @@ struct JournalState {
   Status Flush();
   // Where the record at pos of `size` bytes is built.
   std::uint8_t* WriteAt(std::uint64_t size);
-  // Not kCommit: stage the rest of this transaction (a large record comes).
-  void StartStaging();
-  // After a transaction's last Flush: back to the mapping unless stage_all.
-  void EndStaging() { staging = stage_all; }
   // Zeros written ahead of small staged writes. A durable commit that
   // starts a page never written before makes its fdatasync also commit the
   // file system's allocation (ext4: the unwritten-extent conversion, a

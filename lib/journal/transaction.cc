@@ -71,7 +71,6 @@ Status TxnTree::RollbackAll() {
   std::uint64_t lsn;
   Status s = Write(RecordType::kRollback, 0, 0, 0, &part, 1, true, &lsn);
   if (s.ok()) s = j->Flush();
-  j->EndStaging();
   if (s.ok()) {
     j->NoteBoundary(Boundary{j->pos, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum},
                     begin_lsn, j->next_offset);
@@ -97,9 +96,8 @@ Result<CommitInfo> TxnTree::CommitTop() {
     Release();
     return f;
   }
-  j->EndStaging();
   const std::uint64_t end = j->pos;
-  if (j->stage_all) j->ZeroAhead(end - begin_lsn);
+  if (j->staging) j->ZeroAhead(end - begin_lsn);
   j->NoteBoundary(Boundary{end, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum}, begin_lsn, first);
   JournalState* jj = j;
   Release();

@@ -56,8 +56,6 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
-  // A claim is written in place: it stays in the mapping.
-  if (!staging && size >= kStageRecordMin && !fill) [[unlikely]] StartStaging();
   if (staging) {
     if (pos - stage_lsn + size > stage.size()) [[unlikely]] TXJ_RETURN_IF_ERROR(Flush());
   } else if (pos + size > ready_end) [[unlikely]] {
@@ -168,12 +166,6 @@ void JournalState::ZeroAhead(std::uint64_t txn_bytes) {
   }
 }
 
-void JournalState::StartStaging() {
-  if (stage.empty()) stage.resize(kStageSize);
-  stage_lsn = pos;
-  staging = true;
-}
-
 std::uint8_t* JournalState::WriteAt(std::uint64_t size) {
   if (!staging) return active->at(pos);
   if (pos - stage_lsn + size > stage.size()) stage.resize(pos - stage_lsn + size);
@@ -235,7 +227,7 @@ Status JournalState::Roll() {
   {
     std::unique_lock<std::mutex> lock(bg_mu);
     if (without_threads && !prepared) {  // no background thread prepares it
-      auto r = Segment::Create(fs, dir, manifest, prepare_base, options.file_mode, !stage_all);
+      auto r = Segment::Create(fs, dir, manifest, prepare_base, options.file_mode, !staging);
       if (!r.ok()) return r.status().WithContext("cannot continue in a new segment after " + active->path());
       prepared = std::move(r).value();
     }
@@ -447,7 +439,7 @@ void JournalState::BackgroundLoop() {
     if (!bg_stop && !prepared && prepare_error.ok() && prepare_base != 0 && !has_failed.load()) {
       const std::uint64_t base = prepare_base;
       lock.unlock();
-      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode, !stage_all);
+      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode, !staging);
       lock.lock();
       if (r.ok()) {
         prepared = std::move(r).value();
