@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -251,6 +252,49 @@ void RunCheckpoints(const std::string& dir, Commits* run) {
     }
     CommitSome(**j, session == 0 ? 12 : 6, "s" + std::to_string(session), run);
     if (Status c = (*j)->close(); !c.ok()) run->Error("close", c);
+  }
+}
+
+// Bytes of a torn write just past the last record of a cleanly closed
+// journal: the next writable open cuts them as a crash tail, which drops
+// the catalog's index entries past the cut (a catalog write while opening).
+// Returns false when no segment holds a record.
+bool TearTail(const std::string& dir) {
+  std::string last;
+  std::size_t end = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() != ".seg") continue;
+    const std::string data = test::ReadFile(f.path().string());
+    std::size_t n = data.size();
+    while (n > 4096 && data[n - 1] == '\0') --n;  // records start after the 4 KiB header page
+    if (n > 4096 && (last.empty() || f.path().string() > last)) {
+      last = f.path().string();
+      end = (n + 7) & ~std::size_t{7};
+    }
+  }
+  if (last.empty()) return false;
+  std::fstream out(last, std::ios::in | std::ios::out | std::ios::binary);
+  out.seekp(static_cast<std::streamoff>(end));
+  const std::string torn(40, '\xa5');
+  out.write(torn.data(), static_cast<std::streamsize>(torn.size()));
+  return static_cast<bool>(out);
+}
+
+// Commits, a clean close, a torn tail, then an open that must cut it
+// (dropping index entries) before committing more.
+void RunTailCut(const std::string& dir, Commits* run) {
+  for (int session = 0; session < 2; ++session) {
+    auto j = Journal::open(dir, JournalOptions());
+    if (!j.ok()) {
+      run->Error("open", j.status());
+      continue;
+    }
+    // The open after the tear cut it (a run where a fault failed that open
+    // retries in the check's open, which must cut it then).
+    if (session == 1) CHECK((*j)->recovery_report().repairs.size() == 1);
+    CommitSome(**j, session == 0 ? 40 : 4, "s" + std::to_string(session), run);
+    if (Status c = (*j)->close(); !c.ok()) run->Error("close", c);
+    if (session == 0) REQUIRE(TearTail(dir));
   }
 }
 
@@ -630,6 +674,12 @@ TEST_CASE("the hooks see the catalog's writes and syncs, and a failed one reache
 TEST_CASE("a failing catalog write at checkpoints or while opening loses no acknowledged commit") {
   Walk<Commits>("checkpoints and opening",
                 [](const std::string& root, Commits* r) { RunCheckpoints(root + "/j", r); },
+                [](const std::string& root, const Commits& r) { return CheckCommits(root + "/j", r); });
+}
+
+TEST_CASE("a failing catalog write while an open cuts a torn tail loses no acknowledged commit, and the next open heals") {
+  Walk<Commits>("cutting a torn tail",
+                [](const std::string& root, Commits* r) { RunTailCut(root + "/j", r); },
                 [](const std::string& root, const Commits& r) { return CheckCommits(root + "/j", r); });
 }
 

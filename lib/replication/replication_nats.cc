@@ -804,11 +804,15 @@ class NatsMirror final : public Mirror {
     cfg->InactiveThreshold = std::chrono::nanoseconds(std::chrono::seconds(30)).count();
   }
   // The consumer Subscribe made: deleted when its subscription goes (a
-  // bound subscription does not delete it); if that fails (the node or the
-  // connection is gone), the inactivity threshold removes it.
+  // bound subscription does not delete it). Only over a connected link: on
+  // a lost or reconnecting one the request would wait out its whole
+  // timeout first; there, and when the deletion fails, the consumer's
+  // inactivity threshold removes it.
   void DeleteConsumer() {
     if (consumer_.empty()) return;
-    if (link_.js) (void)js_DeleteConsumer(link_.js, link_.o.stream.c_str(), consumer_.c_str(), nullptr, nullptr);
+    if (link_.Connected()) {
+      (void)js_DeleteConsumer(link_.js, link_.o.stream.c_str(), consumer_.c_str(), nullptr, nullptr);
+    }
     consumer_.clear();
   }
   void DropBuf() {
