@@ -41,8 +41,10 @@
  *                     result, except when it returns TXJ_INVALID_ARGUMENT
  *                     because the handle itself was NULL)
  *   txj_cursor_t   -> txj_cursor_destroy()
+ *   txj_claim_t    -> txj_claim_publish() or txj_claim_cancel() (always,
+ *                     like a transaction)
  *   txj_state_t    -> txj_state_destroy()
- * Every transaction and cursor handle must be freed before the journal that
+ * Every transaction, claim and cursor handle must be freed before the journal that
  * made it: txj_close() refuses (TXJ_INVALID_STATE, nothing done) while any
  * is alive.
  *
@@ -381,6 +383,49 @@ TXJ_C_EXPORT int txj_txn_append_ex(txj_txn_t* txn, const char* topic, const char
                                    size_t key_len, const void* payload, size_t payload_len,
                                    uint64_t timestamp_ns, char** errptr);
 
+/* One event of txj_txn_append_batch(): topic and type are C strings (type
+ * may be ""); key NULL (with key_len 0) means no key; timestamp_ns 0 means
+ * the transaction's time. */
+typedef struct txj_new_event {
+  const char* topic;
+  const char* type;
+  const void* key;
+  size_t key_len;
+  const void* payload;
+  size_t payload_len;
+  uint64_t timestamp_ns;
+} txj_new_event_t;
+
+/* Appends events[0..n) in order, as n txj_txn_append_ex() calls would, in
+ * one call (n 0: nothing). Every event is checked first: when one is invalid
+ * (TXJ_INVALID_ARGUMENT, the message names its index) nothing of the batch
+ * is appended. Other errors as txj_txn_append(); the batch is then partly
+ * written and the transaction can only roll back.
+ * Thread rule: the thread using the tree. */
+TXJ_C_EXPORT int txj_txn_append_batch(txj_txn_t* txn, const txj_new_event_t* events, size_t n, char** errptr);
+
+/* Zero-copy append, for payloads built in place. Reserves an event of
+ * `topic` and `type` with `size` payload bytes inside the journal's own
+ * buffer and sets *payload to those bytes (exactly `size`, uninitialised)
+ * and *out to the claim. Fill them, then txj_claim_publish(); or
+ * txj_claim_cancel() to drop the event (a padding record then stands in its
+ * place). Until the claim ends, the whole transaction tree accepts nothing
+ * else (TXJ_INVALID_STATE); rolling the transaction back cancels the claim,
+ * whose handle must still be freed by txj_claim_publish() (which then
+ * returns TXJ_INVALID_STATE) or txj_claim_cancel(). Errors as
+ * txj_txn_append(). Thread rule: the thread using the tree. */
+typedef struct txj_claim txj_claim_t;
+TXJ_C_EXPORT int txj_txn_claim(txj_txn_t* txn, const char* topic, const char* type, size_t size, void** payload,
+                               txj_claim_t** out, char** errptr);
+/* Appends the claimed event with the bytes now in its payload, and frees
+ * the handle whatever the result. Errors: TXJ_INVALID_ARGUMENT (NULL:
+ * nothing freed), TXJ_INVALID_STATE (its transaction ended meanwhile).
+ * Thread rule: the thread using the tree. */
+TXJ_C_EXPORT int txj_claim_publish(txj_claim_t* claim, char** errptr);
+/* Drops the claimed event (if still open) and frees the handle. Errors:
+ * TXJ_INVALID_ARGUMENT (NULL). Thread rule: the thread using the tree. */
+TXJ_C_EXPORT int txj_claim_cancel(txj_claim_t* claim, char** errptr);
+
 /* Commits `txn` and frees the handle. For the top level, returns once the
  * commit is as durable as the journal's durability mode promises. `info`
  * may be NULL; on TXJ_OK it is filled. Errors: TXJ_INVALID_ARGUMENT (NULL
@@ -452,6 +497,16 @@ TXJ_C_EXPORT int txj_cursor_open(txj_journal_t* journal, uint64_t offset, const 
  * TXJ_CORRUPTION (damaged record; file and byte offset named).
  * Thread rule: one thread at a time per cursor. */
 TXJ_C_EXPORT int txj_cursor_next(txj_cursor_t* cursor, txj_event_t* event, int* found, char** errptr);
+
+/* Reads up to `cap` matching committed events into events[0..cap) and sets
+ * *count to how many (0: the end of what is committed now). The fast way
+ * to replay: one call per batch. The events' pointers stay valid until the
+ * next call on the cursor. An error met after some events were read is
+ * returned by the next call (those events come first). Errors as
+ * txj_cursor_next(); cap 0: TXJ_INVALID_ARGUMENT.
+ * Thread rule: one thread at a time per cursor. */
+TXJ_C_EXPORT int txj_cursor_next_batch(txj_cursor_t* cursor, txj_event_t* events, size_t cap, size_t* count,
+                                       char** errptr);
 
 /* As txj_cursor_next(), but at the end waits until a matching event is
  * committed (in this or another process), for at most `timeout_ms`

@@ -78,6 +78,12 @@ struct txj_txn {
 struct txj_cursor {
   txj_journal* owner = nullptr;
   txj::Cursor c;
+  std::vector<txj::Event> batch;  // txj_cursor_next_batch's events: the views it hands out
+};
+
+struct txj_claim {
+  txj_journal* owner = nullptr;
+  txj::EventClaim c;
 };
 
 struct txj_state {
@@ -353,7 +359,7 @@ int txj_close(txj_journal_t* journal, char** errptr) {
     const std::int64_t cursors = journal->live_cursors.load();
     if (txns != 0 || cursors != 0) {
       return Report(errptr, Status::InvalidState(std::string(fn) + ": journal " + journal->j->dir() + " still has " +
-                                                 std::to_string(txns) + " transaction handle(s) and " +
+                                                 std::to_string(txns) + " transaction handle(s) (claims included) and " +
                                                  std::to_string(cursors) +
                                                  " cursor handle(s); free them first (nothing was closed)"));
     }
@@ -547,6 +553,78 @@ int txj_txn_append(txj_txn_t* txn, const char* topic, const char* type, const vo
   return txj_txn_append_ex(txn, topic, type, nullptr, 0, payload, payload_len, 0, errptr);
 }
 
+int txj_txn_append_batch(txj_txn_t* txn, const txj_new_event_t* events, size_t n, char** errptr) {
+  static constexpr const char* fn = "txj_txn_append_batch";
+  return Guard(errptr, fn, [&]() -> int {
+    if (txn == nullptr) return NullArg(errptr, fn, "txn");
+    if (events == nullptr && n != 0) return Invalid(errptr, fn, "events is NULL with n " + std::to_string(n));
+    std::vector<txj::NewEvent> batch(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const txj_new_event_t& e = events[i];
+      const std::string at = "event " + std::to_string(i) + ": ";
+      if (e.topic == nullptr || e.type == nullptr) return Invalid(errptr, fn, at + (e.topic ? "type" : "topic") + " is NULL");
+      if (e.payload == nullptr && e.payload_len != 0) {
+        return Invalid(errptr, fn, at + "payload is NULL with payload_len " + std::to_string(e.payload_len));
+      }
+      if (e.key == nullptr && e.key_len != 0) {
+        return Invalid(errptr, fn, at + "key is NULL with key_len " + std::to_string(e.key_len));
+      }
+      batch[i].topic = e.topic;
+      batch[i].type = e.type;
+      if (e.payload_len != 0) batch[i].payload = std::string_view(static_cast<const char*>(e.payload), e.payload_len);
+      if (e.key != nullptr) batch[i].options.key = std::string_view(static_cast<const char*>(e.key), e.key_len);
+      batch[i].options.timestamp_ns = e.timestamp_ns;
+    }
+    return Report(errptr, fn, txn->t.append_batch(batch));
+  });
+}
+
+static void FreeClaim(txj_claim* claim) noexcept {
+  txj_journal* owner = claim->owner;
+  delete claim;
+  owner->live_txns.fetch_sub(1, std::memory_order_relaxed);
+}
+
+int txj_txn_claim(txj_txn_t* txn, const char* topic, const char* type, size_t size, void** payload,
+                  txj_claim_t** out, char** errptr) {
+  static constexpr const char* fn = "txj_txn_claim";
+  return Guard(errptr, fn, [&]() -> int {
+    if (int rc = NullArgs(errptr, fn, {{txn, "txn"}, {topic, "topic"}, {type, "type"}, {payload, "payload"}, {out, "out"}})) {
+      return rc;
+    }
+    *out = nullptr;
+    *payload = nullptr;
+    auto r = txn->t.claim(topic, type, size);
+    if (!r.ok()) return Report(errptr, fn, r.status());
+    auto claim = std::make_unique<txj_claim>();
+    claim->owner = txn->owner;
+    claim->c = std::move(r).value();
+    *payload = claim->c.payload().data();
+    txn->owner->live_txns.fetch_add(1, std::memory_order_relaxed);
+    *out = claim.release();
+    return TXJ_OK;
+  });
+}
+
+int txj_claim_publish(txj_claim_t* claim, char** errptr) {
+  static constexpr const char* fn = "txj_claim_publish";
+  return Guard(errptr, fn, [&]() -> int {
+    if (claim == nullptr) return NullArg(errptr, fn, "claim");
+    std::unique_ptr<txj_claim, void (*)(txj_claim*)> owned(claim, FreeClaim);
+    return Report(errptr, fn, claim->c.publish());
+  });
+}
+
+int txj_claim_cancel(txj_claim_t* claim, char** errptr) {
+  static constexpr const char* fn = "txj_claim_cancel";
+  return Guard(errptr, fn, [&]() -> int {
+    if (claim == nullptr) return NullArg(errptr, fn, "claim");
+    std::unique_ptr<txj_claim, void (*)(txj_claim*)> owned(claim, FreeClaim);
+    claim->c.cancel();
+    return TXJ_OK;
+  });
+}
+
 int txj_txn_commit(txj_txn_t* txn, txj_commit_info_t* info, char** errptr) {
   static constexpr const char* fn = "txj_txn_commit";
   return Guard(errptr, fn, [&]() -> int {
@@ -621,6 +699,21 @@ int txj_cursor_next(txj_cursor_t* cursor, txj_event_t* event, int* found, char**
       FillEvent(**r, event);
       *found = 1;
     }
+    return TXJ_OK;
+  });
+}
+
+int txj_cursor_next_batch(txj_cursor_t* cursor, txj_event_t* events, size_t cap, size_t* count, char** errptr) {
+  static constexpr const char* fn = "txj_cursor_next_batch";
+  return Guard(errptr, fn, [&]() -> int {
+    if (int rc = NullArgs(errptr, fn, {{cursor, "cursor"}, {events, "events"}, {count, "count"}})) return rc;
+    *count = 0;
+    if (cap == 0) return Invalid(errptr, fn, "cap is 0");
+    if (cursor->batch.size() < cap) cursor->batch.resize(cap);
+    auto r = cursor->c.next_batch(std::span<txj::Event>(cursor->batch.data(), cap));
+    if (!r.ok()) return Report(errptr, fn, r.status());
+    for (std::size_t i = 0; i < *r; ++i) FillEvent(cursor->batch[i], &events[i]);
+    *count = *r;
     return TXJ_OK;
   });
 }

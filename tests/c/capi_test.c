@@ -778,6 +778,83 @@ static void test_cursor_read(void) {
   CHECK(err == NULL);
 }
 
+/* Batches in, batches out; claims published, cancelled, and ended by a
+ * rollback; the handles they leave count until freed. */
+static void test_batch_and_claim(void) {
+  char* err = NULL;
+  txj_journal_t* j = open_quick("j");
+  txj_txn_t* t = NULL;
+  txj_commit_info_t info;
+  CHECK_OK(txj_begin(j, &t, &err));
+  const txj_new_event_t batch[3] = {
+      {"orders", "created", "o-1", 3, "{\"id\":1}", 8, 42},
+      {"orders", "paid", NULL, 0, "", 0, 0},
+      {"stock", "", "", 0, "\0\1", 2, 0},
+  };
+  CHECK_OK(txj_txn_append_batch(t, batch, 3, &err));
+  /* An invalid event anywhere: nothing of that batch is appended. */
+  const txj_new_event_t bad[2] = {{"orders", "x", NULL, 0, "a", 1, 0}, {"", "x", NULL, 0, "b", 1, 0}};
+  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_txn_append_batch(t, bad, 2, &err));
+  CHECK(err != NULL && strstr(err, "1") != NULL);
+  const txj_new_event_t null_topic[1] = {{NULL, "x", NULL, 0, "a", 1, 0}};
+  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_txn_append_batch(t, null_topic, 1, &err));
+  CHECK(strstr(err, "event 0") != NULL);
+  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_txn_append_batch(t, NULL, 1, &err));
+  CHECK_OK(txj_txn_append_batch(t, NULL, 0, &err));
+
+  /* A claim, filled in place and published. */
+  void* payload = NULL;
+  txj_claim_t* claim = NULL;
+  CHECK_OK(txj_txn_claim(t, "blobs", "put", 5, &payload, &claim, &err));
+  CHECK(payload != NULL && claim != NULL);
+  memcpy(payload, "hello", 5);
+  /* While it is open the tree takes nothing else, and the journal will not close. */
+  CHECK_RC(TXJ_INVALID_STATE, txj_txn_append(t, "orders", "x", "y", 1, &err));
+  CHECK_RC(TXJ_INVALID_STATE, txj_close(j, &err));
+  CHECK_OK(txj_claim_publish(claim, &err));
+  /* A cancelled claim leaves no event. */
+  CHECK_OK(txj_txn_claim(t, "blobs", "put", 3, &payload, &claim, &err));
+  memcpy(payload, "zzz", 3);
+  CHECK_OK(txj_claim_cancel(claim, &err));
+  CHECK_OK(txj_txn_commit(t, &info, &err));
+  CHECK(info.first_offset == 0 && info.count == 4);
+
+  /* A rollback ends an open claim: publishing it then says so. */
+  CHECK_OK(txj_begin(j, &t, &err));
+  CHECK_OK(txj_txn_claim(t, "blobs", "put", 4, &payload, &claim, &err));
+  CHECK_OK(txj_txn_rollback(t, &err));
+  CHECK_RC(TXJ_INVALID_STATE, txj_claim_publish(claim, &err));
+  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_claim_publish(NULL, &err));
+  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_claim_cancel(NULL, &err));
+
+  /* Read back two at a time: the same events as one at a time. */
+  txj_cursor_t* c = NULL;
+  txj_event_t ev[2];
+  size_t n = 99;
+  CHECK_OK(txj_cursor_open(j, 0, NULL, 0, NULL, 0, &c, &err));
+  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_cursor_next_batch(c, ev, 0, &n, &err));
+  CHECK_OK(txj_cursor_next_batch(c, ev, 2, &n, &err));
+  CHECK(n == 2);
+  CHECK(ev[0].offset == 0 && ev[0].txn_id == info.txn_id && ev[0].timestamp_ns == 42 && ev[0].has_key == 1);
+  CHECK_VIEW(ev[0].topic, ev[0].topic_len, "orders");
+  CHECK_VIEW(ev[0].key, ev[0].key_len, "o-1");
+  CHECK_VIEW(ev[0].payload, ev[0].payload_len, "{\"id\":1}");
+  CHECK(ev[1].offset == 1 && ev[1].has_key == 0 && ev[1].key == NULL && ev[1].payload_len == 0);
+  CHECK_VIEW(ev[1].type, ev[1].type_len, "paid");
+  CHECK_OK(txj_cursor_next_batch(c, ev, 2, &n, &err));
+  CHECK(n == 2);
+  CHECK(ev[0].offset == 2 && ev[0].has_key == 1 && ev[0].key_len == 0 && ev[0].type_len == 0);
+  CHECK(ev[0].payload_len == 2 && memcmp(ev[0].payload, "\0\1", 2) == 0);
+  CHECK(ev[1].offset == 3);
+  CHECK_VIEW(ev[1].topic, ev[1].topic_len, "blobs");
+  CHECK_VIEW(ev[1].payload, ev[1].payload_len, "hello");
+  CHECK_OK(txj_cursor_next_batch(c, ev, 2, &n, &err));
+  CHECK(n == 0);
+  CHECK_OK(txj_cursor_destroy(c));
+  CHECK_OK(txj_close(j, &err));
+  CHECK(err == NULL);
+}
+
 static void* commit_later(void* arg) {
   shared_t* s = arg;
   char* err = NULL;
@@ -1215,6 +1292,7 @@ static const test_t kTests[] = {
     {"transaction_errors", test_transaction_errors},
     {"begin_contention", test_begin_contention},
     {"cursor_read", test_cursor_read},
+    {"batch_and_claim", test_batch_and_claim},
     {"cursor_wait_and_close", test_cursor_wait_and_close},
     {"compaction_and_rebuild", test_compaction_and_rebuild},
     {"consumer_offsets", test_consumer_offsets},
