@@ -25,13 +25,17 @@ struct ImportPosition {
   bool empty = true;
 };
 
-// REQUIRES: no transaction open on `j`.
+// REQUIRES: no transaction open on `j`. Errors: kInvalidState (read-only
+// journal, or a transaction open), kClosed, those of listing the snapshot
+// files (kIOError).
 TXJ_EXPORT Result<ImportPosition> ImportPositionOf(Journal& j);
 
 // At the top level (no transaction open): a padding record standing for
 // `events` offsets and for transaction ids up to `last_txn_id`, which stay
 // taken (as compaction or retention leaves them). Durable as a commit is,
-// with the journal's durability.
+// with the journal's durability. Errors: kInvalidArgument (counts past
+// 2^62), kInvalidState (read-only journal, or a transaction open), kClosed,
+// and those of writing and syncing a record (kIOError, kNoSpace, kFailed).
 TXJ_EXPORT Status ImportGap(Journal& j, std::uint64_t events, std::uint64_t last_txn_id);
 
 // The next transaction begun gets `txn_id`; ids below it that were never
@@ -42,6 +46,9 @@ TXJ_EXPORT Status ImportNextTxnId(Journal& j, std::uint64_t txn_id);
 // Inside the open transaction, at its innermost open level: a padding
 // record standing for `events` offsets (events compacted out of a
 // transaction that kept others). Counted like events by the level's commit.
+// Errors: kInvalidState (no transaction open), kInvalidArgument (offsets
+// past 2^62), the transaction's own error once it failed, and those of
+// writing a record (kIOError, kNoSpace).
 TXJ_EXPORT Status ImportInnerGap(Journal& j, std::uint64_t events);
 
 // The open top-level transaction: the first offset its commit will claim
@@ -51,6 +58,7 @@ struct ImportOpenTxn {
   std::uint64_t first_offset = 0;
   std::uint64_t events = 0;
 };
+// Errors: kInvalidState (no transaction open).
 TXJ_EXPORT Result<ImportOpenTxn> ImportOpenTransaction(Journal& j);
 
 // A snapshot as journal-dump printed it; written whole and durable. Errors:

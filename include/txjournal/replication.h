@@ -103,6 +103,8 @@ class TXJ_EXPORT Mirror {
   // one this mirror follows; kCorruption on a gap in offsets.
   virtual Status run(std::stop_token stop) = 0;
   // Applies what the stream holds now; returns how many transactions.
+  // Errors: as run() (without kCancelled), and those of connecting to the
+  // server (kIOError, kTimedOut) and of the offset store.
   virtual Result<std::uint64_t> apply_available() = 0;
 };
 
