@@ -2,8 +2,15 @@
 // the output of `journal-dump --raw --format jsonl`), beyond the application
 // API: the offsets and transaction ids that compaction and retention left
 // taken (padding records), the transaction ids of the source, its snapshots
-// and compaction marks. For copy and restore tools; single-threaded use by
-// the one writer of the journal. Not needed by applications.
+// and compaction marks. For copy and restore tools. Not needed by
+// applications.
+//
+// Thread rules: single-threaded use by the one writer of the journal. The
+// calls that take the write slot (ImportPositionOf, ImportGap,
+// ImportNextTxnId) return kInvalidState rather than wait while a
+// transaction is open; ImportInnerGap and ImportOpenTransaction act on the
+// journal's open transaction, which must be the caller's; the snapshot and
+// mark calls take the journal's compaction lock.
 #ifndef TXJOURNAL_IMPORT_H_
 #define TXJOURNAL_IMPORT_H_
 
@@ -62,13 +69,15 @@ struct ImportOpenTxn {
 TXJ_EXPORT Result<ImportOpenTxn> ImportOpenTransaction(Journal& j);
 
 // A snapshot as journal-dump printed it; written whole and durable. Errors:
-// kCorruption when the state does not hash to `state_hash`.
+// kCorruption when the state does not hash to `state_hash`; those of
+// writing the file (kIOError, kNoSpace).
 TXJ_EXPORT Status ImportSnapshot(Journal& j, const std::string& topic, const std::string& compactor, std::uint32_t version,
                       std::uint64_t covered_offset, std::uint64_t events_folded, const std::string& state,
                       const std::string& state_hash);
 
 // The topic's history below `offset` counts as compacted (cursors asking
-// for it get kTruncated naming the snapshot), as in the source.
+// for it get kTruncated naming the snapshot), as in the source. Errors:
+// those of writing the mark durably (kIOError, kNoSpace).
 TXJ_EXPORT Status ImportCompactedMark(Journal& j, const std::string& topic, std::uint64_t offset);
 
 }  // namespace txj

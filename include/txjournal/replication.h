@@ -30,6 +30,11 @@
 //
 // Built only when libnats is found (meson feature 'nats'); otherwise open()
 // returns kNotSupported.
+//
+// Thread rules: run() (and the Mirror's apply_available()) is called by one
+// thread at a time per object; stop it from any thread through its
+// stop_token. Replicator::stats() may be called from any thread while run()
+// works. A Replicator or Mirror must be destroyed before its Journal.
 #ifndef TXJOURNAL_REPLICATION_H_
 #define TXJOURNAL_REPLICATION_H_
 
