@@ -47,16 +47,30 @@ class Journal;
 // this order: begin (or begin_recovery after a crash), prepare, commit; or
 // cancel at any point. Implementations must make prepare() durable and
 // commit() idempotent (a repeated commit of the same key returns the same id).
+//
+// Thread rules: a participant is driven by one thread at a time (its
+// MultiCommitter's). The errors below are those of the two participants
+// here; an implementation of its own returns what it must, and the
+// MultiCommitter passes them on.
 class TXJ_EXPORT Committable {
  public:
   virtual ~Committable() = default;
+  // Starts session `key`. Errors: kBusy (already in a session).
   virtual Status begin(std::string_view key) = 0;
   // Reattaches to the session `key` after a crash (its prepared state, if any).
+  // Errors: kCorruption (a malformed prepared copy), those of reading the
+  // store (kNoSpace, kCorruption, kIOError).
   virtual Status begin_recovery(std::string_view key) = 0;
+  // Keeps what is staged durably. Errors: kInvalidState (not in a session),
+  // kInvalidArgument (key mismatch: in another session), those of writing
+  // the store (kNoSpace, kCorruption, kIOError).
   virtual Status prepare(std::string_view key) = 0;
   // Applies the session. Returns an id derived from the applied changes.
+  // Errors: as prepare(); the journal participant also those of writing its
+  // transaction (Journal::begin(), commit()).
   virtual Result<std::string> commit(std::string_view key) = 0;
-  // Drops the session's changes (prepared or not).
+  // Drops the session's changes (prepared or not). OK outside a session.
+  // Errors: those of dropping the prepared copy (kNoSpace, kCorruption, kIOError).
   virtual Status cancel() = 0;
 };
 
@@ -65,6 +79,8 @@ class TXJ_EXPORT Committable {
 // Prepared events are kept durably in the catalog until commit writes the
 // transaction (with a marker event on topic "$session" keyed by the
 // idempotency key, which makes commit idempotent across crashes).
+// begin() and begin_recovery() also return kInvalidState when the journal is
+// not open for writing.
 class TXJ_EXPORT JournalParticipant final : public Committable {
  public:
   explicit JournalParticipant(Journal& journal);
@@ -89,10 +105,15 @@ class TXJ_EXPORT JournalParticipant final : public Committable {
 // values.
 class TXJ_EXPORT KvParticipant final : public Committable {
  public:
+  // Creates `path` (mode 0700) if missing and opens the environment in it.
+  // Errors: those of mkdir (kIOError, kNoSpace) and of opening LMDB
+  // (kIOError, kCorruption).
   static Result<std::unique_ptr<KvParticipant>> open(const std::string& path);
   ~KvParticipant() override;
+  // Stage a write or a removal. Errors: kInvalidState outside a session.
   Status put(std::string_view key, std::string_view value);
   Status del(std::string_view key);
+  // The committed value (nullopt: none). Errors: kNoSpace, kCorruption, kIOError.
   Result<std::optional<std::string>> get(std::string_view key);
   Status begin(std::string_view key) override;
   Status begin_recovery(std::string_view key) override;
@@ -140,13 +161,17 @@ class TXJ_EXPORT MultiCommitter {
   // every participant is cancelled), I/O errors after it (the session is
   // decided: begin() or recover() completes it).
   Result<std::string> commit(std::string_view key);
+  // Rolls the session back in every participant. Errors: kInvalidState (not
+  // in a session), a participant's cancel() error, those of writing the
+  // catalog.
   Status cancel();
   // Finishes an interrupted session, whatever its key: completes it if it
   // was decided, rolls it back if not. Returns its key, or nullopt if none.
   // Errors: IsMissingParticipant (nothing done; the session stays
   // interrupted until every participant it names is registered).
   Result<std::optional<std::string>> recover();
-  // The id of a completed session, if `key` completed.
+  // The id of a completed session, if `key` completed. Errors: those of
+  // reading the catalog (kNoSpace, kCorruption, kIOError).
   Result<std::optional<std::string>> result_of(std::string_view key);
 
  private:

@@ -11,6 +11,16 @@
 // the same encoded bytes, on every machine and in every run. The state hash
 // stored with a snapshot is XXH3-128 of the encoding. Each snapshot records
 // the compactor's name and version, and is never decoded by another.
+//
+// The compactor classes are here; the values that describe snapshots
+// (SnapshotInfo, CompactionPolicy, StateHash) are in snapshot.h, which this
+// header includes.
+//
+// Thread rules: a compactor's methods are const and may be called from
+// several threads at once (the journal's automatic compaction thread and
+// the callers of Journal::compact() and rebuild()), each call with a State
+// of its own: keep a compactor free of shared mutable data. A State is used
+// by one thread at a time.
 #ifndef TXJOURNAL_COMPACTOR_H_
 #define TXJOURNAL_COMPACTOR_H_
 
@@ -26,6 +36,7 @@
 
 #include "txjournal/event.h"
 #include "txjournal/export.h"
+#include "txjournal/snapshot.h"
 #include "txjournal/status.h"
 
 namespace txj {
@@ -45,7 +56,8 @@ class TXJ_EXPORT Compactor {
   // Folds one committed event of the topic into `state`. An error stops the
   // compaction or rebuild and is returned with the event's offset added.
   virtual Status apply(State& state, const Event& event) const = 0;
-  // Deterministic encoding of `state`.
+  // Deterministic encoding of `state`. No error: a state apply() accepted
+  // must encode.
   virtual std::string encode(const State& state) const = 0;
   // Errors: kCorruption when `bytes` is not a valid encoding.
   virtual Result<std::unique_ptr<State>> decode(std::string_view bytes) const = 0;
@@ -65,6 +77,7 @@ class TXJ_EXPORT LatestByKeyCompactor final : public Compactor {
   std::string name() const override { return "latest-by-key"; }
   std::uint32_t version() const override { return 1; }
   std::unique_ptr<State> initial() const override { return std::make_unique<Map>(); }
+  // Errors: kInvalidArgument (an event without a key).
   Status apply(State& state, const Event& event) const override;
   std::string encode(const State& state) const override;
   Result<std::unique_ptr<State>> decode(std::string_view bytes) const override;
@@ -73,7 +86,9 @@ class TXJ_EXPORT LatestByKeyCompactor final : public Compactor {
   std::string tombstone_;
 };
 
-// Turns a fold over any C++ type T into a compactor:
+// Turns a fold over any C++ type T into a compactor. Its errors are those
+// `apply` and `decode` return; its thread rules hold for the three
+// functions given (called from several threads at once):
 //
 //   auto counter = txj::MakeFoldCompactor<std::uint64_t>(
 //       "count", 1, 0,
@@ -133,18 +148,6 @@ std::shared_ptr<Compactor> MakeFoldCompactor(std::string name, std::uint32_t ver
                                             std::move(encode), std::move(decode));
 }
 
-// A snapshot of one topic, as stored.
-struct SnapshotInfo {
-  std::string topic;
-  std::string compactor;           // compactor name
-  std::uint32_t compactor_version = 0;
-  std::uint64_t covered_offset = 0;  // events of the topic at offsets below this are folded in
-  std::uint64_t events_folded = 0;   // events of the topic folded in, in total
-  std::string state_hash;            // XXH3-128 of the encoded state, 32 hex digits
-  std::uint64_t size = 0;            // bytes of the encoded state
-  std::string file;                  // where it is stored
-};
-
 // What rebuild() returns.
 struct RebuiltState {
   std::unique_ptr<Compactor::State> state;
@@ -154,16 +157,6 @@ struct RebuiltState {
   std::uint64_t from_snapshot = 0;   // covered offset of the snapshot used (0: none)
   std::uint64_t events_applied = 0;  // events applied after the snapshot
 };
-
-// Automatic compaction: compact a topic after this many new events or bytes
-// of it were committed (0 disables that trigger).
-struct CompactionPolicy {
-  std::uint64_t every_events = 0;
-  std::uint64_t every_bytes = 0;
-};
-
-// XXH3-128 of `bytes` as 32 hex digits (the snapshot state hash).
-TXJ_EXPORT std::string StateHash(std::string_view bytes);
 
 }  // namespace txj
 

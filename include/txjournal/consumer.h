@@ -1,5 +1,11 @@
 // txjournal: consumers run a handler over the committed view
 // (after dogmatiq's eventstream).
+//
+// Thread rules: run() of a Consumer or Publisher is called by one thread
+// at a time, and the Handler (or the Publisher's sink) is called on that
+// thread, one event at a time; stop it from any thread through the
+// stop_token given to run(). A Semaphore may be shared by any number of
+// threads and consumers.
 #ifndef TXJOURNAL_CONSUMER_H_
 #define TXJOURNAL_CONSUMER_H_
 
@@ -22,6 +28,8 @@ class Journal;
 
 // What a consumer drives. next_offset() says where to (re)start; after
 // handle(offset, event) returns OK the next offset is offset + 1.
+// Errors: what the implementation returns; an error of either call is a
+// handler failure the consumer backs off from (Consumer::run).
 class TXJ_EXPORT Handler {
  public:
   virtual ~Handler() = default;
@@ -34,7 +42,10 @@ class TXJ_EXPORT Handler {
 class TXJ_EXPORT Semaphore {
  public:
   explicit Semaphore(std::size_t permits);
+  // Takes a permit, waiting until one is free. Returns false (no permit
+  // taken) when `stop` fires first. No other error.
   bool acquire(std::stop_token stop);
+  // Gives back a permit taken by acquire(). No error.
   void release();
 
  private:
@@ -73,7 +84,12 @@ class TXJ_EXPORT StoredOffsetHandler final : public Handler {
  public:
   using Fn = std::function<Status(const Event&, KvTxn&)>;
   StoredOffsetHandler(OffsetStore& store, std::string consumer, Fn fn);
+  // The stored offset of `consumer` (0 at first). Errors: those of
+  // OffsetStore::load.
   Result<std::uint64_t> next_offset() override;
+  // Runs `fn` and stores offset + 1 in one catalog transaction. Errors:
+  // those of `fn` and of OffsetStore::commit_with; on an error nothing of
+  // it is committed.
   Status handle(std::uint64_t offset, const Event& event) override;
 
  private:
@@ -88,7 +104,9 @@ class TXJ_EXPORT Publisher {
  public:
   Publisher(Journal& journal, OffsetStore& store, std::string consumer, std::shared_ptr<Sink> sink,
             ConsumerOptions options = {});
-  // As Consumer::run; kClosed once the journal was destroyed.
+  // As Consumer::run; kClosed once the journal was destroyed. An error of
+  // the sink's write() or of saving the offset is a handler failure: the
+  // publisher backs off and starts again from the stored offset.
   Status run(std::stop_token stop);
 
  private:

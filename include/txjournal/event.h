@@ -1,4 +1,7 @@
 // txjournal: a committed event as readers see it.
+//
+// Thread rules: plain values, no shared state: any thread; a value is
+// written by one thread at a time, as any C++ value. Nothing here fails.
 #ifndef TXJOURNAL_EVENT_H_
 #define TXJOURNAL_EVENT_H_
 

@@ -6,6 +6,15 @@
 // state with a version (in the catalog). emit() appends an event with a
 // unique id. process_batch() hands unprocessed events to a Processor and
 // applies the transitions it returns in one atomic step.
+//
+// Thread rules: an Eventbox may be shared by threads. Concurrent
+// process_batch() calls for one recipient never both apply: the one that
+// loses gets a contention error (IsContention) with nothing applied. The
+// Processor, the side effects and emit(tx, ...) run on the calling thread;
+// emit(recipient, value) opens the journal's top-level write transaction,
+// so it waits while another thread holds it and must not be called by the
+// thread that holds it (kInvalidState; use emit(tx, ...)).
+// Lifetime: an Eventbox must be destroyed before its Journal.
 #ifndef TXJOURNAL_EVENTBOX_H_
 #define TXJOURNAL_EVENTBOX_H_
 
@@ -75,13 +84,21 @@ class TXJ_EXPORT Eventbox {
   ~Eventbox();
 
   // Appends an event for `recipient` in its own transaction; returns its id.
+  // Errors: kInvalidArgument (a recipient that is empty or over 200 bytes),
+  // those of Journal::begin(), Transaction::append() and commit(), and of
+  // getrandom (the id).
   Result<std::string> emit(const std::string& recipient, std::string_view value);
   // The same inside the caller's transaction (an outbox: the event exists
-  // only if that transaction commits).
+  // only if that transaction commits). Errors: as above, without begin()
+  // and commit().
   Result<std::string> emit(Transaction& tx, const std::string& recipient, std::string_view value);
-  // Unprocessed events of `recipient`, in inbox order.
+  // Unprocessed events of `recipient`, in inbox order. Errors: those of
+  // reading the catalog (KvTxn's) and of a cursor over the inbox
+  // (kTruncated when retention removed part of it).
   Result<std::vector<InboxEvent>> list(const std::string& recipient);
   // The recipient's state and version (empty state, version 0 at first).
+  // Errors: kCorruption (a malformed stored state), those of reading the
+  // catalog.
   Result<std::pair<std::string, std::uint64_t>> state(const std::string& recipient);
 
   // Processes up to `max_events` unprocessed events (none, if the inbox is
@@ -96,6 +113,9 @@ class TXJ_EXPORT Eventbox {
   // Whatever is applied bumps the version, so two concurrent processors of
   // one recipient never both commit. Transitions that consume nothing and
   // change nothing open no transaction and bump no version.
+  // Errors: contention (kBusy, IsContention: retry), kInvalidArgument (the
+  // processor named an event not in its batch), the processor's or a side
+  // effect's error, those of state() and list() and of writing the catalog.
   Result<std::vector<PostProcessFn>> process_batch(const std::string& recipient, Processor& processor,
                                                    std::size_t max_events);
 

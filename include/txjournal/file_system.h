@@ -17,6 +17,11 @@
 //
 // Functions return 0 on success and an errno value on failure, like the
 // POSIX calls they stand for; they never throw.
+//
+// Thread rules: a journal calls its FileSystem from several threads at once
+// (writers, its background thread, cursors, compaction): a replacement must
+// be as thread-safe as the POSIX calls it stands for. DefaultFileSystem()
+// may be called from any thread.
 #ifndef TXJOURNAL_FILE_SYSTEM_H_
 #define TXJOURNAL_FILE_SYSTEM_H_
 

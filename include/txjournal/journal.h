@@ -129,14 +129,18 @@ class TXJ_EXPORT Journal {
 
   // The topics of the journal with their counts, from the catalog (which
   // follows commits a little behind, at each checkpoint) or, for a journal
-  // without a catalog, from a scan.
+  // without a catalog, from a scan. Errors: those of reading the catalog
+  // (kNoSpace, kCorruption, kIOError) or, without one, of the scan's cursor.
   Result<std::vector<TopicInfo>> topics();
 
   // Stored snapshots of `topic` (every topic when empty), newest first.
-  // A damaged snapshot is listed with state_hash "damaged: ...".
+  // A damaged snapshot is listed with state_hash "damaged: ...". Errors:
+  // those of listing the snapshot folder (kIOError).
   Result<std::vector<SnapshotInfo>> snapshots(const std::string& topic = "");
 
   // Makes everything written so far durable, whatever the durability mode.
+  // OK at once on a read-only journal. Errors: kIOError / kNoSpace of the
+  // sync, kFailed once an earlier sync failed (the journal failed closed).
   Status sync();
 
   // Syncs, seals the active segment and releases the lock. Open transactions

@@ -33,15 +33,22 @@ class TXJ_EXPORT OffsetStore {
   static Result<std::unique_ptr<OffsetStore>> open(Journal& journal);
   virtual ~OffsetStore() = default;
 
-  // The consumer's next offset; 0 when it has none yet.
+  // The consumer's next offset; 0 when it has none yet. Errors: kClosed
+  // (its journal closed), kCorruption (a stored offset that is not 8 bytes,
+  // or a damaged catalog), kIOError.
   virtual Result<std::uint64_t> load(const std::string& consumer) = 0;
+  // commit_with() with nothing to write beside the offset; its errors.
   virtual Status save(const std::string& consumer, std::uint64_t next_offset) = 0;
   // Runs `fn` and saves `next_offset` in one LMDB transaction: both happen
   // or neither (an error from `fn` aborts it). This is how a handler whose
-  // state lives in the catalog handles each event exactly once.
+  // state lives in the catalog handles each event exactly once. Errors:
+  // kClosed, kInvalidArgument (empty consumer name), those `fn` returns (as
+  // they are), and the catalog's: kNoSpace (a full disk or LMDB map), kCorruption (a damaged catalog), kIOError (any other LMDB error, a key over LMDB's 511 bytes among them); the offset then
+  // stays at the last one saved.
   virtual Status commit_with(const std::string& consumer, std::uint64_t next_offset,
                              const std::function<Status(KvTxn&)>& fn) = 0;
-  // Reads a value of a user table.
+  // Reads a value of a user table (nullopt: no such key). Errors: kClosed,
+  // those of KvTxn::get.
   virtual Result<std::optional<std::string>> get(std::string_view table, std::string_view key) = 0;
 };
 

@@ -1,4 +1,8 @@
 // txjournal: options given to Journal::open.
+//
+// Thread rules: plain values, no shared state: any thread; a value is
+// written by one thread at a time, as any C++ value. Journal::open()
+// reports invalid options (kInvalidArgument).
 #ifndef TXJOURNAL_OPTIONS_H_
 #define TXJOURNAL_OPTIONS_H_
 

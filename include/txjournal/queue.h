@@ -1,4 +1,8 @@
 // txjournal: Queue, an asynchronous sink.
+//
+// Thread rules and errors: those of sink.h (every call, any thread), with
+// what Queue adds below; the destination is written, and on_error called,
+// on the queue's own thread.
 #ifndef TXJOURNAL_QUEUE_H_
 #define TXJOURNAL_QUEUE_H_
 
@@ -33,6 +37,8 @@ class TXJ_EXPORT Queue final : public Sink {
  public:
   explicit Queue(std::shared_ptr<Sink> destination, QueueOptions options = {});
   ~Queue() override;  // close() with a 1 s deadline
+  // Errors: kClosed; kBusy ("queue full") when full under WhenFull::kFail.
+  // A destination's error does not come back here (see on_error).
   Status write(const EventPtr& event) override;
   // Stops accepting events, waits until what is queued has been written or
   // `deadline` passes, then closes the destination. Never deadlocks on a

@@ -1,4 +1,7 @@
 // txjournal: the kinds of records in a journal (see docs/format.md).
+//
+// Thread rules: plain values, no shared state: any thread; a value is
+// written by one thread at a time, as any C++ value. Nothing here fails.
 #ifndef TXJOURNAL_RECORD_TYPE_H_
 #define TXJOURNAL_RECORD_TYPE_H_
 

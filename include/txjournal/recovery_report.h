@@ -1,4 +1,7 @@
 // txjournal: what opening a journal found and repaired.
+//
+// Thread rules: plain values, no shared state: any thread; a value is
+// written by one thread at a time, as any C++ value. Nothing here fails.
 #ifndef TXJOURNAL_RECOVERY_REPORT_H_
 #define TXJOURNAL_RECOVERY_REPORT_H_
 

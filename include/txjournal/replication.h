@@ -30,6 +30,11 @@
 //
 // Built only when libnats is found (meson feature 'nats'); otherwise open()
 // returns kNotSupported.
+//
+// Thread rules: run() (and the Mirror's apply_available()) is called by one
+// thread at a time per object; stop it from any thread through its
+// stop_token. Replicator::stats() may be called from any thread while run()
+// works. A Replicator or Mirror must be destroyed before its Journal.
 #ifndef TXJOURNAL_REPLICATION_H_
 #define TXJOURNAL_REPLICATION_H_
 
@@ -103,6 +108,8 @@ class TXJ_EXPORT Mirror {
   // one this mirror follows; kCorruption on a gap in offsets.
   virtual Status run(std::stop_token stop) = 0;
   // Applies what the stream holds now; returns how many transactions.
+  // Errors: as run() (without kCancelled), and those of connecting to the
+  // server (kIOError, kTimedOut) and of the offset store.
   virtual Result<std::uint64_t> apply_available() = 0;
 };
 

@@ -1,4 +1,9 @@
 // txjournal: retrying sinks and their strategies.
+//
+// Thread rules: RetryingSink follows sink.h (every call, any thread); a
+// RetryStrategy may be called from several threads (every implementation
+// here is thread-safe, and one given to several sinks or consumers must be).
+// No strategy call returns an error.
 #ifndef TXJOURNAL_RETRY_H_
 #define TXJOURNAL_RETRY_H_
 

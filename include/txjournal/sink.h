@@ -5,10 +5,11 @@
 // destination, a RetryingSink retries a failing one, a FilterSink drops what
 // a matcher rejects, a Channel hands events to a reader, a TimeoutSink bounds
 // how long a write may take. A Publisher (publisher.h) feeds a sink chain
-// from the journal, at least once across restarts.
+// from the journal, at least once across restarts (consumer.h).
 //
-// Every sink is safe to use from several threads. A closed sink returns
-// kClosed from write(); close() on a closed sink returns OK (idempotent).
+// Thread rules: every sink is safe to use from several threads; each call
+// of every sink may be made from any thread. A closed sink returns kClosed
+// from write(); close() on a closed sink returns OK (idempotent).
 #ifndef TXJOURNAL_SINK_H_
 #define TXJOURNAL_SINK_H_
 
@@ -45,7 +46,10 @@ class TXJ_EXPORT Sink {
   // reports.
   virtual Status write(const EventPtr& event) = 0;
   // Stops accepting events and releases what the sink holds. Idempotent.
+  // Errors: those of closing its destinations (a sink that wraps others
+  // closes them).
   virtual Status close() = 0;
+  // The counters so far. No error.
   virtual SinkMetrics metrics() const = 0;
 };
 

@@ -1,5 +1,6 @@
 // txjournal: small sinks: Broadcaster, FilterSink, Channel, TimeoutSink.
-// See sink.h for the rules every sink follows.
+// Thread rules and errors: those of sink.h (every call, any thread),
+// with what each class adds below.
 #ifndef TXJOURNAL_SINKS_H_
 #define TXJOURNAL_SINKS_H_
 

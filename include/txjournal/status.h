@@ -2,6 +2,11 @@
 //
 // Every fallible call returns a Status or a Result<T>. Both are
 // [[nodiscard]]. No exception crosses the public API.
+//
+// Thread rules: plain values, no shared state: any thread; a value is
+// written by one thread at a time, as any C++ value. Nothing here fails
+// (value() on an error Result is a programming error, checked by an
+// assertion).
 #ifndef TXJOURNAL_STATUS_H_
 #define TXJOURNAL_STATUS_H_
 

@@ -5,6 +5,8 @@
 // event record carries its topic's name, so a journal describes itself: the
 // tools need nothing but the segment files. The catalog mirrors what the
 // journal holds per topic, and is rebuilt from the journal when lost.
+//
+// Thread rules: TopicInfo is a plain value (any thread).
 #ifndef TXJOURNAL_TOPIC_H_
 #define TXJOURNAL_TOPIC_H_
 

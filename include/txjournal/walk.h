@@ -14,6 +14,10 @@
 // A journal being written: the walk reads what is there when it gets there
 // and stops at the first position that is not (yet) a complete record; that
 // position is damage only if the writer had already synced past it.
+//
+// Thread rules: WalkJournal may run on any thread, any number at once,
+// beside a thread or process writing the journal; `visit` and `on_start`
+// are called on the calling thread.
 #ifndef TXJOURNAL_WALK_H_
 #define TXJOURNAL_WALK_H_
 

@@ -150,7 +150,7 @@ Result<std::vector<TopicInfo>> Journal::topics() {
     if (!t.ok()) return t.status();
     stats = std::move(t).value();
   } else {
-    auto cur = internal::ReadAllEvents(j, 0);
+    auto cur = internal::ReadAllTopics(j, 0);
     if (!cur.ok()) return cur.status();
     for (;;) {
       auto e = cur->Next();

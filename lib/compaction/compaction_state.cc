@@ -74,7 +74,7 @@ void CompactionState::Track(std::uint64_t upto, std::map<std::string, TopicStats
       auto off = CatalogTopicsOffset(j_);
       if (off.ok()) from = *off;
     }
-    auto c = ReadAllEvents(j_, from);
+    auto c = ReadAllTopics(j_, from);
     if (!c.ok()) return;
     topic_cursor_.emplace(std::move(c).value());
     topic_pending_.reset();

@@ -1,4 +1,4 @@
-// The journal's side of compaction's door (door/compaction_door.h).
+// The journal's side of compaction's door (door/compaction/compaction_door.h).
 #include "compaction_door.h"
 
 #include "cursor_impl.h"
@@ -38,7 +38,7 @@ Result<CommittedEvents> ReadTopic(JournalState& j, std::uint64_t offset, const s
   return CommittedEvents(std::move(cur).value());
 }
 
-Result<CommittedEvents> ReadAllEvents(JournalState& j, std::uint64_t offset) {
+Result<CommittedEvents> ReadAllTopics(JournalState& j, std::uint64_t offset) {
   auto cur = CursorImpl::OpenInternal(&j, offset);
   if (!cur.ok()) return cur.status();
   return CommittedEvents(std::move(cur).value());

@@ -16,6 +16,25 @@
 
 namespace txj::internal {
 
+namespace {
+
+// The fields ManifestData and the on-disk format::Manifest share, copied
+// either way: one list for reading and writing the manifest.
+template <typename From, typename To>
+void CopyManifestFields(const From& from, To* to) {
+  std::memcpy(to->journal_id, from.journal_id, sizeof to->journal_id);
+  to->segment_size = from.segment_size;
+  to->epoch = from.epoch;
+  to->created_ns = from.created_ns;
+  to->first_lsn = from.first_lsn;
+  to->first_offset = from.first_offset;
+  to->retention_offset = from.retention_offset;
+  to->flags = from.flags;
+  to->last_txn_id_before = from.last_txn_id_before;
+}
+
+}  // namespace
+
 std::uint64_t ManifestData::salt() const { return Hash64(journal_id, sizeof journal_id, 0x74786a); }
 
 std::string ManifestData::id_hex() const {
@@ -66,15 +85,7 @@ Status ReadManifest(FileSystem& fs, const std::string& dir, ManifestData* out) {
       m.segment_size % 4096 != 0) {
     return Status::Corruption(path + ": invalid segment size " + std::to_string(m.segment_size));
   }
-  std::memcpy(out->journal_id, m.journal_id, 16);
-  out->segment_size = m.segment_size;
-  out->epoch = m.epoch;
-  out->created_ns = m.created_ns;
-  out->first_lsn = m.first_lsn;
-  out->first_offset = m.first_offset;
-  out->retention_offset = m.retention_offset;
-  out->flags = m.flags;
-  out->last_txn_id_before = m.last_txn_id_before;
+  CopyManifestFields(m, out);
   return Status::OK();
 }
 
@@ -83,15 +94,7 @@ Status WriteManifest(FileSystem& fs, const std::string& dir, const ManifestData&
   std::memset(&m, 0, sizeof m);
   std::memcpy(m.magic, format::kManifestMagic, 8);
   m.format_version = kFormatVersion;
-  std::memcpy(m.journal_id, d.journal_id, 16);
-  m.segment_size = d.segment_size;
-  m.epoch = d.epoch;
-  m.created_ns = d.created_ns;
-  m.first_lsn = d.first_lsn;
-  m.first_offset = d.first_offset;
-  m.retention_offset = d.retention_offset;
-  m.flags = d.flags;
-  m.last_txn_id_before = d.last_txn_id_before;
+  CopyManifestFields(d, &m);
   m.checksum = Hash64(&m, offsetof(format::Manifest, checksum));
   std::string path = JoinPath(dir, format::kManifestName);
   std::string tmp = path + format::kTempSuffix;

@@ -139,21 +139,27 @@ Status Segment::Sync() {
   return CheckMapping();
 }
 
-namespace {
-
-// The header page of a new segment at `base_lsn`.
-std::vector<std::uint8_t> HeaderPage(const ManifestData& m, std::uint64_t base_lsn) {
-  std::vector<std::uint8_t> page(format::kSegmentHeaderSize, 0);
+format::SegmentHeader MakeSegmentHeader(const std::uint8_t journal_id[16], std::uint64_t base_lsn,
+                                        std::uint64_t segment_size, std::uint64_t created_ns) {
   format::SegmentHeader h;
   std::memset(&h, 0, sizeof h);
   std::memcpy(h.magic, format::kSegmentMagic, 8);
   h.format_version = kFormatVersion;
   h.header_size = format::kSegmentHeaderSize;
-  std::memcpy(h.journal_id, m.journal_id, 16);
+  std::memcpy(h.journal_id, journal_id, 16);
   h.base_lsn = base_lsn;
-  h.segment_size = m.segment_size;
-  h.created_ns = NowNanos();
+  h.segment_size = segment_size;
+  h.created_ns = created_ns;
   h.checksum = Hash64(&h, offsetof(format::SegmentHeader, checksum));
+  return h;
+}
+
+namespace {
+
+// The header page of a new segment at `base_lsn`.
+std::vector<std::uint8_t> HeaderPage(const ManifestData& m, std::uint64_t base_lsn) {
+  std::vector<std::uint8_t> page(format::kSegmentHeaderSize, 0);
+  const format::SegmentHeader h = MakeSegmentHeader(m.journal_id, base_lsn, m.segment_size, NowNanos());
   std::memcpy(page.data(), &h, sizeof h);
   return page;
 }

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "format.h"
 #include "manifest.h"
 #include "mapping_guard.h"
 #include "txjournal/file_system.h"
@@ -20,6 +21,12 @@ namespace txj::internal {
 std::string SegmentFileName(std::uint64_t base_lsn);
 // True if `name` is exactly a segment file name; stores its base LSN.
 bool ParseSegmentFileName(const std::string& name, std::uint64_t* base_lsn);
+
+// The header of a segment of journal `journal_id` starting at `base_lsn`,
+// with its checksum: what Segment::Create writes (and what a test or fuzz
+// harness that builds segment files by hand should write).
+format::SegmentHeader MakeSegmentHeader(const std::uint8_t journal_id[16], std::uint64_t base_lsn,
+                                        std::uint64_t segment_size, std::uint64_t created_ns);
 
 class Segment {
  public:

@@ -1,6 +1,6 @@
 #include "hash.h"
 
-#include "txjournal/compactor.h"
+#include "txjournal/snapshot.h"
 
 namespace txj {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "txjournal/compactor.h"
+#include "txjournal/snapshot.h"
 #include "txjournal/file_system.h"
 #include "txjournal/status.h"
 

@@ -6,7 +6,7 @@
 // commits durable, publishing a mark and reclaiming the segments it
 // covers). Compaction holds the journal's state only as this opaque handle
 // (`JournalState&`) and sees no header of the journal but the ones in this
-// folder (lib/journal/door/): its build is given no other.
+// folder (lib/journal/door/compaction/): its build is given no other.
 //
 // Every call may be made from any thread unless it says otherwise; `j` must
 // be the state of a Journal that is not yet destroyed.
@@ -82,7 +82,7 @@ Result<CommittedEvents> ReadTopic(JournalState& j, std::uint64_t offset, const s
 // Every committed event from `offset` on, ignoring compaction marks (what
 // was compacted away is skipped silently). Errors: those of opening a
 // cursor.
-Result<CommittedEvents> ReadAllEvents(JournalState& j, std::uint64_t offset);
+Result<CommittedEvents> ReadAllTopics(JournalState& j, std::uint64_t offset);
 // The offset after the last committed event visible now.
 std::uint64_t CommittedEnd(const JournalState& j);
 // The offset below which `topic`'s history may have been compacted away
