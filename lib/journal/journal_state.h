@@ -169,7 +169,12 @@ struct JournalState {
   // marker's running hash and the transaction's recomputed.
   // REQUIRES: freeze_mu held; stage_lsn not on a page boundary.
   void MoveStagedPastGap();
-  // Room kept at a segment's end for moving past a gap.
+  // After a durable commit: when no transaction fits in the rest of the
+  // segment any more and the next segment is ready, ends it now, so its end
+  // marker goes out with the commit, before the sync.
+  void EndSegmentIfFull();
+  // Room a writer keeps at a segment's end besides the reserve, so that
+  // what it staged still fits after moving past a gap (less than a page).
   std::uint64_t gap_reserve() const { return gaps ? format::kPageSize : 0; }
   static constexpr std::size_t kStageSize = 1 << 20;
   // Writes what is staged to the active segment. A failed write fails the

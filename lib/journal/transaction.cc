@@ -105,7 +105,13 @@ Result<CommitInfo> TxnTree::CommitTop() {
   j->next_offset += count;
   // Format 1 pads every durable commit's page; with gaps, the next write
   // skips what a sync covered instead (Flush).
-  if (j->options.durability == Durability::kCommit && j->options.pad_commits_to_page && !j->gaps) j->PadToPage();
+  if (j->options.durability == Durability::kCommit && j->options.pad_commits_to_page) {
+    if (j->gaps) {
+      j->EndSegmentIfFull();
+    } else {
+      j->PadToPage();
+    }
+  }
   if (Status f = j->Flush(); !f.ok()) {
     Release();
     return f;

@@ -53,8 +53,8 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   for (std::size_t i = 0; i < nparts; ++i) len += parts[i].size;
   if (len > max_record_size()) return RecordTooLarge(len);
   const std::uint64_t size = format::AlignUp(len);
-  // The reserve holds the end markers; past a gap they still fit, as the
-  // writer keeps another page free for moving past one.
+  // The reserve holds the end markers; they still fit after the stage moved
+  // past a gap, as the room for that move is kept too.
   if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve + gap_reserve()) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
@@ -161,6 +161,19 @@ Status JournalState::Flush() {
     stage_running = txn_running ? *txn_running : 0;
   }
   return Status::OK();
+}
+
+void JournalState::EndSegmentIfFull() {
+  const std::uint64_t smallest = format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
+  // The next transaction starts past this page once the commit's sync began.
+  if (format::PageUp(pos) + smallest + kTailReserve + gap_reserve() <= active->end()) return;
+  {
+    // Only when the next segment is ready: a commit does not wait for it,
+    // and a failed preparation is left for the next append to report.
+    std::lock_guard<std::mutex> lock(bg_mu);
+    if (!prepared || !prepare_error.ok()) return;
+  }
+  (void)Roll();  // if it fails, the next append rolls  // if it fails, the next append rolls
 }
 
 void JournalState::MoveStagedPastGap() {
