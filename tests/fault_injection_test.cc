@@ -315,7 +315,10 @@ TEST_CASE_FIXTURE(FaultyJournal, "no space for the next segment is a clear error
     REQUIRE(!no_space.ok());
     CHECK(no_space.code() == Code::kNoSpace);
     CHECK(no_space.message().find("reserve") != std::string::npos);
-    CHECK(committed == 3);
+    // Each transaction starts a page (the commit before it was synced) and
+    // takes 5 of its 16 pages; the third's event would reach into the page
+    // a durable writer keeps free at a segment's end, for moving past a gap.
+    CHECK(committed == 2);
     // While the disk stays full, a transaction that needs a new segment
     // fails the same way and nothing is half-written.
     {

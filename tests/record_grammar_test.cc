@@ -95,6 +95,8 @@ class Forger {
     fmt::RecordHeader h{};
     h.length = static_cast<std::uint32_t>(fmt::kRecordHeaderSize + body.size());
     h.type = type;
+    h.flags = next_flags_;
+    next_flags_ = 0;
     h.depth = depth;
     h.txn_id = txn;
     h.sub_id = sub;
@@ -143,6 +145,17 @@ class Forger {
     return Add(static_cast<std::uint8_t>(RecordType::kCommit), txn, 0, 0, Bytes(b));
   }
 
+  // Leaves the rest of the page unwritten (a gap): the next record starts
+  // at the next page boundary, flagged kFlagFollowsGap when `flag`.
+  void SkipToPage(bool flag) {
+    const std::uint64_t skip = fmt::PageUp(end_lsn_) - end_lsn_;
+    end_lsn_ += skip;
+    end_offset_ += skip;
+    next_flags_ = flag ? fmt::kFlagFollowsGap : 0;
+  }
+  // The next record gets `flags` (once).
+  void SetNextFlags(std::uint8_t flags) { next_flags_ = flags; }
+
   template <typename T>
   static std::string Bytes(const T& v) {
     return std::string(reinterpret_cast<const char*>(&v), sizeof v);
@@ -156,6 +169,7 @@ class Forger {
   std::uint64_t salt_ = 0, last_txn_ = 0;
   std::uint32_t epoch_ = 0;
   std::uint64_t running_ = fmt::kRunningHashInit, records_ = 0;
+  std::uint8_t next_flags_ = 0;
 };
 
 // Opens the forged journal: must be corruption naming the file and the
@@ -253,6 +267,57 @@ TEST_CASE("a complete forged transaction with a later id is accepted, so the che
   REQUIRE(e->has_value());
   CHECK((*e)->payload == "p");
   CHECK((*e)->txn_id == t);
+}
+
+TEST_CASE("a transaction after a gap is read when its first record starts the next page flagged as following a gap") {
+  // Format 2: a durable writer skips the rest of a page a sync covered.
+  Forger f;
+  f.SkipToPage(/*flag=*/true);
+  const std::uint64_t t = f.BeginNext();
+  f.Event(t);
+  f.Commit(t, 6, 1);
+  auto j = test::RequireOk(Journal::open(f.dir(), test::SmallOptions(Durability::kCommit)));
+  CHECK((*j)->recovery_report().repairs.empty());
+  CHECK((*j)->next_offset() == 7);
+  auto c = test::RequireOk((*j)->open_cursor(6, Filter::all()));
+  auto e = test::RequireOk(c->next());
+  REQUIRE(e->has_value());
+  CHECK((*e)->txn_id == t);
+  TXJ_CHECK_OK((*j)->close());
+  auto walk = test::RequireOk(WalkJournal(f.dir()));
+  CHECK(!walk->damaged());
+}
+
+TEST_CASE("without the gap flag, or with bytes in the gap, what follows a gap is a crash tail and is cut") {
+  for (int variant = 0; variant < 2; ++variant) {
+    CAPTURE(variant);
+    Forger f;
+    const std::uint64_t gap_at = f.next_offset();
+    f.SkipToPage(/*flag=*/variant == 1);
+    const std::uint64_t t = f.BeginNext();
+    f.Event(t);
+    f.Commit(t, 6, 1);
+    if (variant == 1) {  // a stray byte inside the gap (past where a header would be)
+      std::fstream out(f.file(), std::ios::in | std::ios::out | std::ios::binary);
+      out.seekp(static_cast<std::streamoff>(fmt::PageUp(gap_at) - 1));
+      out.put('\x01');
+    }
+    auto j = test::RequireOk(Journal::open(f.dir(), test::SmallOptions(Durability::kCommit)));
+    INFO((*j)->recovery_report().ToString());
+    REQUIRE((*j)->recovery_report().repairs.size() == 1);
+    CHECK((*j)->recovery_report().repairs[0].file_offset == gap_at);
+    CHECK((*j)->next_offset() == 6);
+  }
+}
+
+TEST_CASE("a record flagged as following a gap that does not start a page is corruption naming file and offset") {
+  Forger f;
+  const std::uint64_t t = f.BeginNext();
+  f.SetNextFlags(fmt::kFlagFollowsGap);
+  const auto at = f.Event(t);
+  REQUIRE(at % fmt::kPageSize != 0);
+  f.Commit(t, 6, 1);
+  ExpectRefused(f, at, "a gap flag inside a page");
 }
 
 TEST_CASE("records of an older writer session after newer ones are stale bytes, cut as a crash tail, never read") {

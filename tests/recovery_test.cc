@@ -812,6 +812,47 @@ TEST_CASE("a segment of another format version is not-supported") {
   CHECK(Journal::open(dir.path(), Opts()).status().code() == Code::kNotSupported);
 }
 
+TEST_CASE("a format 1 journal reads as before, and a writer's open upgrades its manifest to the current format") {
+  TempDir dir;
+  FillSegments(dir.path(), 2);
+  std::vector<std::string> want;
+  {
+    auto j = test::OpenOrDie(dir.path(), ReadOnly());
+    want = Payloads(*j);
+  }
+  // What a format 1 writer left: the manifest and every segment header say 1
+  // (format 2 only adds gaps, which such a journal never holds).
+  format::Manifest m = ReadManifestBytes(dir.path());
+  m.format_version = 1;
+  WriteManifestBytes(dir.path(), m, true);
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    if (e.path().extension() != ".seg") continue;
+    std::string b = ReadFile(e.path().string());
+    format::SegmentHeader h;
+    std::memcpy(&h, b.data(), sizeof h);
+    h.format_version = 1;
+    h.checksum = internal::Hash64(&h, offsetof(format::SegmentHeader, checksum));
+    WriteAt(e.path().string(), 0, std::string(reinterpret_cast<const char*>(&h), sizeof h));
+  }
+  {
+    auto ro = test::OpenOrDie(dir.path(), ReadOnly());
+    CHECK(Payloads(*ro) == want);
+  }
+  CHECK(ReadManifestBytes(dir.path()).format_version == 1);  // a reader changes nothing
+  {
+    Options o = Opts();
+    o.durability = Durability::kCommit;
+    auto j = test::OpenOrDie(dir.path(), o);
+    CHECK(Payloads(*j) == want);
+    for (int i = 0; i < 3; ++i) test::CommitOne(*j, "t", "e", "after upgrade " + std::to_string(i));
+    want = Payloads(*j);
+    TXJ_CHECK_OK(j->close());
+  }
+  CHECK(ReadManifestBytes(dir.path()).format_version == kFormatVersion);
+  auto j = test::OpenOrDie(dir.path(), ReadOnly());
+  CHECK(Payloads(*j) == want);
+}
+
 // ---------------------------------------------------------------------------
 // The catalog
 

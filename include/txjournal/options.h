@@ -48,14 +48,15 @@ struct Options {
   // 64 KiB.
   std::uint64_t segment_size = 64ull << 20;
   Durability durability = Durability::kCommit;
-  // Under kCommit: each commit ends its page with a padding record, so no
-  // later write touches a page that holds an acknowledged commit. A device
-  // that garbles a page being rewritten when the power goes then cannot
-  // take acknowledged commits with it (docs/durability.md, "Power loss").
-  // Costs up to 4 KiB of file space per commit (as SQLite's WAL, whose
-  // frames are whole pages), not more writes. Turn it off only for devices
-  // that keep a rewritten sector's old content until the new one is whole
-  // ("powersafe overwrite").
+  // Under kCommit: no write touches a page that holds an acknowledged
+  // commit. A device that garbles a page being rewritten when the power goes
+  // then cannot take acknowledged commits with it (docs/durability.md,
+  // "Power loss"). A write into a page that a sync has begun to cover skips
+  // to the next page instead (a gap, docs/format.md), so the commits made
+  // between two syncs share pages; costs up to 4 KiB of file space per sync
+  // (as SQLite's WAL, whose frames are whole pages), not more writes. Turn
+  // it off only for devices that keep a rewritten sector's old content until
+  // the new one is whole ("powersafe overwrite").
   bool pad_commits_to_page = true;
   // Interval of the background sync under Durability::kPeriodic. Positive
   // (kInvalidArgument otherwise).

@@ -149,6 +149,33 @@ struct JournalState {
   bool staging = false;
   std::vector<std::uint8_t> stage;  // kStageSize bytes once open makes a staging writer (none for readers)
   std::uint64_t stage_lsn = 0;  // LSN of stage[0]; the stage holds [stage_lsn, pos)
+  // ---- gaps (format 2; staging with commit padding on): a page that a
+  // sync has begun to cover is never written again. The next write starts
+  // at the next page boundary, past a gap (docs/format.md "Gaps"), instead
+  // of every commit padding its own page: commits between two syncs share
+  // their pages. ----
+  bool gaps = false;
+  std::mutex freeze_mu;           // orders Flush's writes and the freeze before a sync
+  std::uint64_t written_end = 0;  // with freeze_mu: the file holds what was staged below it
+  std::uint64_t frozen_end = 0;   // with freeze_mu: a sync began with the file written up to it
+  // The open transaction's running hash at stage_lsn, and where it keeps
+  // its running hash and its begin marker's LSN (null outside one): what
+  // MoveStagedPastGap recomputes.
+  std::uint64_t stage_running = 0;
+  std::uint64_t* txn_running = nullptr;
+  std::uint64_t* txn_begin_lsn = nullptr;
+  // Moves the staged records to the next page boundary: new LSNs and
+  // checksums, the first one flagged kFlagFollowsGap, a staged commit
+  // marker's running hash and the transaction's recomputed.
+  // REQUIRES: freeze_mu held; stage_lsn not on a page boundary.
+  void MoveStagedPastGap();
+  // After a durable commit: when no transaction fits in the rest of the
+  // segment any more and the next segment is ready, ends it now, so its end
+  // marker goes out with the commit, before the sync.
+  void EndSegmentIfFull();
+  // Room a writer keeps at a segment's end besides the reserve, so that
+  // what it staged still fits after moving past a gap (less than a page).
+  std::uint64_t gap_reserve() const { return gaps ? format::kPageSize : 0; }
   static constexpr std::size_t kStageSize = 1 << 20;
   // Writes what is staged to the active segment. A failed write fails the
   // journal closed (what reached the file is unknown).

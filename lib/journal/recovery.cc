@@ -368,6 +368,9 @@ Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
   s.active = tail_seg;
   s.pos = t.end_lsn;
   s.stage_lsn = s.pos;
+  // What is there may hold acknowledged commits (and is synced below): the
+  // first write goes past the tail's page (Flush).
+  s.written_end = s.frozen_end = s.pos;
   // What the scan read may still be only in the page cache (the writer died,
   // the machine did not): make it durable before building on it.
   for (const auto& seg : segs.All()) {
@@ -398,7 +401,8 @@ Status RollBackOpenTransaction(JournalState& s, const TailScan& t) {
   TXJ_RETURN_IF_ERROR(s.Append(RecordType::kRollback, 0, 0, t.open_txn_id, 0, &part, 1, true, &lsn, &sum));
   TXJ_RETURN_IF_ERROR(s.Flush());
   TXJ_RETURN_IF_ERROR(s.active->Sync());
-  s.last_boundary = Boundary{s.pos, s.next_offset, t.last_txn_id, s.epoch, lsn, sum};
+  // Flush may have moved the marker past a gap.
+  s.last_boundary = Boundary{s.pos, s.next_offset, t.last_txn_id, s.epoch, s.last_record_lsn, s.last_record_checksum};
   return Status::OK();
 }
 

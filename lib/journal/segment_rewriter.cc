@@ -8,6 +8,7 @@
 
 #include "checksum.h"
 #include "manifest.h"
+#include "log_reader.h"
 #include "record.h"
 
 namespace txj::internal {
@@ -38,8 +39,11 @@ struct Padding {
 
 std::string PaddingBytes(const Padding& p, std::uint64_t salt, std::uint64_t* checksum) {
   std::string b(format::kPaddingCheckedSize, '\0');
+  // A padding that starts a page may stand where a gap ended: it keeps the
+  // flag that lets readers cross it (harmless where there was none).
+  const std::uint8_t flags = p.lsn % format::kPageSize == 0 ? format::kFlagFollowsGap : 0;
   format::RecordHeader h{0, static_cast<std::uint32_t>(p.end - p.lsn), static_cast<std::uint8_t>(RecordType::kPadding),
-                         0, p.depth, p.txn_id, p.sub_id, p.epoch};
+                         flags, p.depth, p.txn_id, p.sub_id, p.epoch};
   format::PaddingBody body{p.skipped, p.last_txn_id};
   std::memcpy(b.data(), &h, sizeof h);
   std::memcpy(b.data() + sizeof h, &body, sizeof body);
@@ -90,7 +94,14 @@ Status Rewriter::ReadRecords() {
   for (std::uint64_t lsn = seg_->first_record_lsn(); lsn < seg_->end();) {
     RecordView v;
     DecodeError e = DecodeRecord(seg_->at(lsn), seg_->end() - lsn, lsn, salt_, &v);
-    if (e == DecodeError::kZero) break;
+    if (MayBeGap(lsn, e)) {
+      if (const std::uint64_t q = GapEnd(*seg_, lsn, salt_, seg_->end(), &v); q != 0) {
+        lsn = q;
+        e = DecodeError::kNone;
+      } else if (e == DecodeError::kZero) {
+        break;
+      }
+    }
     if (e != DecodeError::kNone) {
       return Status::Corruption("cannot compact " + seg_->path() + ": " + std::string(DecodeErrorName(e)) +
                                 " at byte " + std::to_string(seg_->file_offset(lsn)));

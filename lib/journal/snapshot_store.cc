@@ -142,7 +142,7 @@ Result<StoredSnapshot> SnapshotStore::Read(const std::string& file) const {
   StoredSnapshot s;
   std::uint64_t state_len = 0;
   if (!r.Int(&fv)) return Status::Corruption(file + ": truncated snapshot header");
-  if (fv != kFormatVersion) return Status::NotSupported(file + ": snapshot format version " + std::to_string(fv));
+  if (fv < format::kOldestFormatVersion || fv > kFormatVersion) return Status::NotSupported(file + ": snapshot format version " + std::to_string(fv));
   if (!r.Str(&s.info.topic, 4096) || !r.Str(&s.info.compactor, 4096) || !r.Int(&s.info.compactor_version) ||
       !r.Int(&s.info.covered_offset) || !r.Int(&s.info.events_folded) || !r.Int(&state_len) ||
       state_len != r.in.size()) {

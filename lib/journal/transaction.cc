@@ -22,11 +22,20 @@ Result<std::shared_ptr<TxnTree>> TxnTree::Start(JournalState* j) {
   t->timestamp_ns = NowNanos();
   format::BeginBody body{t->timestamp_ns};
   JournalState::Part part{&body, sizeof body};
-  TXJ_RETURN_IF_ERROR(t->Write(RecordType::kBegin, 0, 0, 0, &part, 1, false, &t->begin_lsn));
+  // Flush may move what is staged past a gap: it recomputes these.
+  j->stage_running = format::kRunningHashInit;
+  j->txn_running = &t->running;
+  j->txn_begin_lsn = &t->begin_lsn;
+  Status s = t->Write(RecordType::kBegin, 0, 0, 0, &part, 1, false, &t->begin_lsn);
   // The begin marker reaches the file now (staging keeps the rest until the
   // transaction ends): a crash before the end leaves it open at the tail,
   // rolled back by the next writer, so its id is never handed out again.
-  TXJ_RETURN_IF_ERROR(j->Flush());
+  if (s.ok()) s = j->Flush();
+  if (!s.ok()) {
+    j->txn_running = nullptr;
+    j->txn_begin_lsn = nullptr;
+    return s;
+  }
   j->next_txn_id++;
   return t;
 }
@@ -49,6 +58,8 @@ Status TxnTree::Write(RecordType type, std::uint8_t flags, std::uint16_t depth, 
 }
 
 void TxnTree::Release() {
+  j->txn_running = nullptr;
+  j->txn_begin_lsn = nullptr;
   std::lock_guard<std::mutex> lock(j->txn_mu);
   j->txn_active = false;
   j->txn_cv.notify_one();
@@ -72,6 +83,7 @@ Status TxnTree::RollbackAll() {
   Status s = Write(RecordType::kRollback, 0, 0, 0, &part, 1, true, &lsn);
   if (s.ok()) s = j->Flush();
   if (s.ok()) {
+    lsn = j->last_record_lsn;  // moved past a gap by Flush, perhaps
     j->NoteBoundary(Boundary{j->pos, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum},
                     begin_lsn, j->next_offset);
   }
@@ -91,11 +103,20 @@ Result<CommitInfo> TxnTree::CommitTop() {
   TXJ_RETURN_IF_ERROR(Write(RecordType::kCommit, 0, 0, 0, &part, 1, false, &lsn));
   ended = true;
   j->next_offset += count;
-  if (j->options.durability == Durability::kCommit && j->options.pad_commits_to_page) j->PadToPage();
+  // Format 1 pads every durable commit's page; with gaps, the next write
+  // skips what a sync covered instead (Flush).
+  if (j->options.durability == Durability::kCommit && j->options.pad_commits_to_page) {
+    if (j->gaps) {
+      j->EndSegmentIfFull();
+    } else {
+      j->PadToPage();
+    }
+  }
   if (Status f = j->Flush(); !f.ok()) {
     Release();
     return f;
   }
+  lsn = j->last_record_lsn;  // moved past a gap by Flush, perhaps
   const std::uint64_t end = j->pos;
   if (j->staging) j->ZeroAhead(end - begin_lsn);
   j->NoteBoundary(Boundary{end, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum}, begin_lsn, first);

@@ -53,7 +53,9 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   for (std::size_t i = 0; i < nparts; ++i) len += parts[i].size;
   if (len > max_record_size()) return RecordTooLarge(len);
   const std::uint64_t size = format::AlignUp(len);
-  if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve) > active->end()) {
+  // The reserve holds the end markers; they still fit after the stage moved
+  // past a gap, as the room for that move is kept too.
+  if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve + gap_reserve()) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
   if (staging) {
@@ -137,13 +139,74 @@ void JournalState::PadToPage() {
 
 Status JournalState::Flush() {
   if (!staging || pos == stage_lsn) return Status::OK();
+  std::unique_lock<std::mutex> freeze;
+  if (gaps) {
+    freeze = std::unique_lock<std::mutex>(freeze_mu);
+    // The page at stage_lsn holds bytes a sync has begun to cover: go on at
+    // the next page (the reserve at the segment's end keeps room for it;
+    // without the room, as in a tail left by a format 1 writer, in place).
+    if (stage_lsn % format::kPageSize != 0 && frozen_end > format::PageDown(stage_lsn) &&
+        format::PageUp(stage_lsn) + (pos - stage_lsn) + kSegmentEndSize <= active->end()) {
+      MoveStagedPastGap();
+    }
+  }
   const std::uint64_t n = pos - stage_lsn;
   if (int e = fs->PWrite(active->fd(), stage.data(), n, active->file_offset(stage_lsn))) {
     return FailClosed(Status::FromErrno(e, "write " + std::to_string(n) + " bytes to " + active->path() + " at byte " +
                                                std::to_string(active->file_offset(stage_lsn))));
   }
   stage_lsn = pos;
+  if (gaps) {
+    written_end = pos;
+    stage_running = txn_running ? *txn_running : 0;
+  }
   return Status::OK();
+}
+
+void JournalState::EndSegmentIfFull() {
+  const std::uint64_t smallest = format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
+  // The next transaction starts past this page once the commit's sync began.
+  if (format::PageUp(pos) + smallest + kTailReserve + gap_reserve() <= active->end()) return;
+  {
+    // Only when the next segment is ready: a commit does not wait for it,
+    // and a failed preparation is left for the next append to report.
+    std::lock_guard<std::mutex> lock(bg_mu);
+    if (!prepared || !prepare_error.ok()) return;
+  }
+  (void)Roll();  // if it fails, the next append rolls  // if it fails, the next append rolls
+}
+
+void JournalState::MoveStagedPastGap() {
+  const std::uint64_t to = format::PageUp(stage_lsn);
+  const std::uint64_t d = to - stage_lsn;
+  std::uint64_t running = stage_running;
+  for (std::uint64_t at = stage_lsn; at < pos;) {
+    std::uint8_t* p = stage.data() + (at - stage_lsn);
+    format::RecordHeader h;
+    std::memcpy(&h, p, sizeof h);
+    const auto type = static_cast<RecordType>(h.type);
+    if (at == stage_lsn) h.flags |= format::kFlagFollowsGap;
+    std::memcpy(p, &h, sizeof h);
+    if (type == RecordType::kCommit) {  // its running hash covers the records before it, moved too
+      format::CommitBody b;
+      std::memcpy(&b, p + sizeof h, sizeof b);
+      b.running_hash = running;
+      std::memcpy(p + sizeof h, &b, sizeof b);
+    }
+    const std::uint32_t checked = type == RecordType::kPadding ? format::kPaddingCheckedSize : h.length;
+    const std::uint64_t c = RecordChecksum(p, checked, salt, at + d);
+    std::memcpy(p, &c, sizeof c);
+    if (at == last_record_lsn) last_record_checksum = c;
+    if (type == RecordType::kBegin && txn_begin_lsn) *txn_begin_lsn = at + d;
+    if (type != RecordType::kCommit && type != RecordType::kRollback && type != RecordType::kSegmentEnd) {
+      running = format::RunningHashStep(running, c);
+    }
+    at += format::AlignUp(h.length);
+  }
+  if (txn_running) *txn_running = running;
+  if (last_record_lsn >= stage_lsn) last_record_lsn += d;
+  pos += d;
+  stage_lsn = to;
 }
 
 void JournalState::ZeroAhead(std::uint64_t txn_bytes) {
@@ -340,6 +403,12 @@ Status JournalState::SyncTo(std::uint64_t target, bool commit) {
     const Boundary b = last_boundary;
     std::vector<std::shared_ptr<Segment>> segs = unsynced;
     lock.unlock();
+    if (gaps) {
+      // From here on, no write touches a page this sync may make hold an
+      // acknowledged commit (Flush moves past it).
+      std::lock_guard<std::mutex> freeze(freeze_mu);
+      frozen_end = std::max(frozen_end, written_end);
+    }
     Status s;
     for (const auto& seg : segs) {
       if (seg->base() >= t) continue;

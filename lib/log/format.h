@@ -98,6 +98,17 @@ inline constexpr std::uint8_t kFlagHasKey = 1;
 // On a commit marker: the transaction was rewritten by compaction; its
 // record_count and running_hash cover the records as they are now.
 inline constexpr std::uint8_t kFlagRewritten = 2;
+// Format 2, on any record that starts on a page boundary: the space from the
+// end of the record before it to this boundary may be a gap, never written
+// (the writer skipped the rest of a page an earlier sync had made durable).
+// Readers strip it before the type's own flag checks (docs/format.md "Gaps").
+inline constexpr std::uint8_t kFlagFollowsGap = 0x80;
+inline constexpr std::uint64_t kPageSize = 4096;
+inline constexpr std::uint64_t PageDown(std::uint64_t lsn) { return lsn & ~(kPageSize - 1); }
+inline constexpr std::uint64_t PageUp(std::uint64_t lsn) { return PageDown(lsn + kPageSize - 1); }
+// The oldest format this build reads (format 1 journals are format 2 ones
+// that never hold a gap; a writer's open upgrades their manifest).
+inline constexpr std::uint32_t kOldestFormatVersion = 1;
 
 struct BeginBody { std::uint64_t timestamp_ns; };
 struct SubBeginBody { std::uint32_t parent_sub_id; std::uint32_t reserved; };

@@ -1,5 +1,7 @@
 #include "log_reader.h"
 
+#include <cstring>
+
 namespace txj::internal {
 
 std::string LogReader::Where(std::uint64_t lsn) const {
@@ -9,6 +11,16 @@ std::string LogReader::Where(std::uint64_t lsn) const {
 }
 
 std::string LogReader::Where() const { return Where(pos_); }
+
+std::uint64_t GapEnd(const Segment& seg, std::uint64_t lsn, std::uint64_t salt, std::uint64_t limit,
+                     RecordView* out) {
+  static const std::uint8_t kZeros[format::kPageSize] = {};
+  const std::uint64_t q = format::PageUp(lsn);
+  if (q == lsn || q >= limit || q >= seg.end() || lsn < seg.first_record_lsn()) return 0;
+  if (std::memcmp(seg.at(lsn), kZeros, q - lsn) != 0) return 0;
+  if (DecodeRecord(seg.at(q), seg.end() - q, q, salt, out) != DecodeError::kNone || !out->follows_gap) return 0;
+  return q;
+}
 
 LogReader::Stop LogReader::Next(RecordView* out) {
   error_ = DecodeError::kNone;
@@ -20,7 +32,14 @@ LogReader::Stop LogReader::Next(RecordView* out) {
     if (pos_ >= limit_) return Stop::kLimit;
   }
   DecodeError e = DecodeRecord(seg_->at(pos_), seg_->end() - pos_, pos_, salt_, out);
-  if (e == DecodeError::kZero) return Stop::kUnwritten;
+  if (MayBeGap(pos_, e)) {
+    if (const std::uint64_t q = GapEnd(*seg_, pos_, salt_, limit_, out); q != 0) {
+      pos_ = q;  // out holds the record there
+      e = DecodeError::kNone;
+    } else if (e == DecodeError::kZero) {
+      return Stop::kUnwritten;
+    }
+  }
   if (e == DecodeError::kNone && out->epoch < min_epoch_) e = DecodeError::kStaleEpoch;
   if (e != DecodeError::kNone) {
     error_ = e;

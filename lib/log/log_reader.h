@@ -12,6 +12,20 @@
 
 namespace txj::internal {
 
+// Where the log goes on after a gap (format 2, docs/format.md "Gaps"): at
+// `lsn`, an all-zero header not on a page boundary, the log continues at
+// the next page boundary when every byte up to it is zero and a valid record
+// flagged kFlagFollowsGap starts there, inside `seg` and below `limit`;
+// then *out holds that record and its LSN is returned. 0 otherwise.
+std::uint64_t GapEnd(const Segment& seg, std::uint64_t lsn, std::uint64_t salt, std::uint64_t limit,
+                     RecordView* out);
+// Whether decoding at `lsn` that failed with `e` may have met a gap: zeros,
+// or a gap shorter than a header (the header read runs into the next page).
+inline bool MayBeGap(std::uint64_t lsn, DecodeError e) {
+  return e == DecodeError::kZero ||
+         (e != DecodeError::kNone && format::PageUp(lsn) - lsn < format::kRecordHeaderSize);
+}
+
 class LogReader {
  public:
   enum class Stop {

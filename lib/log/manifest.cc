@@ -77,9 +77,10 @@ Status ReadManifest(FileSystem& fs, const std::string& dir, ManifestData* out) {
     return Status::Corruption(path + ": manifest checksum mismatch at byte " +
                               std::to_string(offsetof(format::Manifest, checksum)));
   }
-  if (m.format_version != kFormatVersion) {
+  if (m.format_version < format::kOldestFormatVersion || m.format_version > kFormatVersion) {
     return Status::NotSupported(path + ": format version " + std::to_string(m.format_version) +
-                                ", this build reads version " + std::to_string(kFormatVersion));
+                                ", this build reads versions " + std::to_string(format::kOldestFormatVersion) +
+                                " to " + std::to_string(kFormatVersion));
   }
   if (m.segment_size < format::kMinSegmentSize || m.segment_size > format::kMaxSegmentSize ||
       m.segment_size % 4096 != 0) {

@@ -66,11 +66,14 @@ DecodeError DecodeRecord(const std::uint8_t* p, std::uint64_t avail, std::uint64
     // is torn or garbage bytes.
     return RecordChecksum(p, h.length, salt, lsn) == h.checksum ? DecodeError::kBadType : DecodeError::kBadChecksum;
   }
+  const bool follows_gap = (h.flags & format::kFlagFollowsGap) != 0;
+  h.flags &= static_cast<std::uint8_t>(~format::kFlagFollowsGap);
   auto type = static_cast<RecordType>(h.type);
   const bool padding = type == RecordType::kPadding;
   if (padding && h.length < format::kPaddingCheckedSize) return DecodeError::kBadLength;
   const std::uint32_t checked = padding ? format::kPaddingCheckedSize : h.length;
   if (RecordChecksum(p, checked, salt, lsn) != h.checksum) return DecodeError::kBadChecksum;
+  if (follows_gap && lsn % format::kPageSize != 0) return DecodeError::kBadBody;  // only a page's first record may
   const std::uint8_t* body = p + format::kRecordHeaderSize;
   std::uint32_t body_len = h.length - format::kRecordHeaderSize;
   if (!BodyFits(type, h.flags, body, body_len)) return DecodeError::kBadBody;
@@ -84,6 +87,7 @@ DecodeError DecodeRecord(const std::uint8_t* p, std::uint64_t avail, std::uint64
   out->length = h.length;
   out->type = type;
   out->flags = h.flags;
+  out->follows_gap = follows_gap;
   out->depth = h.depth;
   out->txn_id = h.txn_id;
   out->sub_id = h.sub_id;

@@ -18,7 +18,8 @@ struct RecordView {
   std::uint64_t checksum = 0;
   std::uint32_t length = 0;
   RecordType type = RecordType::kSegmentEnd;
-  std::uint8_t flags = 0;
+  std::uint8_t flags = 0;   // the type's flags (kFlagFollowsGap stripped)
+  bool follows_gap = false;  // kFlagFollowsGap was set
   std::uint16_t depth = 0;
   std::uint64_t txn_id = 0;
   std::uint32_t sub_id = 0;

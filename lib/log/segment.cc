@@ -283,9 +283,10 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
     return close_with(Status::Corruption(path + ": segment header checksum mismatch at byte " +
                                          std::to_string(offsetof(format::SegmentHeader, checksum))));
   }
-  if (h.format_version != kFormatVersion) {
+  if (h.format_version < format::kOldestFormatVersion || h.format_version > kFormatVersion) {
     return close_with(Status::NotSupported(path + ": segment format version " +
-                                           std::to_string(h.format_version) + ", this build reads " +
+                                           std::to_string(h.format_version) + ", this build reads versions " +
+                                           std::to_string(format::kOldestFormatVersion) + " to " +
                                            std::to_string(kFormatVersion)));
   }
   if (std::memcmp(h.journal_id, m.journal_id, 16) != 0) {
