@@ -74,9 +74,18 @@ fuzz/build.sh
 status=0
 summary=()
 now() { date +%s.%N; }
+# CPU seconds (user + system) of this shell's waited-for children so far
+# (bash's times, run in this shell: a command substitution's subshell
+# would report its own children).
+children_cpu() {
+  times >"$out/.times"
+  tail -1 "$out/.times" | sed -E 's/([0-9]+)m([0-9.]+)s ([0-9]+)m([0-9.]+)s/\1*60+\2+\3*60+\4/' | bc
+}
 for t in "${targets[@]}"; do
   mkdir -p "$out/work/$t"
   pids=()
+  children_cpu >"$out/.cpu0"
+  cpu0=$(cat "$out/.cpu0")
   start=$(now)
   for ((w = 1; w <= workers; w++)); do
     # shellcheck disable=SC2086
@@ -85,7 +94,7 @@ for t in "${targets[@]}"; do
       >"$out/fuzz-$t-$w.log" 2>&1 &
     pids+=($!)
   done
-  rcs=() execs=0 rates=() covs=() failed=()
+  execs=0 rates=() covs=() failed=()
   for ((w = 1; w <= workers; w++)); do
     rc=0
     wait "${pids[w - 1]}" || rc=$?
@@ -101,14 +110,19 @@ for t in "${targets[@]}"; do
   done
   wall=$(echo "$(now) - $start" | bc)
   rate=$(echo "$execs / $wall" | bc)
+  children_cpu >"$out/.cpu1"
+  cpu=$(echo "$(cat "$out/.cpu1") - $cpu0" | bc)
+  per_cpu=$(echo "if ($cpu > 0) $execs / $cpu else 0" | bc)
   if ((${#failed[@]} == 0)); then result=ok; else result="FAILED (${failed[*]})"; status=1; fi
-  echo "fuzz $t: $workers workers, ${wall%.*} s of wall time, $execs executions in all," \
-    "$rate exec/s of wall time (workers' own exec/s: ${rates[*]}), cov: ${covs[*]}, $result"
-  summary+=("$(printf '%-9s %7s %5s %12s %10s  %s' "$t" "$workers" "$(printf %.1f "$wall")" "$execs" "$rate" "$result")")
+  echo "fuzz $t: $workers workers, $(printf %.1f "$wall") s of wall time, $execs executions in all," \
+    "$rate exec/s of wall time (workers' own exec/s: ${rates[*]}; $per_cpu per CPU second, $(printf %.1f "$cpu")" \
+    "CPU s), cov: ${covs[*]}, $result"
+  summary+=("$(printf '%-9s %7s %5s %12s %10s %9s  %s' "$t" "$workers" "$(printf %.1f "$wall")" "$execs" "$rate" "$per_cpu" "$result")")
 done
 echo
 echo "summary (executions: the sum of each worker's libFuzzer final stats; exec/s: that sum"
-echo "over run.sh's wall time for the target, starting the workers and loading the corpus included):"
-printf '%-9s %7s %5s %12s %10s  %s\n' target workers wall executions exec/s result
+echo "over run.sh's wall time for the target, starting the workers and loading the corpus included;"
+echo "exec/cpu: that sum over the workers' CPU seconds, user + system, for a machine that was not idle):"
+printf '%-9s %7s %5s %12s %10s %9s  %s\n' target workers wall executions exec/s exec/cpu result
 printf '%s\n' "${summary[@]}"
 exit $status
