@@ -114,7 +114,7 @@ for t in "${targets[@]}"; do
   cpu=$(echo "$(cat "$out/.cpu1") - $cpu0" | bc)
   per_cpu=$(echo "if ($cpu > 0) $execs / $cpu else 0" | bc)
   if ((${#failed[@]} == 0)); then result=ok; else result="FAILED (${failed[*]})"; status=1; fi
-  echo "fuzz $t: $workers workers, $(printf %.1f "$wall") s of wall time, $execs executions in all," \
+  echo "fuzz $t: $workers worker$( ((workers == 1)) || echo s), $(printf %.1f "$wall") s of wall time, $execs executions in all," \
     "$rate exec/s of wall time (workers' own exec/s: ${rates[*]}; $per_cpu per CPU second, $(printf %.1f "$cpu")" \
     "CPU s), cov: ${covs[*]}, $result"
   summary+=("$(printf '%-9s %7s %5s %12s %10s %9s  %s' "$t" "$workers" "$(printf %.1f "$wall")" "$execs" "$rate" "$per_cpu" "$result")")
