@@ -3,9 +3,12 @@
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]  fuzz each target (record, recovery,
 #                                      dump, load; default all) for SECONDS
-#                                      (default 60); new inputs go to
+#                                      (default 60), one after the other,
+#                                      each as TXJ_FUZZ_WORKERS processes
+#                                      (default 2); new inputs go to
 #                                      build-fuzz/work/<target>, crashes to
-#                                      build-fuzz/crash-<target>-*
+#                                      build-fuzz/crash-<target>-*, logs to
+#                                      build-fuzz/fuzz-<target>-<worker>.log
 #   fuzz/run.sh --replay               run every input of fuzz/corpus/ once
 #                                      through its libFuzzer target (ASan +
 #                                      UBSan) with the targets' full checks
@@ -17,8 +20,10 @@
 #
 # Fuzzing runs without the full checks, for speed (see fuzz_dir.h); the
 # recovery and dump targets mutate journals at the record level
-# (journal_mutator.h). Prints per target: executions, executions per second,
-# coverage and the result, then a summary table of them.
+# (journal_mutator.h). Prints per target: the executions of all its workers
+# (each worker's libFuzzer final stats, summed), their executions per second
+# of wall time, each worker's own rate and coverage, and the result; then a
+# summary table.
 # TXJ_FUZZ_ARGS: more libFuzzer flags for every target (-jobs, -dict, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,25 +65,64 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
+# TXJ_FUZZ_WORKERS: processes per target (default 2, one per core of the
+# 2-core machine this runs on). They fuzz the same work directory: each
+# writes its new inputs there and rereads it every second (libFuzzer's
+# -reload), so they share what the others find.
+workers=${TXJ_FUZZ_WORKERS:-2}
 fuzz/build.sh
 status=0
 summary=()
+now() { date +%s.%N; }
+# CPU seconds (user + system) of this shell's waited-for children so far
+# (bash's times, run in this shell: a command substitution's subshell
+# would report its own children).
+children_cpu() {
+  times >"$out/.times"
+  tail -1 "$out/.times" | sed -E 's/([0-9]+)m([0-9.]+)s ([0-9]+)m([0-9.]+)s/\1*60+\2+\3*60+\4/' | bc
+}
 for t in "${targets[@]}"; do
   mkdir -p "$out/work/$t"
-  log="$out/fuzz-$t.log"
-  rc=0
-  # shellcheck disable=SC2086
-  "$out/fuzz/${t}_fuzzer" "$out/work/$t" "fuzz/corpus/$t" -max_total_time="$secs" -max_len="$(max_len "$t")" \
-    -print_final_stats=1 -artifact_prefix="$out/crash-$t-" -timeout=20 ${TXJ_FUZZ_ARGS:-} >"$log" 2>&1 || rc=$?
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-  if ((rc == 0)); then result=ok; else result="FAILED (exit $rc; see $log)"; status=1; fi
-  echo "fuzz $t: ${secs} s, ${execs:-?} executions, ${rate:-?} exec/s, ${cov:-cov ?}, $result"
-  summary+=("$(printf '%-9s %8s %12s %10s  %s' "$t" "$secs" "${execs:-?}" "${rate:-?}" "$result")")
+  pids=()
+  children_cpu >"$out/.cpu0"
+  cpu0=$(cat "$out/.cpu0")
+  start=$(now)
+  for ((w = 1; w <= workers; w++)); do
+    # shellcheck disable=SC2086
+    "$out/fuzz/${t}_fuzzer" "$out/work/$t" "fuzz/corpus/$t" -max_total_time="$secs" -max_len="$(max_len "$t")" \
+      -print_final_stats=1 -artifact_prefix="$out/crash-$t-" -timeout=20 ${TXJ_FUZZ_ARGS:-} \
+      >"$out/fuzz-$t-$w.log" 2>&1 &
+    pids+=($!)
+  done
+  execs=0 rates=() covs=() failed=()
+  for ((w = 1; w <= workers; w++)); do
+    rc=0
+    wait "${pids[w - 1]}" || rc=$?
+    log="$out/fuzz-$t-$w.log"
+    # libFuzzer's own final figures of this worker.
+    n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    r=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    c=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    execs=$((execs + ${n:-0}))
+    rates+=("${r:-?}")
+    covs+=("${c:-?}")
+    if ((rc != 0)) || [[ -z $n ]]; then failed+=("worker $w exit $rc, see $log"); fi
+  done
+  wall=$(echo "$(now) - $start" | bc)
+  rate=$(echo "$execs / $wall" | bc)
+  children_cpu >"$out/.cpu1"
+  cpu=$(echo "$(cat "$out/.cpu1") - $cpu0" | bc)
+  per_cpu=$(echo "if ($cpu > 0) $execs / $cpu else 0" | bc)
+  if ((${#failed[@]} == 0)); then result=ok; else result="FAILED (${failed[*]})"; status=1; fi
+  echo "fuzz $t: $workers worker$( ((workers == 1)) || echo s), $(printf %.1f "$wall") s of wall time, $execs executions in all," \
+    "$rate exec/s of wall time (workers' own exec/s: ${rates[*]}; $per_cpu per CPU second, $(printf %.1f "$cpu")" \
+    "CPU s), cov: ${covs[*]}, $result"
+  summary+=("$(printf '%-9s %7s %5s %12s %10s %9s  %s' "$t" "$workers" "$(printf %.1f "$wall")" "$execs" "$rate" "$per_cpu" "$result")")
 done
 echo
-echo "summary (libFuzzer's figures; exec/s counts the whole run, loading the corpus included):"
-printf '%-9s %8s %12s %10s  %s\n' target seconds executions exec/s result
+echo "summary (executions: the sum of each worker's libFuzzer final stats; exec/s: that sum"
+echo "over run.sh's wall time for the target, starting the workers and loading the corpus included;"
+echo "exec/cpu: that sum over the workers' CPU seconds, user + system, for a machine that was not idle):"
+printf '%-9s %7s %5s %12s %10s %9s  %s\n' target workers wall executions exec/s exec/cpu result
 printf '%s\n' "${summary[@]}"
 exit $status
