@@ -22,6 +22,7 @@
 #ifndef TXJOURNAL_FUZZ_JOURNAL_MUTATOR_H_
 #define TXJOURNAL_FUZZ_JOURNAL_MUTATOR_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -41,6 +42,7 @@ struct Record {
   std::vector<std::uint8_t> body;  // length - header; padding to 8 is added on output
   bool raw = false;                // bytes that do not parse as a record: kept as they are (in body)
   bool keep_sum = false;           // do not recompute the checksum (a torn or damaged record)
+  bool gap_before = false;         // starts the next page after a gap (format 2): zeros before it, flagged
 };
 
 struct Segment {
@@ -85,12 +87,24 @@ inline bool Parse(const std::uint8_t* data, std::size_t size, Journal* j) {
     if (take > kSegData) take = kSegData;
     const std::uint8_t* d = data + p;
     std::size_t off = 0;
+    bool gap = false;
     while (off < take) {
       Record r;
+      // Zeros up to the next page with a record there: a gap (the segment's
+      // data starts on a page boundary, so offsets align as LSNs do).
+      if (const std::size_t q = format::PageUp(off); q != off && q + format::kRecordHeaderSize <= take &&
+                                                     std::all_of(d + off, d + q, [](std::uint8_t c) { return c == 0; }) &&
+                                                     !std::all_of(d + q, d + q + format::kRecordHeaderSize,
+                                                                  [](std::uint8_t c) { return c == 0; })) {
+        off = q;
+        gap = true;
+      }
       if (take - off >= format::kRecordHeaderSize) {
         std::memcpy(&r.h, d + off, sizeof r.h);
         if (r.h.length >= format::kRecordHeaderSize && r.h.length <= take - off) {
           r.body.assign(d + off + format::kRecordHeaderSize, d + off + r.h.length);
+          r.gap_before = gap;
+          gap = false;
           seg.records.push_back(std::move(r));
           off += format::AlignUp(seg.records.back().h.length);
           continue;
@@ -309,6 +323,10 @@ inline void Finish(Journal& j, bool fix, std::mt19937_64&) {
       }
       const auto type = static_cast<RecordType>(r.h.type);
       if (fix) t.Fix(r, type);
+      if (r.gap_before) {
+        lsn = format::PageUp(lsn);
+        r.h.flags |= format::kFlagFollowsGap;
+      }
       r.h.length = static_cast<std::uint32_t>(format::kRecordHeaderSize + r.body.size());
       if (!r.keep_sum) r.h.checksum = ChecksumOf(j, r, type, lsn);
       t.Follow(r, type, lsn);
@@ -327,7 +345,10 @@ inline void SetWatermark(Journal& j, std::size_t s, std::uint64_t lsn, std::uint
 
 inline std::size_t SegmentBytes(const Segment& s) {
   std::size_t n = 0;
-  for (const auto& r : s.records) n += r.raw ? r.body.size() : format::AlignUp(format::kRecordHeaderSize + r.body.size());
+  for (const auto& r : s.records) {
+    if (r.gap_before && !r.raw) n = format::PageUp(n);
+    n += r.raw ? r.body.size() : format::AlignUp(format::kRecordHeaderSize + r.body.size());
+  }
   return n;
 }
 
@@ -354,6 +375,11 @@ inline std::size_t Serialize(const Journal& j, std::uint8_t* out, std::size_t ma
         b.insert(b.end(), r.body.begin(), r.body.end());
         n += r.body.size();
         continue;
+      }
+      if (r.gap_before) {  // zeros to the next page
+        const std::size_t pad = format::PageUp(n) - n;
+        b.resize(b.size() + pad, 0);
+        n += pad;
       }
       const std::size_t at = b.size();
       b.resize(at + format::AlignUp(r.h.length), 0);
@@ -487,6 +513,7 @@ inline void PlaceWatermark(Journal& j, std::mt19937_64& rng) {
   const auto& rs = j.segs[seg].records;
   const std::size_t upto = rs.empty() ? 0 : rng() % (rs.size() + 1);
   for (std::size_t k = 0; k < upto; ++k) {
+    if (rs[k].gap_before && !rs[k].raw) lsn = format::PageUp(lsn);
     lsn += rs[k].raw ? rs[k].body.size() : format::AlignUp(format::kRecordHeaderSize + rs[k].body.size());
   }
   if (rng() % 8 == 0) lsn = SegmentBase(j, seg) + kFuzzSegmentSize;
@@ -536,7 +563,13 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
     case 3: r->h.txn_id = Nudge(r->h.txn_id, rng); break;
     case 4: r->h.sub_id = static_cast<std::uint32_t>(Nudge(r->h.sub_id, rng)); break;
     case 5: r->h.epoch = static_cast<std::uint32_t>(Nudge(r->h.epoch, rng)); break;
-    case 6: r->h.flags = static_cast<std::uint8_t>(rng() % 4); break;
+    case 6:  // flags, the gap flag now and then (also off a page boundary), or a gap before it
+      if (rng() % 3 == 0) {
+        r->gap_before = !r->gap_before;
+      } else {
+        r->h.flags = static_cast<std::uint8_t>(rng() % 4 | (rng() % 8 == 0 ? format::kFlagFollowsGap : 0));
+      }
+      break;
     case 7: NudgeBodyField(*r, rng); break;
     case 8: ResizeBody(*r, rng); break;
     case 9: recs.erase(recs.begin() + static_cast<std::ptrdiff_t>(i)); break;

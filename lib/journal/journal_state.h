@@ -38,15 +38,8 @@ namespace txj::internal {
 struct TxnTree;
 class CursorImpl;
 
-// Where a transaction boundary is, for checkpoints.
-struct Boundary {
-  std::uint64_t lsn = 0;
-  std::uint64_t next_offset = 0;
-  std::uint64_t last_txn_id = 0;
-  std::uint64_t epoch = 0;
-  std::uint64_t prev_lsn = 0;
-  std::uint64_t prev_checksum = 0;
-};
+// Where a transaction boundary is: what a checkpoint records.
+using Boundary = Checkpoint;
 
 // Free space kept at the end of every segment: room for a rollback marker
 // (so a failed roll can still roll the transaction back) followed by the

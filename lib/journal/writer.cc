@@ -455,7 +455,7 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
   // policy needs the counts (compaction's door writes the checkpoint with
   // them); otherwise topics() catches it up on demand, so the writer's
   // machine does not read every event twice.
-  Checkpoint cp{b.lsn, b.next_offset, b.last_txn_id, b.epoch, b.prev_lsn, b.prev_checksum};
+  const Checkpoint& cp = b;
   auto write = [&](const std::map<std::string, TopicStats>& topics, std::uint64_t topics_offset) {
     return catalog->PutCheckpoint(cp, entries, topics, topics_offset).ok();
   };
