@@ -33,7 +33,9 @@ LogReader::Stop LogReader::Next(RecordView* out) {
   }
   DecodeError e = DecodeRecord(seg_->at(pos_), seg_->end() - pos_, pos_, salt_, out);
   if (MayBeGap(pos_, e)) {
-    if (const std::uint64_t q = GapEnd(*seg_, pos_, salt_, limit_, out); q != 0) {
+    // Across the gap only to a record this reader takes (not a stale one):
+    // otherwise the tail is judged where the gap begins.
+    if (const std::uint64_t q = GapEnd(*seg_, pos_, salt_, limit_, out); q != 0 && out->epoch >= min_epoch_) {
       pos_ = q;  // out holds the record there
       e = DecodeError::kNone;
     } else if (e == DecodeError::kZero) {
