@@ -606,23 +606,23 @@ int txj_txn_claim(txj_txn_t* txn, const char* topic, const char* type, size_t si
   });
 }
 
-int txj_claim_publish(txj_claim_t* claim, char** errptr) {
-  static constexpr const char* fn = "txj_claim_publish";
+// Publishes or cancels `claim`, and frees its handle whatever happens.
+static int EndClaim(txj_claim_t* claim, bool publish, char** errptr, const char* fn) {
   return Guard(errptr, fn, [&]() -> int {
     if (claim == nullptr) return NullArg(errptr, fn, "claim");
     std::unique_ptr<txj_claim, void (*)(txj_claim*)> owned(claim, FreeClaim);
-    return Report(errptr, fn, claim->c.publish());
-  });
-}
-
-int txj_claim_cancel(txj_claim_t* claim, char** errptr) {
-  static constexpr const char* fn = "txj_claim_cancel";
-  return Guard(errptr, fn, [&]() -> int {
-    if (claim == nullptr) return NullArg(errptr, fn, "claim");
-    std::unique_ptr<txj_claim, void (*)(txj_claim*)> owned(claim, FreeClaim);
+    if (publish) return Report(errptr, fn, claim->c.publish());
     claim->c.cancel();
     return TXJ_OK;
   });
+}
+
+int txj_claim_publish(txj_claim_t* claim, char** errptr) {
+  return EndClaim(claim, /*publish=*/true, errptr, "txj_claim_publish");
+}
+
+int txj_claim_cancel(txj_claim_t* claim, char** errptr) {
+  return EndClaim(claim, /*publish=*/false, errptr, "txj_claim_cancel");
 }
 
 int txj_txn_commit(txj_txn_t* txn, txj_commit_info_t* info, char** errptr) {
