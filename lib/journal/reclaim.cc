@@ -54,14 +54,7 @@ std::optional<OnlyPadding> ReadOnlyPadding(const Segment& seg, std::uint64_t sal
   OnlyPadding p;
   for (std::uint64_t lsn = seg.first_record_lsn(); lsn < seg.end();) {
     RecordView v;
-    DecodeError e = DecodeRecord(seg.at(lsn), seg.end() - lsn, lsn, salt, &v);
-    if (MayBeGap(lsn, e)) {
-      if (const std::uint64_t q = GapEnd(seg, lsn, salt, seg.end(), &v); q != 0) {
-        lsn = q;
-        e = DecodeError::kNone;
-      }
-    }
-    if (e != DecodeError::kNone) return std::nullopt;
+    if (DecodeAcrossGap(seg, &lsn, salt, seg.end(), 0, &v) != DecodeError::kNone) return std::nullopt;
     if (v.type == RecordType::kSegmentEnd) break;
     if (v.type != RecordType::kPadding || v.txn_id != 0) return std::nullopt;
     const auto body = ReadBody<format::PaddingBody>(v);

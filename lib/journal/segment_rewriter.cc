@@ -93,15 +93,8 @@ class Rewriter {
 Status Rewriter::ReadRecords() {
   for (std::uint64_t lsn = seg_->first_record_lsn(); lsn < seg_->end();) {
     RecordView v;
-    DecodeError e = DecodeRecord(seg_->at(lsn), seg_->end() - lsn, lsn, salt_, &v);
-    if (MayBeGap(lsn, e)) {
-      if (const std::uint64_t q = GapEnd(*seg_, lsn, salt_, seg_->end(), &v); q != 0) {
-        lsn = q;
-        e = DecodeError::kNone;
-      } else if (e == DecodeError::kZero) {
-        break;
-      }
-    }
+    const DecodeError e = DecodeAcrossGap(*seg_, &lsn, salt_, seg_->end(), 0, &v);
+    if (e == DecodeError::kZero) break;
     if (e != DecodeError::kNone) {
       return Status::Corruption("cannot compact " + seg_->path() + ": " + std::string(DecodeErrorName(e)) +
                                 " at byte " + std::to_string(seg_->file_offset(lsn)));

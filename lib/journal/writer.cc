@@ -173,7 +173,7 @@ void JournalState::EndSegmentIfFull() {
     std::lock_guard<std::mutex> lock(bg_mu);
     if (!prepared || !prepare_error.ok()) return;
   }
-  (void)Roll();  // if it fails, the next append rolls  // if it fails, the next append rolls
+  (void)Roll();  // if it fails, the next append rolls
 }
 
 void JournalState::MoveStagedPastGap() {

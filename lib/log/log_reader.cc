@@ -12,14 +12,32 @@ std::string LogReader::Where(std::uint64_t lsn) const {
 
 std::string LogReader::Where() const { return Where(pos_); }
 
-std::uint64_t GapEnd(const Segment& seg, std::uint64_t lsn, std::uint64_t salt, std::uint64_t limit,
-                     RecordView* out) {
+namespace {
+
+// Whether decoding at `lsn` that failed with `e` may have met a gap: zeros,
+// or a gap shorter than a header (the header read runs into the next page).
+bool MayBeGap(std::uint64_t lsn, DecodeError e) {
+  return e == DecodeError::kZero ||
+         (e != DecodeError::kNone && format::PageUp(lsn) - lsn < format::kRecordHeaderSize);
+}
+
+}  // namespace
+
+DecodeError DecodeAcrossGap(const Segment& seg, std::uint64_t* lsn, std::uint64_t salt, std::uint64_t limit,
+                            std::uint32_t min_epoch, RecordView* out) {
   static const std::uint8_t kZeros[format::kPageSize] = {};
-  const std::uint64_t q = format::PageUp(lsn);
-  if (q == lsn || q >= limit || q >= seg.end() || lsn < seg.first_record_lsn()) return 0;
-  if (std::memcmp(seg.at(lsn), kZeros, q - lsn) != 0) return 0;
-  if (DecodeRecord(seg.at(q), seg.end() - q, q, salt, out) != DecodeError::kNone || !out->follows_gap) return 0;
-  return q;
+  const DecodeError e = DecodeRecord(seg.at(*lsn), seg.end() - *lsn, *lsn, salt, out);
+  const std::uint64_t q = format::PageUp(*lsn);
+  if (!MayBeGap(*lsn, e) || q == *lsn || q >= limit || q >= seg.end() || *lsn < seg.first_record_lsn()) return e;
+  if (std::memcmp(seg.at(*lsn), kZeros, q - *lsn) != 0) return e;
+  RecordView after;
+  if (DecodeRecord(seg.at(q), seg.end() - q, q, salt, &after) != DecodeError::kNone || !after.follows_gap ||
+      after.epoch < min_epoch) {
+    return e;
+  }
+  *lsn = q;
+  *out = after;
+  return DecodeError::kNone;
 }
 
 LogReader::Stop LogReader::Next(RecordView* out) {
@@ -31,17 +49,10 @@ LogReader::Stop LogReader::Next(RecordView* out) {
     if (pos_ < seg_->first_record_lsn()) pos_ = seg_->first_record_lsn();
     if (pos_ >= limit_) return Stop::kLimit;
   }
-  DecodeError e = DecodeRecord(seg_->at(pos_), seg_->end() - pos_, pos_, salt_, out);
-  if (MayBeGap(pos_, e)) {
-    // Across the gap only to a record this reader takes (not a stale one):
-    // otherwise the tail is judged where the gap begins.
-    if (const std::uint64_t q = GapEnd(*seg_, pos_, salt_, limit_, out); q != 0 && out->epoch >= min_epoch_) {
-      pos_ = q;  // out holds the record there
-      e = DecodeError::kNone;
-    } else if (e == DecodeError::kZero) {
-      return Stop::kUnwritten;
-    }
-  }
+  // Across a gap only to a record this reader takes (not a stale one):
+  // otherwise the tail is judged where the gap begins.
+  DecodeError e = DecodeAcrossGap(*seg_, &pos_, salt_, limit_, min_epoch_, out);
+  if (e == DecodeError::kZero) return Stop::kUnwritten;
   if (e == DecodeError::kNone && out->epoch < min_epoch_) e = DecodeError::kStaleEpoch;
   if (e != DecodeError::kNone) {
     error_ = e;

@@ -12,19 +12,14 @@
 
 namespace txj::internal {
 
-// Where the log goes on after a gap (format 2, docs/format.md "Gaps"): at
-// `lsn`, an all-zero header not on a page boundary, the log continues at
-// the next page boundary when every byte up to it is zero and a valid record
-// flagged kFlagFollowsGap starts there, inside `seg` and below `limit`;
-// then *out holds that record and its LSN is returned. 0 otherwise.
-std::uint64_t GapEnd(const Segment& seg, std::uint64_t lsn, std::uint64_t salt, std::uint64_t limit,
-                     RecordView* out);
-// Whether decoding at `lsn` that failed with `e` may have met a gap: zeros,
-// or a gap shorter than a header (the header read runs into the next page).
-inline bool MayBeGap(std::uint64_t lsn, DecodeError e) {
-  return e == DecodeError::kZero ||
-         (e != DecodeError::kNone && format::PageUp(lsn) - lsn < format::kRecordHeaderSize);
-}
+// DecodeRecord() of the record at *lsn in `seg`, crossing a gap (format 2,
+// docs/format.md "Gaps"): where zeros run from *lsn to the next page
+// boundary (an all-zero header, or less than a header left before it) and a
+// valid record flagged kFlagFollowsGap, of epoch `min_epoch` or later,
+// starts there inside `seg` and below `limit`, *lsn moves to it and *out
+// holds it. Otherwise *lsn stays and the result is DecodeRecord's there.
+DecodeError DecodeAcrossGap(const Segment& seg, std::uint64_t* lsn, std::uint64_t salt, std::uint64_t limit,
+                            std::uint32_t min_epoch, RecordView* out);
 
 class LogReader {
  public:
