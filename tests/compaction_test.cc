@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -579,4 +580,68 @@ TEST_CASE_FIXTURE(test::FreshJournal, "a failed automatic compaction is reported
   auto snaps = test::RequireOk(j->snapshots("kv"));
   CHECK(snaps->empty());
   CHECK(j->next_offset() == 30);
+}
+
+TEST_CASE("a damaged record after a gap is corruption to a cursor and to compaction, never an early end that hides the rest") {
+  TempDir dir;
+  auto open = [&] {
+    auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+    REQUIRE(j->register_compactor("kv", std::make_shared<LatestByKeyCompactor>()).ok());
+    return j;
+  };
+  {
+    auto j = open();
+    for (int i = 0; i < 40; ++i) {  // each durable commit leaves a gap before the next transaction
+      auto tx = test::RequireOk(j->begin());
+      TXJ_REQUIRE_OK(tx->append("kv", "put", std::string(200, 'v'), {.key = "k" + std::to_string(i % 5)}));
+      TXJ_REQUIRE_OK(tx->commit());
+    }
+    TXJ_REQUIRE_OK(j->close());
+  }
+  // The third record of the first segment that starts a page after a gap.
+  std::string seg;
+  std::uint64_t prev_end = 0, target = 0;
+  int found = 0;
+  auto walk = WalkJournal(dir.path(), [&](const RawRecord& r) {
+    if (seg.empty()) seg = std::string(r.segment);
+    if (r.segment == seg && found < 3 && r.file_offset % 4096 == 0 && prev_end != 0 && prev_end < r.file_offset &&
+        ++found == 3) {
+      target = r.file_offset;
+    }
+    prev_end = r.file_offset + r.length;
+  });
+  TXJ_REQUIRE_OK(walk);
+  REQUIRE(target != 0);
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(target + 8));  // inside the header, past the checksum
+    f.put('\x7f');
+    REQUIRE(f.good());
+  }
+  const std::string before = test::ReadFile(seg);
+  auto j = open();
+  // A cursor reads the transactions before the damage, then reports it.
+  auto c = test::RequireOk(j->open_cursor(0));
+  int read = 0;
+  Status last;
+  for (;;) {
+    auto e = c->next();
+    if (!e.ok()) {
+      last = e.status();
+      break;
+    }
+    if (!e->has_value()) break;
+    ++read;
+  }
+  MESSAGE("cursor: ", read, " events, then ", last.ToString());
+  CHECK(read == 3);
+  CHECK(last.code() == Code::kCorruption);
+  CHECK(last.ToString().find(seg) != std::string::npos);
+  // Compaction folds through a cursor: it stops at the same place and
+  // writes neither a snapshot nor a segment.
+  auto snap = j->compact("kv");
+  REQUIRE_FALSE(snap.ok());
+  CHECK(snap.status().code() == Code::kCorruption);
+  CHECK(test::RequireOk(j->snapshots("kv"))->empty());
+  CHECK(test::ReadFile(seg) == before);
 }

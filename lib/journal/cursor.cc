@@ -21,6 +21,23 @@ std::uint64_t CursorImpl::VisibleLimit(JournalState* j) {
   return j->visible.load(std::memory_order_acquire);
 }
 
+// Below the visible limit every record was committed, so unwritten space
+// there (a damaged record after a gap reads as one, zeroed pages) is missing
+// data: corruption, never a silent end that would hide the rest. Certain in
+// a writer's own journal and in any segment but the last; a read-only
+// reader's limit may come from a head page a crash left ahead of the data,
+// so in the last segment it is the end.
+Status CursorImpl::CheckUnwritten(std::uint64_t at, std::uint64_t limit) const {
+  if (at >= limit) return Status::OK();
+  if (j_->read_only) {
+    std::shared_ptr<Segment> last = j_->segments->Last();
+    if (!last || at >= last->base()) return Status::OK();
+  }
+  return Status::Corruption("unwritten space (a damaged record or zeroed pages) below the committed end (LSN " +
+                            std::to_string(limit) + ") in " +
+                            reader_.Where(at));
+}
+
 CursorImpl::CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter)
     : j_(j),
       journal_alive_(j->alive),
@@ -525,8 +542,9 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
     const std::uint64_t save = reader_.position();
     Stop st = reader_.Next(&r);
     if (st == Stop::kLimit || st == Stop::kUnwritten) {
+      const std::uint64_t at = reader_.position();
       reader_.Seek(save);
-      return Status::OK();
+      return st == Stop::kUnwritten ? CheckUnwritten(at, limit) : Status::OK();
     }
     if (st != Stop::kRecord) {
       Status e = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where(save));
@@ -562,6 +580,7 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
       if (ws.ok() && st != Stop::kLimit && st != Stop::kUnwritten) {
         ws = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where());
       }
+      if (ws.ok() && st == Stop::kUnwritten) ws = CheckUnwritten(reader_.position(), limit);
       if (ws.ok()) checker_.Reset(next_off, 0);  // the transaction is not complete yet
       reader_.Seek(save);
       return ws;

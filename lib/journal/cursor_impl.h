@@ -39,6 +39,9 @@ class CursorImpl {
   static Status CheckCompacted(JournalState* j, const Filter& filter, std::uint64_t offset);
   // LSN below which readers of `j` may read now.
   static std::uint64_t VisibleLimit(JournalState* j);
+  // Unwritten space met at `at` below `limit`: the end of what is written,
+  // or missing committed data (corruption, see cursor.cc).
+  Status CheckUnwritten(std::uint64_t at, std::uint64_t limit) const;
 
   Result<std::optional<Event>> Next();
   // Fills up to `n` events; 0 at the end of what is committed.
