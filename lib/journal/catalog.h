@@ -5,11 +5,10 @@
 #define TXJOURNAL_LIB_CATALOG_H_
 
 #include <lmdb.h>
-
-#include <map>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>

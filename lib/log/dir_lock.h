@@ -10,17 +10,16 @@
 #include <string>
 #include <utility>
 
+#include "non_copyable.h"
 #include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
 namespace txj::internal {
 
-class DirLock {
+class DirLock : NonCopyable {
  public:
   DirLock() = default;
   ~DirLock();
-  DirLock(const DirLock&) = delete;
-  DirLock& operator=(const DirLock&) = delete;
 
   // Opens (creating it if needed) DIR/LOCK through `fs` and locks it.
   // Errors: kBusy naming the holder's pid when another writer holds it; the

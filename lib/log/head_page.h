@@ -12,6 +12,7 @@
 #include <string>
 
 #include "mapping_guard.h"
+#include "non_copyable.h"
 #include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
@@ -26,12 +27,10 @@ struct HeadData {
   std::atomic<std::uint64_t> writer_open;  // 1 while a writer has the journal open
 };
 
-class HeadPage {
+class HeadPage : NonCopyable {
  public:
   HeadPage() = default;
   ~HeadPage();
-  HeadPage(const HeadPage&) = delete;
-  HeadPage& operator=(const HeadPage&) = delete;
 
   // Writer: creates or resets DIR/HEAD, through `fs`.
   Status Create(std::shared_ptr<FileSystem> fs, const std::string& dir, mode_t mode, std::uint64_t visible,

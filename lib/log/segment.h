@@ -13,6 +13,7 @@
 #include "format.h"
 #include "manifest.h"
 #include "mapping_guard.h"
+#include "non_copyable.h"
 #include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
@@ -28,7 +29,7 @@ bool ParseSegmentFileName(const std::string& name, std::uint64_t* base_lsn);
 format::SegmentHeader MakeSegmentHeader(const std::uint8_t journal_id[16], std::uint64_t base_lsn,
                                         std::uint64_t segment_size, std::uint64_t created_ns);
 
-class Segment {
+class Segment : NonCopyable {
  public:
   // Creates the segment at `base_lsn` crash-safely: the file is made under a
   // temporary name at its full size (sparse), its first kFirstReserve bytes
@@ -48,8 +49,6 @@ class Segment {
                                                const std::string& dir, const std::string& name,
                                                const ManifestData& m, bool writable);
   ~Segment();
-  Segment(const Segment&) = delete;
-  Segment& operator=(const Segment&) = delete;
 
   std::uint64_t base() const { return base_; }
   std::uint64_t size() const { return size_; }

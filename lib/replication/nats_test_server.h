@@ -22,6 +22,8 @@
 
 #if __has_include(<nats/nats.h>)
 #include <nats/nats.h>
+
+#include "non_copyable.h"
 #define TXJ_NATS_TEST_CLIENT 1
 #endif
 
@@ -63,7 +65,7 @@ inline bool PortOpen(int port) {
 // One nats-server with JetStream (file storage under `dir`, its stderr in
 // `dir`.log) on loopback; killed on destruction. A cluster node has a
 // `cluster_port` and the cluster ports of the others in `routes`.
-struct NatsNode {
+struct NatsNode : internal::NonCopyable {
   std::string name, dir;
   int port = 0, cluster_port = 0;
   std::vector<int> routes;
@@ -71,8 +73,6 @@ struct NatsNode {
 
   NatsNode(std::string n, std::string d, int p = 0, int cp = 0)
       : name(std::move(n)), dir(std::move(d)), port(p ? p : FreePort()), cluster_port(cp) {}
-  NatsNode(const NatsNode&) = delete;
-  NatsNode& operator=(const NatsNode&) = delete;
   ~NatsNode() { Kill(); }
 
   // Starts it (again); true once it accepts connections (within 10 s).
@@ -126,7 +126,7 @@ inline void Route(NatsNode* nodes, int n) {
 
 #ifdef TXJ_NATS_TEST_CLIENT
 // A connection and JetStream context (both null when the connection failed).
-struct JsConn {
+struct JsConn : internal::NonCopyable {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
   explicit JsConn(const std::string& url, std::int64_t max_pending = 0) {
@@ -139,8 +139,6 @@ struct JsConn {
     if (max_pending) jo.PublishAsync.MaxPending = max_pending;
     if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK) js = nullptr;
   }
-  JsConn(const JsConn&) = delete;
-  JsConn& operator=(const JsConn&) = delete;
   ~JsConn() {
     if (js) jsCtx_Destroy(js);
     if (nc) natsConnection_Destroy(nc);

@@ -21,16 +21,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "non_copyable.h"
+
 namespace txj::internal {
 
-class MappingGuard {
+class MappingGuard : NonCopyable {
  public:
   // A registered range; an unregistered (default) guard reports no faults.
   MappingGuard() = default;
   MappingGuard(const void* addr, std::size_t len) { Register(addr, len); }
   ~MappingGuard() { Unregister(); }
-  MappingGuard(const MappingGuard&) = delete;
-  MappingGuard& operator=(const MappingGuard&) = delete;
 
   // Registers [addr, addr + len), replacing any earlier range. If the table
   // of ranges is full the range is not guarded (a SIGBUS there is fatal).

@@ -320,26 +320,19 @@ static void test_open_options(void) {
   txj_options_destroy(o);
 
   /* Meaningless values are refused at open, naming the option. */
-  o = quick_options();
-  CHECK_OK(txj_options_set_sync_interval_ms(o, 0, &err));
-  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_open(jpath("j"), o, &j, &err));
-  CHECK_ERR_HAS("sync_interval");
-  txj_options_destroy(o);
-  o = quick_options();
-  CHECK_OK(txj_options_set_poll_interval_ms(o, -5, &err));
-  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_open(jpath("j"), o, &j, &err));
-  CHECK_ERR_HAS("poll_interval");
-  txj_options_destroy(o);
-  o = quick_options();
-  CHECK_OK(txj_options_set_file_mode(o, 0400, &err));
-  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_open(jpath("j"), o, &j, &err));
-  CHECK_ERR_HAS("file_mode");
-  txj_options_destroy(o);
-  o = quick_options();
-  CHECK_OK(txj_options_set_segment_size(o, 5000, &err));
-  CHECK_RC(TXJ_INVALID_ARGUMENT, txj_open(jpath("j"), o, &j, &err));
-  CHECK_ERR_HAS("segment");
-  txj_options_destroy(o);
+#define CHECK_OPTION_REFUSED(setter, value, name)                     \
+  do {                                                                \
+    o = quick_options();                                              \
+    CHECK_OK(setter(o, value, &err));                                 \
+    CHECK_RC(TXJ_INVALID_ARGUMENT, txj_open(jpath("j"), o, &j, &err)); \
+    CHECK_ERR_HAS(name);                                              \
+    txj_options_destroy(o);                                           \
+  } while (0)
+  CHECK_OPTION_REFUSED(txj_options_set_sync_interval_ms, 0, "sync_interval");
+  CHECK_OPTION_REFUSED(txj_options_set_poll_interval_ms, -5, "poll_interval");
+  CHECK_OPTION_REFUSED(txj_options_set_file_mode, 0400, "file_mode");
+  CHECK_OPTION_REFUSED(txj_options_set_segment_size, 5000, "segment");
+#undef CHECK_OPTION_REFUSED
 
   /* Every setter accepted; the journal opens with them. */
   CHECK_OK(txj_options_create(&o, &err));
@@ -644,17 +637,39 @@ typedef struct {
   int rc;
 } shared_t;
 
+static void shared_init(shared_t* s) {
+  memset(s, 0, sizeof *s);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->j = open_quick("j");
+}
+
+static void shared_destroy(shared_t* s) {
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+}
+
+static void set_stage(shared_t* s, int stage) {
+  pthread_mutex_lock(&s->mu);
+  s->stage = stage;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void wait_stage(shared_t* s, int stage) {
+  pthread_mutex_lock(&s->mu);
+  while (s->stage != stage) pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+}
+
 static void* hold_transaction(void* arg) {
   shared_t* s = arg;
   char* err = NULL;
   txj_txn_t* t = NULL;
   CHECK_OK(txj_begin(s->j, &t, &err));
   CHECK_OK(txj_txn_append(t, "held", "t", "h", 1, &err));
-  pthread_mutex_lock(&s->mu);
-  s->stage = 1;
-  pthread_cond_broadcast(&s->cv);
-  while (s->stage != 2) pthread_cond_wait(&s->cv, &s->mu);
-  pthread_mutex_unlock(&s->mu);
+  set_stage(s, 1);
+  wait_stage(s, 2);
   CHECK_OK(txj_txn_commit(t, NULL, &err));
   return NULL;
 }
@@ -664,15 +679,10 @@ static void* hold_transaction(void* arg) {
 static void test_begin_contention(void) {
   char* err = NULL;
   shared_t s;
-  memset(&s, 0, sizeof s);
-  pthread_mutex_init(&s.mu, NULL);
-  pthread_cond_init(&s.cv, NULL);
-  s.j = open_quick("j");
+  shared_init(&s);
   pthread_t th;
   CHECK(pthread_create(&th, NULL, hold_transaction, &s) == 0);
-  pthread_mutex_lock(&s.mu);
-  while (s.stage != 1) pthread_cond_wait(&s.cv, &s.mu);
-  pthread_mutex_unlock(&s.mu);
+  wait_stage(&s, 1);
 
   txj_txn_t* t = NULL;
   CHECK_RC(TXJ_BUSY, txj_try_begin(s.j, &t, &err));
@@ -680,10 +690,7 @@ static void test_begin_contention(void) {
   CHECK_RC(TXJ_TIMED_OUT, txj_begin_timeout(s.j, 20, &t, &err));
   CHECK(t == NULL);
 
-  pthread_mutex_lock(&s.mu);
-  s.stage = 2;
-  pthread_cond_broadcast(&s.cv);
-  pthread_mutex_unlock(&s.mu);
+  set_stage(&s, 2);
   CHECK_OK(txj_begin(s.j, &t, &err)); /* waits for the holder's commit */
   CHECK_OK(txj_txn_append(t, "mine", "t", "m", 1, &err));
   CHECK_OK(txj_txn_commit(t, NULL, &err));
@@ -692,8 +699,7 @@ static void test_begin_contention(void) {
   read_all(s.j, 0, &r);
   CHECK(r.n == 2 && strcmp(r.topic[0], "held") == 0 && strcmp(r.topic[1], "mine") == 0);
   CHECK_OK(txj_close(s.j, &err));
-  pthread_mutex_destroy(&s.mu);
-  pthread_cond_destroy(&s.cv);
+  shared_destroy(&s);
 }
 
 /* Cursor reads: every field of an event, filters by topic and type, the
@@ -859,9 +865,7 @@ static void* commit_later(void* arg) {
   shared_t* s = arg;
   char* err = NULL;
   /* Wait until the main thread says it is about to wait. */
-  pthread_mutex_lock(&s->mu);
-  while (s->stage != 1) pthread_cond_wait(&s->cv, &s->mu);
-  pthread_mutex_unlock(&s->mu);
+  wait_stage(s, 1);
   txj_txn_t* t = NULL;
   CHECK_OK(txj_begin(s->j, &t, &err));
   CHECK_OK(txj_txn_append(t, "later", "t", "L", 1, &err));
@@ -872,9 +876,7 @@ static void* commit_later(void* arg) {
 static void* close_cursor_later(void* arg) {
   shared_t* s = arg;
   char* err = NULL;
-  pthread_mutex_lock(&s->mu);
-  while (s->stage != 1) pthread_cond_wait(&s->cv, &s->mu);
-  pthread_mutex_unlock(&s->mu);
+  wait_stage(s, 1);
   s->rc = txj_cursor_close(s->cursor, &err);
   txj_free(err);
   return NULL;
@@ -886,10 +888,7 @@ static void* close_cursor_later(void* arg) {
 static void test_cursor_wait_and_close(void) {
   char* err = NULL;
   shared_t s;
-  memset(&s, 0, sizeof s);
-  pthread_mutex_init(&s.mu, NULL);
-  pthread_cond_init(&s.cv, NULL);
-  s.j = open_quick("j");
+  shared_init(&s);
   commit_events(s.j, "a", 1);
 
   txj_cursor_t* c = NULL;
@@ -904,10 +903,7 @@ static void test_cursor_wait_and_close(void) {
   /* Woken by a commit (no time limit). */
   pthread_t th;
   CHECK(pthread_create(&th, NULL, commit_later, &s) == 0);
-  pthread_mutex_lock(&s.mu);
-  s.stage = 1;
-  pthread_cond_broadcast(&s.cv);
-  pthread_mutex_unlock(&s.mu);
+  set_stage(&s, 1);
   CHECK_OK(txj_cursor_wait(c, -1, &ev, &err));
   CHECK(ev.offset == 1);
   CHECK_VIEW(ev.topic, ev.topic_len, "later");
@@ -918,10 +914,7 @@ static void test_cursor_wait_and_close(void) {
   s.cursor = c;
   s.rc = -1;
   CHECK(pthread_create(&th, NULL, close_cursor_later, &s) == 0);
-  pthread_mutex_lock(&s.mu);
-  s.stage = 1;
-  pthread_cond_broadcast(&s.cv);
-  pthread_mutex_unlock(&s.mu);
+  set_stage(&s, 1);
   CHECK_RC(TXJ_CLOSED, txj_cursor_wait(c, -1, &ev, &err));
   CHECK(pthread_join(th, NULL) == 0);
   CHECK(s.rc == TXJ_OK);
@@ -939,8 +932,7 @@ static void test_cursor_wait_and_close(void) {
   CHECK_ERR_HAS("closed");
   CHECK_OK(txj_cursor_destroy(c));
   CHECK_OK(txj_close(s.j, &err));
-  pthread_mutex_destroy(&s.mu);
-  pthread_cond_destroy(&s.cv);
+  shared_destroy(&s);
   txj_free(err);
 }
 
