@@ -209,7 +209,7 @@ TEST_CASE("random nested transactions with small events match the model across s
   TxnDriver::Config cfg;
   cfg.max_ops = 40;
   cfg.max_payload = 600;
-  RunModel(test::Seed(), cfg, 3000, 150);
+  RunModel(test::Seed(), cfg, test::Scaled(3000), 150);
 }
 
 TEST_CASE("random deep transactions with large events stream across many segments and match the model") {
@@ -218,7 +218,7 @@ TEST_CASE("random deep transactions with large events stream across many segment
   cfg.max_depth = 24;
   cfg.max_payload = 6000;
   cfg.big_payload = 58000;  // close to the largest record a 64 KiB segment takes
-  RunModel(test::Seed() * 31 + 7, cfg, 700, 60);
+  RunModel(test::Seed() * 31 + 7, cfg, test::Scaled(700), 60);
 }
 
 TEST_CASE("transaction ids and offsets continue after reopening a journal that was not closed") {

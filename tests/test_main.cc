@@ -3,6 +3,7 @@
 #endif
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,15 @@ std::uint64_t Seed() {
     return s ? std::strtoull(s, nullptr, 0) : 20261122ull;
   }();
   return seed;
+}
+
+int Scaled(int n) {
+  static const int percent = [] {
+    const char* s = std::getenv("TXJ_TEST_SCALE");
+    const int p = s ? std::atoi(s) : 100;
+    return p > 0 ? p : 100;
+  }();
+  return std::max(1, static_cast<int>(static_cast<long long>(n) * percent / 100));
 }
 
 TempDir::TempDir() {
@@ -46,8 +56,8 @@ std::unique_ptr<Journal> OpenOrDie(const std::string& dir, const Options& o) {
 
 #ifndef TXJ_TEST_NO_MAIN
 int main(int argc, char** argv) {
-  std::printf("txjournal tests: seed %llu (set TXJ_TEST_SEED to change)\n",
-              static_cast<unsigned long long>(txj::test::Seed()));
+  std::printf("txjournal tests: seed %llu (set TXJ_TEST_SEED to change), scale %d%%\n",
+              static_cast<unsigned long long>(txj::test::Seed()), txj::test::Scaled(100));
   doctest::Context ctx;
   ctx.applyCommandLine(argc, argv);
   return ctx.run();

@@ -27,6 +27,11 @@ namespace txj::test {
 // default so CI runs are repeatable. test_main.cc prints it.
 std::uint64_t Seed();
 
+// `n` scaled by TXJ_TEST_SCALE, a percentage (default 100), at least 1: the
+// randomized suites' sizes. The ThreadSanitizer run lowers it
+// (scripts/sanitize.sh), where every step costs many times more.
+int Scaled(int n);
+
 // A fresh, empty directory under $TMPDIR, removed when the object dies
 // (kept when TXJ_KEEP_TEST_DIRS is set, for inspection).
 class TempDir {
