@@ -619,6 +619,8 @@ TEST_CASE("a damaged record after a gap is corruption to a cursor and to compact
     REQUIRE(f.good());
   }
   const std::string before = test::ReadFile(seg);
+  auto damaged = WalkJournal(dir.path());
+  CHECK((damaged.ok() ? damaged->damaged() : true));
   auto j = open();
   // A cursor reads the transactions before the damage, then reports it.
   auto c = test::RequireOk(j->open_cursor(0));
