@@ -639,6 +639,15 @@ TEST_CASE("a damaged record after a gap is corruption to a cursor and to compact
   CHECK(read == 3);
   CHECK(last.code() == Code::kCorruption);
   CHECK(last.ToString().find(seg) != std::string::npos);
+  {
+    auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+    auto rc = test::RequireOk(ro->open_cursor(0));
+    int ro_read = 0;
+    Result<std::optional<Event>> e = rc->next();
+    for (; e.ok() && e->has_value(); e = rc->next()) ++ro_read;
+    CHECK(ro_read == 3);
+    CHECK(e.status().code() == Code::kCorruption);
+  }
   // Compaction folds through a cursor: it stops at the same place and
   // writes neither a snapshot nor a segment.
   auto snap = j->compact("kv");
