@@ -58,7 +58,9 @@ fi
 if [[ $mode == tsan || $mode == both ]]; then
   builddir=${TXJ_TSAN_BUILD_DIR:-build-tsan}
   if [[ ! -f $builddir/build.ninja ]]; then
-    meson setup "$builddir" --wrap-mode=nodownload -Dwerror=true -Dman=disabled -Db_sanitize=thread -Db_lundef=false -Dbench=false
+    # -O1 -g1 as for ASan: a test file compiles 2.3x faster than at -O2 -g.
+    meson setup "$builddir" --wrap-mode=nodownload -Dwerror=true -Dman=disabled -Db_sanitize=thread -Db_lundef=false -Dbench=false \
+      -Doptimization=1 -Dc_args=-g1 -Dcpp_args=-g1
   fi
   suites=()
   if (($# == 0)); then

@@ -24,15 +24,16 @@ std::uint64_t CursorImpl::VisibleLimit(JournalState* j) {
 // Below the visible limit every record was committed, so unwritten space
 // there (a damaged record after a gap reads as one, zeroed pages) is missing
 // data: corruption, never a silent end that would hide the rest. Certain in
-// a writer's own journal, below the end a read-only open scanned, and in any
-// segment but the last; past that end a read-only reader's limit comes from
-// the head page, which a crash may have left ahead of the data, so in the
-// last segment it is the end.
+// a writer's own journal, below the end a read-only open scanned, and in a
+// sealed segment (durable to its end); past that end a read-only reader's
+// limit comes from the head page, which a crash may have left ahead of the
+// data (HEAD is never synced), so in an unsealed segment it is the end. Not
+// "any segment but the last": a writer prepares the next segment early.
 Status CursorImpl::CheckUnwritten(std::uint64_t at, std::uint64_t limit) const {
   if (at >= limit) return Status::OK();
   if (j_->read_only && at >= j_->visible.load(std::memory_order_acquire)) {
-    std::shared_ptr<Segment> last = j_->segments->Last();
-    if (!last || at >= last->base()) return Status::OK();
+    std::shared_ptr<Segment> seg = j_->segments->Find(at);
+    if (!seg || !seg->sealed(j_->salt)) return Status::OK();
   }
   return Status::Corruption("unwritten space (a damaged record or zeroed pages) below the committed end (LSN " +
                             std::to_string(limit) + ") in " +
