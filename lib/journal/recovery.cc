@@ -161,6 +161,15 @@ Status JudgeTail(SegmentSet& segs, LogReader& reader, LogReader::Stop stop, Tail
                     Status::Corruption(std::string(DecodeErrorName(reader.error())) + " in " + reader.Where(p) +
                                        " (the record verifies, so no crash explains it; nothing was changed)"));
   }
+  if (invalid && reader.error() == DecodeError::kTooShort) {
+    // The record before p verified, and a writer ends none closer to the
+    // segment's end than a segment-end marker needs: no crash leaves this,
+    // and no repair could (a writer could neither append nor roll here).
+    return DamageAt(out, seg.get(), p,
+                    Status::Corruption("the record before " + reader.Where(p) + " ends " + Num(seg->end() - p) +
+                                       " bytes before the end of its segment, too close for the segment-end marker "
+                                       "a writer always leaves room for (no crash explains it; nothing was changed)"));
+  }
   const std::uint32_t min_epoch = reader.last_epoch();
   const std::uint64_t nonzero_end = NonZeroEnd(*seg, p);
   bool valid_after = ValidRecordAfter(*seg, p, nonzero_end, salt, min_epoch);
