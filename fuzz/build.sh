@@ -3,7 +3,11 @@
 # into build-fuzz/ (TXJ_FUZZ_BUILD overrides), through meson -Dfuzz=true.
 # Needs Debian's clang-14 and libclang-rt-14-dev.
 #
-#   fuzz/build.sh            build the targets: build-fuzz/fuzz/<target>_fuzzer
+#   fuzz/build.sh            build the targets: build-fuzz/fuzz/<target>_fuzzer,
+#                            and each target with a coverage list of its own
+#                            (fuzz/coverage-ignore-<target>.txt: dump, load)
+#                            again in build-fuzz-<target>/fuzz/<target>_fuzzer,
+#                            which fuzz/run.sh runs
 #   fuzz/build.sh --seeds    also regenerate fuzz/corpus/ from a small journal
 #                            (fuzz/make_seeds.cc); inputs of fixed findings
 #                            must then be added back by hand
@@ -16,22 +20,40 @@ if ! command -v "$cxx" >/dev/null; then
   exit 2
 fi
 # Hot loops left out of libFuzzer's coverage instrumentation (see the file).
-ignore="-fsanitize-coverage-ignorelist=$PWD/fuzz/coverage-ignore.txt"
-if [[ ! -f $out/build.ninja ]]; then
-  CXX=$cxx meson setup "$out" --wrap-mode=nodownload --buildtype=debugoptimized -Dwerror=true \
-    -Dfuzz=true -Dtests=false -Dbench=false -Dnats=disabled -Dman=disabled \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args="$ignore" >/dev/null
-elif ! grep -qF -- "$ignore" "$out/build.ninja"; then
-  meson configure "$out" -Dcpp_args="$ignore" >/dev/null  # a build directory from before the list
-fi
-# ninja does not know that every object depends on the list: when it
-# changed since the last build, rebuild everything.
-sum=$(sha1sum fuzz/coverage-ignore.txt | cut -d' ' -f1)
-if [[ $(cat "$out/.coverage-ignore.sha1" 2>/dev/null) != "$sum" ]]; then
-  ninja -C "$out" -t clean >/dev/null
-fi
-ninja -C "$out"
-echo "$sum" >"$out/.coverage-ignore.sha1"
+# A target with a list of its own, fuzz/coverage-ignore-<target>.txt, is
+# built in a build directory of its own, <out>-<target>, with both lists
+# (fuzz/run.sh runs it from there): code that is the same work for every
+# input of that target, but not of the others, is left out for it alone.
+# setup_and_build DIR LIST... [-- NINJA-TARGET...]
+setup_and_build() {
+  local dir=$1 lists=() args="" sum
+  shift
+  while (($#)) && [[ $1 != -- ]]; do lists+=("$1"); shift; done
+  shift || true
+  for l in "${lists[@]}"; do args+="${args:+ }-fsanitize-coverage-ignorelist=$PWD/$l"; done
+  if [[ ! -f $dir/build.ninja ]]; then
+    CXX=$cxx meson setup "$dir" --wrap-mode=nodownload --buildtype=debugoptimized -Dwerror=true \
+      -Dfuzz=true -Dtests=false -Dbench=false -Dnats=disabled -Dman=disabled \
+      -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args="$args" >/dev/null
+  elif ! grep -qF -- "$args" "$dir/build.ninja"; then
+    meson configure "$dir" -Dcpp_args="$args" >/dev/null  # a build directory from before the lists
+  fi
+  # ninja does not know that every object depends on the lists: when one
+  # changed since the last build, rebuild everything.
+  sum=$(cat "${lists[@]}" | sha1sum | cut -d' ' -f1)
+  if [[ $(cat "$dir/.coverage-ignore.sha1" 2>/dev/null) != "$sum" ]]; then
+    ninja -C "$dir" -t clean >/dev/null
+  fi
+  ninja -C "$dir" "$@"
+  echo "$sum" >"$dir/.coverage-ignore.sha1"
+}
+setup_and_build "$out" fuzz/coverage-ignore.txt
+for own in fuzz/coverage-ignore-*.txt; do
+  [[ -f $own ]] || continue
+  t=${own#fuzz/coverage-ignore-}
+  t=${t%.txt}
+  setup_and_build "$out-$t" fuzz/coverage-ignore.txt "$own" -- "fuzz/${t}_fuzzer"
+done
 if [[ ${1:-} == --seeds ]]; then
   find fuzz/corpus -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} + 2>/dev/null || true  # keeps the README
   ASAN_OPTIONS=detect_leaks=0 "$out/fuzz/make_seeds" fuzz/corpus
