@@ -8,6 +8,8 @@
 #                            (fuzz/coverage-ignore-<target>.txt: dump, load)
 #                            again in build-fuzz-<target>/fuzz/<target>_fuzzer,
 #                            which fuzz/run.sh runs
+#   fuzz/build.sh --replay   only the four targets in build-fuzz/ (what
+#                            fuzz/run.sh --replay runs)
 #   fuzz/build.sh --seeds    also regenerate fuzz/corpus/ from a small journal
 #                            (fuzz/make_seeds.cc); inputs of fixed findings
 #                            must then be added back by hand
@@ -47,6 +49,13 @@ setup_and_build() {
   ninja -C "$dir" "$@"
   echo "$sum" >"$dir/.coverage-ignore.sha1"
 }
+if [[ ${1:-} == --replay ]]; then
+  # Only the four targets, in the shared build directory: a replay runs
+  # every input once, where the narrower lists save nothing (CI).
+  setup_and_build "$out" fuzz/coverage-ignore.txt -- fuzz/record_fuzzer fuzz/recovery_fuzzer fuzz/dump_fuzzer \
+    fuzz/load_fuzzer
+  exit 0
+fi
 setup_and_build "$out" fuzz/coverage-ignore.txt
 for own in fuzz/coverage-ignore-*.txt; do
   [[ -f $own ]] || continue

@@ -52,10 +52,10 @@ if [[ ${1:-} == --replay ]]; then
   # testlog.json does (scripts/summarize.py counts them).
   replay_log=${TXJ_FUZZ_REPLAY_LOG:-/dev/null}
   export TXJ_FUZZ_FULL=${TXJ_FUZZ_FULL:-1}
-  fuzz/build.sh >/dev/null
+  fuzz/build.sh --replay >/dev/null
   status=0
   for t in "${all[@]}"; do
-    if "$(binary "$t")" -runs=0 "fuzz/corpus/$t" 2>"$out/replay-$t.log"; then
+    if "$out/fuzz/${t}_fuzzer" -runs=0 "fuzz/corpus/$t" 2>"$out/replay-$t.log"; then
       echo "fuzz replay: $t ok ($(ls "fuzz/corpus/$t" | wc -l) inputs, libFuzzer build with ASan+UBSan)"
       echo "{\"name\": \"fuzz replay $t\", \"result\": \"OK\"}" >>"$replay_log"
     else
