@@ -36,8 +36,7 @@ Status CursorImpl::CheckUnwritten(std::uint64_t at, std::uint64_t limit) const {
     if (!seg || !seg->sealed(j_->salt)) return Status::OK();
   }
   return Status::Corruption("unwritten space (a damaged record or zeroed pages) below the committed end (LSN " +
-                            std::to_string(limit) + ") in " +
-                            reader_.Where(at));
+                            std::to_string(limit) + ") in " + reader_.Where(at));
 }
 
 CursorImpl::CursorImpl(JournalState* j, std::uint64_t start_lsn, std::uint64_t offset, Filter filter)

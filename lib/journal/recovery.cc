@@ -1,10 +1,7 @@
 #include "recovery.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <limits>
-#include <cerrno>
 #include <cstring>
 
 #include "checksum.h"
@@ -31,47 +28,6 @@ bool ValidRecordAfter(const Segment& seg, std::uint64_t from, std::uint64_t limi
     if (DecodeRecord(p, seg.end() - lsn, lsn, salt, &r) == DecodeError::kNone && r.epoch >= min_epoch) return true;
   }
   return false;
-}
-
-// The LSN just past the last non-zero byte of `seg` at or after `from`, or
-// `from` if there is none. Reads 8 bytes at a time: on open it runs over
-// the unwritten rest of the active segment and over the prepared one.
-// The end of the last region of `seg` at or after `from` that the file
-// system says may hold data (SEEK_DATA / SEEK_HOLE): holes, and reserved
-// but never written blocks, read as zeros without being read. seg.end()
-// when the file system cannot tell.
-std::uint64_t DataEnd(const Segment& seg, std::uint64_t from) {
-  const int fd = seg.fd();
-  if (fd < 0) return seg.end();
-  off_t off = static_cast<off_t>(seg.file_offset(from));
-  const off_t size = static_cast<off_t>(seg.size());
-  off_t last = off;
-  for (int regions = 0; off < size; ++regions) {
-    const off_t d = ::lseek(fd, off, SEEK_DATA);
-    if (d < 0) {
-      if (errno == ENXIO) break;  // no data after off
-      return seg.end();
-    }
-    const off_t h = ::lseek(fd, d, SEEK_HOLE);
-    if (h < 0) return seg.end();
-    last = std::min(h, size);
-    off = h;
-    if (regions > 4096) return seg.end();  // a file cut in pieces: just read it
-  }
-  return seg.base() + static_cast<std::uint64_t>(last);
-}
-
-std::uint64_t NonZeroEnd(const Segment& seg, std::uint64_t from) {
-  std::uint64_t end = std::max(from, DataEnd(seg, from));
-  if (from >= end) return from;
-  while (end - from >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, seg.at(end - 8), 8);
-    if (w != 0) break;
-    end -= 8;
-  }
-  while (end > from && *seg.at(end - 1) == 0) --end;
-  return end;
 }
 
 std::uint64_t NonZeroExtent(const Segment& seg, std::uint64_t from) { return NonZeroEnd(seg, from) - from; }

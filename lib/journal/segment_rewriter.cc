@@ -60,8 +60,6 @@ class Rewriter {
       : salt_(m.salt()), seg_(seg), covered_(covered) {}
 
   Status ReadRecords();
-  // The LSN of the first non-zero byte at or after `lsn`; end() if none.
-  std::uint64_t FirstNonZero(std::uint64_t lsn) const;
   void Plan();
   bool Changed() const { return result_.bytes_freed != 0 || result_.events_dropped != 0; }
   Status Write(FileSystem& fs, mode_t mode) const;
@@ -92,13 +90,6 @@ class Rewriter {
   std::vector<char> drop_;
 };
 
-std::uint64_t Rewriter::FirstNonZero(std::uint64_t lsn) const {
-  const std::uint8_t* p = seg_->at(lsn);
-  const std::uint8_t* end = seg_->at(seg_->end());
-  const std::uint8_t* q = std::find_if(p, end, [](std::uint8_t b) { return b != 0; });
-  return lsn + static_cast<std::uint64_t>(q - p);
-}
-
 Status Rewriter::ReadRecords() {
   for (std::uint64_t lsn = seg_->first_record_lsn(); lsn < seg_->end();) {
     RecordView v;
@@ -106,9 +97,9 @@ Status Rewriter::ReadRecords() {
     if (e == DecodeError::kZero) {
       // The rewrite keeps only what was read: bytes past unwritten space
       // (a damaged record after a gap, say) must stop it, not vanish.
-      if (const std::uint64_t at = FirstNonZero(lsn); at < seg_->end()) {
-        return Status::Corruption("cannot compact " + seg_->path() + ": bytes at byte " +
-                                  std::to_string(seg_->file_offset(at)) + " after unwritten space at byte " +
+      if (const std::uint64_t end = NonZeroEnd(*seg_, lsn); end != lsn) {
+        return Status::Corruption("cannot compact " + seg_->path() + ": non-zero bytes up to byte " +
+                                  std::to_string(seg_->file_offset(end)) + " after unwritten space at byte " +
                                   std::to_string(seg_->file_offset(lsn)));
       }
       break;

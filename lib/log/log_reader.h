@@ -18,6 +18,10 @@ namespace txj::internal {
 // valid record flagged kFlagFollowsGap, of epoch `min_epoch` or later,
 // starts there inside `seg` and below `limit`, *lsn moves to it and *out
 // holds it. Otherwise *lsn stays and the result is DecodeRecord's there.
+// The LSN just past the last non-zero byte of `seg` at or after `from`, or
+// `from` if there is none; holes the file system reports are not read.
+std::uint64_t NonZeroEnd(const Segment& seg, std::uint64_t from);
+
 DecodeError DecodeAcrossGap(const Segment& seg, std::uint64_t* lsn, std::uint64_t salt, std::uint64_t limit,
                             std::uint32_t min_epoch, RecordView* out);
 
