@@ -233,6 +233,78 @@ TEST_CASE("retention drops old events of every topic, frees their segments, and 
   check_tail(*j);
 }
 
+TEST_CASE("retention removes the files of the segments it empties, however the transactions fall across them") {
+  // Regression: a transaction that began near a segment's end continued in
+  // the next segment, so nearly every segment ended inside one. The rewrite
+  // keeps such a transaction whole, the segment was never left with nothing
+  // but padding, and retention never removed it: one file stayed behind per
+  // segment, forever (and every later call read them all). Small
+  // transactions now begin in the next segment when this one is nearly
+  // full (JournalState::BeginRoom).
+  const std::uint64_t seed = test::Seed();
+  MESSAGE("seed ", seed);
+  std::mt19937_64 rng(seed);
+  TempDir dir;
+  Options o = test::SmallOptions();  // 64 KiB segments: transactions of up to 4 KiB never span two
+  std::vector<std::string> payloads;
+  {
+    auto j = test::OpenOrDie(dir.path(), o);
+    while (payloads.size() < 20000) {
+      auto tx = test::RequireOk(j->begin());
+      const int n = 1 + static_cast<int>(rng() % 12);
+      for (int i = 0; i < n; ++i) {
+        payloads.push_back(std::string(60 + rng() % 100, static_cast<char>('a' + rng() % 26)) +
+                           std::to_string(payloads.size()));
+        TXJ_REQUIRE_OK(tx->append(rng() % 3 ? "a" : "b", "t", payloads.back()));
+      }
+      if (rng() % 10 == 0) {
+        TXJ_REQUIRE_OK(tx->rollback());
+        payloads.resize(payloads.size() - static_cast<std::size_t>(n));
+      } else {
+        TXJ_REQUIRE_OK(tx->commit());
+      }
+    }
+    TXJ_REQUIRE_OK(j->close());  // every full segment sealed
+  }
+  auto segment_files = [&] {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) n += e.path().extension() == ".seg";
+    return n;
+  };
+  const std::size_t before = segment_files();
+  const std::uint64_t keep_from = payloads.size() - 500;
+  auto j = test::OpenOrDie(dir.path(), o);
+  TXJ_REQUIRE_OK(j->apply_retention(keep_from));
+  const std::size_t after = segment_files();
+  MESSAGE(before, " segment files before retention, ", after, " after");
+  REQUIRE(before > 40);
+  // What is kept: 500 events of at most 170 bytes of payload (about 100 KiB
+  // of records: two segments of 64 KiB), the segment the offset falls in,
+  // and the next segment, prepared ahead of the writer.
+  CHECK(after <= 5);
+  auto check_kept = [&](Journal& jj) {
+    CHECK(jj.first_offset() == keep_from);
+    auto c = test::RequireOk(jj.open_cursor(keep_from));
+    for (std::uint64_t off = keep_from; off < payloads.size(); ++off) {
+      auto e = test::RequireOk(c->next());
+      REQUIRE(e->has_value());
+      CHECK((**e).offset == off);
+      CHECK((**e).payload == payloads[off]);
+    }
+    CHECK(!test::RequireOk(c->next())->has_value());
+    CHECK(jj.open_cursor(keep_from - 1).status().code() == Code::kTruncated);
+  };
+  check_kept(*j);
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), o);
+  check_kept(*j);
+  CHECK(j->next_offset() == payloads.size());
+  TXJ_REQUIRE_OK(j->close());
+  auto walk = WalkJournal(dir.path(), [](const RawRecord&) {});
+  TXJ_REQUIRE_OK(walk);
+  CHECK(!walk->damaged());
+}
+
 TEST_CASE("ids of transactions that compaction or retention removed are never handed out again, even without the catalog") {
   // Regression (compacting crash loop): when the newest transactions were
   // compacted away (their segment sealed, the active one still empty) and

@@ -227,6 +227,13 @@ struct JournalState {
   static constexpr std::chrono::milliseconds kSealDelay{100};
   static constexpr std::size_t kSealBacklog = 3;
   std::deque<SealJob> to_seal;
+  // Segments that compaction or retention removed or replaced (with bg_mu):
+  // the sealing thread drops the journal's last reference, so the file's
+  // final close, which frees its blocks (slow where the file system
+  // discards freed blocks: 0.5-1 s per 4 MiB segment on this project's
+  // test machines), is not the caller's.
+  std::vector<std::shared_ptr<Segment>> to_release;
+  void ReleaseLater(std::shared_ptr<Segment> seg);
   std::uint64_t last_checkpoint_lsn = 0;
 
   // ---- offset index: first offset of a transaction -> LSN of its begin ----
@@ -257,6 +264,10 @@ struct JournalState {
   // stands for no event). Returns the checksum.
   std::uint64_t FinishClaimed(std::uint64_t lsn, bool cancel);
   Status Roll();
+  // Room a top-level transaction needs left in the active segment to begin
+  // there: a sixteenth of the segment, at most 1 MiB. Larger transactions
+  // may still span segments.
+  std::uint64_t BeginRoom() const { return std::min<std::uint64_t>(manifest.segment_size / 16, 1u << 20); }
   // Fills the rest of the page at pos with a padding record (see
   // Options::pad_commits_to_page); near the segment's end, rolls instead.
   void PadToPage();

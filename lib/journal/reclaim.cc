@@ -20,7 +20,8 @@ bool NamedByCheckpoint(const JournalState& j, const Segment& seg) {
 
 // Rewrites each sealed segment without the events `covered` says may go.
 Status RewriteSealed(JournalState& j, const CoveredFn& covered) {
-  for (const auto& seg : j.segments->All()) {
+  auto all = j.segments->All();
+  for (auto& seg : all) {
     if (!seg->known_sealed()) continue;  // the active segment, or one not yet sealed
     // No checkpoint is written while this segment is rewritten, and none
     // names a record in it: the catalog's checkpoint stays valid.
@@ -39,6 +40,7 @@ Status RewriteSealed(JournalState& j, const CoveredFn& covered) {
     }
     if (j.catalog) TXJ_RETURN_IF_ERROR(j.catalog->DropIndexRange(seg->base(), seg->end()));
     j.segments->Replace(r->segment);
+    j.ReleaseLater(std::move(seg));  // the old version: its file was renamed over
   }
   return Status::OK();
 }
@@ -89,6 +91,7 @@ Status DropEmptyFront(JournalState& j) {
     if (int e = j.fs->Unlink(first->path()); e && e != ENOENT) return Status::FromErrno(e, "remove " + first->path());
     if (int e = j.fs->SyncDir(j.dir)) return Status::FromErrno(e, "sync directory " + j.dir);
     j.segments->DropBefore(first->end());
+    j.ReleaseLater(std::move(segs.front()));  // `first` is null from here on
   }
   return Status::OK();
 }

@@ -55,7 +55,12 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   const std::uint64_t size = format::AlignUp(len);
   // The reserve holds the end markers; they still fit after the stage moved
   // past a gap, as the room for that move is kept too.
-  if (pos + size + (use_reserve ? kSegmentEndSize : kTailReserve + gap_reserve()) > active->end()) {
+  // A top-level transaction begins in the next segment when this one is
+  // nearly full, so that small transactions never span two segments: a
+  // segment that ends inside a transaction can be neither rewritten without
+  // it nor removed by retention (docs/format.md, "Rolling").
+  const std::uint64_t room = type == RecordType::kBegin ? BeginRoom() : 0;
+  if (pos + size + room + (use_reserve ? kSegmentEndSize : kTailReserve + gap_reserve()) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
   if (staging) {
@@ -559,10 +564,27 @@ void JournalState::BackgroundLoop() {
   }
 }
 
+void JournalState::ReleaseLater(std::shared_ptr<Segment> seg) {
+  {
+    std::lock_guard<std::mutex> lock(bg_mu);
+    if (!sealer.joinable() || bg_stop) return;  // no sealing thread: released here, at return
+    to_release.push_back(std::move(seg));
+  }
+  bg_cv.notify_all();
+}
+
 void JournalState::SealLoop() {
   using Clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(bg_mu);
   for (;;) {
+    if (!to_release.empty()) {
+      std::vector<std::shared_ptr<Segment>> release = std::move(to_release);
+      to_release.clear();
+      lock.unlock();
+      release.clear();  // the last reference, unless a cursor still holds one
+      lock.lock();
+      continue;
+    }
     const bool seal_due =
         !to_seal.empty() && (bg_stop || options.durability == Durability::kCommit || to_seal.size() > kSealBacklog ||
                              Clock::now() >= to_seal.front().retired + kSealDelay);
