@@ -43,6 +43,8 @@ namespace fs = std::filesystem;
 namespace bench {
 // bench/replication.cc
 nlohmann::ordered_json Replication(const std::string& dir, int reps, double seconds, bool quick);
+// bench/steady.cc
+nlohmann::ordered_json Steady(const std::string& dir, int reps, double seconds);
 namespace {
 
 struct Config {
@@ -1183,6 +1185,26 @@ void PrintTable(const json& r) {
       if (g.contains("failed")) std::printf("  (stopped: %s)\n", g["failed"].get<std::string>().c_str());
     }
   }
+  if (r.contains("steady")) {
+    std::printf("\n== steady state (txjournal, 100 B x100, 4 MiB segments, retention keeping about 2 behind the writer, "
+                "against a fresh journal; sustained: timed until written back; median of %d) ==\n",
+                reps);
+    for (const auto& g : r["steady"]) {
+      const char* d = g["durable"].get<bool>() ? "durable" : "kNone";
+      if (g.contains("error")) std::printf("%-8s failed: %s\n", d, g["error"].get<std::string>().c_str());
+      if (!g.contains("steady_over_fresh")) continue;
+      auto side = [](const json& v) {
+        std::printf("%10.0f events/s %6.0f dev B/event %6.1f MiB held", v["events_per_second"]["median"].get<double>(),
+                    v.value("device_bytes_per_event", -1.0), v["held_mib"].get<double>());
+      };
+      std::printf("%-8s fresh ", d);
+      side(g["fresh"]);
+      std::printf("   steady ");
+      side(g["steady"]);
+      std::printf("   steady/fresh %4.2f (%2.0f%% in apply_retention)\n", g["steady_over_fresh"].get<double>(),
+                  100 * g["steady"]["retention_share"].get<double>());
+    }
+  }
   if (r.contains("replay")) std::printf("\n== replay ==\n%s\n", r["replay"].dump().substr(0, 400).c_str());
   if (r.contains("tail")) std::printf("\n== tail latency ==\n%s\n", r["tail"].dump().c_str());
   if (r.contains("open")) std::printf("\n== open after a crash ==\n%s\n", r["open"].dump().c_str());
@@ -1428,7 +1450,7 @@ std::vector<std::string> WriteCsvAndPlots(const Config& c, const json& r) {
 
 namespace bench {
 
-const char* const kAllWorkloads = "append,latency,group,roll,replay,tail,open,compaction,footprint";
+const char* const kAllWorkloads = "append,latency,group,roll,steady,replay,tail,open,compaction,footprint";
 
 // What the command line asked for, beyond Config.
 struct Args {
@@ -1533,6 +1555,7 @@ void RunWorkloads(const Config& c, std::vector<std::unique_ptr<Engine>>& engines
   if (c.workloads.count("latency")) r["latency"] = Latency(c, engines);
   if (c.workloads.count("group")) r["group"] = Group(c);
   if (c.workloads.count("roll")) r["roll"] = Roll(c);
+  if (c.workloads.count("steady")) r["steady"] = Steady(c.dir + "/steady", c.reps, c.seconds);
   if (c.workloads.count("replay")) r["replay"] = Replay(c);
   if (c.workloads.count("tail")) r["tail"] = Tail(c);
   if (c.workloads.count("open")) r["open"] = OpenTime(c);
