@@ -644,6 +644,7 @@ Result<Transaction> Journal::begin_for(std::chrono::nanoseconds timeout) {
     }
     if (s.txn_active) {
       if (timeout.count() == 0) return Status::Busy("a write transaction is already open on " + s.dir);
+      ++s.slot_demand;
       bool got;
       // Beyond a year is "wait forever" (and keeps wait_for from overflowing).
       if (timeout >= std::chrono::hours(24 * 365)) {
@@ -652,8 +653,11 @@ Result<Transaction> Journal::begin_for(std::chrono::nanoseconds timeout) {
       } else {
         got = s.txn_cv.wait_for(lock, timeout, [&] { return !s.txn_active || s.closed; });
       }
+      if (!got || s.closed) --s.slot_demand;
       if (!got) return Status::TimedOut("waited for the write transaction on " + s.dir);
       if (s.closed) return Status::Closed("journal " + s.dir + " is closed");
+    } else {
+      ++s.slot_demand;
     }
     s.txn_active = true;
     s.txn_owner = std::this_thread::get_id();
@@ -662,6 +666,7 @@ Result<Transaction> Journal::begin_for(std::chrono::nanoseconds timeout) {
   if (!tree.ok()) {
     std::lock_guard<std::mutex> lock(s.txn_mu);
     s.txn_active = false;
+    --s.slot_demand;
     s.txn_cv.notify_one();
     return tree.status();
   }

@@ -108,6 +108,9 @@ struct JournalState {
   std::mutex txn_mu;
   std::condition_variable txn_cv;
   bool txn_active = false;
+  // Threads holding or waiting for the slot (changed with txn_mu; read
+  // without it by GatherCommits): commits that are on their way.
+  std::atomic<int> slot_demand{0};
   std::thread::id txn_owner;  // the thread that began the open top-level transaction
   std::weak_ptr<TxnTree> current;
 
@@ -277,14 +280,16 @@ struct JournalState {
   // other threads (see GatherCommits).
   Status SyncTo(std::uint64_t target, bool commit = false);
   // Group commit. When the last sync covered the commits of several
-  // threads, the thread about to sync first waits, for at most half the
-  // last sync's duration, until as many commits are pending as the last
-  // sync covered: the threads that the last sync released are then covered
-  // by this sync instead of the next. Without it 8 threads alternate
+  // threads, the thread about to sync first waits, for at most the last
+  // sync's duration, while fewer commits are pending than the last sync
+  // covered or while another thread holds or waits for the write slot (its
+  // commit is on its way): the threads that the last sync released are then
+  // covered by this sync instead of the next. Without it 8 threads alternate
   // between syncs covering 7 commits and syncs covering 1
   // (docs/performance.md). A lone writer never waits (its syncs cover one
   // commit); when fewer threads commit than before, one wait times out and
-  // the next sync expects fewer. REQUIRES: sync_mu held by `lock`.
+  // the next sync expects fewer. The wait costs a waiting follower at most
+  // one sync more. REQUIRES: sync_mu held by `lock`.
   void GatherCommits(std::unique_lock<std::mutex>& lock);
   std::uint64_t commits_noted = 0;       // with sync_mu: commit boundaries noted
   std::uint64_t commits_at_sync = 0;     // with sync_mu: commits_noted when the last sync started

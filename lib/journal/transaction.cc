@@ -62,6 +62,7 @@ void TxnTree::Release() {
   j->txn_begin_lsn = nullptr;
   std::lock_guard<std::mutex> lock(j->txn_mu);
   j->txn_active = false;
+  --j->slot_demand;
   j->txn_cv.notify_one();
 }
 

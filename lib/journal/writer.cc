@@ -381,9 +381,10 @@ void JournalState::NoteBoundary(const Boundary& b, std::uint64_t begin_lsn, std:
 
 void JournalState::GatherCommits(std::unique_lock<std::mutex>& lock) {
   if (last_sync_batch < 2) return;
-  const auto deadline = std::chrono::steady_clock::now() + last_sync_time / 2;
+  const auto deadline = std::chrono::steady_clock::now() + last_sync_time;
   gathering = true;
-  while (commits_noted - commits_at_sync < last_sync_batch && failed.ok()) {
+  while ((commits_noted - commits_at_sync < last_sync_batch || slot_demand.load(std::memory_order_acquire) > 0) &&
+         failed.ok()) {
     if (gather_cv.wait_until(lock, deadline) == std::cv_status::timeout) break;
   }
   gathering = false;
