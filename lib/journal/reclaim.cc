@@ -96,7 +96,86 @@ Status DropEmptyFront(JournalState& j) {
   return Status::OK();
 }
 
+// What a sealed segment holds, for dropping it whole: the offset after its
+// last event and the highest transaction id in it.
+struct WholeSegment {
+  std::uint64_t end_offset = 0;
+  std::uint64_t last_txn = 0;
+};
+
+// Reads `seg`, whose first event (if any) has offset `first_offset`. nullopt
+// when it cannot be dropped whole: a record does not decode, or the segment
+// ends inside a transaction (whose end lies in the next segment).
+std::optional<WholeSegment> ReadWhole(const Segment& seg, std::uint64_t salt, std::uint64_t first_offset) {
+  WholeSegment w{first_offset, 0};
+  bool open = false;
+  for (std::uint64_t lsn = seg.first_record_lsn(); lsn < seg.end();) {
+    RecordView v;
+    if (DecodeAcrossGap(seg, &lsn, salt, seg.end(), 0, &v) != DecodeError::kNone) return std::nullopt;
+    if (v.type == RecordType::kSegmentEnd) break;
+    if (v.type == RecordType::kBegin) {
+      open = true;
+      w.last_txn = std::max(w.last_txn, v.txn_id);
+    } else if (v.type == RecordType::kCommit) {
+      const auto body = ReadBody<format::CommitBody>(v);
+      w.end_offset = body.first_offset + body.event_count;
+      open = false;
+    } else if (v.type == RecordType::kRollback) {
+      open = false;
+    } else if (v.type == RecordType::kPadding && v.depth == 0 && v.txn_id == 0) {  // whole transactions removed
+      const auto body = ReadBody<format::PaddingBody>(v);
+      w.end_offset += body.skipped_events;
+      w.last_txn = std::max(w.last_txn, body.last_txn_id);
+    }
+    lsn = v.next_lsn();
+  }
+  if (open) return std::nullopt;
+  return w;
+}
+
 }  // namespace
+
+Status DropBelowRetention(JournalState& j) {
+  const std::uint64_t retention = j.retention_offset;
+  auto segs = j.segments->All();
+  // No checkpoint is written meanwhile (one naming a dropped segment would
+  // outlive it).
+  std::lock_guard<std::mutex> cp_lock(j.checkpoint_mu);
+  ManifestData m = j.manifest;
+  std::uint64_t offset = j.first_offset;
+  std::size_t k = 0;
+  for (; k + 1 < segs.size(); ++k) {  // never the last segment
+    const Segment& seg = *segs[k];
+    if (!seg.known_sealed() || NamedByCheckpoint(j, seg)) break;
+    const std::optional<WholeSegment> w = ReadWhole(seg, j.salt, offset);
+    if (!w || w->end_offset > retention) break;
+    offset = w->end_offset;
+    m.first_lsn = seg.end() + format::kSegmentHeaderSize;
+    m.last_txn_id_before = std::max(m.last_txn_id_before, w->last_txn);
+  }
+  if (k == 0) return Status::OK();
+  // The manifest first: a crash after it leaves at worst files the next
+  // open removes.
+  m.first_offset = offset;
+  TXJ_RETURN_IF_ERROR(WriteManifest(*j.fs, j.dir, m, j.options.file_mode));
+  j.manifest.first_lsn = m.first_lsn;  // field by field: the background thread reads the rest
+  j.manifest.first_offset = m.first_offset;
+  j.manifest.last_txn_id_before = m.last_txn_id_before;
+  j.first_offset = m.first_offset;
+  {
+    std::lock_guard<std::mutex> lock(j.index_mu);
+    std::erase_if(j.index, [&](const auto& e) { return e.second < m.first_lsn; });
+    std::erase_if(j.index_pending, [&](const auto& e) { return e.second < m.first_lsn; });
+  }
+  j.segments->DropBefore(segs[k - 1]->end());
+  for (std::size_t i = 0; i < k; ++i) {
+    if (int e = j.fs->Unlink(segs[i]->path()); e && e != ENOENT) return Status::FromErrno(e, "remove " + segs[i]->path());
+    j.ReleaseLater(std::move(segs[i]));
+  }
+  if (int e = j.fs->SyncDir(j.dir)) return Status::FromErrno(e, "sync directory " + j.dir);
+  if (j.catalog) TXJ_RETURN_IF_ERROR(j.catalog->DropIndexRange(0, m.first_lsn));
+  return Status::OK();
+}
 
 Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks) {
   const std::uint64_t retention = j.retention_offset;

@@ -22,6 +22,16 @@ struct JournalState;
 // kCorruption naming the file). REQUIRES: the compaction turn is held.
 Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks);
 
+// Removes the front segments whose every event lies below the retention
+// offset, without rewriting them first: one manifest write, then the files
+// (released by the sealing thread), then their offset-index entries. A
+// segment that ends inside a transaction, that the catalog's checkpoint
+// names, or that is not yet sealed stops it; Reclaim deals with the rest.
+// Errors: writing the manifest, removing a file, syncing the directory,
+// dropping index entries from the catalog (kIOError, kNoSpace).
+// REQUIRES: the compaction turn is held.
+Status DropBelowRetention(JournalState& j);
+
 }  // namespace txj::internal
 
 #endif  // TXJOURNAL_LIB_RECLAIM_H_

@@ -32,6 +32,9 @@ Status Journal::apply_retention(std::uint64_t min_offset) {
     std::lock_guard<std::mutex> lock(j.topics_mu);
     marks = j.compacted;
   }
+  // Whole segments first, without rewriting them; then the segment the
+  // offset falls in (and what compaction's marks cover) is rewritten.
+  TXJ_RETURN_IF_ERROR(internal::DropBelowRetention(j).WithContext(what));
   return internal::Reclaim(j, marks).WithContext(what);
 }
 
