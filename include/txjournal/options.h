@@ -48,8 +48,8 @@ struct Options {
   // 64 KiB. A top-level transaction begins in the next segment when less
   // than a sixteenth of the segment (at most 1 MiB) is left, so that
   // retention can remove whole segments; a transaction larger than that
-  // may cross into the next segment, and the segment it ends inside stays
-  // on disk (docs/format.md, "Rolling").
+  // may cross into the next segment, and a segment that ends inside such a
+  // transaction stays on disk (docs/format.md, "Rolling").
   std::uint64_t segment_size = 64ull << 20;
   Durability durability = Durability::kCommit;
   // Under kCommit: no write touches a page that holds an acknowledged
