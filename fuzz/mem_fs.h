@@ -213,7 +213,7 @@ class MemFileSystem final : public FileSystem {
   // Resync() once they are filled.
   std::uint8_t* Put(const std::string& path, std::size_t n, std::size_t filled = SIZE_MAX) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    auto f = NewFile(path);
+    auto f = NewFile(path, /*punch=*/false);  // Resync() makes its shadow exact
     f->Grow(n);
     f->Dirty(filled < n ? filled : n);
     if (Entry* e = Find(path)) {
@@ -570,7 +570,11 @@ class MemFileSystem final : public FileSystem {
     if (pool.size() < kPoolSize) pool.push_back(std::move(f));
     f.reset();
   }
-  std::shared_ptr<File> NewFile(std::string_view path) {
+  // Without `punch` a reused file's shadow may still say data reaches where
+  // the last file's did (an upper bound, as the shadow may), until the
+  // caller's Resync() makes it exact: one hole punched and one byte written
+  // less per file when the new file's data ends where the old one's did.
+  std::shared_ptr<File> NewFile(std::string_view path, bool punch = true) {
     auto& pool = IsSegment(path) ? pool_ : plain_pool_;
     if (!pool.empty()) {
       auto f = std::move(pool.back());
@@ -578,7 +582,7 @@ class MemFileSystem final : public FileSystem {
       f->ClearFrom(0);
       f->size = 0;
       f->maps = 0;
-      f->Punch();  // the shadow keeps its size: usually the same again
+      if (punch) f->Punch();  // the shadow keeps its size: usually the same again
       return f;
     }
     auto f = std::make_shared<File>();
