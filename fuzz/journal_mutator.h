@@ -61,9 +61,23 @@ struct Journal {
 
 inline constexpr std::size_t kSegData = kFuzzSegmentSize - format::kSegmentHeaderSize;
 
-// Parses `data` (fuzz_dir.h layout, not raw mode). False if it cannot.
+// The next record of a segment being parsed into a reused journal: an old
+// one, reset (its body keeps its capacity: no allocation per record and
+// call), or a new one.
+inline Record& NextRecord(std::vector<Record>& v, std::size_t* n) {
+  if (*n == v.size()) v.emplace_back();
+  Record& r = v[(*n)++];
+  r.h = {};
+  r.body.clear();
+  r.raw = r.keep_sum = r.gap_before = false;
+  return r;
+}
+
+// Parses `data` (fuzz_dir.h layout, not raw mode) into `j`, which may hold
+// an earlier journal (its vectors are reused). False if it cannot.
 inline bool Parse(const std::uint8_t* data, std::size_t size, Journal* j) {
   if (size < 1 + 16 + 8 || (data[0] & 0x80)) return false;
+  std::memset(j->start, 0, sizeof j->start);
   j->flags = data[0];
   std::memcpy(j->id, data + 1, 16);
   std::memcpy(&j->epoch, data + 17, 8);
@@ -74,11 +88,15 @@ inline bool Parse(const std::uint8_t* data, std::size_t size, Journal* j) {
     std::memcpy(j->start, data + p, 24);
     p += 24;
   }
+  std::size_t segs = 0;
   for (int s = 0; s < 4 && size - p >= 4; ++s) {
     std::uint32_t n;
     std::memcpy(&n, data + p, 4);
     p += 4;
-    Segment seg;
+    if (segs == j->segs.size()) j->segs.emplace_back();
+    Segment& seg = j->segs[segs++];
+    std::memset(seg.watermark, 0, sizeof seg.watermark);
+    std::size_t recs = 0;
     const std::size_t wm = size - p < 24 ? size - p : 24;
     std::memcpy(seg.watermark, data + p, wm);
     p += wm;
@@ -89,7 +107,7 @@ inline bool Parse(const std::uint8_t* data, std::size_t size, Journal* j) {
     std::size_t off = 0;
     bool gap = false;
     while (off < take) {
-      Record r;
+      Record& r = NextRecord(seg.records, &recs);  // every pass ends with one record
       // Zeros up to the next page with a record there: a gap (the segment's
       // data starts on a page boundary, so offsets align as LSNs do).
       if (const std::size_t q = format::PageUp(off); q != off && q + format::kRecordHeaderSize <= take &&
@@ -105,20 +123,19 @@ inline bool Parse(const std::uint8_t* data, std::size_t size, Journal* j) {
           r.body.assign(d + off + format::kRecordHeaderSize, d + off + r.h.length);
           r.gap_before = gap;
           gap = false;
-          seg.records.push_back(std::move(r));
-          off += format::AlignUp(seg.records.back().h.length);
+          off += format::AlignUp(r.h.length);
           continue;
         }
       }
-      // The rest does not parse: kept raw.
+      // The rest does not parse: kept raw (with whatever header was read).
       r.raw = true;
       r.body.assign(d + off, d + take);
-      seg.records.push_back(std::move(r));
       break;
     }
+    seg.records.resize(recs);
     p += take;
-    j->segs.push_back(std::move(seg));
   }
+  j->segs.resize(segs);
   return true;
 }
 
@@ -596,7 +613,7 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
 
 inline std::size_t Mutate(std::uint8_t* data, std::size_t size, std::size_t max_size, unsigned seed) {
   std::mt19937_64 rng(seed);
-  Journal j;
+  static thread_local Journal j;  // reused: Parse keeps its vectors' capacity
   if (rng() % 5 == 0 || !Parse(data, size, &j)) return LLVMFuzzerMutate(data, size, max_size);
   const int n = 1 + static_cast<int>(rng() % 3);
   for (int k = 0; k < n; ++k) MutateOnce(j, rng);
@@ -618,7 +635,7 @@ inline std::size_t Mutate(std::uint8_t* data, std::size_t size, std::size_t max_
 inline std::size_t CrossOver(const std::uint8_t* d1, std::size_t s1, const std::uint8_t* d2, std::size_t s2,
                              std::uint8_t* out, std::size_t max_out, unsigned seed) {
   std::mt19937_64 rng(seed);
-  Journal a, b;
+  static thread_local Journal a, b;  // reused, as in Mutate
   if (!Parse(d1, s1, &a) || !Parse(d2, s2, &b) || a.segs.empty() || b.segs.empty()) {
     const std::size_t n = s1 < max_out ? s1 : max_out;
     std::memcpy(out, d1, n);

@@ -6,16 +6,20 @@
 // the harness: it aborts).
 //
 // What the library does outside the file-system layer still happens on the
-// real path: stat of the directory, lstat checks for symlinks, LMDB's
-// catalog. Descriptors of most files start at kFirstFd, far above any real
-// one, so a call outside the layer on one fails with EBADF. A segment file
-// (*.seg, *.seg.tmp) has a shadow, a sparse memfd of its size whose data ends where the
-// file's non-zero bytes end (an upper bound of it): its descriptors are
-// real ones of that memfd (dup), so that the SEEK_DATA / SEEK_HOLE the
-// recovery scan makes on them (recovery.cc, DataEnd) answers as on a disk,
-// and the scan does not read 64 KiB of zeros per segment. Writes through a
-// mapping are not seen by the shadow: call Resync() after anything that
-// may have written a mapped segment.
+// real path: stat of the directory, the lstat of its LOCK file, LMDB's
+// catalog. The symlink refusal of the journal's files asks IsSymlink: here
+// nothing is a link (the LOCK file is asked on disk). Descriptors of most
+// files start at kFirstFd, far above any real one, so a call outside the
+// layer on one fails with EBADF. A segment file (*.seg, *.seg.tmp) has a
+// shadow, a sparse memfd of its size whose data ends where the file's
+// non-zero bytes end (an upper bound of it): its descriptors are that
+// memfd's own descriptor (every open of the file gets the same number, as
+// a dup would share the same open file description; Close does not close
+// it, the file does when it goes), so that the SEEK_DATA / SEEK_HOLE the
+// recovery scan makes on them (log_reader.cc, DataEnd) answers as on a
+// disk, and the scan does not read 64 KiB of zeros per segment. Writes
+// through a mapping are not seen by the shadow: call Resync() after
+// anything that may have written a mapped segment.
 //
 // A file named LOCK is the real file at its path (the directory must exist
 // on disk too): a writer's lock (dir_lock.cc) takes an OFD lock on its
@@ -177,7 +181,7 @@ class MemFileSystem final : public FileSystem {
   void Reset() {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     for (auto& [fd, f] : fds_) {
-      if (fd < kFirstFd) ::close(fd);
+      if (f.real) ::close(fd);
     }
     for (auto& r : reals_) {
       r.made |= r.opened;  // left on disk (see the file comment)
@@ -209,7 +213,7 @@ class MemFileSystem final : public FileSystem {
   // Resync() once they are filled.
   std::uint8_t* Put(const std::string& path, std::size_t n, std::size_t filled = SIZE_MAX) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    auto f = NewFile(path);
+    auto f = NewFile(path, /*punch=*/false);  // Resync() makes its shadow exact
     f->Grow(n);
     f->Dirty(filled < n ? filled : n);
     if (Entry* e = Find(path)) {
@@ -297,9 +301,10 @@ class MemFileSystem final : public FileSystem {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     for (auto& slot : fds_) {
       if (slot.first != fd) continue;
+      const bool real = slot.second.real;
       slot = std::move(fds_.back());
       fds_.pop_back();
-      if (fd < kFirstFd) ::close(fd);
+      if (real) ::close(fd);  // a shadow's descriptor stays open with its file
       return 0;
     }
     return EBADF;
@@ -428,7 +433,13 @@ class MemFileSystem final : public FileSystem {
   }
   int Unlink(const std::string& path) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (IsReal(path)) return ::unlink(path.c_str()) == 0 ? 0 : errno;
+    if (IsReal(path)) {
+      if (::unlink(path.c_str()) != 0) return errno;
+      for (auto& r : reals_) {
+        if (r.path == path) r.on_disk = false;
+      }
+      return 0;
+    }
     Entry* e = Find(path);
     if (!e) return ENOENT;
     Recycle(std::move(e->file));
@@ -452,6 +463,7 @@ class MemFileSystem final : public FileSystem {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (!IsDir(dir)) return Find(dir) ? ENOTDIR : ENOENT;
     names->clear();
+    names->reserve(files_.size() + dirs_.size() + reals_.size());  // one allocation, not one per doubling
     for (const auto& e : files_) {
       if (Parent(e.path) == dir) names->emplace_back(e.path, dir.size() + 1);
     }
@@ -462,7 +474,7 @@ class MemFileSystem final : public FileSystem {
     }
     std::sort(names->begin() + static_cast<std::ptrdiff_t>(files), names->end());
     for (const auto& r : reals_) {
-      if (r.opened && Parent(r.path) == dir && ::access(r.path.c_str(), F_OK) == 0) {
+      if (r.opened && r.on_disk && Parent(r.path) == dir) {
         names->emplace_back(r.path, dir.size() + 1);
       }
     }
@@ -486,6 +498,15 @@ class MemFileSystem final : public FileSystem {
     }
     return 0;
   }
+  // No file or directory here is a symbolic link; a LOCK file is the real
+  // one (lstat on disk).
+  int IsSymlink(const std::string& path, bool* link) override {
+    if (IsReal(path)) return FileSystem::IsSymlink(path, link);
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (!Find(path) && !IsDir(path)) return ENOENT;
+    *link = false;
+    return 0;
+  }
 
  private:
   // A flat table: a journal directory holds about a dozen files, and a
@@ -504,6 +525,7 @@ class MemFileSystem final : public FileSystem {
     std::string path;
     bool opened = false;  // since Reset()
     bool made = false;    // on disk, from an earlier input
+    bool on_disk = false;  // there now: opened, and not unlinked since (nothing else removes it)
   };
   static bool IsReal(std::string_view path) {
     return path.size() >= 5 && path.compare(path.size() - 5, 5, "/LOCK") == 0;
@@ -517,6 +539,7 @@ class MemFileSystem final : public FileSystem {
     }
     if (!r) r = &reals_.emplace_back(Real{path});
     r->opened = true;
+    r->on_disk = true;
     fds_.push_back({n, Fd{nullptr, true}});
     *fd = n;
     return 0;
@@ -547,7 +570,11 @@ class MemFileSystem final : public FileSystem {
     if (pool.size() < kPoolSize) pool.push_back(std::move(f));
     f.reset();
   }
-  std::shared_ptr<File> NewFile(std::string_view path) {
+  // Without `punch` a reused file's shadow may still say data reaches where
+  // the last file's did (an upper bound, as the shadow may), until the
+  // caller's Resync() makes it exact: one hole punched and one byte written
+  // less per file when the new file's data ends where the old one's did.
+  std::shared_ptr<File> NewFile(std::string_view path, bool punch = true) {
     auto& pool = IsSegment(path) ? pool_ : plain_pool_;
     if (!pool.empty()) {
       auto f = std::move(pool.back());
@@ -555,7 +582,7 @@ class MemFileSystem final : public FileSystem {
       f->ClearFrom(0);
       f->size = 0;
       f->maps = 0;
-      f->Punch();  // the shadow keeps its size: usually the same again
+      if (punch) f->Punch();  // the shadow keeps its size: usually the same again
       return f;
     }
     auto f = std::make_shared<File>();
@@ -580,8 +607,7 @@ class MemFileSystem final : public FileSystem {
   int NewFd(std::shared_ptr<File> f, int* fd) {
     int n;
     if (f && f->shadow >= 0) {
-      n = ::fcntl(f->shadow, F_DUPFD_CLOEXEC, 3);
-      if (n < 0) return errno;
+      n = f->shadow;  // not a dup: no fcntl and close per open
     } else {
       n = next_fake_++;
     }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "forwarding_fs.h"
 #include "test_util.h"
 #include "txjournal/compactor.h"
 #include "txjournal/journal.h"
@@ -168,6 +169,54 @@ TEST_CASE("a symbolic link at a segment, JOURNAL, HEAD or LOCK is refused by nam
       CHECK(j.status().message().find("Too many levels") == std::string::npos);
     }
     CHECK(test::ReadFile(moved) == before);
+  }
+}
+
+// Answers IsSymlink for `link` itself, as a file system that holds a link
+// there would; every other call goes to the default one.
+class LinkAtFileSystem final : public test::ForwardingFileSystem {
+ public:
+  explicit LinkAtFileSystem(std::string link) : link_(std::move(link)) {}
+  int IsSymlink(const std::string& path, bool* link) override {
+    ++asked_;
+    if (path == link_) {
+      *link = true;
+      return 0;
+    }
+    return base_->IsSymlink(path, link);
+  }
+  int asked() const { return asked_; }
+
+ private:
+  std::string link_;
+  int asked_ = 0;
+};
+
+TEST_CASE("the symlink refusal asks the journal's FileSystem, so a file system of its own answers it") {
+  TempDir d;
+  const std::string dir = d.sub("j");
+  {
+    auto j = test::OpenOrDie(dir, test::SmallOptions());
+    test::CommitOne(*j, "t", "e", "x");
+    TXJ_REQUIRE_OK(j->close());
+  }
+  const std::string manifest = dir + "/JOURNAL";
+  for (bool read_only : {false, true}) {
+    INFO("read_only: ", read_only);
+    Options o = read_only ? test::ReadOnlyOptions() : test::SmallOptions();
+    auto lfs = std::make_shared<LinkAtFileSystem>(manifest);
+    o.file_system = lfs;
+    auto j = Journal::open(dir, o);
+    REQUIRE_FALSE(j.ok());
+    CHECK(j.status().code() == Code::kInvalidArgument);
+    CHECK(j.status().message().find(manifest + " is a symbolic link") != std::string::npos);
+    // The same journal opens through a file system that says no link is there.
+    auto plain = std::make_shared<LinkAtFileSystem>(dir + "/elsewhere");
+    o.file_system = plain;
+    auto k = Journal::open(dir, o);
+    TXJ_REQUIRE_OK(k.status());
+    CHECK(plain->asked() > 0);
+    TXJ_REQUIRE_OK((*k)->close());
   }
 }
 

@@ -6,10 +6,12 @@
 // in a layer that fails chosen calls (see tests/fault_fs.h) to prove that
 // every failure is reported and that no acknowledged commit is lost.
 //
-// Outside it: LMDB's own I/O on the catalog's files, stat/lstat checks (is
-// the directory there, is a name a symlink), and calls on memory that is
-// already mapped (the in-place read-only remap of a sealed segment,
-// prefaulting advice, futex waits on the HEAD page).
+// Outside it: LMDB's own I/O on the catalog's files, the stat of the journal
+// directory (is it there, is it one) and the lstat checks of the LOCK file
+// (dir_lock.cc), and calls on memory that is already mapped (the in-place
+// read-only remap of a sealed segment, prefaulting advice, futex waits on the
+// HEAD page). The refusal of a symbolic link planted at a journal file's
+// name goes through IsSymlink.
 //
 // Descriptors: the default file system never returns a descriptor below 3
 // (stdin, stdout and stderr), so that nothing a program prints can land in
@@ -74,6 +76,16 @@ class TXJ_EXPORT FileSystem {
   // rmdir(2) of an empty directory (a failed create removes what it made).
   // The default calls POSIX.
   virtual int RemoveDir(const std::string& path);
+  // lstat(2) of `path`: on success stores in *link whether `path` itself
+  // (not what it points to) is a symbolic link. Returns ENOENT when nothing
+  // is at `path`, and other errno values as lstat(2) does; *link is then
+  // left as it was. The journal calls it on its own names before opening
+  // them (the manifest, segments, HEAD, LOCK, the catalog's directory and
+  // files, snapshots/) and refuses a link with kInvalidArgument naming the
+  // path; an error here is taken as "not a link" (the open that follows
+  // reports it). Thread rules as for the other functions. The default calls
+  // POSIX on the path.
+  virtual int IsSymlink(const std::string& path, bool* link);
 };
 
 // The process-wide POSIX file system. Never null; lives forever.

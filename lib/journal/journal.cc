@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
-#include <set>
 #include <thread>
 
 #include "cursor_impl.h"
@@ -205,7 +204,7 @@ Status OpenCatalogReadOnly(JournalState& s, const std::string& path, bool precio
 Status OpenCatalog(JournalState& s) {
   std::string path = internal::JoinPath(s.dir, format::kCatalogDir);
   for (const std::string& p : {path, internal::JoinPath(path, "data.mdb"), internal::JoinPath(path, "lock.mdb")}) {
-    TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(p));
+    TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(*s.fs, p));
   }
   const bool precious = (s.manifest.flags & format::kManifestCatalogHoldsSourceData) != 0;
   if (s.read_only) return OpenCatalogReadOnly(s, path, precious);
@@ -334,7 +333,7 @@ struct CreateLog {
   bool lock_existed = false;   // LOCK was there before this open
   bool creating = false;       // the manifest is (re)written as a new journal's
   bool locked = false;         // this open holds the writer lock
-  std::set<std::string> existed;  // names in the directory before this open created anything
+  std::vector<std::string> existed;  // names in the directory before this open created anything
 };
 
 bool IsSegmentOrTemp(const std::string& n) {
@@ -366,7 +365,9 @@ void RemoveFailedCreate(JournalState& s, const CreateLog& log) {
   s.active.reset();
   s.unsynced.clear();
   s.segments.reset();
-  auto made = [&](const std::string& n) { return log.made_dir || log.existed.count(n) == 0; };
+  auto made = [&](const std::string& n) {
+    return log.made_dir || std::find(log.existed.begin(), log.existed.end(), n) == log.existed.end();
+  };
   auto remove = [&](const std::string& n) { return fs.Unlink(internal::JoinPath(s.dir, n)) == 0; };
   std::vector<std::string> names;
   if (fs.ListDir(s.dir, &names) != 0) return;
@@ -415,15 +416,21 @@ Status OpenDirectory(JournalState& s, CreateLog& log, std::vector<std::string>* 
     log.locked = true;
   }
   if (int e = fs.ListDir(s.dir, names)) return Status::FromErrno(e, "list " + s.dir);
-  log.existed.insert(names->begin(), names->end());
-  if (!log.lock_existed) log.existed.erase(format::kLockName);
+  log.existed = *names;
+  if (!log.lock_existed) {
+    log.existed.erase(std::remove(log.existed.begin(), log.existed.end(), format::kLockName), log.existed.end());
+  }
   *any_segment = false;
+  std::string path = internal::JoinPath(s.dir, "");  // each name is appended to it in turn
+  const std::size_t dir_len = path.size();
   for (const auto& n : *names) {
     std::uint64_t b;
     const bool segment = internal::ParseSegmentFileName(n, &b);
     *any_segment |= segment;
     if (segment || n == format::kManifestName || n == format::kHeadName || n == format::kLockName) {
-      TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(internal::JoinPath(s.dir, n)));
+      path.resize(dir_len);
+      path += n;
+      TXJ_RETURN_IF_ERROR(internal::RefuseSymlink(fs, path));
     }
   }
   return Status::OK();

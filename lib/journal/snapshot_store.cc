@@ -74,7 +74,7 @@ std::string SnapshotStore::TopicId(const std::string& topic) {
 }
 
 Status SnapshotStore::EnsureDir() {
-  TXJ_RETURN_IF_ERROR(RefuseSymlink(dir_));
+  TXJ_RETURN_IF_ERROR(RefuseSymlink(*fs_, dir_));
   mode_t dmode = mode_ | ((mode_ & 0444) >> 2) | 0100;
   int e = fs_->MakeDir(dir_, dmode);
   if (e && e != EEXIST) return Status::FromErrno(e, "create " + dir_);

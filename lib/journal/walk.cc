@@ -117,6 +117,7 @@ class Walker {
   std::vector<std::size_t> levels_;       // open_topics_ size at each open sub-transaction's begin
 };
 
+// Called once per Walker: the report is moved out, not copied.
 Result<WalkReport> Walker::Run(const std::function<void(const RawRecord&)>& visit,
                                const std::function<void(const WalkStart&)>& on_start) {
   // Before anything is read: a writer that has the journal open appends
@@ -125,16 +126,16 @@ Result<WalkReport> Walker::Run(const std::function<void(const RawRecord&)>& visi
   TXJ_RETURN_IF_ERROR(ListSegments());
   auto go = ReadJournalManifest();
   if (!go.ok()) return go.status();
-  if (!*go) return report_;
+  if (!*go) return std::move(report_);
   go = CheckSegments();
   if (!go.ok()) return go.status();
-  if (!*go) return report_;
+  if (!*go) return std::move(report_);
   SegmentSet segs(fs_, dir_, m_, false);
   go = OpenFromStart(segs);
   if (!go.ok()) return go.status();
-  if (!*go) return report_;
+  if (!*go) return std::move(report_);
   TXJ_RETURN_IF_ERROR(Scan(segs, visit, on_start));
-  return report_;
+  return std::move(report_);
 }
 
 Status Walker::ListSegments() {

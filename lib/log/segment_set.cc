@@ -66,6 +66,7 @@ std::shared_ptr<Segment> SegmentSet::Last() {
 std::vector<std::shared_ptr<Segment>> SegmentSet::All() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::shared_ptr<Segment>> v;
+  v.reserve(segs_.size());
   for (auto& [b, s] : segs_) v.push_back(s);
   return v;
 }

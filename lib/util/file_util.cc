@@ -18,9 +18,9 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
   return path;
 }
 
-Status RefuseSymlink(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+Status RefuseSymlink(FileSystem& fs, const std::string& path) {
+  bool link = false;
+  if (fs.IsSymlink(path, &link) == 0 && link) {
     return Status::InvalidArgument(path + " is a symbolic link; the journal does not follow links in its directory");
   }
   return Status::OK();

@@ -17,8 +17,9 @@ std::uint64_t NowNanos();
 // kInvalidArgument if `path` is a symbolic link (planted in the journal
 // directory, it would lead writes out of it); OK if it is anything else or
 // does not exist. Files are opened with O_NOFOLLOW; this covers the
-// directories inside the journal directory and the files LMDB opens.
-Status RefuseSymlink(const std::string& path);
+// directories inside the journal directory and the files LMDB opens. Asks
+// `fs` (FileSystem::IsSymlink).
+Status RefuseSymlink(FileSystem& fs, const std::string& path);
 // The status of a failed open(2) of `path` (errno `e`) doing `what`: a
 // symbolic link refused by O_NOFOLLOW is said to be one, as RefuseSymlink
 // says it; other errors as Status::FromErrno(e, what + " " + path).

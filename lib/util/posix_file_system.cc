@@ -53,6 +53,13 @@ int FileSystem::SetOwnerAndMode(int fd, uid_t uid, gid_t gid, mode_t mode) {
 
 int FileSystem::RemoveDir(const std::string& path) { return ::rmdir(path.c_str()) == 0 ? 0 : errno; }
 
+int FileSystem::IsSymlink(const std::string& path, bool* link) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return errno;
+  *link = S_ISLNK(st.st_mode);
+  return 0;
+}
+
 namespace {
 
 class PosixFileSystem final : public FileSystem {
