@@ -15,7 +15,10 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "checksum.h"
+#include "fault_fs.h"
 #include "format.h"
 #include "segment.h"
 #include "test_util.h"
@@ -1148,6 +1151,103 @@ TEST_CASE("read-only opens while a busy writer rolls segments never report damag
     CHECK(failures == 0);
     CHECK(commits.load() > 0);
   }
+}
+
+// Appends transactions of `per_txn` events of `size` bytes until the
+// journal has rolled `segments` more times; returns the events appended.
+// Payloads continue from event `first` (see ExpectAllEvents).
+std::uint64_t AppendSegments(Journal& w, int segments, std::size_t size, int per_txn, std::uint64_t first = 0) {
+  const std::uint64_t until =
+      (w.visible_lsn() / kSeg + static_cast<std::uint64_t>(segments)) * kSeg + 2 * format::kSegmentHeaderSize;
+  std::uint64_t n = first;
+  while (w.visible_lsn() < until) {
+    auto tx = w.begin();
+    REQUIRE(tx.ok());
+    for (int i = 0; i < per_txn; ++i) {
+      TXJ_REQUIRE_OK(tx->append("t", "x", std::string(size, static_cast<char>('a' + n % 26))));
+      ++n;
+    }
+    TXJ_REQUIRE_OK(tx->commit());
+  }
+  return n - first;
+}
+
+// Reads every event from offset 0; checks dense offsets and payloads.
+void ExpectAllEvents(Journal& j, std::uint64_t count, std::size_t size) {
+  auto c = j.open_cursor(0);
+  REQUIRE(c.ok());
+  std::uint64_t n = 0;
+  for (;;) {
+    auto e = c->next();
+    TXJ_REQUIRE_OK(e.status());
+    if (!e->has_value()) break;
+    REQUIRE((**e).offset == n);
+    REQUIRE((**e).payload == std::string(size, static_cast<char>('a' + n % 26)));
+    ++n;
+  }
+  CHECK(n == count);
+}
+
+TEST_CASE("a read-only open keeps no descriptor per sealed segment, so long journals open under a low limit") {
+  TempDir dir;
+  std::uint64_t events = 0;
+  {
+    auto w = test::OpenOrDie(dir.path(), Opts(Durability::kNone));
+    events = AppendSegments(*w, 300, 900, 10);
+    TXJ_CHECK_OK(w->close());
+  }
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+  rlimit low = old;
+  low.rlim_cur = 160;  // fewer than the segments (300+), more than the rest needs
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  {
+    auto ro = Journal::open(dir.path(), ReadOnly());
+    if (!ro.ok()) INFO(ro.status().ToString());
+    CHECK(ro.ok());
+    if (ro.ok()) {
+      int files = 0;
+      for (const auto& f : std::filesystem::directory_iterator(dir.path())) files += f.path().extension() == ".seg";
+      CHECK(files > 300);
+      ExpectAllEvents(**ro, events, 900);
+      TXJ_CHECK_OK((*ro)->close());
+    }
+  }
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
+}
+
+TEST_CASE("a reader that cannot open a segment the writer added reports the system's error, then reads on") {
+  TempDir dir;
+  auto w = test::OpenOrDie(dir.path(), Opts(Durability::kNone));
+  std::uint64_t events = AppendSegments(*w, 2, 700, 8);
+  auto fs = std::make_shared<test::FaultFileSystem>();
+  Options o = ReadOnly();
+  o.file_system = fs;
+  auto ro = Journal::open(dir.path(), o);
+  TXJ_REQUIRE_OK(ro.status());
+  ExpectAllEvents(**ro, events, 700);
+  events += AppendSegments(*w, 3, 700, 8, events);
+  auto c = (*ro)->open_cursor(0);
+  REQUIRE(c.ok());
+  fs->ArmNext(test::FsOp::kOpen, EMFILE, /*sticky=*/true);
+  Status failed;
+  for (std::uint64_t n = 0; failed.ok(); ++n) {
+    auto e = c->next();
+    if (!e.ok()) {
+      failed = e.status();
+      break;
+    }
+    REQUIRE(e->has_value());  // the new segments are committed: no end before them
+    REQUIRE((**e).offset == n);
+  }
+  INFO(failed.ToString());
+  CHECK(failed.code() == Code::kIOError);
+  CHECK(failed.message().find(std::strerror(EMFILE)) != std::string::npos);
+  CHECK(failed.message().find("valid") == std::string::npos);
+  fs->DisarmAll();
+  ExpectAllEvents(**ro, events, 700);  // nothing was lost or skipped
+  TXJ_CHECK_OK((*ro)->close());
+  TXJ_CHECK_OK(w->close());
 }
 
 TEST_CASE("the segment size is fixed at creation; later opens use the recorded one") {

@@ -392,6 +392,7 @@ Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
     emitting_ = false;
     return Status::OK();
   }
+  if (st == LogReader::Stop::kNoSegment) return emit_.StopError(emit_.position());
   if (st != LogReader::Stop::kRecord) {
     return Status::Corruption("record changed under a cursor in " + emit_.Where() + ": " +
                               std::string(DecodeErrorName(emit_.error())));
@@ -548,7 +549,7 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
       return st == Stop::kUnwritten ? CheckUnwritten(at, limit) : Status::OK();
     }
     if (st != Stop::kRecord) {
-      Status e = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where(save));
+      Status e = reader_.StopError(save);
       reader_.Seek(save);
       return e;
     }
@@ -579,7 +580,7 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
     if (!ws.ok() || st != Stop::kRecord) {
       w.Wipe();
       if (ws.ok() && st != Stop::kLimit && st != Stop::kUnwritten) {
-        ws = Status::Corruption(std::string(DecodeErrorName(reader_.error())) + " in " + reader_.Where());
+        ws = reader_.StopError(reader_.position());
       }
       if (ws.ok() && st == Stop::kUnwritten) ws = CheckUnwritten(reader_.position(), limit);
       if (ws.ok()) checker_.Reset(next_off, 0);  // the transaction is not complete yet

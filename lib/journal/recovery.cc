@@ -99,6 +99,11 @@ Status JudgeTail(SegmentSet& segs, LogReader& reader, LogReader::Stop stop, Tail
   const std::uint64_t salt = segs.manifest().salt();
   const std::uint64_t p = reader.position();
   if (stop == LogReader::Stop::kNoSegment) {
+    // A read-only open lists the directory for segments a live writer
+    // added: a file it could not open (too many open files, say) is an
+    // error of this open, not damage.
+    Status why = segs.WhyMissing(p);
+    if (!why.ok() && why.code() != Code::kCorruption) return why;
     const std::string missing = JoinPath(segs.dir(), SegmentFileName(p - format::kSegmentHeaderSize));
     Status st = DamageAt(out, nullptr, p,
                          Status::Corruption("missing segment " + missing +

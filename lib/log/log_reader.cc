@@ -16,6 +16,18 @@ std::string LogReader::Where(std::uint64_t lsn) const {
 
 std::string LogReader::Where() const { return Where(pos_); }
 
+Status LogReader::StopError(std::uint64_t at) const {
+  if (no_segment_) {
+    Status why = segs_->WhyMissing(pos_);
+    if (!why.ok()) return why;
+    // Found on a second look (a refresh that failed once succeeded now):
+    // still an error for this read, which the caller may retry.
+    return Status::IOError("the segment holding LSN " + std::to_string(pos_) + " in " + segs_->dir() +
+                           " could not be opened at first; read again");
+  }
+  return Status::Corruption(std::string(DecodeErrorName(error_)) + " in " + Where(at));
+}
+
 namespace {
 
 // Whether decoding at `lsn` that failed with `e` may have met a gap: zeros,
@@ -87,10 +99,14 @@ DecodeError DecodeAcrossGap(const Segment& seg, std::uint64_t* lsn, std::uint64_
 
 LogReader::Stop LogReader::Next(RecordView* out) {
   error_ = DecodeError::kNone;
+  no_segment_ = false;
   if (pos_ >= limit_) return Stop::kLimit;
   if (!seg_ || pos_ < seg_->base() || pos_ >= seg_->end()) {
     seg_ = segs_->Find(pos_);
-    if (!seg_) return Stop::kNoSegment;
+    if (!seg_) {
+      no_segment_ = true;
+      return Stop::kNoSegment;
+    }
     if (pos_ < seg_->first_record_lsn()) pos_ = seg_->first_record_lsn();
     if (pos_ >= limit_) return Stop::kLimit;
   }

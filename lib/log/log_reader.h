@@ -88,6 +88,10 @@ class LogReader {
     if (seg_ && (lsn < seg_->base() || lsn >= seg_->end())) seg_.reset();
   }
   DecodeError error() const { return error_; }
+  // What made the last Next() stop at `at` with kInvalid (kCorruption: the
+  // decode error and where) or kNoSegment (the segment set's reason: an
+  // I/O error opening a new segment, or kCorruption naming the LSN).
+  Status StopError(std::uint64_t at) const;
   const std::shared_ptr<Segment>& segment() const { return seg_; }
   std::uint32_t last_epoch() const { return min_epoch_; }
   // "FILE at byte N" for the current position.
@@ -110,6 +114,7 @@ class LogReader {
   std::uint32_t min_epoch_ = 0;
   std::shared_ptr<Segment> seg_;
   DecodeError error_ = DecodeError::kNone;
+  bool no_segment_ = false;  // the last Next() stopped with kNoSegment
 };
 
 }  // namespace txj::internal

@@ -328,4 +328,10 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
   return seg;
 }
 
+void Segment::CloseDescriptor() {
+  if (writable_ || fd_ < 0) return;
+  fs_->Close(fd_);
+  fd_ = -1;
+}
+
 }  // namespace txj::internal

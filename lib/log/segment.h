@@ -57,7 +57,13 @@ class Segment : NonCopyable {
   const std::string& path() const { return path_; }
   std::string name() const;
   bool writable() const { return writable_; }
+  // -1 after CloseDescriptor().
   int fd() const { return fd_; }
+  // Closes the file descriptor of a segment mapped read-only; the mapping
+  // stays. Afterwards the file system is not asked for its holes (readers
+  // read zeros instead) and it cannot be synced or reserved. No-op for a
+  // writable segment. NOT thread-safe: only before the segment is shared.
+  void CloseDescriptor();
 
   // Address of the byte at `lsn`. REQUIRES: base() <= lsn <= end().
   std::uint8_t* at(std::uint64_t lsn) const { return data_ + (lsn - base_); }

@@ -20,6 +20,10 @@ Status SegmentSet::RefreshLocked() {
     if (base < min_end_) continue;  // retired (retention), being removed
     auto seg = Segment::Open(fs_, dir_, name, manifest_, writable_);
     if (!seg.ok()) return seg.status();
+    // A reader keeps no descriptor for a sealed segment: one per segment
+    // ran a reader of a long journal out of them (EMFILE; the limit is
+    // often 1 024), and it only reads the mapping.
+    if (!writable_ && (*seg)->known_sealed()) (*seg)->CloseDescriptor();
     segs_.emplace(base, std::move(seg).value());
   }
   std::uint64_t expect = 0;
@@ -45,12 +49,23 @@ std::shared_ptr<Segment> SegmentSet::Find(std::uint64_t lsn) {
       if (lsn < it->second->end()) return it->second;
     }
     if (attempt == 0 && !writable_) {
-      if (!RefreshLocked().ok()) return nullptr;
+      refresh_error_ = RefreshLocked();
+      if (!refresh_error_.ok()) return nullptr;
     } else {
       break;
     }
   }
   return nullptr;
+}
+
+Status SegmentSet::WhyMissing(std::uint64_t lsn) {
+  if (Find(lsn)) return Status::OK();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!refresh_error_.ok()) {
+    return refresh_error_.WithContext("no segment holds LSN " + std::to_string(lsn) + " in " + dir_ +
+                                      ": looking for segments added since the open failed");
+  }
+  return Status::Corruption("no segment holds LSN " + std::to_string(lsn) + " in " + dir_);
 }
 
 std::shared_ptr<Segment> SegmentSet::First() {

@@ -25,6 +25,11 @@ class SegmentSet {
 
   // The segment holding `lsn`, or null. Refreshes once when not found.
   std::shared_ptr<Segment> Find(std::uint64_t lsn);
+  // Why Find(lsn) found nothing, for a reader to report: the error of the
+  // last refresh that failed (a file that could not be opened or mapped,
+  // for example too many open files), or kCorruption "no segment holds
+  // LSN ...". Refreshes again first: a segment found now gives OK.
+  Status WhyMissing(std::uint64_t lsn);
   std::shared_ptr<Segment> First();
   std::shared_ptr<Segment> Last();
   std::vector<std::shared_ptr<Segment>> All();
@@ -50,6 +55,7 @@ class SegmentSet {
   std::mutex mu_;
   std::map<std::uint64_t, std::shared_ptr<Segment>> segs_;
   std::uint64_t min_end_ = 0;  // segments ending at or before this are retired
+  Status refresh_error_;       // of the last refresh, OK when it succeeded
 };
 
 }  // namespace txj::internal
