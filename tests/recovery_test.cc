@@ -1203,8 +1203,7 @@ TEST_CASE("a read-only open keeps no descriptor per sealed segment, so long jour
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
   {
     auto ro = Journal::open(dir.path(), ReadOnly());
-    if (!ro.ok()) INFO(ro.status().ToString());
-    CHECK(ro.ok());
+    TXJ_CHECK_OK(ro.status());
     if (ro.ok()) {
       int files = 0;
       for (const auto& f : std::filesystem::directory_iterator(dir.path())) files += f.path().extension() == ".seg";
@@ -1212,6 +1211,29 @@ TEST_CASE("a read-only open keeps no descriptor per sealed segment, so long jour
       ExpectAllEvents(**ro, events, 900);
       TXJ_CHECK_OK((*ro)->close());
     }
+  }
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
+}
+
+TEST_CASE("a writer opens a journal of more segments than the descriptor limit, appends and reads it all") {
+  TempDir dir;
+  std::uint64_t events = 0;
+  {
+    auto w = test::OpenOrDie(dir.path(), Opts(Durability::kCommit));
+    events = AppendSegments(*w, 300, 900, 10);
+    TXJ_CHECK_OK(w->close());
+  }
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+  rlimit low = old;
+  low.rlim_cur = 160;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  for (int round = 0; round < 2; ++round) {
+    auto w = Journal::open(dir.path(), Opts(Durability::kCommit));
+    TXJ_REQUIRE_OK(w.status());
+    events += AppendSegments(**w, 20, 900, 10, events);  // rolls, seals, syncs
+    ExpectAllEvents(**w, events, 900);
+    TXJ_CHECK_OK((*w)->close());
   }
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
 }

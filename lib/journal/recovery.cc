@@ -311,6 +311,13 @@ Status TakeNewEpoch(JournalState& s, const TailScan& t) {
 Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
   SegmentSet& segs = *s.segments;
   auto tail_seg = segs.Find(t.end_lsn);
+  if (!tail_seg->writable()) {
+    // Sealed (durable to its end, its descriptor closed at the open), yet
+    // the scan ended inside it: its next segment is where a writer goes on.
+    return Status::Corruption("the journal ends inside " + tail_seg->path() + " at byte " +
+                              Num(tail_seg->file_offset(t.end_lsn)) +
+                              ", a segment sealed as complete and durable to its end (no crash explains it)");
+  }
   if (t.crash_tail) {
     // Only the bytes up to the last non-zero one: the rest is zero already,
     // and writing it would dirty (and sync) the whole unwritten rest.
@@ -343,8 +350,10 @@ Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
   s.written_end = s.frozen_end = s.pos;
   // What the scan read may still be only in the page cache (the writer died,
   // the machine did not): make it durable before building on it.
+  // A sealed segment kept without descriptor (SegmentSet) was durable to
+  // its end before it was sealed.
   for (const auto& seg : segs.All()) {
-    if (seg->end() > start_lsn) TXJ_RETURN_IF_ERROR(seg->Sync());
+    if (seg->end() > start_lsn && seg->fd() >= 0) TXJ_RETURN_IF_ERROR(seg->Sync());
   }
   return Status::OK();
 }

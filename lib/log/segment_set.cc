@@ -1,6 +1,7 @@
 #include "segment_set.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace txj::internal {
 
@@ -12,18 +13,29 @@ Status SegmentSet::Refresh() {
 Status SegmentSet::RefreshLocked() {
   std::vector<std::string> names;
   if (int e = fs_->ListDir(dir_, &names)) return Status::FromErrno(e, "list journal directory " + dir_);
-  std::sort(names.begin(), names.end());
+  std::vector<std::pair<std::uint64_t, const std::string*>> found;
   for (const std::string& name : names) {
     std::uint64_t base = 0;
-    if (!ParseSegmentFileName(name, &base)) continue;
+    if (ParseSegmentFileName(name, &base)) found.emplace_back(base, &name);
+  }
+  std::sort(found.begin(), found.end());
+  // No descriptor is kept for a sealed segment (durable to its end, never
+  // written again): one per segment ran a journal of many segments out of
+  // them (EMFILE; the limit is often 1 024), and the mapping is all that is
+  // read. A writer's set keeps its last two segments as they are (the tail
+  // and the prepared one). Only segments opened here, each at once: nothing
+  // else holds them yet.
+  const std::uint64_t keep_from =
+      !writable_ ? UINT64_MAX : found.size() >= 2 ? found[found.size() - 2].first : 0;
+  for (const auto& [base, name] : found) {
     if (segs_.count(base)) continue;
     if (base < min_end_) continue;  // retired (retention), being removed
-    auto seg = Segment::Open(fs_, dir_, name, manifest_, writable_);
+    auto seg = Segment::Open(fs_, dir_, *name, manifest_, writable_);
     if (!seg.ok()) return seg.status();
-    // A reader keeps no descriptor for a sealed segment: one per segment
-    // ran a reader of a long journal out of them (EMFILE; the limit is
-    // often 1 024), and it only reads the mapping.
-    if (!writable_ && (*seg)->known_sealed()) (*seg)->CloseDescriptor();
+    if (base < keep_from && (*seg)->known_sealed()) {
+      (*seg)->MakeReadOnly();
+      (*seg)->CloseDescriptor();
+    }
     segs_.emplace(base, std::move(seg).value());
   }
   std::uint64_t expect = 0;
