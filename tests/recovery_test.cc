@@ -1212,6 +1212,14 @@ TEST_CASE("a read-only open keeps no descriptor per sealed segment, so long jour
       TXJ_CHECK_OK((*ro)->close());
     }
   }
+  {
+    auto walk = WalkJournal(dir.path());  // journal-dump --check, journal-inspect
+    TXJ_CHECK_OK(walk.status());
+    if (walk.ok()) {
+      CHECK(!walk->damaged());
+      CHECK(walk->events == events);
+    }
+  }
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
 }
 

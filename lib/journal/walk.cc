@@ -177,6 +177,9 @@ Result<bool> Walker::CheckSegments() {
   for (const auto& [base, name] : seg_names_) {
     auto seg = Segment::Open(fs_, dir_, name, m_, false);
     if (seg.ok()) {
+      // The walk reads mappings only: no descriptor per sealed segment (a
+      // long journal would run out of them, see SegmentSet).
+      if ((*seg)->known_sealed()) (*seg)->CloseDescriptor();
       opened.push_back(std::move(seg).value());
       continue;
     }
