@@ -221,6 +221,13 @@ class FaultFileSystem final : public FileSystem {
     if (int e = Enter(FsOp::kListDir, dir)) return e;
     return base_->ListDir(dir, names);
   }
+  // Not counted or failed (no kind of their own), only passed on: a base
+  // other than the default (an in-memory one) answers them itself.
+  int SetOwnerAndMode(int fd, uid_t uid, gid_t gid, mode_t mode) override {
+    return base_->SetOwnerAndMode(fd, uid, gid, mode);
+  }
+  int RemoveDir(const std::string& path) override { return base_->RemoveDir(path); }
+  int IsSymlink(const std::string& path, bool* link) override { return base_->IsSymlink(path, link); }
 
  private:
   static std::size_t Index(FsOp op) { return static_cast<std::size_t>(op); }

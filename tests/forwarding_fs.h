@@ -36,6 +36,9 @@ class ForwardingFileSystem : public FileSystem {
   int MakeDir(const std::string& p, mode_t m) override { return base_->MakeDir(p, m); }
   int SyncDir(const std::string& p) override { return base_->SyncDir(p); }
   int ListDir(const std::string& d, std::vector<std::string>* n) override { return base_->ListDir(d, n); }
+  int SetOwnerAndMode(int fd, uid_t u, gid_t g, mode_t m) override { return base_->SetOwnerAndMode(fd, u, g, m); }
+  int RemoveDir(const std::string& p) override { return base_->RemoveDir(p); }
+  int IsSymlink(const std::string& p, bool* l) override { return base_->IsSymlink(p, l); }
 
  protected:
   std::shared_ptr<FileSystem> base_ = DefaultFileSystem();

@@ -649,9 +649,11 @@ Result<Transaction> Journal::begin_for(std::chrono::nanoseconds timeout) {
           "; commit or roll it back before beginning another (one top-level write transaction at a time; "
           "Transaction::begin() opens a sub-transaction)");
     }
+    if (s.txn_active && timeout.count() == 0) return Status::Busy("a write transaction is already open on " + s.dir);
+    // Held or waited for from here on: a committing thread's GatherCommits
+    // waits for this one's commit (TxnTree::Release gives it back).
+    ++s.slot_demand;
     if (s.txn_active) {
-      if (timeout.count() == 0) return Status::Busy("a write transaction is already open on " + s.dir);
-      ++s.slot_demand;
       bool got;
       // Beyond a year is "wait forever" (and keeps wait_for from overflowing).
       if (timeout >= std::chrono::hours(24 * 365)) {
@@ -660,11 +662,11 @@ Result<Transaction> Journal::begin_for(std::chrono::nanoseconds timeout) {
       } else {
         got = s.txn_cv.wait_for(lock, timeout, [&] { return !s.txn_active || s.closed; });
       }
-      if (!got || s.closed) --s.slot_demand;
-      if (!got) return Status::TimedOut("waited for the write transaction on " + s.dir);
-      if (s.closed) return Status::Closed("journal " + s.dir + " is closed");
-    } else {
-      ++s.slot_demand;
+      if (!got || s.closed) {
+        --s.slot_demand;
+        return got ? Status::Closed("journal " + s.dir + " is closed")
+                   : Status::TimedOut("waited for the write transaction on " + s.dir);
+      }
     }
     s.txn_active = true;
     s.txn_owner = std::this_thread::get_id();
