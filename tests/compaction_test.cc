@@ -12,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "fault_fs.h"
 #include "test_util.h"
 #include "txjournal/compactor.h"
 #include "txjournal/walk.h"
 
 using namespace txj;
+using txj::test::FsOp;
 using txj::test::TempDir;
 
 namespace {
@@ -303,6 +305,107 @@ TEST_CASE("retention removes the files of the segments it empties, however the t
   auto walk = WalkJournal(dir.path(), [](const RawRecord&) {});
   TXJ_REQUIRE_OK(walk);
   CHECK(!walk->damaged());
+}
+
+TEST_CASE("retention that moves a little into a segment leaves its file as it is, and readers still get kTruncated below the offset") {
+  // apply_retention rewrites the segment its offset falls in only when that
+  // frees at least a quarter of a segment; below the offset the bytes may
+  // stay in the file, but no reader gets them, before or after a reopen.
+  TempDir dir;
+  auto fs = std::make_shared<test::FaultFileSystem>();
+  Options o = test::SmallOptions();
+  o.file_system = fs;
+  std::vector<std::string> payloads;
+  {
+    auto j = test::OpenOrDie(dir.path(), o);
+    for (int i = 0; i < 3000; ++i) {
+      auto tx = test::RequireOk(j->begin());
+      payloads.push_back(std::string(100, static_cast<char>('a' + i % 26)) + std::to_string(i));
+      TXJ_REQUIRE_OK(tx->append(i % 2 ? "a" : "b", "t", payloads.back()));
+      TXJ_REQUIRE_OK(tx->commit());
+    }
+    TXJ_REQUIRE_OK(j->close());  // every segment sealed and on stable storage
+  }
+  auto j = test::OpenOrDie(dir.path(), o);
+  TXJ_REQUIRE_OK(j->apply_retention(1000));
+  auto segment_files = [&] {
+    std::map<std::string, std::uint64_t> inodes;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      struct stat st;
+      if (e.path().extension() == ".seg" && ::stat(e.path().c_str(), &st) == 0) inodes[e.path().filename()] = st.st_ino;
+    }
+    return inodes;
+  };
+  const auto before = segment_files();
+  fs->ResetCounts();
+  TXJ_REQUIRE_OK(j->apply_retention(1002));
+  const auto counts = fs->Counts();
+  // One manifest write (a rename and its file's fdatasync), no rewrite, no
+  // other sync: what the offset needs was on stable storage already.
+  CHECK(counts[static_cast<int>(FsOp::kRename)] == 1);
+  CHECK(counts[static_cast<int>(FsOp::kSync)] == 1);
+  CHECK(segment_files() == before);
+  CHECK(j->first_offset() == 1002);
+  auto check = [&](Journal& jj) {
+    CHECK(jj.open_cursor(1001).status().code() == Code::kTruncated);
+    CHECK(jj.open_cursor(0, Filter::for_topics({"a"})).status().code() == Code::kTruncated);
+    auto c = test::RequireOk(jj.open_cursor(1002));
+    for (std::uint64_t off = 1002; off < payloads.size(); ++off) {
+      auto e = test::RequireOk(c->next());
+      REQUIRE(e->has_value());
+      CHECK((**e).offset == off);
+      CHECK((**e).payload == payloads[off]);
+    }
+    CHECK(!test::RequireOk(c->next())->has_value());
+  };
+  check(*j);
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), o);
+  CHECK(j->first_offset() == 1002);
+  check(*j);
+}
+
+TEST_CASE("retention without commit durability syncs only when the commits reaching its offset are not yet on stable storage") {
+  TempDir dir;
+  auto fs = std::make_shared<test::FaultFileSystem>();
+  Options o = test::SmallOptions(Durability::kNone);
+  o.file_system = fs;
+  auto commit_some = [](Journal& j, int n) {
+    for (int i = 0; i < n; ++i) {
+      auto tx = test::RequireOk(j.begin());
+      TXJ_REQUIRE_OK(tx->append("t", "e", std::string(200, 'x')));
+      TXJ_REQUIRE_OK(tx->commit());
+    }
+  };
+  {
+    auto j = test::OpenOrDie(dir.path(), o);
+    commit_some(*j, 2000);
+    TXJ_REQUIRE_OK(j->close());
+  }
+  auto j = test::OpenOrDie(dir.path(), o);
+  // Fewer than a segment's worth more, not synced (no segment is retired,
+  // so nothing else syncs).
+  commit_some(*j, 20);
+  // Every file that retention writes (the manifest, a rewritten segment)
+  // is synced once before its rename: more syncs than renames are syncs of
+  // what is committed.
+  auto commit_syncs = [&] {
+    const auto counts = fs->Counts();
+    return counts[static_cast<int>(FsOp::kSync)] - counts[static_cast<int>(FsOp::kRename)];
+  };
+  fs->ResetCounts();
+  TXJ_REQUIRE_OK(j->apply_retention(1000));  // in a segment written before the reopen
+  CHECK(fs->Counts()[static_cast<int>(FsOp::kRename)] >= 1);
+  CHECK(commit_syncs() == 0);
+  fs->ResetCounts();
+  TXJ_REQUIRE_OK(j->apply_retention(2010));  // in what was committed since
+  CHECK(commit_syncs() >= 1);
+  CHECK(j->first_offset() == 2010);
+  TXJ_REQUIRE_OK(j->close());
+  j = test::OpenOrDie(dir.path(), o);
+  CHECK(j->first_offset() == 2010);
+  CHECK(j->next_offset() == 2020);
+  CHECK(test::ReadAllEvents(*j, 2010, Filter::all()).size() == 10);
 }
 
 TEST_CASE("ids of transactions that compaction or retention removed are never handed out again, even without the catalog") {

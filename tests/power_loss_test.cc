@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -783,6 +784,102 @@ void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, in
   });
 }
 
+// A workload for retention in steady state: transactions of 25 small
+// events into 64 KiB segments (an offset-index entry about every two
+// segments), retention applied every 12 commits about two segments behind
+// the writer, so that its offset falls in sealed segments, in retired ones
+// not yet synced, and in ones whose rewrite it skips.
+struct RetentionCommit {
+  std::uint64_t first_offset = 0, count = 0;
+  std::string payload;  // of each of its events
+};
+
+void RunRetentionPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
+  const auto workload_t0 = std::chrono::steady_clock::now();
+  TempDir work;
+  const std::string dir = work.sub("j");
+  WorkloadLog log;  // only `settled` is used
+  auto plfs = std::make_shared<PowerLossFs>(dir, &log);
+  plfs->SetMainThread();
+  Options o = test::SmallOptions(d);
+  o.file_system = plfs;
+  std::vector<RetentionCommit> commits;
+  std::vector<std::uint64_t> retained{0};  // every retention offset applied, in order
+  std::mt19937_64 wrng(seed);
+  plfs->SetCapturing(true);
+  {
+    auto j = test::OpenOrDie(dir, o);
+    plfs->CatalogAtRest();
+    for (int i = 0; i < 150; ++i) {
+      RetentionCommit c;
+      c.payload = std::string(40 + wrng() % 20, static_cast<char>('a' + i % 26));
+      auto tx = test::RequireOk(j->begin());
+      for (int k = 0; k < 25; ++k) TXJ_REQUIRE_OK(tx->append("t", "e", c.payload));
+      auto info = test::RequireOk(tx->commit());
+      c.first_offset = info->first_offset;
+      c.count = info->count;
+      commits.push_back(c);
+      log.settled.store(commits.size());
+      if (i % 12 == 11 && i >= 50) {
+        retained.push_back(commits[static_cast<std::size_t>(i) - 45].first_offset + wrng() % 25);
+        TXJ_REQUIRE_OK(j->apply_retention(retained.back()));
+      }
+    }
+    plfs->CaptureNow("after the workload");
+    TXJ_REQUIRE_OK(j->close());
+    plfs->CatalogAtRest();
+  }
+  std::vector<CrashMoment> moments = EndCapture(*plfs, workload_t0, totals);
+  const std::string root = StateRoot() + "/txj-power-loss-retention-" + std::to_string(::getpid());
+  ForEachDiskState(moments, seed ^ 0x5eed, root, totals, [&](const StateToCheck& state) {
+    const CrashMoment& m = state.m;
+    INFO("retention workload, crash moment ", m.index, " (", m.what, "), ", m.settled, " commits settled, state ",
+         state.variant, ": ", state.state.pattern,
+         state.destroyed.empty() ? std::string() : " synced data destroyed at: " + state.destroyed);
+    auto j = Journal::open(state.out, test::SmallOptions(d));
+    INFO("open: ", (j.ok() ? std::string("ok") : j.status().ToString()));
+    if (!j.ok()) {
+      CHECK(!state.destroyed.empty());
+      CHECK(j.status().code() == Code::kCorruption);
+      ++totals->refused;
+      return;
+    }
+    ++totals->opened;
+    totals->repaired += (*j)->recovery_report().repairs.empty() ? 0 : 1;
+    if (d != Durability::kCommit && !state.destroyed.empty()) {  // see RunCompactionPowerLoss
+      CHECK((*j)->close().ok());
+      return;
+    }
+    // A prefix of the commit order, every acknowledged one under kCommit;
+    // the start is a retention offset applied (or being applied) and never
+    // past the end; from there on, exactly the present commits' events.
+    const std::uint64_t end = (*j)->next_offset();
+    std::size_t present = 0;
+    while (present < commits.size() && commits[present].first_offset + commits[present].count <= end) ++present;
+    if (d == Durability::kCommit) CHECK(present >= m.settled);
+    CHECK((present == commits.size() || commits[present].first_offset == end));
+    const std::uint64_t from = (*j)->first_offset();
+    CHECK(std::find(retained.begin(), retained.end(), from) != retained.end());
+    CHECK(from <= end);
+    if (from > 0) CHECK((*j)->open_cursor(from - 1).status().code() == Code::kTruncated);
+    auto view = test::RequireOk(test::ReadView(**j, from));
+    std::size_t k = 0;
+    bool same = true;
+    for (std::size_t c = 0; c < present; ++c) {
+      for (std::uint64_t e = 0; e < commits[c].count; ++e) {
+        const std::uint64_t off = commits[c].first_offset + e;
+        if (off < from) continue;
+        same = same && k < view->size() && (*view)[k].offset == off && (*view)[k].payload == commits[c].payload;
+        ++k;
+      }
+    }
+    CHECK(same);
+    CHECK(k == view->size());
+    CHECK((*j)->close().ok());
+    CHECK(test::WalkProblems(state.out, /*allow_tail=*/false) == "");
+  });
+}
+
 }  // namespace
 
 TEST_CASE("after a power loss at any file-system call, every acknowledged commit survives whole and in order") {
@@ -863,6 +960,21 @@ TEST_CASE("after a power loss at any step of a compaction, acknowledged commits 
               "%d refused as corruption), %d opened, %d repaired a tail, %d rebuilt from a snapshot, %d moments inside a "
               "segment rewrite, %.1f s\n",
               t.moments, t.states, t.destroying, t.refused, t.opened, t.repaired, with_snapshot, t.rewrite_moments, secs);
+}
+
+TEST_CASE("after a power loss at any step of retention in steady state, the journal starts at a durable retention offset and holds every event from there") {
+  // Retention syncs only what its offset needs (nothing when that lies in
+  // segments already on stable storage), writes its offset and the segments
+  // it drops in one manifest, and rewrites the segment the offset falls in
+  // only when that frees a quarter of it: crash moments at each of those.
+  const auto t0 = std::chrono::steady_clock::now();
+  Totals t;
+  RunRetentionPowerLoss(Durability::kNone, test::Seed() + 19, &t);
+  RunRetentionPowerLoss(Durability::kCommit, test::Seed() + 23, &t);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("power loss (retention workload): %d crash moments, %d disk states checked (%d destroying synced data, "
+              "%d refused as corruption), %d opened, %d repaired a tail, %.1f s\n",
+              t.moments, t.states, t.destroying, t.refused, t.opened, t.repaired, secs);
 }
 
 // The power-loss soak: workloads one after the other (commit, none and

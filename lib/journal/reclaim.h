@@ -15,22 +15,28 @@ struct JournalState;
 
 // Rewrites the sealed segments of `j` without the events that `marks`
 // (topic -> history below this offset may go) and the retention offset
-// cover, then removes front segments left with nothing but padding. A
-// segment that the catalog's checkpoint names is left for a later call.
-// Errors: those of rewriting a segment, dropping its index entries from the
-// catalog, writing the manifest or removing the file (kIOError, kNoSpace,
-// kCorruption naming the file). REQUIRES: the compaction turn is held.
-Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks);
+// cover, then removes the front segments left with nothing a reader may get
+// (DropFront). A segment that the catalog's checkpoint names is left for a
+// later call, and so is one whose rewrite would turn fewer than `min_freed`
+// bytes of records into holes (0: any change is written). Errors: those of
+// rewriting a segment, dropping its index entries from the catalog, writing
+// the manifest or removing the file (kIOError, kNoSpace, kCorruption naming
+// the file). REQUIRES: the compaction turn is held.
+Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks, std::uint64_t min_freed = 0);
 
-// Removes the front segments whose every event lies below the retention
-// offset, without rewriting them first: one manifest write, then the files
-// (released by the sealing thread), then their offset-index entries. A
-// segment that ends inside a transaction, that the catalog's checkpoint
-// names, or that is not yet sealed stops it; Reclaim deals with the rest.
-// Errors: writing the manifest, removing a file, syncing the directory,
-// dropping index entries from the catalog (kIOError, kNoSpace).
-// REQUIRES: the compaction turn is held.
-Status DropBelowRetention(JournalState& j);
+// The journal's one way of removing segments: drops the front segments that
+// hold nothing a reader may still get (every event below `retention`, or
+// nothing but padding), as they are, and records `retention` as the
+// retention offset when it is past the manifest's, with one manifest write
+// for both (none when nothing changes); then the files go (released by the
+// sealing thread) and their offset-index entries. A segment that ends
+// inside a transaction, that the catalog's checkpoint names, or that is not
+// yet sealed stops it. Errors: writing the manifest, removing a file,
+// syncing the directory, dropping index entries from the catalog (kIOError,
+// kNoSpace). REQUIRES: the compaction turn is held; the commits that reach
+// `retention` are on stable storage (a durable retention offset past what a
+// crash leaves would make the open hand out offsets below it).
+Status DropFront(JournalState& j, std::uint64_t retention);
 
 }  // namespace txj::internal
 

@@ -318,11 +318,11 @@ Status Rewriter::Write(FileSystem& fs, mode_t mode) const {
 
 Result<RewriteResult> RewriteSegment(const std::shared_ptr<FileSystem>& fs, const std::string& dir,
                                      const ManifestData& m, const std::shared_ptr<Segment>& seg,
-                                     const CoveredFn& covered, mode_t mode) {
+                                     const CoveredFn& covered, mode_t mode, std::uint64_t min_freed) {
   Rewriter w(m, seg, covered);
   TXJ_RETURN_IF_ERROR(w.ReadRecords());
   w.Plan();
-  if (!w.Changed()) return w.result();
+  if (!w.Changed() || w.result().bytes_freed < min_freed) return w.result();
   TXJ_RETURN_IF_ERROR(w.Write(*fs, mode));
   if (int e = fs->SyncDir(dir)) return Status::FromErrno(e, "sync directory " + dir);
   auto fresh = Segment::Open(fs, dir, seg->name(), m, false);

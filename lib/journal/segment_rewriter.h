@@ -29,10 +29,14 @@ struct RewriteResult {
   std::uint64_t bytes_freed = 0;      // bytes of records turned into holes
 };
 
+// A rewrite that would turn fewer than `min_freed` bytes of records into
+// holes is not written (the result's segment is null, its counts say what
+// it would have freed): retention calls that move the offset a little into
+// a segment need not copy the segment each time.
 // REQUIRES: `seg` is sealed and nothing writes to it.
 Result<RewriteResult> RewriteSegment(const std::shared_ptr<FileSystem>& fs, const std::string& dir,
                                      const ManifestData& m, const std::shared_ptr<Segment>& seg,
-                                     const CoveredFn& covered, mode_t mode);
+                                     const CoveredFn& covered, mode_t mode, std::uint64_t min_freed = 0);
 
 }  // namespace txj::internal
 
