@@ -33,16 +33,19 @@ setup_and_build() {
   while (($#)) && [[ $1 != -- ]]; do lists+=("$1"); shift; done
   shift || true
   for l in "${lists[@]}"; do args+="${args:+ }-fsanitize-coverage-ignorelist=$PWD/$l"; done
+  sum=$(cat "${lists[@]}" | sha1sum | cut -d' ' -f1)
   if [[ ! -f $dir/build.ninja ]]; then
     CXX=$cxx meson setup "$dir" --wrap-mode=nodownload --buildtype=debugoptimized -Dwerror=true \
       -Dfuzz=true -Dtests=false -Dbench=false -Dnats=disabled -Dman=disabled \
       -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args="$args" >/dev/null
+    # A new directory builds everything with these lists: an interrupted
+    # first build then resumes instead of starting over.
+    echo "$sum" >"$dir/.coverage-ignore.sha1"
   elif ! grep -qF -- "$args" "$dir/build.ninja"; then
     meson configure "$dir" -Dcpp_args="$args" >/dev/null  # a build directory from before the lists
   fi
   # ninja does not know that every object depends on the lists: when one
   # changed since the last build, rebuild everything.
-  sum=$(cat "${lists[@]}" | sha1sum | cut -d' ' -f1)
   if [[ $(cat "$dir/.coverage-ignore.sha1" 2>/dev/null) != "$sum" ]]; then
     ninja -C "$dir" -t clean >/dev/null
   fi

@@ -1,5 +1,6 @@
 // The reading half of the dump format (include/txjournal/dump.h): JSON lines
-// parsed and applied to a journal through its public API and import.h.
+// read (json_line.h: nlohmann's SAX parser, no tree) and applied to a
+// journal through its public API and import.h.
 #include <nlohmann/json.hpp>
 
 #include <variant>
@@ -7,6 +8,7 @@
 
 #include "base64.h"
 #include "format.h"
+#include "json_line.h"
 #include "txjournal/dump.h"
 #include "txjournal/import.h"
 #include "txjournal/transaction.h"
@@ -18,7 +20,7 @@ static_assert(kMinSegmentSize == format::kMinSegmentSize && kMaxSegmentSize == f
 
 namespace {
 
-using json = nlohmann::json;
+using internal::JsonLine;
 
 std::string Num(std::uint64_t v) { return std::to_string(v); }
 
@@ -38,47 +40,51 @@ Fault FromStatus(const Status& s) { return {s.ToString(), s.code() == Code::kInv
 Fault Journals(const Status& s) { return {s.ToString(), false, s.code()}; }
 Fault Unfaithful(const std::string& why) { return Input("the copy cannot be reproduced faithfully: " + why); }
 
-// Reads "<name>" (UTF-8 text) or "<name>_b64" (any bytes) from `o`.
-std::optional<Fault> GetBytes(const json& o, const std::string& name, std::optional<std::string>* out) {
-  if (o.contains(name)) {
-    if (!o[name].is_string()) return Input("\"" + name + "\" must be a string");
-    *out = o[name].get<std::string>();
-  } else if (o.contains(name + "_b64")) {
-    if (!o[name + "_b64"].is_string()) return Input("\"" + name + "_b64\" must be a string");
-    auto d = internal::Base64Decode(o[name + "_b64"].get<std::string>());
-    if (!d) return Input("\"" + name + "_b64\" is not valid base64");
-    *out = std::move(*d);
+// Reads "<name>" (UTF-8 text) or "<name>_b64" (any bytes) from `o`: `out`
+// views the line's text or, decoded, `decoded`.
+std::optional<Fault> GetBytes(const JsonLine& o, const std::string& name, std::optional<std::string_view>* out,
+                              std::optional<std::string>* decoded) {
+  if (const JsonLine::Value* v = o.Get(name)) {
+    if (v->kind != JsonLine::Kind::kString) return Input("\"" + name + "\" must be a string");
+    *out = v->text;
+  } else if (const JsonLine::Value* b = o.Get(name + "_b64")) {
+    if (b->kind != JsonLine::Kind::kString) return Input("\"" + name + "_b64\" must be a string");
+    *decoded = internal::Base64Decode(b->text);
+    if (!*decoded) return Input("\"" + name + "_b64\" is not valid base64");
+    *out = **decoded;
   }
   return std::nullopt;
 }
 
 // A non-negative integer field: absent gives `def` (a fault when required);
 // `what` prefixes the fault ("snapshot ", ...).
-std::optional<Fault> GetU64(const json& o, const char* name, std::optional<std::uint64_t> def, std::uint64_t* out,
+std::optional<Fault> GetU64(const JsonLine& o, const char* name, std::optional<std::uint64_t> def, std::uint64_t* out,
                             const std::string& what = {}) {
-  if (!o.contains(name)) {
+  const JsonLine::Value* v = o.Get(name);
+  if (v == nullptr) {
     if (def) {
       *out = *def;
       return std::nullopt;
     }
     return Input(what + "needs \"" + name + "\"");
   }
-  if (!o[name].is_number_unsigned()) return Input(what + "\"" + name + "\" must be a non-negative integer");
-  *out = o[name].get<std::uint64_t>();
+  if (v->kind != JsonLine::Kind::kUnsigned) return Input(what + "\"" + name + "\" must be a non-negative integer");
+  *out = v->number;
   return std::nullopt;
 }
 
-bool IsString(const json& o, const char* name) { return o.contains(name) && o[name].is_string(); }
+// The text of a member known to be a string (IsString).
+const std::string& Text(const JsonLine& o, std::string_view name) { return o.Get(name)->text; }
 
 }  // namespace
 
 JsonlHeader ParseJsonlHeader(std::string_view first_line) {
   JsonlHeader h;
-  json o = json::parse(first_line, nullptr, /*allow_exceptions=*/false);
-  if (o.is_discarded()) return h;  // reported by JsonlLoader::apply with its line number
-  h.copy = o.is_object() && o.contains("op") && o["op"] == "journal";
-  if (h.copy && o.contains("segment_size") && o["segment_size"].is_number_unsigned()) {
-    const std::uint64_t v = o["segment_size"].get<std::uint64_t>();
+  JsonLine o;
+  if (o.Read(first_line)) return h;  // reported by JsonlLoader::apply with its line number
+  h.copy = o.is_object() && o.IsString("op") && Text(o, "op") == "journal";
+  if (h.copy && o.IsUnsigned("segment_size")) {
+    const std::uint64_t v = o.Get("segment_size")->number;
     if (v >= kMinSegmentSize && v <= kMaxSegmentSize && v % 4096 == 0) h.segment_size = v;
   }
   return h;
@@ -106,6 +112,7 @@ struct JsonlLoader::Impl {
   bool ended = false;              // a copy's end line was applied
   bool done = false;               // an error ended the load
   std::uint64_t retention = 0;     // a copy's retention offset, applied at its end
+  JsonLine read;                   // the line being applied (reused)
 
   using Step = std::variant<JsonlApplied, Fault>;
 
@@ -144,7 +151,7 @@ struct JsonlLoader::Impl {
     }
   }
 
-  Step Header(const json& op) {
+  Step Header(const JsonLine& op) {
     if (seen_line) return Input("\"journal\" header after the first line");
     std::uint64_t version = 0;
     if (auto f = GetU64(op, "version", std::nullopt, &version)) return *f;
@@ -152,7 +159,7 @@ struct JsonlLoader::Impl {
     return JsonlApplied{};
   }
 
-  Step Gap(const json& op) {
+  Step Gap(const JsonLine& op) {
     std::uint64_t events = 0, last_txn = 0;
     if (auto f = GetU64(op, "events", 0, &events)) return *f;
     if (auto f = GetU64(op, "last_txn_id", 0, &last_txn)) return *f;
@@ -170,7 +177,7 @@ struct JsonlLoader::Impl {
     return a;  // reported like a commit: these offsets are taken now
   }
 
-  Step Begin(const json& op) {
+  Step Begin(const JsonLine& op) {
     if (copy && stack.empty()) {
       std::uint64_t txn = 0;
       if (auto f = GetU64(op, "txn", std::nullopt, &txn, "begin of a copy ")) return *f;
@@ -184,27 +191,29 @@ struct JsonlLoader::Impl {
     return JsonlApplied{};
   }
 
-  Step Append(const json& op) {
+  Step Append(const JsonLine& op) {
     if (stack.empty()) return Input("event outside a transaction");
-    if (!IsString(op, "topic")) return Input("event needs a string \"topic\"");
-    if (op.contains("type") && !op["type"].is_string()) return Input("\"type\" must be a string");
-    std::optional<std::string> key, data;
-    if (auto f = GetBytes(op, "key", &key)) return *f;
-    if (auto f = GetBytes(op, "data", &data)) return *f;
+    if (!op.IsString("topic")) return Input("event needs a string \"topic\"");
+    const JsonLine::Value* type = op.Get("type");
+    if (type != nullptr && type->kind != JsonLine::Kind::kString) return Input("\"type\" must be a string");
+    std::optional<std::string_view> key, data;
+    std::optional<std::string> key_bytes, data_bytes;
+    if (auto f = GetBytes(op, "key", &key, &key_bytes)) return *f;
+    if (auto f = GetBytes(op, "data", &data, &data_bytes)) return *f;
     AppendOptions ao;
     if (key) ao.key = *key;
-    if (op.contains("ts")) {
-      if (!op["ts"].is_number_unsigned()) return Input("\"ts\" must be a non-negative integer");
-      ao.timestamp_ns = op["ts"].get<std::uint64_t>();
+    if (const JsonLine::Value* ts = op.Get("ts")) {
+      if (ts->kind != JsonLine::Kind::kUnsigned) return Input("\"ts\" must be a non-negative integer");
+      ao.timestamp_ns = ts->number;
     }
-    Status s = stack.back().append(op["topic"].get<std::string>(), op.value("type", std::string()),
-                                   data.value_or(""), ao);
+    Status s = stack.back().append(Text(op, "topic"), type != nullptr ? std::string_view(type->text) : std::string_view(),
+                                   data.value_or(std::string_view()), ao);
     if (!s.ok()) return FromStatus(s);
     return JsonlApplied{};
   }
 
   // A copy's top-level commit must claim the offsets it had in the source.
-  std::optional<Fault> CheckCopyCommit(const json& op) {
+  std::optional<Fault> CheckCopyCommit(const JsonLine& op) {
     std::uint64_t first_offset = 0, count = 0;
     if (auto f = GetU64(op, "first_offset", std::nullopt, &first_offset, "commit of a copy ")) return f;
     if (auto f = GetU64(op, "count", std::nullopt, &count, "commit of a copy ")) return f;
@@ -217,7 +226,7 @@ struct JsonlLoader::Impl {
     return std::nullopt;
   }
 
-  Step Commit(const json& op) {
+  Step Commit(const JsonLine& op) {
     if (stack.empty()) return Input("commit with no open transaction");
     if (copy && stack.size() == 1) {
       if (auto f = CheckCopyCommit(op)) return *f;
@@ -242,34 +251,34 @@ struct JsonlLoader::Impl {
     return JsonlApplied{};
   }
 
-  Step Snapshot(const json& op) {
-    if (!IsString(op, "topic") || !IsString(op, "compactor") || !IsString(op, "state_hash")) {
+  Step Snapshot(const JsonLine& op) {
+    if (!op.IsString("topic") || !op.IsString("compactor") || !op.IsString("state_hash")) {
       return Input("snapshot needs string \"topic\", \"compactor\" and \"state_hash\"");
     }
     std::uint64_t version = 0, covered = 0, events = 0;
-    std::optional<std::string> state;
+    std::optional<std::string_view> state;
+    std::optional<std::string> state_bytes;
     if (auto f = GetU64(op, "version", std::nullopt, &version, "snapshot ")) return *f;
     if (auto f = GetU64(op, "covered_offset", std::nullopt, &covered, "snapshot ")) return *f;
     if (auto f = GetU64(op, "events", std::nullopt, &events, "snapshot ")) return *f;
-    if (auto f = GetBytes(op, "state", &state)) return Input("snapshot " + f->why);
+    if (auto f = GetBytes(op, "state", &state, &state_bytes)) return Input("snapshot " + f->why);
     if (!state || version > 0xffffffffu) return Input("snapshot needs \"state_b64\" and a 32-bit \"version\"");
-    Status s = ImportSnapshot(j, op["topic"].get<std::string>(), op["compactor"].get<std::string>(),
-                              static_cast<std::uint32_t>(version), covered, events, *state,
-                              op["state_hash"].get<std::string>());
+    Status s = ImportSnapshot(j, Text(op, "topic"), Text(op, "compactor"), static_cast<std::uint32_t>(version), covered,
+                              events, std::string(*state), Text(op, "state_hash"));
     if (!s.ok()) return s.IsCorruption() ? Input(s.ToString()) : Journals(s);
     return JsonlApplied{};
   }
 
-  Step Compacted(const json& op) {
-    if (!IsString(op, "topic")) return Input("compacted needs a string \"topic\"");
+  Step Compacted(const JsonLine& op) {
+    if (!op.IsString("topic")) return Input("compacted needs a string \"topic\"");
     std::uint64_t offset = 0;
     if (auto f = GetU64(op, "offset", std::nullopt, &offset, "compacted ")) return *f;
-    if (Status s = ImportCompactedMark(j, op["topic"].get<std::string>(), offset); !s.ok()) return Journals(s);
+    if (Status s = ImportCompactedMark(j, Text(op, "topic"), offset); !s.ok()) return Journals(s);
     return JsonlApplied{};
   }
 
   // A copy's end: it must end where its source did; retention applies now.
-  Step End(const json& op) {
+  Step End(const JsonLine& op) {
     std::uint64_t next_offset = 0;
     if (auto f = GetU64(op, "next_offset", std::nullopt, &next_offset, "end ")) return *f;
     if (j.next_offset() != next_offset) {
@@ -284,7 +293,7 @@ struct JsonlLoader::Impl {
   }
 
   // The ops only a copy has, outside any transaction.
-  Step CopyOnly(const std::string& kind, const json& op) {
+  Step CopyOnly(const std::string& kind, const JsonLine& op) {
     if (!copy) return Input("\"" + kind + "\" outside a copy (no {\"op\":\"journal\"} header line)");
     if (!stack.empty()) return Input("\"" + kind + "\" inside a transaction");
     if (kind == "snapshot") return Snapshot(op);
@@ -296,7 +305,7 @@ struct JsonlLoader::Impl {
     return End(op);
   }
 
-  Step Dispatch(const std::string& kind, const json& op) {
+  Step Dispatch(const std::string& kind, const JsonLine& op) {
     if (kind == "journal") return Header(op);
     if (kind == "segment_end") return JsonlApplied{};
     if (kind == "gap" || kind == "padding") return Gap(op);
@@ -309,16 +318,12 @@ struct JsonlLoader::Impl {
   }
 
   Step Parse(std::string_view line) {
-    json op;
-    try {
-      op = json::parse(line);
-    } catch (const json::exception& e) {
-      return Input(std::string("not JSON: ") + e.what());
-    }
-    if (!op.is_object() || !op.contains("op") || !op["op"].is_string()) {
+    JsonLine& op = read;
+    if (auto error = op.Read(line)) return Input("not JSON: " + *error);
+    if (!op.is_object() || !op.IsString("op")) {
       return Input("expected an object with a string \"op\"");
     }
-    const std::string kind = op["op"].get<std::string>();
+    const std::string& kind = Text(op, "op");
     if (ended) return Input("\"" + kind + "\" after the copy's end line");
     Step step = Dispatch(kind, op);
     seen_line = true;
