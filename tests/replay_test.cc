@@ -166,6 +166,111 @@ TEST_CASE_FIXTURE(test::FreshJournal, "replay through next, next_batch of any si
   }
 }
 
+// Three readers follow a writer step by step: one through next(), one
+// through batches of random sizes, one alternating both. After every step
+// of the writer (an append, a sub-transaction begun, committed or rolled
+// back, a top-level commit or rollback, an unfinished transaction left
+// open across segment rolls) each reader drains what it can read, and what
+// it holds must be exactly the events committed so far: nothing of a
+// transaction still open, nothing rolled back, offsets dense.
+TEST_CASE_FIXTURE(test::FreshJournal, "readers that drain after every step of a writer hold exactly the events committed so far") {
+  const std::uint64_t seed = test::Seed();
+  INFO("seed ", seed);
+  std::mt19937_64 rng(seed);
+  struct Reader {
+    Cursor c;
+    int mode;  // 0 next(), 1 batches, 2 both alternately
+    std::vector<std::string> got;
+    std::size_t checked = 0;  // got[0, checked) matched already
+  };
+  std::vector<Reader> readers;
+  for (int mode = 0; mode < 3; ++mode) readers.push_back({test::RequireOk(j->open_cursor(0)).value(), mode, {}, 0});
+  std::vector<Event> buf(300);
+  auto drain = [&](Reader& r) {
+    for (int call = 0;; ++call) {
+      if (r.mode == 0 || (r.mode == 2 && call % 2 == 0)) {
+        auto e = test::RequireOk(r.c.next());
+        if (!e->has_value()) {
+          if (r.mode == 0 || call > 0) return;
+          continue;
+        }
+        r.got.push_back(Key(**e));
+        continue;
+      }
+      const std::size_t n = 1 + rng() % buf.size();
+      auto k = test::RequireOk(r.c.next_batch(std::span<Event>(buf.data(), n)));
+      if (*k == 0) return;
+      for (std::size_t i = 0; i < *k; ++i) r.got.push_back(Key(buf[i]));
+    }
+  };
+  std::vector<std::string> committed;
+  auto check_all = [&](int step) {
+    for (Reader& r : readers) {
+      drain(r);
+      INFO("step ", step, ", reader ", r.mode, ": read ", r.got.size(), ", committed ", committed.size());
+      REQUIRE(r.got.size() == committed.size());
+      for (; r.checked < committed.size(); ++r.checked) {
+        INFO("event ", r.checked);
+        REQUIRE(r.got[r.checked] == committed[r.checked]);
+      }
+    }
+  };
+  const char* topics[] = {"a", "b"};
+  int step = 0;
+  for (int t = 0; t < test::Scaled(120); ++t) {
+    std::vector<Transaction> open;
+    open.push_back(test::RequireOk(j->begin()).value());
+    std::vector<std::vector<Want>> levels(1);
+    const int ops = 1 + static_cast<int>(rng() % (t % 10 == 0 ? 400 : 30));
+    for (int op = 0; op < ops; ++op) {
+      const unsigned pick = static_cast<unsigned>(rng() % 10);
+      if (pick < 6 || (open.size() == 1 && pick < 8)) {
+        Want w{0, 0, topics[rng() % 2], open.size() > 1 ? "sub" : "top",
+               std::string(rng() % 300, static_cast<char>('a' + rng() % 26)), {}};
+        if (rng() % 3 == 0) w.key = "k" + std::to_string(rng() % 100);
+        TXJ_REQUIRE_OK(open.back().append(w.topic, w.type, w.payload,
+                                          {.key = w.key ? std::optional<std::string_view>(*w.key) : std::nullopt}));
+        levels.back().push_back(std::move(w));
+      } else if (pick < 8 && open.size() < 4) {
+        open.push_back(test::RequireOk(open.back().begin()).value());
+        levels.emplace_back();
+      } else if (open.size() > 1) {
+        std::vector<Want> mine = std::move(levels.back());
+        levels.pop_back();
+        if (rng() % 2) {
+          TXJ_REQUIRE_OK(open.back().commit());
+          levels.back().insert(levels.back().end(), mine.begin(), mine.end());
+        } else {
+          TXJ_REQUIRE_OK(open.back().rollback());
+        }
+        open.pop_back();
+      }
+      if (rng() % 4 == 0) check_all(++step);  // mid-transaction: nothing new
+    }
+    while (open.size() > 1) {
+      TXJ_REQUIRE_OK(open.back().commit());
+      std::vector<Want> mine = std::move(levels.back());
+      levels.pop_back();
+      levels.back().insert(levels.back().end(), mine.begin(), mine.end());
+      open.pop_back();
+    }
+    check_all(++step);
+    if (rng() % 5 == 0) {
+      TXJ_REQUIRE_OK(open.back().rollback());
+    } else {
+      auto info = test::RequireOk(open.back().commit());
+      REQUIRE(info->count == levels[0].size());
+      for (std::size_t i = 0; i < levels[0].size(); ++i) {
+        levels[0][i].offset = info->first_offset + i;
+        levels[0][i].txn_id = info->txn_id;
+        committed.push_back(Key(levels[0][i]));
+      }
+    }
+    check_all(++step);
+  }
+  REQUIRE(committed.size() > static_cast<std::size_t>(test::Scaled(100)));
+}
+
 TEST_CASE_FIXTURE(test::FreshJournal, "a batch never holds events of a transaction rolled back or not committed yet, not even past the count") {
   {
     auto tx = j->begin();
