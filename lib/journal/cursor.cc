@@ -157,12 +157,10 @@ inline void TouchEvent(const Event& e) {
 
 }  // namespace
 
-// The common call, small enough for the compiler to inline into
-// Cursor::next() below: an event read ahead, and nothing changed since (the
-// checks below, each a load). Everything else is NextSlow(), out of line,
-// so that this path does not pay for its frame.
 Result<std::optional<Event>> CursorImpl::Next() {
   if (ahead_i_ < ahead_n_ && journal_alive_->load(std::memory_order_acquire)) {
+    // The common call: an event read ahead, and nothing changed since
+    // (the checks below, each a load).
     const Event& e = ahead_[ahead_i_];
     TouchEvent(e);
     if (!closed_.load(std::memory_order_acquire) &&
@@ -174,10 +172,6 @@ Result<std::optional<Event>> CursorImpl::Next() {
       return Result<std::optional<Event>>(std::in_place, e);
     }
   }
-  return NextSlow();
-}
-
-Result<std::optional<Event>> CursorImpl::NextSlow() {
   TXJ_RETURN_IF_ERROR(CheckAlive());
   if (Status u = CheckUsable(); !u.ok()) {
     use_ahead_pos_ = false;
@@ -774,9 +768,7 @@ Cursor::Cursor(Cursor&&) noexcept = default;
 Cursor& Cursor::operator=(Cursor&&) noexcept = default;
 Cursor::~Cursor() = default;
 
-// flatten: CursorImpl::Next()'s fast path inline here (NextSlow() stays a
-// call), one call per event instead of two.
-[[gnu::flatten]] Result<std::optional<Event>> Cursor::next() {
+Result<std::optional<Event>> Cursor::next() {
   if (!impl_) return Status::Closed("empty cursor");
   return impl_->Next();
 }

@@ -71,9 +71,6 @@ class CursorImpl {
   // OK unless a segment this cursor reads from was truncated under its
   // mapping (see mapping_guard.h).
   Status CheckMappings();
-  // Next() when no read-ahead event can be handed out at once: reads ahead,
-  // reports errors and the end.
-  [[gnu::noinline]] Result<std::optional<Event>> NextSlow();
   bool Matches(std::string_view topic, std::string_view type) const;
   void Wake();
 
