@@ -1188,6 +1188,25 @@ void ExpectAllEvents(Journal& j, std::uint64_t count, std::size_t size) {
   CHECK(n == count);
 }
 
+// Lowers RLIMIT_NOFILE's soft limit for the scope, and restores it also
+// when a REQUIRE ends the test early (a low limit left behind would fail
+// the test cases after it).
+class DescriptorLimit {
+ public:
+  explicit DescriptorLimit(rlim_t soft) {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &old_) == 0);
+    rlimit low = old_;
+    low.rlim_cur = soft;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  }
+  ~DescriptorLimit() { CHECK(::setrlimit(RLIMIT_NOFILE, &old_) == 0); }
+  DescriptorLimit(const DescriptorLimit&) = delete;
+  DescriptorLimit& operator=(const DescriptorLimit&) = delete;
+
+ private:
+  rlimit old_{};
+};
+
 TEST_CASE("a read-only open keeps no descriptor per sealed segment, so long journals open under a low limit") {
   TempDir dir;
   std::uint64_t events = 0;
@@ -1196,11 +1215,7 @@ TEST_CASE("a read-only open keeps no descriptor per sealed segment, so long jour
     events = AppendSegments(*w, 300, 900, 10);
     TXJ_CHECK_OK(w->close());
   }
-  rlimit old{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
-  rlimit low = old;
-  low.rlim_cur = 160;  // fewer than the segments (300+), more than the rest needs
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  DescriptorLimit low(160);  // fewer than the segments (300+), more than the rest needs
   {
     auto ro = Journal::open(dir.path(), ReadOnly());
     TXJ_CHECK_OK(ro.status());
@@ -1220,7 +1235,6 @@ TEST_CASE("a read-only open keeps no descriptor per sealed segment, so long jour
       CHECK(walk->events == events);
     }
   }
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
 }
 
 TEST_CASE("a writer opens a journal of more segments than the descriptor limit, appends and reads it all") {
@@ -1231,11 +1245,7 @@ TEST_CASE("a writer opens a journal of more segments than the descriptor limit, 
     events = AppendSegments(*w, 300, 900, 10);
     TXJ_CHECK_OK(w->close());
   }
-  rlimit old{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
-  rlimit low = old;
-  low.rlim_cur = 160;
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  DescriptorLimit low(160);
   for (int round = 0; round < 2; ++round) {
     auto w = Journal::open(dir.path(), Opts(Durability::kCommit));
     TXJ_REQUIRE_OK(w.status());
@@ -1243,7 +1253,6 @@ TEST_CASE("a writer opens a journal of more segments than the descriptor limit, 
     ExpectAllEvents(**w, events, 900);
     TXJ_CHECK_OK((*w)->close());
   }
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
 }
 
 TEST_CASE("a reader that cannot open a segment the writer added reports the system's error, then reads on") {
