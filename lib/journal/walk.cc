@@ -179,7 +179,7 @@ Result<bool> Walker::CheckSegments() {
     if (seg.ok()) {
       // The walk reads mappings only: no descriptor per sealed segment (a
       // long journal would run out of them, see SegmentSet).
-      if ((*seg)->known_sealed()) (*seg)->CloseDescriptor();
+      (*seg)->KeepMappingOnly();
       opened.push_back(std::move(seg).value());
       continue;
     }

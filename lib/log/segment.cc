@@ -328,8 +328,10 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
   return seg;
 }
 
-void Segment::CloseDescriptor() {
-  if (writable_ || fd_ < 0) return;
+void Segment::KeepMappingOnly() {
+  if (!known_sealed() || fd_ < 0) return;
+  MakeReadOnly();
+  if (writable_) return;  // the read-only mapping failed: keep what works
   fs_->Close(fd_);
   fd_ = -1;
 }

@@ -57,13 +57,15 @@ class Segment : NonCopyable {
   const std::string& path() const { return path_; }
   std::string name() const;
   bool writable() const { return writable_; }
-  // -1 after CloseDescriptor().
+  // -1 after KeepMappingOnly() of a sealed segment.
   int fd() const { return fd_; }
-  // Closes the file descriptor of a segment mapped read-only; the mapping
-  // stays. Afterwards the file system is not asked for its holes (readers
-  // read zeros instead) and it cannot be synced or reserved. No-op for a
-  // writable segment. NOT thread-safe: only before the segment is shared.
-  void CloseDescriptor();
+  // For a sealed segment (durable to its end, never written again): maps it
+  // read-only and closes its file descriptor; the mapping is all that is
+  // read, and one descriptor per segment ran long journals out of them.
+  // Afterwards the file system is not asked for its holes (readers read
+  // zeros instead) and it cannot be synced or reserved. No-op for a segment
+  // that is not sealed. NOT thread-safe: only before the segment is shared.
+  void KeepMappingOnly();
 
   // Address of the byte at `lsn`. REQUIRES: base() <= lsn <= end().
   std::uint8_t* at(std::uint64_t lsn) const { return data_ + (lsn - base_); }

@@ -19,12 +19,9 @@ Status SegmentSet::RefreshLocked() {
     if (ParseSegmentFileName(name, &base)) found.emplace_back(base, &name);
   }
   std::sort(found.begin(), found.end());
-  // No descriptor is kept for a sealed segment (durable to its end, never
-  // written again): one per segment ran a journal of many segments out of
-  // them (EMFILE; the limit is often 1 024), and the mapping is all that is
-  // read. A writer's set keeps its last two segments as they are (the tail
-  // and the prepared one). Only segments opened here, each at once: nothing
-  // else holds them yet.
+  // Sealed segments keep their mapping only (Segment::KeepMappingOnly), each
+  // at once as it is opened here (nothing else holds it yet); a writer's
+  // set keeps its last two as they are (the tail and the prepared one).
   const std::uint64_t keep_from =
       !writable_ ? UINT64_MAX : found.size() >= 2 ? found[found.size() - 2].first : 0;
   for (const auto& [base, name] : found) {
@@ -32,10 +29,7 @@ Status SegmentSet::RefreshLocked() {
     if (base < min_end_) continue;  // retired (retention), being removed
     auto seg = Segment::Open(fs_, dir_, *name, manifest_, writable_);
     if (!seg.ok()) return seg.status();
-    if (base < keep_from && (*seg)->known_sealed()) {
-      (*seg)->MakeReadOnly();
-      (*seg)->CloseDescriptor();
-    }
+    if (base < keep_from) (*seg)->KeepMappingOnly();
     segs_.emplace(base, std::move(seg).value());
   }
   std::uint64_t expect = 0;
