@@ -48,6 +48,8 @@ class SegmentSet {
 
  private:
   Status RefreshLocked();
+  std::shared_ptr<Segment> FindLocked(std::uint64_t lsn) const;
+  Status OpenSuccessorsLocked(std::uint64_t lsn);
   std::shared_ptr<FileSystem> fs_;
   std::string dir_;
   ManifestData manifest_;
