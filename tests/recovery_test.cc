@@ -1255,6 +1255,32 @@ TEST_CASE("a writer opens a journal of more segments than the descriptor limit, 
   }
 }
 
+TEST_CASE("a writer seals more segments in one session than the descriptor limit, and appends and reads on") {
+  for (const Durability d : {Durability::kCommit, Durability::kNone}) {
+    INFO("durability " << static_cast<int>(d));
+    TempDir dir;
+    DescriptorLimit low(160);  // fewer than the segments sealed below
+    auto w = Journal::open(dir.path(), Opts(d));
+    TXJ_REQUIRE_OK(w.status());
+    auto c = (*w)->open_cursor(0);  // a reader in the writer's process, along the way
+    REQUIRE(c.ok());
+    std::uint64_t events = 0;
+    std::uint64_t read = 0;
+    for (int round = 0; round < 10; ++round) {
+      events += AppendSegments(**w, 30, 900, 10, events);  // rolls and seals
+      for (;; ++read) {
+        auto e = c->next();
+        TXJ_REQUIRE_OK(e.status());
+        if (!e->has_value()) break;
+        REQUIRE((**e).offset == read);
+      }
+      REQUIRE(read == events);
+    }
+    ExpectAllEvents(**w, events, 900);
+    TXJ_CHECK_OK((*w)->close());
+  }
+}
+
 TEST_CASE("a reader that cannot open a segment the writer added reports the system's error, then reads on") {
   TempDir dir;
   auto w = test::OpenOrDie(dir.path(), Opts(Durability::kNone));

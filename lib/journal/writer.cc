@@ -612,6 +612,10 @@ void JournalState::SealLoop() {
           Publish(job.boundary.lsn, job.boundary.next_offset);
         }
         WriteCheckpoint(job.boundary);
+        // Durable to its end and never written again: its mapping is all
+        // that is read. A writer that seals thousands of segments in one
+        // session would otherwise run out of descriptors at a roll.
+        job.seg->KeepMappingOnly();
       }
       lock.lock();
       continue;

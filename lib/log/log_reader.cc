@@ -37,38 +37,13 @@ bool MayBeGap(std::uint64_t lsn, DecodeError e) {
          (e != DecodeError::kNone && format::PageUp(lsn) - lsn < format::kRecordHeaderSize);
 }
 
-// The end of the last region of `seg` at or after `from` that the file
-// system says may hold data (SEEK_DATA / SEEK_HOLE): holes, and reserved
-// but never written blocks, read as zeros without being read. seg.end()
-// when the file system cannot tell.
-std::uint64_t DataEnd(const Segment& seg, std::uint64_t from) {
-  const int fd = seg.fd();
-  if (fd < 0) return seg.end();
-  off_t off = static_cast<off_t>(seg.file_offset(from));
-  const off_t size = static_cast<off_t>(seg.size());
-  off_t last = off;
-  for (int regions = 0; off < size; ++regions) {
-    const off_t d = ::lseek(fd, off, SEEK_DATA);
-    if (d < 0) {
-      if (errno == ENXIO) break;  // no data after off
-      return seg.end();
-    }
-    const off_t h = ::lseek(fd, d, SEEK_HOLE);
-    if (h < 0) return seg.end();
-    last = std::min(h, size);
-    off = h;
-    if (regions > 4096) return seg.end();  // a file cut in pieces: just read it
-  }
-  return seg.base() + static_cast<std::uint64_t>(last);
-}
-
 }  // namespace
 
 // The LSN just past the last non-zero byte of `seg` at or after `from`, or
 // `from` if there is none. Reads 8 bytes at a time: on open it runs over
 // the unwritten rest of the active segment and over the prepared one.
 std::uint64_t NonZeroEnd(const Segment& seg, std::uint64_t from) {
-  std::uint64_t end = std::max(from, DataEnd(seg, from));
+  std::uint64_t end = std::max(from, seg.DataEnd(from));
   if (from >= end) return from;
   while (end - from >= 8) {
     std::uint64_t w;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -73,6 +74,8 @@ std::uint64_t Segment::watermark(std::uint64_t salt) const {
 
 void Segment::raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint64_t salt) {
   std::lock_guard<std::mutex> lock(watermark_mu_);
+  std::shared_lock<std::shared_mutex> fd_lock(fd_mu_);
+  if (fd_ < 0) return;  // sealed: its watermark is at its end already
   if (lsn <= watermark(salt)) return;
   format::WatermarkSlot w{lsn, epoch, 0};
   w.checksum = WatermarkCheck(w, SegmentSalt(salt, base_));
@@ -83,7 +86,11 @@ void Segment::raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint6
 
 Status Segment::TruncatedError() const {
   std::uint64_t now = 0;
-  const int e = fs_->FileSize(fd_, &now);
+  int e = EBADF;
+  {
+    std::shared_lock<std::shared_mutex> fd_lock(fd_mu_);
+    if (fd_ >= 0) e = fs_->FileSize(fd_, &now);
+  }
   return Status::Corruption(path_ + ": the file was truncated while mapped (by another process?): it holds " +
                             (e == 0 ? std::to_string(now) : std::string("an unknown number of")) +
                             " bytes of its " + std::to_string(size_) + "; " + std::to_string(guard_.faults()) +
@@ -91,7 +98,12 @@ Status Segment::TruncatedError() const {
 }
 
 void Segment::MakeReadOnly() {
-  if (!writable_) return;
+  std::shared_lock<std::shared_mutex> fd_lock(fd_mu_);
+  MakeReadOnlyLocked();
+}
+
+void Segment::MakeReadOnlyLocked() {
+  if (!writable_ || fd_ < 0) return;
   // Replace the mapping in place (same address, so readers' pointers stay
   // valid): the new one has no dirty or writable page-table entries, so a
   // later sync has nothing to clean in this process.
@@ -114,6 +126,8 @@ Status Segment::Reserve(std::uint64_t lsn) {
   if (lsn <= have) return Status::OK();
   const std::uint64_t want = std::min(end(), base_ + ((lsn - base_ + kReserveStep - 1) / kReserveStep) * kReserveStep);
   if (want <= have) return Status::OK();  // reserved to the end already: nothing to ask for
+  std::shared_lock<std::shared_mutex> fd_lock(fd_mu_);
+  if (fd_ < 0) return Status::OK();  // sealed: never written again
   if (int e = fs_->Allocate(fd_, have - base_, want - have)) {
     return Status::FromErrno(e, "reserve bytes " + std::to_string(have - base_) + " to " + std::to_string(want - base_) +
                                     " of segment " + path_);
@@ -123,12 +137,18 @@ Status Segment::Reserve(std::uint64_t lsn) {
 }
 
 Status Segment::Sync() {
-  if (int e = fs_->DataSync(fd_)) return Status::FromErrno(e, "fdatasync " + path_);
+  std::uint64_t now = size_;
+  {
+    std::shared_lock<std::shared_mutex> fd_lock(fd_mu_);
+    if (fd_ >= 0) {  // else sealed: durable to its end, and closed after that sync
+      if (int e = fs_->DataSync(fd_)) return Status::FromErrno(e, "fdatasync " + path_);
+      if (fs_->FileSize(fd_, &now) != 0) now = size_;
+    }
+  }
   // A file truncated under the writer and then extended again by its
   // pwrite (kCommit writes through the file, not the mapping) has lost the
   // bytes in between: its size says so.
-  std::uint64_t now = 0;
-  if (fs_->FileSize(fd_, &now) == 0 && now != size_) {
+  if (now != size_) {
     return Status::Corruption(path_ + ": the file was truncated while open (by another process?): it holds " +
                               std::to_string(now) + " bytes of its " + std::to_string(size_) +
                               "; the journal must be reopened");
@@ -329,11 +349,34 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
 }
 
 void Segment::KeepMappingOnly() {
-  if (!known_sealed() || fd_ < 0) return;
-  MakeReadOnly();
+  if (!known_sealed()) return;
+  std::unique_lock<std::shared_mutex> fd_lock(fd_mu_);
+  if (fd_ < 0) return;
+  MakeReadOnlyLocked();
   if (writable_) return;  // the read-only mapping failed: keep what works
   fs_->Close(fd_);
   fd_ = -1;
+}
+
+std::uint64_t Segment::DataEnd(std::uint64_t from) const {
+  std::shared_lock<std::shared_mutex> fd_lock(fd_mu_);
+  if (fd_ < 0) return end();
+  off_t off = static_cast<off_t>(file_offset(from));
+  const off_t size = static_cast<off_t>(size_);
+  off_t last = off;
+  for (int regions = 0; off < size; ++regions) {
+    const off_t d = ::lseek(fd_, off, SEEK_DATA);
+    if (d < 0) {
+      if (errno == ENXIO) break;  // no data after off
+      return end();
+    }
+    const off_t h = ::lseek(fd_, d, SEEK_HOLE);
+    if (h < 0) return end();
+    last = std::min(h, size);
+    off = h;
+    if (regions > 4096) return end();  // a file cut in pieces: just read it
+  }
+  return base_ + static_cast<std::uint64_t>(last);
 }
 
 }  // namespace txj::internal

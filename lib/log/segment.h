@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "format.h"
@@ -57,15 +58,27 @@ class Segment : NonCopyable {
   const std::string& path() const { return path_; }
   std::string name() const;
   bool writable() const { return writable_; }
-  // -1 after KeepMappingOnly() of a sealed segment.
+  // The file's descriptor; -1 after KeepMappingOnly(). Unsynchronized: only
+  // for the writer's active segment (never closed while active) and for
+  // code that holds the only reference (recovery at open). Everything
+  // else goes through the methods below, which are safe against a
+  // concurrent KeepMappingOnly().
   int fd() const { return fd_; }
   // For a sealed segment (durable to its end, never written again): maps it
   // read-only and closes its file descriptor; the mapping is all that is
-  // read, and one descriptor per segment ran long journals out of them.
-  // Afterwards the file system is not asked for its holes (readers read
-  // zeros instead) and it cannot be synced or reserved. No-op for a segment
-  // that is not sealed. NOT thread-safe: only before the segment is shared.
+  // read, and one descriptor per segment ran long journals (and long
+  // writing sessions) out of them. Afterwards DataEnd() reports end()
+  // (readers read the zeros instead), Sync() has nothing to do, Reserve()
+  // and raise_watermark() nothing to change. No-op for a segment that is
+  // not sealed. Thread-safe: waits for a sync, reservation or watermark
+  // write in progress on another thread.
   void KeepMappingOnly();
+
+  // The end of the last region at or after `from` that the file system
+  // says may hold data (SEEK_DATA / SEEK_HOLE): holes, and reserved but
+  // never written blocks, read as zeros without being read. end() when the
+  // file system cannot tell, or the descriptor is closed. Thread-safe.
+  std::uint64_t DataEnd(std::uint64_t from) const;
 
   // Address of the byte at `lsn`. REQUIRES: base() <= lsn <= end().
   std::uint8_t* at(std::uint64_t lsn) const { return data_ + (lsn - base_); }
@@ -105,7 +118,9 @@ class Segment : NonCopyable {
   // then needs no TLB shootdowns on the writer's CPU to clean its pages.
   void MakeReadOnly();
 
-  // fdatasync of the file. Errors: kIOError / kNoSpace naming the file.
+  // fdatasync of the file (after KeepMappingOnly(): nothing to do, the
+  // segment is durable to its end). Thread-safe. Errors: kIOError /
+  // kNoSpace naming the file; kCorruption if it was truncated.
   Status Sync();
 
   // OK unless the file was truncated under this mapping and a page past
@@ -124,7 +139,11 @@ class Segment : NonCopyable {
   std::uint64_t size_ = 0;
   std::uint8_t* data_ = nullptr;
   int fd_ = -1;
+  // Shared by every use of fd_ that may run on another thread than the
+  // one closing it; KeepMappingOnly() holds it exclusively.
+  mutable std::shared_mutex fd_mu_;
   bool writable_ = false;
+  void MakeReadOnlyLocked();
   std::mutex watermark_mu_;
   std::mutex reserve_mu_;
   std::atomic<std::uint64_t> reserved_{0};  // LSN
