@@ -1,6 +1,8 @@
 // The write path of JournalState: appending records, rolling segments,
 // group commit, and the background thread.
 #include <algorithm>
+#include <bit>
+#include <cstddef>
 #include <cstring>
 
 #include "checksum.h"
@@ -44,13 +46,45 @@ Status JournalState::FailClosed(const Status& cause) {
   return failed;
 }
 
+namespace {
+
+// Writes a record header (checksum 0) at `p` as four 8-byte words built in
+// registers. Building a format::RecordHeader on the stack and copying it
+// stored its byte and 16-bit fields one by one and read them back 16 bytes
+// at a time: two store-forwarding stalls per record, a third of Append's
+// time in perf.
+inline void StoreHeader(std::uint8_t* p, std::uint32_t len, RecordType type, std::uint8_t flags, std::uint16_t depth,
+                        std::uint64_t txn_id, std::uint32_t sub_id, std::uint32_t epoch) {
+  static_assert(std::endian::native == std::endian::little, "the record header is little-endian");
+  static_assert(offsetof(format::RecordHeader, length) == 8 && offsetof(format::RecordHeader, type) == 12 &&
+                offsetof(format::RecordHeader, flags) == 13 && offsetof(format::RecordHeader, depth) == 14 &&
+                offsetof(format::RecordHeader, txn_id) == 16 && offsetof(format::RecordHeader, sub_id) == 24 &&
+                offsetof(format::RecordHeader, epoch) == 28 && sizeof(format::RecordHeader) == 32);
+  const std::uint64_t zero = 0;
+  const std::uint64_t w1 = len | std::uint64_t{static_cast<std::uint8_t>(type)} << 32 | std::uint64_t{flags} << 40 |
+                           std::uint64_t{depth} << 48;
+  const std::uint64_t w3 = sub_id | std::uint64_t{epoch} << 32;
+  std::memcpy(p, &zero, 8);
+  std::memcpy(p + 8, &w1, 8);
+  std::memcpy(p + 16, &txn_id, 8);
+  std::memcpy(p + 24, &w3, 8);
+}
+
+}  // namespace
+
 Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t depth,
                             std::uint64_t txn_id, std::uint32_t sub_id, const Part* parts,
                             std::size_t nparts, bool use_reserve, std::uint64_t* lsn,
                             std::uint64_t* checksum, std::uint8_t** fill) {
   TXJ_RETURN_IF_ERROR(CheckUsable());
   std::uint64_t len = format::kRecordHeaderSize;
-  for (std::size_t i = 0; i < nparts; ++i) len += parts[i].size;
+  for (std::size_t i = 0; i < nparts; ++i) {
+    len += parts[i].size;
+    // Not vectorized: the caller has just stored `parts` 8 bytes at a time,
+    // and 16-byte loads across two of those stores miss store forwarding
+    // (perf: the vectorized sum was 13% of this function).
+    asm("" : "+r"(len));
+  }
   if (len > max_record_size()) return RecordTooLarge(len);
   const std::uint64_t size = format::AlignUp(len);
   // The reserve holds the end markers; they still fit after the stage moved
@@ -69,10 +103,8 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
     TXJ_RETURN_IF_ERROR(MakeRoom(pos + size));
   }
   std::uint8_t* p = WriteAt(size);  // grows the stage for a record larger than it
-  format::RecordHeader h{0, static_cast<std::uint32_t>(len), static_cast<std::uint8_t>(type), flags, depth,
-                         txn_id, sub_id, epoch};
-  std::memcpy(p, &h, sizeof h);
-  std::uint8_t* q = p + sizeof h;
+  StoreHeader(p, static_cast<std::uint32_t>(len), type, flags, depth, txn_id, sub_id, epoch);
+  std::uint8_t* q = p + format::kRecordHeaderSize;
   for (std::size_t i = 0; i < nparts; ++i) {
     if (fill && i + 1 == nparts) [[unlikely]] {
       *fill = q;
