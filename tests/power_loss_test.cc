@@ -947,12 +947,33 @@ TEST_CASE("stray bytes after a zeroed record header are cut on open, so the next
   CHECK(j->next_offset() == 4);
 }
 
+// At a lowered TXJ_TEST_SCALE (the ThreadSanitizer run, scripts/sanitize.sh)
+// a seeded sample of the crash moments, at least a quarter, for the scope of
+// one test case; every other build takes every moment. Under TSan the
+// compaction and retention workloads' 1 100 moments each took 80-140 s, the
+// longest tests of CI. Each workload still runs whole, threads included.
+class SampledBelowFullScale {
+ public:
+  explicit SampledBelowFullScale(std::uint64_t salt) {
+    const int scale = test::Scaled(100);
+    if (scale >= 100) return;
+    g_sampling.on = true;
+    g_sampling.keep = std::max(0.25, scale / 100.0);
+    g_sampling.rng.seed(test::Seed() ^ salt);
+    MESSAGE("scale ", scale, "%: crash moments sampled, each kept with probability ", g_sampling.keep);
+  }
+  ~SampledBelowFullScale() { g_sampling = MomentSampling{}; }
+  SampledBelowFullScale(const SampledBelowFullScale&) = delete;
+  SampledBelowFullScale& operator=(const SampledBelowFullScale&) = delete;
+};
+
 TEST_CASE("after a power loss at any step of a compaction, acknowledged commits survive and the state is whole") {
   // Crash moments at every file-system call of the commits and of two
   // compactions (snapshot, mark, segment rewrites, manifest, removals).
   const auto t0 = std::chrono::steady_clock::now();
   Totals t;
   int with_snapshot = 0;
+  const SampledBelowFullScale sampled(0x5a5a);
   RunCompactionPowerLoss(Durability::kCommit, test::Seed() + 13, &t, &with_snapshot);
   RunCompactionPowerLoss(Durability::kNone, test::Seed() + 17, &t, &with_snapshot);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -969,20 +990,7 @@ TEST_CASE("after a power loss at any step of retention in steady state, the jour
   // only when that frees a quarter of it: crash moments at each of those.
   const auto t0 = std::chrono::steady_clock::now();
   Totals t;
-  // At the lowered scale of the ThreadSanitizer run (TXJ_TEST_SCALE,
-  // scripts/sanitize.sh) a seeded sample of the crash moments, at least a
-  // quarter: all 1 100 took 137 s there, the longest test of CI. Every
-  // other build takes every moment.
-  struct Sampled {
-    explicit Sampled(int scale) {
-      if (scale >= 100) return;
-      g_sampling.on = true;
-      g_sampling.keep = std::max(0.25, scale / 100.0);
-      g_sampling.rng.seed(test::Seed() ^ 0x7e7e);
-      MESSAGE("scale ", scale, "%: crash moments sampled, each kept with probability ", g_sampling.keep);
-    }
-    ~Sampled() { g_sampling = MomentSampling{}; }
-  } sampled(test::Scaled(100));
+  const SampledBelowFullScale sampled(0x7e7e);
   RunRetentionPowerLoss(Durability::kNone, test::Seed() + 19, &t);
   RunRetentionPowerLoss(Durability::kCommit, test::Seed() + 23, &t);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
