@@ -59,11 +59,12 @@ class TXJ_EXPORT Journal {
   // (missing and !create_if_missing), kIOError / kNoSpace. A create that
   // fails removes what it made. Descriptors 0-2 are never given to the
   // journal's files (closed ones are filled with /dev/null first).
-  // Descriptors held: segments sealed before the open are kept as mappings
-  // only, so a journal of any number of segments opens under the usual
-  // limit of 1 024; a writer keeps one for each segment it sealed since the
-  // open (a reopen drops them), a read-only journal only for its last
-  // unsealed segments. A reader that cannot open a segment the writer added
+  // Descriptors held: sealed segments are kept as mappings only, so a
+  // journal of any number of segments opens, and a writer writes any number
+  // of them in one session, under the usual limit of 1 024. A writer keeps
+  // one for its active and its prepared segment (and for a segment until its
+  // sealing thread has made it durable), a read-only journal only for its
+  // last unsealed segments. A reader that cannot open a segment the writer added
   // (EMFILE, say) gets kIOError naming the file and the cause, and may read
   // again.
   static Result<std::unique_ptr<Journal>> open(const std::string& dir, const Options& options = {});
