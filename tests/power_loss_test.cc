@@ -547,6 +547,19 @@ std::vector<CrashMoment> EndCapture(PowerLossFs& plfs, std::chrono::steady_clock
   return moments;
 }
 
+// How many of `commits` (in commit order, each with first_offset and
+// count) a journal ending at offset `end` holds, CHECKing that they are a
+// prefix of the order ending exactly at `end`, and under kCommit that it
+// holds at least the `settled` ones acknowledged before the crash moment.
+template <class Commit>
+std::size_t PresentCommits(const std::vector<Commit>& commits, std::uint64_t end, Durability d, std::size_t settled) {
+  std::size_t present = 0;
+  while (present < commits.size() && commits[present].first_offset + commits[present].count <= end) ++present;
+  if (d == Durability::kCommit) CHECK(present >= settled);
+  CHECK((present == commits.size() || commits[present].first_offset == end));
+  return present;
+}
+
 void RunPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
   const auto workload_t0 = std::chrono::steady_clock::now();
   TempDir work;
@@ -739,10 +752,7 @@ void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, in
     // commit durability: any prefix, but a compaction's snapshot never
     // covers commits the crash took, checked by the rebuild below).
     const std::uint64_t end = (*j)->next_offset();
-    std::size_t present = 0;
-    while (present < commits.size() && commits[present].first_offset + commits[present].count <= end) ++present;
-    if (d == Durability::kCommit) CHECK(present >= m.settled);
-    CHECK((present == commits.size() || commits[present].first_offset == end));
+    const std::size_t present = PresentCommits(commits, end, d, m.settled);
     // The plain topic: exactly the events of the present plain commits
     // from where retention left the journal (commit 10, once it is durable;
     // never past what is present).
@@ -854,10 +864,7 @@ void RunRetentionPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
     // the start is a retention offset applied (or being applied) and never
     // past the end; from there on, exactly the present commits' events.
     const std::uint64_t end = (*j)->next_offset();
-    std::size_t present = 0;
-    while (present < commits.size() && commits[present].first_offset + commits[present].count <= end) ++present;
-    if (d == Durability::kCommit) CHECK(present >= m.settled);
-    CHECK((present == commits.size() || commits[present].first_offset == end));
+    const std::size_t present = PresentCommits(commits, end, d, m.settled);
     const std::uint64_t from = (*j)->first_offset();
     CHECK(std::find(retained.begin(), retained.end(), from) != retained.end());
     CHECK(from <= end);
