@@ -6,39 +6,6 @@ namespace txj::internal {
 
 using json = nlohmann::json;
 
-namespace {
-
-// In the libFuzzer build (clang), a function left out of coverage
-// instrumentation (SanitizerCoverage; ASan and UBSan stay).
-#if defined(__clang__)
-#define TXJ_NO_COVERAGE __attribute__((noinline, no_sanitize("coverage")))
-#else
-#define TXJ_NO_COVERAGE
-#endif
-
-// The bytes of a line for nlohmann's lexer, one at a time: what
-// json::sax_parse(std::string_view) reads them through (its input adapter
-// over a range of const char, detail::iterator_input_adapter), which is all
-// that the lexer asks of an input (char_type, get_character). Our own only
-// to leave it out of coverage instrumentation: with its compare hook, run
-// once per byte, nlohmann's was 1.8% of the load target's samples, and
-// whether the line has ended the lexer's own branches tell.
-class LineInput {
- public:
-  using char_type = char;
-  LineInput(const char* at, const char* end) : at_(at), end_(end) {}
-  TXJ_NO_COVERAGE std::char_traits<char>::int_type get_character() {
-    if (at_ != end_) return std::char_traits<char>::to_int_type(*at_++);
-    return std::char_traits<char>::eof();
-  }
-
- private:
-  const char* at_;
-  const char* end_;
-};
-
-}  // namespace
-
 // nlohmann's SAX interface: every value of the line, in order. Only the
 // top-level object's members are kept (depth_ 1); deeper values are
 // checked by the parser and dropped.
@@ -115,11 +82,7 @@ std::optional<std::string> JsonLine::Read(std::string_view line) {
   is_object_ = false;
   used_ = 0;
   Handler h(*this);
-  // What json::sax_parse(line, &h) does (strict, no comments: as
-  // json::parse), through LineInput.
-  nlohmann::detail::parser<json, LineInput>(LineInput(line.data(), line.data() + line.size()), nullptr,
-                                            /*allow_exceptions_=*/true, /*skip_comments=*/false)
-      .sax_parse(&h, /*strict=*/true);
+  json::sax_parse(line, &h);  // strict, no comments: as json::parse
   return std::move(h.error());
 }
 
