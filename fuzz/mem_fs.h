@@ -8,7 +8,8 @@
 // What the library does outside the file-system layer still happens on the
 // real path: stat of the directory, the lstat of its LOCK file, LMDB's
 // catalog. The symlink refusal of the journal's files asks IsSymlink: here
-// nothing is a link (the LOCK file is asked on disk). Descriptors of most
+// nothing is a link (a LOCK file that this file system has not opened or
+// looked for is asked on disk). Descriptors of most
 // files start at kFirstFd, far above any real one, so a call outside the
 // layer on one fails with EBADF. A segment file (*.seg, *.seg.tmp) has a
 // shadow, a sparse memfd of its size whose data ends where the file's
@@ -302,9 +303,11 @@ class MemFileSystem final : public FileSystem {
     for (auto& slot : fds_) {
       if (slot.first != fd) continue;
       const bool real = slot.second.real;
+      std::shared_ptr<File> file = std::move(slot.second.file);
       slot = std::move(fds_.back());
       fds_.pop_back();
       if (real) ::close(fd);  // a shadow's descriptor stays open with its file
+      Recycle(std::move(file));  // the last holder of an unlinked file (see Recycle)
       return 0;
     }
     return EBADF;
@@ -403,9 +406,11 @@ class MemFileSystem final : public FileSystem {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     for (auto& m : mapped_) {
       if (m.first != addr) continue;
-      --m.second->maps;
+      std::shared_ptr<File> file = std::move(m.second);
+      --file->maps;
       m = std::move(mapped_.back());
       mapped_.pop_back();
+      Recycle(std::move(file));  // the last holder of an unlinked file (see Recycle)
       return 0;
     }
     return EINVAL;
@@ -436,7 +441,7 @@ class MemFileSystem final : public FileSystem {
     if (IsReal(path)) {
       if (::unlink(path.c_str()) != 0) return errno;
       for (auto& r : reals_) {
-        if (r.path == path) r.on_disk = false;
+        if (r.path == path) r.on_disk = r.no_link = false;
       }
       return 0;
     }
@@ -498,10 +503,23 @@ class MemFileSystem final : public FileSystem {
     }
     return 0;
   }
-  // No file or directory here is a symbolic link; a LOCK file is the real
-  // one (lstat on disk).
+  // No file or directory here is a symbolic link. A LOCK file is the real
+  // one: one that this file system found absent, or opened with
+  // O_NOFOLLOW (as the writer's lock does) and has not unlinked since, is
+  // answered from its table (it alone makes or removes LOCK files in its
+  // directories), any other asked on disk (lstat).
   int IsSymlink(const std::string& path, bool* link) override {
-    if (IsReal(path)) return FileSystem::IsSymlink(path, link);
+    if (IsReal(path)) {
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      for (const auto& r : reals_) {
+        if (r.path != path) continue;
+        if (!r.on_disk) return ENOENT;
+        if (!r.no_link) break;
+        *link = false;
+        return 0;
+      }
+      return FileSystem::IsSymlink(path, link);
+    }
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (!Find(path) && !IsDir(path)) return ENOENT;
     *link = false;
@@ -525,28 +543,40 @@ class MemFileSystem final : public FileSystem {
     std::string path;
     bool opened = false;  // since Reset()
     bool made = false;    // on disk, from an earlier input
-    bool on_disk = false;  // there now: opened, and not unlinked since (nothing else removes it)
+    bool on_disk = false;  // there now: opened, and not unlinked since (nothing else makes or removes it)
+    bool no_link = false;  // on disk, and opened with O_NOFOLLOW: not a symbolic link
   };
   static bool IsReal(std::string_view path) {
     return path.size() >= 5 && path.compare(path.size() - 5, 5, "/LOCK") == 0;
   }
   int OpenReal(const std::string& path, int flags, mode_t mode, int* fd) {
-    const int n = ::open(path.c_str(), flags, mode);
-    if (n < 0) return errno;
     Real* r = nullptr;
     for (auto& x : reals_) {
       if (x.path == path) r = &x;
     }
+    // Known to be absent: looked for and not found, or unlinked, through
+    // this file system, which alone makes LOCK files in its directories (a
+    // writer's lock, dir_lock.cc). A reader's check for a live writer
+    // (DirLock::IsHeld: the walk, a read-only recovery) then costs no
+    // system call per input.
+    if (r && !r->on_disk && !(flags & O_CREAT)) return ENOENT;
+    const int n = ::open(path.c_str(), flags, mode);
+    if (n < 0) {
+      const int e = errno;
+      if (e == ENOENT && !(flags & O_CREAT) && !r) reals_.push_back(Real{path});  // absent: on_disk false
+      return e;
+    }
     if (!r) r = &reals_.emplace_back(Real{path});
     r->opened = true;
     r->on_disk = true;
+    if (flags & O_NOFOLLOW) r->no_link = true;
     fds_.push_back({n, Fd{nullptr, true}});
     *fd = n;
     return 0;
   }
   Entry* Find(std::string_view path) {
     for (auto& e : files_) {
-      if (e.path.size() == path.size() && e.path == path) return &e;
+      if (SamePath(e.path, path)) return &e;
     }
     return nullptr;
   }
@@ -557,13 +587,40 @@ class MemFileSystem final : public FileSystem {
   }
   bool IsDir(std::string_view path) const {
     for (const auto& d : dirs_) {
-      if (d == path) return true;
+      if (SamePath(d, path)) return true;
     }
     return false;
   }
+  // a == b, compared from the end: the paths of one journal share their
+  // directory and differ in their last bytes (segment names differ in the
+  // digits before ".seg"), so a mismatch is found in the first 8 bytes
+  // compared; 8 bytes a step, without the memcmp interceptor of ASan (its
+  // range checks cost more than these compares).
+  static bool SamePath(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    std::size_t n = a.size();
+    while (n >= 8) {
+      std::uint64_t x, y;
+      std::memcpy(&x, a.data() + n - 8, 8);
+      std::memcpy(&y, b.data() + n - 8, 8);
+      if (x != y) return false;
+      n -= 8;
+    }
+    while (n > 0) {
+      if (a[n - 1] != b[n - 1]) return false;
+      --n;
+    }
+    return true;
+  }
   // A file no longer in the directory goes back to a pool for the next one
   // (its bytes and shadow with it: no allocation of 64 KiB to fault in and
-  // zero, no memfd to create), unless something still holds it.
+  // zero, no memfd to create), unless something still holds it. Close and
+  // Unmap call it too: a file unlinked while open or mapped (the recovery
+  // removing the segments past the tail) comes back when its last
+  // descriptor or mapping goes, instead of being freed. Freed, it would be
+  // allocated again for a later input and kept in the pool there: more
+  // allocations than frees in that input, which makes libFuzzer run it a
+  // second time to look for a leak (-detect_leaks, TryDetectingAMemoryLeak).
   void Recycle(std::shared_ptr<File>&& f) {
     if (!f || f->maps != 0 || f.use_count() != 1) return;
     auto& pool = f->shadow >= 0 ? pool_ : plain_pool_;
