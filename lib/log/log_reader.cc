@@ -1,9 +1,6 @@
 #include "log_reader.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 namespace txj::internal {

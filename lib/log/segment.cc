@@ -98,7 +98,8 @@ Status Segment::TruncatedError() const {
 }
 
 void Segment::MakeReadOnly() {
-  std::shared_lock<std::shared_mutex> fd_lock(fd_mu_);
+  // Exclusive: it changes writable_ (and the mapping) under it.
+  std::unique_lock<std::shared_mutex> fd_lock(fd_mu_);
   MakeReadOnlyLocked();
 }
 
