@@ -727,6 +727,11 @@ json Replay(const Config& c) {
   return out;
 }
 
+// Quantiles of the tail workload's wake-up delays, in microseconds.
+json WakeUpSummary(const std::vector<double>& us) {
+  return {{"p50_us", Quantile(us, 0.5)}, {"p99_us", Quantile(us, 0.99)}, {"max_us", Max(us)}, {"samples", us.size()}};
+}
+
 // The machine's floor for the futex rows below: the same schedule (a
 // write every 300 us) with no journal, a bare futex word in a shared page.
 // A child process sleeps in FUTEX_WAIT; the parent stores the time and a
@@ -781,7 +786,7 @@ json BareFutexWake(int n) {
   }
   ::close(fds[0]);
   ::munmap(mem, 4096);
-  return {{"p50_us", Quantile(us, 0.5)}, {"p99_us", Quantile(us, 0.99)}, {"max_us", Max(us)}, {"samples", us.size()}};
+  return WakeUpSummary(us);
 }
 
 // Commit to wake-up of a blocked cursor, in this process and in another.
@@ -857,8 +862,7 @@ json Tail(const Config& c) {
     ::close(fds[1]);
     (void)(*j)->close();
     fs::remove_all(dir);
-    out[std::string(other ? "other_process" : "same_process") + (spin ? "_spin" : "")] = {
-        {"p50_us", Quantile(us, 0.5)}, {"p99_us", Quantile(us, 0.99)}, {"max_us", Max(us)}, {"samples", us.size()}};
+    out[std::string(other ? "other_process" : "same_process") + (spin ? "_spin" : "")] = WakeUpSummary(us);
   }
   out["other_process_bare_futex"] = BareFutexWake(n);
   return out;
