@@ -39,6 +39,7 @@ class ForwardingFileSystem : public FileSystem {
   int SetOwnerAndMode(int fd, uid_t u, gid_t g, mode_t m) override { return base_->SetOwnerAndMode(fd, u, g, m); }
   int RemoveDir(const std::string& p) override { return base_->RemoveDir(p); }
   int IsSymlink(const std::string& p, bool* l) override { return base_->IsSymlink(p, l); }
+  int CheckOnlyOpen(int fd) override { return base_->CheckOnlyOpen(fd); }
 
  protected:
   std::shared_ptr<FileSystem> base_ = DefaultFileSystem();

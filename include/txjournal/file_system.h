@@ -86,6 +86,16 @@ class TXJ_EXPORT FileSystem {
   // reports it). Thread rules as for the other functions. The default calls
   // POSIX on the path.
   virtual int IsSymlink(const std::string& path, bool* link);
+  // Whether `fd` is the only open of its file anywhere: no other
+  // descriptor, in this process or another, and no mapping made through
+  // one. Returns 0 when it is, EBUSY when it is not, and another errno
+  // value (ENOTSUP, ...) when the file system cannot tell. The journal asks
+  // before it reuses a retired segment file for new records (a reader that
+  // still maps the old segment must never see new bytes there), and
+  // creates a new file instead on anything but 0. The default returns
+  // ENOTSUP; the POSIX file system takes a write lease (fcntl F_SETLEASE,
+  // released at once), which needs the caller to own the file.
+  virtual int CheckOnlyOpen(int fd);
 };
 
 // The process-wide POSIX file system. Never null; lives forever.

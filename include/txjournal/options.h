@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -62,6 +63,16 @@ struct Options {
   // it off only for devices that keep a rewritten sector's old content until
   // the new one is whole ("powersafe overwrite").
   bool pad_commits_to_page = true;
+  // How many retired segment files (removed from the front by retention or
+  // compaction) a writer keeps to reuse as new segments instead of
+  // creating files: a journal that holds a steady window then writes into
+  // blocks and pages it has already, which new files must first allocate,
+  // clear and (under kCommit) convert from unwritten to written. A file is
+  // reused only when nothing else has it open or mapped (a reader in
+  // another process that still reads the old segment); its old bytes stay
+  // in it until overwritten, and never read as new records (docs/format.md
+  // "Recycled segments"). 0: remove retired files at once.
+  std::size_t recycled_segments = 2;
   // Interval of the background sync under Durability::kPeriodic. Positive
   // (kInvalidArgument otherwise).
   std::chrono::milliseconds sync_interval{100};

@@ -498,6 +498,21 @@ Status StartEpoch(JournalState& s, const std::vector<std::string>& names) {
       s.report.notes.push_back("removed unfinished file " + internal::JoinPath(s.dir, n));
     }
   }
+  // Retired segment files an earlier writer kept for reuse (names sort by
+  // their old base: oldest first); those beyond what this writer keeps go.
+  std::vector<std::string> retired;
+  for (const auto& n : names) {
+    if (internal::IsRetiredFileName(n)) retired.push_back(n);
+  }
+  std::sort(retired.begin(), retired.end());
+  for (const auto& n : retired) {
+    const std::string path = internal::JoinPath(s.dir, n);
+    if (s.free_files.size() < s.options.recycled_segments) {
+      s.free_files.push_back(path);
+    } else {
+      s.fs->Unlink(path);
+    }
+  }
   return Status::OK();
 }
 

@@ -219,6 +219,18 @@ struct JournalState {
   std::shared_ptr<Segment> prepared;
   Status prepare_error;
   std::uint64_t prepare_base = 0;
+  // Retired segment files kept for reuse (paths, oldest first; at most
+  // options.recycled_segments): DropFront adds, NewSegment takes.
+  std::mutex free_mu;
+  std::vector<std::string> free_files;
+  // Keeps the retired segment file `seg` for reuse when the pool has room
+  // (renamed to its retired name), else removes it. Errors: those of
+  // removing it (a failed rename falls back to removing).
+  int RetireFile(const Segment& seg);
+  // The segment at `base`: a retired file made new (Segment::Recycle) when
+  // one is free of readers, else a new file (Segment::Create). Errors:
+  // Segment::Create's.
+  Result<std::shared_ptr<Segment>> NewSegment(std::uint64_t base);
   struct SealJob {
     std::shared_ptr<Segment> seg;
     Boundary boundary;  // latest boundary inside the sealed segment

@@ -146,9 +146,9 @@ Status DropFront(JournalState& j, std::uint64_t retention) {
   }
   j.segments->DropBefore(p.segs[p.count - 1]->end());
   for (std::size_t i = 0; i < p.count; ++i) {
-    if (int e = j.fs->Unlink(p.segs[i]->path()); e && e != ENOENT) {
-      return Status::FromErrno(e, "remove " + p.segs[i]->path());
-    }
+    // Removed, or kept under another name to be reused as a new segment
+    // once nothing maps it any more (NewSegment).
+    if (int e = j.RetireFile(*p.segs[i])) return Status::FromErrno(e, "remove " + p.segs[i]->path());
     j.ReleaseLater(std::move(p.segs[i]));
   }
   if (int e = j.fs->SyncDir(j.dir)) return Status::FromErrno(e, "sync directory " + j.dir);

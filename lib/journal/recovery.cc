@@ -30,7 +30,15 @@ bool ValidRecordAfter(const Segment& seg, std::uint64_t from, std::uint64_t limi
   return false;
 }
 
-std::uint64_t NonZeroExtent(const Segment& seg, std::uint64_t from) { return NonZeroEnd(seg, from) - from; }
+// True if nothing was written to `seg` at its LSNs: zeros after its header,
+// or, in a recycled segment (old bytes after the header), no record that
+// verifies where its first one would start.
+bool Unwritten(const Segment& seg, std::uint64_t salt) {
+  const std::uint64_t first = seg.first_record_lsn();
+  if (!seg.recycled()) return NonZeroEnd(seg, first) == first;
+  RecordView r;
+  return DecodeRecord(seg.at(first), seg.end() - first, first, salt, &r) != DecodeError::kNone;
+}
 
 // True if the checkpoint position `lsn` follows the record `r` it names:
 // right after it, or after the page padding that ends a durable commit's
@@ -132,8 +140,9 @@ Status JudgeTail(SegmentSet& segs, LogReader& reader, LogReader::Stop stop, Tail
                                        "a writer always leaves room for (no crash explains it; nothing was changed)"));
   }
   const std::uint32_t min_epoch = reader.last_epoch();
-  const std::uint64_t nonzero_end = NonZeroEnd(*seg, p);
-  bool valid_after = ValidRecordAfter(*seg, p, nonzero_end, salt, min_epoch);
+  // The segments after the tail's: synced data there is damage; anything
+  // written there is part of the crash tail.
+  bool later_valid = false;
   std::uint64_t later_bytes = 0;
   for (const auto& later : segs.All()) {
     if (later->base() <= seg->base()) continue;
@@ -143,19 +152,50 @@ Status JudgeTail(SegmentSet& segs, LogReader& reader, LogReader::Stop stop, Tail
                                          reader.Where(p) + ": " + std::string(DecodeErrorName(reader.error()))));
     }
     const std::uint64_t first = later->first_record_lsn();
-    const std::uint64_t later_end = NonZeroEnd(*later, first);
-    if (later_end == first) continue;  // all zeros (a prepared segment)
     RecordView lr;
     DecodeError e = DecodeRecord(later->at(first), later->end() - first, first, salt, &lr);
-    if (e == DecodeError::kNone || ValidRecordAfter(*later, first, later_end, salt, min_epoch)) valid_after = true;
+    if (later->recycled()) {
+      // Old bytes after the header: only a record that verifies at its
+      // first position was written in its new life (its extent is not
+      // known; the bytes counted are that record's).
+      if (e != DecodeError::kNone) continue;
+      if (lr.epoch >= min_epoch) later_valid = true;
+      later_bytes += format::AlignUp(lr.length);
+      continue;
+    }
+    const std::uint64_t later_end = NonZeroEnd(*later, first);
+    if (later_end == first) continue;  // all zeros (a prepared segment)
+    if (e == DecodeError::kNone || ValidRecordAfter(*later, first, later_end, salt, min_epoch)) later_valid = true;
     later_bytes += later_end - first;
   }
+  const std::uint64_t watermark = seg->watermark(salt);
+  if (seg->recycled()) {
+    // After the records of a recycled segment lie the file's old bytes, or
+    // records an earlier session left past a crash tail: neither reads as a
+    // record of this position and epoch, so the first position that is not
+    // one is the end, and nothing after it is read or cut. Below the synced
+    // watermark it is damage; a close leaves the watermark at the end.
+    const std::string what = invalid ? std::string(DecodeErrorName(reader.error()))
+                                     : std::string("zeroed bytes");
+    if (p < watermark) {
+      return DamageAt(out, seg.get(), p,
+                      Status::Corruption(what + " in " + reader.Where(p) + ", below the synced watermark LSN " +
+                                         Num(watermark) + " (damage a crash cannot explain; nothing was changed)"));
+    }
+    if (p == watermark && later_bytes == 0) return Status::OK();  // clean end
+    out->crash_tail = true;
+    out->tail_reason = "the records of recycled segment " + seg->path() + " end past its synced watermark LSN " +
+                       Num(watermark) + " (" + what + " there; the writer did not close)";
+    out->tail_bytes = later_bytes;
+    return Status::OK();
+  }
+  const std::uint64_t nonzero_end = NonZeroEnd(*seg, p);
+  const bool valid_after = later_valid || ValidRecordAfter(*seg, p, nonzero_end, salt, min_epoch);
   // A clean end has only zeros after it. Stray bytes after a zeroed header
   // (a later page of a torn write reached the disk, the header's did not)
   // are a crash tail too: left in place, the writer would append up to them
   // and the next open would find them after its records.
   const std::uint64_t stray = invalid || valid_after ? 0 : (nonzero_end - p) + later_bytes;
-  const std::uint64_t watermark = seg->watermark(salt);
   // Zero space after the last record is the clean end only where no sync
   // covered it: below the watermark the segment held synced records, so
   // zeroes there are lost data (a device or a person zeroed synced pages),
@@ -320,8 +360,11 @@ Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
   }
   if (t.crash_tail) {
     // Only the bytes up to the last non-zero one: the rest is zero already,
-    // and writing it would dirty (and sync) the whole unwritten rest.
-    std::memset(tail_seg->at(t.end_lsn), 0, NonZeroEnd(*tail_seg, t.end_lsn) - t.end_lsn);
+    // and writing it would dirty (and sync) the whole unwritten rest. A
+    // recycled segment keeps its bytes: what follows its records never
+    // reads as a record of a later session (ValidRecordAfter's epoch bound,
+    // the checksums' LSN seed).
+    if (!tail_seg->recycled()) std::memset(tail_seg->at(t.end_lsn), 0, NonZeroEnd(*tail_seg, t.end_lsn) - t.end_lsn);
     TXJ_RETURN_IF_ERROR(tail_seg->Sync());
     // Index entries past the cut would point new offsets at old positions.
     if (s.catalog) {
@@ -333,7 +376,7 @@ Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
     if (later->base() <= tail_seg->base()) continue;
     // The segment prepared before the crash or close, still empty: keep it
     // as the next one to write.
-    if (later->base() == tail_seg->end() && !s.prepared && NonZeroExtent(*later, later->first_record_lsn()) == 0) {
+    if (later->base() == tail_seg->end() && !s.prepared && Unwritten(*later, s.salt)) {
       s.prepared = later;
       continue;
     }

@@ -2,6 +2,7 @@
 // group commit, and the background thread.
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 
@@ -318,6 +319,50 @@ void JournalState::AheadLoop() {
   ahead_seg.reset();
 }
 
+int JournalState::RetireFile(const Segment& seg) {
+  {
+    std::lock_guard<std::mutex> lock(free_mu);
+    if (free_files.size() < options.recycled_segments) {
+      const std::string to = JoinPath(dir, RetiredFileName(seg.base()));
+      if (fs->Rename(seg.path(), to) == 0) {
+        free_files.push_back(to);
+        return 0;
+      }
+    }
+  }
+  const int e = fs->Unlink(seg.path());
+  return e == ENOENT ? 0 : e;
+}
+
+Result<std::shared_ptr<Segment>> JournalState::NewSegment(std::uint64_t base) {
+  std::vector<std::string> busy;
+  for (;;) {
+    std::string file;
+    {
+      std::lock_guard<std::mutex> lock(free_mu);
+      for (const auto& f : free_files) {
+        if (std::find(busy.begin(), busy.end(), f) == busy.end()) {
+          file = f;
+          break;
+        }
+      }
+    }
+    if (file.empty()) break;
+    auto r = Segment::Recycle(fs, dir, manifest, base, file, !staging);
+    if (!r.ok() && r.status().code() == Code::kBusy) {
+      busy.push_back(file);  // a reader still maps it: later
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(free_mu);
+      std::erase(free_files, file);
+    }
+    if (r.ok()) return r;
+    (void)fs->Unlink(file);  // not reusable (another size, an I/O error): a new file instead
+  }
+  return Segment::Create(fs, dir, manifest, base, options.file_mode, !staging);
+}
+
 Status JournalState::Roll() {
   // The segment-end marker's page must be reserved like any other.
   if (pos + kSegmentEndSize > active->reserved_end()) {
@@ -327,7 +372,7 @@ Status JournalState::Roll() {
   {
     std::unique_lock<std::mutex> lock(bg_mu);
     if (without_threads && !prepared) {  // no background thread prepares it
-      auto r = Segment::Create(fs, dir, manifest, prepare_base, options.file_mode, !staging);
+      auto r = NewSegment(prepare_base);
       if (!r.ok()) return r.status().WithContext("cannot continue in a new segment after " + active->path());
       prepared = std::move(r).value();
     }
@@ -546,7 +591,7 @@ void JournalState::BackgroundLoop() {
     if (!bg_stop && !prepared && prepare_error.ok() && prepare_base != 0 && !has_failed.load()) {
       const std::uint64_t base = prepare_base;
       lock.unlock();
-      auto r = Segment::Create(fs, dir, manifest, base, options.file_mode, !staging);
+      auto r = NewSegment(base);
       lock.lock();
       if (r.ok()) {
         prepared = std::move(r).value();

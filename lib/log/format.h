@@ -18,6 +18,9 @@ inline constexpr const char* kHeadName = "HEAD";
 inline constexpr const char* kCatalogDir = "catalog";
 inline constexpr const char* kSegmentSuffix = ".seg";
 inline constexpr const char* kTempSuffix = ".tmp";
+// A segment file retention or compaction retired, kept to be reused as a
+// new segment (Segment::Recycle): the old base LSN in 16 hex digits.
+inline constexpr const char* kRetiredSuffix = ".free";
 inline constexpr std::size_t kSegmentNameDigits = 16;  // hex base LSN
 
 // ---- Manifest (JOURNAL): 128 bytes, written whole by rename ----
@@ -66,6 +69,24 @@ struct SegmentHeader {
   std::uint64_t checksum;       // XXH3_64 of the bytes before it
 };
 static_assert(sizeof(SegmentHeader) == 64);
+
+// Format 3: the header is followed by its flags, at byte 64 of the header
+// page. The checksum covers the 64 header bytes and `flags`, so a header of
+// one life of a file never verifies with the flags of another.
+inline constexpr std::uint64_t kSegmentFlagsOffset = 64;
+struct SegmentFlagsSlot {
+  std::uint64_t flags;     // kSegmentRecycled, ...
+  std::uint64_t checksum;  // XXH3_64 of the segment header and `flags`
+};
+static_assert(sizeof(SegmentFlagsSlot) == 16);
+// The file held an earlier segment of this journal (retention retired it)
+// and was given a new base without being cleared: the bytes after the
+// records are that segment's old contents, not zeros (docs/format.md
+// "Recycled segments").
+inline constexpr std::uint64_t kSegmentRecycled = 1;
+inline constexpr std::uint64_t kKnownSegmentFlags = kSegmentRecycled;
+// The first format whose segment headers carry SegmentFlagsSlot.
+inline constexpr std::uint32_t kFirstFormatWithSegmentFlags = 3;
 
 // The durable watermark: every byte of this segment below `lsn` was on stable
 // storage before this slot was written. Damage below it cannot come from a

@@ -57,8 +57,18 @@ DecodeError DecodeAcrossGap(const Segment& seg, std::uint64_t* lsn, std::uint64_
   static const std::uint8_t kZeros[format::kPageSize] = {};
   const DecodeError e = DecodeRecord(seg.at(*lsn), seg.end() - *lsn, *lsn, salt, out);
   const std::uint64_t q = format::PageUp(*lsn);
-  if (!MayBeGap(*lsn, e) || q == *lsn || q >= limit || q >= seg.end() || *lsn < seg.first_record_lsn()) return e;
-  if (std::memcmp(seg.at(*lsn), kZeros, q - *lsn) != 0) return e;
+  if (q == *lsn || q >= limit || q >= seg.end() || *lsn < seg.first_record_lsn()) return e;
+  if (seg.recycled()) {
+    // A gap in a recycled segment holds the file's old bytes, or a record
+    // an earlier session of this journal left there (valid at its LSN, of
+    // an older epoch). A record that verifies but does not fit its type is
+    // damage, never a gap.
+    const bool stale = e == DecodeError::kNone && out->epoch < min_epoch;
+    if (!stale && (e == DecodeError::kNone || e == DecodeError::kBadType || e == DecodeError::kBadBody)) return e;
+  } else {
+    if (!MayBeGap(*lsn, e)) return e;
+    if (std::memcmp(seg.at(*lsn), kZeros, q - *lsn) != 0) return e;
+  }
   RecordView after;
   if (DecodeRecord(seg.at(q), seg.end() - q, q, salt, &after) != DecodeError::kNone || !after.follows_gap ||
       after.epoch < min_epoch) {

@@ -18,6 +18,9 @@ namespace txj::internal {
 // valid record flagged kFlagFollowsGap, of epoch `min_epoch` or later,
 // starts there inside `seg` and below `limit`, *lsn moves to it and *out
 // holds it. Otherwise *lsn stays and the result is DecodeRecord's there.
+// In a recycled segment a gap holds old bytes, not zeros: what stands
+// before the boundary may be anything but a record that verifies and is
+// taken (one of an epoch below `min_epoch` is stale, so it may).
 // The LSN just past the last non-zero byte of `seg` at or after `from`, or
 // `from` if there is none; holes the file system reports are not read.
 std::uint64_t NonZeroEnd(const Segment& seg, std::uint64_t from);

@@ -44,6 +44,18 @@ bool ParseSegmentFileName(const std::string& name, std::uint64_t* base_lsn) {
   return true;
 }
 
+std::string RetiredFileName(std::uint64_t base_lsn) {
+  std::string n = SegmentFileName(base_lsn);
+  return n.substr(0, format::kSegmentNameDigits) + format::kRetiredSuffix;
+}
+
+bool IsRetiredFileName(const std::string& name) {
+  std::uint64_t base = 0;
+  if (name.size() != format::kSegmentNameDigits + std::strlen(format::kRetiredSuffix)) return false;
+  if (name.compare(format::kSegmentNameDigits, std::string::npos, format::kRetiredSuffix) != 0) return false;
+  return ParseSegmentFileName(name.substr(0, format::kSegmentNameDigits) + format::kSegmentSuffix, &base);
+}
+
 namespace {
 
 std::uint64_t SegmentSalt(std::uint64_t salt, std::uint64_t base) { return salt ^ (base * 31 + 7); }
@@ -175,13 +187,22 @@ format::SegmentHeader MakeSegmentHeader(const std::uint8_t journal_id[16], std::
   return h;
 }
 
+format::SegmentFlagsSlot MakeSegmentFlags(const format::SegmentHeader& h, std::uint64_t flags) {
+  std::uint8_t bytes[sizeof h + sizeof flags];
+  std::memcpy(bytes, &h, sizeof h);
+  std::memcpy(bytes + sizeof h, &flags, sizeof flags);
+  return format::SegmentFlagsSlot{flags, Hash64(bytes, sizeof bytes)};
+}
+
 namespace {
 
-// The header page of a new segment at `base_lsn`.
-std::vector<std::uint8_t> HeaderPage(const ManifestData& m, std::uint64_t base_lsn) {
+// The header page of a new segment at `base_lsn` (an empty watermark slot).
+std::vector<std::uint8_t> HeaderPage(const ManifestData& m, std::uint64_t base_lsn, std::uint64_t flags) {
   std::vector<std::uint8_t> page(format::kSegmentHeaderSize, 0);
   const format::SegmentHeader h = MakeSegmentHeader(m.journal_id, base_lsn, m.segment_size, NowNanos());
   std::memcpy(page.data(), &h, sizeof h);
+  const format::SegmentFlagsSlot f = MakeSegmentFlags(h, flags);
+  std::memcpy(page.data() + format::kSegmentFlagsOffset, &f, sizeof f);
   return page;
 }
 
@@ -249,7 +270,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   // as zeros). Zero-filling whole segments made later syncs a little cheaper
   // but wrote every segment twice, and its burst of writes stalled the
   // commits syncing meanwhile (journal-bench: p99 commit latency in ms).
-  const std::vector<std::uint8_t> page = HeaderPage(m, base_lsn);
+  const std::vector<std::uint8_t> page = HeaderPage(m, base_lsn, 0);
   if (int e = fs->PWrite(fd, page.data(), page.size(), 0)) return fail(e, "write header of");
   if (int e = fs->DataSync(fd)) return fail(e, "fdatasync");
   void* addr = nullptr;
@@ -267,6 +288,60 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   seg->reserved_.store(base_lsn + first, std::memory_order_relaxed);
   // The writer's first writes after rolling into it take no page fault (best
   // effort: older kernels lack MADV_POPULATE_WRITE and fault lazily).
+  if (prefault) seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
+  return seg;
+}
+
+Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs, const std::string& dir,
+                                                  const ManifestData& m, std::uint64_t base_lsn,
+                                                  const std::string& file, bool prefault) {
+  const std::uint64_t size = m.segment_size;
+  const std::string path = JoinPath(dir, SegmentFileName(base_lsn));
+  int fd = -1;
+  if (int e = fs->Open(file, O_RDWR, 0, &fd)) return Status::FromErrno(e, "open retired segment file " + file);
+  auto fail = [&](Status st) -> Status {
+    fs->Close(fd);
+    return st;
+  };
+  if (int e = fs->CheckOnlyOpen(fd)) {
+    return fail(Status::Busy("cannot reuse " + file + " as segment " + path +
+                             (e == EBUSY ? std::string(": another open of it exists (a reader still maps it)")
+                                         : ": cannot tell whether another open of it exists (" +
+                                               std::string(std::strerror(e)) + ")")));
+  }
+  std::uint64_t have = 0;
+  if (int e = fs->FileSize(fd, &have)) return fail(Status::FromErrno(e, "size of " + file));
+  if (have != size) {
+    return fail(Status::InvalidArgument("cannot reuse " + file + ": it holds " + std::to_string(have) +
+                                        " bytes, the journal's segments " + std::to_string(size)));
+  }
+  // Blocks reserved as for a new segment (a retired one may end in holes;
+  // reserving blocks the file holds already costs nothing).
+  const std::uint64_t first = std::min(size, kFirstReserve);
+  if (int e = fs->Allocate(fd, 0, first)) {
+    return fail(Status::FromErrno(e, "reserve " + std::to_string(first) + " bytes of " + file));
+  }
+  // The new header first, durably, then the name: a crash before the
+  // rename leaves a retired file with a new header (still not a segment).
+  const std::vector<std::uint8_t> page = HeaderPage(m, base_lsn, format::kSegmentRecycled);
+  if (int e = fs->PWrite(fd, page.data(), page.size(), 0)) {
+    return fail(Status::FromErrno(e, "write the header of " + file + " (to become " + path + ")"));
+  }
+  if (int e = fs->DataSync(fd)) return fail(Status::FromErrno(e, "fdatasync " + file + " (to become " + path + ")"));
+  void* addr = nullptr;
+  if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(Status::FromErrno(e, "mmap " + file));
+  TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, file, path, fd, addr, size));
+  auto seg = std::shared_ptr<Segment>(new Segment());
+  seg->fs_ = std::move(fs);
+  seg->path_ = path;
+  seg->base_ = base_lsn;
+  seg->size_ = size;
+  seg->data_ = static_cast<std::uint8_t*>(addr);
+  seg->guard_.Register(addr, seg->size_);
+  seg->fd_ = fd;
+  seg->writable_ = true;
+  seg->recycled_ = true;
+  seg->reserved_.store(base_lsn + first, std::memory_order_relaxed);
   if (prefault) seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
   return seg;
 }
@@ -324,6 +399,24 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
       h.segment_size > format::kMaxSegmentSize || h.segment_size % 4096 != 0) {
     return close_with(Status::Corruption(path + ": invalid header or segment size in header at byte 0"));
   }
+  std::uint64_t flags = 0;
+  if (h.format_version >= format::kFirstFormatWithSegmentFlags) {
+    format::SegmentFlagsSlot f;
+    if (int e = fs->PRead(fd, &f, sizeof f, format::kSegmentFlagsOffset, &got)) {
+      return close_with(Status::FromErrno(e, "read " + path));
+    }
+    if (got != sizeof f || MakeSegmentFlags(h, f.flags).checksum != f.checksum) {
+      return close_with(Status::Corruption(path + ": segment flags checksum mismatch at byte " +
+                                           std::to_string(format::kSegmentFlagsOffset +
+                                                          offsetof(format::SegmentFlagsSlot, checksum))));
+    }
+    if ((f.flags & ~format::kKnownSegmentFlags) != 0) {
+      return close_with(Status::NotSupported(path + ": segment flags " + std::to_string(f.flags) + " at byte " +
+                                             std::to_string(format::kSegmentFlagsOffset) +
+                                             " hold flags this build does not know"));
+    }
+    flags = f.flags;
+  }
   if (file_size != h.segment_size) {
     return close_with(Status::Corruption(path + ": file holds " + std::to_string(file_size) +
                                          " bytes but its header says " + std::to_string(h.segment_size) +
@@ -342,6 +435,7 @@ Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,
   seg->guard_.Register(addr, seg->size_);
   seg->fd_ = fd;
   seg->writable_ = writable;
+  seg->recycled_ = (flags & format::kSegmentRecycled) != 0;
   // What is reserved is not known (journals written before reserving in
   // steps are reserved whole): the writer reserves again from its position.
   seg->reserved_.store(seg->first_record_lsn(), std::memory_order_relaxed);

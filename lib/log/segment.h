@@ -23,12 +23,18 @@ namespace txj::internal {
 std::string SegmentFileName(std::uint64_t base_lsn);
 // True if `name` is exactly a segment file name; stores its base LSN.
 bool ParseSegmentFileName(const std::string& name, std::uint64_t* base_lsn);
+// The name a retired segment file of base `base_lsn` is kept under until it
+// is reused (format::kRetiredSuffix), and the test for one.
+std::string RetiredFileName(std::uint64_t base_lsn);
+bool IsRetiredFileName(const std::string& name);
 
 // The header of a segment of journal `journal_id` starting at `base_lsn`,
 // with its checksum: what Segment::Create writes (and what a test or fuzz
 // harness that builds segment files by hand should write).
 format::SegmentHeader MakeSegmentHeader(const std::uint8_t journal_id[16], std::uint64_t base_lsn,
                                         std::uint64_t segment_size, std::uint64_t created_ns);
+// The flags slot (format 3) that follows header `h`, with its checksum.
+format::SegmentFlagsSlot MakeSegmentFlags(const format::SegmentHeader& h, std::uint64_t flags);
 
 class Segment : NonCopyable {
  public:
@@ -42,6 +48,20 @@ class Segment : NonCopyable {
   static Result<std::shared_ptr<Segment>> Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
                                                  std::uint64_t base_lsn, mode_t mode, bool prefault = true);
+  // Makes `file`, a segment file of this journal that retention retired
+  // (renamed out of the segment names, see DropFront), the segment at
+  // `base_lsn` without clearing it: checks that nothing else has the file
+  // open (FileSystem::CheckOnlyOpen: no reader may still map the old
+  // segment) and that it has the segment size, rewrites its header page
+  // (flag kSegmentRecycled, an empty watermark), syncs it, renames it to
+  // its segment name and syncs the directory. Its old records never read
+  // as new ones: their checksums are seeded with their old LSNs. Errors:
+  // kBusy when another open of the file exists (or the file system cannot
+  // tell), kInvalidArgument for a file of another size, kIOError and
+  // kNoSpace naming the file; the caller then creates a new segment.
+  static Result<std::shared_ptr<Segment>> Recycle(std::shared_ptr<FileSystem> fs, const std::string& dir,
+                                                  const ManifestData& m, std::uint64_t base_lsn,
+                                                  const std::string& file, bool prefault = true);
   // Opens an existing segment file and checks its header against the
   // manifest and its name. Maps exactly the bytes the file holds.
   // Errors: kCorruption (naming the file and what is wrong), kNotSupported,
@@ -58,6 +78,9 @@ class Segment : NonCopyable {
   const std::string& path() const { return path_; }
   std::string name() const;
   bool writable() const { return writable_; }
+  // The file held an earlier segment (format::kSegmentRecycled): after its
+  // records lie old bytes, not zeros.
+  bool recycled() const { return recycled_; }
   // The file's descriptor; -1 after KeepMappingOnly(). Unsynchronized: only
   // for the writer's active segment (never closed while active) and for
   // code that holds the only reference (recovery at open). Everything
@@ -143,6 +166,7 @@ class Segment : NonCopyable {
   // one closing it; KeepMappingOnly() holds it exclusively.
   mutable std::shared_mutex fd_mu_;
   bool writable_ = false;
+  bool recycled_ = false;
   void MakeReadOnlyLocked();
   std::mutex watermark_mu_;
   std::mutex reserve_mu_;

@@ -60,6 +60,8 @@ int FileSystem::IsSymlink(const std::string& path, bool* link) {
   return 0;
 }
 
+int FileSystem::CheckOnlyOpen(int) { return ENOTSUP; }
+
 namespace {
 
 class PosixFileSystem final : public FileSystem {
@@ -75,6 +77,13 @@ class PosixFileSystem final : public FileSystem {
     return 0;
   }
   int Close(int fd) override { return ::close(fd) == 0 ? 0 : errno; }
+  int CheckOnlyOpen(int fd) override {
+    // A write lease is granted only while no other open file description
+    // of the file exists (a mapping keeps its description open).
+    if (::fcntl(fd, F_SETLEASE, F_WRLCK) != 0) return errno == EAGAIN ? EBUSY : errno;
+    (void)::fcntl(fd, F_SETLEASE, F_UNLCK);
+    return 0;
+  }
   int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
     const char* p = static_cast<const char*>(data);
     while (n > 0) {
