@@ -12,7 +12,9 @@
 //   with bit 6: u64 first_lsn, first_offset, last_txn_id_before of the
 //                 manifest (where retention says the journal starts)
 //   then, up to four times: u32 n, a 24-byte watermark slot, n bytes of
-//   segment data stored from byte 4096 of the segment (clamped to it)
+//   segment data stored from byte 4096 of the segment (clamped to it);
+//   bit 31 of n makes the segment a recycled one (format 3 flag: the
+//   bytes after its records are not zeros)
 // Segment headers and the manifest are built valid (with their checksums)
 // so that mutations reach the records; record checksums are seeded with
 // the identity, so seeds made from a real journal (make_seeds.cc) carry
@@ -146,6 +148,9 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
     std::memcpy(&n, data, 4);
     data += 4;
     size -= 4;
+    // Bit 31 of the length: a recycled segment (format 3 flag).
+    const bool recycled = (n >> 31) != 0;
+    n &= 0x7fffffffu;
     if (s == 1 && (flags & 1)) ++index;
     if (s == 2 && (flags & 2)) ++index;
     const std::uint64_t base = index * kFuzzSegmentSize;
@@ -168,6 +173,8 @@ inline void BuildJournal(const std::uint8_t* data, std::size_t size, JournalSink
     h.created_ns = 1;
     h.checksum = internal::Hash64(&h, offsetof(format::SegmentHeader, checksum));
     std::memcpy(seg, &h, sizeof h);
+    const format::SegmentFlagsSlot f = internal::MakeSegmentFlags(h, recycled ? format::kSegmentRecycled : 0);
+    std::memcpy(seg + format::kSegmentFlagsOffset, &f, sizeof f);
     std::memcpy(seg + format::kWatermarkOffset, data, wm);
     data += wm;
     size -= wm;

@@ -224,9 +224,9 @@ struct JournalState {
   std::mutex free_mu;
   std::vector<std::string> free_files;
   // Keeps the retired segment file `seg` for reuse when the pool has room
-  // (renamed to its retired name), else removes it. Errors: those of
-  // removing it (a failed rename falls back to removing).
-  int RetireFile(const Segment& seg);
+  // (renamed to its retired name; *kept says so), else removes it. Errors:
+  // those of removing it (a failed rename falls back to removing).
+  int RetireFile(const Segment& seg, bool* kept);
   // The segment at `base`: a retired file made new (Segment::Recycle) when
   // one is free of readers, else a new file (Segment::Create). Errors:
   // Segment::Create's.

@@ -57,10 +57,13 @@ struct WholeSegment {
   bool only_padding = true;      // nothing but top-level paddings
 };
 
-// Reads `seg`, whose first event (if any) has offset `first_offset`. nullopt
-// when a record does not decode.
-std::optional<WholeSegment> ReadWhole(const Segment& seg, std::uint64_t salt, std::uint64_t first_offset) {
+// Reads `seg`, whose first event (if any) has offset `first_offset` and
+// which `starts_open` inside a transaction begun in the segment before it.
+// nullopt when a record does not decode.
+std::optional<WholeSegment> ReadWhole(const Segment& seg, std::uint64_t salt, std::uint64_t first_offset,
+                                      bool starts_open) {
   WholeSegment w{first_offset};
+  w.open = starts_open;
   for (std::uint64_t lsn = seg.first_record_lsn(); lsn < seg.end();) {
     RecordView v;
     if (DecodeAcrossGap(seg, &lsn, salt, seg.end(), 0, &v) != DecodeError::kNone) return std::nullopt;
@@ -101,16 +104,23 @@ FrontPlan PlanFront(JournalState& j, std::uint64_t retention) {
   p.m = j.manifest;
   p.m.retention_offset = std::max(p.m.retention_offset, retention);
   std::uint64_t offset = j.first_offset;
+  std::uint64_t last_txn = p.m.last_txn_id_before;
+  bool open = false;
   for (std::size_t k = 0; k + 1 < p.segs.size(); ++k) {  // never the last segment
     const Segment& seg = *p.segs[k];
     if (!seg.known_sealed() || NamedByCheckpoint(j, seg)) break;
-    const std::optional<WholeSegment> w = ReadWhole(seg, j.salt, offset);
-    if (!w || w->open || (w->end_offset > p.m.retention_offset && !w->only_padding)) break;
+    const std::optional<WholeSegment> w = ReadWhole(seg, j.salt, offset, open);
+    if (!w || (w->end_offset > p.m.retention_offset && !w->only_padding)) break;
     offset = w->end_offset;
+    last_txn = std::max(last_txn, w->last_txn);
+    open = w->open;
+    // A segment that ends inside a transaction goes only with the segment
+    // where that transaction ends (the journal starts at a boundary).
+    if (open) continue;
     p.count = k + 1;
     p.m.first_lsn = seg.end() + format::kSegmentHeaderSize;
     p.m.first_offset = offset;
-    p.m.last_txn_id_before = std::max(p.m.last_txn_id_before, w->last_txn);
+    p.m.last_txn_id_before = last_txn;
   }
   return p;
 }
@@ -148,8 +158,16 @@ Status DropFront(JournalState& j, std::uint64_t retention) {
   for (std::size_t i = 0; i < p.count; ++i) {
     // Removed, or kept under another name to be reused as a new segment
     // once nothing maps it any more (NewSegment).
-    if (int e = j.RetireFile(*p.segs[i])) return Status::FromErrno(e, "remove " + p.segs[i]->path());
-    j.ReleaseLater(std::move(p.segs[i]));
+    bool kept = false;
+    if (int e = j.RetireFile(*p.segs[i], &kept)) return Status::FromErrno(e, "remove " + p.segs[i]->path());
+    // A removed file's last close frees its blocks (slow where the file
+    // system discards them): the sealing thread's. A kept one frees
+    // nothing, and its mapping must go before it can be reused: now.
+    if (kept) {
+      p.segs[i].reset();
+    } else {
+      j.ReleaseLater(std::move(p.segs[i]));
+    }
   }
   if (int e = j.fs->SyncDir(j.dir)) return Status::FromErrno(e, "sync directory " + j.dir);
   if (j.catalog) TXJ_RETURN_IF_ERROR(j.catalog->DropIndexRange(0, p.m.first_lsn));

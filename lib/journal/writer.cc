@@ -319,13 +319,15 @@ void JournalState::AheadLoop() {
   ahead_seg.reset();
 }
 
-int JournalState::RetireFile(const Segment& seg) {
+int JournalState::RetireFile(const Segment& seg, bool* kept) {
+  *kept = false;
   {
     std::lock_guard<std::mutex> lock(free_mu);
     if (free_files.size() < options.recycled_segments) {
       const std::string to = JoinPath(dir, RetiredFileName(seg.base()));
       if (fs->Rename(seg.path(), to) == 0) {
         free_files.push_back(to);
+        *kept = true;
         return 0;
       }
     }

@@ -38,6 +38,11 @@ Status SegmentSet::RefreshLocked() {
   std::uint64_t expect = 0;
   bool first = true;
   for (const auto& [base, seg] : segs_) {
+    // Segments wholly before the journal's start are retired ones a crash
+    // left (their removal or rename to a retired name was not yet durable,
+    // while a later one was): the open removes them, whatever gaps lie
+    // between them.
+    if (seg->end() < manifest_.first_lsn) continue;
     if (!first && base != expect) {
       return Status::Corruption("missing segment " + JoinPath(dir_, SegmentFileName(expect)) +
                                 ": segments jump from LSN " + std::to_string(expect) + " to " +
