@@ -52,6 +52,18 @@ namespace txj::fuzz {
 
 inline constexpr std::uint64_t kFuzzSegmentSize = 64 * 1024;
 
+// True when the targets also run their slow, on-disk checks (a whole
+// Journal::open with its catalog, a commit, a reopen) for every input: the
+// corpus replays (fuzz/run.sh --replay, the 'fuzz' test suite) set
+// TXJ_FUZZ_FULL=1; fuzzing runs without them, for speed.
+inline bool FullChecks() {
+  static const bool full = [] {
+    const char* v = std::getenv("TXJ_FUZZ_FULL");
+    return v != nullptr && *v != '\0' && *v != '0';
+  }();
+  return full;
+}
+
 // A directory for this process, emptied before each input.
 inline const std::string& WorkDir() {
   static const std::string dir = [] {
@@ -263,6 +275,30 @@ inline std::string BuildJournalDirReused(const std::uint8_t* data, std::size_t s
   return dir;
 }
 
+// The manifest `d` as internal::WriteManifest writes it (format.h), built
+// in place: the in-memory journals of the recovery and dump targets put it
+// without WriteManifest's temporary file, rename and lstat of the real
+// path (2% of an execution; what the targets fuzz reads the manifest, the
+// writing is the harness's). The replays (FullChecks) write it with
+// WriteManifest too and compare.
+inline format::Manifest ManifestBytes(const internal::ManifestData& d) {
+  format::Manifest m;
+  std::memset(&m, 0, sizeof m);
+  std::memcpy(m.magic, format::kManifestMagic, 8);
+  m.format_version = kFormatVersion;
+  std::memcpy(m.journal_id, d.journal_id, sizeof m.journal_id);
+  m.segment_size = d.segment_size;
+  m.epoch = d.epoch;
+  m.created_ns = d.created_ns;
+  m.first_lsn = d.first_lsn;
+  m.first_offset = d.first_offset;
+  m.retention_offset = d.retention_offset;
+  m.flags = d.flags;
+  m.last_txn_id_before = d.last_txn_id_before;
+  m.checksum = internal::Hash64(&m, offsetof(format::Manifest, checksum));
+  return m;
+}
+
 // Builds the journal for `data` in `fs` (emptied first) under `dir`.
 inline void BuildJournalInMemory(const std::uint8_t* data, std::size_t size, MemFileSystem& fs,
                                  const std::string& dir) {
@@ -274,24 +310,24 @@ inline void BuildJournalInMemory(const std::uint8_t* data, std::size_t size, Mem
     std::uint8_t* NewFile(const std::string& name, std::size_t n, std::size_t filled) override {
       return fs->Put(dir + "/" + name, n, filled);
     }
-    void PutManifest(const internal::ManifestData& m) override { (void)internal::WriteManifest(*fs, dir, m, 0600); }
+    void PutManifest(const internal::ManifestData& m) override {
+      const format::Manifest bytes = ManifestBytes(m);
+      const std::string path = dir + "/" + format::kManifestName;
+      std::memcpy(fs->Put(path, sizeof bytes), &bytes, sizeof bytes);
+      if (!FullChecks()) return;
+      // The replays check that the journal's own writer writes these bytes.
+      (void)internal::WriteManifest(*fs, dir, m, 0600);
+      auto f = fs->Get(path);
+      if (!f || f->size != sizeof bytes || std::memcmp(f->bytes(), &bytes, sizeof bytes) != 0) {
+        std::fprintf(stderr, "fuzz_dir.h: ManifestBytes and WriteManifest differ\n");
+        __builtin_trap();
+      }
+    }
   } sink;
   sink.fs = &fs;
   sink.dir = dir;
   BuildJournal(data, size, sink);
   fs.Resync();
-}
-
-// True when the targets also run their slow, on-disk checks (a whole
-// Journal::open with its catalog, a commit, a reopen) for every input: the
-// corpus replays (fuzz/run.sh --replay, the 'fuzz' test suite) set
-// TXJ_FUZZ_FULL=1; fuzzing runs without them, for speed.
-inline bool FullChecks() {
-  static const bool full = [] {
-    const char* v = std::getenv("TXJ_FUZZ_FULL");
-    return v != nullptr && *v != '\0' && *v != '0';
-  }();
-  return full;
 }
 
 // A read-only Journal::open of `dir` in `fs`, an in-memory file system

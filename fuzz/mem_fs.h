@@ -107,6 +107,7 @@ class MemFileSystem final : public FileSystem {
     int maps = 0;
     int shadow = -1;        // memfd, segment files only
     std::size_t extent = 0;  // the shadow holds data up to here (and none past its page)
+    bool extent_page = false;  // the page holding byte extent - 1 is data in the shadow
     std::size_t shadow_size = 0;
     File() = default;
     File(const File&) = delete;
@@ -124,9 +125,19 @@ class MemFileSystem final : public FileSystem {
       if (shadow_size != size) {
         if (::ftruncate(shadow, static_cast<off_t>(size)) != 0) std::abort();
         shadow_size = size;
-        if (extent > size) extent = size;
+        if (extent > size) {
+          extent = size;
+          extent_page = false;  // that page may be a hole
+        }
       }
       if (end == extent || (end < extent && !exact)) return;
+      // The new end in the page of the old one, which is data: nothing to
+      // punch past it, nothing to write (the mutator mostly changes records
+      // before a segment's last page).
+      if (extent_page && end > 0 && (end - 1) / 4096 == (extent - 1) / 4096) {
+        extent = end;
+        return;
+      }
       if (end < extent) {
         // Punch the pages past the one holding byte end - 1.
         const std::size_t from = PageUp(end);
@@ -141,6 +152,7 @@ class MemFileSystem final : public FileSystem {
         if (::pwrite(shadow, &zero, 1, static_cast<off_t>(end - 1)) != 1) std::abort();
       }
       extent = end;
+      extent_page = end > 0;
     }
     // The shadow holds no data (its size stays).
     void Punch() {
@@ -150,6 +162,7 @@ class MemFileSystem final : public FileSystem {
         std::abort();
       }
       extent = 0;
+      extent_page = false;
     }
     void Dirty(std::size_t end) {
       if (end > dirty) dirty = end;
