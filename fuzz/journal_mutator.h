@@ -48,6 +48,7 @@ struct Record {
 struct Segment {
   std::uint8_t watermark[24] = {};
   std::vector<Record> records;
+  bool recycled = false;  // format 3 flag (bit 31 of the length): gaps hold old bytes
 };
 
 struct Journal {
@@ -95,6 +96,8 @@ inline bool Parse(const std::uint8_t* data, std::size_t size, Journal* j) {
     p += 4;
     if (segs == j->segs.size()) j->segs.emplace_back();
     Segment& seg = j->segs[segs++];
+    seg.recycled = (n >> 31) != 0;
+    n &= 0x7fffffffu;
     std::memset(seg.watermark, 0, sizeof seg.watermark);
     std::size_t recs = 0;
     const std::size_t wm = size - p < 24 ? size - p : 24;
@@ -393,9 +396,9 @@ inline std::size_t Serialize(const Journal& j, std::uint8_t* out, std::size_t ma
         n += r.body.size();
         continue;
       }
-      if (r.gap_before) {  // zeros to the next page
+      if (r.gap_before) {  // zeros to the next page; old bytes in a recycled segment
         const std::size_t pad = format::PageUp(n) - n;
-        b.resize(b.size() + pad, 0);
+        b.resize(b.size() + pad, s.recycled ? 0xa5 : 0);
         n += pad;
       }
       const std::size_t at = b.size();
@@ -408,7 +411,7 @@ inline std::size_t Serialize(const Journal& j, std::uint8_t* out, std::size_t ma
       b.resize(b.size() - (n - kSegData));
       n = kSegData;
     }
-    const auto n32 = static_cast<std::uint32_t>(n);
+    const auto n32 = static_cast<std::uint32_t>(n) | (s.recycled ? 0x80000000u : 0u);
     std::memcpy(b.data() + n0, &n32, 4);
   }
   if (b.size() > max) b.resize(max);
@@ -607,7 +610,14 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
     case 16: MoveSegmentTail(j, rng); break;
     case 17: PlaceWatermark(j, rng); break;
     case 18: MutateManifest(j, rng); break;
-    default: DropOrDuplicateSegment(j, rng); break;
+    default:
+      if (!j.segs.empty() && rng() % 3 == 0) {  // a segment becomes, or stops being, a recycled one
+        Segment& seg = j.segs[rng() % j.segs.size()];
+        seg.recycled = !seg.recycled;
+      } else {
+        DropOrDuplicateSegment(j, rng);
+      }
+      break;
   }
 }
 

@@ -429,3 +429,39 @@ TEST_CASE("segment files before the journal's start that a crash left, with gaps
   CHECK(!fsys::exists(saved[0].first));
   CHECK(!fsys::exists(saved[2].first));
 }
+
+TEST_CASE("a segment a read-only journal still maps is not reused while that journal is open") {
+  // A read-only open keeps sealed segments as mappings only (no
+  // descriptor); the mapping alone keeps the retired file out of use.
+  test::TempDir dir;
+  std::mt19937_64 rng(test::Seed());
+  Model m;
+  {
+    auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kNone));
+    while (Files(dir.path(), ".seg").size() < 5) CommitSmall(*j, m, rng);
+    TXJ_REQUIRE_OK(j->close());
+  }
+  const std::vector<std::string> first_files = Files(dir.path(), ".seg");
+  auto reader = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+  auto cursor = test::RequireOk(reader->open_cursor(0));
+  auto e = cursor->next();  // reads (maps) the first segment
+  REQUIRE(e.ok());
+  REQUIRE(e->has_value());
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kNone));
+  m.first = m.payloads.size() - 1;
+  TXJ_REQUIRE_OK(j->apply_retention(m.first));
+  REQUIRE(!Files(dir.path(), ".free").empty());
+  const std::string held = Files(dir.path(), ".free").front();  // the oldest: the first segment's file
+  // Several new segments: none is the held file.
+  const std::size_t segments = Files(dir.path(), ".seg").size();
+  while (Files(dir.path(), ".seg").size() < segments + 4) CommitSmall(*j, m, rng);
+  CHECK(fsys::exists(held));
+  CheckView(*j, m);
+  // The reader still reads the old segment's bytes as they were.
+  CHECK((*e)->offset == 0);
+  auto next = cursor->next();
+  REQUIRE(next.ok());
+  REQUIRE(next->has_value());
+  CHECK((**next).offset == 1);
+  CHECK(std::string((**next).payload) == m.payloads[1]);
+}

@@ -171,6 +171,10 @@ TXJ_C_EXPORT int txj_options_set_durability(txj_options_t* options, int durabili
  * 1). See Options::pad_commits_to_page before turning it off.
  * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_pad_commits_to_page(txj_options_t* options, int value, char** errptr);
+/* Retired segment files kept to be reused as new segments (default 2; 0:
+ * remove them). See Options::recycled_segments.
+ * Thread rule: one thread at a time per options handle. */
+TXJ_C_EXPORT int txj_options_set_recycled_segments(txj_options_t* options, uint64_t count, char** errptr);
 /* Background sync interval of TXJ_DURABILITY_PERIODIC, in milliseconds;
  * positive (checked by txj_open()).
  * Thread rule: one thread at a time per options handle. */

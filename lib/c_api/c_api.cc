@@ -307,6 +307,8 @@ TXJ_OPTION_SETTER(txj_options_set_error_if_exists, int, options->o.error_if_exis
 TXJ_OPTION_SETTER(txj_options_set_read_only, int, options->o.read_only = value != 0)
 TXJ_OPTION_SETTER(txj_options_set_segment_size, uint64_t, options->o.segment_size = value)
 TXJ_OPTION_SETTER(txj_options_set_pad_commits_to_page, int, options->o.pad_commits_to_page = value != 0)
+TXJ_OPTION_SETTER(txj_options_set_recycled_segments, uint64_t,
+                  options->o.recycled_segments = static_cast<std::size_t>(value))
 TXJ_OPTION_SETTER(txj_options_set_sync_interval_ms, int64_t,
                   options->o.sync_interval = std::chrono::milliseconds(value))
 TXJ_OPTION_SETTER(txj_options_set_poll_interval_ms, int64_t,

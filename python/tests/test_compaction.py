@@ -125,3 +125,24 @@ def test_journal_and_store_calls_inside_a_commit_with_callback_raise_invalid_sta
 
     store.commit_with("c", 5, reentrant)
     assert store.load("c") == 5 and store.get("t", b"k") == b"v"
+
+
+def test_retention_reuses_retired_segment_files_unless_recycled_segments_is_zero(tmp_path):
+    def run(path, recycled):
+        with txjournal.open(path, durability="none", segment_size=64 * 1024, recycled_segments=recycled) as j:
+            for round_ in range(30):
+                with j.begin() as tx:
+                    for i in range(40):
+                        tx.append("log", "line", b"x" * 200 + str(round_ * 40 + i).encode())
+                # The new segments reuse files once there are retired ones.
+                if round_ > 5:
+                    j.apply_retention(j.next_offset - 100)
+            events = [e.payload for e in j.cursor(j.first_offset)]
+            assert len(events) == j.next_offset - j.first_offset
+            assert events[-1] == b"x" * 200 + b"1199"
+        return sorted(p.suffix for p in path.iterdir() if p.suffix in (".seg", ".free"))
+
+    kept = run(tmp_path / "kept", 2)
+    removed = run(tmp_path / "removed", 0)
+    assert ".free" not in removed
+    assert kept.count(".seg") <= removed.count(".seg") + 2

@@ -291,6 +291,7 @@ def open(  # noqa: A001 - the package's entry point, as sqlite3.connect / dbm.op
     schema: dict[str, list[str]] | None = None,
     rebuild_catalog: bool = False,
     poll_interval: float | None = None,
+    recycled_segments: int = 2,
 ) -> Journal:
     """Opens (by default creating) the journal in directory ``path``, recovering from a crash if needed.
 
@@ -301,6 +302,8 @@ def open(  # noqa: A001 - the package's entry point, as sqlite3.connect / dbm.op
     4096, at least 64 KiB; default 64 MiB). read_only: takes no lock and
     repairs nothing. create: create the directory if missing (else
     NotFoundError). schema: topic -> event types it may hold.
+    recycled_segments: retired segment files (removed by retention or
+    compaction) kept to be reused as new segments; 0 removes them.
 
     Raises BusyError (another process writes it), NotFoundError,
     InvalidArgumentError (an option naming itself), CorruptionError,
@@ -319,6 +322,7 @@ def open(  # noqa: A001 - the package's entry point, as sqlite3.connect / dbm.op
         schema=schema,
         rebuild_catalog=rebuild_catalog,
         poll_interval=poll_interval,
+        recycled_segments=recycled_segments,
     )
 
 

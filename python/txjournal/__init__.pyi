@@ -238,4 +238,5 @@ def open(
     schema: dict[str, list[str]] | None = None,
     rebuild_catalog: bool = False,
     poll_interval: float | None = None,
+    recycled_segments: int = 2,
 ) -> Journal: ...
