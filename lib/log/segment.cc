@@ -276,6 +276,12 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(e, "mmap");
   TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, tmp, path, fd, addr, size));
+  return Named(std::move(fs), path, base_lsn, size, addr, fd, false, first, prefault);
+}
+
+std::shared_ptr<Segment> Segment::Named(std::shared_ptr<FileSystem> fs, const std::string& path,
+                                        std::uint64_t base_lsn, std::uint64_t size, void* addr, int fd,
+                                        bool recycled, std::uint64_t reserved, bool prefault) {
   auto seg = std::shared_ptr<Segment>(new Segment());
   seg->fs_ = std::move(fs);
   seg->path_ = path;
@@ -285,7 +291,8 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   seg->guard_.Register(addr, seg->size_);
   seg->fd_ = fd;
   seg->writable_ = true;
-  seg->reserved_.store(base_lsn + first, std::memory_order_relaxed);
+  seg->recycled_ = recycled;
+  seg->reserved_.store(base_lsn + reserved, std::memory_order_relaxed);
   // The writer's first writes after rolling into it take no page fault (best
   // effort: older kernels lack MADV_POPULATE_WRITE and fault lazily).
   if (prefault) seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
@@ -331,19 +338,7 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(Status::FromErrno(e, "mmap " + file));
   TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, file, path, fd, addr, size));
-  auto seg = std::shared_ptr<Segment>(new Segment());
-  seg->fs_ = std::move(fs);
-  seg->path_ = path;
-  seg->base_ = base_lsn;
-  seg->size_ = size;
-  seg->data_ = static_cast<std::uint8_t*>(addr);
-  seg->guard_.Register(addr, seg->size_);
-  seg->fd_ = fd;
-  seg->writable_ = true;
-  seg->recycled_ = true;
-  seg->reserved_.store(base_lsn + first, std::memory_order_relaxed);
-  if (prefault) seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
-  return seg;
+  return Named(std::move(fs), path, base_lsn, size, addr, fd, true, first, prefault);
 }
 
 Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,

@@ -155,6 +155,11 @@ class Segment : NonCopyable {
 
  private:
   Segment() = default;
+  // The writable segment a new or recycled file named `path` (open as
+  // `fd`, mapped at `addr`) has become, its first `reserved` bytes reserved.
+  static std::shared_ptr<Segment> Named(std::shared_ptr<FileSystem> fs, const std::string& path,
+                                        std::uint64_t base_lsn, std::uint64_t size, void* addr, int fd,
+                                        bool recycled, std::uint64_t reserved, bool prefault);
   Status TruncatedError() const;
   std::shared_ptr<FileSystem> fs_;
   std::string path_;
