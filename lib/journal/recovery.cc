@@ -329,17 +329,54 @@ void TakeScan(JournalState& s, const TailScan& t) {
 // this session's records as stale bytes of an older one and cut them. A
 // manifest restored from an older copy is below: take the records' epoch as
 // the base instead. The epoch becomes durable before any record of it.
+// The highest epoch, at least `floor`, of a record that verifies at its own
+// position at or after `from` in a recycled segment, or 0. A recycled
+// segment keeps what a crashed session wrote past its tail (nothing zeroes
+// it), and a new writer's records must read as newer than all of it.
+// Records below `floor` are skipped before their checksum is computed.
+std::uint32_t EpochPastTail(SegmentSet& segs, std::uint64_t from, std::uint64_t salt, std::uint32_t floor) {
+  std::uint32_t best = 0;
+  for (const auto& seg : segs.All()) {
+    if (!seg->recycled() || seg->end() <= from) continue;
+    const std::uint64_t end = seg->end();
+    for (std::uint64_t lsn = std::max(from, seg->first_record_lsn()); lsn + format::kRecordHeaderSize <= end;
+         lsn += format::kRecordAlign) {
+      format::RecordHeader h;
+      std::memcpy(&h, seg->at(lsn), sizeof h);
+      if (h.epoch < floor || h.epoch <= best || h.length < format::kRecordHeaderSize || h.length > end - lsn) continue;
+      // Any record that verifies at its position counts, whatever its type.
+      RecordView r;
+      const DecodeError e = DecodeRecord(seg->at(lsn), end - lsn, lsn, salt, &r);
+      if (e == DecodeError::kNone || e == DecodeError::kBadType || e == DecodeError::kBadBody) best = h.epoch;
+    }
+  }
+  return best;
+}
+
 Status TakeNewEpoch(JournalState& s, const TailScan& t) {
-  if (t.last_epoch >= s.epoch) {
-    if (t.last_epoch == std::numeric_limits<std::uint32_t>::max()) {
-      return Status::Corruption("the last records of " + s.dir + " carry epoch " + Num(t.last_epoch) +
+  std::uint32_t top = t.last_epoch;
+  // After the tail of a recycled segment lies what earlier sessions left
+  // there, never zeroed. Their epochs are below the manifest's, unless the
+  // manifest was restored from an older copy: look, unless a writer of an
+  // epoch below this one closed the journal cleanly right there (its
+  // close left the watermark at the end, so nothing after it is newer).
+  auto tail_seg = s.segments->Find(t.end_lsn);
+  const bool closed_cleanly = !t.crash_tail && !t.open_txn && tail_seg &&
+                              tail_seg->watermark(s.salt) == t.end_lsn &&
+                              tail_seg->watermark_epoch(s.salt) != 0 && tail_seg->watermark_epoch(s.salt) < s.epoch;
+  if (t.last_epoch >= s.epoch || (tail_seg && tail_seg->recycled() && !closed_cleanly)) {
+    top = std::max(top, EpochPastTail(*s.segments, t.end_lsn, s.salt, s.epoch));
+  }
+  if (top >= s.epoch) {
+    if (top == std::numeric_limits<std::uint32_t>::max()) {
+      return Status::Corruption("records of " + s.dir + " carry epoch " + Num(top) +
                                 ", the highest there is: no writer can follow them");
     }
     s.report.notes.push_back("the manifest " + JoinPath(s.dir, "JOURNAL") + " had epoch " + Num(s.manifest.epoch) +
-                             ", not above the epoch " + Num(t.last_epoch) +
-                             " of the journal's last records (restored from an older copy?): this writer takes epoch " +
-                             Num(t.last_epoch + 1));
-    s.epoch = t.last_epoch + 1;
+                             ", not above the epoch " + Num(top) +
+                             " of the journal's records (restored from an older copy?): this writer takes epoch " +
+                             Num(top + 1));
+    s.epoch = top + 1;
   }
   if (s.manifest.epoch == s.epoch) return Status::OK();
   s.manifest.epoch = s.epoch;
@@ -453,6 +490,13 @@ Status Recover(JournalState& s) {
   }
   TXJ_RETURN_IF_ERROR(CutTail(s, t, start->lsn));
   if (t.open_txn) TXJ_RETURN_IF_ERROR(RollBackOpenTransaction(s, t));
+  if (s.active->recycled() && s.active->watermark(s.salt) < s.pos) {
+    // A recycled segment's clean end is its watermark (its tail is never
+    // zeroed): everything below the position is durable now (CutTail and
+    // the rollback synced it), so the next open finds the end clean.
+    s.active->raise_watermark(s.pos, s.epoch, s.salt);
+    TXJ_RETURN_IF_ERROR(s.active->Sync());
+  }
   s.report.end_lsn = s.pos;
   return Status::OK();
 }

@@ -27,6 +27,13 @@ Status LogReader::StopError(std::uint64_t at) const {
 
 namespace {
 
+// The epoch field of the record header at `p`.
+std::uint32_t HeaderEpoch(const std::uint8_t* p) {
+  std::uint32_t epoch;
+  std::memcpy(&epoch, p + offsetof(format::RecordHeader, epoch), sizeof epoch);
+  return epoch;
+}
+
 // Whether decoding at `lsn` that failed with `e` may have met a gap: zeros,
 // or a gap shorter than a header (the header read runs into the next page).
 bool MayBeGap(std::uint64_t lsn, DecodeError e) {
@@ -60,11 +67,12 @@ DecodeError DecodeAcrossGap(const Segment& seg, std::uint64_t* lsn, std::uint64_
   if (q == *lsn || q >= limit || q >= seg.end() || *lsn < seg.first_record_lsn()) return e;
   if (seg.recycled()) {
     // A gap in a recycled segment holds the file's old bytes, or a record
-    // an earlier session of this journal left there (valid at its LSN, of
-    // an older epoch). A record that verifies but does not fit its type is
-    // damage, never a gap.
-    const bool stale = e == DecodeError::kNone && out->epoch < min_epoch;
-    if (!stale && (e == DecodeError::kNone || e == DecodeError::kBadType || e == DecodeError::kBadBody)) return e;
+    // an earlier session of this journal left there (it verifies at its
+    // LSN, with an older epoch). A record of this session or a later one
+    // that verifies but does not fit its type is damage, never a gap.
+    const bool verifies = e == DecodeError::kNone || e == DecodeError::kBadType || e == DecodeError::kBadBody;
+    const bool stale = verifies && HeaderEpoch(seg.at(*lsn)) < min_epoch;
+    if (verifies && !stale) return e;
   } else {
     if (!MayBeGap(*lsn, e)) return e;
     if (std::memcmp(seg.at(*lsn), kZeros, q - *lsn) != 0) return e;
@@ -97,6 +105,11 @@ LogReader::Stop LogReader::Next(RecordView* out) {
   DecodeError e = DecodeAcrossGap(*seg_, &pos_, salt_, limit_, min_epoch_, out);
   if (e == DecodeError::kZero) return Stop::kUnwritten;
   if (e == DecodeError::kNone && out->epoch < min_epoch_) e = DecodeError::kStaleEpoch;
+  // A record that verifies but does not fit its type is damage, unless an
+  // earlier session wrote it: then it is stale, like any of its records.
+  if ((e == DecodeError::kBadType || e == DecodeError::kBadBody) && HeaderEpoch(seg_->at(pos_)) < min_epoch_) {
+    e = DecodeError::kStaleEpoch;
+  }
   if (e != DecodeError::kNone) {
     error_ = e;
     return Stop::kInvalid;

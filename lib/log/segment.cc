@@ -84,6 +84,14 @@ std::uint64_t Segment::watermark(std::uint64_t salt) const {
   return w.lsn;
 }
 
+std::uint64_t Segment::watermark_epoch(std::uint64_t salt) const {
+  format::WatermarkSlot w;
+  std::memcpy(&w, data_ + format::kWatermarkOffset, sizeof w);
+  if (w.checksum != WatermarkCheck(w, SegmentSalt(salt, base_))) return 0;
+  if (w.lsn < first_record_lsn() || w.lsn > end()) return 0;
+  return w.epoch;
+}
+
 void Segment::raise_watermark(std::uint64_t lsn, std::uint64_t epoch, std::uint64_t salt) {
   std::lock_guard<std::mutex> lock(watermark_mu_);
   std::shared_lock<std::shared_mutex> fd_lock(fd_mu_);

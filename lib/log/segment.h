@@ -110,6 +110,9 @@ class Segment : NonCopyable {
   // The durable watermark (see format.h); first_record_lsn() when the slot is
   // empty or invalid.
   std::uint64_t watermark(std::uint64_t salt) const;
+  // The epoch of the writer that last raised the watermark; 0 when the
+  // slot is empty or invalid.
+  std::uint64_t watermark_epoch(std::uint64_t salt) const;
   bool sealed(std::uint64_t salt) const { return watermark(salt) >= end(); }
   // Sealed as far as other threads may know: true for a segment opened
   // sealed, and set by the writer's background thread once it has sealed
