@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "format.h"
+#include "forwarding_fs.h"
 #include "manifest.h"
 #include "reliability_workload.h"
 #include "segment.h"
@@ -260,6 +261,12 @@ TEST_CASE("recycling refuses a retired file of another size and one that is open
   REQUIRE(held >= 0);
   r = internal::Segment::Recycle(fs, dir.path(), m, 1 << 20, small);
   CHECK(r.status().code() == Code::kBusy);
+  // A file system that cannot tell: never reused.
+  struct CannotTell final : test::ForwardingFileSystem {
+    int CheckOnlyOpen(int) override { return ENOTSUP; }
+  };
+  r = internal::Segment::Recycle(std::make_shared<CannotTell>(), dir.path(), m, 1 << 20, small);
+  CHECK(r.status().code() == Code::kNotSupported);
   ::close(held);
   r = internal::Segment::Recycle(fs, dir.path(), m, 1 << 20, small);
   REQUIRE(r.ok());

@@ -360,7 +360,9 @@ Result<std::shared_ptr<Segment>> JournalState::NewSegment(std::uint64_t base) {
       std::erase(free_files, file);
     }
     if (r.ok()) return r;
-    (void)fs->Unlink(file);  // not reusable (another size, an I/O error): a new file instead
+    // Not reusable (another size, an I/O error, a file system that cannot
+    // tell who has it open): removed, and a new file instead.
+    (void)fs->Unlink(file);
   }
   return Segment::Create(fs, dir, manifest, base, options.file_mode, !staging);
 }

@@ -319,10 +319,13 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
     return st;
   };
   if (int e = fs->CheckOnlyOpen(fd)) {
-    return fail(Status::Busy("cannot reuse " + file + " as segment " + path +
-                             (e == EBUSY ? std::string(": another open of it exists (a reader still maps it)")
-                                         : ": cannot tell whether another open of it exists (" +
-                                               std::string(std::strerror(e)) + ")")));
+    if (e == EBUSY) {
+      return fail(Status::Busy("cannot reuse " + file + " as segment " + path +
+                               ": another open of it exists (a reader still maps it)"));
+    }
+    return fail(Status::NotSupported("cannot reuse " + file + " as segment " + path +
+                                     ": the file system cannot tell whether another open of it exists (" +
+                                     std::string(std::strerror(e)) + ")"));
   }
   std::uint64_t have = 0;
   if (int e = fs->FileSize(fd, &have)) return fail(Status::FromErrno(e, "size of " + file));

@@ -56,9 +56,10 @@ class Segment : NonCopyable {
   // (flag kSegmentRecycled, an empty watermark), syncs it, renames it to
   // its segment name and syncs the directory. Its old records never read
   // as new ones: their checksums are seeded with their old LSNs. Errors:
-  // kBusy when another open of the file exists (or the file system cannot
-  // tell), kInvalidArgument for a file of another size, kIOError and
-  // kNoSpace naming the file; the caller then creates a new segment.
+  // kBusy when another open of the file exists, kNotSupported when the
+  // file system cannot tell, kInvalidArgument for a file of another size,
+  // kIOError and kNoSpace naming the file; the caller then creates a new
+  // segment.
   static Result<std::shared_ptr<Segment>> Recycle(std::shared_ptr<FileSystem> fs, const std::string& dir,
                                                   const ManifestData& m, std::uint64_t base_lsn,
                                                   const std::string& file, bool prefault = true);
