@@ -614,9 +614,14 @@ int Walk(const char* name, Work work, Check check) {
     REQUIRE(total > 0);  // the hooks see LMDB's writes
     CHECK(check(d.path(), run) == "");
   }
-  int runs = 0, with_errors = 0;
+  int runs = 0, with_errors = 0, sampled_out = 0;
+  test::ScaledSample sample(0xca7a);  // below full scale (TSan), a seeded sample of the calls
   for (const Variant& v : kVariants) {
     for (long at = 1; at <= total; ++at) {
+      if (at != 1 && at != total && !sample.Keep()) {
+        ++sampled_out;
+        continue;
+      }
       TempDir d;
       R run;
       lmdb_fault::Arm(d.sub("j"), at, v.err, v.sticky);
@@ -636,6 +641,10 @@ int Walk(const char* name, Work work, Check check) {
   }
   std::printf("catalog faults, %s: %ld catalog calls, %d faulted runs, %d of them reported an error\n", name, total, runs,
               with_errors);
+  if (!sample.full()) {
+    std::printf("catalog faults, %s: scale %d%%: %d faulted runs sampled out, each kept with probability %.2f\n", name,
+                test::Scaled(100), sampled_out, sample.probability());
+  }
   return runs;
 }
 

@@ -3,7 +3,9 @@
 // N up to the clean run's count plus one, one run with the N-th call of that
 // kind failing. By default one variant per call site, rotating (EIO once,
 // EIO from then on, ENOSPC from then on for write/allocate/sync, a short
-// write); TXJ_FAULT_VARIANTS=all runs every variant at every call.
+// write); TXJ_FAULT_VARIANTS=all runs every variant at every call. Below
+// full TXJ_TEST_SCALE (the ThreadSanitizer run) a seeded sample of the calls,
+// the first and last of each kind always (test_util.h, ScaledSample).
 #ifndef TXJOURNAL_TESTS_FAULT_WALK_H_
 #define TXJOURNAL_TESTS_FAULT_WALK_H_
 
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "fault_fs.h"
+#include "test_util.h"
 
 namespace txj::test {
 
@@ -51,11 +54,16 @@ template <typename OneRun>
 void WalkFaults(const char* what, const FsOpCounts& clean, OneRun one) {
   const bool all = AllFaultVariants();
   const auto t0 = std::chrono::steady_clock::now();
-  int runs = 0, injected = 0, reported = 0, rotation = 0;
+  int runs = 0, injected = 0, reported = 0, rotation = 0, sampled_out = 0;
+  ScaledSample sample(0xfa017);
   for (FsOp op : AllFsOps()) {
     const auto variants = FaultVariantsFor(op);
     const std::uint64_t n_max = clean[static_cast<std::size_t>(op)] + 1;
     for (std::uint64_t n = 1; n <= n_max; ++n) {
+      if (n != 1 && n != n_max && !sample.Keep()) {
+        ++sampled_out;
+        continue;
+      }
       std::vector<FaultVariant> chosen;
       if (all) {
         chosen = variants;
@@ -83,6 +91,10 @@ void WalkFaults(const char* what, const FsOpCounts& clean, OneRun one) {
   std::printf("fault injection (%s): clean run calls:%s\n", what, per.c_str());
   std::printf("fault injection (%s): %d runs (%s), %d with a failure injected, %d reported an error, %.1f s\n", what,
               runs, all ? "all variants" : "rotating variants", injected, reported, secs);
+  if (!sample.full()) {
+    std::printf("fault injection (%s): scale %d%%: %d fault sites sampled out, each kept with probability %.2f\n", what,
+                Scaled(100), sampled_out, sample.probability());
+  }
 }
 
 }  // namespace txj::test

@@ -2,6 +2,7 @@
 #ifndef TXJOURNAL_TESTS_TEST_UTIL_H_
 #define TXJOURNAL_TESTS_TEST_UTIL_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -31,6 +32,26 @@ std::uint64_t Seed();
 // randomized suites' sizes. The ThreadSanitizer run lowers it
 // (scripts/sanitize.sh), where every step costs many times more.
 int Scaled(int n);
+
+// The steps of an exhaustive walk (every fault site of fault_walk.h, every
+// catalog call of catalog_fault_test.cc) to take at the current
+// TXJ_TEST_SCALE: all of them at full scale; below it (the ThreadSanitizer
+// run, where each step costs many times more and the walks were most of its
+// time) a sample seeded by the suite seed and `salt`, each step kept with
+// probability max(1/4, scale). The caller keeps a walk's first and last
+// step regardless.
+class ScaledSample {
+ public:
+  explicit ScaledSample(std::uint64_t salt)
+      : keep_(Scaled(100) >= 100 ? 1.0 : std::max(0.25, Scaled(100) / 100.0)), rng_(Seed() ^ salt) {}
+  bool full() const { return keep_ >= 1.0; }
+  double probability() const { return keep_; }
+  bool Keep() { return keep_ >= 1.0 || std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < keep_; }
+
+ private:
+  double keep_;
+  std::mt19937_64 rng_;
+};
 
 // A fresh, empty directory under $TMPDIR, removed when the object dies
 // (kept when TXJ_KEEP_TEST_DIRS is set, for inspection).

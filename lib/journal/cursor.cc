@@ -181,11 +181,14 @@ Result<std::optional<Event>> CursorImpl::Next() {
   if (ahead_i_ == ahead_n_) {
     // Read ahead: the events of the transactions that follow, verified,
     // decoded into the cursor's own buffer (see Fill()).
-    if (!ahead_) ahead_ = std::make_unique<Event[]>(kAhead);
+    if (!ahead_ || (ahead_n_ == ahead_cap_ && ahead_cap_ < kAhead)) {
+      ahead_cap_ = ahead_ ? std::min(kAhead, ahead_cap_ * 4) : kFirstAhead;
+      ahead_ = std::make_unique<Event[]>(ahead_cap_);
+    }
     ahead_i_ = ahead_n_ = 0;
     batch_pins_.clear();
     batch_pinned_ = nullptr;
-    st = Fill(ahead_.get(), kAhead, &ahead_n_, /*one_txn=*/true);
+    st = Fill(ahead_.get(), ahead_cap_, &ahead_n_, /*one_txn=*/true);
   }
   if (ahead_i_ < ahead_n_) TouchEvent(ahead_[ahead_i_]);
   // An event, an error or an end read from a page of a file truncated
@@ -367,7 +370,10 @@ inline void CursorImpl::TxnWalk::Deliver(const format::RecordHeader& h, const fo
   } else if (spill_ok && spilled < kAhead) {
     // The caller's array is full: on into next()'s read-ahead buffer, which
     // the next call hands out first.
-    if (!c.ahead_) c.ahead_ = std::make_unique<Event[]>(kAhead);
+    if (c.ahead_cap_ < kAhead) {  // only at the first spilled event: the buffer was handed out whole
+      c.ahead_ = std::make_unique<Event[]>(kAhead);
+      c.ahead_cap_ = kAhead;
+    }
     slot = &c.ahead_[spilled++];
   } else {
     direct = false;

@@ -117,8 +117,13 @@ class CursorImpl {
   // handed out yet. After a call that handed out an event from there,
   // position() is that event's offset + 1 (ahead_pos_), as without reading
   // ahead: want_ is already past what was read ahead.
-  static constexpr std::size_t kAhead = 256;
+  // It starts at kFirstAhead events and grows fourfold, up to kAhead, each
+  // time a read-ahead fills it: a cursor that reads a few small
+  // transactions (a consumer's poll, a tool, each input of a fuzz target)
+  // does not allocate and clear 256 events (26 KiB) first.
+  static constexpr std::size_t kAhead = 256, kFirstAhead = 16;
   std::unique_ptr<Event[]> ahead_;
+  std::size_t ahead_cap_ = 0;
   std::size_t ahead_i_ = 0, ahead_n_ = 0;
   std::uint64_t ahead_pos_ = 0;
   bool use_ahead_pos_ = false;
