@@ -901,9 +901,31 @@ void RunRetentionPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
 
 }  // namespace
 
+// At a lowered TXJ_TEST_SCALE (the ThreadSanitizer run, scripts/sanitize.sh)
+// a seeded sample of the crash moments, at least a quarter, for the scope of
+// one test case; every other build takes every moment. Under TSan the
+// compaction and retention workloads' 1 100 moments each took 80-140 s, the
+// longest tests of CI, and the commit workload's 274 moments 78 s. Each
+// workload still runs whole, threads included.
+class SampledBelowFullScale {
+ public:
+  explicit SampledBelowFullScale(std::uint64_t salt) {
+    const int scale = test::Scaled(100);
+    if (scale >= 100) return;
+    g_sampling.on = true;
+    g_sampling.keep = std::max(0.25, scale / 100.0);
+    g_sampling.rng.seed(test::Seed() ^ salt);
+    MESSAGE("scale ", scale, "%: crash moments sampled, each kept with probability ", g_sampling.keep);
+  }
+  ~SampledBelowFullScale() { g_sampling = MomentSampling{}; }
+  SampledBelowFullScale(const SampledBelowFullScale&) = delete;
+  SampledBelowFullScale& operator=(const SampledBelowFullScale&) = delete;
+};
+
 TEST_CASE("after a power loss at any file-system call, every acknowledged commit survives whole and in order") {
   const auto t0 = std::chrono::steady_clock::now();
   Totals t;
+  const SampledBelowFullScale sampled(0xc0c0);
   RunPowerLoss(Durability::kCommit, test::Seed(), &t);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("power loss (commit durability): %d crash moments, %d disk states checked (%d destroying synced data, "
@@ -918,6 +940,7 @@ TEST_CASE("after a power loss at any file-system call, every acknowledged commit
 TEST_CASE("without commit durability a power loss still leaves a prefix of the commit order that opens cleanly") {
   const auto t0 = std::chrono::steady_clock::now();
   Totals t;
+  const SampledBelowFullScale sampled(0x0e0e);
   RunPowerLoss(Durability::kNone, test::Seed() + 7, &t);
   RunPowerLoss(Durability::kPeriodic, test::Seed() + 11, &t);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -965,26 +988,6 @@ TEST_CASE("stray bytes after a zeroed record header are cut on open, so the next
   CHECK(j->recovery_report().repairs.empty());
   CHECK(j->next_offset() == 4);
 }
-
-// At a lowered TXJ_TEST_SCALE (the ThreadSanitizer run, scripts/sanitize.sh)
-// a seeded sample of the crash moments, at least a quarter, for the scope of
-// one test case; every other build takes every moment. Under TSan the
-// compaction and retention workloads' 1 100 moments each took 80-140 s, the
-// longest tests of CI. Each workload still runs whole, threads included.
-class SampledBelowFullScale {
- public:
-  explicit SampledBelowFullScale(std::uint64_t salt) {
-    const int scale = test::Scaled(100);
-    if (scale >= 100) return;
-    g_sampling.on = true;
-    g_sampling.keep = std::max(0.25, scale / 100.0);
-    g_sampling.rng.seed(test::Seed() ^ salt);
-    MESSAGE("scale ", scale, "%: crash moments sampled, each kept with probability ", g_sampling.keep);
-  }
-  ~SampledBelowFullScale() { g_sampling = MomentSampling{}; }
-  SampledBelowFullScale(const SampledBelowFullScale&) = delete;
-  SampledBelowFullScale& operator=(const SampledBelowFullScale&) = delete;
-};
 
 TEST_CASE("after a power loss at any step of a compaction, acknowledged commits survive and the state is whole") {
   // Crash moments at every file-system call of the commits and of two
