@@ -910,12 +910,12 @@ void RunRetentionPowerLoss(Durability d, std::uint64_t seed, Totals* totals) {
 class SampledBelowFullScale {
  public:
   explicit SampledBelowFullScale(std::uint64_t salt) {
-    const int scale = test::Scaled(100);
-    if (scale >= 100) return;
+    const test::ScaledSample at_scale(salt);  // the walks' rule: max(1/4, scale)
+    if (at_scale.full()) return;
     g_sampling.on = true;
-    g_sampling.keep = std::max(0.25, scale / 100.0);
+    g_sampling.keep = at_scale.probability();
     g_sampling.rng.seed(test::Seed() ^ salt);
-    MESSAGE("scale ", scale, "%: crash moments sampled, each kept with probability ", g_sampling.keep);
+    MESSAGE("scale ", test::Scaled(100), "%: crash moments sampled, each kept with probability ", g_sampling.keep);
   }
   ~SampledBelowFullScale() { g_sampling = MomentSampling{}; }
   SampledBelowFullScale(const SampledBelowFullScale&) = delete;
