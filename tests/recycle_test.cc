@@ -2,7 +2,8 @@
 // (Options::recycled_segments; docs/format.md "Recycled segments"). A
 // recycled segment holds the old segment's bytes after its own records:
 // these tests check that they never read as records, across clean closes,
-// crashes, reopens and gaps.
+// crashes, reopens and gaps. At the end: retention without commit
+// durability, written down only as far as its commits are synced.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 
 #include "format.h"
 #include "forwarding_fs.h"
+#include "journal_state.h"
 #include "manifest.h"
 #include "reliability_workload.h"
 #include "segment.h"
@@ -471,4 +473,111 @@ TEST_CASE("a segment a read-only journal still maps is not reused while that jou
   REQUIRE(next->has_value());
   CHECK((**next).offset == 1);
   CHECK(std::string((**next).payload) == m.payloads[1]);
+}
+
+// Retention without commit durability (include/txjournal/journal.h,
+// apply_retention): readers get kTruncated below the offset at once, the
+// manifest gets it only as far as the commits below it are on stable
+// storage (no sync is waited for), and close() writes the rest down.
+namespace {
+
+std::uint64_t WrittenRetention(const std::string& dir) {
+  internal::ManifestData m;
+  TXJ_REQUIRE_OK(internal::ReadManifest(*DefaultFileSystem(), dir, &m));
+  return m.retention_offset;
+}
+
+// Commits `n` transactions of 25 events of 100 bytes; returns their first
+// offsets.
+std::vector<std::uint64_t> CommitMany(Journal& j, Model& m, int n) {
+  std::vector<std::uint64_t> firsts;
+  for (int i = 0; i < n; ++i) {
+    auto tx = test::RequireOk(j.begin());
+    for (int k = 0; k < 25; ++k) {
+      std::string p(100, static_cast<char>('a' + (m.payloads.size() % 26)));
+      TXJ_REQUIRE_OK(tx->append("t", "e", p));
+      m.payloads.push_back(std::move(p));
+    }
+    auto info = test::RequireOk(tx->commit());
+    REQUIRE(info->first_offset + 25 == m.payloads.size());
+    firsts.push_back(info->first_offset);
+  }
+  return firsts;
+}
+
+}  // namespace
+
+TEST_CASE("without commit durability retention takes effect for readers at once and is written down as far as its commits are synced") {
+  test::TempDir dir;
+  Model m;
+  std::vector<std::uint64_t> firsts;
+  {
+    // No background thread: nothing is synced but by sync().
+    auto j = test::RequireOk(internal::OpenWithoutCatalog(dir.path(), test::SmallOptions(Durability::kNone),
+                                                          /*without_threads=*/true));
+    Journal& jr = **j;
+    firsts = CommitMany(jr, m, 60);
+    // Nothing synced: the offset is for readers only.
+    m.first = firsts[50];
+    TXJ_REQUIRE_OK(jr.apply_retention(m.first));
+    CHECK(jr.first_offset() == m.first);
+    CHECK(jr.open_cursor(m.first - 1).status().code() == Code::kTruncated);
+    CheckView(jr, m);
+    CHECK(WrittenRetention(dir.path()) == 0);
+    // A lower offset changes nothing readers see.
+    TXJ_REQUIRE_OK(jr.apply_retention(firsts[10]));
+    CHECK(jr.first_offset() == m.first);
+    // A crash now (the files as they are, page cache included) leaves the
+    // journal starting where the manifest says, with every event from there.
+    {
+      test::TempDir crashed;
+      std::filesystem::copy(dir.path(), crashed.path(), std::filesystem::copy_options::recursive |
+                                                           std::filesystem::copy_options::overwrite_existing);
+      auto c = test::OpenOrDie(crashed.path(), test::SmallOptions(Durability::kNone));
+      CHECK(c->first_offset() == 0);
+      Model all = m;
+      all.first = 0;
+      CheckView(*c, all);
+    }
+    // Synced, the same call writes it down.
+    TXJ_REQUIRE_OK(jr.sync());
+    TXJ_REQUIRE_OK(jr.apply_retention(m.first));
+    CHECK(WrittenRetention(dir.path()) == m.first);
+    // Commits past the last sync: written down up to a transaction's first
+    // offset whose commits below are all synced (the offset index's
+    // granularity), never past them.
+    const std::size_t synced_commits = firsts.size();
+    auto more = CommitMany(jr, m, 160);
+    firsts.insert(firsts.end(), more.begin(), more.end());
+    TXJ_REQUIRE_OK(jr.sync());
+    const std::uint64_t synced_end = m.payloads.size();
+    more = CommitMany(jr, m, 40);
+    firsts.insert(firsts.end(), more.begin(), more.end());
+    m.first = firsts[firsts.size() - 5];
+    TXJ_REQUIRE_OK(jr.apply_retention(m.first));
+    CHECK(jr.first_offset() == m.first);
+    const std::uint64_t written = WrittenRetention(dir.path());
+    INFO("written down ", written, ", synced up to offset ", synced_end);
+    CHECK(written > firsts[synced_commits]);
+    CHECK(written <= synced_end);
+    CHECK(std::find(firsts.begin(), firsts.end(), written) != firsts.end());
+    CheckView(jr, m);
+    TXJ_REQUIRE_OK(jr.close());
+    CHECK(WrittenRetention(dir.path()) == m.first);
+  }
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kNone));
+  CheckView(*j, m);
+  TXJ_REQUIRE_OK(j->close());
+  CHECK(test::WalkProblems(dir.path(), /*allow_tail=*/false) == "");
+}
+
+TEST_CASE("with commit durability retention is written down before apply_retention returns") {
+  test::TempDir dir;
+  Model m;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+  auto firsts = CommitMany(*j, m, 60);
+  m.first = firsts[45] + 7;
+  TXJ_REQUIRE_OK(j->apply_retention(m.first));
+  CHECK(WrittenRetention(dir.path()) == m.first);
+  CheckView(*j, m);
 }

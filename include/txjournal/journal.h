@@ -129,10 +129,21 @@ class TXJ_EXPORT Journal {
   Result<RebuiltState> rebuild(const std::string& topic, const Compactor& compactor);
 
   // Drops every event below `min_offset`, whatever its topic: cursors below
-  // it get kTruncated from now on (first_offset() returns it), and sealed
-  // segments are rewritten or removed to free the space. Durable before
-  // anything is removed. Errors: kInvalidArgument (past the committed end),
-  // kInvalidState (read-only), I/O errors.
+  // it get kTruncated from now on (first_offset() returns it), and the
+  // sealed segments wholly below it go (their files removed or kept for
+  // reuse, Options::recycled_segments); the segment it falls in stays until
+  // a later call finds it wholly below, so the space held is what is
+  // retained plus at most about a segment. The offset is
+  // written down (durable) before anything is removed, and never past the
+  // commits a crash keeps. Under kCommit it is durable on return. Under
+  // kNone and kPeriodic it is durable as far as its commits are (a sealed
+  // segment's, what the last sync reached) and no sync is waited for: a
+  // crash may bring back events dropped after that, never leave the journal
+  // starting past its end; a later call (sync() then the same offset again,
+  // say) or close() writes the rest down, and space goes as it is written.
+  // Writer or any thread; waits for a running compaction. Errors:
+  // kInvalidArgument (past the committed end), kInvalidState (read-only),
+  // I/O errors.
   Status apply_retention(std::uint64_t min_offset);
 
   // The topics of the journal with their counts, from the catalog (which

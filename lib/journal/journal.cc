@@ -766,6 +766,16 @@ Status Journal::close() {
       s.WriteCheckpoint(b);
     }
   }
+  // A retention offset that readers got but that was not written down yet
+  // (kNone, kPeriodic: apply_retention writes it only as far as its commits
+  // were synced): everything is on stable storage now.
+  if (st.ok() && s.retention_offset.load() > s.manifest.retention_offset) {
+    internal::ManifestData m = s.manifest;
+    m.retention_offset = s.retention_offset.load();
+    st = internal::WriteManifest(*s.fs, s.dir, m, s.options.file_mode)
+             .WithContext("close: writing the retention offset " + std::to_string(m.retention_offset));
+    if (st.ok()) s.manifest.retention_offset = m.retention_offset;
+  }
   {
     std::lock_guard<std::mutex> lock(s.sync_mu);
     s.Publish(s.commit_end, s.next_offset);

@@ -53,6 +53,17 @@ inline constexpr std::uint64_t kTailReserve = format::AlignUp(sizeof(format::Rec
 // raises it (one extra page written back per step, not per commit).
 inline constexpr std::uint64_t kWatermarkStep = 256 * 1024;
 
+// What a sealed segment holds, whatever the segments before it hold (what
+// DropFront needs to drop it whole).
+struct SealedSummary {
+  bool anchored = false;  // a commit in it: `end` is the offset after it, plus the paddings after it
+  std::uint64_t end = 0;  // not anchored: the events its paddings stand for
+  bool boundary_seen = false;  // a begin, commit or rollback in it: `open` is its own
+  bool open = false;           // it ends inside a transaction
+  std::uint64_t last_txn = 0;  // the highest transaction id in it
+  bool only_padding = true;    // nothing but top-level paddings
+};
+
 struct JournalState {
   std::string dir;
   Options options;
@@ -94,6 +105,13 @@ struct JournalState {
   // a segment: a checkpoint never names a record in a segment being
   // rewritten (the record may become padding), so the next open can use it.
   std::mutex checkpoint_mu;
+  // What a sealed segment holds, for DropFront (lib/journal/reclaim.cc):
+  // read by the sealing thread once retention has been applied, or by the
+  // first DropFront that needs it; by segment base with the version read (a
+  // rewrite makes another), guarded by summary_mu.
+  std::mutex summary_mu;
+  std::map<std::uint64_t, std::pair<std::weak_ptr<Segment>, SealedSummary>> sealed_summaries;
+  std::atomic<bool> retention_applied{false};
 
   // ---- compaction's own state (lib/compaction), behind its door ----
   // Made by the compaction layer the first time it needs it, under

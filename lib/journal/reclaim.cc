@@ -57,13 +57,10 @@ struct WholeSegment {
   bool only_padding = true;      // nothing but top-level paddings
 };
 
-// Reads `seg`, whose first event (if any) has offset `first_offset` and
-// which `starts_open` inside a transaction begun in the segment before it.
+// Reads `seg` whole: what it holds whatever the segments before it hold.
 // nullopt when a record does not decode.
-std::optional<WholeSegment> ReadWhole(const Segment& seg, std::uint64_t salt, std::uint64_t first_offset,
-                                      bool starts_open) {
-  WholeSegment w{first_offset};
-  w.open = starts_open;
+std::optional<SealedSummary> ReadWhole(const Segment& seg, std::uint64_t salt) {
+  SealedSummary w;
   for (std::uint64_t lsn = seg.first_record_lsn(); lsn < seg.end();) {
     RecordView v;
     if (DecodeAcrossGap(seg, &lsn, salt, seg.end(), 0, &v) != DecodeError::kNone) return std::nullopt;
@@ -71,22 +68,52 @@ std::optional<WholeSegment> ReadWhole(const Segment& seg, std::uint64_t salt, st
     const bool top_padding = v.type == RecordType::kPadding && v.depth == 0 && v.txn_id == 0;
     if (!top_padding) w.only_padding = false;
     if (v.type == RecordType::kBegin) {
+      w.boundary_seen = true;
       w.open = true;
       w.last_txn = std::max(w.last_txn, v.txn_id);
     } else if (v.type == RecordType::kCommit) {
       const auto body = ReadBody<format::CommitBody>(v);
-      w.end_offset = body.first_offset + body.event_count;
+      w.anchored = true;
+      w.end = body.first_offset + body.event_count;
+      w.boundary_seen = true;
       w.open = false;
     } else if (v.type == RecordType::kRollback) {
+      w.boundary_seen = true;
       w.open = false;
     } else if (top_padding) {  // whole transactions removed
       const auto body = ReadBody<format::PaddingBody>(v);
-      w.end_offset += body.skipped_events;
+      w.end += body.skipped_events;
       w.last_txn = std::max(w.last_txn, body.last_txn_id);
     }
     lsn = v.next_lsn();
   }
   return w;
+}
+
+// What `seg` holds, whose first event (if any) has offset `first_offset`
+// and which `starts_open` inside a transaction begun in the segment before
+// it: from what the sealing thread or an earlier call read of this version
+// of it (a sealed segment is never written again), else read now and kept.
+std::optional<WholeSegment> Whole(JournalState& j, const std::shared_ptr<Segment>& seg, std::uint64_t first_offset,
+                                  bool starts_open) {
+  std::optional<SealedSummary> w;
+  {
+    std::lock_guard<std::mutex> lock(j.summary_mu);
+    auto it = j.sealed_summaries.find(seg->base());
+    if (it != j.sealed_summaries.end() && it->second.first.lock() == seg) w = it->second.second;
+  }
+  if (!w) {
+    w = ReadWhole(*seg, j.salt);
+    if (!w) return std::nullopt;
+    std::lock_guard<std::mutex> lock(j.summary_mu);
+    j.sealed_summaries[seg->base()] = {seg, *w};
+  }
+  WholeSegment out;
+  out.end_offset = w->anchored ? w->end : first_offset + w->end;
+  out.last_txn = w->last_txn;
+  out.open = w->boundary_seen ? w->open : starts_open;
+  out.only_padding = w->only_padding;
+  return out;
 }
 
 // What DropFront does: segs[0, count) go, the manifest becomes `m`.
@@ -109,7 +136,7 @@ FrontPlan PlanFront(JournalState& j, std::uint64_t retention) {
   for (std::size_t k = 0; k + 1 < p.segs.size(); ++k) {  // never the last segment
     const Segment& seg = *p.segs[k];
     if (!seg.known_sealed() || NamedByCheckpoint(j, seg)) break;
-    const std::optional<WholeSegment> w = ReadWhole(seg, j.salt, offset, open);
+    const std::optional<WholeSegment> w = Whole(j, p.segs[k], offset, open);
     if (!w || (w->end_offset > p.m.retention_offset && !w->only_padding)) break;
     offset = w->end_offset;
     last_txn = std::max(last_txn, w->last_txn);
@@ -144,7 +171,9 @@ Status DropFront(JournalState& j, std::uint64_t retention) {
   j.manifest.last_txn_id_before = p.m.last_txn_id_before;
   j.manifest.retention_offset = p.m.retention_offset;
   j.first_offset = p.m.first_offset;
-  if (moves) {
+  // The offset readers see may be ahead of the one written down (see
+  // apply_retention): never back.
+  if (moves && p.m.retention_offset > j.retention_offset.load()) {
     j.retention_offset = p.m.retention_offset;
     j.compaction_generation.fetch_add(1);
   }
@@ -155,6 +184,10 @@ Status DropFront(JournalState& j, std::uint64_t retention) {
     std::erase_if(j.index_pending, [&](const auto& e) { return e.second < p.m.first_lsn; });
   }
   j.segments->DropBefore(p.segs[p.count - 1]->end());
+  {
+    std::lock_guard<std::mutex> lock(j.summary_mu);
+    std::erase_if(j.sealed_summaries, [&](const auto& e) { return e.first < p.m.first_lsn; });
+  }
   for (std::size_t i = 0; i < p.count; ++i) {
     // Removed, or kept under another name to be reused as a new segment
     // once nothing maps it any more (NewSegment).
@@ -174,8 +207,19 @@ Status DropFront(JournalState& j, std::uint64_t retention) {
   return Status::OK();
 }
 
-Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks, std::uint64_t min_freed) {
-  const std::uint64_t retention = j.retention_offset;
+void SummarizeSealed(JournalState& j, const std::shared_ptr<Segment>& seg) {
+  if (!j.retention_applied.load(std::memory_order_relaxed)) return;
+  std::optional<SealedSummary> w = ReadWhole(*seg, j.salt);
+  if (!w) return;  // DropFront reads it again, and stops there
+  std::lock_guard<std::mutex> lock(j.summary_mu);
+  j.sealed_summaries[seg->base()] = {seg, *w};
+}
+
+Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks, std::uint64_t min_freed,
+               bool retention_too) {
+  // The offset written down, not the one readers see: a rewrite removes the
+  // events for good, so it goes no further than what a crash keeps.
+  const std::uint64_t retention = retention_too ? j.manifest.retention_offset : 0;
   auto covered = [&marks, retention](std::string_view t, std::uint64_t off) {
     if (off < retention) return true;
     if (marks.empty()) return false;

@@ -1,10 +1,12 @@
 // Space reclamation: what compaction's marks and retention cover leaves the
-// segments. Used by MarkCompacted (compaction's door) and apply_retention.
+// segments. Reclaim is compaction's (MarkCompacted, its door); DropFront is
+// also apply_retention's.
 #ifndef TXJOURNAL_LIB_RECLAIM_H_
 #define TXJOURNAL_LIB_RECLAIM_H_
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "txjournal/status.h"
@@ -12,17 +14,21 @@
 namespace txj::internal {
 
 struct JournalState;
+class Segment;
 
 // Rewrites the sealed segments of `j` without the events that `marks`
 // (topic -> history below this offset may go) and the retention offset
+// written down (the manifest's, which may be behind the one readers see)
 // cover, then removes the front segments left with nothing a reader may get
 // (DropFront). A segment that the catalog's checkpoint names is left for a
 // later call, and so is one whose rewrite would turn fewer than `min_freed`
-// bytes of records into holes (0: any change is written). Errors: those of
-// rewriting a segment, dropping its index entries from the catalog, writing
-// the manifest or removing the file (kIOError, kNoSpace, kCorruption naming
-// the file). REQUIRES: the compaction turn is held.
-Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks, std::uint64_t min_freed = 0);
+// bytes of records into holes (0: any change is written). Without
+// `retention_too` only the marks count. Errors: those of rewriting a
+// segment, dropping its index entries from the catalog, writing the
+// manifest or removing the file (kIOError, kNoSpace, kCorruption naming the
+// file). REQUIRES: the compaction turn is held.
+Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& marks, std::uint64_t min_freed = 0,
+               bool retention_too = true);
 
 // The journal's one way of removing segments: drops the front segments that
 // hold nothing a reader may still get (every event below `retention`, or
@@ -37,6 +43,11 @@ Status Reclaim(JournalState& j, const std::map<std::string, std::uint64_t>& mark
 // `retention` are on stable storage (a durable retention offset past what a
 // crash leaves would make the open hand out offsets below it).
 Status DropFront(JournalState& j, std::uint64_t retention);
+
+// The sealing thread's, for a segment it just sealed: once retention has
+// been applied in this session, reads what DropFront needs of `seg` off the
+// writer's path. Nothing on failure (DropFront reads it then).
+void SummarizeSealed(JournalState& j, const std::shared_ptr<Segment>& seg);
 
 }  // namespace txj::internal
 

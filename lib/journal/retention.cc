@@ -1,6 +1,10 @@
 // Retention: Journal::apply_retention removes every topic's history below
 // an offset (see include/txjournal/journal.h).
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "compaction_door.h"
@@ -61,6 +65,35 @@ Status MakeDurableBelow(internal::JournalState& j, const internal::CompactionTur
   return Status::OK();
 }
 
+// Without syncing: the highest offset at or below `offset` whose commits
+// below it are all on stable storage (what the open recovered, the
+// segments the sealing thread synced, what a sync reached), found through
+// the offset index as MakeDurableBelow finds its end; at least the
+// retention offset already written down.
+std::uint64_t DurableBelow(internal::JournalState& j, std::uint64_t offset) {
+  const std::uint64_t floor = j.manifest.retention_offset;
+  if (offset <= j.report.next_offset) return offset;
+  std::uint64_t synced;
+  {
+    std::lock_guard<std::mutex> lock(j.sync_mu);
+    if (j.gaps || !j.failed.ok()) return floor;
+    synced = j.synced_lsn;
+    if (synced >= j.commit_end) return offset;  // every commit is
+  }
+  std::uint64_t found = std::max(floor, std::min(offset, j.report.next_offset));
+  std::lock_guard<std::mutex> lock(j.index_mu);
+  auto it = j.index.lower_bound(offset);
+  if (it != j.index.end() && it->second <= synced) return offset;
+  // Entries below `offset`, newest first: the first whose transaction
+  // begins below what is synced.
+  while (it != j.index.begin()) {
+    --it;
+    if (it->first <= found) break;
+    if (it->second <= synced) return it->first;
+  }
+  return found;
+}
+
 }  // namespace
 
 Status Journal::apply_retention(std::uint64_t min_offset) {
@@ -72,21 +105,45 @@ Status Journal::apply_retention(std::uint64_t min_offset) {
     return Status::InvalidArgument("retention offset " + std::to_string(min_offset) + " is past the committed end " +
                                    std::to_string(committed));
   }
-  if (min_offset <= j.retention_offset) return Status::OK();
+  // An earlier call's offset that is not written down yet (kNone,
+  // kPeriodic) is written down by this one as far as it can be.
+  const std::uint64_t target = std::max<std::uint64_t>(min_offset, j.retention_offset.load());
+  j.retention_applied.store(true, std::memory_order_relaxed);  // the sealing thread reads ahead for DropFront
+  if (target <= j.manifest.retention_offset) return Status::OK();
   std::map<std::string, std::uint64_t> marks;
   {
     std::lock_guard<std::mutex> lock(j.topics_mu);
     marks = j.compacted;
   }
-  TXJ_RETURN_IF_ERROR(MakeDurableBelow(j, *turn, min_offset, what));
+  // The retention offset written down must never be past what a crash
+  // leaves (the open would hand out offsets below it). Under kCommit the
+  // commits below it are made durable first (they are, but for a segment
+  // the sealing thread has not synced yet); under kNone and kPeriodic,
+  // whose commits are durable only once synced, it is written down as far
+  // as they are, without waiting for a sync: readers get kTruncated below
+  // `target` at once, and a later call (or close()) writes the rest.
+  std::uint64_t durable = target;
+  if (j.options.durability == Durability::kCommit) {
+    TXJ_RETURN_IF_ERROR(MakeDurableBelow(j, *turn, target, what));
+  } else {
+    durable = DurableBelow(j, target);
+  }
+  if (target > j.retention_offset.load()) {
+    j.retention_offset = target;
+    j.compaction_generation.fetch_add(1);
+  }
   // The new offset durable before anything is removed, in the same manifest
-  // write as the front segments that go whole.
-  TXJ_RETURN_IF_ERROR(internal::DropFront(j, min_offset).WithContext(what));
-  // Then the segments the offset falls in (and what compaction's marks
-  // cover) are rewritten, when that frees at least a quarter of a segment:
-  // below it, the bytes stay until a later call (readers get kTruncated
-  // below the offset either way).
-  return internal::Reclaim(j, marks, j.manifest.segment_size / 4).WithContext(what);
+  // write as the front segments that go whole. The segment the offset falls
+  // in stays as it is until a later call finds it wholly below (readers get
+  // kTruncated below the offset either way): rewriting it to free the part
+  // below copied up to a segment for every segment appended, where a window
+  // of retained events moves through the journal (docs/performance.md,
+  // fifteenth session).
+  TXJ_RETURN_IF_ERROR(internal::DropFront(j, durable).WithContext(what));
+  // What compaction's marks cover in sealed segments that its own pass left
+  // (not sealed yet then), when that frees at least a quarter of a segment.
+  if (marks.empty()) return Status::OK();
+  return internal::Reclaim(j, marks, j.manifest.segment_size / 4, /*retention_too=*/false).WithContext(what);
 }
 
 }  // namespace txj

@@ -10,6 +10,7 @@
 #include "compaction_hook.h"
 #include "cursor_impl.h"
 #include "journal_state.h"
+#include "reclaim.h"
 
 namespace txj::internal {
 
@@ -693,6 +694,7 @@ void JournalState::SealLoop() {
           Publish(job.boundary.lsn, job.boundary.next_offset);
         }
         WriteCheckpoint(job.boundary);
+        SummarizeSealed(*this, job.seg);
         // Durable to its end and never written again: its mapping is all
         // that is read. A writer that seals thousands of segments in one
         // session would otherwise run out of descriptors at a roll.
