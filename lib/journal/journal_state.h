@@ -148,6 +148,7 @@ struct JournalState {
   std::condition_variable sync_cv;
   bool syncing = false;
   std::uint64_t synced_lsn = 0;   // everything below is on stable storage
+  std::uint64_t synced_offset = 0;  // every commit below it is (found by a sync or a seal)
   std::uint64_t commit_end = 0;   // end of the last commit/rollback marker written
   Boundary last_boundary;         // boundary at commit_end
   Status failed;                  // non-OK: failed closed

@@ -66,21 +66,20 @@ Status MakeDurableBelow(internal::JournalState& j, const internal::CompactionTur
 }
 
 // Without syncing: the highest offset at or below `offset` whose commits
-// below it are all on stable storage (what the open recovered, the
-// segments the sealing thread synced, what a sync reached), found through
-// the offset index as MakeDurableBelow finds its end; at least the
-// retention offset already written down.
+// below it are all on stable storage (what the open recovered, what the
+// last sync or seal covered, else the newest offset-index entry whose
+// transaction begins below what is synced); at least the retention offset
+// already written down.
 std::uint64_t DurableBelow(internal::JournalState& j, std::uint64_t offset) {
-  const std::uint64_t floor = j.manifest.retention_offset;
   if (offset <= j.report.next_offset) return offset;
-  std::uint64_t synced;
+  std::uint64_t synced, found;
   {
     std::lock_guard<std::mutex> lock(j.sync_mu);
-    if (j.gaps || !j.failed.ok()) return floor;
+    if (j.gaps || !j.failed.ok()) return j.manifest.retention_offset;
     synced = j.synced_lsn;
-    if (synced >= j.commit_end) return offset;  // every commit is
+    if (synced >= j.commit_end || offset <= j.synced_offset) return offset;
+    found = std::max({j.manifest.retention_offset, j.report.next_offset, j.synced_offset});
   }
-  std::uint64_t found = std::max(floor, std::min(offset, j.report.next_offset));
   std::lock_guard<std::mutex> lock(j.index_mu);
   auto it = j.index.lower_bound(offset);
   if (it != j.index.end() && it->second <= synced) return offset;

@@ -519,6 +519,7 @@ Status JournalState::SyncTo(std::uint64_t target, bool commit) {
       return FailClosed(s);
     }
     if (t > synced_lsn) synced_lsn = t;
+    synced_offset = std::max(synced_offset, b.next_offset);
     std::erase_if(unsynced, [&](const std::shared_ptr<Segment>& seg) { return seg->end() <= t; });
     Publish(b.lsn, b.next_offset);
     sync_cv.notify_all();
@@ -688,6 +689,7 @@ void JournalState::SealLoop() {
         {
           std::lock_guard<std::mutex> sl(sync_mu);
           if (job.seg->end() > synced_lsn) synced_lsn = job.seg->end();
+          synced_offset = std::max(synced_offset, job.boundary.next_offset);
           std::erase(unsynced, job.seg);
           // A committer whose commit this seal made durable returns from
           // SyncTo without syncing (or publishing): publish for it.
