@@ -133,17 +133,19 @@ class TXJ_EXPORT Journal {
   // sealed segments wholly below it go (their files removed or kept for
   // reuse, Options::recycled_segments); the segment it falls in stays until
   // a later call finds it wholly below, so the space held is what is
-  // retained plus at most about a segment. The offset is
-  // written down (durable) before anything is removed, and never past the
-  // commits a crash keeps. Under kCommit it is durable on return. Under
-  // kNone and kPeriodic it is durable as far as its commits are (a sealed
-  // segment's, what the last sync reached) and no sync is waited for: a
+  // retained plus at most about a segment. The offset is written down
+  // (durable) before anything is removed, and never past the commits a
+  // crash keeps. Under kCommit it is durable on return. Under kNone and
+  // kPeriodic it is written down as far as its commits are durable (what
+  // the last sync or segment seal covered) and no sync is waited for: a
   // crash may bring back events dropped after that, never leave the journal
   // starting past its end; a later call (sync() then the same offset again,
   // say) or close() writes the rest down, and space goes as it is written.
-  // Writer or any thread; waits for a running compaction. Errors:
-  // kInvalidArgument (past the committed end), kInvalidState (read-only),
-  // I/O errors.
+  // Any thread; waits for a running compaction. Appends go on while it
+  // runs, but its own work (a manifest write and its sync when segments go)
+  // is the calling thread's: call it from another thread than the writer's
+  // to keep that off the writer. Errors: kInvalidArgument (past the
+  // committed end), kInvalidState (read-only), I/O errors.
   Status apply_retention(std::uint64_t min_offset);
 
   // The topics of the journal with their counts, from the catalog (which
