@@ -339,8 +339,15 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
   if (int e = fs->Allocate(fd, 0, first)) {
     return fail(Status::FromErrno(e, "reserve " + std::to_string(first) + " bytes of " + file));
   }
-  // The new header first, durably, then the name: a crash before the
-  // rename leaves a retired file with a new header (still not a segment).
+  // Its retired name on stable storage before anything in it changes: the
+  // rename that retired it may not be yet (the caller's directory sync
+  // comes after it publishes the file, or an earlier process ended first),
+  // and a crash must never find the old segment's name over a new header
+  // (the power-loss soak found one: "header says base LSN 458752 but the
+  // file name says 0").
+  if (int e = fs->SyncDir(dir)) return fail(Status::FromErrno(e, "sync directory " + dir + " before reusing " + file));
+  // The new header next, durably, then the name: a crash before the rename
+  // leaves a retired file with a new header (still not a segment).
   const std::vector<std::uint8_t> page = HeaderPage(m, base_lsn, format::kSegmentRecycled);
   if (int e = fs->PWrite(fd, page.data(), page.size(), 0)) {
     return fail(Status::FromErrno(e, "write the header of " + file + " (to become " + path + ")"));
