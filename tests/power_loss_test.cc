@@ -807,7 +807,7 @@ void RunCompactionPowerLoss(Durability d, std::uint64_t seed, Totals* totals, in
 // events into 64 KiB segments (an offset-index entry about every two
 // segments), retention applied every 12 commits about two segments behind
 // the writer, so that its offset falls in sealed segments, in retired ones
-// not yet synced, and in ones whose rewrite it skips.
+// not yet synced, and in the active one.
 struct RetentionCommit {
   std::uint64_t first_offset = 0, count = 0;
   std::string payload;  // of each of its events
@@ -1012,10 +1012,11 @@ TEST_CASE("after a power loss at any step of a compaction, acknowledged commits 
 }
 
 TEST_CASE("after a power loss at any step of retention in steady state, the journal starts at a durable retention offset and holds every event from there") {
-  // Retention syncs only what its offset needs (nothing when that lies in
-  // segments already on stable storage), writes its offset and the segments
-  // it drops in one manifest, and rewrites the segment the offset falls in
-  // only when that frees a quarter of it: crash moments at each of those.
+  // Retention writes its offset and the whole segments it drops in one
+  // manifest (under kCommit after syncing what its offset needs; under
+  // kNone only as far as the commits below it are synced, the rest at
+  // close), then retires their files for reuse: crash moments at each of
+  // those.
   const auto t0 = std::chrono::steady_clock::now();
   Totals t;
   const SampledBelowFullScale sampled(0x7e7e);
