@@ -7,7 +7,6 @@
 // compactor error); 2 usage error; 3 the journal cannot be opened (missing,
 // busy, permissions); 4 the result lines could not be written (the
 // compaction or retention itself was done).
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <iostream>
@@ -39,26 +38,26 @@ json SnapshotJson(const txj::SnapshotInfo& s) {
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 int Run(int argc, char** argv) {
-  CLI::App app{"Compact a topic of a txjournal journal into a snapshot, or drop old history. Prints one JSON line "
+  txj::tools::CommandLine app{"Compact a topic of a txjournal journal into a snapshot, or drop old history. Prints one JSON line "
                "per result.\n"
                "Exit status: 0 done, 1 the journal refused, 2 usage error, 3 cannot open the journal, 4 the result "
                "lines could not be written (the work itself was done).",
                "journal-compact"};
   std::string dir, topic, compactor = "latest-by-key", tombstone = "tombstone", retain_s;
-  app.add_option("dir", dir, "journal directory")->required();
-  auto* topic_opt = app.add_option("--topic", topic, "topic to compact");
-  app.add_option("--compactor", compactor, "built-in compactor: latest-by-key")->capture_default_str();
-  app.add_option("--tombstone-type", tombstone, "event type that deletes a key (latest-by-key)")->capture_default_str();
-  auto* retain_opt = app.add_option("--retain-from", retain_s, "drop every event below this offset, any topic");
+  app.option("dir", dir, "journal directory").required();
+  const auto topic_opt = app.option("--topic", topic, "topic to compact");
+  app.option("--compactor", compactor, "built-in compactor: latest-by-key").show_default();
+  app.option("--tombstone-type", tombstone, "event type that deletes a key (latest-by-key)").show_default();
+  const auto retain_opt = app.option("--retain-from", retain_s, "drop every event below this offset, any topic");
   if (auto exit = txj::tools::ParseMainArgs(app, argc, argv, "journal-compact")) return *exit;
   std::uint64_t retain_from = 0;
-  if (*retain_opt) {
+  if (retain_opt.given()) {
     if (auto e = txj::tools::ParseU64("--retain-from", retain_s, 0, std::numeric_limits<std::uint64_t>::max(),
                                       &retain_from)) {
       return txj::tools::UsageExit("journal-compact", *e);
     }
   }
-  if (!*topic_opt && !*retain_opt) return txj::tools::UsageExit("journal-compact", "give --topic and/or --retain-from");
+  if (!topic_opt.given() && !retain_opt.given()) return txj::tools::UsageExit("journal-compact", "give --topic and/or --retain-from");
   if (compactor != "latest-by-key") {
     return txj::tools::UsageExit("journal-compact", "unknown compactor " + compactor + " (built-in: latest-by-key)");
   }
@@ -74,7 +73,7 @@ int Run(int argc, char** argv) {
     std::cerr << "journal-compact: " << what << " was done; only its report is missing\n";
     return false;
   };
-  if (*retain_opt) {
+  if (retain_opt.given()) {
     txj::Status s = (*j)->apply_retention(retain_from);
     if (!s.ok()) {
       std::cerr << "journal-compact: " << s.ToString() << "\n";
@@ -86,7 +85,7 @@ int Run(int argc, char** argv) {
       return txj::tools::kWriteErrorExit;
     }
   }
-  if (*topic_opt) {
+  if (topic_opt.given()) {
     txj::Status s = (*j)->register_compactor(topic, std::make_shared<txj::LatestByKeyCompactor>(tombstone));
     auto snap = s.ok() ? (*j)->compact(topic) : txj::Result<txj::SnapshotInfo>(s);
     if (!snap.ok()) {

@@ -1,6 +1,5 @@
 #include "dump_tool.h"
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
@@ -526,53 +525,53 @@ constexpr const char* kDumpHelp =
 // The numeric options, as text until checked.
 struct NumericOptions {
   std::string from, to, txn;
-  CLI::Option *from_opt = nullptr, *to_opt = nullptr, *txn_opt = nullptr;
+  Arg from_opt, to_opt, txn_opt;
 };
 
-void AddOptions(CLI::App& app, DumpArgs& a, NumericOptions& n) {
-  app.add_option("dir", a.dir, "journal directory")->required();
-  app.add_flag("--raw", a.raw,
+void AddOptions(CommandLine& app, DumpArgs& a, NumericOptions& n) {
+  app.option("dir", a.dir, "journal directory").required();
+  app.flag("--raw", a.raw,
                "every record with its markers, LSN, transaction and sub-transaction ids, depth; with --format jsonl "
                "and no filter, a copy journal-load reproduces (gaps, snapshots, compaction marks, retention)");
-  app.add_option("--format", a.format, "text or jsonl")->check(CLI::IsMember({"text", "jsonl"}))->capture_default_str();
-  app.add_option("--time", a.time, "timestamps in text output: iso (ISO-8601 UTC), unix (seconds.nanoseconds) or none")
-      ->check(CLI::IsMember({"iso", "unix", "none"}))
-      ->capture_default_str();
-  app.add_option("--color", a.color, "color the record markers of --raw text output: auto (on a terminal), always, never")
-      ->check(CLI::IsMember({"auto", "always", "never"}))
-      ->capture_default_str();
-  app.add_flag("-f,--follow", a.follow,
+  app.option("--format", a.format, "text or jsonl").one_of({"text", "jsonl"}).show_default();
+  app.option("--time", a.time, "timestamps in text output: iso (ISO-8601 UTC), unix (seconds.nanoseconds) or none")
+      .one_of({"iso", "unix", "none"})
+      .show_default();
+  app.option("--color", a.color, "color the record markers of --raw text output: auto (on a terminal), always, never")
+      .one_of({"auto", "always", "never"})
+      .show_default();
+  app.flag("-f,--follow", a.follow,
                "after what is committed, print events as they are committed (by any process) until SIGINT or "
                "SIGTERM (exit 0) or --to; with every filter and format; not with --raw, --verify, --stats, "
                "--snapshots or --state");
-  app.add_option("--topic", a.topics, "only this topic (repeatable)");
-  app.add_option("--type", a.types, "only this event type (repeatable)");
-  n.from_opt = app.add_option("--from", n.from, "first offset to print (inclusive; not with --raw)");
-  n.to_opt = app.add_option("--to", n.to, "offset to stop at (exclusive; not with --raw)");
-  n.txn_opt = app.add_option("--txn", n.txn, "only this transaction id");
-  app.add_flag("--verify", a.verify, "check every record, the transaction structure and the snapshots");
-  app.add_flag("--stats", a.stats, "segments, bytes, records, transactions, events per topic");
-  app.add_flag("--snapshots", a.snapshots, "list snapshots (of --topic, or all): topic, compactor, covered offset, hash, size");
-  app.add_option("--state", a.state_topic, "print the state of TOPIC rebuilt with latest-by-key, one JSON line per live key");
-  app.add_flag("--state-hash", a.state_hash, "with --state: print only the XXH3-128 hash of the state");
+  app.option("--topic", a.topics, "only this topic (repeatable)");
+  app.option("--type", a.types, "only this event type (repeatable)");
+  n.from_opt = app.option("--from", n.from, "first offset to print (inclusive; not with --raw)");
+  n.to_opt = app.option("--to", n.to, "offset to stop at (exclusive; not with --raw)");
+  n.txn_opt = app.option("--txn", n.txn, "only this transaction id");
+  app.flag("--verify", a.verify, "check every record, the transaction structure and the snapshots");
+  app.flag("--stats", a.stats, "segments, bytes, records, transactions, events per topic");
+  app.flag("--snapshots", a.snapshots, "list snapshots (of --topic, or all): topic, compactor, covered offset, hash, size");
+  app.option("--state", a.state_topic, "print the state of TOPIC rebuilt with latest-by-key, one JSON line per live key");
+  app.flag("--state-hash", a.state_hash, "with --state: print only the XXH3-128 hash of the state");
 }
 
 // The numbers, and the options that do not go together: nullopt when the
 // command line is usable, else why not.
 std::optional<std::string> CheckOptions(DumpArgs& a, const NumericOptions& n) {
   constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
-  if (*n.from_opt) {
+  if (n.from_opt.given()) {
     if (auto e = ParseU64("--from", n.from, 0, kMax, &a.from)) return e;
   }
-  if (*n.to_opt) {
+  if (n.to_opt.given()) {
     if (auto e = ParseU64("--to", n.to, 0, kMax, &a.to)) return e;
   }
-  if (*n.txn_opt) {
+  if (n.txn_opt.given()) {
     std::uint64_t txn = 0;
     if (auto e = ParseU64("--txn", n.txn, 0, kMax, &txn)) return e;
     a.txn = txn;
   }
-  if (a.raw && (*n.from_opt || *n.to_opt)) {
+  if (a.raw && (n.from_opt.given() || n.to_opt.given())) {
     return "--from and --to select committed offsets and --raw prints records, which have none: drop --raw, "
            "or select records with --txn, --topic or --type";
   }
@@ -593,7 +592,7 @@ int Dispatch(const DumpArgs& a, std::ostream& out, std::ostream& err) {
 }  // namespace
 
 int RunDump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const DumpEnv& env) {
-  CLI::App app{kDumpHelp, "journal-dump"};
+  CommandLine app{kDumpHelp, "journal-dump"};
   DumpArgs a;
   a.fs = env.file_system;
   a.env = env;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include <CLI/CLI.hpp>
 
 #include <unistd.h>
 
@@ -43,24 +42,24 @@ constexpr const char* kLoadHelp =
 
 struct LoadArgs {
   std::string dir, file = "-", durability = "commit", segment_size_text;
-  CLI::Option* segment_size_opt = nullptr;
+  Arg segment_size_opt;
   std::optional<std::uint64_t> segment_size;  // --segment-size, or a copy's
 };
 
-void AddOptions(CLI::App& app, LoadArgs& a) {
-  app.add_option("dir", a.dir, "journal directory (created if missing)")->required();
-  app.add_option("file", a.file, "input, - for stdin")->capture_default_str();
-  app.add_option("--durability", a.durability, "none, commit or periodic")
-      ->check(CLI::IsMember({"none", "commit", "periodic"}))
-      ->capture_default_str();
-  a.segment_size_opt = app.add_option("--segment-size", a.segment_size_text,
+void AddOptions(CommandLine& app, LoadArgs& a) {
+  app.option("dir", a.dir, "journal directory (created if missing)").required();
+  app.option("file", a.file, "input, - for stdin").show_default();
+  app.option("--durability", a.durability, "none, commit or periodic")
+      .one_of({"none", "commit", "periodic"})
+      .show_default();
+  a.segment_size_opt = app.option("--segment-size", a.segment_size_text,
                                       "segment size in bytes for a journal it creates: a multiple of 4096 from 65536 "
                                       "to 2^40 (default 64 MiB, or the source's for a copy)");
 }
 
 // --segment-size: nullopt when absent or valid, else why not.
 std::optional<std::string> CheckSegmentSize(LoadArgs& a) {
-  if (!*a.segment_size_opt) return std::nullopt;
+  if (!a.segment_size_opt.given()) return std::nullopt;
   std::uint64_t v = 0;
   auto e = ParseU64("--segment-size", a.segment_size_text, kMinSegmentSize, kMaxSegmentSize, &v);
   if (!e && v % 4096 != 0) e = "--segment-size: " + a.segment_size_text + " is not a multiple of 4096";
@@ -300,7 +299,7 @@ int Load(LoadArgs& a, std::istream& input, const std::string& input_name, std::o
 
 int RunLoad(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err,
             const LoadEnv& env) {
-  CLI::App app{kLoadHelp, "journal-load"};
+  CommandLine app{kLoadHelp, "journal-load"};
   LoadArgs a;
   AddOptions(app, a);
   if (auto exit = ParseToolArgs(app, args, out, err, "journal-load",

@@ -18,7 +18,6 @@
 // holds another journal, or a gap; 2 usage; 3 cannot open DIR, the server
 // cannot be reached within the policy, the stream does not exist, or built
 // without NATS; 4 the result line could not be written.
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -126,7 +125,7 @@ struct Args : txj::tools::NatsToolArgs {
 // must stop (usage, --help, --version).
 std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
   std::string attempts_s, wait_s, batch_s;  // checked after parsing
-  CLI::App app{"Rebuild a txjournal journal in DIR from its JetStream stream, transaction by transaction, with the "
+  txj::tools::CommandLine app{"Rebuild a txjournal journal in DIR from its JetStream stream, transaction by transaction, with the "
                "source's offsets. Resumes where it stopped. Nothing is created before the stream is found. "
                "Connecting is tried --connect-attempts times (default 10, 1 with --once), waiting --retry-wait-ms "
                "(default 1000, doubled after each failure up to 30000) between attempts, each failure reported; "
@@ -139,26 +138,26 @@ std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
                "2 usage; 3 cannot open DIR, reach NATS or find the stream; 4 the result line could not be written.",
                "journal-mirror"};
   txj::tools::AddNatsToolOptions(app, "local journal directory (created once the stream is found)", a);
-  app.add_option("--durability", a->durability,
+  app.option("--durability", a->durability,
                  "batch: one sync per batch (default); commit: one sync per transaction")
-      ->check(CLI::IsMember({"batch", "commit"}))
-      ->capture_default_str();
-  auto* batch_opt = app.add_option("--batch", batch_s, "messages per batch, at most (1 to 65536, default 256)");
-  app.add_flag("--once", a->once, "apply what the stream holds now, then exit");
-  auto* attempts_opt = app.add_option("--connect-attempts", attempts_s, "attempts to reach the server (1 to 1000000)");
-  auto* wait_opt = app.add_option("--retry-wait-ms", wait_s, "first wait between attempts, in ms (1 to 30000)");
+      .one_of({"batch", "commit"})
+      .show_default();
+  const auto batch_opt = app.option("--batch", batch_s, "messages per batch, at most (1 to 65536, default 256)");
+  app.flag("--once", a->once, "apply what the stream holds now, then exit");
+  const auto attempts_opt = app.option("--connect-attempts", attempts_s, "attempts to reach the server (1 to 1000000)");
+  const auto wait_opt = app.option("--retry-wait-ms", wait_s, "first wait between attempts, in ms (1 to 30000)");
   if (auto exit = txj::tools::ParseMainArgs(app, argc, argv, "journal-mirror")) return *exit;
   auto usage = [](const std::string& e) { return txj::tools::UsageExit("journal-mirror", e); };
   if (a->once) a->policy.attempts = 1;
-  if (*attempts_opt) {
+  if (attempts_opt.given()) {
     if (auto e = txj::tools::ParseU64("--connect-attempts", attempts_s, 1, 1000000, &a->policy.attempts)) return usage(*e);
   }
-  if (*wait_opt) {
+  if (wait_opt.given()) {
     if (auto e = txj::tools::ParseU64("--retry-wait-ms", wait_s, 1, Policy::kMaxWaitMs, &a->policy.wait_ms)) {
       return usage(*e);
     }
   }
-  if (*batch_opt) {
+  if (batch_opt.given()) {
     std::uint64_t b = 0;
     if (auto e = txj::tools::ParseU64("--batch", batch_s, 1, 65536, &b)) return usage(*e);
     a->ro.mirror_batch = b;

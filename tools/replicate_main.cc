@@ -12,7 +12,6 @@
 // journal, or the journal's history the stream needs next was dropped
 // (retention, compaction) or is damaged; 2 usage; 3 cannot open DIR, or
 // built without NATS, or another error.
-#include <CLI/CLI.hpp>
 
 #include <atomic>
 
@@ -40,7 +39,7 @@ struct Args : txj::tools::NatsToolArgs {
 // Parses and checks the command line; an exit status when the program
 // must stop (usage, --help, --version).
 std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
-  CLI::App app{"Publish the committed transactions of the txjournal journal in DIR to a NATS JetStream stream "
+  txj::tools::CommandLine app{"Publish the committed transactions of the txjournal journal in DIR to a NATS JetStream stream "
                "(created if missing), one message per event, in commit order, from a process of its own: DIR is "
                "opened read-only and followed while its writer commits. Where replication stands is read from "
                "the stream's tail, so it can be stopped or killed at any time and restarted without loss or "
@@ -52,21 +51,21 @@ std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
                "journal-replicate"};
   std::string window_s, progress_s, replicas_s;
   txj::tools::AddNatsToolOptions(app, "journal directory (opened read-only)", a);
-  auto* replicas_opt = app.add_option("--replicas", replicas_s, "replicas of the stream when it is created (1 to 5, default 1)");
-  auto* window_opt = app.add_option("--window", window_s,
+  const auto replicas_opt = app.option("--replicas", replicas_s, "replicas of the stream when it is created (1 to 5, default 1)");
+  const auto window_opt = app.option("--window", window_s,
                                     "messages published and not yet acknowledged, at most (1 to 1000000, default 4096)");
-  auto* progress_opt = app.add_option("--progress-ms", progress_s,
+  const auto progress_opt = app.option("--progress-ms", progress_s,
                                       "interval of the progress lines on stderr in ms (0: none; default 1000)");
   if (auto exit = txj::tools::ParseMainArgs(app, argc, argv, "journal-replicate")) return *exit;
   auto usage = [](const std::string& e) { return txj::tools::UsageExit("journal-replicate", e); };
   std::uint64_t window = a->ro.publish_window, replicas = 1;
-  if (*window_opt) {
+  if (window_opt.given()) {
     if (auto e = txj::tools::ParseU64("--window", window_s, 1, 1000000, &window)) return usage(*e);
   }
-  if (*progress_opt) {
+  if (progress_opt.given()) {
     if (auto e = txj::tools::ParseU64("--progress-ms", progress_s, 0, 3600000, &a->progress_ms)) return usage(*e);
   }
-  if (*replicas_opt) {
+  if (replicas_opt.given()) {
     if (auto e = txj::tools::ParseU64("--replicas", replicas_s, 1, 5, &replicas)) return usage(*e);
   }
   if (auto e = txj::tools::TakeServers(a)) return usage(*e);
