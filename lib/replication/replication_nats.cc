@@ -24,7 +24,9 @@
 // The mirror reads the stream through an ordered consumer (pushed by the
 // server while the mirror applies the previous batch) and applies batches of
 // up to kMirrorBatch messages: one sync of the mirror journal and one saved
-// position per batch.
+// position per batch. While it follows an idle stream it asks the server
+// about its consumer every 2 s or so, and makes a new one when the old one
+// is gone or sends what it delivers nowhere (NatsMirror::Probe).
 #include <nats/nats.h>
 
 #include <atomic>
@@ -50,6 +52,9 @@ namespace {
 
 constexpr auto kSaveEvery = std::chrono::milliseconds(500);
 constexpr int kMirrorBatch = 256;
+// A following mirror whose consumer has delivered nothing for this many
+// 100 ms polls asks the server about the consumer (NatsMirror::Probe).
+constexpr int kProbeIdlePolls = 20;
 
 Status Nats(natsStatus s, const std::string& what, jsErrCode jerr = static_cast<jsErrCode>(0)) {
   if (s == NATS_OK) return Status::OK();
@@ -739,8 +744,14 @@ class NatsMirror final : public Mirror {
         natsStatus st = natsSubscription_NextMsg(&m, sub_, wait);
         if (st == NATS_TIMEOUT && (got > 0 || follow)) {
           idle = got == 0;
+          if (idle && ++idle_polls_ >= kProbeIdlePolls) {
+            idle_polls_ = 0;
+            err = Probe();
+            if (!err.ok()) DropSub();
+          }
           break;
         }
+        idle_polls_ = 0;
         if (st != NATS_OK) {
           err = Nats(st, "read stream " + link_.o.stream + " at sequence " + std::to_string(sub_next_));
           DropSub();
@@ -781,6 +792,48 @@ class NatsMirror final : public Mirror {
     bool has_key;
     std::uint64_t ts;
   };
+
+  // Whether the consumer still delivers, asked of the server after
+  // kProbeIdlePolls idle polls (about 2 s) of a following mirror. An error
+  // (the subscription is then dropped and a new consumer made from the
+  // position applied) when the consumer is gone, or when at the previous
+  // probe the server had already delivered the message wanted next and it
+  // has still not arrived: the consumer sends what it delivers nowhere.
+  //
+  // Seen with nats-server 2.9.10 when the mirror made its consumer while
+  // the replicator was creating the stream (the mirror retries until the
+  // stream exists, so the two requests meet): the server registers a new
+  // stream before setting up its store and its sending queue, and a
+  // consumer added in that window keeps no sending queue. It counts every
+  // message as delivered and sends none, not even its heartbeats (fixed in
+  // nats-server 2.9.15, commit b19fe508c, "Register with our account
+  // last"). Missed heartbeats do not tell: libnats 3.4 reports those of a
+  // push subscription only to an asynchronous error callback, never through
+  // NextMsg. The same probe catches a consumer the server lost (restart,
+  // inactivity) and messages the client dropped at the stream's tail.
+  Status Probe() {
+    if (!sub_ || consumer_.empty() || !link_.Connected()) return Status::OK();
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetConsumerInfo(&ci, link_.js, link_.o.stream.c_str(), consumer_.c_str(), nullptr, &jerr);
+    if (s != NATS_OK) {
+      if (jerr == JSConsumerNotFoundErr) {
+        return Status::IOError("consumer " + consumer_ + " of stream " + link_.o.stream +
+                               " is gone; consuming again from sequence " + std::to_string(sub_next_));
+      }
+      return Status::OK();  // cannot tell now (a timeout, a reconnection): asked again later
+    }
+    const std::uint64_t delivered = ci->Delivered.Stream;
+    jsConsumerInfo_Destroy(ci);
+    if (probe_next_ == sub_next_ && probe_delivered_ >= sub_next_) {
+      return Status::IOError("consumer " + consumer_ + " of stream " + link_.o.stream + " delivered up to sequence " +
+                             std::to_string(probe_delivered_) + " but sequence " + std::to_string(sub_next_) +
+                             " never arrived; consuming again from there");
+    }
+    probe_next_ = sub_next_;
+    probe_delivered_ = delivered;
+    return Status::OK();
+  }
 
   void DropSub() {
     if (sub_) {
@@ -844,9 +897,10 @@ class NatsMirror final : public Mirror {
   // without the client resetting it by itself (libnats 3.4's reset races
   // with js_SubscribeSync and crashed the mirror about one run in ten of
   // the cluster test, nats.c issue 695). Gaps are caught by Take (the
-  // stream sequence must be the next one), a lost consumer by its missed
-  // heartbeats (NextMsg fails): either way the consumer is dropped and a
-  // new one made from the position applied.
+  // stream sequence must be the next one), a lost consumer or one that
+  // delivers nowhere by Probe (NextMsg does not fail on missed heartbeats):
+  // either way the consumer is dropped and a new one made from the position
+  // applied.
   //
   // The consumer is created here and the subscription binds to it by name.
   // Left to js_SubscribeSync, the creation crashed (strdup of a NULL name)
@@ -893,6 +947,8 @@ class NatsMirror final : public Mirror {
     check_headers_ = true;
     sub_next_ = from;
     batch_end_seq_ = from;
+    idle_polls_ = 0;
+    probe_next_ = probe_delivered_ = 0;
     {
       std::lock_guard<std::mutex> lock(smu_);
       want_seq_ = done_seq_ = from;
@@ -1086,6 +1142,11 @@ class NatsMirror final : public Mirror {
   std::uint64_t sub_next_ = 1;       // stream sequence the consumer delivers next
   bool check_headers_ = true;        // the consumer's first message is checked for format 1
   std::uint64_t batch_end_seq_ = 1;  // sequence after the last whole transaction taken
+  // Probe's state: idle polls since a message or the last probe; at the
+  // last probe, the sequence wanted next and the last one the server had
+  // delivered.
+  int idle_polls_ = 0;
+  std::uint64_t probe_next_ = 0, probe_delivered_ = 0;
   // The syncer thread: syncs the journal, then saves want_seq_.
   std::thread syncer_;
   std::mutex smu_;
