@@ -17,7 +17,7 @@ namespace txj {
 namespace {
 
 constexpr std::string_view kState = "eventbox_state";  // recipient -> version(8) + state
-constexpr std::string_view kDone = "eventbox_done";    // recipient \0 id -> ""
+constexpr std::string_view kEventboxDone = "eventbox_done";    // recipient \0 id -> ""
 constexpr std::string_view kLow = "eventbox_low";      // recipient -> offset below which all is processed
 
 std::string Topic(const std::string& recipient) { return "inbox/" + recipient; }
@@ -108,7 +108,7 @@ Result<std::vector<InboxEvent>> Eventbox::list(const std::string& recipient) {
     if (!e->has_value()) break;
     const Event& ev = **e;
     std::string id(ev.key.value_or(""));
-    auto done = p_->tables->Get(kDone, DoneKey(recipient, id));
+    auto done = p_->tables->Get(kEventboxDone, DoneKey(recipient, id));
     if (!done.ok()) return done.status();
     if (!done->has_value()) out.push_back({id, std::string(ev.payload), ev.offset});
   }
@@ -135,7 +135,7 @@ Result<std::vector<PostProcessFn>> Eventbox::process_batch(const std::string& re
   Status prepared = processor.prepare_mutation(*pending, state0, &mutation);
   auto mark = [&](KvTxn& t, const std::string& id) -> Status {
     if (!known.count(id)) return Status::InvalidArgument("event " + id + " is not in the batch given to the processor");
-    return t.put(kDone, DoneKey(recipient, id), "");
+    return t.put(kEventboxDone, DoneKey(recipient, id), "");
   };
   // Every write checks the version it started from and bumps it, so a
   // concurrent processor sees contention instead of applying on stale state

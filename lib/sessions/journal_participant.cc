@@ -12,7 +12,7 @@
 namespace txj {
 
 namespace {
-constexpr std::string_view kStaged = "session_journal_staged";
+constexpr std::string_view kJournalStaged = "session_journal_staged";
 constexpr const char* kSessionTopic = "$session";
 }  // namespace
 
@@ -20,7 +20,7 @@ struct JournalParticipant::Impl {
   Journal& journal;
   std::unique_ptr<internal::UserTables> tables;
   // Staged: 5 fields per event: topic, type, key, payload, ts.
-  internal::StagedSession session{"journal participant", kStaged};
+  internal::StagedSession session{"journal participant", kJournalStaged};
   std::uint64_t prepared_at = 0;  // next offset when prepared
 
   explicit Impl(Journal& j) : journal(j) {}

@@ -10,15 +10,15 @@ namespace txj {
 
 namespace {
 constexpr std::string_view kData = "data";
-constexpr std::string_view kStaged = "staged";
-constexpr std::string_view kDone = "done";
+constexpr std::string_view kKvStaged = "staged";
+constexpr std::string_view kKvDone = "done";
 }  // namespace
 
 struct KvParticipant::Impl {
   MDB_env* env = nullptr;
   std::unique_ptr<internal::UserTables> tables;
   // Staged: pairs of key, value (nullopt value = delete).
-  internal::StagedSession session{"kv participant", kStaged};
+  internal::StagedSession session{"kv participant", kKvStaged};
 
   ~Impl() {
     tables.reset();
@@ -82,7 +82,7 @@ Result<std::string> KvParticipant::commit(std::string_view key) {
   // Applying, recording the id and dropping the staged copy are one LMDB
   // transaction: a repeated commit finds the id and changes nothing.
   Status s = p_->tables->Write([&](KvTxn& t) -> Status {
-    auto done = t.get(kDone, key);
+    auto done = t.get(kKvDone, key);
     if (!done.ok()) return done.status();
     if (done->has_value()) {
       id = **done;
@@ -92,8 +92,8 @@ Result<std::string> KvParticipant::commit(std::string_view key) {
       const std::string& k = ops[i].value_or("");
       TXJ_RETURN_IF_ERROR(ops[i + 1] ? t.put(kData, k, *ops[i + 1]) : t.del(kData, k));
     }
-    TXJ_RETURN_IF_ERROR(t.put(kDone, key, id));
-    return t.del(kStaged, key);
+    TXJ_RETURN_IF_ERROR(t.put(kKvDone, key, id));
+    return t.del(kKvStaged, key);
   });
   if (!s.ok()) return s;
   p_->session.Leave();

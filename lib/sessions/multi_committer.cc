@@ -15,7 +15,7 @@ namespace {
 
 constexpr std::string_view kTable = "multicommit";
 constexpr std::string_view kCurrent = "current";
-constexpr std::string_view kDone = "multicommit_done";
+constexpr std::string_view kMultiDone = "multicommit_done";
 
 // The session in progress, as stored: key, state, every participant it
 // spans and the id of each that has committed.
@@ -154,7 +154,7 @@ struct MultiCommitter::Impl {
     }
     std::string final_id = FinalId(p.Ids());
     TXJ_RETURN_IF_ERROR(tables->Write([&](KvTxn& t) -> Status {
-      TXJ_RETURN_IF_ERROR(t.put(kDone, p.key, final_id));
+      TXJ_RETURN_IF_ERROR(t.put(kMultiDone, p.key, final_id));
       return t.del(kTable, kCurrent);
     }).WithContext("session " + p.key + " is committed in every participant, but recording its result failed; "
                    "recover() or begin(" + p.key + ") records it"));
@@ -223,7 +223,7 @@ Status MultiCommitter::begin(std::string_view key) {
     finished = *done;
   }
   if (!finished) {
-    auto prior = m.tables->Get(kDone, key);
+    auto prior = m.tables->Get(kMultiDone, key);
     if (!prior.ok()) return prior.status();
     finished = *prior;
   }
@@ -293,7 +293,7 @@ Result<std::optional<std::string>> MultiCommitter::recover() {
 }
 
 Result<std::optional<std::string>> MultiCommitter::result_of(std::string_view key) {
-  return p_->tables->Get(kDone, key);
+  return p_->tables->Get(kMultiDone, key);
 }
 
 }  // namespace txj
