@@ -23,6 +23,7 @@ esac
 status=0
 logs=()
 
+
 # Builds what the tests to run need, not the whole tree (tools, examples and
 # layer checks no sanitized test runs would cost minutes to compile under
 # the sanitizers): `build_for_tests DIR -- SUITE...` for those suites,
@@ -48,8 +49,15 @@ build_for_tests() {
 # build's compile time (one test file: 41.5 against 32.4 s of CPU), the
 # largest step of CI, and the fuzz targets (clang, -fsanitize=undefined)
 # keep it over the library code.
+#
+# Both build the library as a unity build (-Dunity=on: meson compiles its
+# files four to a translation unit), which halves the library's compile
+# time (debugoptimized: about 100 against 206 s of CPU) because each group
+# parses the shared headers once. Test files are one per executable and do
+# not change; the plain build and the subproject test compile the library
+# file by file, so a missing include still fails there.
 sanitizer_setup=(--wrap-mode=nodownload -Dwerror=true -Dman=disabled -Db_lundef=false -Dbench=false
-  -Doptimization=1 -Dc_args=-g1)
+  -Doptimization=1 -Dc_args=-g1 -Dunity=on)
 
 if [[ $mode == asan || $mode == both ]]; then
   builddir=${TXJ_ASAN_BUILD_DIR:-build-asan}
