@@ -9,17 +9,20 @@
 // one per call site, so CI stays within its time.
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "fault_fs.h"
 #include "fault_walk.h"
+#include "journal_state.h"
 #include "reliability_workload.h"
 #include "test_util.h"
 
@@ -372,6 +375,87 @@ TEST_CASE_FIXTURE(FaultyJournal, "one failed directory sync while preparing the 
     CHECK(failures == 1);
     CHECK(after_failure > 10);
     TXJ_CHECK_OK(j->close());
+  }
+  CHECK(CheckAfter(dir, log) == "");
+}
+
+TEST_CASE_FIXTURE(FaultyJournal,
+                  "a writer waiting for the next segment gets the error when the journal fails closed meanwhile") {
+  // Regression: Roll waited for a prepared segment (or a preparation error),
+  // but the background thread prepares none once the journal failed closed,
+  // and nothing woke the writer: a journal failed by a sync on another
+  // thread (the sealer's, in the fault walk with a consumer) after the
+  // writer's last check hung it for good. Here the background thread is
+  // held in its periodic sync while the writer waits for the segment it
+  // would prepare next; that sync then fails and fails the journal closed.
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool armed = false, held = false, released = false;
+  } gate;
+  // Holds the first sync after arming (the background thread's: the
+  // writer syncs nothing under kPeriodic, and no segment is sealed yet)
+  // until released.
+  fs->SetObserver([&gate](FsOp op, const std::string&) {
+    if (op != FsOp::kSync) return;
+    std::unique_lock<std::mutex> lock(gate.mu);
+    if (!gate.armed || gate.held) return;
+    gate.held = true;
+    gate.cv.notify_all();
+    gate.cv.wait(lock, [&gate] { return gate.released; });
+  });
+  Options o = WorkloadOptions(fs);
+  o.durability = Durability::kPeriodic;
+  o.sync_interval = std::chrono::milliseconds(1);
+  {
+    auto j = test::OpenOrDie(dir, o);
+    internal::JournalState& s = internal::JournalAccess::state(*j);
+    {
+      // The second segment is prepared before the background thread is held.
+      std::unique_lock<std::mutex> lock(s.bg_mu);
+      s.bg_cv.wait(lock, [&s] { return s.prepared || !s.prepare_error.ok(); });
+      REQUIRE(s.prepared);
+    }
+    {
+      std::lock_guard<std::mutex> lock(gate.mu);
+      gate.armed = true;
+    }
+    TXJ_REQUIRE_OK(CommitSmall(*j, &log, 1, 20000));  // something for the periodic sync to sync
+    {
+      std::unique_lock<std::mutex> lock(gate.mu);
+      gate.cv.wait(lock, [&gate] { return gate.held; });
+    }
+    // The writer (this thread, so far) rolls into the prepared segment.
+    const std::uint64_t first = s.active->base();
+    while (s.active->base() == first) TXJ_REQUIRE_OK(CommitSmall(*j, &log, 1, 20000));
+    // Another writer fills the second segment and waits in the next roll:
+    // Roll wakes this thread (bg_cv, held meanwhile), then waits itself.
+    // While the background thread is held, that roll is the only notifier
+    // of bg_cv (a spurious wake-up could only let the writer see the
+    // failure before its roll: a pass without the race, never a failure).
+    Status w_status;
+    std::unique_lock<std::mutex> bg(s.bg_mu);
+    std::thread w([&] {
+      auto tx = j->begin();
+      if (!tx.ok()) {
+        w_status = tx.status();
+        return;
+      }
+      for (int i = 0; i < 8 && w_status.ok(); ++i) w_status = tx->append("fill", "w", std::string(20000, 'w'));
+    });
+    s.bg_cv.wait(bg);
+    bg.unlock();
+    // The held sync fails, and so the journal closed.
+    fs->ArmNext(FsOp::kSync, EIO, /*sticky=*/true);
+    {
+      std::lock_guard<std::mutex> lock(gate.mu);
+      gate.released = true;
+    }
+    gate.cv.notify_all();
+    w.join();  // hung here: the writer waited for a segment nothing would prepare
+    INFO("append: ", w_status.ToString());
+    CHECK(w_status.code() == Code::kFailed);
+    CHECK(j->close().code() == Code::kFailed);
   }
   CHECK(CheckAfter(dir, log) == "");
 }

@@ -38,14 +38,24 @@ Status JournalState::RecordTooLarge(std::uint64_t len) const {
 }
 
 Status JournalState::FailClosed(const Status& cause) {
-  std::lock_guard<std::mutex> lock(sync_mu);
-  if (failed.ok()) {
-    failed = Status::Failed("journal " + dir + " failed closed: " + cause.ToString() +
-                            "; nothing more is accepted, reopen it to recover");
-    has_failed.store(true, std::memory_order_release);
+  Status f;
+  {
+    std::lock_guard<std::mutex> lock(sync_mu);
+    if (failed.ok()) {
+      failed = Status::Failed("journal " + dir + " failed closed: " + cause.ToString() +
+                              "; nothing more is accepted, reopen it to recover");
+      has_failed.store(true, std::memory_order_release);
+    }
+    sync_cv.notify_all();
+    f = failed;
   }
-  sync_cv.notify_all();
-  return failed;
+  // A writer waiting in Roll for the next segment must see the failure: the
+  // background thread prepares none once the journal failed. Taking bg_mu
+  // orders this wake-up after the writer's check of has_failed (no caller
+  // holds bg_mu, and sync_mu is released first: bg_mu comes before it).
+  { std::lock_guard<std::mutex> lock(bg_mu); }
+  bg_cv.notify_all();
+  return f;
 }
 
 namespace {
@@ -382,7 +392,15 @@ Status JournalState::Roll() {
       prepared = std::move(r).value();
     }
     bg_cv.notify_all();
-    bg_cv.wait(lock, [&] { return prepared || !prepare_error.ok() || bg_stop; });
+    // has_failed: the journal failed closed after this writer's CheckUsable
+    // (a seal's sync failed, say); the background thread prepares nothing
+    // from then on, so waiting only for a segment would wait forever.
+    bg_cv.wait(
+        lock, [&] { return prepared || !prepare_error.ok() || bg_stop || has_failed.load(std::memory_order_acquire); });
+    if (!prepared && prepare_error.ok() && !bg_stop) {
+      lock.unlock();
+      return CheckUsable().WithContext("cannot continue in a new segment after " + active->path());
+    }
     if (!prepared) {
       Status e = prepare_error.ok() ? Status::Closed("journal " + dir + " is closing") : prepare_error;
       prepare_error = Status::OK();  // the background thread tries again
