@@ -38,11 +38,12 @@ json SnapshotJson(const txj::SnapshotInfo& s) {
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 int Run(int argc, char** argv) {
-  txj::tools::CommandLine app{"Compact a topic of a txjournal journal into a snapshot, or drop old history. Prints one JSON line "
-               "per result.\n"
-               "Exit status: 0 done, 1 the journal refused, 2 usage error, 3 cannot open the journal, 4 the result "
-               "lines could not be written (the work itself was done).",
-               "journal-compact"};
+  txj::tools::CommandLine app{
+      "Compact a topic of a txjournal journal into a snapshot, or drop old history. Prints one JSON line "
+      "per result.\n"
+      "Exit status: 0 done, 1 the journal refused, 2 usage error, 3 cannot open the journal, 4 the result "
+      "lines could not be written (the work itself was done).",
+      "journal-compact"};
   std::string dir, topic, compactor = "latest-by-key", tombstone = "tombstone", retain_s;
   app.option("dir", dir, "journal directory").required();
   const auto topic_opt = app.option("--topic", topic, "topic to compact");
@@ -57,7 +58,8 @@ int Run(int argc, char** argv) {
       return txj::tools::UsageExit("journal-compact", *e);
     }
   }
-  if (!topic_opt.given() && !retain_opt.given()) return txj::tools::UsageExit("journal-compact", "give --topic and/or --retain-from");
+  if (!topic_opt.given() && !retain_opt.given())
+    return txj::tools::UsageExit("journal-compact", "give --topic and/or --retain-from");
   if (compactor != "latest-by-key") {
     return txj::tools::UsageExit("journal-compact", "unknown compactor " + compactor + " (built-in: latest-by-key)");
   }

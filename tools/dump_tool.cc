@@ -1,7 +1,5 @@
 #include "dump_tool.h"
 
-#include <nlohmann/json.hpp>
-
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
@@ -531,8 +530,8 @@ struct NumericOptions {
 void AddOptions(CommandLine& app, DumpArgs& a, NumericOptions& n) {
   app.option("dir", a.dir, "journal directory").required();
   app.flag("--raw", a.raw,
-               "every record with its markers, LSN, transaction and sub-transaction ids, depth; with --format jsonl "
-               "and no filter, a copy journal-load reproduces (gaps, snapshots, compaction marks, retention)");
+           "every record with its markers, LSN, transaction and sub-transaction ids, depth; with --format jsonl "
+           "and no filter, a copy journal-load reproduces (gaps, snapshots, compaction marks, retention)");
   app.option("--format", a.format, "text or jsonl").one_of({"text", "jsonl"}).show_default();
   app.option("--time", a.time, "timestamps in text output: iso (ISO-8601 UTC), unix (seconds.nanoseconds) or none")
       .one_of({"iso", "unix", "none"})
@@ -541,9 +540,9 @@ void AddOptions(CommandLine& app, DumpArgs& a, NumericOptions& n) {
       .one_of({"auto", "always", "never"})
       .show_default();
   app.flag("-f,--follow", a.follow,
-               "after what is committed, print events as they are committed (by any process) until SIGINT or "
-               "SIGTERM (exit 0) or --to; with every filter and format; not with --raw, --verify, --stats, "
-               "--snapshots or --state");
+           "after what is committed, print events as they are committed (by any process) until SIGINT or "
+           "SIGTERM (exit 0) or --to; with every filter and format; not with --raw, --verify, --stats, "
+           "--snapshots or --state");
   app.option("--topic", a.topics, "only this topic (repeatable)");
   app.option("--type", a.types, "only this event type (repeatable)");
   n.from_opt = app.option("--from", n.from, "first offset to print (inclusive; not with --raw)");
@@ -551,8 +550,10 @@ void AddOptions(CommandLine& app, DumpArgs& a, NumericOptions& n) {
   n.txn_opt = app.option("--txn", n.txn, "only this transaction id");
   app.flag("--verify", a.verify, "check every record, the transaction structure and the snapshots");
   app.flag("--stats", a.stats, "segments, bytes, records, transactions, events per topic");
-  app.flag("--snapshots", a.snapshots, "list snapshots (of --topic, or all): topic, compactor, covered offset, hash, size");
-  app.option("--state", a.state_topic, "print the state of TOPIC rebuilt with latest-by-key, one JSON line per live key");
+  app.flag("--snapshots", a.snapshots,
+           "list snapshots (of --topic, or all): topic, compactor, covered offset, hash, size");
+  app.option("--state", a.state_topic,
+             "print the state of TOPIC rebuilt with latest-by-key, one JSON line per live key");
   app.flag("--state-hash", a.state_hash, "with --state: print only the XXH3-128 hash of the state");
 }
 

@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-
-
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,8 +51,8 @@ void AddOptions(CommandLine& app, LoadArgs& a) {
       .one_of({"none", "commit", "periodic"})
       .show_default();
   a.segment_size_opt = app.option("--segment-size", a.segment_size_text,
-                                      "segment size in bytes for a journal it creates: a multiple of 4096 from 65536 "
-                                      "to 2^40 (default 64 MiB, or the source's for a copy)");
+                                  "segment size in bytes for a journal it creates: a multiple of 4096 from 65536 "
+                                  "to 2^40 (default 64 MiB, or the source's for a copy)");
 }
 
 // --segment-size: nullopt when absent or valid, else why not.

@@ -125,21 +125,21 @@ struct Args : txj::tools::NatsToolArgs {
 // must stop (usage, --help, --version).
 std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
   std::string attempts_s, wait_s, batch_s;  // checked after parsing
-  txj::tools::CommandLine app{"Rebuild a txjournal journal in DIR from its JetStream stream, transaction by transaction, with the "
-               "source's offsets. Resumes where it stopped. Nothing is created before the stream is found. "
-               "Connecting is tried --connect-attempts times (default 10, 1 with --once), waiting --retry-wait-ms "
-               "(default 1000, doubled after each failure up to 30000) between attempts, each failure reported; "
-               "the same holds when the server is lost while following. "
-               "Transactions are applied in batches of up to --batch messages; --durability batch (the default) "
-               "syncs the journal once per batch (a group commit), before the batch's position is saved; "
-               "--durability commit syncs each transaction as it commits. Either way a crash loses nothing that "
-               "the saved position claims (what is lost is applied again from the stream).\n"
-               "Exit status: 0 stopped by a signal (or --once done); 1 another journal's stream, or a gap; "
-               "2 usage; 3 cannot open DIR, reach NATS or find the stream; 4 the result line could not be written.",
-               "journal-mirror"};
+  txj::tools::CommandLine app{
+      "Rebuild a txjournal journal in DIR from its JetStream stream, transaction by transaction, with the "
+      "source's offsets. Resumes where it stopped. Nothing is created before the stream is found. "
+      "Connecting is tried --connect-attempts times (default 10, 1 with --once), waiting --retry-wait-ms "
+      "(default 1000, doubled after each failure up to 30000) between attempts, each failure reported; "
+      "the same holds when the server is lost while following. "
+      "Transactions are applied in batches of up to --batch messages; --durability batch (the default) "
+      "syncs the journal once per batch (a group commit), before the batch's position is saved; "
+      "--durability commit syncs each transaction as it commits. Either way a crash loses nothing that "
+      "the saved position claims (what is lost is applied again from the stream).\n"
+      "Exit status: 0 stopped by a signal (or --once done); 1 another journal's stream, or a gap; "
+      "2 usage; 3 cannot open DIR, reach NATS or find the stream; 4 the result line could not be written.",
+      "journal-mirror"};
   txj::tools::AddNatsToolOptions(app, "local journal directory (created once the stream is found)", a);
-  app.option("--durability", a->durability,
-                 "batch: one sync per batch (default); commit: one sync per transaction")
+  app.option("--durability", a->durability, "batch: one sync per batch (default); commit: one sync per transaction")
       .one_of({"batch", "commit"})
       .show_default();
   const auto batch_opt = app.option("--batch", batch_s, "messages per batch, at most (1 to 65536, default 256)");

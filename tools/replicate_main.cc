@@ -39,23 +39,25 @@ struct Args : txj::tools::NatsToolArgs {
 // Parses and checks the command line; an exit status when the program
 // must stop (usage, --help, --version).
 std::optional<int> ParseArgs(int argc, char** argv, Args* a) {
-  txj::tools::CommandLine app{"Publish the committed transactions of the txjournal journal in DIR to a NATS JetStream stream "
-               "(created if missing), one message per event, in commit order, from a process of its own: DIR is "
-               "opened read-only and followed while its writer commits. Where replication stands is read from "
-               "the stream's tail, so it can be stopped or killed at any time and restarted without loss or "
-               "duplicate. While the server is unreachable it keeps retrying (the writer is never held up). "
-               "Progress and lag go to stderr every --progress-ms.\n"
-               "Exit status: 0 stopped by SIGINT or SIGTERM; 1 the stream holds another journal, or the history "
-               "it needs next was dropped or is damaged; 2 usage; 3 cannot open DIR, built without NATS, or "
-               "another error.",
-               "journal-replicate"};
+  txj::tools::CommandLine app{
+      "Publish the committed transactions of the txjournal journal in DIR to a NATS JetStream stream "
+      "(created if missing), one message per event, in commit order, from a process of its own: DIR is "
+      "opened read-only and followed while its writer commits. Where replication stands is read from "
+      "the stream's tail, so it can be stopped or killed at any time and restarted without loss or "
+      "duplicate. While the server is unreachable it keeps retrying (the writer is never held up). "
+      "Progress and lag go to stderr every --progress-ms.\n"
+      "Exit status: 0 stopped by SIGINT or SIGTERM; 1 the stream holds another journal, or the history "
+      "it needs next was dropped or is damaged; 2 usage; 3 cannot open DIR, built without NATS, or "
+      "another error.",
+      "journal-replicate"};
   std::string window_s, progress_s, replicas_s;
   txj::tools::AddNatsToolOptions(app, "journal directory (opened read-only)", a);
-  const auto replicas_opt = app.option("--replicas", replicas_s, "replicas of the stream when it is created (1 to 5, default 1)");
-  const auto window_opt = app.option("--window", window_s,
-                                    "messages published and not yet acknowledged, at most (1 to 1000000, default 4096)");
-  const auto progress_opt = app.option("--progress-ms", progress_s,
-                                      "interval of the progress lines on stderr in ms (0: none; default 1000)");
+  const auto replicas_opt =
+      app.option("--replicas", replicas_s, "replicas of the stream when it is created (1 to 5, default 1)");
+  const auto window_opt = app.option(
+      "--window", window_s, "messages published and not yet acknowledged, at most (1 to 1000000, default 4096)");
+  const auto progress_opt =
+      app.option("--progress-ms", progress_s, "interval of the progress lines on stderr in ms (0: none; default 1000)");
   if (auto exit = txj::tools::ParseMainArgs(app, argc, argv, "journal-replicate")) return *exit;
   auto usage = [](const std::string& e) { return txj::tools::UsageExit("journal-replicate", e); };
   std::uint64_t window = a->ro.publish_window, replicas = 1;

@@ -17,7 +17,7 @@ namespace txj {
 namespace {
 
 constexpr std::string_view kState = "eventbox_state";  // recipient -> version(8) + state
-constexpr std::string_view kEventboxDone = "eventbox_done";    // recipient \0 id -> ""
+constexpr std::string_view kEventboxDone = "eventbox_done";  // recipient \0 id -> ""
 constexpr std::string_view kLow = "eventbox_low";      // recipient -> offset below which all is processed
 
 std::string Topic(const std::string& recipient) { return "inbox/" + recipient; }
