@@ -32,6 +32,7 @@
 #include "checksum.h"
 #include "format.h"
 #include "fuzz_dir.h"
+#include "txn_hash.h"
 
 extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
 
@@ -170,6 +171,10 @@ void SetBody(Record& r, const T& t) {
 struct TxnFollow {
   bool open = false;
   std::uint64_t begin_lsn = 0, records = 0, running = 0, next_offset = 0, top_events = 0, txn = 0;
+  // Format 4 (kFlagHashedTxn on the begin): the transaction's record bytes
+  // as readers hash them, for the commit marker's transaction hash.
+  bool hashed = false;
+  std::vector<std::uint8_t> txn_bytes;
   std::vector<std::pair<std::uint32_t, std::uint64_t>> stack;  // sub id, events
   std::uint32_t max_sub = 0;
   std::uint32_t epoch = 0;
@@ -215,7 +220,7 @@ struct TxnFollow {
         c.first_offset = next_offset;
         c.event_count = top_events;
         c.record_count = records;
-        c.running_hash = running;
+        c.running_hash = hashed ? internal::TxnHashOf(txn_bytes.data(), txn_bytes.size()) : running;
         c.begin_lsn = begin_lsn;
         r.body.resize(sizeof c);
         SetBody(r, c);
@@ -240,7 +245,11 @@ struct TxnFollow {
         if (open) inside(static_cast<std::uint16_t>(stack.size()), top);
         break;
     }
-    if (type != RecordType::kEvent && type != RecordType::kCommit) r.h.flags = 0;
+    if (type == RecordType::kBegin) {
+      r.h.flags &= format::kFlagHashedTxn;
+    } else if (type != RecordType::kEvent && type != RecordType::kCommit) {
+      r.h.flags = 0;
+    }
     if (type == RecordType::kEvent) FixEventBody(r);
   }
 
@@ -260,9 +269,19 @@ struct TxnFollow {
   // Follows the structure (as the checker does) past `r` at `lsn`.
   void Follow(const Record& r, RecordType type, std::uint64_t lsn) {
     if (r.h.epoch > epoch) epoch = r.h.epoch;
+    // The record's bytes as they will lie in the file (a padding's header
+    // and body only, as its checksum).
+    auto hash_bytes = [&] {
+      const std::size_t n = type == RecordType::kPadding ? format::kPaddingCheckedSize : format::AlignUp(r.h.length);
+      const std::size_t at = txn_bytes.size();
+      txn_bytes.resize(at + n, 0);
+      std::memcpy(txn_bytes.data() + at, &r.h, std::min(n, sizeof r.h));
+      if (n > sizeof r.h) Copy(txn_bytes.data() + at + sizeof r.h, r.body.data(), std::min(n - sizeof r.h, r.body.size()));
+    };
     auto count = [&] {
       ++records;
       running = format::RunningHashStep(running, r.h.checksum);
+      if (hashed) hash_bytes();
     };
     switch (type) {
       case RecordType::kBegin:
@@ -271,6 +290,9 @@ struct TxnFollow {
         begin_lsn = lsn;
         records = 1;
         running = format::RunningHashStep(format::kRunningHashInit, r.h.checksum);
+        hashed = (r.h.flags & format::kFlagHashedTxn) != 0;
+        txn_bytes.clear();
+        if (hashed) hash_bytes();
         top_events = 0;
         stack.clear();
         max_sub = 0;
@@ -587,7 +609,7 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
       if (rng() % 3 == 0) {
         r->gap_before = !r->gap_before;
       } else {
-        r->h.flags = static_cast<std::uint8_t>(rng() % 4 | (rng() % 8 == 0 ? format::kFlagFollowsGap : 0));
+        r->h.flags = static_cast<std::uint8_t>(rng() % 8 | (rng() % 8 == 0 ? format::kFlagFollowsGap : 0));
       }
       break;
     case 7: NudgeBodyField(*r, rng); break;

@@ -437,10 +437,17 @@ Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
 // The records of the transaction begun at `r` up to its end marker (or
 // where the walk must stop), decoding direct events on the way; on return
 // *st and *effect say how it ended, and `r` holds the last record read.
-Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* st, TxnChecker::Effect* effect) {
+Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* st, TxnChecker::Effect* effect,
+                                   bool verify_all) {
   using Stop = LogReader::Stop;
   Status fs = checker_.Feed(r, effect);
   const std::uint64_t salt = j_->salt;
+  // Format 4: the commit marker's transaction hash covers every byte of the
+  // records before it, and nothing is handed out before it verified, so
+  // events need not be checked one by one on the way (only their bounds);
+  // Fill walks again checking each when the walk ends any other way.
+  const bool hashed = checker_.hashed() && !verify_all;
+  walked_unchecked_ = hashed;
   for (;;) {
     if (!fs.ok()) return Status::Corruption(fs.message() + ", in " + reader_.Where(r.lsn));
     if (*effect == TxnChecker::Effect::kCommitted || *effect == TxnChecker::Effect::kRolledBack) return fs;
@@ -453,8 +460,10 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
       format::RecordHeader h;
       format::EventBody b;
       const std::uint64_t lsn = reader_.position();
-      if (!DecodeEventInline(p, avail, lsn, salt, &h, &b) || h.epoch < reader_.last_epoch() ||
-          !checker_.FeedTopEvent(h.txn_id, h.sub_id, h.depth, h.checksum)) {
+      const bool decoded = hashed ? DecodeEventInline<false>(p, avail, lsn, salt, &h, &b)
+                                  : DecodeEventInline<true>(p, avail, lsn, salt, &h, &b);
+      if (!decoded || h.epoch < reader_.last_epoch() ||
+          !checker_.FeedTopEvent(h.txn_id, h.sub_id, h.depth, h.checksum, p, h.length)) {
         break;
       }
       reader_.Skip(h.epoch, h.length);
@@ -548,6 +557,7 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
     const std::uint64_t limit = VisibleLimit(j_);
     reader_.set_limit(limit);
     const std::uint64_t save = reader_.position();
+    const std::uint32_t save_epoch = reader_.last_epoch();
     Stop st = reader_.Next(&r);
     if (st == Stop::kLimit || st == Stop::kUnwritten) {
       const std::uint64_t at = reader_.position();
@@ -571,18 +581,41 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
     }
     // The walk to the end marker of this transaction (see above).
     const std::uint64_t next_off = checker_.next_offset();
-    checker_.Reset(next_off, r.txn_id - 1);
     const std::uint64_t begin_lsn = r.lsn;
-    entries_.clear();
     // Events already handed to the caller, or filled before this
     // transaction, may point into these segments.
     batch_pins_.insert(batch_pins_.end(), pins_.begin(), pins_.end());
     pins_.clear();
-    parents_.assign(1, 0);
-    buffered_ = true;
-    TxnWalk w(*this, out, cap, *filled, next_off);
-    TxnChecker::Effect effect = TxnChecker::Effect::kNone;
-    Status ws = WalkTransaction(w, r, &st, &effect);
+    auto walk = [&](bool verify_all, std::optional<TxnWalk>& w, TxnChecker::Effect* effect) {
+      checker_.Reset(next_off, r.txn_id - 1);
+      entries_.clear();
+      parents_.assign(1, 0);
+      buffered_ = true;
+      w.emplace(*this, out, cap, *filled, next_off);
+      *effect = TxnChecker::Effect::kNone;
+      return WalkTransaction(*w, r, &st, effect, verify_all);
+    };
+    std::optional<TxnWalk> wo;
+    TxnChecker::Effect effect;
+    Status ws = walk(false, wo, &effect);
+    if (walked_unchecked_ && !(ws.ok() && ((st == Stop::kRecord && effect == TxnChecker::Effect::kCommitted) ||
+                                           st == Stop::kLimit))) {
+      // The walk took the records' bounds on trust, waiting for the
+      // transaction hash; it ended otherwise (a rollback, an error, bytes
+      // that are not a record). Walk again checking every record, so that
+      // what a rolled-back or damaged transaction holds is read exactly
+      // as record by record, and an error names the record.
+      wo->Wipe();
+      reader_.Seek(save);
+      reader_.set_min_epoch(save_epoch);  // the unchecked headers' epochs are not to be kept
+      if (reader_.Next(&r) != Stop::kRecord || r.lsn != begin_lsn) {
+        Status e = Status::Corruption("the begin marker at " + reader_.Where(begin_lsn) + " changed under a cursor");
+        reader_.Seek(save);
+        return e;
+      }
+      ws = walk(true, wo, &effect);
+    }
+    TxnWalk& w = *wo;
     if (!ws.ok() || st != Stop::kRecord) {
       w.Wipe();
       if (ws.ok() && st != Stop::kLimit && st != Stop::kUnwritten) {
@@ -591,6 +624,7 @@ Status CursorImpl::Fill(Event* out, std::size_t cap, std::size_t* filled, bool o
       if (ws.ok() && st == Stop::kUnwritten) ws = CheckUnwritten(reader_.position(), limit);
       if (ws.ok()) checker_.Reset(next_off, 0);  // the transaction is not complete yet
       reader_.Seek(save);
+      reader_.set_min_epoch(save_epoch);
       return ws;
     }
     if (effect == TxnChecker::Effect::kRolledBack) {

@@ -66,7 +66,12 @@ class CursorImpl {
   // The steps of Fill (cursor.cc).
   struct TxnWalk;
   Status EmitAgain(Event* out, std::size_t* filled, bool* handed);
-  Status WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* st, TxnChecker::Effect* effect);
+  // With `verify_all`, checks every record's checksum also in a
+  // transaction whose commit marker carries the transaction hash.
+  Status WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* st, TxnChecker::Effect* effect,
+                         bool verify_all);
+  // The last WalkTransaction did not check the records' checksums one by one.
+  bool walked_unchecked_ = false;
   void EmitRest(const TxnWalk& w, std::uint64_t begin_lsn, std::uint64_t commit_lsn);
   // OK unless a segment this cursor reads from was truncated under its
   // mapping (see mapping_guard.h).

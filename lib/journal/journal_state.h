@@ -28,6 +28,7 @@
 #include "txjournal/options.h"
 #include "txjournal/recovery_report.h"
 #include "txjournal/status.h"
+#include "txn_hash.h"
 
 namespace txj {
 class Journal;
@@ -173,15 +174,19 @@ struct JournalState {
   std::mutex freeze_mu;           // orders Flush's writes and the freeze before a sync
   std::uint64_t written_end = 0;  // with freeze_mu: the file holds what was staged below it
   std::uint64_t frozen_end = 0;   // with freeze_mu: a sync began with the file written up to it
-  // The open transaction's running hash at stage_lsn, and where it keeps
-  // its running hash and its begin marker's LSN (null outside one): what
-  // MoveStagedPastGap recomputes.
-  std::uint64_t stage_running = 0;
-  std::uint64_t* txn_running = nullptr;
+  // The open transaction's hash and its begin marker's LSN (null outside
+  // one): Append and FinishClaimed add each record of the transaction to
+  // the hash (its bytes are read when the hash is taken: moving records
+  // past a gap changes what it sees, as it should), MoveStagedPastGap
+  // recomputes a staged commit marker's hash and the begin's LSN.
+  // `txn_ending`: the end marker is written, so the hash is needed only to
+  // recompute that marker (Flush then drops it instead of hashing on).
+  TxnHash* txn_hash = nullptr;
   std::uint64_t* txn_begin_lsn = nullptr;
+  bool txn_ending = false;
   // Moves the staged records to the next page boundary: new LSNs and
   // checksums, the first one flagged kFlagFollowsGap, a staged commit
-  // marker's running hash and the transaction's recomputed.
+  // marker's transaction hash recomputed.
   // REQUIRES: freeze_mu held; stage_lsn not on a page boundary.
   void MoveStagedPastGap();
   // After a durable commit: when no transaction fits in the rest of the

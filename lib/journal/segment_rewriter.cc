@@ -10,6 +10,7 @@
 #include "manifest.h"
 #include "log_reader.h"
 #include "record.h"
+#include "txn_hash.h"
 
 namespace txj::internal {
 
@@ -240,14 +241,21 @@ std::pair<std::uint64_t, std::uint64_t> Rewriter::MarkDropped(std::size_t i, std
 void Rewriter::RebuildPartly(std::size_t i, std::size_t j, const format::CommitBody& cb) {
   const Rec& r = recs_[i];
   const Rec& end = recs_[j];
+  // Format 4: the transaction hash over the records as they will be (the
+  // kept ones read from the old mapping, which outlives this call); before,
+  // the running hash over their checksums.
+  const bool hashed = (r.v.flags & format::kFlagHashedTxn) != 0;
+  TxnHash th;
   std::uint64_t running = format::RunningHashStep(format::kRunningHashInit, r.v.checksum);
   std::uint64_t count = 1;
   Copy(r.v.lsn, r.end);
+  th.Add(seg_->at(r.v.lsn), r.end - r.v.lsn);
   std::size_t k = i + 1;
   while (k < j) {
     if (!drop_[k - i]) {
       Copy(recs_[k].v.lsn, recs_[k].end);
       running = format::RunningHashStep(running, recs_[k].v.checksum);
+      th.Add(seg_->at(recs_[k].v.lsn), recs_[k].end - recs_[k].v.lsn);
       ++count;
       ++k;
       continue;
@@ -268,13 +276,17 @@ void Rewriter::RebuildPartly(std::size_t i, std::size_t j, const format::CommitB
     pieces_.push_back({p.lsn, PaddingBytes(p, salt_, &c)});
     result_.bytes_freed += p.end - p.lsn - format::kPaddingCheckedSize;
     running = format::RunningHashStep(running, c);
+    if (hashed) {  // its header and body, as its checksum (hashed now: the piece may move)
+      th.Add(reinterpret_cast<const std::uint8_t*>(pieces_.back().bytes.data()), format::kPaddingCheckedSize);
+      th.Settle();
+    }
     ++count;
   }
   // Rebuilt commit marker.
   std::string cm(seg_->at(end.v.lsn), seg_->at(end.v.lsn) + end.v.length);
   format::CommitBody nb = cb;
   nb.record_count = count;
-  nb.running_hash = running;
+  nb.running_hash = hashed ? th.Digest() : running;
   std::memcpy(cm.data() + format::kRecordHeaderSize, &nb, sizeof nb);
   cm[13] = static_cast<char>(static_cast<std::uint8_t>(cm[13]) | format::kFlagRewritten);
   std::uint64_t c = RecordChecksum(cm.data(), end.v.length, salt_, end.v.lsn);

@@ -17,22 +17,22 @@ Result<std::shared_ptr<TxnTree>> TxnTree::Start(JournalState* j) {
   auto t = std::make_shared<TxnTree>();
   t->j = j;
   t->txn_id = j->next_txn_id;
-  t->running = format::kRunningHashInit;
   t->stack.push_back({0, 0});
   t->timestamp_ns = NowNanos();
   format::BeginBody body{t->timestamp_ns};
   JournalState::Part part{&body, sizeof body};
-  // Flush may move what is staged past a gap: it recomputes these.
-  j->stage_running = format::kRunningHashInit;
-  j->txn_running = &t->running;
+  // Append adds every record to the transaction hash; Flush may move what
+  // is staged past a gap: it recomputes the begin's LSN.
+  j->txn_hash = &t->hash;
+  j->txn_ending = false;
   j->txn_begin_lsn = &t->begin_lsn;
-  Status s = t->Write(RecordType::kBegin, 0, 0, 0, &part, 1, false, &t->begin_lsn);
+  Status s = t->Write(RecordType::kBegin, format::kFlagHashedTxn, 0, 0, &part, 1, false, &t->begin_lsn);
   // The begin marker reaches the file now (staging keeps the rest until the
   // transaction ends): a crash before the end leaves it open at the tail,
   // rolled back by the next writer, so its id is never handed out again.
   if (s.ok()) s = j->Flush();
   if (!s.ok()) {
-    j->txn_running = nullptr;
+    j->txn_hash = nullptr;
     j->txn_begin_lsn = nullptr;
     return s;
   }
@@ -49,16 +49,14 @@ Status TxnTree::Write(RecordType type, std::uint8_t flags, std::uint16_t depth, 
     if (type != RecordType::kEvent || s.code() != Code::kInvalidArgument) poisoned = s;
     return s;
   }
-  if (fill) return Status::OK();  // no checksum yet: FinishClaim folds it in
-  if (type != RecordType::kCommit && type != RecordType::kRollback) {
-    ++records;
-    running = format::RunningHashStep(running, sum);
-  }
+  if (fill) return Status::OK();  // no checksum yet: FinishClaim counts it
+  if (type != RecordType::kCommit && type != RecordType::kRollback) ++records;
   return Status::OK();
 }
 
 void TxnTree::Release() {
-  j->txn_running = nullptr;
+  j->txn_hash = nullptr;
+  j->txn_ending = false;
   j->txn_begin_lsn = nullptr;
   std::lock_guard<std::mutex> lock(j->txn_mu);
   j->txn_active = false;
@@ -69,9 +67,8 @@ void TxnTree::Release() {
 void TxnTree::FinishClaim(bool cancel) {
   if (!claim_open) return;
   claim_open = false;
-  const std::uint64_t sum = j->FinishClaimed(claim_lsn, cancel);
+  (void)j->FinishClaimed(claim_lsn, cancel);  // adds it to the transaction hash
   ++records;
-  running = format::RunningHashStep(running, sum);
   if (!cancel) stack.back().events++;
 }
 
@@ -81,6 +78,7 @@ Status TxnTree::RollbackAll() {
   format::RollbackBody body{records, begin_lsn};
   JournalState::Part part{&body, sizeof body};
   std::uint64_t lsn;
+  j->txn_ending = true;  // a rollback marker needs no hash
   Status s = Write(RecordType::kRollback, 0, 0, 0, &part, 1, true, &lsn);
   if (s.ok()) s = j->Flush();
   if (s.ok()) {
@@ -98,11 +96,13 @@ Result<CommitInfo> TxnTree::CommitTop() {
   if (!poisoned.ok()) return poisoned;
   const std::uint64_t first = j->next_offset;
   const std::uint64_t count = stack[0].events;
-  format::CommitBody body{first, count, records, running, begin_lsn, NowNanos()};
+  // running_hash: Append puts the transaction hash there.
+  format::CommitBody body{first, count, records, 0, begin_lsn, NowNanos()};
   JournalState::Part part{&body, sizeof body};
   std::uint64_t lsn;
   TXJ_RETURN_IF_ERROR(Write(RecordType::kCommit, 0, 0, 0, &part, 1, false, &lsn));
   ended = true;
+  j->txn_ending = true;
   j->next_offset += count;
   // Format 1 pads every durable commit's page; with gaps, the next write
   // skips what a sync covered instead (Flush).

@@ -25,7 +25,7 @@ struct TxnTree {
   std::vector<Level> stack;  // stack[0] is the top level; back() the innermost
   std::uint32_t next_sub = 1;
   std::uint64_t records = 0;
-  std::uint64_t running = 0;
+  TxnHash hash;  // the transaction hash of the records written so far
   bool ended = false;
   Status poisoned;  // a write failed: only rollback is possible
   // Events without a timestamp of their own get the transaction's, taken
@@ -46,7 +46,7 @@ struct TxnTree {
   // Writes the begin marker. REQUIRES: the caller owns the write slot.
   static Result<std::shared_ptr<TxnTree>> Start(JournalState* j);
 
-  // Writes a record of this transaction and folds it into the running hash.
+  // Writes a record of this transaction (Append adds it to `hash`).
   // With `fill`, the last part is left for the caller and the record open
   // (JournalState::Append); FinishClaim ends it and folds it in.
   Status Write(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint32_t sub_id,

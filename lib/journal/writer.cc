@@ -115,6 +115,12 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
     TXJ_RETURN_IF_ERROR(MakeRoom(pos + size));
   }
   std::uint8_t* p = WriteAt(size);  // grows the stage for a record larger than it
+  if (size != len) {
+    // The alignment bytes are part of the transaction hash: zeros, never
+    // what the stage or a recycled file held there.
+    const std::uint64_t zero = 0;
+    std::memcpy(p + size - 8, &zero, 8);
+  }
   StoreHeader(p, static_cast<std::uint32_t>(len), type, flags, depth, txn_id, sub_id, epoch);
   std::uint8_t* q = p + format::kRecordHeaderSize;
   for (std::size_t i = 0; i < nparts; ++i) {
@@ -129,8 +135,15 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
     if (parts[i].size) std::memcpy(q, parts[i].data, parts[i].size);
     q += parts[i].size;
   }
+  if (type == RecordType::kCommit && txn_hash) [[unlikely]] {
+    // The transaction hash, taken here, at the marker's final place: a
+    // flush or a roll above may have moved the records before it.
+    const std::uint64_t th = txn_hash->Digest();
+    std::memcpy(p + format::kRecordHeaderSize + offsetof(format::CommitBody, running_hash), &th, sizeof th);
+  }
   const std::uint64_t c = RecordChecksum(p, static_cast<std::uint32_t>(len), salt, pos);
   std::memcpy(p, &c, sizeof c);
+  if (txn_hash && type != RecordType::kCommit && type != RecordType::kRollback) txn_hash->Add(p, size);
   *lsn = pos;
   *checksum = c;
   last_record_lsn = pos;
@@ -155,6 +168,7 @@ std::uint64_t JournalState::FinishClaimed(std::uint64_t lsn, bool cancel) {
   const std::uint64_t c = RecordChecksum(p, checked, salt, lsn);
   std::memcpy(p, &c, sizeof c);
   last_record_checksum = c;
+  if (txn_hash) txn_hash->Add(p, cancel ? format::kPaddingCheckedSize : format::AlignUp(h.length));
   return c;
 }
 
@@ -205,9 +219,16 @@ Status JournalState::Flush() {
                                                std::to_string(active->file_offset(stage_lsn))));
   }
   stage_lsn = pos;
-  if (gaps) {
-    written_end = pos;
-    stage_running = txn_running ? *txn_running : 0;
+  if (gaps) written_end = pos;
+  // The stage's bytes are final now and the stage is reused: the open
+  // transaction's hash takes them in (or, once its end marker is written,
+  // is needed no more).
+  if (txn_hash) {
+    if (txn_ending) {
+      txn_hash->Reset();
+    } else {
+      txn_hash->Settle();
+    }
   }
   return Status::OK();
 }
@@ -228,7 +249,6 @@ void JournalState::EndSegmentIfFull() {
 void JournalState::MoveStagedPastGap() {
   const std::uint64_t to = format::PageUp(stage_lsn);
   const std::uint64_t d = to - stage_lsn;
-  std::uint64_t running = stage_running;
   for (std::uint64_t at = stage_lsn; at < pos;) {
     std::uint8_t* p = stage.data() + (at - stage_lsn);
     format::RecordHeader h;
@@ -236,10 +256,13 @@ void JournalState::MoveStagedPastGap() {
     const auto type = static_cast<RecordType>(h.type);
     if (at == stage_lsn) h.flags |= format::kFlagFollowsGap;
     std::memcpy(p, &h, sizeof h);
-    if (type == RecordType::kCommit) {  // its running hash covers the records before it, moved too
+    if (type == RecordType::kCommit && txn_hash) {
+      // Its transaction hash covers the records before it, moved too: their
+      // bytes (new checksums, the gap flag) are in place already, and the
+      // hash reads them now.
       format::CommitBody b;
       std::memcpy(&b, p + sizeof h, sizeof b);
-      b.running_hash = running;
+      b.running_hash = txn_hash->Digest();
       std::memcpy(p + sizeof h, &b, sizeof b);
     }
     const std::uint32_t checked = type == RecordType::kPadding ? format::kPaddingCheckedSize : h.length;
@@ -247,12 +270,8 @@ void JournalState::MoveStagedPastGap() {
     std::memcpy(p, &c, sizeof c);
     if (at == last_record_lsn) last_record_checksum = c;
     if (type == RecordType::kBegin && txn_begin_lsn) *txn_begin_lsn = at + d;
-    if (type != RecordType::kCommit && type != RecordType::kRollback && type != RecordType::kSegmentEnd) {
-      running = format::RunningHashStep(running, c);
-    }
     at += format::AlignUp(h.length);
   }
-  if (txn_running) *txn_running = running;
   if (last_record_lsn >= stage_lsn) last_record_lsn += d;
   pos += d;
   stage_lsn = to;
@@ -280,7 +299,12 @@ void JournalState::ZeroAhead(std::uint64_t txn_bytes) {
 
 std::uint8_t* JournalState::WriteAt(std::uint64_t size) {
   if (!staging) return active->at(pos);
-  if (pos - stage_lsn + size > stage.size()) stage.resize(pos - stage_lsn + size);
+  if (pos - stage_lsn + size > stage.size()) {
+    const std::uint8_t* old = stage.data();
+    const std::size_t old_size = stage.size();
+    stage.resize(pos - stage_lsn + size);
+    if (txn_hash) txn_hash->Rebase(old, old_size, stage.data());
+  }
   return stage.data() + (pos - stage_lsn);
 }
 
@@ -431,6 +455,8 @@ Status JournalState::Roll() {
     // keeps or removes an empty segment past the tail).
     if (!f.ok()) return f;
   }
+  // The open transaction's bytes in the mapping of the segment it leaves.
+  if (txn_hash && !staging && !txn_ending) txn_hash->Settle();
   std::shared_ptr<Segment> old = active;
   segments->Add(next);
   Boundary b;

@@ -124,6 +124,13 @@ inline constexpr std::uint8_t kFlagRewritten = 2;
 // (the writer skipped the rest of a page an earlier sync had made durable).
 // Readers strip it before the type's own flag checks (docs/format.md "Gaps").
 inline constexpr std::uint8_t kFlagFollowsGap = 0x80;
+// Format 4, on a begin marker: the transaction's commit marker carries in
+// `running_hash` the transaction hash (TxnHash: XXH3-64 of the
+// transaction's record bytes, docs/format.md "Transaction hash") instead
+// of the running hash over the records' checksums.
+inline constexpr std::uint8_t kFlagHashedTxn = 4;
+// The first format whose writers set kFlagHashedTxn.
+inline constexpr std::uint32_t kFirstFormatWithTxnHash = 4;
 inline constexpr std::uint64_t kPageSize = 4096;
 inline constexpr std::uint64_t PageDown(std::uint64_t lsn) { return lsn & ~(kPageSize - 1); }
 inline constexpr std::uint64_t PageUp(std::uint64_t lsn) { return PageDown(lsn + kPageSize - 1); }
@@ -147,7 +154,7 @@ struct CommitBody {
   std::uint64_t first_offset;
   std::uint64_t event_count;
   std::uint64_t record_count;  // records from the begin marker to this one, excluded
-  std::uint64_t running_hash;  // RunningHash over those records' checksums
+  std::uint64_t running_hash;  // RunningHash over those records' checksums, or the TxnHash (kFlagHashedTxn)
   std::uint64_t begin_lsn;
   std::uint64_t timestamp_ns;
 };

@@ -79,6 +79,8 @@ DecodeError DecodeRecord(const std::uint8_t* p, std::uint64_t avail, std::uint64
   if (!BodyFits(type, h.flags, body, body_len)) return DecodeError::kBadBody;
   if (type == RecordType::kCommit) {
     if ((h.flags & ~format::kFlagRewritten) != 0) return DecodeError::kBadBody;
+  } else if (type == RecordType::kBegin) {
+    if ((h.flags & ~format::kFlagHashedTxn) != 0) return DecodeError::kBadBody;
   } else if (type != RecordType::kEvent && h.flags != 0) {
     return DecodeError::kBadBody;
   }

@@ -10,6 +10,9 @@ std::string Num(std::uint64_t v) { return std::to_string(v); }
 
 void TxnChecker::Reset(std::uint64_t next_offset, std::uint64_t last_txn_id) {
   open_ = false;
+  hashed_ = false;
+  hash_mismatch_ = false;
+  hash_.Reset();
   next_offset_ = next_offset;
   last_txn_id_ = last_txn_id;
   stack_.clear();
@@ -18,8 +21,14 @@ void TxnChecker::Reset(std::uint64_t next_offset, std::uint64_t last_txn_id) {
 
 Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
   *effect = Effect::kNone;
+  hash_mismatch_ = false;
   if (FeedEvent(r)) return Status::OK();  // the rule for events lives there
-  if (r.type == RecordType::kSegmentEnd) return Status::OK();
+  if (r.type == RecordType::kSegmentEnd) {
+    // Not part of the transaction's bytes; the segment's mapping may go
+    // once the reader moves on.
+    if (open_ && hashed_) hash_.Settle();
+    return Status::OK();
+  }
   if (r.type == RecordType::kPadding && !open_) {
     // Whole transactions removed by compaction: their offsets and their
     // transaction ids stay taken.
@@ -55,7 +64,9 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
     default: return Status::Corruption("unexpected record type");
   }
   ++records_;
-  running_ = format::RunningHashStep(running_, r.checksum);
+  // A padding's checksum covers its header and body only: so does the hash.
+  Fold(r.body - format::kRecordHeaderSize,
+       r.type == RecordType::kPadding ? format::kPaddingCheckedSize : format::AlignUp(r.length), r.checksum);
   return Status::OK();
 }
 
@@ -73,7 +84,10 @@ Status TxnChecker::FeedBegin(const RecordView& r, Effect* effect) {
   last_txn_id_ = r.txn_id;
   begin_lsn_ = r.lsn;
   records_ = 1;
-  running_ = format::RunningHashStep(format::kRunningHashInit, r.checksum);
+  running_ = format::kRunningHashInit;
+  hashed_ = (r.flags & format::kFlagHashedTxn) != 0;
+  hash_.Reset();
+  Fold(r.body - format::kRecordHeaderSize, format::AlignUp(r.length), r.checksum);
   max_sub_ = 0;
   top_events_ = 0;
   stack_.clear();
@@ -120,10 +134,17 @@ Status TxnChecker::FeedCommit(const RecordView& r, std::uint32_t top, Effect* ef
     return Status::Corruption("commit of transaction " + Num(txn_id_) + " with sub-transaction " + Num(top) +
                               " still open");
   }
-  if (c.record_count != records_ || c.running_hash != running_ || c.begin_lsn != begin_lsn_) {
+  if (c.record_count != records_ || c.begin_lsn != begin_lsn_) {
     return Status::Corruption("commit marker of transaction " + Num(txn_id_) + " does not match its records (" +
                               Num(records_) + " records from LSN " + Num(begin_lsn_) + ", marker says " +
                               Num(c.record_count) + " from " + Num(c.begin_lsn) + ")");
+  }
+  const std::uint64_t h = hashed_ ? hash_.Digest() : running_;
+  if (c.running_hash != h) {
+    hash_mismatch_ = true;
+    return Status::Corruption("commit marker of transaction " + Num(txn_id_) + " does not match its records (the " +
+                              (hashed_ ? "transaction hash over its " : "running hash over its ") + Num(records_) +
+                              " records from LSN " + Num(begin_lsn_) + " differs)");
   }
   if (next_offset_ == kUnknownOffset) next_offset_ = c.first_offset;
   if (c.first_offset != next_offset_ || c.event_count != top_events_) {
@@ -134,6 +155,7 @@ Status TxnChecker::FeedCommit(const RecordView& r, std::uint32_t top, Effect* ef
   committed_count_ = c.event_count;
   next_offset_ += c.event_count;
   open_ = false;
+  hash_.Reset();
   *effect = Effect::kCommitted;
   return Status::OK();
 }
@@ -144,6 +166,7 @@ Status TxnChecker::FeedRollback(const RecordView& r, Effect* effect) {
     return Status::Corruption("rollback marker of transaction " + Num(txn_id_) + " does not match its records");
   }
   open_ = false;
+  hash_.Reset();
   stack_.clear();
   *effect = Effect::kRolledBack;
   return Status::OK();

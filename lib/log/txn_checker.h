@@ -10,6 +10,7 @@
 
 #include "record.h"
 #include "txjournal/status.h"
+#include "txn_hash.h"
 
 namespace txj::internal {
 
@@ -38,20 +39,31 @@ class TxnChecker {
     if (r.sub_id != (f ? f->sub_id : 0) || r.depth != stack_.size()) return false;
     ++(f ? f->events : top_events_);
     ++records_;
-    running_ = format::RunningHashStep(running_, r.checksum);
+    Fold(r.body - format::kRecordHeaderSize, format::AlignUp(r.length), r.checksum);
     return true;
   }
 
-  // FeedEvent() for an event given by its header fields, taken only at the
-  // top level while no sub-transaction is open (the case a reader decodes
-  // inline): true when it was one, false when the caller must call Feed().
-  bool FeedTopEvent(std::uint64_t txn_id, std::uint32_t sub_id, std::uint16_t depth, std::uint64_t checksum) {
+  // FeedEvent() for an event given by its header fields and its bytes
+  // (`rec`, `length` as in the header), taken only at the top level while
+  // no sub-transaction is open (the case a reader decodes inline): true
+  // when it was one, false when the caller must call Feed().
+  bool FeedTopEvent(std::uint64_t txn_id, std::uint32_t sub_id, std::uint16_t depth, std::uint64_t checksum,
+                    const std::uint8_t* rec, std::uint32_t length) {
     if (!open_ || txn_id != txn_id_ || sub_id != 0 || depth != 0 || !stack_.empty()) return false;
     ++top_events_;
     ++records_;
-    running_ = format::RunningHashStep(running_, checksum);
+    Fold(rec, format::AlignUp(length), checksum);
     return true;
   }
+
+  // The open transaction's commit marker carries the transaction hash
+  // (format 4, kFlagHashedTxn on its begin marker): a reader that checks
+  // the commit need not have checked each record's checksum (the hash
+  // covers every byte of them), only their bounds.
+  bool hashed() const { return open_ && hashed_; }
+  // The last Feed() failed only because the transaction hash did not match
+  // the commit marker (record count, begin and offsets did).
+  bool hash_mismatch() const { return hash_mismatch_; }
 
   bool in_txn() const { return open_; }
   std::uint64_t txn_id() const { return txn_id_; }
@@ -75,6 +87,16 @@ class TxnChecker {
   Status FeedSubEnd(const RecordView& r, std::uint32_t top);
   Status FeedCommit(const RecordView& r, std::uint32_t top, Effect* effect);
   Status FeedRollback(const RecordView& r, Effect* effect);
+  // Folds a record of the open transaction into its hash: its bytes
+  // (`rec`, `n` of them, the alignment included) into the transaction
+  // hash, or its checksum into the running hash.
+  void Fold(const std::uint8_t* rec, std::size_t n, std::uint64_t checksum) {
+    if (hashed_) {
+      hash_.Add(rec, n);
+    } else {
+      running_ = format::RunningHashStep(running_, checksum);
+    }
+  }
   struct Frame {
     std::uint32_t sub_id;
     std::uint64_t events;  // live events held by this level
@@ -86,6 +108,9 @@ class TxnChecker {
   std::uint64_t last_txn_id_ = 0;
   std::uint64_t records_ = 0;
   std::uint64_t running_ = 0;
+  bool hashed_ = false;  // the open transaction's begin has kFlagHashedTxn
+  bool hash_mismatch_ = false;
+  TxnHash hash_;
   std::uint32_t max_sub_ = 0;
   std::uint64_t top_events_ = 0;
   std::vector<Frame> stack_;

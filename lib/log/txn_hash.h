@@ -1,0 +1,71 @@
+// The transaction hash of format 4: one XXH3-64 over the bytes of a
+// transaction's records, carried in its commit marker (docs/format.md
+// "Transaction hash"). Readers that check it need not check each record's
+// own checksum again: a single pass over the transaction's contiguous
+// bytes takes XXH3's vector loop, where a record of 129-240 bytes takes
+// its scalar short-input path.
+#ifndef TXJOURNAL_LIB_TXN_HASH_H_
+#define TXJOURNAL_LIB_TXN_HASH_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace txj::internal {
+
+// XXH3-64 (seed 0) of `n` bytes, with the widest vector unit the CPU has.
+std::uint64_t TxnHashOf(const void* p, std::size_t n);
+
+// Hashes a sequence of byte ranges as if they were one. Ranges that
+// follow each other in memory are hashed with one call when the hash is
+// taken, so a transaction whose records lie in one stretch of a mapping
+// costs one TxnHashOf().
+//
+// Bytes given to Add() are read later, not at once: they must stay
+// readable, and unchanged unless the caller means the hash to see the
+// change, until the next Add() of a range that does not follow them, a
+// Settle(), a Rebase() or a Reset(). Not thread-safe.
+class TxnHash {
+ public:
+  TxnHash();
+  ~TxnHash();
+  TxnHash(const TxnHash&) = delete;
+  TxnHash& operator=(const TxnHash&) = delete;
+
+  void Reset() {
+    streamed_ = false;
+    p_ = end_ = nullptr;
+  }
+  void Add(const std::uint8_t* p, std::size_t n) {
+    if (p == end_ && p_ != nullptr) {
+      end_ += n;
+      return;
+    }
+    Settle();
+    p_ = p;
+    end_ = p + n;
+  }
+  // Hashes the pending bytes now (before they change or go away).
+  void Settle();
+  // The pending bytes moved from the buffer at `from` (`size` bytes long)
+  // to the same place in the buffer at `to`.
+  void Rebase(const std::uint8_t* from, std::size_t size, const std::uint8_t* to) {
+    if (p_ != nullptr && p_ >= from && p_ < from + size) {
+      end_ = to + (end_ - from);
+      p_ = to + (p_ - from);
+    }
+  }
+  // The hash of everything added so far; adding may go on.
+  std::uint64_t Digest() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;  // allocated by the first Settle()
+  bool streamed_ = false;         // the state holds bytes
+  const std::uint8_t* p_ = nullptr;  // pending: [p_, end_)
+  const std::uint8_t* end_ = nullptr;
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_TXN_HASH_H_
