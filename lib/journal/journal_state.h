@@ -197,6 +197,9 @@ struct JournalState {
   // what it staged still fits after moving past a gap (less than a page).
   std::uint64_t gap_reserve() const { return gaps ? format::kPageSize : 0; }
   static constexpr std::size_t kStageSize = 1 << 20;
+  // Without a stage, the open transaction's hash takes in what was written
+  // every this many bytes.
+  static constexpr std::size_t kTxnHashStep = 128 << 10;
   // Writes what is staged to the active segment. A failed write fails the
   // journal closed (what reached the file is unknown).
   Status Flush();

@@ -143,7 +143,13 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   }
   const std::uint64_t c = RecordChecksum(p, static_cast<std::uint32_t>(len), salt, pos);
   std::memcpy(p, &c, sizeof c);
-  if (txn_hash && type != RecordType::kCommit && type != RecordType::kRollback) txn_hash->Add(p, size);
+  if (txn_hash && type != RecordType::kCommit && type != RecordType::kRollback) {
+    txn_hash->Add(p, size);
+    // Through the mapping nothing written moves again: hash a large
+    // transaction's bytes while they are still in the cache, not all at
+    // its commit. (The stage's may still move past a gap: Flush.)
+    if (!staging && txn_hash->pending() >= kTxnHashStep) [[unlikely]] txn_hash->Settle();
+  }
   *lsn = pos;
   *checksum = c;
   last_record_lsn = pos;

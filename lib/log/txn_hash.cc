@@ -20,6 +20,10 @@ TxnHash::~TxnHash() = default;
 
 std::uint64_t TxnHashOf(const void* p, std::size_t n) { return XXH3_64bits_dispatch(p, n); }
 
+std::uint64_t LongHashOf(const void* p, std::size_t n, std::uint64_t seed) {
+  return XXH3_64bits_withSeed_dispatch(p, n, seed);
+}
+
 void TxnHash::Settle() {
   if (p_ == nullptr) return;
   if (!streamed_) {

@@ -15,6 +15,9 @@ namespace txj::internal {
 
 // XXH3-64 (seed 0) of `n` bytes, with the widest vector unit the CPU has.
 std::uint64_t TxnHashOf(const void* p, std::size_t n);
+// XXH3-64 of `n` bytes with `seed`, the same way (for inputs over 240
+// bytes: shorter ones never use vectors).
+std::uint64_t LongHashOf(const void* p, std::size_t n, std::uint64_t seed);
 
 // Hashes a sequence of byte ranges as if they were one. Ranges that
 // follow each other in memory are hashed with one call when the hash is
@@ -47,6 +50,8 @@ class TxnHash {
   }
   // Hashes the pending bytes now (before they change or go away).
   void Settle();
+  // Bytes added but not hashed yet.
+  std::size_t pending() const { return static_cast<std::size_t>(end_ - p_); }
   // The pending bytes moved from the buffer at `from` (`size` bytes long)
   // to the same place in the buffer at `to`.
   void Rebase(const std::uint8_t* from, std::size_t size, const std::uint8_t* to) {
