@@ -280,6 +280,18 @@ TEST_CASE("a complete forged transaction with a later id is accepted, so the che
   CHECK((*e)->txn_id == t);
 }
 
+TEST_CASE("a transaction flagged hashed whose commit marker does not hold the hash of its bytes is corruption naming the commit marker") {
+  // Every record verifies; the commit marker holds the running hash of
+  // format 3, not the transaction hash its begin marker's flag announces.
+  Forger f;
+  const std::uint64_t t = f.last_txn() + 1;
+  f.SetNextFlags(fmt::kFlagHashedTxn);
+  f.Begin(t);
+  f.Event(t);
+  const auto at = f.Commit(t, 6, 1);
+  ExpectRefused(f, at, "hashed transaction with a running hash");
+}
+
 TEST_CASE("a transaction after a gap is read when its first record starts the next page flagged as following a gap") {
   // Format 2: a durable writer skips the rest of a page a sync covered.
   Forger f;

@@ -265,25 +265,19 @@ TEST_CASE("a damaged byte in a committed event is corruption to a cursor naming 
       auto c = test::RequireOk(j->open_cursor(0));
       int read = 0;
       Status last;
-      for (;;) {
-        if (batch) {
+      if (batch) {
+        for (;;) {
           std::vector<Event> out(7);
           auto n = c->next_batch(out);
           if (!n.ok()) {
             last = n.status();
             break;
           }
-          if (*n == 0) break;
+          REQUIRE(*n > 0);
           read += static_cast<int>(*n);
-        } else {
-          auto e = c->next();
-          if (!e.ok()) {
-            last = e.status();
-            break;
-          }
-          if (!e->has_value()) break;
-          ++read;
         }
+      } else {
+        last = test::FirstReadError(*c, [&](const Event&) { ++read; });
       }
       MESSAGE("cursor: ", read, " events, then ", last.ToString());
       CHECK(read == 15);

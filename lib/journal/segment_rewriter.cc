@@ -249,13 +249,13 @@ void Rewriter::RebuildPartly(std::size_t i, std::size_t j, const format::CommitB
   std::uint64_t running = format::RunningHashStep(format::kRunningHashInit, r.v.checksum);
   std::uint64_t count = 1;
   Copy(r.v.lsn, r.end);
-  th.Add(seg_->at(r.v.lsn), r.end - r.v.lsn);
+  if (hashed) th.Add(seg_->at(r.v.lsn), r.end - r.v.lsn);
   std::size_t k = i + 1;
   while (k < j) {
     if (!drop_[k - i]) {
       Copy(recs_[k].v.lsn, recs_[k].end);
       running = format::RunningHashStep(running, recs_[k].v.checksum);
-      th.Add(seg_->at(recs_[k].v.lsn), recs_[k].end - recs_[k].v.lsn);
+      if (hashed) th.Add(seg_->at(recs_[k].v.lsn), recs_[k].end - recs_[k].v.lsn);
       ++count;
       ++k;
       continue;
