@@ -756,7 +756,8 @@ std::unique_ptr<PyJournal> Open(const py::object& path, const std::string& durab
                                 bool read_only, bool create, bool error_if_exists, const py::object& sync_interval,
                                 bool pad_commits_to_page, unsigned file_mode,
                                 const std::optional<std::map<std::string, std::vector<std::string>>>& schema,
-                                bool rebuild_catalog, const py::object& poll_interval, std::size_t recycled_segments) {
+                                bool rebuild_catalog, const py::object& poll_interval, std::size_t recycled_segments,
+                                bool huge_pages) {
   std::string dir = py::str(py::module_::import("os").attr("fsdecode")(path));  // str, bytes or PathLike
   txj::Options o;
   o.durability = ParseDurability(durability);
@@ -779,6 +780,7 @@ std::unique_ptr<PyJournal> Open(const py::object& path, const std::string& durab
   if (schema) o.schema = *schema;
   o.rebuild_catalog = rebuild_catalog;
   o.recycled_segments = recycled_segments;
+  o.huge_pages = huge_pages;
   txj::Result<std::unique_ptr<txj::Journal>> r = txj::Status::OK();
   {
     py::gil_scoped_release nogil;  // recovery reads the tail, may wait for nothing else
@@ -1018,5 +1020,6 @@ PYBIND11_MODULE(_txjournal, m) {
         py::arg("segment_size") = py::none(), py::arg("read_only") = false, py::arg("create") = true,
         py::arg("error_if_exists") = false, py::arg("sync_interval") = py::none(),
         py::arg("pad_commits_to_page") = true, py::arg("file_mode") = 0600, py::arg("schema") = py::none(),
-        py::arg("rebuild_catalog") = false, py::arg("poll_interval") = py::none(), py::arg("recycled_segments") = 2);
+        py::arg("rebuild_catalog") = false, py::arg("poll_interval") = py::none(), py::arg("recycled_segments") = 2,
+        py::arg("huge_pages") = true);
 }

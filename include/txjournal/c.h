@@ -175,6 +175,10 @@ TXJ_C_EXPORT int txj_options_set_pad_commits_to_page(txj_options_t* options, int
  * remove them). See Options::recycled_segments.
  * Thread rule: one thread at a time per options handle. */
 TXJ_C_EXPORT int txj_options_set_recycled_segments(txj_options_t* options, uint64_t count, char** errptr);
+/* Under TXJ_DURABILITY_NONE, map new segments with transparent huge pages
+ * (non-zero, the default) or 4 KiB pages (0). See Options::huge_pages.
+ * Thread rule: one thread at a time per options handle. */
+TXJ_C_EXPORT int txj_options_set_huge_pages(txj_options_t* options, int value, char** errptr);
 /* Background sync interval of TXJ_DURABILITY_PERIODIC, in milliseconds;
  * positive (checked by txj_open()).
  * Thread rule: one thread at a time per options handle. */

@@ -309,6 +309,7 @@ TXJ_OPTION_SETTER(txj_options_set_segment_size, uint64_t, options->o.segment_siz
 TXJ_OPTION_SETTER(txj_options_set_pad_commits_to_page, int, options->o.pad_commits_to_page = value != 0)
 TXJ_OPTION_SETTER(txj_options_set_recycled_segments, uint64_t,
                   options->o.recycled_segments = static_cast<std::size_t>(value))
+TXJ_OPTION_SETTER(txj_options_set_huge_pages, int, options->o.huge_pages = value != 0)
 TXJ_OPTION_SETTER(txj_options_set_sync_interval_ms, int64_t,
                   options->o.sync_interval = std::chrono::milliseconds(value))
 TXJ_OPTION_SETTER(txj_options_set_poll_interval_ms, int64_t,

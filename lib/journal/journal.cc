@@ -523,7 +523,7 @@ Status OpenSegments(JournalState& s) {
   TXJ_RETURN_IF_ERROR(s.segments->Refresh());
   if (!s.segments->First()) {
     if (s.read_only) return Status::NotFound("journal " + s.dir + " has no segment yet");
-    auto seg = internal::Segment::Create(s.fs, s.dir, s.manifest, 0, s.options.file_mode, !s.staging);
+    auto seg = internal::Segment::Create(s.fs, s.dir, s.manifest, 0, s.options.file_mode, s.segment_writes());
     if (!seg.ok()) return seg.status();
     s.segments->Add(seg.value());
   }

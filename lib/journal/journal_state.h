@@ -221,8 +221,8 @@ struct JournalState {
   void ZeroAhead(std::uint64_t txn_bytes);
 
   // ---- ahead thread: reserves and prefaults the pages just ahead of the writer ----
-  static constexpr std::uint64_t kAheadWindow = 2 << 20;  // prefaulted (dirty) past the writer: bounded
-  static constexpr std::uint64_t kAheadChunk = 256 << 10;  // the writer asks again every chunk
+  static constexpr std::uint64_t kAheadWindow = 4 << 20;  // prefaulted (dirty) past the writer: bounded
+  static constexpr std::uint64_t kAheadChunk = 512 << 10;  // the writer asks again every chunk
   std::thread ahead;
   std::mutex ahead_mu;
   std::condition_variable ahead_cv;
@@ -233,6 +233,12 @@ struct JournalState {
   // Slow path of Append: makes [pos, need) writable (reserving blocks now if
   // the ahead thread has not), asks for the next window, sets ready_end.
   Status MakeRoom(std::uint64_t need);
+  // How this writer writes the segments it makes (Segment::Create).
+  SegmentWrites segment_writes() const {
+    if (staging) return SegmentWrites::kPwrite;
+    return options.durability == Durability::kNone && options.huge_pages ? SegmentWrites::kMappingHugePages
+                                                                          : SegmentWrites::kMapping;
+  }
 
   // ---- background threads: one prepares segments, syncs periodically and
   // writes checkpoints; one seals retired segments (its syncs never hold up

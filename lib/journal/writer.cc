@@ -391,7 +391,7 @@ Result<std::shared_ptr<Segment>> JournalState::NewSegment(std::uint64_t base) {
       }
     }
     if (file.empty()) break;
-    auto r = Segment::Recycle(fs, dir, manifest, base, file, !staging);
+    auto r = Segment::Recycle(fs, dir, manifest, base, file, segment_writes());
     if (!r.ok() && r.status().code() == Code::kBusy) {
       busy.push_back(file);  // a reader still maps it: later
       continue;
@@ -405,7 +405,7 @@ Result<std::shared_ptr<Segment>> JournalState::NewSegment(std::uint64_t base) {
     // tell who has it open): removed, and a new file instead.
     (void)fs->Unlink(file);
   }
-  return Segment::Create(fs, dir, manifest, base, options.file_mode, !staging);
+  return Segment::Create(fs, dir, manifest, base, options.file_mode, segment_writes());
 }
 
 Status JournalState::Roll() {

@@ -256,7 +256,7 @@ Status NameNewSegment(FileSystem& fs, const std::string& dir, const std::string&
 
 Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode, bool prefault) {
+                                                 std::uint64_t base_lsn, mode_t mode, SegmentWrites writes) {
   const std::uint64_t size = m.segment_size;
   std::string path = JoinPath(dir, SegmentFileName(base_lsn));
   std::string tmp = path + format::kTempSuffix;
@@ -284,12 +284,12 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(e, "mmap");
   TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, tmp, path, fd, addr, size));
-  return Named(std::move(fs), path, base_lsn, size, addr, fd, false, first, prefault);
+  return Named(std::move(fs), path, base_lsn, size, addr, fd, false, first, writes);
 }
 
 std::shared_ptr<Segment> Segment::Named(std::shared_ptr<FileSystem> fs, const std::string& path,
                                         std::uint64_t base_lsn, std::uint64_t size, void* addr, int fd,
-                                        bool recycled, std::uint64_t reserved, bool prefault) {
+                                        bool recycled, std::uint64_t reserved, SegmentWrites writes) {
   auto seg = std::shared_ptr<Segment>(new Segment());
   seg->fs_ = std::move(fs);
   seg->path_ = path;
@@ -301,15 +301,20 @@ std::shared_ptr<Segment> Segment::Named(std::shared_ptr<FileSystem> fs, const st
   seg->writable_ = true;
   seg->recycled_ = recycled;
   seg->reserved_.store(base_lsn + reserved, std::memory_order_relaxed);
+  // Best effort: a kernel without transparent huge pages for files (or with
+  // them off) maps 4 KiB pages.
+  if (writes == SegmentWrites::kMappingHugePages) ::madvise(addr, size, MADV_HUGEPAGE);
   // The writer's first writes after rolling into it take no page fault (best
   // effort: older kernels lack MADV_POPULATE_WRITE and fault lazily).
-  if (prefault) seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
+  if (writes != SegmentWrites::kPwrite) {
+    seg->Prefault(seg->first_record_lsn(), seg->first_record_lsn() + kFirstReserve);
+  }
   return seg;
 }
 
 Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs, const std::string& dir,
                                                   const ManifestData& m, std::uint64_t base_lsn,
-                                                  const std::string& file, bool prefault) {
+                                                  const std::string& file, SegmentWrites writes) {
   const std::uint64_t size = m.segment_size;
   const std::string path = JoinPath(dir, SegmentFileName(base_lsn));
   int fd = -1;
@@ -356,7 +361,7 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(Status::FromErrno(e, "mmap " + file));
   TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, file, path, fd, addr, size));
-  return Named(std::move(fs), path, base_lsn, size, addr, fd, true, first, prefault);
+  return Named(std::move(fs), path, base_lsn, size, addr, fd, true, first, writes);
 }
 
 Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,

@@ -36,6 +36,14 @@ format::SegmentHeader MakeSegmentHeader(const std::uint8_t journal_id[16], std::
 // The flags slot (format 3) that follows header `h`, with its checksum.
 format::SegmentFlagsSlot MakeSegmentFlags(const format::SegmentHeader& h, std::uint64_t flags);
 
+// How the writer writes a segment it creates: through the mapping, whose
+// pages the ahead thread prefaults just ahead of it, in 4 KiB pages or in
+// transparent huge pages (MADV_HUGEPAGE: the page cache then holds the file
+// in 2 MiB folios and the writer takes one fault per 2 MiB; a sync writes
+// whole dirty folios, so only a writer that rarely syncs asks for them);
+// or with pwrite, the mapping never written.
+enum class SegmentWrites : std::uint8_t { kMapping, kMappingHugePages, kPwrite };
+
 class Segment : NonCopyable {
  public:
   // Creates the segment at `base_lsn` crash-safely: the file is made under a
@@ -44,10 +52,11 @@ class Segment : NonCopyable {
   // given its header, synced, renamed, and the directory is synced. Returns
   // it mapped writable, the start of its record area prefaulted. The rest is
   // reserved ahead of the writer with Reserve().
-  // `prefault` false: for a writer that writes with pwrite, not the mapping.
+  // `writes` kPwrite: nothing prefaulted.
   static Result<std::shared_ptr<Segment>> Create(std::shared_ptr<FileSystem> fs,
                                                  const std::string& dir, const ManifestData& m,
-                                                 std::uint64_t base_lsn, mode_t mode, bool prefault = true);
+                                                 std::uint64_t base_lsn, mode_t mode,
+                                                 SegmentWrites writes = SegmentWrites::kMapping);
   // Makes `file`, a segment file of this journal that retention retired
   // (renamed out of the segment names, see DropFront), the segment at
   // `base_lsn` without clearing it: checks that nothing else has the file
@@ -62,7 +71,8 @@ class Segment : NonCopyable {
   // segment.
   static Result<std::shared_ptr<Segment>> Recycle(std::shared_ptr<FileSystem> fs, const std::string& dir,
                                                   const ManifestData& m, std::uint64_t base_lsn,
-                                                  const std::string& file, bool prefault = true);
+                                                  const std::string& file,
+                                                  SegmentWrites writes = SegmentWrites::kMapping);
   // Opens an existing segment file and checks its header against the
   // manifest and its name. Maps exactly the bytes the file holds.
   // Errors: kCorruption (naming the file and what is wrong), kNotSupported,
@@ -163,7 +173,7 @@ class Segment : NonCopyable {
   // `fd`, mapped at `addr`) has become, its first `reserved` bytes reserved.
   static std::shared_ptr<Segment> Named(std::shared_ptr<FileSystem> fs, const std::string& path,
                                         std::uint64_t base_lsn, std::uint64_t size, void* addr, int fd,
-                                        bool recycled, std::uint64_t reserved, bool prefault);
+                                        bool recycled, std::uint64_t reserved, SegmentWrites writes);
   Status TruncatedError() const;
   std::shared_ptr<FileSystem> fs_;
   std::string path_;

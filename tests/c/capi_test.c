@@ -210,6 +210,7 @@ static void test_null_arguments(void) {
   NULLARG(txj_options_set_durability(NULL, 1, &err), "txj_options_set_durability");
   NULLARG(txj_options_set_pad_commits_to_page(NULL, 1, &err), "txj_options_set_pad_commits_to_page");
   NULLARG(txj_options_set_recycled_segments(NULL, 1, &err), "txj_options_set_recycled_segments");
+  NULLARG(txj_options_set_huge_pages(NULL, 1, &err), "txj_options_set_huge_pages");
   NULLARG(txj_options_set_sync_interval_ms(NULL, 1, &err), "txj_options_set_sync_interval_ms");
   NULLARG(txj_options_set_poll_interval_ms(NULL, 1, &err), "txj_options_set_poll_interval_ms");
   NULLARG(txj_options_set_file_mode(NULL, 0600, &err), "txj_options_set_file_mode");
@@ -345,6 +346,7 @@ static void test_open_options(void) {
   CHECK_OK(txj_options_set_poll_interval_ms(o, 2, &err));
   CHECK_OK(txj_options_set_pad_commits_to_page(o, 0, &err));
   CHECK_OK(txj_options_set_recycled_segments(o, 1, &err));
+  CHECK_OK(txj_options_set_huge_pages(o, 0, &err));
   CHECK_OK(txj_options_set_file_mode(o, 0640, &err));
   CHECK_OK(txj_options_set_rebuild_catalog(o, 0, &err));
   CHECK_OK(txj_open(jpath("j"), o, &j, &err));
