@@ -77,7 +77,10 @@ int Cycles(int fallback) {
 }
 
 // The writer child: never returns.
-[[noreturn]] void Writer(const std::string& dir, Durability d, std::uint64_t seed, int fd, bool compact) {
+// `large`: transactions often past JournalState::kSpillBytes (64 KiB), so
+// that under kNone and kPeriodic the writer moves between the mapping and
+// the stage.
+[[noreturn]] void Writer(const std::string& dir, Durability d, std::uint64_t seed, int fd, bool compact, bool large) {
   auto send = [&](const Msg& m) {
     if (::write(fd, &m, sizeof m) != static_cast<ssize_t>(sizeof m)) ::_exit(20);
   };
@@ -95,8 +98,8 @@ int Cycles(int fallback) {
   }
   TxnDriver::Config cfg;
   cfg.max_ops = 30;
-  cfg.max_payload = 400;
-  cfg.big_payload = 20000;
+  cfg.max_payload = large ? 6000 : 400;
+  cfg.big_payload = large ? 60000 : 20000;
   TxnDriver driver(seed, cfg);
   // A bounded number of transactions, so the journal stays small; then wait
   // for the kill.
@@ -148,8 +151,8 @@ int Cycles(int fallback) {
 
 class CrashLoop {
  public:
-  CrashLoop(Durability d, std::uint64_t seed, bool compact = false)
-      : d_(d), rng_(seed), seed_(seed), compact_(compact) {}
+  CrashLoop(Durability d, std::uint64_t seed, bool compact = false, bool large = false)
+      : d_(d), rng_(seed), seed_(seed), compact_(compact), large_(large) {}
 
   void Run(int cycles) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -199,7 +202,7 @@ class CrashLoop {
     REQUIRE(pid >= 0);
     if (pid == 0) {
       ::close(p[0]);
-      Writer(dir_.path(), d_, seed_ * 1000003 + static_cast<std::uint64_t>(c), p[1], compact_);
+      Writer(dir_.path(), d_, seed_ * 1000003 + static_cast<std::uint64_t>(c), p[1], compact_, large_);
     }
     ::close(p[1]);
     // Collect messages until a random moment, then kill the writer.
@@ -421,6 +424,7 @@ class CrashLoop {
   std::mt19937_64 rng_;
   std::uint64_t seed_;
   bool compact_ = false;
+  bool large_ = false;
   int snapshots_seen_ = 0;
   TempDir dir_;
   std::vector<Commit> commits_;
@@ -439,6 +443,11 @@ TEST_CASE("a writer killed at random moments under commit durability loses no ac
 TEST_CASE("a writer killed at random moments without syncs loses no acknowledged commit either (process crash)") {
   CrashLoop loop(Durability::kNone, test::Seed() + 1);
   loop.Run(Cycles(200));
+}
+
+TEST_CASE("a writer killed at random moments without syncs, its large transactions staged, loses no acknowledged commit") {
+  CrashLoop loop(Durability::kNone, test::Seed() + 4, /*compact=*/false, /*large=*/true);
+  loop.Run(Cycles(150));
 }
 
 TEST_CASE("a writer killed at random moments under periodic durability loses no acknowledged commit") {

@@ -124,13 +124,15 @@ class Follower {
 };
 
 // Runs `txns` random transactions with reopens, checking as it goes.
-void RunModel(std::uint64_t seed, TxnDriver::Config cfg, int txns, int reopen_every) {
+void RunModel(std::uint64_t seed, TxnDriver::Config cfg, int txns, int reopen_every,
+              std::uint64_t segment_size = 64 * 1024) {
   TempDir dir;
   TxnDriver d(seed, cfg);
   Model m;
   const Durability modes[] = {Durability::kNone, Durability::kCommit, Durability::kPeriodic};
   int mode_i = static_cast<int>(d.Uniform(0, 2));
   Options o = test::SmallOptions(modes[mode_i]);
+  o.segment_size = segment_size;
   o.sync_interval = std::chrono::milliseconds(5);
   auto j = test::OpenOrDie(dir.path(), o);
   CHECK(j->recovery_report().created);
@@ -219,6 +221,18 @@ TEST_CASE("random deep transactions with large events stream across many segment
   cfg.max_payload = 6000;
   cfg.big_payload = 58000;  // close to the largest record a 64 KiB segment takes
   RunModel(test::Seed() * 31 + 7, cfg, test::Scaled(700), 60);
+}
+
+TEST_CASE("random transactions on both sides of the stage threshold match the model as the writer moves between mapping and stage") {
+  // Under kNone and kPeriodic a transaction past 64 KiB goes on in the
+  // stage, and the next ones are staged from their begin marker while they
+  // stay that large (JournalState::kSpillBytes): sizes around it, in 1 MiB
+  // segments, move the writer back and forth inside a segment.
+  TxnDriver::Config cfg;
+  cfg.max_ops = 40;
+  cfg.max_payload = 5000;
+  cfg.big_payload = 40000;
+  RunModel(test::Seed() * 17 + 3, cfg, test::Scaled(500), 80, 1 << 20);
 }
 
 TEST_CASE("transaction ids and offsets continue after reopening a journal that was not closed") {

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,6 +71,7 @@ std::vector<std::string> WritableSegmentMappingFlags(const std::string& dir) {
   REQUIRE(f != nullptr);
   char line[4096];
   bool in = false;
+  std::string name;
   while (std::fgets(line, sizeof line, f) != nullptr) {
     const std::string l = line;
     // A mapping's first line: "start-end perms offset dev inode path".
@@ -78,8 +81,9 @@ std::vector<std::string> WritableSegmentMappingFlags(const std::string& dir) {
     if (header) {
       in = l.find(" rw-s ") != std::string::npos && l.find(dir) != std::string::npos &&
            l.find(".seg\n") != std::string::npos;
+      if (in) name = l;
     } else if (in && l.rfind("VmFlags:", 0) == 0) {
-      flags.push_back(l);
+      flags.push_back(name + l);
       in = false;
     }
   }
@@ -120,6 +124,9 @@ TEST_CASE("a kNone writer maps the segments it makes with huge pages unless told
     }
     const auto flags = WritableSegmentMappingFlags(dir.path());
     REQUIRE(!flags.empty());  // the active segment is mapped writable (the sealed ones, until made read-only)
+    std::string all;
+    for (const std::string& f : flags) all += f;
+    INFO(all);
     for (const std::string& f : flags) {
       INFO(f);
       CHECK(HasFlag(f, "hg") == c.expect);
@@ -127,5 +134,96 @@ TEST_CASE("a kNone writer maps the segments it makes with huge pages unless told
     TXJ_CHECK_OK(j->close());
     auto again = test::OpenOrDie(dir.path(), o);
     CHECK(test::ReadAllEvents(*again).size() == 80u * 64u);
+  }
+}
+
+namespace {
+
+// Counts the bytes written with pwrite into the record area of segment
+// files (past the header page): what the writer staged, not headers or
+// watermarks.
+class StagedBytesFs final : public test::ForwardingFileSystem {
+ public:
+  int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
+    const int e = base_->Open(path, flags, mode, fd);
+    // A new segment is made under a temporary name ("….seg" and a suffix),
+    // a recycled one is opened under its retired name: any name with ".seg"
+    // or "retired".
+    if (e == 0 && (path.find(".seg") != std::string::npos || path.find("retired") != std::string::npos)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      segment_fds_.insert(*fd);
+    }
+    return e;
+  }
+  int Close(int fd) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      segment_fds_.erase(fd);
+    }
+    return base_->Close(fd);
+  }
+  int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
+    if (offset >= 4096) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (segment_fds_.count(fd) != 0) staged_ += n;
+    }
+    return base_->PWrite(fd, data, n, offset);
+  }
+  std::uint64_t staged() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return staged_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<int> segment_fds_;
+  std::uint64_t staged_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("without syncs a transaction past 64 KiB goes on through pwrite, and small ones after it through the mapping") {
+  for (const Durability d : {Durability::kNone, Durability::kPeriodic}) {
+    INFO("durability ", static_cast<int>(d));
+    TempDir dir;
+    auto fs = std::make_shared<StagedBytesFs>();
+    Options o = test::SmallOptions(d);
+    o.segment_size = 16ull << 20;
+    o.file_system = fs;
+    auto j = test::OpenOrDie(dir.path(), o);
+    std::uint64_t events = 0;
+    auto txn = [&](int n, std::size_t size) {
+      auto tx = test::RequireOk(j->begin());
+      for (int i = 0; i < n; ++i) {
+        TXJ_REQUIRE_OK(tx->append("t", "x", std::string(size, static_cast<char>('a' + i % 26))));
+      }
+      TXJ_REQUIRE_OK(tx->commit());
+      events += static_cast<std::uint64_t>(n);
+    };
+    for (int t = 0; t < 20; ++t) txn(10, 100);
+    CHECK(fs->staged() == 0);  // small: through the mapping
+    txn(100, 4096);            // 400 KiB: the first 64 KiB through the mapping, the rest staged
+    const std::uint64_t first = fs->staged();
+    CHECK(first > 300u * 1024);
+    CHECK(first < 400u * 1024);
+    txn(100, 4096);  // after a large one: staged from its begin marker
+    CHECK(fs->staged() - first > 400u * 1024);
+    txn(10, 100);  // small, but the one before was large: staged
+    const std::uint64_t after_small = fs->staged();
+    for (int t = 0; t < 20; ++t) txn(10, 100);
+    CHECK(fs->staged() == after_small);  // back to the mapping
+    // A large transaction rolled back is staged too, and leaves nothing.
+    {
+      auto tx = test::RequireOk(j->begin());
+      for (int i = 0; i < 100; ++i) TXJ_REQUIRE_OK(tx->append("t", "x", std::string(4096, '#')));
+      TXJ_REQUIRE_OK(tx->rollback());
+    }
+    txn(3, 100);
+    TXJ_CHECK_OK(j->close());
+    auto again = test::OpenOrDie(dir.path(), test::SmallOptions(d));
+    CHECK(again->recovery_report().repairs.empty());
+    const auto all = test::ReadAllEvents(*again);
+    REQUIRE(all.size() == events);
+    for (const auto& e : all) CHECK(e.payload.find('#') == std::string::npos);
   }
 }

@@ -630,8 +630,9 @@ Result<std::unique_ptr<Journal>> OpenJournal(const std::string& dir, const Optio
   s->read_only = options.read_only;
   s->without_catalog = without_catalog;
   s->without_threads = without_threads;
-  s->staging = !options.read_only && options.durability == Durability::kCommit;
-  s->gaps = s->staging && options.pad_commits_to_page;
+  s->stage_always = !options.read_only && options.durability == Durability::kCommit;
+  s->staging = s->stage_always;
+  s->gaps = s->stage_always && options.pad_commits_to_page;
   if (s->staging) s->stage.resize(JournalState::kStageSize);
   CreateLog log;
   Status st = OpenState(*s, log);

@@ -162,9 +162,28 @@ struct JournalState {
   // with one pwrite at each top-level commit or rollback (or when the
   // buffer fills): no page of the shared mapping is dirtied, so the syncs
   // leave no write-protected page for the next transaction to fault on ----
-  bool staging = false;
-  std::vector<std::uint8_t> stage;  // kStageSize bytes once open makes a staging writer (none for readers)
+  //
+  // Under kNone and kPeriodic a large transaction is staged too, from its
+  // kSpillBytes-th byte on, and the transactions after it from their begin
+  // marker while they stay that large: writing a page through the mapping
+  // costs the kernel a clearing of the page first, which a pwrite of whole
+  // pages into pages never prefaulted does not (4 KiB events x100: 1.4x
+  // the appends per second; docs/performance.md, "Eighteenth session"),
+  // while for small transactions the two system calls per transaction cost
+  // more than the clearing saves (1 event per transaction: a tenth).
+  bool staging = false;       // now: records go to the stage
+  bool stage_always = false;  // kCommit: every transaction is staged
+  bool stage_next = false;    // kNone, kPeriodic: the last transaction was large; stage the next
+  static constexpr std::uint64_t kSpillBytes = 64 << 10;
+  std::vector<std::uint8_t> stage;  // kStageSize bytes once this writer first stages (none for readers)
   std::uint64_t stage_lsn = 0;  // LSN of stage[0]; the stage holds [stage_lsn, pos)
+  // Records from `pos` on go to the stage (a writer that is not
+  // stage_always, through the mapping until now: what the open
+  // transaction wrote there is hashed first).
+  void StartStaging();
+  // After a transaction ended (its end marker flushed): back to the mapping
+  // unless the writer stages always or the transaction was large.
+  void EndStaging(std::uint64_t txn_bytes);
   // ---- gaps (format 2; staging with commit padding on): a page that a
   // sync has begun to cover is never written again. The next write starts
   // at the next page boundary, past a gap (docs/format.md "Gaps"), instead
@@ -235,7 +254,7 @@ struct JournalState {
   Status MakeRoom(std::uint64_t need);
   // How this writer writes the segments it makes (Segment::Create).
   SegmentWrites segment_writes() const {
-    if (staging) return SegmentWrites::kPwrite;
+    if (stage_always) return SegmentWrites::kPwrite;
     return options.durability == Durability::kNone && options.huge_pages ? SegmentWrites::kMappingHugePages
                                                                           : SegmentWrites::kMapping;
   }

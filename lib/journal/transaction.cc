@@ -26,6 +26,7 @@ Result<std::shared_ptr<TxnTree>> TxnTree::Start(JournalState* j) {
   j->txn_hash = &t->hash;
   j->txn_ending = false;
   j->txn_begin_lsn = &t->begin_lsn;
+  if (j->stage_next) j->StartStaging();
   Status s = t->Write(RecordType::kBegin, format::kFlagHashedTxn, 0, 0, &part, 1, false, &t->begin_lsn);
   // The begin marker reaches the file now (staging keeps the rest until the
   // transaction ends): a crash before the end leaves it open at the tail,
@@ -55,6 +56,7 @@ Status TxnTree::Write(RecordType type, std::uint8_t flags, std::uint16_t depth, 
 }
 
 void TxnTree::Release() {
+  j->EndStaging(j->pos - begin_lsn);
   j->txn_hash = nullptr;
   j->txn_ending = false;
   j->txn_begin_lsn = nullptr;
@@ -119,7 +121,7 @@ Result<CommitInfo> TxnTree::CommitTop() {
   }
   lsn = j->last_record_lsn;  // moved past a gap by Flush, perhaps
   const std::uint64_t end = j->pos;
-  if (j->staging) j->ZeroAhead(end - begin_lsn);
+  if (j->stage_always) j->ZeroAhead(end - begin_lsn);
   j->NoteBoundary(Boundary{end, j->next_offset, txn_id, j->epoch, lsn, j->last_record_checksum}, begin_lsn, first);
   JournalState* jj = j;
   Release();

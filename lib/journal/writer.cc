@@ -109,6 +109,12 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
   if (pos + size + room + (use_reserve ? kSegmentEndSize : kTailReserve + gap_reserve()) > active->end()) {
     TXJ_RETURN_IF_ERROR(Roll());
   }
+  // A large transaction goes on in the stage (txn_begin_lsn is set before
+  // its begin marker is written: only events count).
+  if (type == RecordType::kEvent && !staging && txn_begin_lsn != nullptr && pos - *txn_begin_lsn >= kSpillBytes)
+      [[unlikely]] {
+    StartStaging();
+  }
   if (staging) {
     if (pos - stage_lsn + size > stage.size()) [[unlikely]] TXJ_RETURN_IF_ERROR(Flush());
   } else if (pos + size > ready_end) [[unlikely]] {
@@ -204,6 +210,26 @@ void JournalState::PadToPage() {
   const std::uint64_t c = RecordChecksum(p, format::kPaddingCheckedSize, salt, pos);
   std::memcpy(p, &c, sizeof c);
   pos += len;
+}
+
+void JournalState::StartStaging() {
+  if (staging) return;
+  // What the transaction wrote through the mapping is final: hash it now,
+  // the stage's records are added from here on.
+  if (txn_hash && !txn_ending) txn_hash->Settle();
+  if (stage.empty()) stage.resize(kStageSize);
+  staging = true;
+  stage_lsn = pos;
+}
+
+void JournalState::EndStaging(std::uint64_t txn_bytes) {
+  if (stage_always) return;
+  stage_next = txn_bytes >= kSpillBytes;
+  // Bytes left in the stage (a failed flush: the journal failed closed)
+  // stay where they are.
+  if (!staging || pos != stage_lsn) return;
+  staging = false;
+  ready_end = 0;  // the next write through the mapping asks the ahead thread again
 }
 
 Status JournalState::Flush() {

@@ -252,6 +252,14 @@ Status NameNewSegment(FileSystem& fs, const std::string& dir, const std::string&
   return Status::OK();
 }
 
+// Before the file has its segment name (and before any page of it is
+// touched): a reader of this process's mappings never sees the writer's
+// mapping without its advice. Best effort: a kernel without transparent
+// huge pages for files (or with them off) maps 4 KiB pages.
+void AdviseMapping(void* addr, std::uint64_t size, SegmentWrites writes) {
+  if (writes == SegmentWrites::kMappingHugePages) ::madvise(addr, size, MADV_HUGEPAGE);
+}
+
 }  // namespace
 
 Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
@@ -283,6 +291,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(std::shared_ptr<FileSystem> fs,
   if (int e = fs->DataSync(fd)) return fail(e, "fdatasync");
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(e, "mmap");
+  AdviseMapping(addr, size, writes);
   TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, tmp, path, fd, addr, size));
   return Named(std::move(fs), path, base_lsn, size, addr, fd, false, first, writes);
 }
@@ -301,9 +310,6 @@ std::shared_ptr<Segment> Segment::Named(std::shared_ptr<FileSystem> fs, const st
   seg->writable_ = true;
   seg->recycled_ = recycled;
   seg->reserved_.store(base_lsn + reserved, std::memory_order_relaxed);
-  // Best effort: a kernel without transparent huge pages for files (or with
-  // them off) maps 4 KiB pages.
-  if (writes == SegmentWrites::kMappingHugePages) ::madvise(addr, size, MADV_HUGEPAGE);
   // The writer's first writes after rolling into it take no page fault (best
   // effort: older kernels lack MADV_POPULATE_WRITE and fault lazily).
   if (writes != SegmentWrites::kPwrite) {
@@ -360,6 +366,7 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
   if (int e = fs->DataSync(fd)) return fail(Status::FromErrno(e, "fdatasync " + file + " (to become " + path + ")"));
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(Status::FromErrno(e, "mmap " + file));
+  AdviseMapping(addr, size, writes);
   TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, file, path, fd, addr, size));
   return Named(std::move(fs), path, base_lsn, size, addr, fd, true, first, writes);
 }
