@@ -76,8 +76,9 @@ struct Options {
   // Under Durability::kNone, map the segments the writer creates with
   // transparent huge pages (madvise MADV_HUGEPAGE; ignored where the kernel
   // has them off): the page cache holds them in 2 MiB pieces and the writer
-  // takes a page fault per 2 MiB instead of one per 4 KiB (about 1.7x the
-  // appends per second of small events, docs/performance.md, "Eighteenth
+  // takes a page fault per 2 MiB instead of one per 4 KiB (1.3-1.8x the
+  // appends per second of small events where each fault is dear, as under
+  // a hypervisor with shadow page tables; docs/performance.md, "Eighteenth
   // session"). The price is paid by sync(): it writes every dirty 2 MiB
   // piece whole, so a sync after a small commit writes up to 2 MiB (and up
   // to 4 MiB of zeros prefaulted just ahead of the writer). A kNone writer
