@@ -77,7 +77,7 @@ int Cycles(int fallback) {
 }
 
 // The writer child: never returns.
-// `large`: transactions often past JournalState::kSpillBytes (64 KiB), so
+// `large`: transactions often past JournalState::kSpillBytes (8 KiB), so
 // that under kNone and kPeriodic the writer moves between the mapping and
 // the stage.
 [[noreturn]] void Writer(const std::string& dir, Durability d, std::uint64_t seed, int fd, bool compact, bool large) {

@@ -224,13 +224,13 @@ TEST_CASE("random deep transactions with large events stream across many segment
 }
 
 TEST_CASE("random transactions on both sides of the stage threshold match the model as the writer moves between mapping and stage") {
-  // Under kNone and kPeriodic a transaction past 64 KiB goes on in the
+  // Under kNone and kPeriodic a transaction past 8 KiB goes on in the
   // stage, and the next ones are staged from their begin marker while they
   // stay that large (JournalState::kSpillBytes): sizes around it, in 1 MiB
   // segments, move the writer back and forth inside a segment.
   TxnDriver::Config cfg;
   cfg.max_ops = 40;
-  cfg.max_payload = 5000;
+  cfg.max_payload = 1200;
   cfg.big_payload = 40000;
   RunModel(test::Seed() * 17 + 3, cfg, test::Scaled(500), 80, 1 << 20);
 }

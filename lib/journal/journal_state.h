@@ -167,14 +167,16 @@ struct JournalState {
   // kSpillBytes-th byte on, and the transactions after it from their begin
   // marker while they stay that large: writing a page through the mapping
   // costs the kernel a clearing of the page first, which a pwrite of whole
-  // pages into pages never prefaulted does not (4 KiB events x100: 1.4x
-  // the appends per second; docs/performance.md, "Eighteenth session"),
-  // while for small transactions the two system calls per transaction cost
-  // more than the clearing saves (1 event per transaction: a tenth).
+  // pages into pages never prefaulted does not, nor does it pay as much
+  // for memory a hypervisor took back (4 KiB events x100: 1.4x the appends
+  // per second; 100 B x100 with 8 KiB: 1.1-1.3x; docs/performance.md,
+  // "Eighteenth session"), while for small transactions the two system
+  // calls per transaction cost more than the clearing saves (1 event per
+  // transaction, all staged: a tenth).
   bool staging = false;       // now: records go to the stage
   bool stage_always = false;  // kCommit: every transaction is staged
   bool stage_next = false;    // kNone, kPeriodic: the last transaction was large; stage the next
-  static constexpr std::uint64_t kSpillBytes = 64 << 10;
+  static constexpr std::uint64_t kSpillBytes = 8 << 10;
   std::vector<std::uint8_t> stage;  // kStageSize bytes once this writer first stages (none for readers)
   std::uint64_t stage_lsn = 0;  // LSN of stage[0]; the stage holds [stage_lsn, pos)
   // Records from `pos` on go to the stage (a writer that is not
