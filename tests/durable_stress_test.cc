@@ -4,6 +4,9 @@
 // and removed: docs/performance.md; the stress stays.)
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -12,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "format.h"
 #include "test_util.h"
 
 using namespace txj;
@@ -310,4 +314,138 @@ TEST_CASE("durable commits of every size keep every byte, across segment rolls a
     INFO("event ", i, " after reopening");
     CHECK(got[i] == expected[i]);
   }
+}
+
+namespace {
+
+// Holds the first fdatasync made by a thread marked `gated` until the test
+// lets it go, and tells the test when a thread marked `watched` has begun
+// one: the test orders a group commit's sync and another transaction's
+// writes as it wants.
+thread_local bool gated = false, watched = false;
+
+class SyncGateFs final : public test::ForwardingFileSystem {
+ public:
+  int DataSync(int fd) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (gated && !held_) {
+        held_ = true;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return open_; });
+      }
+      if (watched) {
+        watched_began_ = true;
+        cv_.notify_all();
+      }
+    }
+    return base_->DataSync(fd);
+  }
+  void WaitHeld() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return held_; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void WaitWatchedBegan() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return watched_began_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false, open_ = false, watched_began_ = false;
+};
+
+// Offsets in its segment file of the records of transaction `txn_id` that begin a page flagged as
+// following a gap, read from the segment files in `dir`.
+std::vector<std::uint64_t> RecordsAfterGaps(const std::string& dir, std::uint64_t txn_id, RecordType type) {
+  std::vector<std::uint64_t> out;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() != ".seg") continue;
+    const std::string bytes = test::ReadFile(f.path().string());
+    for (std::size_t at = format::kPageSize; at + sizeof(format::RecordHeader) <= bytes.size();
+         at += format::kPageSize) {
+      format::RecordHeader h;
+      std::memcpy(&h, bytes.data() + at, sizeof h);
+      if (h.txn_id == txn_id && h.type == static_cast<std::uint8_t>(type) && (h.flags & format::kFlagFollowsGap)) {
+        out.push_back(at);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a sync that begins while a large durable transaction is half written leaves a gap inside it, and every event "
+    "reads back") {
+  // Transaction 1 commits and its sync is held; transaction 2 commits and
+  // waits for that sync; transaction 3 writes its first megabyte. Once the
+  // held sync ends, transaction 2's sync begins with part of transaction 3
+  // in the file: the rest of transaction 3 must start past that page, its
+  // first record there flagged, its hash and events intact.
+  TempDir dir;
+  auto fs = std::make_shared<SyncGateFs>();
+  Options o = test::SmallOptions(Durability::kCommit);
+  o.segment_size = 8ull << 20;
+  o.file_system = fs;
+  std::vector<std::string> expected;
+  std::uint64_t txn3 = 0;
+  {
+    auto j = test::OpenOrDie(dir.path(), o);
+    Status first, second;
+    std::thread a([&] {
+      gated = true;
+      auto tx = j->begin();
+      first = tx.ok() ? tx->append("t", "one", "first") : tx.status();
+      if (first.ok()) first = tx->commit().status();
+    });
+    fs->WaitHeld();
+    std::atomic<bool> b_began{false};
+    std::thread b([&] {
+      watched = true;
+      auto tx = j->begin();
+      b_began = true;
+      second = tx.ok() ? tx->append("t", "two", "second") : tx.status();
+      if (second.ok()) second = tx->commit().status();
+    });
+    expected = {"first", "second"};
+    // Begins once transaction 2 has (so when its commit left the slot),
+    // then fills more than the stage holds: a write of the stage inside
+    // transaction 3.
+    while (!b_began) std::this_thread::yield();
+    auto tx = test::RequireOk(j->begin());
+    txn3 = tx->id();
+    std::mt19937_64 rng(test::Seed());
+    auto event = [&] {
+      std::string p(50001, '\0');
+      for (auto& ch : p) ch = static_cast<char>('a' + rng() % 26);
+      TXJ_REQUIRE_OK(tx->append("t", "three", p));
+      expected.push_back(std::move(p));
+    };
+    while (expected.size() < 2 + 24) event();  // 1.2 MB: one write of the stage
+    fs->Open();
+    fs->WaitWatchedBegan();  // transaction 2's sync froze what is written
+    while (expected.size() < 2 + 40) event();
+    TXJ_REQUIRE_OK(tx->commit());
+    a.join();
+    b.join();
+    TXJ_REQUIRE_OK(first);
+    TXJ_REQUIRE_OK(second);
+    const auto got = ReadPayloads(*j);
+    CHECK(got == expected);
+    TXJ_CHECK_OK(j->close());
+  }
+  // The gap is inside transaction 3: an event (not its begin marker) starts
+  // a page flagged as following a gap.
+  CHECK(RecordsAfterGaps(dir.path(), txn3, RecordType::kEvent).size() == 1);
+  auto j = test::OpenOrDie(dir.path(), o);
+  CHECK(j->recovery_report().repairs.empty());
+  CHECK(ReadPayloads(*j) == expected);
 }
