@@ -1,6 +1,7 @@
 // journal-bench: the bytes txjournal writes for a transaction, laid out by
-// the harness itself with the format's structures (format version 1,
-// lib/log/format.h; the txjournal engine itself uses only the public API).
+// the harness itself with the format's structures (format version 4,
+// lib/log/format.h: begin markers flagged "hashed", the commit carrying the
+// transaction hash; the txjournal engine itself uses only the public API).
 // The limit engines write exactly these bytes, so "fraction of the limit"
 // compares like with like.
 #ifndef TXJOURNAL_BENCH_RECORD_MODEL_H_
@@ -15,6 +16,7 @@
 #include <string_view>
 
 #include "format.h"
+#include "txn_hash.h"
 
 namespace bench::model {
 
@@ -48,7 +50,8 @@ inline std::uint64_t Seed(std::uint64_t salt, std::uint64_t lsn) { return salt ^
 // (TxnBytes(payload.size(), n)). One timestamp for the whole transaction,
 // read by the caller. Checksums as txjournal's: XXH3-64 of the record from
 // byte 8, seeded with the journal salt and the position; the commit carries
-// the running hash of the event checksums.
+// the transaction hash (XXH3-64 of the records before it, with the same
+// function the writer uses).
 inline std::size_t WriteTxn(char* dst, std::uint64_t lsn, std::uint64_t salt, std::uint64_t txn_id,
                             std::uint64_t first_offset, std::uint64_t now_ns, std::string_view payload, std::size_t n) {
   char* p = dst;
@@ -61,13 +64,12 @@ inline std::size_t WriteTxn(char* dst, std::uint64_t lsn, std::uint64_t salt, st
     const std::size_t aligned = Align(len);
     if (aligned != len) std::memset(p + len, 0, aligned - len);
     p += aligned;
-    return sum;
   };
-  Header h{0, 0, kBegin, 0, 0, txn_id, 0, 1};
+  Header h{0, 0, kBegin, txj::format::kFlagHashedTxn, 0, txn_id, 0, 1};
   std::memcpy(p + 32, &now_ns, 8);
   finish(h, kBeginBytes);
-  std::uint64_t running = 0x6a09e667f3bcc908ull;
   h.type = kEvent;
+  h.flags = 0;
   for (std::size_t i = 0; i < n; ++i) {
     EventBody b{now_ns, static_cast<std::uint32_t>(payload.size()), 0, static_cast<std::uint8_t>(kTopic.size()),
                 static_cast<std::uint8_t>(kType.size())};
@@ -75,10 +77,10 @@ inline std::size_t WriteTxn(char* dst, std::uint64_t lsn, std::uint64_t salt, st
     std::memcpy(p + 48, kTopic.data(), kTopic.size());
     std::memcpy(p + 48 + kTopic.size(), kType.data(), kType.size());
     std::memcpy(p + 48 + kTopic.size() + kType.size(), payload.data(), payload.size());
-    const std::uint64_t sum = finish(h, 48 + kTopic.size() + kType.size() + payload.size());
-    running = (((running << 23) | (running >> 41)) ^ sum) * 0x9e3779b97f4a7c15ull;
+    finish(h, 48 + kTopic.size() + kType.size() + payload.size());
   }
-  CommitBody c{first_offset, n, n, running, lsn, now_ns};
+  const std::uint64_t txn_hash = txj::internal::TxnHashOf(dst, static_cast<std::size_t>(p - dst));
+  CommitBody c{first_offset, n, n + 1, txn_hash, lsn, now_ns};
   h.type = kCommit;
   std::memcpy(p + 32, &c, 48);
   finish(h, kCommitBytes);
