@@ -432,6 +432,13 @@ TEST_CASE(
     while (expected.size() < 2 + 24) event();  // 1.2 MB: one write of the stage
     fs->Open();
     fs->WaitWatchedBegan();  // transaction 2's sync froze what is written
+    event();
+    {
+      // A claim cancelled: a padding whose hashed bytes (its first 48) do
+      // not reach the next record, staged before the move past the gap.
+      auto claim = test::RequireOk(tx->claim("t", "claimed", 3000));
+      claim->cancel();
+    }
     while (expected.size() < 2 + 40) event();
     TXJ_REQUIRE_OK(tx->commit());
     a.join();

@@ -31,17 +31,29 @@ void TxnHash::Settle() {
     (void)XXH3_64bits_reset(&state_->st);
     streamed_ = true;
   }
+  for (const Range& r : earlier_) {
+    (void)XXH3_64bits_update_dispatch(&state_->st, r.p, static_cast<std::size_t>(r.end - r.p));
+  }
+  earlier_.clear();
   (void)XXH3_64bits_update_dispatch(&state_->st, p_, static_cast<std::size_t>(end_ - p_));
   p_ = end_ = nullptr;
 }
 
 std::uint64_t TxnHash::Digest() const {
   const std::size_t n = p_ ? static_cast<std::size_t>(end_ - p_) : 0;
-  if (!streamed_) return XXH3_64bits_dispatch(p_ ? p_ : reinterpret_cast<const std::uint8_t*>(""), n);
-  if (n == 0) return XXH3_64bits_digest(&state_->st);
+  if (!streamed_ && earlier_.empty()) {
+    return XXH3_64bits_dispatch(p_ ? p_ : reinterpret_cast<const std::uint8_t*>(""), n);
+  }
   State copy;
-  std::memcpy(&copy.st, &state_->st, sizeof copy.st);
-  (void)XXH3_64bits_update_dispatch(&copy.st, p_, n);
+  if (streamed_) {
+    std::memcpy(&copy.st, &state_->st, sizeof copy.st);
+  } else {
+    (void)XXH3_64bits_reset(&copy.st);
+  }
+  for (const Range& r : earlier_) {
+    (void)XXH3_64bits_update_dispatch(&copy.st, r.p, static_cast<std::size_t>(r.end - r.p));
+  }
+  if (n != 0) (void)XXH3_64bits_update_dispatch(&copy.st, p_, n);
   return XXH3_64bits_digest(&copy.st);
 }
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace txj::internal {
 
@@ -26,8 +27,11 @@ std::uint64_t LongHashOf(const void* p, std::size_t n, std::uint64_t seed);
 //
 // Bytes given to Add() are read later, not at once: they must stay
 // readable, and unchanged unless the caller means the hash to see the
-// change, until the next Add() of a range that does not follow them, a
-// Settle(), a Rebase() or a Reset(). Not thread-safe.
+// change, until a Settle(), a Rebase() (for the bytes it moves) or a
+// Reset(). A range that does not follow the previous one is kept pending
+// too, not hashed at once: the writer changes staged records (a move past
+// a gap) after adding them, and the hash must see them as they end up.
+// Not thread-safe.
 class TxnHash {
  public:
   TxnHash();
@@ -38,35 +42,49 @@ class TxnHash {
   void Reset() {
     streamed_ = false;
     p_ = end_ = nullptr;
+    earlier_.clear();
   }
   void Add(const std::uint8_t* p, std::size_t n) {
     if (p == end_ && p_ != nullptr) {
       end_ += n;
       return;
     }
-    Settle();
+    if (p_ != nullptr) earlier_.push_back({p_, end_});
     p_ = p;
     end_ = p + n;
   }
   // Hashes the pending bytes now (before they change or go away).
   void Settle();
   // Bytes added but not hashed yet.
-  std::size_t pending() const { return static_cast<std::size_t>(end_ - p_); }
+  std::size_t pending() const {
+    std::size_t n = static_cast<std::size_t>(end_ - p_);
+    for (const Range& r : earlier_) n += static_cast<std::size_t>(r.end - r.p);
+    return n;
+  }
   // The pending bytes moved from the buffer at `from` (`size` bytes long)
   // to the same place in the buffer at `to`.
   void Rebase(const std::uint8_t* from, std::size_t size, const std::uint8_t* to) {
-    if (p_ != nullptr && p_ >= from && p_ < from + size) {
-      end_ = to + (end_ - from);
-      p_ = to + (p_ - from);
-    }
+    auto move = [&](const std::uint8_t*& p, const std::uint8_t*& end) {
+      if (p != nullptr && p >= from && p < from + size) {
+        end = to + (end - from);
+        p = to + (p - from);
+      }
+    };
+    move(p_, end_);
+    for (Range& r : earlier_) move(r.p, r.end);
   }
   // The hash of everything added so far; adding may go on.
   std::uint64_t Digest() const;
 
  private:
   struct State;
+  struct Range {
+    const std::uint8_t* p;
+    const std::uint8_t* end;
+  };
   std::unique_ptr<State> state_;  // allocated by the first Settle()
   bool streamed_ = false;         // the state holds bytes
+  std::vector<Range> earlier_;    // pending ranges before [p_, end_), in order
   const std::uint8_t* p_ = nullptr;  // pending: [p_, end_)
   const std::uint8_t* end_ = nullptr;
 };
