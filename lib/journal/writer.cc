@@ -288,20 +288,13 @@ void JournalState::MoveStagedPastGap() {
     const auto type = static_cast<RecordType>(h.type);
     if (at == stage_lsn) h.flags |= format::kFlagFollowsGap;
     std::memcpy(p, &h, sizeof h);
-    if (type == RecordType::kCommit) {
-      // Its begin marker moved too when it was staged (it is written with
-      // the rest of the transaction), and its transaction hash covers the
-      // records before it: their bytes (new checksums, the gap flag) are in
-      // place already, and the hash reads them now.
+    if (type == RecordType::kCommit && txn_hash) {
+      // Its transaction hash covers the records before it, moved too: their
+      // bytes (new checksums, the gap flag) are in place already, and the
+      // hash reads them now.
       format::CommitBody b;
       std::memcpy(&b, p + sizeof h, sizeof b);
-      if (b.begin_lsn >= stage_lsn) b.begin_lsn += d;
-      if (txn_hash) b.running_hash = txn_hash->Digest();
-      std::memcpy(p + sizeof h, &b, sizeof b);
-    } else if (type == RecordType::kRollback) {
-      format::RollbackBody b;
-      std::memcpy(&b, p + sizeof h, sizeof b);
-      if (b.begin_lsn >= stage_lsn) b.begin_lsn += d;
+      b.running_hash = txn_hash->Digest();
       std::memcpy(p + sizeof h, &b, sizeof b);
     }
     const std::uint32_t checked = type == RecordType::kPadding ? format::kPaddingCheckedSize : h.length;
