@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -603,6 +604,28 @@ TEST_CASE_FIXTURE(OneNode, "a replicator refuses to go on after a stream tail in
   CHECK(StreamState(node.url(), "TXJ").first == 1);  // nothing appended after it
 }
 
+// kill(SIGSTOP) returns before every thread of the server has stopped (a
+// thread running on another CPU stops at its next entry to the kernel):
+// waits until each one is stopped, so that nothing published afterwards is
+// stored (a CI run under ASan stored a window's worth).
+void StopServer(pid_t pid) {
+  ::kill(pid, SIGSTOP);
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (int i = 0; i < 10000; ++i) {
+    bool all = true;
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+      std::ifstream f(t.path() / "stat");
+      std::string line;
+      std::getline(f, line);
+      const std::size_t close = line.rfind(')');
+      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') all = false;
+    }
+    if (all && !ec) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 TEST_CASE_FIXTURE(OneNode, "a replicator whose published messages are never acknowledged goes on from the stream's tail") {
   ro.request_timeout = 500ms;
   ro.retry_wait = 100ms;
@@ -613,7 +636,7 @@ TEST_CASE_FIXTURE(OneNode, "a replicator whose published messages are never ackn
   const std::uint64_t before = src->next_offset();
   // The server freezes: what is published now is neither stored nor
   // acknowledged; then it dies and comes back (same storage) without it.
-  ::kill(node.pid, SIGSTOP);
+  StopServer(node.pid);
   Write(*src, 20, rng);
   std::this_thread::sleep_for(200ms);
   node.Kill();
@@ -637,7 +660,7 @@ TEST_CASE_FIXTURE(OneNode, "a replicator waiting for room in a full window notic
   Running tr(**rep);
   CHECK(WaitReplicated(**rep, *src) == src->next_offset());
   const std::uint64_t before = src->next_offset();
-  ::kill(node.pid, SIGSTOP);  // the window fills and stays full
+  StopServer(node.pid);  // the window fills and stays full
   Write(*src, 20, rng);
   std::this_thread::sleep_for(800ms);
   node.Kill();
