@@ -20,6 +20,7 @@
 #include "checksum.h"
 #include "fault_fs.h"
 #include "format.h"
+#include "journal_state.h"
 #include "segment.h"
 #include "test_util.h"
 #include "txjournal/compactor.h"
@@ -298,6 +299,73 @@ TEST_CASE("a writer killed at any point: committed transactions survive, an open
   }
 }
 
+TEST_CASE(
+    "a writer killed while all of a transaction is still in its stage leaves nothing of it, and its id is never handed "
+    "out again") {
+  // Under kCommit every transaction is staged from its begin marker; under
+  // kNone one is after a large one. Either way nothing of the open
+  // transaction is in the file when the writer dies: the head page names
+  // its id, and the next writer keeps it taken.
+  for (Durability d : {Durability::kCommit, Durability::kNone}) {
+    INFO("durability ", static_cast<int>(d));
+    TempDir dir;
+    const std::string id_file = dir.path() + ".id";
+    const std::string big(20000, 'b');
+    const int status = InChild([&] {
+      auto j = Journal::open(dir.path(), Opts(d));
+      CHILD_OK(j, 3);
+      ChildCommit(**j, 0, 2, 2);
+      {
+        auto tx = (*j)->begin();
+        CHILD_OK(tx, 4);
+        CHILD_OK(tx->append("t", "x", big), 4);  // large: the next one is staged from its begin
+        CHILD_OK(tx->commit(), 4);
+      }
+      auto tx = (*j)->begin();
+      CHILD_OK(tx, 5);
+      CHILD_OK(tx->append("t", "x", big), 5);
+      std::FILE* f = std::fopen(id_file.c_str(), "w");
+      if (f == nullptr || std::fprintf(f, "%llu", static_cast<unsigned long long>(tx->id())) <= 0) ::_exit(6);
+      std::fclose(f);
+      ::raise(SIGKILL);
+    });
+    REQUIRE(KilledBySigkill(status));
+    unsigned long long lost = 0;
+    {
+      std::FILE* f = std::fopen(id_file.c_str(), "r");
+      REQUIRE(f != nullptr);
+      REQUIRE(std::fscanf(f, "%llu", &lost) == 1);
+      std::fclose(f);
+      std::remove(id_file.c_str());
+    }
+    CHECK(lost == 4);
+    std::vector<std::string> want = Expected(2, 2);
+    want.push_back(big);
+    {
+      auto j = test::OpenOrDie(dir.path(), Opts(d));
+      const RecoveryReport& r = j->recovery_report();
+      INFO(r.ToString());
+      REQUIRE(r.repairs.size() == 1);
+      CHECK(r.repairs[0].reason.find("transaction 4 left open") != std::string::npos);
+      CHECK(r.repairs[0].reason.find("kept taken by a padding record") != std::string::npos);
+      CHECK(r.next_txn_id == lost + 1);
+      CHECK(Payloads(*j) == want);
+      auto tx = test::RequireOk(j->begin());
+      CHECK(tx->id() == lost + 1);
+      TXJ_REQUIRE_OK(tx->append("t", "x", "after"));
+      TXJ_REQUIRE_OK(tx->commit());
+      want.push_back("after");
+      TXJ_REQUIRE_OK(j->close());
+    }
+    // The padding keeps the id taken for every later open, and the journal
+    // reads clean.
+    auto j = test::OpenOrDie(dir.path(), Opts(d));
+    CHECK(j->recovery_report().repairs.empty());
+    CHECK(j->recovery_report().next_txn_id == lost + 2);
+    CHECK(Payloads(*j) == want);
+  }
+}
+
 TEST_CASE("a writer killed twice in a row, each time inside a transaction, loses only the open transactions") {
   TempDir dir;
   for (int round = 0; round < 3; ++round) {
@@ -424,7 +492,9 @@ TEST_CASE("a zeroed tail of a killed writer ends the journal at the last complet
     bool repair;
   };
   const Case cases[] = {
-      {"everything from the third transaction on", 2, false, false, 2, false},
+      // The writer had begun the third transaction: its id stays taken (a
+      // padding record, reported as a repair).
+      {"everything from the third transaction on", 2, false, false, 2, true},
       {"the begin marker of the second transaction", 1, true, false, 1, true},
       {"the commit marker of the last transaction", 0, false, true, 2, true},
   };
@@ -473,6 +543,7 @@ TEST_CASE("a zeroed tail of a killed writer ends the journal at the last complet
       TXJ_REQUIRE_OK(tx->append("t", "x", "next"));
       auto info = test::RequireOk(tx->commit());
       CHECK(info->first_offset == static_cast<std::uint64_t>(c.survivors) * 4);
+      CHECK(info->txn_id == 4);  // 1 to 3 were handed out, whatever the disk kept of them
     }
     auto j = test::OpenOrDie(dir.path(), Opts());
     CHECK(j->recovery_report().repairs.empty());
@@ -1157,6 +1228,71 @@ TEST_CASE("read-only opens while a busy writer rolls segments never report damag
     CHECK(failures == 0);
     CHECK(commits.load() > 0);
   }
+}
+
+TEST_CASE(
+    "a durable transaction whose commit marker rolls the segment after its staged begin marker moved past a synced "
+    "page reads back whole") {
+  // Under kCommit a transaction is staged from its begin marker, which
+  // starts on the page of the previous commit, synced: the stage's write
+  // moves it to the next page. Here that write is the one the roll makes
+  // for the commit marker, sized not to fit after the last event: the
+  // marker must name the begin marker where it went.
+  using internal::kTailReserve;
+  const std::uint64_t page = format::kPageSize;  // the room kept for a move past a gap
+  const std::uint64_t begin_size = format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
+  const std::uint64_t commit_size = format::AlignUp(format::kRecordHeaderSize + sizeof(format::CommitBody));
+  const std::uint64_t event_overhead = format::kRecordHeaderSize + sizeof(format::EventBody) + 2;  // topic "t", type "x"
+  TempDir dir;
+  std::vector<std::string> want;
+  int rolled = 0;
+  {
+    auto w = test::OpenOrDie(dir.path(), Opts(Durability::kCommit));
+    auto commit = [&](const std::vector<std::uint64_t>& payloads) {
+      auto tx = test::RequireOk(w->begin());
+      for (std::uint64_t n : payloads) {
+        want.push_back(std::string(n, static_cast<char>('a' + want.size() % 26)));
+        TXJ_REQUIRE_OK(tx->append("t", "x", want.back()));
+      }
+      return test::RequireOk(tx->commit());
+    };
+    for (int round = 0; round < 6; ++round) {
+      // Small transactions (a page each, past the synced one) until the
+      // segment has between 12 and 16 KiB left.
+      std::uint64_t at = w->visible_lsn();
+      std::uint64_t end = (at / kSeg + 1) * kSeg;
+      while (end - at > 16 * 1024 || end - at < 12 * 1024) {
+        commit({100});
+        at = w->visible_lsn();
+        end = (at / kSeg + 1) * kSeg;
+      }
+      // Events that end 40 bytes short of the room a commit marker needs
+      // (its size plus the tail reserve and the room for a move).
+      const std::uint64_t last_end = end - kTailReserve - page - commit_size + 40;
+      std::uint64_t left = last_end - at - begin_size;
+      std::vector<std::uint64_t> payloads;
+      while (left > 1024 + 256) {
+        payloads.push_back(1024 - event_overhead);
+        left -= 1024;
+      }
+      payloads.push_back(left - event_overhead);
+      INFO("round ", round, ": transaction from LSN ", at, ", segment ends at ", end);
+      auto info = commit(payloads);
+      CHECK(info->lsn > end);  // its commit marker is in the next segment
+      rolled += info->lsn > end;
+    }
+    CHECK(Payloads(*w) == want);
+    auto ro = test::OpenOrDie(dir.path(), ReadOnly());
+    INFO(ro->recovery_report().ToString());
+    CHECK(ro->recovery_report().repairs.empty());
+    CHECK(Payloads(*ro) == want);
+    TXJ_REQUIRE_OK(w->close());
+  }
+  CHECK(rolled == 6);
+  auto j = test::OpenOrDie(dir.path(), Opts(Durability::kCommit));
+  INFO(j->recovery_report().ToString());
+  CHECK(j->recovery_report().repairs.empty());
+  CHECK(Payloads(*j) == want);
 }
 
 // Appends transactions of `per_txn` events of `size` bytes until the

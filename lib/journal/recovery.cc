@@ -1,10 +1,11 @@
 #include "recovery.h"
 
 #include <algorithm>
-#include <limits>
 #include <cstring>
+#include <limits>
 
 #include "checksum.h"
+#include "head_page.h"
 #include "txn_checker.h"
 
 namespace txj::internal {
@@ -465,6 +466,43 @@ Status RollBackOpenTransaction(JournalState& s, const TailScan& t) {
   return Status::OK();
 }
 
+// A transaction whose records were all still in the dead writer's stage
+// left nothing in the file, but its id was handed out; so did transactions
+// whose pages a power loss took. The head page names the last id the
+// writer handed out (HeadPage::NoteBegun): a padding record keeps the ids
+// up to it taken, as compaction's do, so that no later transaction gets
+// one of them. (A head page that names an id far ahead is not believed.)
+Status KeepLostIdTaken(JournalState& s) {
+  const std::uint64_t id = HeadPage::LastBegun(*s.fs, s.dir);
+  if (id < s.next_txn_id || id - s.next_txn_id > (1u << 20)) return Status::OK();
+  const std::string ids =
+      id == s.next_txn_id ? "transaction " + Num(id) : "transactions " + Num(s.next_txn_id) + " to " + Num(id);
+  std::string what = ids +
+                     " left open or lost by the writer that stopped, with no record in the file"
+                     " (its records still in the writer's memory, or its pages lost):";
+  if (s.pos + kTailReserve > s.active->end()) {
+    // No room before the segment's end markers (not left by this library's
+    // writer): this session does not give the id out.
+    s.next_txn_id = id + 1;
+    s.report.next_txn_id = s.next_txn_id;
+    s.report.notes.push_back(what + " not handed out again");
+    return Status::OK();
+  }
+  format::PaddingBody body{0, id};
+  JournalState::Part part{&body, sizeof body};
+  std::uint64_t lsn, sum;
+  TXJ_RETURN_IF_ERROR(s.Append(RecordType::kPadding, 0, 0, 0, 0, &part, 1, true, &lsn, &sum));
+  TXJ_RETURN_IF_ERROR(s.Flush());
+  TXJ_RETURN_IF_ERROR(s.active->Sync());
+  lsn = s.last_record_lsn;  // Flush may have moved it past a gap
+  s.next_txn_id = id + 1;
+  s.report.next_txn_id = s.next_txn_id;
+  s.last_boundary = Boundary{s.pos, s.next_offset, id, s.epoch, s.last_record_lsn, s.last_record_checksum};
+  s.report.repairs.push_back({s.active->path(), s.active->file_offset(lsn), lsn, 0,
+                              what + " treated as rolled back, kept taken by a padding record"});
+  return Status::OK();
+}
+
 }  // namespace
 
 Status Recover(JournalState& s) {
@@ -490,6 +528,7 @@ Status Recover(JournalState& s) {
   }
   TXJ_RETURN_IF_ERROR(CutTail(s, t, start->lsn));
   if (t.open_txn) TXJ_RETURN_IF_ERROR(RollBackOpenTransaction(s, t));
+  TXJ_RETURN_IF_ERROR(KeepLostIdTaken(s));
   if (s.active->recycled() && s.active->watermark(s.salt) < s.pos) {
     // A recycled segment's clean end is its watermark (its tail is never
     // zeroed): everything below the position is durable now (CutTail and

@@ -28,10 +28,12 @@ Result<std::shared_ptr<TxnTree>> TxnTree::Start(JournalState* j) {
   j->txn_begin_lsn = &t->begin_lsn;
   if (j->stage_next) j->StartStaging();
   Status s = t->Write(RecordType::kBegin, format::kFlagHashedTxn, 0, 0, &part, 1, false, &t->begin_lsn);
-  // The begin marker reaches the file now (staging keeps the rest until the
-  // transaction ends): a crash before the end leaves it open at the tail,
-  // rolled back by the next writer, so its id is never handed out again.
-  if (s.ok()) s = j->Flush();
+  // A staged begin marker reaches the file with the rest of the stage (at
+  // the end, or when the stage fills): a writer that dies before leaves
+  // nothing of the transaction in the file. The head page names the id
+  // before it is handed out, and the next writer keeps it taken
+  // (recovery), so it is never handed out again.
+  if (s.ok()) j->head.NoteBegun(t->txn_id);
   if (!s.ok()) {
     j->txn_hash = nullptr;
     j->txn_begin_lsn = nullptr;
@@ -108,17 +110,14 @@ Result<CommitInfo> TxnTree::CommitTop() {
   j->next_offset += count;
   // Format 1 pads every durable commit's page; with gaps, the next write
   // skips what a sync covered instead (Flush).
-  if (j->options.durability == Durability::kCommit && j->options.pad_commits_to_page) {
-    if (j->gaps) {
-      j->EndSegmentIfFull();
-    } else {
-      j->PadToPage();
-    }
-  }
+  const bool padded = j->options.durability == Durability::kCommit && j->options.pad_commits_to_page;
+  if (padded && !j->gaps) j->PadToPage();
   if (Status f = j->Flush(); !f.ok()) {
     Release();
     return f;
   }
+  // After the flush: it may have moved the whole transaction past a gap.
+  if (padded && j->gaps) j->EndSegmentIfFull();
   lsn = j->last_record_lsn;  // moved past a gap by Flush, perhaps
   const std::uint64_t end = j->pos;
   if (j->stage_always) j->ZeroAhead(end - begin_lsn);

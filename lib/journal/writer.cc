@@ -141,6 +141,14 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
     if (parts[i].size) std::memcpy(q, parts[i].data, parts[i].size);
     q += parts[i].size;
   }
+  if ((type == RecordType::kCommit || type == RecordType::kRollback) && txn_begin_lsn != nullptr) [[unlikely]] {
+    // A transaction's end marker names its begin marker where it is now: a
+    // roll above wrote the stage, which may have moved the begin marker past
+    // a gap after the caller built the body.
+    const std::size_t at = type == RecordType::kCommit ? offsetof(format::CommitBody, begin_lsn)
+                                                       : offsetof(format::RollbackBody, begin_lsn);
+    std::memcpy(p + format::kRecordHeaderSize + at, txn_begin_lsn, sizeof *txn_begin_lsn);
+  }
   if (type == RecordType::kCommit && txn_hash) [[unlikely]] {
     // The transaction hash, taken here, at the marker's final place: a
     // flush or a roll above may have moved the records before it.
@@ -288,13 +296,20 @@ void JournalState::MoveStagedPastGap() {
     const auto type = static_cast<RecordType>(h.type);
     if (at == stage_lsn) h.flags |= format::kFlagFollowsGap;
     std::memcpy(p, &h, sizeof h);
-    if (type == RecordType::kCommit && txn_hash) {
-      // Its transaction hash covers the records before it, moved too: their
-      // bytes (new checksums, the gap flag) are in place already, and the
-      // hash reads them now.
+    if (type == RecordType::kCommit) {
+      // Its begin marker moved too when it was staged (it is written with
+      // the rest of the transaction), and its transaction hash covers the
+      // records before it: their bytes (new checksums, the gap flag) are in
+      // place already, and the hash reads them now.
       format::CommitBody b;
       std::memcpy(&b, p + sizeof h, sizeof b);
-      b.running_hash = txn_hash->Digest();
+      if (b.begin_lsn >= stage_lsn) b.begin_lsn += d;
+      if (txn_hash) b.running_hash = txn_hash->Digest();
+      std::memcpy(p + sizeof h, &b, sizeof b);
+    } else if (type == RecordType::kRollback) {
+      format::RollbackBody b;
+      std::memcpy(&b, p + sizeof h, sizeof b);
+      if (b.begin_lsn >= stage_lsn) b.begin_lsn += d;
       std::memcpy(p + sizeof h, &b, sizeof b);
     }
     const std::uint32_t checked = type == RecordType::kPadding ? format::kPaddingCheckedSize : h.length;

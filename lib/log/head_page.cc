@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstddef>
+#include <cstring>
 #include <ctime>
 
 #include "format.h"
@@ -68,8 +70,23 @@ Status HeadPage::Create(std::shared_ptr<FileSystem> fs, const std::string& dir, 
   data_->visible_lsn.store(visible, std::memory_order_release);
   data_->next_offset.store(next_offset, std::memory_order_release);
   data_->writer_open.store(1, std::memory_order_release);
+  data_->last_begun_txn.store(0, std::memory_order_relaxed);  // recovery has read it (LastBegun)
   WakeAll();
   return Status::OK();
+}
+
+std::uint64_t HeadPage::LastBegun(FileSystem& fs, const std::string& dir) {
+  int fd = -1;
+  if (fs.Open(JoinPath(dir, format::kHeadName), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, &fd) != 0) return 0;
+  alignas(HeadData) unsigned char buf[sizeof(HeadData)] = {};
+  std::size_t got = 0;
+  const int e = fs.PRead(fd, buf, sizeof buf, 0, &got);
+  fs.Close(fd);
+  std::uint64_t magic = 0, id = 0;
+  if (e != 0 || got < sizeof buf) return 0;
+  std::memcpy(&magic, buf + offsetof(HeadData, magic), sizeof magic);
+  std::memcpy(&id, buf + offsetof(HeadData, last_begun_txn), sizeof id);
+  return magic == kHeadMagic ? id : 0;
 }
 
 Status HeadPage::OpenReadOnly(std::shared_ptr<FileSystem> fs, const std::string& dir) {

@@ -25,6 +25,10 @@ struct HeadData {
   std::atomic<std::uint32_t> seq;          // futex word: bumped on each publish
   std::atomic<std::uint32_t> waiters;      // readers waiting on seq
   std::atomic<std::uint64_t> writer_open;  // 1 while a writer has the journal open
+  // The id of the last transaction the writer began: one whose records were
+  // all still in the writer's memory when it stopped left nothing in the
+  // file, and the next writer keeps its id taken (recovery).
+  std::atomic<std::uint64_t> last_begun_txn;
 };
 
 class HeadPage : NonCopyable {
@@ -43,6 +47,14 @@ class HeadPage : NonCopyable {
   // Writer: publishes a new visible end and wakes waiting readers.
   void Publish(std::uint64_t visible, std::uint64_t next_offset);
   void SetWriterOpen(bool open);
+  // Writer: notes a transaction id before it is handed out.
+  void NoteBegun(std::uint64_t txn_id) {
+    if (data_ != nullptr) data_->last_begun_txn.store(txn_id, std::memory_order_relaxed);
+  }
+  // Before a writer's Create: the last transaction id the previous writer
+  // noted as begun; 0 when DIR/HEAD is missing, unreadable or not
+  // initialised (a hint: callers check it against the journal).
+  static std::uint64_t LastBegun(FileSystem& fs, const std::string& dir);
   // Wakes every waiter (used on close so blocked readers recheck).
   void WakeAll();
 
