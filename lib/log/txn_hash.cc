@@ -24,6 +24,13 @@ std::uint64_t LongHashOf(const void* p, std::size_t n, std::uint64_t seed) {
   return XXH3_64bits_withSeed_dispatch(p, n, seed);
 }
 
+void TxnHash::FeedPending(State* to) const {
+  for (const Range& r : earlier_) {
+    (void)XXH3_64bits_update_dispatch(&to->st, r.p, static_cast<std::size_t>(r.end - r.p));
+  }
+  if (end_ != p_) (void)XXH3_64bits_update_dispatch(&to->st, p_, static_cast<std::size_t>(end_ - p_));
+}
+
 void TxnHash::Settle() {
   if (p_ == nullptr) return;
   if (!streamed_) {
@@ -31,18 +38,16 @@ void TxnHash::Settle() {
     (void)XXH3_64bits_reset(&state_->st);
     streamed_ = true;
   }
-  for (const Range& r : earlier_) {
-    (void)XXH3_64bits_update_dispatch(&state_->st, r.p, static_cast<std::size_t>(r.end - r.p));
-  }
+  FeedPending(state_.get());
   earlier_.clear();
-  (void)XXH3_64bits_update_dispatch(&state_->st, p_, static_cast<std::size_t>(end_ - p_));
   p_ = end_ = nullptr;
 }
 
 std::uint64_t TxnHash::Digest() const {
-  const std::size_t n = p_ ? static_cast<std::size_t>(end_ - p_) : 0;
   if (!streamed_ && earlier_.empty()) {
-    return XXH3_64bits_dispatch(p_ ? p_ : reinterpret_cast<const std::uint8_t*>(""), n);
+    // One stretch: one call, no state.
+    return XXH3_64bits_dispatch(p_ ? p_ : reinterpret_cast<const std::uint8_t*>(""),
+                                static_cast<std::size_t>(end_ - p_));
   }
   State copy;
   if (streamed_) {
@@ -50,10 +55,7 @@ std::uint64_t TxnHash::Digest() const {
   } else {
     (void)XXH3_64bits_reset(&copy.st);
   }
-  for (const Range& r : earlier_) {
-    (void)XXH3_64bits_update_dispatch(&copy.st, r.p, static_cast<std::size_t>(r.end - r.p));
-  }
-  if (n != 0) (void)XXH3_64bits_update_dispatch(&copy.st, p_, n);
+  FeedPending(&copy);
   return XXH3_64bits_digest(&copy.st);
 }
 

@@ -82,6 +82,8 @@ class TxnHash {
     const std::uint8_t* p;
     const std::uint8_t* end;
   };
+  // Hashes the pending ranges, in order, into `to` (Settle and Digest).
+  void FeedPending(State* to) const;
   std::unique_ptr<State> state_;  // allocated by the first Settle()
   bool streamed_ = false;         // the state holds bytes
   std::vector<Range> earlier_;    // pending ranges before [p_, end_), in order
