@@ -1,4 +1,5 @@
 // Nested transaction semantics, through the public API.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -787,4 +788,90 @@ TEST_CASE("an event too large for the segment is refused, stating the largest re
   // The transaction goes on.
   TXJ_CHECK_OK(tx->append("t", "small", "x"));
   TXJ_CHECK_OK(tx->commit());
+}
+
+TEST_CASE("the writer checks each topic and type pair once, and every invalid or unlisted pair is refused every time") {
+  // Random events over more pairs than the writer remembers as checked
+  // (ValidatedNames::kSlots), some not allowed by the schema and some not
+  // valid names, in random order and across transactions: each append
+  // succeeds exactly when its pair is allowed, and the journal holds exactly
+  // the appended events (a model).
+  struct Pair {
+    std::string topic, type;
+    bool ok;
+  };
+  std::vector<Pair> pairs;
+  Options o = test::SmallOptions(Durability::kNone);
+  for (int t = 0; t < 6; ++t) {
+    const std::string topic = "topic-" + std::to_string(t);
+    for (int k = 0; k < 6; ++k) {
+      const std::string type = "type-" + std::to_string(k);
+      if (k < 4) o.schema[topic].push_back(type);
+      pairs.push_back({topic, type, k < 4});  // types 4 and 5: not in the schema
+    }
+  }
+  // The same lengths as valid names, not valid themselves (a control
+  // character; an empty type), and a topic the schema does not list.
+  pairs.push_back({"topic-1", std::string("type\x01") + "0", false});
+  pairs.push_back({"topic\n2", "type-0", false});
+  pairs.push_back({"topic-3", "", false});
+  pairs.push_back({"topic-9", "type-0", false});
+  REQUIRE(pairs.size() > 2 * internal::ValidatedNames::kSlots);
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), o);
+  std::mt19937_64 rng(test::Seed());
+  std::vector<std::string> want;
+  int refused = 0;
+  for (int txn = 0; txn < 200; ++txn) {
+    auto tx = test::RequireOk(j->begin());
+    std::vector<std::string> added;
+    for (int i = 0; i < 30; ++i) {
+      const Pair& p = pairs[rng() % pairs.size()];
+      const std::string payload = p.topic + "/" + p.type + "/" + std::to_string(txn) + "/" + std::to_string(i);
+      const Status s = tx->append(p.topic, p.type, payload);
+      INFO("transaction ", txn, " event ", i, ": ", payload, " -> ", s.ToString());
+      CHECK(s.ok() == p.ok);
+      if (s.ok()) {
+        added.push_back(payload);
+      } else {
+        CHECK(s.code() == Code::kInvalidArgument);
+        ++refused;
+      }
+    }
+    if (rng() % 4 == 0) {
+      TXJ_REQUIRE_OK(tx->rollback());
+    } else {
+      TXJ_REQUIRE_OK(tx->commit());
+      want.insert(want.end(), added.begin(), added.end());
+    }
+  }
+  CHECK(refused > 0);
+  CHECK(ReadAllPayloads(*j) == want);
+}
+
+TEST_CASE("the checked pairs a writer remembers behave as a bounded set") {
+  // Against a model: a pair never added is never reported; a pair added is
+  // reported until kSlots other pairs have been added after it, and the
+  // pair reported last stays while it is the one looked up.
+  internal::ValidatedNames names;
+  std::mt19937_64 rng(test::Seed());
+  std::vector<std::pair<std::string, std::string>> added;  // in order of addition (re-additions too)
+  for (int step = 0; step < 20000; ++step) {
+    const std::string topic = "t" + std::to_string(rng() % 8);
+    const std::string type = std::string(rng() % 3, 'x') + std::to_string(rng() % 8);
+    const bool hit = names.Contains(topic, type);
+    const bool ever = std::find(added.begin(), added.end(), std::make_pair(topic, type)) != added.end();
+    if (hit) CHECK(ever);
+    // Added among the last kSlots additions: certainly still there.
+    const std::size_t recent = std::min(added.size(), internal::ValidatedNames::kSlots - 1);
+    if (std::find(added.end() - static_cast<std::ptrdiff_t>(recent), added.end(), std::make_pair(topic, type)) !=
+        added.end()) {
+      CHECK(hit);
+    }
+    if (!hit) {
+      names.Add(topic, type);
+      added.emplace_back(topic, type);
+      CHECK(names.Contains(topic, type));
+    }
+  }
 }

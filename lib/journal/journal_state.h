@@ -29,6 +29,7 @@
 #include "txjournal/recovery_report.h"
 #include "txjournal/status.h"
 #include "txn_hash.h"
+#include "validated_names.h"
 
 namespace txj {
 class Journal;
@@ -205,6 +206,9 @@ struct JournalState {
   TxnHash* txn_hash = nullptr;
   std::uint64_t* txn_begin_lsn = nullptr;
   bool txn_ending = false;
+  // The topic and type pairs events have named since this writer opened,
+  // checked (Transaction::append). The holder of the write slot only.
+  ValidatedNames validated_names;
   // Moves the staged records to the next page boundary: new LSNs and
   // checksums, the first one flagged kFlagFollowsGap, a staged commit
   // marker's transaction hash recomputed.

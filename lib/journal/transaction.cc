@@ -182,16 +182,15 @@ Status CheckUsable(const Transaction& t, const TxnTree* tree, std::uint32_t dept
 
 namespace {
 
-// Checks an event before it is written: its topic and type once while they
-// repeat (they passed validation and the schema), its key and payload size.
+// Checks an event before it is written: its topic and type the first time
+// this writer meets the pair (validation and the schema; ValidatedNames),
+// its key and payload size.
 Status CheckEvent(TxnTree* t, std::string_view topic, std::string_view type, std::size_t payload_size,
                   const AppendOptions& options) {
-  if (!t->checked_any || topic != t->checked_topic || type != t->checked_type) [[unlikely]] {
+  if (!t->j->validated_names.Contains(topic, type)) [[unlikely]] {
     TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, std::nullopt, {}));
     TXJ_RETURN_IF_ERROR(internal::CheckAgainstSchema(t->j->options.schema, topic, type));
-    t->checked_topic.assign(topic);
-    t->checked_type.assign(type);
-    t->checked_any = true;
+    t->j->validated_names.Add(topic, type);
   }
   if (options.key && options.key->size() > kMaxKeyLength) [[unlikely]] {
     return internal::ValidateEvent(topic, type, options.key, {});

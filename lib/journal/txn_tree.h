@@ -31,10 +31,6 @@ struct TxnTree {
   // Events without a timestamp of their own get the transaction's, taken
   // once at begin (a clock read per event cost as much as the copy).
   std::uint64_t timestamp_ns = 0;
-  // The last topic and type that passed validation and the schema: an event
-  // naming them again is not checked again.
-  std::string checked_topic, checked_type;
-  bool checked_any = false;
   // An event claim is open (Transaction::claim): its record at claim_lsn has
   // no checksum yet, and nothing else may be written before it ends.
   bool claim_open = false;
