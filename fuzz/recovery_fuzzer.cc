@@ -26,11 +26,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "fuzz_dir.h"
 #include "journal_mutator.h"  // the custom mutator, in the libFuzzer build
 #include "cursor_impl.h"
+#include "head_page.h"
 #include "journal_state.h"
 #include "mem_fs.h"
 #include "recovery.h"
@@ -107,6 +109,18 @@ bool RecoverWritable(const std::shared_ptr<txj::FileSystem>& fs, const std::stri
   if (!st.ok()) return false;
   *report = s.report;
   return true;
+}
+
+// A head page as a writer leaves it (head_page.h), naming `last_begun`.
+void WriteHead(txj::FileSystem& fs, const std::string& dir, std::uint64_t last_begun) {
+  alignas(txj::internal::HeadData) unsigned char page[4096] = {};
+  const std::uint64_t magic = txj::internal::kHeadMagic;
+  std::memcpy(page + offsetof(txj::internal::HeadData, magic), &magic, sizeof magic);
+  std::memcpy(page + offsetof(txj::internal::HeadData, last_begun_txn), &last_begun, sizeof last_begun);
+  int fd = -1;
+  if (fs.Open(dir + "/" + txj::format::kHeadName, O_RDWR | O_CREAT | O_TRUNC, 0644, &fd) != 0) return;
+  (void)fs.PWrite(fd, page, sizeof page, 0);
+  fs.Close(fd);
 }
 
 // The original, on-disk path: whole opens with catalog, a commit, a reopen.
@@ -198,9 +212,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       ReadAll(**j);
     }
   }
+  // Inputs whose last byte has its high bit set give the writable
+  // recovery a head page naming the last transaction id a writer handed
+  // out (its low six bits): recovery keeps the ids up to it taken
+  // (KeepLostIdTaken) when it is ahead of the journal's, and ignores it
+  // otherwise. Either way no id up to it is handed out again.
+  const bool head = size > 0 && (data[size - 1] & 0x80) != 0;
+  const std::uint64_t last_begun = head ? data[size - 1] & 0x3f : 0;
+  if (head) WriteHead(*fs, dir, last_begun);
   txj::RecoveryReport report;
   const bool recovered = readable && RecoverWritable(fs, dir, &report);
   mem->Resync();  // the recovery wrote through its mappings
+  if (head) {
+    (void)fs->Unlink(dir + "/" + txj::format::kHeadName);
+    if (recovered && report.next_txn_id <= last_begun) {
+      std::fprintf(stderr, "a recovery with a head page naming transaction %llu hands out %llu next\n",
+                   static_cast<unsigned long long>(last_begun), static_cast<unsigned long long>(report.next_txn_id));
+      __builtin_trap();
+    }
+  }
   if (recovered && (!report.repairs.empty() || !report.notes.empty())) {
     // Repaired once: a reopen finds nothing to repair, the walk nothing wrong.
     auto j = txj::fuzz::OpenReadOnlyInMemory(fs, dir);

@@ -44,6 +44,9 @@ struct WorkloadLog {
   // Number of entries of `commits` whose commit() has returned. Read by
   // other threads (the power-loss observer) while the workload runs.
   std::atomic<std::size_t> settled{0};
+  // The id of the last top-level transaction begin() handed out (read by the
+  // power-loss observer too).
+  std::atomic<std::uint64_t> last_begun{0};
   std::vector<std::string> errors;  // every failed call: "what: status"
   Status open_status;
   Status close_status;
@@ -80,6 +83,7 @@ inline void RunWorkload(Journal& j, std::uint64_t seed, const WorkloadShape& sha
     }
     log->NoteSuccess("begin");
     const std::uint64_t id = top->id();
+    log->last_begun = id;
     std::vector<Transaction> handles;
     std::vector<std::vector<ModelEvent>> levels;
     handles.push_back(std::move(top).value());

@@ -354,7 +354,16 @@ std::uint32_t EpochPastTail(SegmentSet& segs, std::uint64_t from, std::uint64_t 
   return best;
 }
 
-Status TakeNewEpoch(JournalState& s, const TailScan& t) {
+// Whether the head page's last begun id `head_id` names ids the journal
+// does not hold, which recovery then keeps taken with a padding record
+// (KeepLostIdTaken). A head page naming an id far ahead is not believed.
+bool HeadNamesLostIds(const JournalState& s, std::uint64_t head_id) {
+  return head_id >= s.next_txn_id && head_id - s.next_txn_id <= (1u << 20);
+}
+
+// `writes`: recovery will write a record at the tail (a padding record
+// keeping lost ids taken).
+Status TakeNewEpoch(JournalState& s, const TailScan& t, bool writes) {
   std::uint32_t top = t.last_epoch;
   // After the tail of a recycled segment lies what earlier sessions left
   // there, never zeroed. Their epochs are below the manifest's, unless the
@@ -365,7 +374,11 @@ Status TakeNewEpoch(JournalState& s, const TailScan& t) {
   const bool closed_cleanly = !t.crash_tail && !t.open_txn && tail_seg &&
                               tail_seg->watermark(s.salt) == t.end_lsn &&
                               tail_seg->watermark_epoch(s.salt) != 0 && tail_seg->watermark_epoch(s.salt) < s.epoch;
-  if (t.last_epoch >= s.epoch || (tail_seg && tail_seg->recycled() && !closed_cleanly)) {
+  // A record that recovery writes after a clean end makes the bytes after
+  // it the next ones read: they must read as older too, whatever a clean
+  // close promises (the recovery fuzzer built such a journal: a padding
+  // record followed by a record of a newer epoch it had placed there).
+  if (t.last_epoch >= s.epoch || (tail_seg && tail_seg->recycled() && (!closed_cleanly || writes))) {
     top = std::max(top, EpochPastTail(*s.segments, t.end_lsn, s.salt, s.epoch));
   }
   if (top >= s.epoch) {
@@ -472,9 +485,8 @@ Status RollBackOpenTransaction(JournalState& s, const TailScan& t) {
 // writer handed out (HeadPage::NoteBegun): a padding record keeps the ids
 // up to it taken, as compaction's do, so that no later transaction gets
 // one of them. (A head page that names an id far ahead is not believed.)
-Status KeepLostIdTaken(JournalState& s) {
-  const std::uint64_t id = HeadPage::LastBegun(*s.fs, s.dir);
-  if (id < s.next_txn_id || id - s.next_txn_id > (1u << 20)) return Status::OK();
+Status KeepLostIdTaken(JournalState& s, std::uint64_t id) {
+  if (!HeadNamesLostIds(s, id)) return Status::OK();
   const std::string ids =
       id == s.next_txn_id ? "transaction " + Num(id) : "transactions " + Num(s.next_txn_id) + " to " + Num(id);
   std::string what = ids +
@@ -521,14 +533,15 @@ Status Recover(JournalState& s) {
     return Status::OK();
   }
   // ---- repair (writable): nothing was written so far ----
-  TXJ_RETURN_IF_ERROR(TakeNewEpoch(s, t));
+  const std::uint64_t head_id = HeadPage::LastBegun(*s.fs, s.dir);
+  TXJ_RETURN_IF_ERROR(TakeNewEpoch(s, t, HeadNamesLostIds(s, head_id)));
   if (clear_catalog) {
     TXJ_RETURN_IF_ERROR(s.catalog->ClearDerived().WithContext(
         "clearing the catalog's checkpoint and index, which do not match the journal"));
   }
   TXJ_RETURN_IF_ERROR(CutTail(s, t, start->lsn));
   if (t.open_txn) TXJ_RETURN_IF_ERROR(RollBackOpenTransaction(s, t));
-  TXJ_RETURN_IF_ERROR(KeepLostIdTaken(s));
+  TXJ_RETURN_IF_ERROR(KeepLostIdTaken(s, head_id));
   if (s.active->recycled() && s.active->watermark(s.salt) < s.pos) {
     // A recycled segment's clean end is its watermark (its tail is never
     // zeroed): everything below the position is durable now (CutTail and

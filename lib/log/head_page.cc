@@ -18,7 +18,6 @@
 namespace txj::internal {
 
 namespace {
-constexpr std::uint64_t kHeadMagic = 0x4441454850584a54ull;  // "TJXPHEAD"
 constexpr std::size_t kHeadSize = 4096;
 static_assert(sizeof(HeadData) <= kHeadSize);
 

@@ -18,6 +18,8 @@
 
 namespace txj::internal {
 
+inline constexpr std::uint64_t kHeadMagic = 0x4441454850584a54ull;  // "TJXPHEAD"
+
 struct HeadData {
   std::uint64_t magic;
   std::atomic<std::uint64_t> visible_lsn;  // readers may read records below it
