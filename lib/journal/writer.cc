@@ -277,7 +277,13 @@ void JournalState::EndSegmentIfFull() {
   const std::uint64_t smallest = format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
   // The next transaction starts past this page once the commit's sync began.
   if (format::PageUp(pos) + smallest + kTailReserve + gap_reserve() <= active->end()) return;
-  {
+  // Once the sync began, the segment-end marker written later goes past
+  // this page, or, without room for that, into it: a page holding this
+  // acknowledged commit, which a power loss during that write can tear
+  // (the power-loss soak lost a commit so). Without that room the segment
+  // ends now, before the sync, waiting for the next segment if it must.
+  const bool marker_moves_later = format::PageUp(pos) + 2 * kSegmentEndSize <= active->end();
+  if (marker_moves_later) {
     // Only when the next segment is ready: a commit does not wait for it,
     // and a failed preparation is left for the next append to report.
     std::lock_guard<std::mutex> lock(bg_mu);
