@@ -20,7 +20,7 @@ class ValidatedNames {
  public:
   // Whether the pair was checked; a hit becomes the first one looked at.
   bool Contains(std::string_view topic, std::string_view type) {
-    if (Equal(slots_[last_], topic, type)) [[likely]] {
+    if (last_ < used_ && Equal(slots_[last_], topic, type)) [[likely]] {
       return true;
     }
     for (std::size_t i = 0; i < used_; ++i) {
@@ -37,7 +37,6 @@ class ValidatedNames {
     const std::size_t i = used_ < kSlots ? used_++ : next_victim_++ % kSlots;
     slots_[i].topic.assign(topic);
     slots_[i].type.assign(type);
-    slots_[i].valid = true;
     last_ = i;
   }
 
@@ -46,14 +45,12 @@ class ValidatedNames {
  private:
   struct Slot {
     std::string topic, type;
-    bool valid = false;
   };
   static bool Equal(const Slot& s, std::string_view topic, std::string_view type) {
-    return s.valid && s.type.size() == type.size() && s.topic.size() == topic.size() && s.type == type &&
-           s.topic == topic;
+    return s.type == type && s.topic == topic;
   }
   std::array<Slot, kSlots> slots_;
-  std::size_t used_ = 0, last_ = 0, next_victim_ = 0;
+  std::size_t used_ = 0, last_ = 0, next_victim_ = 0;  // slots below used_ hold checked pairs
 };
 
 }  // namespace txj::internal
