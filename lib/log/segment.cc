@@ -256,8 +256,20 @@ Status NameNewSegment(FileSystem& fs, const std::string& dir, const std::string&
 // touched): a reader of this process's mappings never sees the writer's
 // mapping without its advice. Best effort: a kernel without transparent
 // huge pages for files (or with them off) maps 4 KiB pages.
+//
+// The first 2 MiB keep 4 KiB pages: the header page is written with pwrite
+// before the mapping exists, so the page cache holds it as a small folio
+// and no 2 MiB folio fits there. Advised anyway, every fault in that range
+// tried a 2 MiB read-ahead that could not be placed (kernel 6.18: a
+// prefault of the segment's first 4 MiB took 38 ms instead of 2), and the
+// read-ahead's fallback left the writer to fault the next 2 MiB in 4 KiB
+// pages itself (about 400 faults per segment at 1 M appends/s;
+// docs/performance.md, "Twenty-first session").
 void AdviseMapping(void* addr, std::uint64_t size, SegmentWrites writes) {
-  if (writes == SegmentWrites::kMappingHugePages) ::madvise(addr, size, MADV_HUGEPAGE);
+  constexpr std::uint64_t kHugePage = 2 << 20;
+  if (writes == SegmentWrites::kMappingHugePages && size > kHugePage) {
+    ::madvise(static_cast<std::uint8_t*>(addr) + kHugePage, size - kHugePage, MADV_HUGEPAGE);
+  }
 }
 
 }  // namespace

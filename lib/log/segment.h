@@ -38,8 +38,9 @@ format::SegmentFlagsSlot MakeSegmentFlags(const format::SegmentHeader& h, std::u
 
 // How the writer writes a segment it creates: through the mapping, whose
 // pages the ahead thread prefaults just ahead of it, in 4 KiB pages or in
-// transparent huge pages (MADV_HUGEPAGE: the page cache then holds the file
-// in 2 MiB folios and the writer takes one fault per 2 MiB; a sync writes
+// transparent huge pages past the first 2 MiB, which hold the header page
+// (MADV_HUGEPAGE: the page cache then holds the file in 2 MiB folios and
+// the writer takes one fault per 2 MiB; a sync writes
 // whole dirty folios, so only a writer that rarely syncs asks for them);
 // or with pwrite, the mapping never written.
 enum class SegmentWrites : std::uint8_t { kMapping, kMappingHugePages, kPwrite };
