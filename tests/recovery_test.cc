@@ -3,23 +3,24 @@
 // catalog, the writer lock and read-only opens.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
-#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include <sys/resource.h>
 
 #include "checksum.h"
 #include "fault_fs.h"
 #include "format.h"
+#include "forwarding_fs.h"
 #include "journal_state.h"
 #include "segment.h"
 #include "test_util.h"
@@ -1293,6 +1294,159 @@ TEST_CASE(
   INFO(j->recovery_report().ToString());
   CHECK(j->recovery_report().repairs.empty());
   CHECK(Payloads(*j) == want);
+}
+
+namespace {
+
+// Every pwrite, numbered, with the path of its file (followed through renames).
+class WriteLog final : public test::ForwardingFileSystem {
+ public:
+  struct Write {
+    std::uint64_t seq;
+    std::string path;
+    std::uint64_t offset, size;
+  };
+  int Open(const std::string& p, int f, mode_t m, int* fd) override {
+    const int e = ForwardingFileSystem::Open(p, f, m, fd);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (e == 0) paths_[*fd] = p;
+    return e;
+  }
+  int Rename(const std::string& from, const std::string& to) override {
+    const int e = ForwardingFileSystem::Rename(from, to);
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [fd, p] : paths_) {
+      if (e == 0 && p == from) p = to;  // descriptors open under the old name
+    }
+    return e;
+  }
+  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writes_.push_back({++seq_, paths_[fd], o, n});
+    }
+    return ForwardingFileSystem::PWrite(fd, d, n, o);
+  }
+  std::uint64_t seq() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seq_;
+  }
+  std::vector<Write> writes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return writes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<int, std::string> paths_;
+  std::vector<Write> writes_;
+  std::uint64_t seq_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a durable commit whose segment cannot end before its sync, no next segment being made, fails the journal closed "
+    "and nothing is written into its page") {
+  // A transaction staged from just past a synced page moves to the next
+  // page when it is written; sized here so that its commit lands in the
+  // segment's last page, where the segment-end marker can no longer go past
+  // the commit's page later. The segment must end before the sync, and no
+  // next segment can be made (the disk is full): the commit is not
+  // acknowledged (the journal fails closed), instead of being acknowledged
+  // and its page rewritten by the marker at the next roll (a power loss
+  // tearing that write loses the commit).
+  using internal::kTailReserve;
+  const std::uint64_t page = format::kPageSize;
+  const std::uint64_t begin_size = format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
+  const std::uint64_t commit_size = format::AlignUp(format::kRecordHeaderSize + sizeof(format::CommitBody));
+  const std::uint64_t event_overhead =
+      format::kRecordHeaderSize + sizeof(format::EventBody) + 2;  // topic "t", type "x"
+  TempDir dir;
+  auto log = std::make_shared<WriteLog>();
+  auto fs = std::make_shared<test::FaultFileSystem>(log);
+  Options o = Opts(Durability::kCommit);
+  o.file_system = fs;
+  std::vector<std::string> acked;
+  std::uint64_t acked_page = 0, acked_seq = 0;
+  std::string acked_path;
+  {
+    auto w = test::OpenOrDie(dir.path(), o);
+    auto commit = [&](const std::vector<std::uint64_t>& payloads) {
+      auto tx = test::RequireOk(w->begin());
+      std::vector<std::string> mine;
+      for (std::uint64_t n : payloads) {
+        mine.push_back(std::string(n, static_cast<char>('a' + (acked.size() + mine.size()) % 26)));
+        TXJ_REQUIRE_OK(tx->append("t", "x", mine.back()));
+      }
+      auto info = tx->commit();
+      if (info.ok()) acked.insert(acked.end(), mine.begin(), mine.end());
+      return info;
+    };
+    // The segment after the first is made at open; once it exists, no
+    // other segment file can be created.
+    const std::string second = dir.path() + "/" + internal::SegmentFileName(kSeg);
+    for (int i = 0; i < 5000 && !std::filesystem::exists(second); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    REQUIRE(std::filesystem::exists(second));
+    fs->ArmNext(test::FsOp::kOpen, ENOSPC, /*sticky=*/true, format::kTempSuffix);
+    // Into the second segment, then small transactions (a page each, past
+    // the synced one) until it has between 12 and 16 KiB left.
+    std::uint64_t at = w->visible_lsn(), end = (at / kSeg + 1) * kSeg;
+    while (at < kSeg + page || end - at > 16 * 1024 || end - at < 12 * 1024) {
+      TXJ_REQUIRE_OK(commit({100}).status());
+      at = w->visible_lsn();
+      end = (at / kSeg + 1) * kSeg;
+    }
+    REQUIRE(at % page > kTailReserve + 8);  // the move past the synced page is longer than the reserve
+    // Records that end as late as the commit marker may before the move:
+    // after it, the commit ends in the segment's last page.
+    const std::uint64_t records_end = end - kTailReserve - page;
+    std::uint64_t left = records_end - at - begin_size - commit_size;
+    std::vector<std::uint64_t> payloads;
+    while (left > 1024 + 256) {
+      payloads.push_back(1024 - event_overhead);
+      left -= 1024;
+    }
+    payloads.push_back((left & ~std::uint64_t{7}) - event_overhead);
+    INFO("transaction from LSN ", at, ", segment ends at ", end);
+    auto info = commit(payloads);
+    if (info.ok()) {
+      // Acknowledged: nothing may touch its last page from now on.
+      const std::uint64_t last = info->lsn - 1;  // the commit marker's last byte
+      CHECK(last / kSeg == at / kSeg);
+      acked_page = format::PageDown(last) - (last / kSeg) * kSeg;
+      acked_path = dir.path() + "/" + internal::SegmentFileName((last / kSeg) * kSeg);
+      acked_seq = log->seq();
+    }
+    CHECK(!info.ok());
+    if (!info.ok()) {
+      INFO(info.status().ToString());
+      CHECK(info.status().code() == Code::kFailed);
+      CHECK(info.status().message().find("no space") != std::string::npos);
+      CHECK(!w->begin().ok());  // failed closed
+    }
+    // The disk has room again: a journal that went on rolls now (after
+    // its background thread made the next segment).
+    fs->DisarmAll();
+    for (int i = 0; i < 200; ++i) {
+      auto tx = w->begin();
+      if (tx.ok() && tx->append("t", "x", "after").ok() && tx->commit().ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    (void)w->close();
+  }
+  for (const WriteLog::Write& x : log->writes()) {
+    if (acked_seq == 0 || x.seq <= acked_seq || x.path != acked_path) continue;
+    INFO("write ", x.seq, " of ", x.size, " bytes at byte ", x.offset, " of ", x.path);
+    CHECK((x.offset + x.size <= acked_page || x.offset >= acked_page + page));
+  }
+  auto j = test::OpenOrDie(dir.path(), Opts(Durability::kCommit));
+  INFO(j->recovery_report().ToString());
+  const std::vector<std::string> got = Payloads(*j);
+  REQUIRE(got.size() >= acked.size());
+  CHECK(std::vector<std::string>(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(acked.size())) == acked);
 }
 
 // Appends transactions of `per_txn` events of `size` bytes until the

@@ -40,7 +40,7 @@ enum class Code : std::uint8_t {
   kIOError = 10,         // the operating system reported an error
   kNoSpace = 11,         // the file system is full (ENOSPC)
   kNotSupported = 12,    // a format or feature version this build does not know
-  kFailed = 13,          // the journal failed closed after a sync error; reopen it
+  kFailed = 13,          // the journal failed closed after a failed write or sync; reopen it
 };
 
 // Returns a short stable name for `code`, such as "corruption".

@@ -216,8 +216,12 @@ struct JournalState {
   void MoveStagedPastGap();
   // After a durable commit: when no transaction fits in the rest of the
   // segment any more and the next segment is ready, ends it now, so its end
-  // marker goes out with the commit, before the sync.
-  void EndSegmentIfFull();
+  // marker goes out with the commit, before the sync. When the marker would
+  // have no room past the commit's page later, ends it now in any case,
+  // waiting for the next segment; if there is none (its preparation
+  // failed), fails the journal closed and returns that (the commit is not
+  // acknowledged).
+  [[nodiscard]] Status EndSegmentIfFull();
   // Room a writer keeps at a segment's end besides the reserve, so that
   // what it staged still fits after moving past a gap (less than a page).
   std::uint64_t gap_reserve() const { return gaps ? format::kPageSize : 0; }

@@ -117,7 +117,12 @@ Result<CommitInfo> TxnTree::CommitTop() {
     return f;
   }
   // After the flush: it may have moved the whole transaction past a gap.
-  if (padded && j->gaps) j->EndSegmentIfFull();
+  if (padded && j->gaps) {
+    if (Status e = j->EndSegmentIfFull(); !e.ok()) {
+      Release();
+      return e;
+    }
+  }
   lsn = j->last_record_lsn;  // moved past a gap by Flush, perhaps
   const std::uint64_t end = j->pos;
   if (j->stage_always) j->ZeroAhead(end - begin_lsn);

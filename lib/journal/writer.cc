@@ -273,10 +273,10 @@ Status JournalState::Flush() {
   return Status::OK();
 }
 
-void JournalState::EndSegmentIfFull() {
+Status JournalState::EndSegmentIfFull() {
   const std::uint64_t smallest = format::AlignUp(format::kRecordHeaderSize + sizeof(format::BeginBody));
   // The next transaction starts past this page once the commit's sync began.
-  if (format::PageUp(pos) + smallest + kTailReserve + gap_reserve() <= active->end()) return;
+  if (format::PageUp(pos) + smallest + kTailReserve + gap_reserve() <= active->end()) return Status::OK();
   // Once the sync began, the segment-end marker written later goes past
   // this page, or, without room for that, into it: a page holding this
   // acknowledged commit, which a power loss during that write can tear
@@ -285,11 +285,23 @@ void JournalState::EndSegmentIfFull() {
   const bool marker_moves_later = format::PageUp(pos) + 2 * kSegmentEndSize <= active->end();
   if (marker_moves_later) {
     // Only when the next segment is ready: a commit does not wait for it,
-    // and a failed preparation is left for the next append to report.
-    std::lock_guard<std::mutex> lock(bg_mu);
-    if (!prepared || !prepare_error.ok()) return;
+    // and a failed preparation is left for the next append to report (its
+    // roll writes the marker past this page).
+    {
+      std::lock_guard<std::mutex> lock(bg_mu);
+      if (!prepared || !prepare_error.ok()) return Status::OK();
+    }
+    (void)Roll();  // if it fails, the next append rolls
+    return Status::OK();
   }
-  (void)Roll();  // if it fails, the next append rolls
+  // No segment to go on in (its preparation failed: no space, say): the
+  // marker could only be written later into this commit's page, after the
+  // sync. The commit is not acknowledged and nothing more is written.
+  Status r = Roll();
+  if (r.ok()) return r;
+  return FailClosed(r.WithContext(
+      "the segment-end marker of " + active->path() + " has no room past the page of the commit ending at byte " +
+      std::to_string(active->file_offset(pos)) + ", so the segment must end before its sync"));
 }
 
 void JournalState::MoveStagedPastGap() {
