@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,17 +39,27 @@ inline std::string NatsServerBinary() {
   return "";
 }
 
-// A loopback port nobody listens on (as the kernel hands it out now).
+// A loopback port nobody listens on (as the kernel hands it out now), and
+// none this process handed out before: once the probe's socket is closed
+// the kernel may hand the same port out again, and two nodes of a cluster
+// given one port cannot both start.
 inline int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(fd);
+  static std::mutex mu;
+  static std::set<int> given;
+  std::lock_guard<std::mutex> lock(mu);
+  int port = 0;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    ::close(fd);
+    if (port != 0 && given.insert(port).second) break;
+  }
   return port;
 }
 
@@ -78,6 +90,12 @@ struct NatsNode : internal::NonCopyable {
   // Starts it (again); true once it accepts connections (within 10 s).
   bool Start() {
     std::filesystem::create_directories(dir);
+    if (PortOpen(port) || (cluster_port != 0 && PortOpen(cluster_port))) {
+      // Another process listens there: the wait below would take it for
+      // this server.
+      Report("cannot start: a port of it is taken");
+      return false;
+    }
     pid = ::fork();
     if (pid < 0) return false;
     if (pid == 0) {
@@ -100,8 +118,37 @@ struct NatsNode : internal::NonCopyable {
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
-    for (int i = 0; i < 400 && !PortOpen(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    return PortOpen(port);
+    // Up to 30 s (a loaded machine, sanitizer builds beside it); a server
+    // that exits meanwhile (its port taken, say) is reported at once.
+    // A cluster node listens for clients before it binds its cluster port
+    // (where it can still fail): ready once both accept connections.
+    auto ready = [&] { return PortOpen(port) && (cluster_port == 0 || PortOpen(cluster_port)); };
+    for (int i = 0; i < 1200; ++i) {
+      if (ready()) return true;
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        Report("exited before it accepted connections");
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    if (ready()) return true;
+    Report("did not accept connections within 30 s");
+    return false;
+  }
+  // Says on stderr why Start failed, with the end of the server's log.
+  void Report(const std::string& what) const {
+    std::string log;
+    if (std::FILE* f = std::fopen((dir + ".log").c_str(), "r")) {
+      char buf[4096];
+      std::size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) log.append(buf, n);
+      std::fclose(f);
+    }
+    if (log.size() > 2000) log = log.substr(log.size() - 2000);
+    std::fprintf(stderr, "nats-server %s (port %d, cluster port %d) %s; the end of %s.log:\n%s\n", name.c_str(), port,
+                 cluster_port, what.c_str(), dir.c_str(), log.c_str());
   }
   // Kills it and waits for it.
   void Kill() {
