@@ -87,7 +87,7 @@ struct NatsNode : internal::NonCopyable {
       : name(std::move(n)), dir(std::move(d)), port(p ? p : FreePort()), cluster_port(cp) {}
   ~NatsNode() { Kill(); }
 
-  // Starts it (again); true once it accepts connections (within 10 s).
+  // Starts it (again); true once it accepts connections (within 30 s).
   bool Start() {
     std::filesystem::create_directories(dir);
     if (PortOpen(port) || (cluster_port != 0 && PortOpen(cluster_port))) {
