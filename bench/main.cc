@@ -524,6 +524,20 @@ void RollBaseline(const Config& c, Clock::duration period, std::chrono::seconds 
   }
 }
 
+// CPU time the hypervisor gave to others while this guest's vCPUs wanted
+// to run ("steal" in /proc/stat, all CPUs), in milliseconds (10 ms ticks
+// on most kernels); -1 where the kernel does not say. A stall of a thread
+// that the guest's scheduler never took off its CPU shows up here.
+double StealMs() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  std::uint64_t v[8] = {};
+  f >> cpu;
+  for (auto& x : v) f >> x;  // user nice system idle iowait irq softirq steal
+  if (!f || cpu != "cpu") return -1;
+  return static_cast<double>(v[7]) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 // The roll row's latencies: corrected for coordinated omission (pooled and
 // per repetition), the service times, and the no-journal baseline's.
 void AddRollLatencies(json& row, std::vector<std::int64_t>& lat, std::vector<std::int64_t>& service,
@@ -557,7 +571,7 @@ json Roll(const Config& c) {
   json out = json::array();
   for (std::uint64_t seg : sizes) {
     std::vector<std::int64_t> lat, service, base_lat;  // all repetitions pooled
-    std::vector<double> rep_max_us, rep_p9999_us, bytes, disk, achieved;
+    std::vector<double> rep_max_us, rep_p9999_us, bytes, disk, achieved, rep_steal_ms, base_steal_ms;
     std::uint64_t min_rolls = ~0ull, syncs_on_run = 0;
     std::string failure, base_failure;
     for (int r = 0; r < c.reps && failure.empty(); ++r) {
@@ -585,6 +599,7 @@ json Roll(const Config& c) {
       const std::uint64_t start_lsn = (*j)->visible_lsn();
       const std::uint64_t end_lsn = (start_lsn / seg + static_cast<std::uint64_t>(c.roll_count)) * seg + seg / 4;
       const std::uint64_t syncs0 = counting->data_syncs();
+      const double steal0 = StealMs();
       // Room for every call of the run, which ends at the later of end_lsn
       // and c.seconds: growing the vectors inside the timed loop (a copy of
       // megabytes) stalled one call by 7 ms in every run.
@@ -595,6 +610,7 @@ json Roll(const Config& c) {
           period, deadline, static_cast<std::size_t>(calls * 1.05) + 4096, append,
           [&](std::uint64_t, double secs) { return (*j)->visible_lsn() >= end_lsn && secs >= c.seconds; });
       if (!run.failure.empty() && failure.empty()) failure = "txjournal: " + run.failure;
+      rep_steal_ms.push_back(steal0 < 0 ? -1.0 : StealMs() - steal0);
       const std::uint64_t end = (*j)->visible_lsn();
       syncs_on_run += counting->data_syncs() - syncs0;
       (void)(*j)->close();
@@ -619,7 +635,11 @@ json Roll(const Config& c) {
       service.insert(service.end(), run.service_ns.begin(), run.service_ns.end());
 
       // The same schedule, as many calls, no journal.
-      if (n > 0) RollBaseline(c, period, deadline, n, payload, &base_lat, &base_failure);
+      if (n > 0) {
+        const double b0 = StealMs();
+        RollBaseline(c, period, deadline, n, payload, &base_lat, &base_failure);
+        base_steal_ms.push_back(b0 < 0 ? -1.0 : StealMs() - b0);
+      }
     }
     json row{{"segment_size", seg}, {"rate_per_second", c.roll_rate}, {"payload", 100}, {"per_txn", 1},
              {"durability", "none"}};
@@ -629,6 +649,11 @@ json Roll(const Config& c) {
       row["rolls_at_least"] = min_rolls;
       row["achieved_per_second"] = Median(achieved);
       AddRollLatencies(row, lat, service, base_lat, base_failure, rep_p9999_us, rep_max_us);
+      // The machine's share: time the hypervisor ran something else while
+      // this guest wanted its vCPUs, during each repetition and during the
+      // no-journal baseline after it.
+      row["per_repetition"]["steal_ms"] = rep_steal_ms;
+      row["per_repetition"]["baseline_steal_ms"] = base_steal_ms;
       row["record_bytes_per_event"] = model::BytesPerEvent(100, 1);
       row["device_bytes_per_event"] = bytes.empty() ? -1.0 : Median(bytes);
       row["device_wide_bytes_per_event"] = disk.empty() ? -1.0 : Median(disk);
@@ -1274,6 +1299,10 @@ void PrintTable(const json& r) {
                     "", "", "", "", bl["p50_us"].get<double>(), bl["p99_us"].get<double>(), bl["p999_us"].get<double>(),
                     bl["p9999_us"].get<double>(), bl["max_us"].get<double>(),
                     static_cast<unsigned long long>(bl["over_1ms"].get<std::int64_t>()));
+      }
+      if (const json& pr = g["per_repetition"]; pr.contains("steal_ms")) {
+        std::printf("%-10s hypervisor steal per repetition (ms): %s; during the baseline after each: %s\n", "",
+                    pr["steal_ms"].dump().c_str(), pr["baseline_steal_ms"].dump().c_str());
       }
       if (g.contains("failed")) std::printf("  (stopped: %s)\n", g["failed"].get<std::string>().c_str());
     }
