@@ -29,8 +29,11 @@ struct HeadData {
   std::atomic<std::uint64_t> writer_open;  // 1 while a writer has the journal open
   // The id of the last transaction the writer began: one whose records were
   // all still in the writer's memory when it stopped left nothing in the
-  // file, and the next writer keeps its id taken (recovery).
-  std::atomic<std::uint64_t> last_begun_txn;
+  // file, and the next writer keeps its id taken (recovery). At byte 64, on
+  // a cache line of its own: every begin stores it, and a reader spinning
+  // on `seq` (Cursor::set_spin) would otherwise lose its line to the writer
+  // at each begin as well as at each publish.
+  alignas(64) std::atomic<std::uint64_t> last_begun_txn;
 };
 
 class HeadPage : NonCopyable {
