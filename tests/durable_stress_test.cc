@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "ack_rule_fs.h"
 #include "format.h"
 #include "test_util.h"
 
@@ -150,66 +151,11 @@ TEST_CASE("durable commits never write again into a page that an earlier sync ma
   CHECK(fs->writes_into_zeroed() > commits / 2);
 }
 
-namespace {
-
-// Counts the writes into a segment page at or below the last page holding
-// an acknowledged commit: `acked` is the highest commit end (LSN) a commit()
-// has returned, raised by the committing threads. Every byte below it is
-// durable and part of acknowledged history (or rolled back), so a write
-// touching its pages could, torn by a power loss, destroy an acknowledged
-// commit. The header page (segment header, watermark slot) is left out.
-class AckRuleFs final : public test::ForwardingFileSystem {
- public:
-  std::atomic<std::uint64_t> acked{0};
-
-  int Open(const std::string& p, int f, mode_t m, int* fd) override {
-    int e = base_->Open(p, f, m, fd);
-    if (e == 0) {
-      std::lock_guard<std::mutex> lock(mu_);
-      paths_[*fd] = p;
-    }
-    return e;
-  }
-  int Rename(const std::string& f, const std::string& t) override {
-    int e = base_->Rename(f, t);
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [fd, p] : paths_) {
-      if (e == 0 && p == f) p = t;
-    }
-    return e;
-  }
-  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override {
-    if (n > 0 && o >= kPage) {
-      std::lock_guard<std::mutex> lock(mu_);
-      const std::string& path = paths_[fd];
-      const std::size_t slash = path.rfind('/');
-      const std::string name = path.substr(slash + 1);
-      if (name.size() == 20 && name.compare(16, 4, ".seg") == 0) {
-        const std::uint64_t lsn = std::stoull(name.substr(0, 16), nullptr, 16) + o;
-        const std::uint64_t a = acked.load();
-        ++writes_;
-        if (a > 0 && lsn / kPage <= (a - 1) / kPage) ++violations_;
-      }
-    }
-    return base_->PWrite(fd, d, n, o);
-  }
-  std::uint64_t violations() { return test::ReadLocked(mu_, violations_); }
-  std::uint64_t writes() { return test::ReadLocked(mu_, writes_); }
-
- private:
-  static constexpr std::uint64_t kPage = 4096;
-  std::mutex mu_;
-  std::map<int, std::string> paths_;
-  std::uint64_t violations_ = 0, writes_ = 0;
-};
-
-}  // namespace
-
 TEST_CASE("concurrent durable commits share pages between syncs, and none writes into a page holding an acknowledged commit") {
   const std::uint64_t seed = test::Seed();
   INFO("seed ", seed);
   TempDir dir;
-  auto fs = std::make_shared<AckRuleFs>();
+  auto fs = std::make_shared<test::AckRuleFs>();
   Options o = test::SmallOptions(Durability::kCommit);
   o.segment_size = 256 << 10;  // rolls on the way
   o.file_system = fs;
