@@ -287,18 +287,14 @@ Status JournalState::EndSegmentIfFull() {
     // Only when the next segment is ready: a commit does not wait for it,
     // and a failed preparation is left for the next append to report (its
     // roll writes the marker past this page).
-    {
-      std::lock_guard<std::mutex> lock(bg_mu);
-      if (!prepared || !prepare_error.ok()) return Status::OK();
-    }
-    (void)Roll();  // if it fails, the next append rolls
-    return Status::OK();
+    std::lock_guard<std::mutex> lock(bg_mu);
+    if (!prepared || !prepare_error.ok()) return Status::OK();
   }
+  Status r = Roll();
+  if (r.ok() || marker_moves_later) return Status::OK();  // if it failed, the next append rolls
   // No segment to go on in (its preparation failed: no space, say): the
   // marker could only be written later into this commit's page, after the
   // sync. The commit is not acknowledged and nothing more is written.
-  Status r = Roll();
-  if (r.ok()) return r;
   return FailClosed(r.WithContext(
       "the segment-end marker of " + active->path() + " has no room past the page of the commit ending at byte " +
       std::to_string(active->file_offset(pos)) + ", so the segment must end before its sync"));
