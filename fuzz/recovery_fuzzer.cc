@@ -15,8 +15,9 @@
 //   the rest together), then the repaired journal reopened and walked.
 //
 // Besides memory errors and crashes it checks what must hold whatever the
-// bytes: a cursor's offsets are dense; a journal that the writable
-// recovery accepted reopens with nothing to repair and walks clean.
+// bytes: a cursor's offsets are dense; next() and next_batch() hand out the
+// same events; a journal that the writable recovery accepted reopens with
+// nothing to repair and walks clean.
 //
 // With TXJ_FUZZ_FULL=1 (the corpus replays of CI and of the test suite) each
 // input also goes through the slow path on disk: the whole writable
@@ -28,11 +29,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <string>
+#include <vector>
 
-#include "fuzz_dir.h"
-#include "journal_mutator.h"  // the custom mutator, in the libFuzzer build
 #include "cursor_impl.h"
+#include "fuzz_dir.h"
 #include "head_page.h"
+#include "journal_mutator.h"  // the custom mutator, in the libFuzzer build
 #include "journal_state.h"
 #include "mem_fs.h"
 #include "recovery.h"
@@ -47,19 +51,73 @@ bool Debug() {
   return d;
 }
 
-// Reads the whole committed view; traps on non-dense offsets.
+// What a cursor hands out of one event, copied (an event's views are valid
+// only until its cursor moves on), to compare two reads.
+struct Seen {
+  std::uint64_t offset, txn_id, lsn, timestamp_ns;
+  std::string topic, type, payload;
+  std::optional<std::string> key;
+  bool operator==(const Seen&) const = default;
+};
+
+Seen SeenOf(const txj::Event& e) {
+  return Seen{e.offset,
+              e.txn_id,
+              e.lsn,
+              e.timestamp_ns,
+              std::string(e.topic),
+              std::string(e.type),
+              std::string(e.payload),
+              e.key ? std::optional<std::string>(std::string(*e.key)) : std::nullopt};
+}
+
+// Reads the whole committed view through next(), then again through
+// next_batch() into a small array (events run past its end, so both the
+// caller's slots and the read-ahead spill are walked); traps on non-dense
+// offsets and when the two reads differ before the first one stopped.
 void ReadAll(txj::Journal& j) {
+  constexpr int kMax = 100000;
+  std::vector<Seen> one;
+  {
+    auto c = j.open_cursor(j.first_offset(), txj::Filter::all());
+    if (!c.ok()) return;
+    std::uint64_t expect = j.first_offset();
+    for (int i = 0; i < kMax; ++i) {
+      auto e = c->next();
+      if (!e.ok() && Debug()) std::fprintf(stderr, "next(): %s\n", e.status().ToString().c_str());
+      if (!e.ok() || !e->has_value()) break;
+      const txj::Event& ev = **e;
+      if (ev.offset < expect) __builtin_trap();
+      expect = ev.offset + 1;
+      one.push_back(SeenOf(ev));
+    }
+  }
   auto c = j.open_cursor(j.first_offset(), txj::Filter::all());
   if (!c.ok()) return;
-  std::uint64_t expect = j.first_offset();
-  for (int i = 0; i < 100000; ++i) {
-    auto e = c->next();
-    if (!e.ok() || !e->has_value()) return;
-    const txj::Event& ev = **e;
-    if (ev.offset < expect) __builtin_trap();
-    expect = ev.offset + 1;
-    volatile std::size_t sink = ev.topic.size() + ev.type.size() + ev.payload.size() + (ev.key ? ev.key->size() : 0);
-    (void)sink;
+  std::vector<txj::Event> buf(7);
+  std::size_t at = 0;
+  while (at < one.size()) {
+    auto k = c->next_batch(buf);
+    if (!k.ok() && Debug()) std::fprintf(stderr, "next_batch(): %s\n", k.status().ToString().c_str());
+    if (!k.ok() || *k == 0) break;
+    for (std::size_t i = 0; i < *k && at < one.size(); ++i, ++at) {
+      if (!(SeenOf(buf[i]) == one[at])) {
+        if (Debug()) {
+          const Seen x = SeenOf(buf[i]), &y = one[at];
+          std::fprintf(
+              stderr,
+              "event %zu differs: next_batch() offset %llu lsn %llu txn %llu, next() offset %llu lsn %llu txn %llu\n",
+              at, (unsigned long long)x.offset, (unsigned long long)x.lsn, (unsigned long long)x.txn_id,
+              (unsigned long long)y.offset, (unsigned long long)y.lsn, (unsigned long long)y.txn_id);
+        }
+        __builtin_trap();
+      }
+    }
+  }
+  // Both reads stop at the same error or end, after the same events.
+  if (at != one.size()) {
+    if (Debug()) std::fprintf(stderr, "next() read %zu events, next_batch() %zu\n", one.size(), at);
+    __builtin_trap();
   }
 }
 

@@ -143,6 +143,13 @@ class Forger {
     return Add(static_cast<std::uint8_t>(RecordType::kEvent), txn, 0, 0,
                Bytes(b) + "te" + std::string(b.payload_length, 'p'));
   }
+  // A padding record inside the open transaction (compaction's, standing
+  // for `skipped` events removed from it).
+  std::uint64_t Padding(std::uint64_t txn, std::uint64_t skipped) {
+    fmt::PaddingBody b{};
+    b.skipped_events = skipped;
+    return Add(static_cast<std::uint8_t>(RecordType::kPadding), txn, 0, 0, Bytes(b));
+  }
   // A commit marker whose count and running hash cover the records added
   // since Begin(): only the grammar can be wrong.
   std::uint64_t Commit(std::uint64_t txn, std::uint64_t first_offset, std::uint64_t events) {
@@ -278,6 +285,45 @@ TEST_CASE("a complete forged transaction with a later id is accepted, so the che
   REQUIRE(e->has_value());
   CHECK((*e)->payload == "p");
   CHECK((*e)->txn_id == t);
+}
+
+TEST_CASE("events after a padding standing for more than 2^32 events take their offsets from its whole count, event by event and in batches") {
+  // A cursor opened inside a transaction remembers its events and hands
+  // them out after the commit; a remembered padding's count was cut to 32
+  // bits, so the events after it came out 2^32 offsets too low (found by
+  // the recovery fuzzer comparing next() with next_batch()).
+  Forger f;
+  const std::uint64_t skipped = (std::uint64_t{1} << 32) + 5;
+  const std::uint64_t t = f.BeginNext();
+  f.Event(t);
+  f.Padding(t, skipped);
+  f.Event(t);
+  f.Event(t);
+  f.Commit(t, 6, 3 + skipped);
+  auto j = test::RequireOk(Journal::open(f.dir(), test::SmallOptions(Durability::kCommit)));
+  CHECK((*j)->next_offset() == 6 + 3 + skipped);
+  const std::vector<std::uint64_t> want = {6, 7 + skipped, 8 + skipped};
+  for (std::uint64_t from : {std::uint64_t{0}, std::uint64_t{6}}) {
+    CAPTURE(from);
+    std::vector<std::uint64_t> one, batched;
+    auto c = test::RequireOk((*j)->open_cursor(from, Filter::all()));
+    for (;;) {
+      auto e = test::RequireOk(c->next());
+      if (!e->has_value()) break;
+      if ((*e)->txn_id == t) one.push_back((*e)->offset);
+    }
+    auto b = test::RequireOk((*j)->open_cursor(from, Filter::all()));
+    std::vector<Event> buf(2);
+    for (;;) {
+      const std::size_t k = *test::RequireOk(b->next_batch(buf));
+      if (k == 0) break;
+      for (std::size_t i = 0; i < k; ++i) {
+        if (buf[i].txn_id == t) batched.push_back(buf[i].offset);
+      }
+    }
+    CHECK(one == want);
+    CHECK(batched == want);
+  }
 }
 
 TEST_CASE("a transaction flagged hashed whose commit marker does not hold the hash of its bytes is corruption naming the commit marker") {

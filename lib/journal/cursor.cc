@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 #include "cursor_impl.h"
@@ -779,14 +780,18 @@ void CursorImpl::RememberOther(const RecordView& r) {
   }
   const bool event = r.type == RecordType::kEvent;
   if (!event && r.type != RecordType::kPadding) return;
-  if (entries_.size() >= kMaxRemembered || r.sub_id >= parents_.size()) {
+  const std::uint64_t skipped = event ? 0 : ReadBody<format::PaddingBody>(r).skipped_events;
+  // A padding standing for more events than an entry holds: the second
+  // pass reads the records again instead (as for too many entries), so the
+  // offsets after it are the commit marker's, not a truncated count's.
+  if (entries_.size() >= kMaxRemembered || r.sub_id >= parents_.size() ||
+      skipped > std::numeric_limits<std::uint32_t>::max()) {
     buffered_ = false;
     return;
   }
   const auto& seg = reader_.segment();
   if (pins_.empty() || pins_.back() != seg) pins_.push_back(seg);  // keeps the mapping alive
-  entries_.push_back({seg->at(r.lsn), r.lsn, r.sub_id,
-                      event ? 0u : static_cast<std::uint32_t>(ReadBody<format::PaddingBody>(r).skipped_events)});
+  entries_.push_back({seg->at(r.lsn), r.lsn, r.sub_id, static_cast<std::uint32_t>(skipped)});
   if (!event && entries_.back().skipped == 0) entries_.pop_back();
 }
 
