@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <thread>
@@ -390,6 +391,97 @@ inline void CursorImpl::TxnWalk::Deliver(const format::RecordHeader& h, const fo
   FillEvent(slot, o, lsn, h, b, rec);
 }
 
+// The same checks as the per-record loop in WalkTransaction makes of each
+// record (DecodeEventInline<false>, the epoch, FeedTopEvent) and the same
+// effect as Deliver for each, with the per-record bookkeeping (reader
+// position, record count, hash range, slot, offset, pin) done once for the
+// run. Only while Deliver would put every matching event into the next slot
+// (the caller's, or next()'s read-ahead buffer once those are full): direct
+// and at or past want. Stops at the first record that is anything else (of
+// another epoch too: the general path takes it), at the reader's limit and
+// when the slots run out.
+std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::uint64_t avail) {
+  if (!w.direct || w.off < w.want || !checker_.TakesTopEventRun()) return 0;
+  Event* dst;
+  std::size_t slots;
+  const bool spill = w.pos >= w.cap;
+  if (!spill) {
+    dst = w.out + w.pos;
+    slots = w.cap - w.pos;
+  } else if (w.spill_ok && w.spilled < kAhead) {
+    if (ahead_cap_ < kAhead) {  // as in Deliver: the buffer was handed out whole
+      ahead_ = std::make_unique<Event[]>(kAhead);
+      ahead_cap_ = kAhead;
+    }
+    dst = ahead_.get() + w.spilled;
+    slots = kAhead - w.spilled;
+  } else {
+    return 0;
+  }
+  const std::uint64_t lsn0 = reader_.position();
+  const std::uint64_t limit = reader_.limit();
+  if (limit <= lsn0) return 0;
+  constexpr std::uint64_t kMin = format::kRecordHeaderSize + sizeof(format::EventBody);
+  const std::uint64_t room = std::min(avail, limit - lsn0);  // records end below the limit
+  const std::uint64_t txn = checker_.txn_id();
+  const std::uint32_t epoch = reader_.last_epoch();
+  // Header bytes 12-15 (type, flags, depth) of a top-level event, with or
+  // without a key; bytes 24-31 (sub_id, epoch) of one at the top level of
+  // this epoch.
+  constexpr std::uint32_t kKeyBit = std::uint32_t{format::kFlagHasKey} << 8;
+  const std::uint64_t sub_epoch = std::uint64_t{epoch} << 32;
+  static_assert(offsetof(format::RecordHeader, type) == 12 && offsetof(format::RecordHeader, depth) == 14 &&
+                offsetof(format::RecordHeader, sub_id) == 24 && offsetof(format::RecordHeader, epoch) == 28);
+  const std::uint64_t off0 = w.off;
+  const bool all = filter_.match_all;
+  std::uint64_t at = 0;
+  std::size_t n = 0;       // records taken
+  std::size_t filled = 0;  // slots filled
+  while (filled < slots && room - at >= kMin) {
+    const std::uint8_t* q = p + at;
+    format::RecordHeader h;
+    format::EventBody b;
+    std::memcpy(&h, q, sizeof h);
+    std::uint32_t type_flags_depth;
+    std::uint64_t sub_and_epoch;
+    std::memcpy(&type_flags_depth, q + 12, sizeof type_flags_depth);
+    std::memcpy(&sub_and_epoch, q + 24, sizeof sub_and_epoch);
+    if ((type_flags_depth & ~kKeyBit) != static_cast<std::uint8_t>(RecordType::kEvent) ||
+        std::uint64_t{h.length} - kMin > room - at - kMin || h.txn_id != txn || sub_and_epoch != sub_epoch) {
+      break;
+    }
+    std::memcpy(&b, q + format::kRecordHeaderSize, sizeof b);
+    const bool has_key = (type_flags_depth & kKeyBit) != 0;
+    if (b.topic_length == 0 || (!has_key && b.key_length != 0) ||
+        sizeof b + std::uint64_t{b.topic_length} + b.type_length + b.key_length + b.payload_length !=
+            h.length - format::kRecordHeaderSize) {
+      break;
+    }
+    // A page ahead, as in WalkTransaction.
+    __builtin_prefetch(q + 4096);
+    __builtin_prefetch(q + 4096 + 64);
+    __builtin_prefetch(q + 4096 + 128);
+    if (all || Matches(std::string_view(reinterpret_cast<const char*>(q) + kMin, b.topic_length),
+                       std::string_view(reinterpret_cast<const char*>(q) + kMin + b.topic_length, b.type_length))) {
+      FillEvent(dst + filled, off0 + n, lsn0 + at, h, b, q);
+      ++filled;
+    }
+    at += format::AlignUp(h.length);
+    ++n;
+  }
+  if (n == 0) return 0;
+  if (const Segment* seg = reader_.segment().get(); filled != 0 && seg != batch_pinned_) {
+    batch_pins_.push_back(reader_.segment());
+    batch_pinned_ = seg;
+  }
+  reader_.SkipRun(epoch, at);
+  checker_.FeedTopEventRun(p, at, n);
+  (spill ? w.spilled : w.pos) += filled;
+  w.off = off0 + n;
+  w.want = w.off;
+  return n;
+}
+
 // One record of the second read of a transaction too large to remember
 // (emitting_): sets *handed when it handed out an event.
 Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
@@ -458,6 +550,7 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
     // the general path below.
     std::uint64_t avail;
     while (const std::uint8_t* p = reader_.Peek(&avail)) {
+      if (hashed && DeliverEventRun(w, p, avail) != 0) continue;
       format::RecordHeader h;
       format::EventBody b;
       const std::uint64_t lsn = reader_.position();

@@ -82,6 +82,15 @@ class LogReader {
     pos_ += format::AlignUp(length);
   }
 
+  // Skip() over `bytes` of records (aligned lengths) the caller checked as
+  // Skip() asks, the last of them of `epoch`.
+  void SkipRun(std::uint32_t epoch, std::uint64_t bytes) {
+    error_ = DecodeError::kNone;
+    min_epoch_ = epoch;
+    pos_ += bytes;
+  }
+  std::uint64_t limit() const { return limit_; }
+
   std::uint64_t position() const { return pos_; }
   // Keeps the current segment mapping when `lsn` lies in it, so a reader
   // goes on in the version of a segment it started in even if compaction

@@ -56,6 +56,17 @@ class TxnChecker {
     return true;
   }
 
+  // FeedTopEvent for `n` records of a hashed transaction lying back to back
+  // in [rec, rec + bytes) (lengths aligned), each of which the caller found
+  // to be an event of txn_id() with sub_id and depth 0, while
+  // TakesTopEventRun(): one step instead of one per record.
+  bool TakesTopEventRun() const { return open_ && hashed_ && stack_.empty(); }
+  void FeedTopEventRun(const std::uint8_t* rec, std::size_t bytes, std::uint64_t n) {
+    top_events_ += n;
+    records_ += n;
+    hash_.Add(rec, bytes);
+  }
+
   // The open transaction's commit marker carries the transaction hash
   // (format 4, kFlagHashedTxn on its begin marker): a reader that checks
   // the commit need not have checked each record's checksum (the hash
