@@ -497,6 +497,7 @@ Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
                               std::string(DecodeErrorName(emit_.error())));
   }
   switch (r.type) {
+    case RecordType::kCommit: emitting_ = false; break;  // the transaction's end
     case RecordType::kBegin: alive_.assign(1, true); break;
     case RecordType::kSubBegin:
       alive_.push_back(!alive_.empty() && alive_.back() && !std::binary_search(dead_.begin(), dead_.end(), r.sub_id));
@@ -629,7 +630,10 @@ void CursorImpl::EmitRest(const TxnWalk& w, std::uint64_t begin_lsn, std::uint64
   // Too many to remember: read the transaction again from its begin
   // marker; the events handed out directly are below want_.
   emit_.Seek(begin_lsn);
-  emit_.set_limit(commit_lsn);  // up to the commit marker
+  // Up to and with the commit marker: with the limit at the marker, a gap
+  // just before it (the marker written past a page a sync had covered)
+  // read as the end of what was written.
+  emit_.set_limit(commit_lsn + 1);
   emit_offset_ = checker_.committed_first_offset();
   emitting_ = true;
 }
