@@ -356,6 +356,18 @@ TEST_CASE("a transaction read a second time from the log hands out its events wh
   }
 }
 
+TEST_CASE("a commit marker whose offsets would reach 2^64 - 1 is corruption naming file and offset") {
+  // Offsets that wrapped would go back to 0 after the largest one (the
+  // dump fuzzer's journal-dump and library reads then differed).
+  Forger f;
+  const std::uint64_t t = f.BeginNext();
+  f.Event(t);
+  const std::uint64_t skipped = ~std::uint64_t{0} - 7;  // 6 + 1 + skipped = 2^64 - 1
+  f.Padding(t, skipped);
+  const auto at = f.Commit(t, 6, 1 + skipped);
+  ExpectRefused(f, at, "past 2^64 - 1");
+}
+
 TEST_CASE("a transaction flagged hashed whose commit marker does not hold the hash of its bytes is corruption naming the commit marker") {
   // Every record verifies; the commit marker holds the running hash of
   // format 3, not the transaction hash its begin marker's flag announces.

@@ -437,7 +437,10 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
   std::uint64_t at = 0;
   std::size_t n = 0;       // records taken
   std::size_t filled = 0;  // slots filled
-  while (filled < slots && room - at >= kMin) {
+  // Offsets that would wrap past 2^64 - 1 go to the per-record path (Deliver
+  // skips an offset below want).
+  const std::uint64_t max_records = ~off0;
+  while (filled < slots && n < max_records && room - at >= kMin) {
     const std::uint8_t* q = p + at;
     format::RecordHeader h;
     format::EventBody b;
