@@ -287,6 +287,40 @@ TEST_CASE("a complete forged transaction with a later id is accepted, so the che
   CHECK((*e)->txn_id == t);
 }
 
+// Forges a transaction after the last one: an event, a padding standing for
+// `skipped` events, `after` more events, a gap when `gap`, the commit
+// marker; returns its id (its first offset is 6).
+std::uint64_t ForgePadded(Forger& f, std::uint64_t skipped, int after, bool gap) {
+  const std::uint64_t t = f.BeginNext();
+  f.Event(t);
+  f.Padding(t, skipped);
+  for (int i = 0; i < after; ++i) f.Event(t);
+  if (gap) f.SkipToPage(true);
+  f.Commit(t, 6, 1 + after + skipped);
+  return t;
+}
+
+// The offsets a cursor opened at `from` hands out for transaction `txn`:
+// through next() when `batch` is 0, else through next_batch() of `batch`.
+std::vector<std::uint64_t> OffsetsOf(Journal& j, std::uint64_t from, std::uint64_t txn, std::size_t batch) {
+  std::vector<std::uint64_t> out;
+  auto c = test::RequireOk(j.open_cursor(from, Filter::all()));
+  std::vector<Event> buf(batch == 0 ? 1 : batch);
+  for (;;) {
+    std::size_t k = 0;
+    if (batch == 0) {
+      auto e = test::RequireOk(c->next());
+      if (e->has_value()) buf[k++] = **e;
+    } else {
+      k = *test::RequireOk(c->next_batch(buf));
+    }
+    if (k == 0) return out;
+    for (std::size_t i = 0; i < k; ++i) {
+      if (buf[i].txn_id == txn) out.push_back(buf[i].offset);
+    }
+  }
+}
+
 TEST_CASE("events after a padding standing for more than 2^32 events take their offsets from its whole count, event by event and in batches") {
   // A cursor opened inside a transaction remembers its events and hands
   // them out after the commit; a remembered padding's count was cut to 32
@@ -294,35 +328,14 @@ TEST_CASE("events after a padding standing for more than 2^32 events take their 
   // the recovery fuzzer comparing next() with next_batch()).
   Forger f;
   const std::uint64_t skipped = (std::uint64_t{1} << 32) + 5;
-  const std::uint64_t t = f.BeginNext();
-  f.Event(t);
-  f.Padding(t, skipped);
-  f.Event(t);
-  f.Event(t);
-  f.Commit(t, 6, 3 + skipped);
+  const std::uint64_t t = ForgePadded(f, skipped, 2, false);
   auto j = test::RequireOk(Journal::open(f.dir(), test::SmallOptions(Durability::kCommit)));
   CHECK((*j)->next_offset() == 6 + 3 + skipped);
   const std::vector<std::uint64_t> want = {6, 7 + skipped, 8 + skipped};
   for (std::uint64_t from : {std::uint64_t{0}, std::uint64_t{6}}) {
     CAPTURE(from);
-    std::vector<std::uint64_t> one, batched;
-    auto c = test::RequireOk((*j)->open_cursor(from, Filter::all()));
-    for (;;) {
-      auto e = test::RequireOk(c->next());
-      if (!e->has_value()) break;
-      if ((*e)->txn_id == t) one.push_back((*e)->offset);
-    }
-    auto b = test::RequireOk((*j)->open_cursor(from, Filter::all()));
-    std::vector<Event> buf(2);
-    for (;;) {
-      const std::size_t k = *test::RequireOk(b->next_batch(buf));
-      if (k == 0) break;
-      for (std::size_t i = 0; i < k; ++i) {
-        if (buf[i].txn_id == t) batched.push_back(buf[i].offset);
-      }
-    }
-    CHECK(one == want);
-    CHECK(batched == want);
+    CHECK(OffsetsOf(**j, from, t, 0) == want);
+    CHECK(OffsetsOf(**j, from, t, 2) == want);
   }
 }
 
@@ -335,24 +348,12 @@ TEST_CASE("a transaction read a second time from the log hands out its events wh
   // comparing a filtered read with an unfiltered one).
   Forger f;
   const std::uint64_t skipped = (std::uint64_t{1} << 32) + 5;
-  const std::uint64_t t = f.BeginNext();
-  f.Event(t);
-  f.Padding(t, skipped);
-  f.Event(t);
-  f.SkipToPage(true);
-  f.Commit(t, 6, 2 + skipped);
+  const std::uint64_t t = ForgePadded(f, skipped, 1, true);
   auto j = test::RequireOk(Journal::open(f.dir(), test::SmallOptions(Durability::kCommit)));
   CHECK((*j)->next_offset() == 6 + 2 + skipped);
   for (std::uint64_t from : {std::uint64_t{0}, std::uint64_t{6}}) {
     CAPTURE(from);
-    std::vector<std::uint64_t> got;
-    auto c = test::RequireOk((*j)->open_cursor(from, Filter::all()));
-    for (;;) {
-      auto e = test::RequireOk(c->next());
-      if (!e->has_value()) break;
-      if ((*e)->txn_id == t) got.push_back((*e)->offset);
-    }
-    CHECK(got == std::vector<std::uint64_t>{6, 7 + skipped});
+    CHECK(OffsetsOf(**j, from, t, 0) == std::vector<std::uint64_t>{6, 7 + skipped});
   }
 }
 

@@ -500,7 +500,9 @@ Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
                               std::string(DecodeErrorName(emit_.error())));
   }
   switch (r.type) {
-    case RecordType::kCommit: emitting_ = false; break;  // the transaction's end
+    case RecordType::kCommit:
+      emitting_ = false;
+      break;  // the transaction's end
     case RecordType::kBegin: alive_.assign(1, true); break;
     case RecordType::kSubBegin:
       alive_.push_back(!alive_.empty() && alive_.back() && !std::binary_search(dead_.begin(), dead_.end(), r.sub_id));

@@ -149,8 +149,8 @@ Status TxnChecker::FeedCommit(const RecordView& r, std::uint32_t top, Effect* ef
   // Offsets are dense from 0 and never reach 2^64 - 1 (kUnknownOffset): a
   // marker whose offsets would wrap would hand out offsets going back.
   if (c.first_offset >= kUnknownOffset || c.event_count >= kUnknownOffset - c.first_offset) {
-    return Status::Corruption("commit of transaction " + Num(txn_id_) + " claims offsets " + Num(c.first_offset) +
-                              "+" + Num(c.event_count) + ", past 2^64 - 1");
+    return Status::Corruption("commit of transaction " + Num(txn_id_) + " claims offsets " + Num(c.first_offset) + "+" +
+                              Num(c.event_count) + ", past 2^64 - 1");
   }
   if (next_offset_ == kUnknownOffset) next_offset_ = c.first_offset;
   if (c.first_offset != next_offset_ || c.event_count != top_events_) {
