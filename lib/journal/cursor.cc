@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <thread>
@@ -329,6 +328,24 @@ struct CursorImpl::TxnWalk {
   // the rest of the transaction.
   inline void Deliver(const format::RecordHeader& h, const format::EventBody& b, const std::uint8_t* rec,
                       std::uint64_t lsn);
+  // The free slots a direct event goes to next, *n of them: the caller's,
+  // then (once those are full) next()'s read-ahead buffer, which the next
+  // call hands out first; nullptr when there are none. TakeSlots(k) fills
+  // the first k.
+  Event* FreeSlots(std::size_t* n) {
+    if (pos < cap) {
+      *n = cap - pos;
+      return out + pos;
+    }
+    if (!spill_ok || spilled >= kAhead) return nullptr;
+    if (c.ahead_cap_ < kAhead) {  // only at the first spilled event: the buffer was handed out whole
+      c.ahead_ = std::make_unique<Event[]>(kAhead);
+      c.ahead_cap_ = kAhead;
+    }
+    *n = kAhead - spilled;
+    return c.ahead_.get() + spilled;
+  }
+  void TakeSlots(std::size_t k) { (pos < cap ? pos : spilled) += k; }
   // Resets the slots this transaction wrote: none of it reaches the caller.
   void Wipe() {
     for (std::size_t i = base; i < pos; ++i) out[i] = Event{};
@@ -366,28 +383,17 @@ inline void CursorImpl::TxnWalk::Deliver(const format::RecordHeader& h, const fo
       return;
     }
   }
-  Event* slot;
-  if (pos < cap) {
-    slot = &out[pos++];
-  } else if (spill_ok && spilled < kAhead) {
-    // The caller's array is full: on into next()'s read-ahead buffer, which
-    // the next call hands out first.
-    if (c.ahead_cap_ < kAhead) {  // only at the first spilled event: the buffer was handed out whole
-      c.ahead_ = std::make_unique<Event[]>(kAhead);
-      c.ahead_cap_ = kAhead;
-    }
-    slot = &c.ahead_[spilled++];
-  } else {
+  std::size_t free;
+  Event* slot = FreeSlots(&free);
+  if (slot == nullptr) {
     direct = false;
     remembered_from = o;
     c.RememberEvent(rec, lsn);
     return;
   }
+  TakeSlots(1);
   want = o + 1;
-  if (const Segment* seg = c.reader_.segment().get(); seg != c.batch_pinned_) {
-    c.batch_pins_.push_back(c.reader_.segment());
-    c.batch_pinned_ = seg;
-  }
+  c.PinBatchSegment();
   FillEvent(slot, o, lsn, h, b, rec);
 }
 
@@ -402,70 +408,38 @@ inline void CursorImpl::TxnWalk::Deliver(const format::RecordHeader& h, const fo
 // when the slots run out.
 std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::uint64_t avail) {
   if (!w.direct || w.off < w.want || !checker_.TakesTopEventRun()) return 0;
-  Event* dst;
   std::size_t slots;
-  const bool spill = w.pos >= w.cap;
-  if (!spill) {
-    dst = w.out + w.pos;
-    slots = w.cap - w.pos;
-  } else if (w.spill_ok && w.spilled < kAhead) {
-    if (ahead_cap_ < kAhead) {  // as in Deliver: the buffer was handed out whole
-      ahead_ = std::make_unique<Event[]>(kAhead);
-      ahead_cap_ = kAhead;
-    }
-    dst = ahead_.get() + w.spilled;
-    slots = kAhead - w.spilled;
-  } else {
-    return 0;
-  }
+  Event* dst = w.FreeSlots(&slots);
+  if (dst == nullptr) return 0;
   const std::uint64_t lsn0 = reader_.position();
   const std::uint64_t limit = reader_.limit();
   if (limit <= lsn0) return 0;
-  constexpr std::uint64_t kMin = format::kRecordHeaderSize + sizeof(format::EventBody);
   const std::uint64_t room = std::min(avail, limit - lsn0);  // records end below the limit
   const std::uint64_t txn = checker_.txn_id();
   const std::uint32_t epoch = reader_.last_epoch();
-  // Header bytes 12-15 (type, flags, depth) of a top-level event, with or
-  // without a key; bytes 24-31 (sub_id, epoch) of one at the top level of
-  // this epoch.
-  constexpr std::uint32_t kKeyBit = std::uint32_t{format::kFlagHasKey} << 8;
-  const std::uint64_t sub_epoch = std::uint64_t{epoch} << 32;
-  static_assert(offsetof(format::RecordHeader, type) == 12 && offsetof(format::RecordHeader, depth) == 14 &&
-                offsetof(format::RecordHeader, sub_id) == 24 && offsetof(format::RecordHeader, epoch) == 28);
   const std::uint64_t off0 = w.off;
-  const bool all = filter_.match_all;
   std::uint64_t at = 0;
   std::size_t n = 0;       // records taken
   std::size_t filled = 0;  // slots filled
   // Offsets that would wrap past 2^64 - 1 go to the per-record path (Deliver
   // skips an offset below want).
   const std::uint64_t max_records = ~off0;
-  while (filled < slots && n < max_records && room - at >= kMin) {
+  while (filled < slots && n < max_records) {
     const std::uint8_t* q = p + at;
     format::RecordHeader h;
     format::EventBody b;
-    std::memcpy(&h, q, sizeof h);
-    std::uint32_t type_flags_depth;
-    std::uint64_t sub_and_epoch;
-    std::memcpy(&type_flags_depth, q + 12, sizeof type_flags_depth);
-    std::memcpy(&sub_and_epoch, q + 24, sizeof sub_and_epoch);
-    if ((type_flags_depth & ~kKeyBit) != static_cast<std::uint8_t>(RecordType::kEvent) ||
-        std::uint64_t{h.length} - kMin > room - at - kMin || h.txn_id != txn || sub_and_epoch != sub_epoch) {
-      break;
-    }
-    std::memcpy(&b, q + format::kRecordHeaderSize, sizeof b);
-    const bool has_key = (type_flags_depth & kKeyBit) != 0;
-    if (b.topic_length == 0 || (!has_key && b.key_length != 0) ||
-        sizeof b + std::uint64_t{b.topic_length} + b.type_length + b.key_length + b.payload_length !=
-            h.length - format::kRecordHeaderSize) {
+    // Of another epoch: the general path (it moves the reader's epoch on).
+    if (!DecodeEventInline<false>(q, room - at, lsn0 + at, j_->salt, &h, &b) || h.txn_id != txn || h.sub_id != 0 ||
+        h.depth != 0 || h.epoch != epoch) {
       break;
     }
     // A page ahead, as in WalkTransaction.
     __builtin_prefetch(q + 4096);
     __builtin_prefetch(q + 4096 + 64);
     __builtin_prefetch(q + 4096 + 128);
-    if (all || Matches(std::string_view(reinterpret_cast<const char*>(q) + kMin, b.topic_length),
-                       std::string_view(reinterpret_cast<const char*>(q) + kMin + b.topic_length, b.type_length))) {
+    const char* names = reinterpret_cast<const char*>(q) + format::kRecordHeaderSize + sizeof b;
+    if (filter_.match_all ||
+        Matches(std::string_view(names, b.topic_length), std::string_view(names + b.topic_length, b.type_length))) {
       FillEvent(dst + filled, off0 + n, lsn0 + at, h, b, q);
       ++filled;
     }
@@ -473,16 +447,22 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
     ++n;
   }
   if (n == 0) return 0;
-  if (const Segment* seg = reader_.segment().get(); filled != 0 && seg != batch_pinned_) {
-    batch_pins_.push_back(reader_.segment());
-    batch_pinned_ = seg;
-  }
+  if (filled != 0) PinBatchSegment();
   reader_.SkipRun(epoch, at);
   checker_.FeedTopEventRun(p, at, n);
-  (spill ? w.spilled : w.pos) += filled;
+  w.TakeSlots(filled);
   w.off = off0 + n;
   w.want = w.off;
   return n;
+}
+
+// Keeps the reader's current segment mapped while events handed out in
+// this batch point into it.
+void CursorImpl::PinBatchSegment() {
+  if (const Segment* seg = reader_.segment().get(); seg != batch_pinned_) {
+    batch_pins_.push_back(reader_.segment());
+    batch_pinned_ = seg;
+  }
 }
 
 // One record of the second read of a transaction too large to remember

@@ -74,6 +74,7 @@ class CursorImpl {
   // top level, back to back from `p`, into the caller's slots; returns how
   // many records it took (0: the record at `p` is for the general path).
   std::size_t DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::uint64_t avail);
+  void PinBatchSegment();
   // The last WalkTransaction did not check the records' checksums one by one.
   bool walked_unchecked_ = false;
   void EmitRest(const TxnWalk& w, std::uint64_t begin_lsn, std::uint64_t commit_lsn);
