@@ -71,19 +71,50 @@ Seen SeenOf(const txj::Event& e) {
               e.key ? std::optional<std::string>(std::string(*e.key)) : std::nullopt};
 }
 
+// Reads `c` through next_batch() into `buf` and compares what it hands out
+// with `want`, in order, trapping at the first difference (and at an event
+// past `want` unless `want` is only a prefix of what `c` reads); stops at
+// an error (sets *failed), at the end, or once `want` is through. Returns
+// the number of events compared.
+std::size_t CompareBatches(txj::Cursor& c, std::vector<txj::Event>& buf, const std::vector<const Seen*>& want,
+                           bool prefix, const char* what, bool* failed) {
+  std::size_t got = 0;
+  *failed = false;
+  while (got < want.size()) {
+    auto k = c.next_batch(buf);
+    if (!k.ok()) {
+      *failed = true;
+      if (Debug()) std::fprintf(stderr, "%s: %s\n", what, k.status().ToString().c_str());
+    }
+    if (!k.ok() || *k == 0) break;
+    for (std::size_t i = 0; i < *k; ++i, ++got) {
+      if (got >= want.size() && prefix) return got;
+      if (got >= want.size() || !(SeenOf(buf[i]) == *want[got])) {
+        if (Debug()) {
+          std::fprintf(stderr, "%s: event %zu of %zu differs (offset %llu, wanted %llu)\n", what, got, want.size(),
+                       static_cast<unsigned long long>(buf[i].offset),
+                       got < want.size() ? static_cast<unsigned long long>(want[got]->offset) : 0ull);
+        }
+        __builtin_trap();
+      }
+    }
+  }
+  return got;
+}
+
 // Reads the whole committed view through next(), then again through
 // next_batch() into a small array (events run past its end, so both the
 // caller's slots and the read-ahead spill are walked), and once more
 // filtered to one topic; traps on non-dense offsets and when the reads
 // differ.
 void ReadAll(txj::Journal& j) {
-  constexpr int kMax = 100000;
+  constexpr std::size_t kMax = 100000;
   std::vector<Seen> one;
   {
     auto c = j.open_cursor(j.first_offset(), txj::Filter::all());
     if (!c.ok()) return;
     std::uint64_t expect = j.first_offset();
-    for (int i = 0; i < kMax; ++i) {
+    while (one.size() < kMax) {
       auto e = c->next();
       if (!e.ok() && Debug()) std::fprintf(stderr, "next(): %s\n", e.status().ToString().c_str());
       if (!e.ok() || !e->has_value()) break;
@@ -93,62 +124,29 @@ void ReadAll(txj::Journal& j) {
       one.push_back(SeenOf(ev));
     }
   }
-  auto c = j.open_cursor(j.first_offset(), txj::Filter::all());
-  if (!c.ok()) return;
   std::vector<txj::Event> buf(7);
-  std::size_t at = 0;
-  while (at < one.size()) {
-    auto k = c->next_batch(buf);
-    if (!k.ok() && Debug()) std::fprintf(stderr, "next_batch(): %s\n", k.status().ToString().c_str());
-    if (!k.ok() || *k == 0) break;
-    for (std::size_t i = 0; i < *k && at < one.size(); ++i, ++at) {
-      if (!(SeenOf(buf[i]) == one[at])) {
-        if (Debug()) {
-          const Seen x = SeenOf(buf[i]), &y = one[at];
-          std::fprintf(
-              stderr,
-              "event %zu differs: next_batch() offset %llu lsn %llu txn %llu, next() offset %llu lsn %llu txn %llu\n",
-              at, (unsigned long long)x.offset, (unsigned long long)x.lsn, (unsigned long long)x.txn_id,
-              (unsigned long long)y.offset, (unsigned long long)y.lsn, (unsigned long long)y.txn_id);
-        }
-        __builtin_trap();
-      }
-    }
-  }
-  // Both reads stop at the same error or end, after the same events.
-  if (at != one.size()) {
-    if (Debug()) std::fprintf(stderr, "next() read %zu events, next_batch() %zu\n", one.size(), at);
-    __builtin_trap();
+  bool failed;
+  std::vector<const Seen*> want;
+  for (const Seen& e : one) want.push_back(&e);
+  {
+    auto c = j.open_cursor(j.first_offset(), txj::Filter::all());
+    if (!c.ok()) return;
+    // Both reads stop at the same error or end, after the same events.
+    if (CompareBatches(*c, buf, want, one.size() >= kMax, "next_batch()", &failed) != one.size()) __builtin_trap();
   }
   // A third read, filtered to the first event's topic, hands out exactly
   // those of the first read with that topic, in order (a filtered read may
   // stop early with an error of its own: compaction marks concern topics).
-  if (one.empty() || one.size() >= static_cast<std::size_t>(kMax)) return;
+  if (one.empty() || one.size() >= kMax) return;
   const std::string topic = one.front().topic;
-  std::vector<const Seen*> want;
+  want.clear();
   for (const Seen& e : one) {
     if (e.topic == topic) want.push_back(&e);
   }
   auto f = j.open_cursor(j.first_offset(), txj::Filter::for_topics({topic}));
   if (!f.ok()) return;
-  std::size_t got = 0;
-  bool failed = false;
-  for (;;) {
-    auto k = f->next_batch(buf);
-    if (!k.ok()) failed = true;
-    if (!k.ok() || *k == 0) break;
-    for (std::size_t i = 0; i < *k; ++i, ++got) {
-      if (got >= want.size() || !(SeenOf(buf[i]) == *want[got])) {
-        if (Debug()) std::fprintf(stderr, "filtered event %zu differs (of %zu wanted)\n", got, want.size());
-        __builtin_trap();
-      }
-    }
-    if (got >= want.size()) break;
-  }
-  if (!failed && got != want.size()) {
-    if (Debug()) std::fprintf(stderr, "filtered read %zu events of %zu\n", got, want.size());
+  if (CompareBatches(*f, buf, want, false, "filtered next_batch()", &failed) != want.size() && !failed)
     __builtin_trap();
-  }
 }
 
 // Walks the journal.
