@@ -336,6 +336,20 @@ struct JournalState {
   Status Append(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id,
                 std::uint32_t sub_id, const Part* parts, std::size_t nparts, bool use_reserve,
                 std::uint64_t* lsn, std::uint64_t* checksum, std::uint8_t** fill = nullptr);
+  // Append for an event record (format::EventBody, then topic, type, key
+  // and body.payload_length bytes of `payload`), without the parts array
+  // and with the names copied inline: the per-event path. With `fill`
+  // non-null the payload is left for the caller, as Append's last part.
+  Status AppendEvent(std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id, std::uint32_t sub_id,
+                     const format::EventBody& body, std::string_view topic, std::string_view type, std::string_view key,
+                     const void* payload, std::uint8_t** fill, std::uint64_t* lsn, std::uint64_t* checksum);
+  // Append's and AppendEvent's steps (writer.cc): where a record of `len`
+  // bytes goes, its header written; then its checksum, hash and position.
+  Status StartRecord(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id,
+                     std::uint32_t sub_id, std::uint64_t len, bool use_reserve, std::uint8_t** p, std::uint64_t* size);
+  void FinishRecord(std::uint8_t* p, RecordType type, std::uint64_t len, std::uint64_t size, std::uint64_t* lsn,
+                    std::uint64_t* checksum);
+  void LeaveRecordOpen(std::uint64_t size, std::uint64_t* lsn, std::uint64_t* checksum);
   // Ends the record Append left open at `lsn` (the last one): its checksum,
   // or with `cancel` a padding record of the same length in its place (it
   // stands for no event). Returns the checksum.

@@ -190,9 +190,9 @@ namespace {
 // Checks an event before it is written: its topic and type the first time
 // this writer meets the pair (validation and the schema; ValidatedNames),
 // its key and payload size.
-Status CheckEvent(TxnTree* t, std::string_view topic, std::string_view type, std::size_t payload_size,
-                  const AppendOptions& options) {
-  if (!t->j->validated_names.Contains(topic, type)) [[unlikely]] {
+[[gnu::noinline]] Status CheckEventFully(TxnTree* t, std::string_view topic, std::string_view type,
+                                         std::size_t payload_size, const AppendOptions& options) {
+  if (!t->j->validated_names.Contains(topic, type)) {
     TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, std::nullopt, {}));
     TXJ_RETURN_IF_ERROR(internal::CheckAgainstSchema(t->j->options.schema, topic, type));
     t->j->validated_names.Add(topic, type);
@@ -207,6 +207,17 @@ Status CheckEvent(TxnTree* t, std::string_view topic, std::string_view type, std
   return Status::OK();
 }
 
+// CheckEvent's usual case inline: names met before, no key over the limit,
+// a payload under 4 GiB.
+[[gnu::always_inline]] inline Status CheckEvent(TxnTree* t, std::string_view topic, std::string_view type,
+                                                std::size_t payload_size, const AppendOptions& options) {
+  if (!t->j->validated_names.Contains(topic, type) || (options.key && options.key->size() > kMaxKeyLength) ||
+      payload_size > 0xffffffffull) [[unlikely]] {
+    return CheckEventFully(t, topic, type, payload_size, options);
+  }
+  return Status::OK();
+}
+
 std::uint64_t EventRecordLength(std::string_view topic, std::string_view type, std::size_t payload_size,
                                 const AppendOptions& options) {
   return format::kRecordHeaderSize + sizeof(format::EventBody) + topic.size() + type.size() +
@@ -214,26 +225,29 @@ std::uint64_t EventRecordLength(std::string_view topic, std::string_view type, s
 }
 
 // Writes one checked event. With `fill`, its payload is left for the caller
-// (JournalState::Append).
-Status WriteEvent(TxnTree* t, std::uint32_t depth, std::uint32_t sub_id, std::string_view topic,
-                  std::string_view type, std::string_view payload, std::size_t payload_size,
-                  const AppendOptions& options, std::uint8_t** fill = nullptr, std::uint64_t* lsn_out = nullptr) {
-  const std::string_view key = options.key.value_or(std::string_view());
-  format::EventBody body{options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns,
-                         static_cast<std::uint32_t>(payload_size), static_cast<std::uint16_t>(key.size()),
-                         static_cast<std::uint8_t>(topic.size()), static_cast<std::uint8_t>(type.size())};
-  JournalState::Part parts[5] = {{&body, sizeof body},
-                                 {topic.data(), topic.size()},
-                                 {type.data(), type.size()},
-                                 {key.data(), key.size()},
-                                 {payload.data(), payload_size}};
-  std::uint64_t lsn;
+// (JournalState::AppendEvent).
+[[gnu::always_inline]] inline Status WriteEvent(TxnTree* t, std::uint32_t depth, std::uint32_t sub_id,
+                                                std::string_view topic, std::string_view type, std::string_view payload,
+                                                std::size_t payload_size, const AppendOptions& options,
+                                                std::uint8_t** fill = nullptr, std::uint64_t* lsn_out = nullptr) {
+  const std::string_view key = options.key ? std::string_view(*options.key) : std::string_view();
+  const format::EventBody body{options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns,
+                               static_cast<std::uint32_t>(payload_size), static_cast<std::uint16_t>(key.size()),
+                               static_cast<std::uint8_t>(topic.size()), static_cast<std::uint8_t>(type.size())};
+  std::uint64_t lsn, sum;
   const std::uint8_t flags = options.key ? format::kFlagHasKey : 0;
-  TXJ_RETURN_IF_ERROR(t->Write(RecordType::kEvent, flags, static_cast<std::uint16_t>(depth), sub_id, parts, 5, false,
-                               &lsn, fill));
+  // As TxnTree::Write: a failed write poisons the transaction, except an
+  // event refused as too large (nothing was written).
+  if (Status s = t->j->AppendEvent(flags, static_cast<std::uint16_t>(depth), t->txn_id, sub_id, body, topic, type, key,
+                                   payload.data(), fill, &lsn, &sum);
+      !s.ok()) [[unlikely]] {
+    if (s.code() != Code::kInvalidArgument) t->poisoned = s;
+    return s;
+  }
   if (fill) {
     *lsn_out = lsn;  // counted when the claim is published (FinishClaim)
   } else {
+    ++t->records;
     t->stack[depth].events++;
   }
   return Status::OK();
@@ -243,9 +257,14 @@ Status WriteEvent(TxnTree* t, std::uint32_t depth, std::uint32_t sub_id, std::st
 
 Status Transaction::append(std::string_view topic, std::string_view type, std::string_view payload,
                            const AppendOptions& options) {
-  TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
   TxnTree* t = tree_.get();
-  if (!t->poisoned.ok()) [[unlikely]] return t->poisoned;
+  // CheckUsable's and the poison's conditions in one test; their messages
+  // off the per-event path.
+  if (!t || t->ended || t->stack.size() != depth_ + std::size_t{1} || t->stack[depth_].sub_id != sub_id_ ||
+      t->claim_open || !t->poisoned.ok()) [[unlikely]] {
+    TXJ_RETURN_IF_ERROR(CheckUsable(*this, t, depth_));
+    return t->poisoned;
+  }
   TXJ_RETURN_IF_ERROR(CheckEvent(t, topic, type, payload.size(), options));
   return WriteEvent(t, depth_, sub_id_, topic, type, payload, payload.size(), options);
 }
