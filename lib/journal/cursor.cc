@@ -158,7 +158,7 @@ inline void TouchEvent(const Event& e) {
 
 }  // namespace
 
-Result<std::optional<Event>> CursorImpl::Next() {
+inline const Event* CursorImpl::TakeAhead() {
   if (ahead_i_ < ahead_n_ && journal_alive_->load(std::memory_order_acquire)) {
     // The common call: an event read ahead, and nothing changed since
     // (the checks below, each a load).
@@ -170,9 +170,18 @@ Result<std::optional<Event>> CursorImpl::Next() {
       ++ahead_i_;
       ahead_pos_ = e.offset + 1;
       use_ahead_pos_ = true;
-      return Result<std::optional<Event>>(std::in_place, e);
+      return &e;
     }
   }
+  return nullptr;
+}
+
+Result<std::optional<Event>> CursorImpl::Next() {
+  if (const Event* e = TakeAhead()) return Result<std::optional<Event>>(std::in_place, *e);
+  return NextSlow();
+}
+
+Result<std::optional<Event>> CursorImpl::NextSlow() {
   TXJ_RETURN_IF_ERROR(CheckAlive());
   if (Status u = CheckUsable(); !u.ok()) {
     use_ahead_pos_ = false;
@@ -895,9 +904,18 @@ Cursor::Cursor(Cursor&&) noexcept = default;
 Cursor& Cursor::operator=(Cursor&&) noexcept = default;
 Cursor::~Cursor() = default;
 
+namespace {
+
+[[gnu::noinline, gnu::cold]] Status EmptyCursor() { return Status::Closed("empty cursor"); }
+
+}  // namespace
+
 Result<std::optional<Event>> Cursor::next() {
-  if (!impl_) return Status::Closed("empty cursor");
-  return impl_->Next();
+  if (!impl_) [[unlikely]]
+    return EmptyCursor();
+  // CursorImpl::Next, with its common call inline.
+  if (const Event* e = impl_->TakeAhead()) return Result<std::optional<Event>>(std::in_place, *e);
+  return impl_->NextSlow();
 }
 
 Result<Event> Cursor::wait_next(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {

@@ -44,6 +44,11 @@ class CursorImpl {
   Status CheckUnwritten(std::uint64_t at, std::uint64_t limit) const;
 
   Result<std::optional<Event>> Next();
+  // Next()'s common call: the next event read ahead when nothing changed
+  // since (cursor.cc only); else null and NextSlow() reads ahead, reports
+  // an error or the end.
+  inline const Event* TakeAhead();
+  [[gnu::noinline]] Result<std::optional<Event>> NextSlow();
   // Fills up to `n` events; 0 at the end of what is committed.
   Result<std::size_t> NextBatch(Event* out, std::size_t n);
   Result<Event> WaitNext(std::chrono::steady_clock::time_point deadline, std::stop_token stop);

@@ -10,6 +10,11 @@
 
 namespace txj::internal {
 
+std::atomic<std::uint64_t> MappingGuard::total_faults_{0};
+
+// Async-signal-safe: one lock-free atomic add.
+void CountFault() { MappingGuard::total_faults_.fetch_add(1, std::memory_order_acq_rel); }
+
 namespace {
 
 // A fixed table the signal handler can read without locks. A slot is taken
@@ -24,7 +29,6 @@ struct Slot {
 
 constexpr int kSlots = 8192;
 Slot g_slots[kSlots];
-std::atomic<std::uint64_t> g_total_faults{0};
 struct sigaction g_previous;
 std::mutex g_install_mu;
 
@@ -59,7 +63,7 @@ void OnSigbus(int sig, siginfo_t* info, void* ctx) {
     errno = saved_errno;
     if (p != at) break;  // cannot absorb it: behave as if unguarded
     s.faults.fetch_add(1, std::memory_order_acq_rel);
-    g_total_faults.fetch_add(1, std::memory_order_acq_rel);
+    CountFault();
     return;
   }
   ChainToPrevious(sig, info, ctx);
@@ -109,7 +113,5 @@ void MappingGuard::Unregister() {
 std::uint32_t MappingGuard::faults() const {
   return slot_ < 0 ? 0 : g_slots[slot_].faults.load(std::memory_order_acquire);
 }
-
-std::uint64_t MappingGuard::TotalFaults() { return g_total_faults.load(std::memory_order_acquire); }
 
 }  // namespace txj::internal

@@ -18,6 +18,7 @@
 #ifndef TXJOURNAL_LIB_MAPPING_GUARD_H_
 #define TXJOURNAL_LIB_MAPPING_GUARD_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -42,9 +43,12 @@ class MappingGuard : NonCopyable {
 
   // Faults absorbed in any range since the process started: a cheap check
   // before looking at individual ranges.
-  static std::uint64_t TotalFaults();
+  // (Inline: a cursor checks it on every event.)
+  static std::uint64_t TotalFaults() { return total_faults_.load(std::memory_order_acquire); }
 
  private:
+  friend void CountFault();
+  static std::atomic<std::uint64_t> total_faults_;  // counted by the signal handler
   int slot_ = -1;
 };
 
