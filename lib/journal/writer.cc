@@ -358,14 +358,15 @@ Status JournalState::Flush() {
     }
   }
   const std::uint64_t n = pos - stage_lsn;
-  // Without commit durability the blocks are reserved ahead in steps
-  // (fallocate), as writes through the mapping have them: a pwrite into
+  // Without commit durability the blocks are reserved (fallocate) a step
+  // at a time (Segment::kReserveStep, never more than one step past what
+  // is written), as writes through the mapping have them: a pwrite into
   // reserved blocks skips ext4's delayed allocation, page by page (append
   // 100 B x 100: 0.70-0.79 -> 0.86-0.93 of pwrite into a fallocated file;
   // docs/performance.md, twenty-third session). Durable writes keep their
   // zeros ahead (ZeroAhead). A failed reservation is left to the write,
   // which reports a full disk itself.
-  if (!stage_always && pos > active->reserved_end()) (void)active->Reserve(pos + kAheadWindow);
+  if (!stage_always && pos > active->reserved_end()) (void)active->Reserve(pos);
   if (int e = fs->PWrite(active->fd(), stage.data(), n, active->file_offset(stage_lsn))) {
     return FailClosed(Status::FromErrno(e, "write " + std::to_string(n) + " bytes to " + active->path() + " at byte " +
                                                std::to_string(active->file_offset(stage_lsn))));
