@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "checksum.h"
+#include "record_append.h"
 #include "txn_tree.h"
 #include "event_validation.h"
 

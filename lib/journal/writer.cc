@@ -11,6 +11,7 @@
 #include "cursor_impl.h"
 #include "journal_state.h"
 #include "reclaim.h"
+#include "record_append.h"
 
 namespace txj::internal {
 
@@ -58,122 +59,6 @@ Status JournalState::FailClosed(const Status& cause) {
   return f;
 }
 
-namespace {
-
-// Writes a record header (checksum 0) at `p` as four 8-byte words built in
-// registers. Building a format::RecordHeader on the stack and copying it
-// stored its byte and 16-bit fields one by one and read them back 16 bytes
-// at a time: two store-forwarding stalls per record, a third of Append's
-// time in perf.
-inline void StoreHeader(std::uint8_t* p, std::uint32_t len, RecordType type, std::uint8_t flags, std::uint16_t depth,
-                        std::uint64_t txn_id, std::uint32_t sub_id, std::uint32_t epoch) {
-  static_assert(std::endian::native == std::endian::little, "the record header is little-endian");
-  static_assert(offsetof(format::RecordHeader, length) == 8 && offsetof(format::RecordHeader, type) == 12 &&
-                offsetof(format::RecordHeader, flags) == 13 && offsetof(format::RecordHeader, depth) == 14 &&
-                offsetof(format::RecordHeader, txn_id) == 16 && offsetof(format::RecordHeader, sub_id) == 24 &&
-                offsetof(format::RecordHeader, epoch) == 28 && sizeof(format::RecordHeader) == 32);
-  const std::uint64_t zero = 0;
-  const std::uint64_t w1 = len | std::uint64_t{static_cast<std::uint8_t>(type)} << 32 | std::uint64_t{flags} << 40 |
-                           std::uint64_t{depth} << 48;
-  const std::uint64_t w3 = sub_id | std::uint64_t{epoch} << 32;
-  std::memcpy(p, &zero, 8);
-  std::memcpy(p + 8, &w1, 8);
-  std::memcpy(p + 16, &txn_id, 8);
-  std::memcpy(p + 24, &w3, 8);
-}
-
-}  // namespace
-
-inline std::uint8_t* JournalState::WriteAt(std::uint64_t size) {
-  if (!staging) return active->at(pos);
-  if (pos - stage_lsn + size > stage.size()) {
-    const std::uint8_t* old = stage.data();
-    const std::size_t old_size = stage.size();
-    stage.resize(pos - stage_lsn + size);
-    if (txn_hash) txn_hash->Rebase(old, old_size, stage.data());
-  }
-  return stage.data() + (pos - stage_lsn);
-}
-
-// Where a record of `len` bytes (header included) goes: checks the journal
-// is usable and the record fits, rolls to the next segment, moves a large
-// transaction to the stage or makes room in the mapping as needed, writes
-// the header (checksum 0) and the alignment's zeros. *p: the record's
-// first byte; *size: its aligned size.
-[[gnu::always_inline]] inline Status JournalState::StartRecord(RecordType type, std::uint8_t flags, std::uint16_t depth,
-                                                               std::uint64_t txn_id, std::uint32_t sub_id,
-                                                               std::uint64_t len, bool use_reserve, std::uint8_t** p,
-                                                               std::uint64_t* size) {
-  if (has_failed.load(std::memory_order_acquire)) [[unlikely]]
-    return CheckUsable();
-  if (len > max_record_size()) [[unlikely]]
-    return RecordTooLarge(len);
-  *size = format::AlignUp(len);
-  // The reserve holds the end markers; they still fit after the stage moved
-  // past a gap, as the room for that move is kept too.
-  // A top-level transaction begins in the next segment when this one is
-  // nearly full, so that small transactions never span two segments: a
-  // segment that ends inside a transaction can be neither rewritten without
-  // it nor removed by retention (docs/format.md, "Rolling").
-  const std::uint64_t room = type == RecordType::kBegin ? BeginRoom() : 0;
-  if (pos + *size + room + (use_reserve ? kSegmentEndSize : kTailReserve + gap_reserve()) > active->end())
-      [[unlikely]] {
-    TXJ_RETURN_IF_ERROR(Roll());
-  }
-  // A large transaction goes on in the stage (txn_begin_lsn is set before
-  // its begin marker is written: only events count).
-  if (type == RecordType::kEvent && !staging && txn_begin_lsn != nullptr && pos - *txn_begin_lsn >= kSpillBytes)
-      [[unlikely]] {
-    StartStaging();
-  }
-  if (staging) {
-    if (pos - stage_lsn + *size > stage.size()) [[unlikely]]
-      TXJ_RETURN_IF_ERROR(Flush());
-  } else if (pos + *size > ready_end) [[unlikely]] {
-    TXJ_RETURN_IF_ERROR(MakeRoom(pos + *size));
-  }
-  *p = WriteAt(*size);  // grows the stage for a record larger than it
-  if (*size != len) {
-    // The alignment bytes are part of the transaction hash: zeros, never
-    // what the stage or a recycled file held there.
-    const std::uint64_t zero = 0;
-    std::memcpy(*p + *size - 8, &zero, 8);
-  }
-  StoreHeader(*p, static_cast<std::uint32_t>(len), type, flags, depth, txn_id, sub_id, epoch);
-  return Status::OK();
-}
-
-// Ends the record StartRecord began at `p` once its bytes are in: its
-// checksum, the transaction hash, the position.
-[[gnu::always_inline]] inline void JournalState::FinishRecord(std::uint8_t* p, RecordType type, std::uint64_t len,
-                                                              std::uint64_t size, std::uint64_t* lsn,
-                                                              std::uint64_t* checksum) {
-  const std::uint64_t c = RecordChecksum(p, static_cast<std::uint32_t>(len), salt, pos);
-  std::memcpy(p, &c, sizeof c);
-  if (txn_hash && type != RecordType::kCommit && type != RecordType::kRollback) {
-    txn_hash->Add(p, size);
-    // Through the mapping nothing written moves again: hash a large
-    // transaction's bytes while they are still in the cache, not all at
-    // its commit. (The stage's may still move past a gap: Flush.)
-    if (!staging && txn_hash->pending() >= kTxnHashStep) [[unlikely]]
-      txn_hash->Settle();
-  }
-  *lsn = pos;
-  *checksum = c;
-  last_record_lsn = pos;
-  last_record_checksum = c;
-  pos += size;
-}
-
-// Leaves the record StartRecord began open for the caller to fill (a
-// claim): no checksum yet, FinishClaimed ends it.
-inline void JournalState::LeaveRecordOpen(std::uint64_t size, std::uint64_t* lsn, std::uint64_t* checksum) {
-  *lsn = pos;
-  *checksum = 0;
-  last_record_lsn = pos;
-  pos += size;
-}
-
 Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id,
                             std::uint32_t sub_id, const Part* parts, std::size_t nparts, bool use_reserve,
                             std::uint64_t* lsn, std::uint64_t* checksum, std::uint8_t** fill) {
@@ -213,66 +98,6 @@ Status JournalState::Append(RecordType type, std::uint8_t flags, std::uint16_t d
     std::memcpy(p + format::kRecordHeaderSize + offsetof(format::CommitBody, running_hash), &th, sizeof th);
   }
   FinishRecord(p, type, len, size, lsn, checksum);
-  return Status::OK();
-}
-
-namespace {
-
-// Copies a topic's or type's name (at most 255 bytes, usually a few): two
-// overlapping loads and stores instead of a call to memcpy.
-[[gnu::always_inline]] inline std::uint8_t* CopyName(std::uint8_t* d, std::string_view s) {
-  const std::size_t n = s.size();
-  const char* src = s.data();
-  if (n >= 8) {
-    if (n > 16) {
-      std::memcpy(d, src, n);
-    } else {
-      std::uint64_t a, b;
-      std::memcpy(&a, src, 8);
-      std::memcpy(&b, src + n - 8, 8);
-      std::memcpy(d, &a, 8);
-      std::memcpy(d + n - 8, &b, 8);
-    }
-  } else if (n >= 4) {
-    std::uint32_t a, b;
-    std::memcpy(&a, src, 4);
-    std::memcpy(&b, src + n - 4, 4);
-    std::memcpy(d, &a, 4);
-    std::memcpy(d + n - 4, &b, 4);
-  } else if (n > 0) {
-    d[0] = static_cast<std::uint8_t>(src[0]);
-    d[n / 2] = static_cast<std::uint8_t>(src[n / 2]);
-    d[n - 1] = static_cast<std::uint8_t>(src[n - 1]);
-  }
-  return d + n;
-}
-
-}  // namespace
-
-Status JournalState::AppendEvent(std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id, std::uint32_t sub_id,
-                                 const format::EventBody& body, std::string_view topic, std::string_view type,
-                                 std::string_view key, const void* payload, std::uint8_t** fill, std::uint64_t* lsn,
-                                 std::uint64_t* checksum) {
-  const std::uint64_t len = format::kRecordHeaderSize + sizeof body + topic.size() + type.size() + key.size() +
-                            std::uint64_t{body.payload_length};
-  std::uint8_t* p = nullptr;
-  std::uint64_t size = 0;
-  TXJ_RETURN_IF_ERROR(StartRecord(RecordType::kEvent, flags, depth, txn_id, sub_id, len, false, &p, &size));
-  std::uint8_t* q = p + format::kRecordHeaderSize;
-  std::memcpy(q, &body, sizeof body);
-  q = CopyName(q + sizeof body, topic);
-  q = CopyName(q, type);
-  if (!key.empty()) [[unlikely]] {
-    std::memcpy(q, key.data(), key.size());
-    q += key.size();
-  }
-  if (fill) [[unlikely]] {
-    *fill = q;
-    LeaveRecordOpen(size, lsn, checksum);
-    return Status::OK();
-  }
-  if (body.payload_length) std::memcpy(q, payload, body.payload_length);
-  FinishRecord(p, RecordType::kEvent, len, size, lsn, checksum);
   return Status::OK();
 }
 
