@@ -3,9 +3,9 @@
 #include <cstring>
 
 #include "checksum.h"
+#include "event_validation.h"
 #include "record_append.h"
 #include "txn_tree.h"
-#include "event_validation.h"
 
 namespace txj {
 
