@@ -235,7 +235,7 @@ std::uint64_t EventRecordLength(std::string_view topic, std::string_view type, s
   const format::EventBody body{options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns,
                                static_cast<std::uint32_t>(payload_size), static_cast<std::uint16_t>(key.size()),
                                static_cast<std::uint8_t>(topic.size()), static_cast<std::uint8_t>(type.size())};
-  std::uint64_t lsn, sum;
+  std::uint64_t lsn = 0, sum = 0;
   const std::uint8_t flags = options.key ? format::kFlagHasKey : 0;
   // As TxnTree::Write: a failed write poisons the transaction, except an
   // event refused as too large (nothing was written).
