@@ -343,8 +343,9 @@ struct JournalState {
   Status AppendEvent(std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id, std::uint32_t sub_id,
                      const format::EventBody& body, std::string_view topic, std::string_view type, std::string_view key,
                      const void* payload, std::uint8_t** fill, std::uint64_t* lsn, std::uint64_t* checksum);
-  // Append's and AppendEvent's steps (writer.cc): where a record of `len`
-  // bytes goes, its header written; then its checksum, hash and position.
+  // Append's and AppendEvent's steps (inline, record_append.h): where a
+  // record of `len` bytes goes, its header written; then its checksum,
+  // hash and position.
   Status StartRecord(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id,
                      std::uint32_t sub_id, std::uint64_t len, bool use_reserve, std::uint8_t** p, std::uint64_t* size);
   void FinishRecord(std::uint8_t* p, RecordType type, std::uint64_t len, std::uint64_t size, std::uint64_t* lsn,
