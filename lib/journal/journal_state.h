@@ -337,12 +337,15 @@ struct JournalState {
                 std::uint32_t sub_id, const Part* parts, std::size_t nparts, bool use_reserve,
                 std::uint64_t* lsn, std::uint64_t* checksum, std::uint8_t** fill = nullptr);
   // Append for an event record (format::EventBody, then topic, type, key
-  // and body.payload_length bytes of `payload`), without the parts array
-  // and with the names copied inline: the per-event path. With `fill`
-  // non-null the payload is left for the caller, as Append's last part.
+  // and `payload_size` bytes of `payload`), without the parts array and
+  // with the body and names stored inline: the per-event path. The caller
+  // checked the sizes against their fields (names at most 255 bytes, key
+  // 65535, payload under 4 GiB). With `fill` non-null the payload is left
+  // for the caller, as Append's last part.
   Status AppendEvent(std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id, std::uint32_t sub_id,
-                     const format::EventBody& body, std::string_view topic, std::string_view type, std::string_view key,
-                     const void* payload, std::uint8_t** fill, std::uint64_t* lsn, std::uint64_t* checksum);
+                     std::uint64_t timestamp_ns, std::string_view topic, std::string_view type, std::string_view key,
+                     const void* payload, std::uint64_t payload_size, std::uint8_t** fill, std::uint64_t* lsn,
+                     std::uint64_t* checksum);
   // Append's and AppendEvent's steps (inline, record_append.h): where a
   // record of `len` bytes goes, its header written; then its checksum,
   // hash and position.
@@ -396,7 +399,7 @@ struct JournalState {
   void StopBackground();
   void BackgroundLoop();
   void WriteCheckpoint(const Boundary& b);
-  std::uint64_t max_record_size() const;
+  std::uint64_t max_record_size() const { return manifest.segment_size - format::kSegmentHeaderSize - kTailReserve; }
   ~JournalState();
 };
 

@@ -166,20 +166,27 @@ namespace record_append {
 
 }  // namespace record_append
 
-[[gnu::always_inline]] inline Status JournalState::AppendEvent(std::uint8_t flags, std::uint16_t depth,
-                                                               std::uint64_t txn_id, std::uint32_t sub_id,
-                                                               const format::EventBody& body, std::string_view topic,
-                                                               std::string_view type, std::string_view key,
-                                                               const void* payload, std::uint8_t** fill,
-                                                               std::uint64_t* lsn, std::uint64_t* checksum) {
-  const std::uint64_t len = format::kRecordHeaderSize + sizeof body + topic.size() + type.size() + key.size() +
-                            std::uint64_t{body.payload_length};
+[[gnu::always_inline]] inline Status JournalState::AppendEvent(
+    std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id, std::uint32_t sub_id, std::uint64_t timestamp_ns,
+    std::string_view topic, std::string_view type, std::string_view key, const void* payload,
+    std::uint64_t payload_size, std::uint8_t** fill, std::uint64_t* lsn, std::uint64_t* checksum) {
+  const std::uint64_t len =
+      format::kRecordHeaderSize + sizeof(format::EventBody) + topic.size() + type.size() + key.size() + payload_size;
   std::uint8_t* p = nullptr;
   std::uint64_t size = 0;
   TXJ_RETURN_IF_ERROR(StartRecord(RecordType::kEvent, flags, depth, txn_id, sub_id, len, false, &p, &size));
+  // The body as two words built in registers (as StoreHeader: a
+  // format::EventBody built on the stack was stored field by field and read
+  // back whole).
+  static_assert(offsetof(format::EventBody, payload_length) == 8 && offsetof(format::EventBody, key_length) == 12 &&
+                offsetof(format::EventBody, topic_length) == 14 && offsetof(format::EventBody, type_length) == 15 &&
+                sizeof(format::EventBody) == 16);
+  const std::uint64_t lengths = payload_size | std::uint64_t{key.size()} << 32 | std::uint64_t{topic.size()} << 48 |
+                                std::uint64_t{type.size()} << 56;
   std::uint8_t* q = p + format::kRecordHeaderSize;
-  std::memcpy(q, &body, sizeof body);
-  q = record_append::CopyName(q + sizeof body, topic);
+  std::memcpy(q, &timestamp_ns, 8);
+  std::memcpy(q + 8, &lengths, 8);
+  q = record_append::CopyName(q + sizeof(format::EventBody), topic);
   q = record_append::CopyName(q, type);
   if (!key.empty()) [[unlikely]] {
     std::memcpy(q, key.data(), key.size());
@@ -190,7 +197,7 @@ namespace record_append {
     LeaveRecordOpen(size, lsn, checksum);
     return Status::OK();
   }
-  if (body.payload_length) std::memcpy(q, payload, body.payload_length);
+  if (payload_size) std::memcpy(q, payload, payload_size);
   FinishRecord(p, RecordType::kEvent, len, size, lsn, checksum);
   return Status::OK();
 }

@@ -232,15 +232,13 @@ std::uint64_t EventRecordLength(std::string_view topic, std::string_view type, s
                                                 std::size_t payload_size, const AppendOptions& options,
                                                 std::uint8_t** fill = nullptr, std::uint64_t* lsn_out = nullptr) {
   const std::string_view key = options.key ? std::string_view(*options.key) : std::string_view();
-  const format::EventBody body{options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns,
-                               static_cast<std::uint32_t>(payload_size), static_cast<std::uint16_t>(key.size()),
-                               static_cast<std::uint8_t>(topic.size()), static_cast<std::uint8_t>(type.size())};
   std::uint64_t lsn = 0, sum = 0;
   const std::uint8_t flags = options.key ? format::kFlagHasKey : 0;
   // As TxnTree::Write: a failed write poisons the transaction, except an
   // event refused as too large (nothing was written).
-  if (Status s = t->j->AppendEvent(flags, static_cast<std::uint16_t>(depth), t->txn_id, sub_id, body, topic, type, key,
-                                   payload.data(), fill, &lsn, &sum);
+  if (Status s = t->j->AppendEvent(flags, static_cast<std::uint16_t>(depth), t->txn_id, sub_id,
+                                   options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns, topic, type, key,
+                                   payload.data(), payload_size, fill, &lsn, &sum);
       !s.ok()) [[unlikely]] {
     if (s.code() != Code::kInvalidArgument) t->poisoned = s;
     return s;

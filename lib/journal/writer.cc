@@ -15,10 +15,6 @@
 
 namespace txj::internal {
 
-std::uint64_t JournalState::max_record_size() const {
-  return manifest.segment_size - format::kSegmentHeaderSize - kTailReserve;
-}
-
 Status JournalState::CheckUsable() const {
   if (has_failed.load(std::memory_order_acquire)) {
     auto* self = const_cast<JournalState*>(this);
