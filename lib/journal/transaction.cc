@@ -49,10 +49,7 @@ Status TxnTree::Write(RecordType type, std::uint8_t flags, std::uint16_t depth, 
                       std::uint8_t** fill) {
   std::uint64_t sum = 0;
   Status s = j->Append(type, flags, depth, txn_id, sub_id, parts, n, use_reserve, lsn, &sum, fill);
-  if (!s.ok()) {
-    if (type != RecordType::kEvent || s.code() != Code::kInvalidArgument) poisoned = s;
-    return s;
-  }
+  if (!s.ok()) return WriteFailed(type, std::move(s));
   if (fill) return Status::OK();  // no checksum yet: FinishClaim counts it
   if (type != RecordType::kCommit && type != RecordType::kRollback) ++records;
   return Status::OK();
@@ -234,14 +231,11 @@ std::uint64_t EventRecordLength(std::string_view topic, std::string_view type, s
   const std::string_view key = options.key ? std::string_view(*options.key) : std::string_view();
   std::uint64_t lsn = 0, sum = 0;
   const std::uint8_t flags = options.key ? format::kFlagHasKey : 0;
-  // As TxnTree::Write: a failed write poisons the transaction, except an
-  // event refused as too large (nothing was written).
   if (Status s = t->j->AppendEvent(flags, static_cast<std::uint16_t>(depth), t->txn_id, sub_id,
                                    options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns, topic, type, key,
                                    payload.data(), payload_size, fill, &lsn, &sum);
       !s.ok()) [[unlikely]] {
-    if (s.code() != Code::kInvalidArgument) t->poisoned = s;
-    return s;
+    return t->WriteFailed(RecordType::kEvent, std::move(s));
   }
   if (fill) {
     *lsn_out = lsn;  // counted when the claim is published (FinishClaim)

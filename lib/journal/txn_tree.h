@@ -48,6 +48,14 @@ struct TxnTree {
   Status Write(RecordType type, std::uint8_t flags, std::uint16_t depth, std::uint32_t sub_id,
                const JournalState::Part* parts, std::size_t n, bool use_reserve, std::uint64_t* lsn,
                std::uint8_t** fill = nullptr);
+  // The rule for a failed write of a `type` record, shared by Write and the
+  // per-event path (transaction.cc): it poisons the transaction (what
+  // reached the journal is unknown), except an event refused as too large
+  // (kInvalidArgument: nothing was written). Returns `s`.
+  Status WriteFailed(RecordType type, Status s) {
+    if (type != RecordType::kEvent || s.code() != Code::kInvalidArgument) poisoned = s;
+    return s;
+  }
   // Rolls the whole transaction back and releases the write slot.
   Status RollbackAll();
   // Commits the top level and releases the write slot.
