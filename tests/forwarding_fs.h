@@ -40,6 +40,7 @@ class ForwardingFileSystem : public FileSystem {
   int RemoveDir(const std::string& p) override { return base_->RemoveDir(p); }
   int IsSymlink(const std::string& p, bool* l) override { return base_->IsSymlink(p, l); }
   int CheckOnlyOpen(int fd) override { return base_->CheckOnlyOpen(fd); }
+  int WrittenPrefix(int fd, std::uint64_t s, std::uint64_t* e) override { return base_->WrittenPrefix(fd, s, e); }
 
  protected:
   std::shared_ptr<FileSystem> base_ = DefaultFileSystem();

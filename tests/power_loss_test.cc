@@ -256,6 +256,11 @@ class PowerLossFs final : public FileSystem {
   int ListDir(const std::string& dir, std::vector<std::string>* names) override { return base_->ListDir(dir, names); }
   // Real descriptors: the journal may reuse retired segment files here.
   int CheckOnlyOpen(int fd) override { return base_->CheckOnlyOpen(fd); }
+  // The real file's written blocks: a durable writer reusing a retired file
+  // writes no zeros ahead there, and the crash images show what it wrote.
+  int WrittenPrefix(int fd, std::uint64_t size, std::uint64_t* end) override {
+    return base_->WrittenPrefix(fd, size, end);
+  }
   // Retired segment files made segments again (renamed *.free -> *.seg).
   int Recycled() { return test::ReadLocked(mu_, recycled_); }
 

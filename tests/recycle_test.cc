@@ -5,12 +5,15 @@
 // crashes, reopens and gaps. At the end: retention without commit
 // durability, written down only as far as its commits are synced.
 #include <fcntl.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -580,4 +583,123 @@ TEST_CASE("with commit durability retention is written down before apply_retenti
   TXJ_REQUIRE_OK(j->apply_retention(m.first));
   CHECK(WrittenRetention(dir.path()) == m.first);
   CheckView(*j, m);
+}
+
+namespace {
+
+// Counts the pages of zeros a durable writer writes ahead of its commits
+// (PWrite of exactly one page of zero bytes at a page boundary) that land
+// inside the written prefix its file had when the journal asked
+// (WrittenPrefix), and remembers what it answered.
+class ZerosAheadFs final : public test::ForwardingFileSystem {
+ public:
+  int Open(const std::string& p, int f, mode_t m, int* fd) override {
+    const int r = ForwardingFileSystem::Open(p, f, m, fd);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r == 0) prefix_[*fd] = 0;
+    return r;
+  }
+  int WrittenPrefix(int fd, std::uint64_t size, std::uint64_t* end) override {
+    const int r = ForwardingFileSystem::WrittenPrefix(fd, size, end);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r == 0) {
+      prefix_[fd] = *end;
+      ++asked_;
+      if (*end > 0) ++reported_written_;
+    }
+    return r;
+  }
+  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override {
+    static const std::string kZeroPage(4096, '\0');
+    if (n == kZeroPage.size() && o % n == 0 && std::memcmp(d, kZeroPage.data(), n) == 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++zero_pages_;
+      if (o < prefix_[fd]) ++zero_pages_inside_;
+    }
+    return ForwardingFileSystem::PWrite(fd, d, n, o);
+  }
+  int zero_pages() { return test::ReadLocked(mu_, zero_pages_); }
+  int zero_pages_inside() { return test::ReadLocked(mu_, zero_pages_inside_); }
+  int asked() { return test::ReadLocked(mu_, asked_); }
+  int reported_written() { return test::ReadLocked(mu_, reported_written_); }
+
+ private:
+  std::mutex mu_;
+  std::map<int, std::uint64_t> prefix_;
+  int zero_pages_ = 0, zero_pages_inside_ = 0, asked_ = 0, reported_written_ = 0;
+};
+
+bool OnExt4(const std::string& dir) {
+  struct statfs s;
+  return ::statfs(dir.c_str(), &s) == 0 && s.f_type == 0xEF53;
+}
+
+}  // namespace
+
+TEST_CASE("the POSIX file system counts as written only blocks written, not holes nor blocks only reserved") {
+  test::TempDir dir;
+  auto fs = DefaultFileSystem();
+  const std::uint64_t kSize = 1 << 20;
+  auto make = [&](const std::string& name, auto&& fill) {
+    const std::string path = dir.path() + "/" + name;
+    int fd = -1;
+    REQUIRE(fs->Open(path, O_RDWR | O_CREAT | O_TRUNC, 0644, &fd) == 0);
+    fill(fd);
+    REQUIRE(fs->DataSync(fd) == 0);
+    std::uint64_t end = ~0ull;
+    REQUIRE(fs->WrittenPrefix(fd, kSize, &end) == 0);
+    fs->Close(fd);
+    return end;
+  };
+  const std::string data(kSize, 'x');
+  const std::uint64_t whole = make("whole", [&](int fd) { REQUIRE(fs->PWrite(fd, data.data(), kSize, 0) == 0); });
+  const std::uint64_t reserved = make("reserved", [&](int fd) {
+    REQUIRE(fs->Truncate(fd, kSize) == 0);
+    REQUIRE(fs->Allocate(fd, 0, kSize) == 0);
+  });
+  const std::uint64_t part = make("part", [&](int fd) {
+    REQUIRE(fs->Truncate(fd, kSize) == 0);
+    REQUIRE(fs->Allocate(fd, 0, kSize) == 0);
+    REQUIRE(fs->PWrite(fd, data.data(), 256 << 10, 0) == 0);
+  });
+  const std::uint64_t sparse = make("sparse", [&](int fd) {
+    REQUIRE(fs->Truncate(fd, kSize) == 0);
+    REQUIRE(fs->PWrite(fd, data.data(), 4096, kSize / 2) == 0);
+  });
+  INFO("whole ", whole, ", reserved ", reserved, ", part ", part, ", sparse ", sparse);
+  // Never more than the truth, on any file system.
+  CHECK(whole <= kSize);
+  CHECK(reserved == 0);
+  CHECK(part <= (256u << 10));
+  CHECK(sparse == 0);
+  // ext4 answers exactly (FIEMAP).
+  if (OnExt4(dir.path())) {
+    CHECK(whole == kSize);
+    CHECK(part == (256u << 10));
+  }
+}
+
+TEST_CASE("a durable writer writes no zeros ahead into a reused file's written blocks, and still does into new ones") {
+  test::TempDir dir;
+  INFO("seed ", test::Seed());
+  std::mt19937_64 rng(test::Seed());
+  auto fs = std::make_shared<ZerosAheadFs>();
+  Options o = test::SmallOptions(Durability::kCommit);
+  o.file_system = fs;
+  Model m;
+  {
+    auto j = test::OpenOrDie(dir.path(), o);
+    SteadyWindow(*j, m, rng, 400, 400);
+    CheckView(*j, m);
+    TXJ_REQUIRE_OK(j->close());
+  }
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+  CheckView(*j, m);
+  INFO("zero pages ", fs->zero_pages(), ", inside a written prefix ", fs->zero_pages_inside(), ", files asked ",
+       fs->asked(), ", answered with written blocks ", fs->reported_written());
+  CHECK(RecycledSegments(dir.path()) + static_cast<int>(Files(dir.path(), ".free").size()) >= 1);
+  CHECK(fs->asked() >= 1);              // every reuse under commit durability asks
+  CHECK(fs->zero_pages() > 0);          // new segments still get their zeros ahead
+  CHECK(fs->zero_pages_inside() == 0);  // never where the reused file's blocks are written
+  if (OnExt4(dir.path())) CHECK(fs->reported_written() >= 1);
 }

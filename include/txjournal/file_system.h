@@ -96,6 +96,18 @@ class TXJ_EXPORT FileSystem {
   // ENOTSUP; the POSIX file system takes a write lease (fcntl F_SETLEASE,
   // released at once), which needs the caller to own the file.
   virtual int CheckOnlyOpen(int fd);
+  // Stores in *end how many bytes from the start of `fd` (at most `size`)
+  // lie in blocks the file system holds as written: no hole, no block only
+  // reserved (fallocate's unwritten extents), no allocation still delayed.
+  // A write there changes no allocation, so its sync commits no file-system
+  // metadata. The journal asks once when it reuses a retired segment file
+  // under commit durability, and writes no zeros ahead of its commits
+  // inside that range (they are only there to turn reserved blocks into
+  // written ones). 0 is always a correct answer (the default stores 0 and
+  // returns 0); a larger one than the truth only costs speed. The POSIX
+  // file system asks FIEMAP (FS_IOC_FIEMAP), and answers 0 where the file
+  // system does not support it.
+  virtual int WrittenPrefix(int fd, std::uint64_t size, std::uint64_t* end);
 };
 
 // The process-wide POSIX file system. Never null; lives forever.

@@ -241,7 +241,8 @@ struct JournalState {
   // position with zeros, a step at a time and inside the same sync, makes
   // the next commits into them plain overwrites (docs/performance.md).
   // Only pages after the last one written are touched: never a page that
-  // holds an acknowledged commit.
+  // holds an acknowledged commit. A reused segment file's written blocks
+  // (Segment::written_end) get none: they are overwritten in place already.
   static constexpr std::uint64_t kZeroAheadStep = 64 << 10;
   std::uint64_t zeroed_end = 0;  // staging: pages of the active segment below it were written
   // Called after a committed transaction of `txn_bytes` was written, before

@@ -275,7 +275,9 @@ void JournalState::MoveStagedPastGap() {
 void JournalState::ZeroAhead(std::uint64_t txn_bytes) {
   constexpr std::uint64_t kPage = 4096;
   const std::uint64_t page_end = (pos + kPage - 1) & ~(kPage - 1);
-  zeroed_end = std::max(zeroed_end, page_end);  // a new segment starts past the old one's end
+  // A new segment starts past the old one's end; a reused file's written
+  // blocks need no zeros (Segment::written_end).
+  zeroed_end = std::max({zeroed_end, page_end, active->written_end()});
   // A large transaction pays its allocation once for many pages: zeros
   // would only double its bytes. Small ones refill the window when it runs
   // low.

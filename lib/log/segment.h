@@ -93,6 +93,10 @@ class Segment : NonCopyable {
   // The file held an earlier segment (format::kSegmentRecycled): after its
   // records lie old bytes, not zeros.
   bool recycled() const { return recycled_; }
+  // LSN below which the file's blocks were found written when it was
+  // reused (FileSystem::WrittenPrefix; base() otherwise, and for a new
+  // file): writes there allocate nothing.
+  std::uint64_t written_end() const { return written_end_; }
   // The file's descriptor; -1 after KeepMappingOnly(). Unsynchronized: only
   // for the writer's active segment (never closed while active) and for
   // code that holds the only reference (recovery at open). Everything
@@ -187,6 +191,7 @@ class Segment : NonCopyable {
   mutable std::shared_mutex fd_mu_;
   bool writable_ = false;
   bool recycled_ = false;
+  std::uint64_t written_end_ = 0;  // LSN; set before the segment is shared
   void MakeReadOnlyLocked();
   std::mutex watermark_mu_;
   std::mutex reserve_mu_;

@@ -1,11 +1,16 @@
 // The default FileSystem: direct POSIX calls.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "file_util.h"
 #include "txjournal/file_system.h"
@@ -62,6 +67,11 @@ int FileSystem::IsSymlink(const std::string& path, bool* link) {
 
 int FileSystem::CheckOnlyOpen(int) { return ENOTSUP; }
 
+int FileSystem::WrittenPrefix(int, std::uint64_t, std::uint64_t* end) {
+  *end = 0;
+  return 0;
+}
+
 namespace {
 
 class PosixFileSystem final : public FileSystem {
@@ -82,6 +92,46 @@ class PosixFileSystem final : public FileSystem {
     // of the file exists (a mapping keeps its description open).
     if (::fcntl(fd, F_SETLEASE, F_WRLCK) != 0) return errno == EAGAIN ? EBUSY : errno;
     (void)::fcntl(fd, F_SETLEASE, F_UNLCK);
+    return 0;
+  }
+  int WrittenPrefix(int fd, std::uint64_t size, std::uint64_t* end) override {
+    *end = 0;
+    // The extents from byte 0, a batch at a time; the prefix ends at the
+    // first gap (a hole) or at the first extent that is only reserved
+    // (unwritten), not yet allocated (delalloc) or not plainly mapped.
+    constexpr unsigned kBatch = 32;
+    alignas(fiemap) unsigned char buf[sizeof(fiemap) + kBatch * sizeof(fiemap_extent)];
+    auto* map = reinterpret_cast<fiemap*>(buf);
+    auto* extents = reinterpret_cast<fiemap_extent*>(buf + sizeof(fiemap));
+    constexpr std::uint32_t kNotPlain = FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_UNKNOWN |
+                                        FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_ENCRYPTED |
+                                        FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_DATA_INLINE | FIEMAP_EXTENT_DATA_TAIL;
+    std::uint64_t at = 0;
+    while (at < size) {
+      std::memset(buf, 0, sizeof buf);
+      map->fm_start = at;
+      map->fm_length = size - at;
+      map->fm_extent_count = kBatch;
+      if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0) {
+        // No FIEMAP here: nothing is known to be written.
+        if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL) return 0;
+        return errno;
+      }
+      if (map->fm_mapped_extents == 0) break;
+      for (unsigned i = 0; i < map->fm_mapped_extents && i < kBatch; ++i) {
+        const fiemap_extent& e = extents[i];
+        if (e.fe_logical > at || (e.fe_flags & kNotPlain) != 0) {
+          *end = std::min(at, size);
+          return 0;
+        }
+        at = e.fe_logical + e.fe_length;
+        if ((e.fe_flags & FIEMAP_EXTENT_LAST) != 0) {
+          *end = std::min(at, size);
+          return 0;
+        }
+      }
+    }
+    *end = std::min(at, size);
     return 0;
   }
   int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
