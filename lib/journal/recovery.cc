@@ -437,6 +437,12 @@ Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
   segs.DropFrom(tail_seg->end());
   if (int e = s.fs->SyncDir(s.dir)) return Status::FromErrno(e, "sync directory " + s.dir);
   s.active = tail_seg;
+  // A durable writer writes no zeros ahead where a reused file's blocks
+  // are written already (JournalState::ZeroAhead).
+  if (s.stage_always) {
+    s.active->LearnWrittenEnd();
+    if (s.prepared) s.prepared->LearnWrittenEnd();
+  }
   s.pos = t.end_lsn;
   s.stage_lsn = s.pos;
   // What is there may hold acknowledged commits (and is synced below): the

@@ -321,7 +321,7 @@ std::shared_ptr<Segment> Segment::Named(std::shared_ptr<FileSystem> fs, const st
   seg->fd_ = fd;
   seg->writable_ = true;
   seg->recycled_ = recycled;
-  seg->written_end_ = base_lsn;
+  seg->written_end_.store(base_lsn, std::memory_order_relaxed);
   seg->reserved_.store(base_lsn + reserved, std::memory_order_relaxed);
   // The writer's first writes after rolling into it take no page fault (best
   // effort: older kernels lack MADV_POPULATE_WRITE and fault lazily).
@@ -386,8 +386,17 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
   AdviseMapping(addr, size, writes);
   TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, file, path, fd, addr, size));
   auto seg = Named(std::move(fs), path, base_lsn, size, addr, fd, true, first, writes);
-  seg->written_end_ = base_lsn + std::min(written, size);
+  seg->written_end_.store(base_lsn + std::min(written, size), std::memory_order_relaxed);
   return seg;
+}
+
+void Segment::LearnWrittenEnd() {
+  if (!recycled_) return;
+  std::shared_lock<std::shared_mutex> lock(fd_mu_);
+  std::uint64_t n = 0;
+  if (fd_ >= 0 && fs_->WrittenPrefix(fd_, size_, &n) == 0) {
+    written_end_.store(base_ + std::min(n, size_), std::memory_order_relaxed);
+  }
 }
 
 Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,

@@ -95,8 +95,12 @@ class Segment : NonCopyable {
   bool recycled() const { return recycled_; }
   // LSN below which the file's blocks were found written when it was
   // reused (FileSystem::WrittenPrefix; base() otherwise, and for a new
-  // file): writes there allocate nothing.
-  std::uint64_t written_end() const { return written_end_; }
+  // file): writes there allocate nothing. Thread-safe.
+  std::uint64_t written_end() const { return written_end_.load(std::memory_order_relaxed); }
+  // Asks the file system for written_end() of a reused file opened as it
+  // was (a durable writer's tail segment after an open). Needs the
+  // descriptor; a failure leaves it as it was.
+  void LearnWrittenEnd();
   // The file's descriptor; -1 after KeepMappingOnly(). Unsynchronized: only
   // for the writer's active segment (never closed while active) and for
   // code that holds the only reference (recovery at open). Everything
@@ -191,7 +195,7 @@ class Segment : NonCopyable {
   mutable std::shared_mutex fd_mu_;
   bool writable_ = false;
   bool recycled_ = false;
-  std::uint64_t written_end_ = 0;  // LSN; set before the segment is shared
+  std::atomic<std::uint64_t> written_end_{0};  // LSN
   void MakeReadOnlyLocked();
   std::mutex watermark_mu_;
   std::mutex reserve_mu_;
