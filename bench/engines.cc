@@ -461,7 +461,14 @@ class TxjReused final : public Engine {
     auto j = txj::Journal::open(path_, o);
     if (!j.ok()) return (error = j.status().ToString(), false);
     j_ = std::move(j).value();
-    per_segment_ = kSegment / (s.payload + 64);
+    // Events a segment holds (their records with the markers of their
+    // transactions; a durable commit starts a page of its own): retention
+    // then retires about one segment per segment written, and the writer
+    // finds a retired file when it rolls.
+    const double per_txn_bytes = s.durable
+                                     ? static_cast<double>((model::TxnBytes(s.payload, s.per_txn) + 4095) / 4096 * 4096)
+                                     : model::BytesPerEvent(s.payload, s.per_txn) * static_cast<double>(s.per_txn);
+    per_segment_ = static_cast<std::uint64_t>(static_cast<double>(kSegment) / per_txn_bytes) * s.per_txn;
     retained_at_ = next_ = j_->next_offset();
     stop_ = false;
     want_ = 0;
