@@ -377,16 +377,14 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
     return fail(Status::FromErrno(e, "write the header of " + file + " (to become " + path + ")"));
   }
   if (int e = fs->DataSync(fd)) return fail(Status::FromErrno(e, "fdatasync " + file + " (to become " + path + ")"));
-  // How much of the old file is written blocks (a durable writer writes no
-  // zeros ahead there). Only a hint: an error leaves it at nothing.
-  std::uint64_t written = 0;
-  if (writes == SegmentWrites::kPwrite && fs->WrittenPrefix(fd, size, &written) != 0) written = 0;
   void* addr = nullptr;
   if (int e = fs->Map(fd, 0, size, true, &addr)) return fail(Status::FromErrno(e, "mmap " + file));
   AdviseMapping(addr, size, writes);
   TXJ_RETURN_IF_ERROR(NameNewSegment(*fs, dir, file, path, fd, addr, size));
   auto seg = Named(std::move(fs), path, base_lsn, size, addr, fd, true, first, writes);
-  seg->written_end_.store(base_lsn + std::min(written, size), std::memory_order_relaxed);
+  // How much of the old file is written blocks: a durable writer (pwrite)
+  // writes no zeros ahead there.
+  if (writes == SegmentWrites::kPwrite) seg->LearnWrittenEnd();
   return seg;
 }
 

@@ -97,9 +97,9 @@ class Segment : NonCopyable {
   // reused (FileSystem::WrittenPrefix; base() otherwise, and for a new
   // file): writes there allocate nothing. Thread-safe.
   std::uint64_t written_end() const { return written_end_.load(std::memory_order_relaxed); }
-  // Asks the file system for written_end() of a reused file opened as it
-  // was (a durable writer's tail segment after an open). Needs the
-  // descriptor; a failure leaves it as it was.
+  // Asks the file system for written_end() of a reused file (Recycle asks
+  // for a durable writer's new segment; a durable writer's open asks for
+  // its tail segment). Needs the descriptor; a failure leaves it as it was.
   void LearnWrittenEnd();
   // The file's descriptor; -1 after KeepMappingOnly(). Unsynchronized: only
   // for the writer's active segment (never closed while active) and for
