@@ -338,6 +338,17 @@ class Rocks final : public Engine {
   std::uint64_t key_ = 0;
 };
 
+// One top-level transaction of `n` events of `p` (what both txjournal
+// engines append, flat).
+txj::Result<txj::CommitInfo> CommitFlat(txj::Journal& j, std::size_t n, const std::string& p) {
+  auto tx = j.begin();
+  if (!tx.ok()) return tx.status();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (txj::Status st = tx->append("bench", "event", p); !st.ok()) return st;
+  }
+  return tx->commit();
+}
+
 class Txj final : public Engine {
  public:
   std::string name() const override { return "txjournal"; }
@@ -357,25 +368,20 @@ class Txj final : public Engine {
     return true;
   }
   bool Commit(const std::string& p) override {
+    if (!shape_.nested) return CommitFlat(*j_, shape_.per_txn, p).ok();
     auto tx = j_->begin();
     if (!tx.ok()) return false;
-    if (!shape_.nested) {
-      for (std::size_t i = 0; i < shape_.per_txn; ++i) {
-        if (!tx->append("bench", "event", p).ok()) return false;
+    // Depth 3: each event in a sub-sub-transaction; a tenth rolled back.
+    for (std::size_t i = 0; i < shape_.per_txn; ++i) {
+      auto a = tx->begin();
+      auto b = a->begin();
+      if (!b->append("bench", "event", p).ok()) return false;
+      if (++n_ % 10 == 0) {
+        if (!b->rollback().ok()) return false;
+      } else if (!b->commit().ok()) {
+        return false;
       }
-    } else {
-      // Depth 3: each event in a sub-sub-transaction; a tenth rolled back.
-      for (std::size_t i = 0; i < shape_.per_txn; ++i) {
-        auto a = tx->begin();
-        auto b = a->begin();
-        if (!b->append("bench", "event", p).ok()) return false;
-        if (++n_ % 10 == 0) {
-          if (!b->rollback().ok()) return false;
-        } else if (!b->commit().ok()) {
-          return false;
-        }
-        if (!a->commit().ok()) return false;
-      }
+      if (!a->commit().ok()) return false;
     }
     return tx->commit().ok();
   }
@@ -476,12 +482,7 @@ class TxjReused final : public Engine {
     return true;
   }
   bool Commit(const std::string& p) override {
-    auto tx = j_->begin();
-    if (!tx.ok()) return (error = tx.status().ToString(), false);
-    for (std::size_t i = 0; i < shape_.per_txn; ++i) {
-      if (auto st = tx->append("bench", "event", p); !st.ok()) return (error = st.ToString(), false);
-    }
-    auto info = tx->commit();
+    auto info = CommitFlat(*j_, shape_.per_txn, p);
     if (!info.ok()) return (error = info.status().ToString(), false);
     next_ = info->first_offset + info->count;
     if (next_ >= retained_at_ + per_segment_) {
