@@ -41,6 +41,7 @@ class ForwardingFileSystem : public FileSystem {
   int IsSymlink(const std::string& p, bool* l) override { return base_->IsSymlink(p, l); }
   int CheckOnlyOpen(int fd) override { return base_->CheckOnlyOpen(fd); }
   int WrittenPrefix(int fd, std::uint64_t s, std::uint64_t* e) override { return base_->WrittenPrefix(fd, s, e); }
+  int DropCachedPages(int fd, std::uint64_t o, std::uint64_t n) override { return base_->DropCachedPages(fd, o, n); }
 
  protected:
   std::shared_ptr<FileSystem> base_ = DefaultFileSystem();

@@ -261,6 +261,9 @@ class PowerLossFs final : public FileSystem {
   int WrittenPrefix(int fd, std::uint64_t size, std::uint64_t* end) override {
     return base_->WrittenPrefix(fd, size, end);
   }
+  int DropCachedPages(int fd, std::uint64_t offset, std::uint64_t n) override {
+    return base_->DropCachedPages(fd, offset, n);
+  }
   // Retired segment files made segments again (renamed *.free -> *.seg).
   int Recycled() { return test::ReadLocked(mu_, recycled_); }
 

@@ -624,6 +624,57 @@ class ZerosAheadFs final : public test::ForwardingFileSystem {
   int zero_pages_ = 0, zero_pages_inside_ = 0, asked_ = 0, reported_written_ = 0;
 };
 
+// Remembers, per open descriptor, the written prefix the journal was told
+// (FileSystem::WrittenPrefix), and counts the writes that end inside it
+// and those of them that end in the middle of a page (the kernel reads
+// such a page from the disk when it is not cached); counts the pages the
+// journal asks to drop from the cache.
+class WholePagesFs final : public test::ForwardingFileSystem {
+ public:
+  int WrittenPrefix(int fd, std::uint64_t size, std::uint64_t* end) override {
+    const int r = ForwardingFileSystem::WrittenPrefix(fd, size, end);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r == 0) prefix_[fd] = *end;
+    return r;
+  }
+  int DropCachedPages(int fd, std::uint64_t offset, std::uint64_t n) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++drops_;
+      if (offset < 4096) ++drops_of_header_;
+    }
+    return ForwardingFileSystem::DropCachedPages(fd, offset, n);
+  }
+  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = prefix_.find(fd);
+      const std::uint64_t end = o + n;
+      if (it != prefix_.end() && o >= 4096 && (end + 4095) / 4096 * 4096 <= it->second) {
+        ++inside_;
+        if (end % 4096 != 0) ++inside_partial_;
+      }
+    }
+    return ForwardingFileSystem::PWrite(fd, d, n, o);
+  }
+  int Close(int fd) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      prefix_.erase(fd);
+    }
+    return ForwardingFileSystem::Close(fd);
+  }
+  int drops() { return test::ReadLocked(mu_, drops_); }
+  int drops_of_header() { return test::ReadLocked(mu_, drops_of_header_); }
+  int inside() { return test::ReadLocked(mu_, inside_); }
+  int inside_partial() { return test::ReadLocked(mu_, inside_partial_); }
+
+ private:
+  std::mutex mu_;
+  std::map<int, std::uint64_t> prefix_;
+  int drops_ = 0, drops_of_header_ = 0, inside_ = 0, inside_partial_ = 0;
+};
+
 bool OnExt4(const std::string& dir) {
   struct statfs s;
   return ::statfs(dir.c_str(), &s) == 0 && s.f_type == 0xEF53;
@@ -700,4 +751,33 @@ TEST_CASE("a durable writer writes no zeros ahead into a reused file's written b
   CHECK(fs->zero_pages() > 0);          // new segments still get their zeros ahead
   CHECK(fs->zero_pages_inside() == 0);  // never where the reused file's blocks are written
   if (OnExt4(dir.path())) CHECK(fs->reported_written() >= 1);
+}
+
+TEST_CASE("a durable writer drops a reused file's old pages from the cache and writes whole pages into its written blocks") {
+  test::TempDir dir;
+  INFO("seed ", test::Seed());
+  std::mt19937_64 rng(test::Seed());
+  auto fs = std::make_shared<WholePagesFs>();
+  Options o = test::SmallOptions(Durability::kCommit);
+  o.file_system = fs;
+  Model m;
+  // Three sessions, as above: the later ones also reopen a reused tail.
+  for (int session = 0; session < 3; ++session) {
+    auto j = test::OpenOrDie(dir.path(), o);
+    CheckView(*j, m);
+    SteadyWindow(*j, m, rng, 250, 400);
+    CheckView(*j, m);
+    TXJ_REQUIRE_OK(j->close());
+  }
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+  CheckView(*j, m);
+  TXJ_REQUIRE_OK(j->close());
+  CHECK(test::WalkProblems(dir.path(), /*allow_tail=*/false) == "");
+  INFO("drops ", fs->drops(), ", writes inside a written prefix ", fs->inside(), ", of them ending mid-page ",
+       fs->inside_partial());
+  CHECK(RecycledSegments(dir.path()) + static_cast<int>(Files(dir.path(), ".free").size()) >= 1);
+  CHECK(fs->drops() >= 1);              // every reuse under commit durability drops the old pages
+  CHECK(fs->drops_of_header() == 0);    // never the new header's page
+  if (OnExt4(dir.path())) CHECK(fs->inside() > 0);
+  CHECK(fs->inside_partial() == 0);     // no write there leaves a page to be read first
 }

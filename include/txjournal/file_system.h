@@ -108,6 +108,15 @@ class TXJ_EXPORT FileSystem {
   // file system asks FIEMAP (FS_IOC_FIEMAP), and answers 0 where the file
   // system does not support it.
   virtual int WrittenPrefix(int fd, std::uint64_t size, std::uint64_t* end);
+  // Drops the clean pages of bytes [offset, offset + n) of `fd` from the
+  // page cache (a hint: 0 also when nothing was dropped; n == 0 means to
+  // the end). The journal calls it when a durable writer reuses a retired
+  // segment file: the old segment's cached pages are dead data, and some
+  // sit in large folios (a large write fills a large folio), which the
+  // kernel writes back whole when a small commit dirties them (a 16 KiB
+  // commit into a 64 KiB folio writes 64 KiB). The default does nothing;
+  // the POSIX file system calls posix_fadvise(POSIX_FADV_DONTNEED).
+  virtual int DropCachedPages(int fd, std::uint64_t offset, std::uint64_t n);
 };
 
 // The process-wide POSIX file system. Never null; lives forever.

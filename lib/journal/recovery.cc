@@ -438,10 +438,11 @@ Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
   if (int e = s.fs->SyncDir(s.dir)) return Status::FromErrno(e, "sync directory " + s.dir);
   s.active = tail_seg;
   // A durable writer writes no zeros ahead where a reused file's blocks
-  // are written already (JournalState::ZeroAhead).
+  // are written already (JournalState::ZeroAhead), and writes into pages
+  // of its own past the tail (Segment::PrepareOverwrite).
   if (s.stage_always) {
-    s.active->LearnWrittenEnd();
-    if (s.prepared) s.prepared->LearnWrittenEnd();
+    s.active->PrepareOverwrite(t.end_lsn);
+    if (s.prepared) s.prepared->PrepareOverwrite(s.prepared->first_record_lsn());
   }
   s.pos = t.end_lsn;
   s.stage_lsn = s.pos;

@@ -188,8 +188,23 @@ Status JournalState::Flush() {
   // zeros ahead (ZeroAhead). A failed reservation is left to the write,
   // which reports a full disk itself.
   if (!stage_always && pos > active->reserved_end()) (void)active->Reserve(pos);
-  if (int e = fs->PWrite(active->fd(), stage.data(), n, active->file_offset(stage_lsn))) {
-    return FailClosed(Status::FromErrno(e, "write " + std::to_string(n) + " bytes to " + active->path() + " at byte " +
+  // In a reused file's written blocks a durable write ends at a page
+  // boundary, the rest of its last page zeros: the old segment's pages
+  // were dropped from the cache (Segment::PrepareOverwrite), and a write
+  // of part of a page not cached makes the kernel read the page from the
+  // disk first. Past `pos` nothing is written yet (the next write there
+  // overwrites the zeros), and no page a sync began to cover is written
+  // (MoveStagedPastGap above).
+  std::uint64_t w = n;
+  if (stage_always && pos % format::kPageSize != 0 && format::PageUp(pos) <= active->written_end()) {
+    const std::uint64_t pad = format::PageUp(pos) - pos;
+    if (stage.size() >= n + pad) {
+      std::memset(stage.data() + n, 0, pad);
+      w = n + pad;
+    }
+  }
+  if (int e = fs->PWrite(active->fd(), stage.data(), w, active->file_offset(stage_lsn))) {
+    return FailClosed(Status::FromErrno(e, "write " + std::to_string(w) + " bytes to " + active->path() + " at byte " +
                                                std::to_string(active->file_offset(stage_lsn))));
   }
   stage_lsn = pos;

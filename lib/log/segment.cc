@@ -384,17 +384,20 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
   auto seg = Named(std::move(fs), path, base_lsn, size, addr, fd, true, first, writes);
   // How much of the old file is written blocks: a durable writer (pwrite)
   // writes no zeros ahead there.
-  if (writes == SegmentWrites::kPwrite) seg->LearnWrittenEnd();
+  if (writes == SegmentWrites::kPwrite) seg->PrepareOverwrite(seg->first_record_lsn());
   return seg;
 }
 
-void Segment::LearnWrittenEnd() {
+void Segment::PrepareOverwrite(std::uint64_t from_lsn) {
   if (!recycled_) return;
   std::shared_lock<std::shared_mutex> lock(fd_mu_);
+  if (fd_ < 0) return;
   std::uint64_t n = 0;
-  if (fd_ >= 0 && fs_->WrittenPrefix(fd_, size_, &n) == 0) {
+  if (fs_->WrittenPrefix(fd_, size_, &n) == 0) {
     written_end_.store(base_ + std::min(n, size_), std::memory_order_relaxed);
   }
+  const std::uint64_t from = format::PageUp(std::max(from_lsn, base_)) - base_;
+  if (from < size_) (void)fs_->DropCachedPages(fd_, from, size_ - from);  // a hint
 }
 
 Result<std::shared_ptr<Segment>> Segment::Open(std::shared_ptr<FileSystem> fs,

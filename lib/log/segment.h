@@ -97,10 +97,15 @@ class Segment : NonCopyable {
   // reused (FileSystem::WrittenPrefix; base() otherwise, and for a new
   // file): writes there allocate nothing. Thread-safe.
   std::uint64_t written_end() const { return written_end_.load(std::memory_order_relaxed); }
-  // Asks the file system for written_end() of a reused file (Recycle asks
-  // for a durable writer's new segment; a durable writer's open asks for
-  // its tail segment). Needs the descriptor; a failure leaves it as it was.
-  void LearnWrittenEnd();
+  // A durable writer (pwrite) is to write this reused file from `from_lsn`
+  // on: asks the file system for written_end(), and drops the old
+  // segment's pages from the page cache from `from_lsn` (rounded up to a
+  // page) on (FileSystem::DropCachedPages: they may sit in large folios,
+  // which a small commit would dirty, and the kernel write back, whole).
+  // Recycle calls it for a durable writer's new segment, a durable
+  // writer's open for its tail and prepared segments. Nothing for a new
+  // file. Needs the descriptor; a failure leaves it as it was.
+  void PrepareOverwrite(std::uint64_t from_lsn);
   // The file's descriptor; -1 after KeepMappingOnly(). Unsynchronized: only
   // for the writer's active segment (never closed while active) and for
   // code that holds the only reference (recovery at open). Everything

@@ -72,6 +72,8 @@ int FileSystem::WrittenPrefix(int, std::uint64_t, std::uint64_t* end) {
   return 0;
 }
 
+int FileSystem::DropCachedPages(int, std::uint64_t, std::uint64_t) { return 0; }
+
 namespace {
 
 class PosixFileSystem final : public FileSystem {
@@ -133,6 +135,9 @@ class PosixFileSystem final : public FileSystem {
     }
     *end = std::min(at, size);
     return 0;
+  }
+  int DropCachedPages(int fd, std::uint64_t offset, std::uint64_t n) override {
+    return ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(n), POSIX_FADV_DONTNEED);
   }
   int PWrite(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
     const char* p = static_cast<const char*>(data);
