@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "format.h"
@@ -780,4 +782,63 @@ TEST_CASE("a durable writer drops a reused file's old pages from the cache and w
   CHECK(fs->drops_of_header() == 0);    // never the new header's page
   if (OnExt4(dir.path())) CHECK(fs->inside() > 0);
   CHECK(fs->inside_partial() == 0);     // no write there leaves a page to be read first
+}
+
+namespace {
+
+// Waits until every segment of `j` but the last is sealed (the sealing
+// thread runs behind the writer); false if that takes more than a minute.
+bool WaitSealed(Journal& j) {
+  internal::JournalState& s = internal::JournalAccess::state(j);
+  for (int i = 0; i < 60000; ++i) {
+    auto all = s.segments->All();
+    if (std::all_of(all.begin(), all.end() - (all.empty() ? 0 : 1),
+                    [](const auto& seg) { return seg->known_sealed(); })) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("segments wholly below the retention offset that were not sealed when it was applied go at a later call or at close") {
+  INFO("seed ", test::Seed());
+  std::mt19937_64 rng(test::Seed());
+  for (int round = 0; round < 4; ++round) {
+    test::TempDir dir;
+    Model m;
+    const Durability d = round % 2 == 0 ? Durability::kNone : Durability::kPeriodic;
+    const bool again = round >= 2;  // a later call with the same offset, else close
+    INFO("round ", round, ", durability ", static_cast<int>(d), std::string(again ? ", a later call" : ", close"));
+    auto j = test::OpenOrDie(dir.path(), test::SmallOptions(d));
+    // Many segments, then retention up to the end right away: the sealing
+    // thread has not sealed most of them yet.
+    const int txns = 150 + static_cast<int>(rng() % 100);
+    for (int i = 0; i < txns; ++i) CommitOne(*j, m, rng);
+    const std::size_t written = Files(dir.path(), ".seg").size();
+    REQUIRE(written >= 8);
+    TXJ_REQUIRE_OK(j->sync());
+    m.first = m.payloads.size();
+    TXJ_REQUIRE_OK(j->apply_retention(m.first));
+    CHECK(WrittenRetention(dir.path()) == m.first);
+    if (again) {
+      REQUIRE(WaitSealed(*j));
+      TXJ_REQUIRE_OK(j->apply_retention(m.first));
+    } else {
+      TXJ_REQUIRE_OK(j->close());
+    }
+    // What stays: the last segment, the one before it (the catalog's
+    // checkpoint may name it) and one prepared ahead.
+    const std::size_t left = Files(dir.path(), ".seg").size();
+    INFO("segments written ", written, ", left ", left);
+    CHECK(left <= 3);
+    if (again) TXJ_REQUIRE_OK(j->close());
+    j = test::OpenOrDie(dir.path(), test::SmallOptions(d));
+    CHECK(j->first_offset() == m.first);
+    CheckView(*j, m);
+    TXJ_REQUIRE_OK(j->close());
+    CHECK(test::WalkProblems(dir.path(), /*allow_tail=*/false) == "");
+  }
 }

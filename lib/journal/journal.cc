@@ -13,6 +13,7 @@
 #include "cursor_impl.h"
 #include "event_validation.h"
 #include "journal_state.h"
+#include "reclaim.h"
 #include "recovery.h"
 #include "txn_tree.h"
 #include "txjournal/version.h"
@@ -776,6 +777,15 @@ Status Journal::close() {
     st = internal::WriteManifest(*s.fs, s.dir, m, s.options.file_mode)
              .WithContext("close: writing the retention offset " + std::to_string(m.retention_offset));
     if (st.ok()) s.manifest.retention_offset = m.retention_offset;
+  }
+  // Every segment is sealed now: those wholly below the retention offset
+  // that were not sealed yet when it was applied go (a segment's summary is
+  // read then at most, as apply_retention would).
+  if (st.ok() && s.retention_applied.load(std::memory_order_relaxed) &&
+      s.manifest.retention_offset > s.first_offset) {
+    st = internal::DropFront(s, s.manifest.retention_offset)
+             .WithContext("close: removing the segments below the retention offset " +
+                          std::to_string(s.manifest.retention_offset));
   }
   {
     std::lock_guard<std::mutex> lock(s.sync_mu);

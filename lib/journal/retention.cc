@@ -108,7 +108,11 @@ Status Journal::apply_retention(std::uint64_t min_offset) {
   // kPeriodic) is written down by this one as far as it can be.
   const std::uint64_t target = std::max<std::uint64_t>(min_offset, j.retention_offset.load());
   j.retention_applied.store(true, std::memory_order_relaxed);  // the sealing thread reads ahead for DropFront
-  if (target <= j.manifest.retention_offset) return Status::OK();
+  // Written down already: the segments wholly below it that were not
+  // sealed when it was (the sealing thread's, behind the writer) go now.
+  if (target <= j.manifest.retention_offset) {
+    return internal::DropFront(j, j.manifest.retention_offset).WithContext(what);
+  }
   std::map<std::string, std::uint64_t> marks;
   {
     std::lock_guard<std::mutex> lock(j.topics_mu);
