@@ -778,10 +778,10 @@ TEST_CASE("a durable writer drops a reused file's old pages from the cache and w
   INFO("drops ", fs->drops(), ", writes inside a written prefix ", fs->inside(), ", of them ending mid-page ",
        fs->inside_partial());
   CHECK(RecycledSegments(dir.path()) + static_cast<int>(Files(dir.path(), ".free").size()) >= 1);
-  CHECK(fs->drops() >= 1);              // every reuse under commit durability drops the old pages
-  CHECK(fs->drops_of_header() == 0);    // never the new header's page
+  CHECK(fs->drops() >= 1);            // every reuse under commit durability drops the old pages
+  CHECK(fs->drops_of_header() == 0);  // never the new header's page
   if (OnExt4(dir.path())) CHECK(fs->inside() > 0);
-  CHECK(fs->inside_partial() == 0);     // no write there leaves a page to be read first
+  CHECK(fs->inside_partial() == 0);  // no write there leaves a page to be read first
 }
 
 namespace {

@@ -781,8 +781,7 @@ Status Journal::close() {
   // Every segment is sealed now: those wholly below the retention offset
   // that were not sealed yet when it was applied go (a segment's summary is
   // read then at most, as apply_retention would).
-  if (st.ok() && s.retention_applied.load(std::memory_order_relaxed) &&
-      s.manifest.retention_offset > s.first_offset) {
+  if (st.ok() && s.retention_applied.load(std::memory_order_relaxed) && s.manifest.retention_offset > s.first_offset) {
     st = internal::DropFront(s, s.manifest.retention_offset)
              .WithContext("close: removing the segments below the retention offset " +
                           std::to_string(s.manifest.retention_offset));
