@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -786,8 +788,36 @@ TEST_CASE("a durable writer drops a reused file's old pages from the cache and w
 
 namespace {
 
-// Waits until every segment of `j` but the last is sealed (the sealing
-// thread runs behind the writer); false if that takes more than a minute.
+// Holds the sealing thread back: its write of a segment's watermark (the
+// step before the segment counts as sealed) waits until Release(), unless
+// it comes from the thread that made this file system (close() raises the
+// active segment's watermark on the caller's thread).
+class SealGateFs final : public test::ForwardingFileSystem {
+ public:
+  int PWrite(int fd, const void* d, std::size_t n, std::uint64_t o) override {
+    if (n == sizeof(format::WatermarkSlot) && o == format::kWatermarkOffset && std::this_thread::get_id() != owner_) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return released_; });
+    }
+    return ForwardingFileSystem::PWrite(fd, d, n, o);
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  const std::thread::id owner_ = std::this_thread::get_id();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+};
+
+// Waits until every segment of `j` but the last is sealed; false if that
+// takes more than a minute.
 bool WaitSealed(Journal& j) {
   internal::JournalState& s = internal::JournalAccess::state(j);
   for (int i = 0; i < 60000; ++i) {
@@ -806,23 +836,28 @@ bool WaitSealed(Journal& j) {
 TEST_CASE("segments wholly below the retention offset that were not sealed when it was applied go at a later call or at close") {
   INFO("seed ", test::Seed());
   std::mt19937_64 rng(test::Seed());
-  for (int round = 0; round < 4; ++round) {
+  const Durability kModes[] = {Durability::kNone, Durability::kPeriodic, Durability::kCommit};
+  for (int round = 0; round < 6; ++round) {
     test::TempDir dir;
     Model m;
-    const Durability d = round % 2 == 0 ? Durability::kNone : Durability::kPeriodic;
-    const bool again = round >= 2;  // a later call with the same offset, else close
+    const Durability d = kModes[round % 3];
+    const bool again = round >= 3;  // a later call with the same offset, else close
     INFO("round ", round, ", durability ", static_cast<int>(d), std::string(again ? ", a later call" : ", close"));
-    auto j = test::OpenOrDie(dir.path(), test::SmallOptions(d));
-    // Many segments, then retention up to the end right away: the sealing
-    // thread has not sealed most of them yet.
+    auto fs = std::make_shared<SealGateFs>();
+    Options o = test::SmallOptions(d);
+    o.file_system = fs;
+    auto j = test::OpenOrDie(dir.path(), o);
+    // Many segments, none sealed yet (the gate), then retention up to the
+    // end: none of them can go now.
     const int txns = 150 + static_cast<int>(rng() % 100);
     for (int i = 0; i < txns; ++i) CommitOne(*j, m, rng);
-    const std::size_t written = Files(dir.path(), ".seg").size();
-    REQUIRE(written >= 8);
     TXJ_REQUIRE_OK(j->sync());
     m.first = m.payloads.size();
     TXJ_REQUIRE_OK(j->apply_retention(m.first));
     CHECK(WrittenRetention(dir.path()) == m.first);
+    const std::size_t written = Files(dir.path(), ".seg").size();
+    REQUIRE(written >= 8);
+    fs->Release();
     if (again) {
       REQUIRE(WaitSealed(*j));
       TXJ_REQUIRE_OK(j->apply_retention(m.first));
@@ -832,7 +867,7 @@ TEST_CASE("segments wholly below the retention offset that were not sealed when 
     // What stays: the last segment, the one before it (the catalog's
     // checkpoint may name it) and one prepared ahead.
     const std::size_t left = Files(dir.path(), ".seg").size();
-    INFO("segments written ", written, ", left ", left);
+    INFO("segments left by the first call ", written, ", then ", left);
     CHECK(left <= 3);
     if (again) TXJ_REQUIRE_OK(j->close());
     j = test::OpenOrDie(dir.path(), test::SmallOptions(d));
@@ -840,5 +875,79 @@ TEST_CASE("segments wholly below the retention offset that were not sealed when 
     CheckView(*j, m);
     TXJ_REQUIRE_OK(j->close());
     CHECK(test::WalkProblems(dir.path(), /*allow_tail=*/false) == "");
+  }
+}
+
+TEST_CASE("concurrent durable writers in a journal of reused files lose no commit, padded pages or not") {
+  INFO("seed ", test::Seed());
+  for (const bool pad : {true, false}) {
+    test::TempDir dir;
+    INFO(std::string(pad ? "commits padded to a page" : "commits not padded"));
+    auto fs = std::make_shared<WholePagesFs>();
+    Options o = test::SmallOptions(Durability::kCommit);
+    o.file_system = fs;
+    o.pad_commits_to_page = pad;
+    constexpr int kThreads = 4;
+    std::vector<int> committed(kThreads, 0);  // per thread: the count of its acknowledged transactions
+    // Three sessions: the later ones go on in a reused tail.
+    for (int session = 0; session < 3; ++session) {
+      auto j = test::OpenOrDie(dir.path(), o);
+      std::vector<std::thread> threads;
+      for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+          std::mt19937_64 rng(test::Seed() + static_cast<std::uint64_t>(session * kThreads + t));
+          for (int i = 0; i < 150; ++i) {
+            auto tx = j->begin();
+            if (!tx.ok()) return;
+            const int events = 1 + static_cast<int>(rng() % 3);
+            bool ok = true;
+            for (int e = 0; e < events && ok; ++e) {
+              std::string p = std::to_string(t) + ":" + std::to_string(committed[t]) + ":" + std::to_string(e) + ":";
+              p.resize(p.size() + rng() % 600, static_cast<char>('a' + t));
+              ok = tx->append("t", "e", p).ok();
+            }
+            if (!ok || !tx->commit().ok()) return;
+            ++committed[t];
+            // Retention from the writers' threads, a window behind the end.
+            if (t == 0 && i % 10 == 9 && j->next_offset() > 300) (void)j->apply_retention(j->next_offset() - 300);
+          }
+        });
+      }
+      for (auto& th : threads) th.join();
+      TXJ_REQUIRE_OK(j->close());
+    }
+    for (int t = 0; t < kThreads; ++t) REQUIRE(committed[t] == 450);
+    auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+    // Each thread's retained transactions: consecutive, every event of each,
+    // up to its last acknowledged one.
+    std::vector<int> next_txn(kThreads, -1), next_event(kThreads, 0);
+    bool consecutive = true;
+    for (const auto& e : test::ReadAllEvents(*j, j->first_offset())) {
+      int t = -1, txn = -1, ev = -1;
+      if (std::sscanf(e.payload.c_str(), "%d:%d:%d:", &t, &txn, &ev) != 3 || t < 0 || t >= kThreads) {
+        consecutive = false;
+        break;
+      }
+      if (next_txn[t] < 0) {
+        next_txn[t] = txn;  // the first one retained may be any event of its transaction
+        next_event[t] = ev;
+      }
+      if (txn == next_txn[t] && ev == next_event[t]) {
+        ++next_event[t];
+      } else if (txn == next_txn[t] + 1 && ev == 0) {
+        next_txn[t] = txn;
+        next_event[t] = 1;
+      } else {
+        consecutive = false;
+      }
+    }
+    CHECK(consecutive);
+    for (int t = 0; t < kThreads; ++t) CHECK(next_txn[t] == committed[t] - 1);
+    TXJ_REQUIRE_OK(j->close());
+    CHECK(test::WalkProblems(dir.path(), /*allow_tail=*/false) == "");
+    INFO("writes inside a written prefix ", fs->inside(), ", ending mid-page ", fs->inside_partial());
+    CHECK(RecycledSegments(dir.path()) + static_cast<int>(Files(dir.path(), ".free").size()) >= 1);
+    CHECK(fs->inside_partial() == 0);
+    if (OnExt4(dir.path())) CHECK(fs->inside() > 0);
   }
 }

@@ -165,7 +165,12 @@ class TXJ_EXPORT Journal {
   Status sync();
 
   // Syncs, seals the active segment and releases the lock. Open transactions
-  // must have ended (kInvalidState otherwise). Idempotent.
+  // must have ended (kInvalidState otherwise). Idempotent: the journal is
+  // closed and its lock released whatever it returns. Errors: those of the
+  // sync (kIOError, kNoSpace; kFailed after an earlier failure); and, with
+  // everything committed durable, those of removing the segments wholly
+  // below the retention offset that apply_retention could not remove yet
+  // (the next writer's apply_retention removes them).
   Status close();
 
   const RecoveryReport& recovery_report() const;

@@ -784,7 +784,8 @@ Status Journal::close() {
   if (st.ok() && s.retention_applied.load(std::memory_order_relaxed) && s.manifest.retention_offset > s.first_offset) {
     st = internal::DropFront(s, s.manifest.retention_offset)
              .WithContext("close: removing the segments below the retention offset " +
-                          std::to_string(s.manifest.retention_offset));
+                          std::to_string(s.manifest.retention_offset) +
+                          " (everything committed is durable; the next apply_retention removes them)");
   }
   {
     std::lock_guard<std::mutex> lock(s.sync_mu);

@@ -197,11 +197,14 @@ Status JournalState::Flush() {
   // (MoveStagedPastGap above).
   std::uint64_t w = n;
   if (stage_always && pos % format::kPageSize != 0 && format::PageUp(pos) <= active->written_end()) {
-    const std::uint64_t pad = format::PageUp(pos) - pos;
-    if (stage.size() >= n + pad) {
-      std::memset(stage.data() + n, 0, pad);
-      w = n + pad;
+    w = n + (format::PageUp(pos) - pos);
+    if (stage.size() < w) {  // a stage sized to a large record, or full
+      const std::uint8_t* old = stage.data();
+      const std::size_t old_size = stage.size();
+      stage.resize(w);
+      if (txn_hash) txn_hash->Rebase(old, old_size, stage.data());
     }
+    std::memset(stage.data() + n, 0, w - n);
   }
   if (int e = fs->PWrite(active->fd(), stage.data(), w, active->file_offset(stage_lsn))) {
     return FailClosed(Status::FromErrno(e, "write " + std::to_string(w) + " bytes to " + active->path() + " at byte " +
