@@ -951,3 +951,29 @@ TEST_CASE("concurrent durable writers in a journal of reused files lose no commi
     if (OnExt4(dir.path())) CHECK(fs->inside() > 0);
   }
 }
+
+TEST_CASE("a durable writer reopened over a tail segment made new writes no zeros where the last writer wrote them") {
+  test::TempDir dir;
+  INFO("seed ", test::Seed());
+  std::mt19937_64 rng(test::Seed());
+  auto fs = std::make_shared<ZerosAheadFs>();
+  Options o = test::SmallOptions(Durability::kCommit);
+  o.file_system = fs;
+  o.recycled_segments = 0;  // every segment a new file
+  Model m;
+  // Each session but the first opens behind zeros the one before wrote
+  // ahead of its tail (and synced at close).
+  for (int session = 0; session < 4; ++session) {
+    auto j = test::OpenOrDie(dir.path(), o);
+    CheckView(*j, m);
+    for (int i = 0; i < 20 + static_cast<int>(rng() % 20); ++i) CommitOne(*j, m, rng);
+    CheckView(*j, m);
+    TXJ_REQUIRE_OK(j->close());
+  }
+  INFO("zero pages ", fs->zero_pages(), ", inside a written prefix ", fs->zero_pages_inside());
+  CHECK(RecycledSegments(dir.path()) == 0);
+  CHECK(fs->zero_pages() > 0);
+  CHECK(fs->zero_pages_inside() == 0);
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+  CheckView(*j, m);
+}

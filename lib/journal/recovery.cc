@@ -437,9 +437,10 @@ Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
   segs.DropFrom(tail_seg->end());
   if (int e = s.fs->SyncDir(s.dir)) return Status::FromErrno(e, "sync directory " + s.dir);
   s.active = tail_seg;
-  // A durable writer writes no zeros ahead where a reused file's blocks
-  // are written already (JournalState::ZeroAhead), and writes into pages
-  // of its own past the tail (Segment::PrepareOverwrite).
+  // A durable writer writes no zeros ahead where the blocks are written
+  // already (JournalState::ZeroAhead): a reused file's, and the zeros the
+  // last writer wrote ahead of this tail in a new one; and writes into
+  // pages of its own past the tail (Segment::PrepareOverwrite).
   if (s.stage_always) {
     s.active->PrepareOverwrite(t.end_lsn);
     if (s.prepared) s.prepared->PrepareOverwrite(s.prepared->first_record_lsn());

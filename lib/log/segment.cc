@@ -389,7 +389,6 @@ Result<std::shared_ptr<Segment>> Segment::Recycle(std::shared_ptr<FileSystem> fs
 }
 
 void Segment::PrepareOverwrite(std::uint64_t from_lsn) {
-  if (!recycled_) return;
   std::shared_lock<std::shared_mutex> lock(fd_mu_);
   if (fd_ < 0) return;
   std::uint64_t n = 0;

@@ -93,18 +93,21 @@ class Segment : NonCopyable {
   // The file held an earlier segment (format::kSegmentRecycled): after its
   // records lie old bytes, not zeros.
   bool recycled() const { return recycled_; }
-  // LSN below which the file's blocks were found written when it was
-  // reused (FileSystem::WrittenPrefix; base() otherwise, and for a new
-  // file): writes there allocate nothing. Thread-safe.
+  // LSN below which the file's blocks were found written when a durable
+  // writer reused it or opened it as its tail (FileSystem::WrittenPrefix;
+  // base() otherwise, and for a segment made new): writes there allocate
+  // nothing. Thread-safe.
   std::uint64_t written_end() const { return written_end_.load(std::memory_order_relaxed); }
-  // A durable writer (pwrite) is to write this reused file from `from_lsn`
-  // on: asks the file system for written_end(), and drops the old
-  // segment's pages from the page cache from `from_lsn` (rounded up to a
-  // page) on (FileSystem::DropCachedPages: they may sit in large folios,
+  // A durable writer (pwrite) is to write this file, which may hold written
+  // blocks past `from_lsn` (a reused file's old segment; the zeros an
+  // earlier session's writer wrote ahead of its tail), from `from_lsn` on:
+  // asks the file system for written_end(), and drops the pages past
+  // `from_lsn` (rounded up to a page) from the page cache
+  // (FileSystem::DropCachedPages: a reused file's may sit in large folios,
   // which a small commit would dirty, and the kernel write back, whole).
   // Recycle calls it for a durable writer's new segment, a durable
-  // writer's open for its tail and prepared segments. Nothing for a new
-  // file. Needs the descriptor; a failure leaves it as it was.
+  // writer's open for its tail and prepared segments. Needs the
+  // descriptor; a failure leaves it as it was.
   void PrepareOverwrite(std::uint64_t from_lsn);
   // The file's descriptor; -1 after KeepMappingOnly(). Unsynchronized: only
   // for the writer's active segment (never closed while active) and for
