@@ -729,25 +729,37 @@ TEST_CASE("the POSIX file system counts as written only blocks written, not hole
   }
 }
 
-TEST_CASE("a durable writer writes no zeros ahead into a reused file's written blocks, and still does into new ones") {
-  test::TempDir dir;
+namespace {
+
+// Three sessions of a durable writer through `fs` keeping a steady window
+// with retention (the later ones open a journal whose tail segment is a
+// reused file, and go on writing in it), then a check of every event
+// through a plain open and of the files.
+void ThreeDurableSteadySessions(const std::string& dir, const std::shared_ptr<FileSystem>& fs) {
   INFO("seed ", test::Seed());
   std::mt19937_64 rng(test::Seed());
-  auto fs = std::make_shared<ZerosAheadFs>();
   Options o = test::SmallOptions(Durability::kCommit);
   o.file_system = fs;
   Model m;
-  // Three sessions: the later ones open a journal whose tail segment is a
-  // reused file, and go on writing in it.
   for (int session = 0; session < 3; ++session) {
-    auto j = test::OpenOrDie(dir.path(), o);
+    auto j = test::OpenOrDie(dir, o);
     CheckView(*j, m);
     SteadyWindow(*j, m, rng, 250, 400);
     CheckView(*j, m);
     TXJ_REQUIRE_OK(j->close());
   }
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
+  auto j = test::OpenOrDie(dir, test::SmallOptions(Durability::kCommit));
   CheckView(*j, m);
+  TXJ_REQUIRE_OK(j->close());
+  CHECK(test::WalkProblems(dir, /*allow_tail=*/false) == "");
+}
+
+}  // namespace
+
+TEST_CASE("a durable writer writes no zeros ahead into a reused file's written blocks, and still does into new ones") {
+  test::TempDir dir;
+  auto fs = std::make_shared<ZerosAheadFs>();
+  ThreeDurableSteadySessions(dir.path(), fs);
   INFO("zero pages ", fs->zero_pages(), ", inside a written prefix ", fs->zero_pages_inside(), ", files asked ",
        fs->asked(), ", answered with written blocks ", fs->reported_written());
   CHECK(RecycledSegments(dir.path()) + static_cast<int>(Files(dir.path(), ".free").size()) >= 1);
@@ -759,24 +771,8 @@ TEST_CASE("a durable writer writes no zeros ahead into a reused file's written b
 
 TEST_CASE("a durable writer drops a reused file's old pages from the cache and writes whole pages into its written blocks") {
   test::TempDir dir;
-  INFO("seed ", test::Seed());
-  std::mt19937_64 rng(test::Seed());
   auto fs = std::make_shared<WholePagesFs>();
-  Options o = test::SmallOptions(Durability::kCommit);
-  o.file_system = fs;
-  Model m;
-  // Three sessions, as above: the later ones also reopen a reused tail.
-  for (int session = 0; session < 3; ++session) {
-    auto j = test::OpenOrDie(dir.path(), o);
-    CheckView(*j, m);
-    SteadyWindow(*j, m, rng, 250, 400);
-    CheckView(*j, m);
-    TXJ_REQUIRE_OK(j->close());
-  }
-  auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
-  CheckView(*j, m);
-  TXJ_REQUIRE_OK(j->close());
-  CHECK(test::WalkProblems(dir.path(), /*allow_tail=*/false) == "");
+  ThreeDurableSteadySessions(dir.path(), fs);
   INFO("drops ", fs->drops(), ", writes inside a written prefix ", fs->inside(), ", of them ending mid-page ",
        fs->inside_partial());
   CHECK(RecycledSegments(dir.path()) + static_cast<int>(Files(dir.path(), ".free").size()) >= 1);
