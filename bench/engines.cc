@@ -443,8 +443,9 @@ class TxjReused final : public Engine {
       if (!j.ok()) return (error = j.status().ToString(), false);
       if (round > 0 && (round > 16 || TailIsReused((*j)->recovery_report().end_lsn))) {
         if (round > 16) {
-          std::fprintf(stderr, "journal-bench: txjournal-reused: after 16 more segments of history its last one is "
-                               "still a new file; measured as it is\n");
+          std::fprintf(stderr,
+                       "journal-bench: txjournal-reused: after 16 more segments of history its last one is "
+                       "still a new file; measured as it is\n");
         }
         if (auto st = (*j)->close(); !st.ok()) return (error = st.ToString(), false);
         break;
