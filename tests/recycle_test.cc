@@ -973,3 +973,55 @@ TEST_CASE("a durable writer reopened over a tail segment made new writes no zero
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions(Durability::kCommit));
   CheckView(*j, m);
 }
+
+TEST_CASE("segments a crash left wholly below the retention offset go after the next open") {
+  INFO("seed ", test::Seed());
+  std::mt19937_64 rng(test::Seed());
+  for (const Durability d : {Durability::kNone, Durability::kCommit}) {
+    INFO("durability ", static_cast<int>(d));
+    test::TempDir dir, crashed;
+    Model m;
+    auto fs = std::make_shared<SealGateFs>();
+    Options o = test::SmallOptions(d);
+    o.file_system = fs;
+    auto j = test::OpenOrDie(dir.path(), o);
+    const int txns = 150 + static_cast<int>(rng() % 100);
+    for (int i = 0; i < txns; ++i) CommitOne(*j, m, rng);
+    TXJ_REQUIRE_OK(j->sync());
+    m.first = m.payloads.size();
+    TXJ_REQUIRE_OK(j->apply_retention(m.first));
+    // The offset is written down, no segment below it sealed or removed:
+    // the crash now (the files as they are, page cache included).
+    REQUIRE(WrittenRetention(dir.path()) == m.first);
+    const std::size_t left = Files(dir.path(), ".seg").size();
+    REQUIRE(left >= 8);
+    std::filesystem::copy(dir.path(), crashed.path(), std::filesystem::copy_options::recursive |
+                                                          std::filesystem::copy_options::overwrite_existing);
+    fs->Release();
+    TXJ_REQUIRE_OK(j->close());
+    auto c = test::OpenOrDie(crashed.path(), test::SmallOptions(d));
+    CHECK(c->first_offset() == m.first);
+    // The sealing thread drops them once the open returned: wait for it.
+    std::size_t now = left;
+    for (int i = 0; i < 60000 && now > 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      now = Files(crashed.path(), ".seg").size();
+    }
+    INFO("segment files at the crash ", left, ", after the open ", now);
+    CHECK(now <= 3);
+    {
+      // Retention goes on past them too.
+      for (int i = 0; i < 60; ++i) CommitOne(*c, m, rng);
+      TXJ_REQUIRE_OK(c->sync());
+      m.first = m.payloads.size();
+      TXJ_REQUIRE_OK(c->apply_retention(m.first));
+      REQUIRE(WaitSealed(*c));
+      TXJ_REQUIRE_OK(c->apply_retention(m.first));
+      INFO("after more commits and retention to their end ", Files(crashed.path(), ".seg").size());
+      CHECK(Files(crashed.path(), ".seg").size() <= 3);
+    }
+    CheckView(*c, m);
+    TXJ_REQUIRE_OK(c->close());
+    CHECK(test::WalkProblems(crashed.path(), /*allow_tail=*/false) == "");
+  }
+}

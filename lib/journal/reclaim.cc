@@ -15,10 +15,11 @@ namespace txj::internal {
 namespace {
 
 // True while the catalog's last checkpoint names a record in `seg`: the
-// segment must stay as it is. REQUIRES: checkpoint_mu held.
+// segment must stay as it is. 0: no checkpoint yet (no record has LSN 0,
+// the first segment's header is there). REQUIRES: checkpoint_mu held.
 bool NamedByCheckpoint(const JournalState& j, const Segment& seg) {
   const std::uint64_t cp_prev = j.last_checkpoint_prev_lsn.load();
-  return cp_prev >= seg.base() && cp_prev < seg.end();
+  return cp_prev != 0 && cp_prev >= seg.base() && cp_prev < seg.end();
 }
 
 // Rewrites each sealed segment without the events `covered` says may go

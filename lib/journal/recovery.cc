@@ -457,6 +457,18 @@ Status CutTail(JournalState& s, const TailScan& t, std::uint64_t start_lsn) {
   for (const auto& seg : segs.All()) {
     if (seg->end() > start_lsn && seg->fd() >= 0) TXJ_RETURN_IF_ERROR(seg->Sync());
   }
+  // The segments before the tail are complete and durable now: sealed, as
+  // the sealing thread would have sealed them had the writer not stopped
+  // first (a crash before their seal). Left unsealed, no later session
+  // would seal them, and retention could drop neither them nor anything
+  // after them (DropFront stops at the first segment not sealed), nor
+  // compaction rewrite them.
+  for (const auto& seg : segs.All()) {
+    if (seg->end() > s.active->base() || seg->known_sealed() || seg->fd() < 0) continue;
+    seg->raise_watermark(seg->end(), s.epoch, s.salt);
+    TXJ_RETURN_IF_ERROR(seg->Sync());
+    seg->set_known_sealed();
+  }
   return Status::OK();
 }
 
