@@ -276,13 +276,6 @@ struct JournalState {
   std::thread bg;
   std::thread sealer;
   void SealLoop();
-  // The sealing thread's first work: the segments wholly below the
-  // retention offset written down that are still there (a crash between
-  // the offset's write and their seal, or a build that left them) go, as
-  // apply_retention would drop them. Skipped when the compaction turn is
-  // taken (apply_retention, a compaction or close() is running); a failure
-  // leaves them to the next apply_retention.
-  void DropFrontLeftBelowRetention();
   std::mutex bg_mu;
   std::condition_variable bg_cv;
   bool bg_stop = false;

@@ -705,15 +705,8 @@ void JournalState::ReleaseLater(std::shared_ptr<Segment> seg) {
   bg_cv.notify_all();
 }
 
-void JournalState::DropFrontLeftBelowRetention() {
-  std::unique_lock<std::mutex> turn(compact_mu, std::try_to_lock);
-  if (!turn.owns_lock() || closed || manifest.retention_offset <= first_offset) return;
-  (void)DropFront(*this, manifest.retention_offset);  // a failure: the next apply_retention's
-}
-
 void JournalState::SealLoop() {
   using Clock = std::chrono::steady_clock;
-  DropFrontLeftBelowRetention();
   std::unique_lock<std::mutex> lock(bg_mu);
   for (;;) {
     if (!to_release.empty()) {
