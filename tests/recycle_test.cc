@@ -832,6 +832,31 @@ class SealGateFs final : public test::ForwardingFileSystem {
 };
 
 
+// A journal in `dir` whose sealing thread is held back (`fs`), written to
+// many segments, synced, and retained to its end: the offset is written
+// down and no segment below it can go yet. `segments`: its segment files.
+struct HeldSealer {
+  std::shared_ptr<SealGateFs> fs;
+  std::unique_ptr<Journal> j;
+  std::size_t segments = 0;
+};
+HeldSealer RetainedToTheEndUnsealed(const std::string& dir, Durability d, Model& m, std::mt19937_64& rng) {
+  HeldSealer h;
+  h.fs = std::make_shared<SealGateFs>();
+  Options o = test::SmallOptions(d);
+  o.file_system = h.fs;
+  h.j = test::OpenOrDie(dir, o);
+  const int txns = 150 + static_cast<int>(rng() % 100);
+  for (int i = 0; i < txns; ++i) CommitOne(*h.j, m, rng);
+  TXJ_REQUIRE_OK(h.j->sync());
+  m.first = m.payloads.size();
+  TXJ_REQUIRE_OK(h.j->apply_retention(m.first));
+  REQUIRE(WrittenRetention(dir) == m.first);
+  h.segments = Files(dir, ".seg").size();
+  REQUIRE(h.segments >= 8);
+  return h;
+}
+
 }  // namespace
 
 TEST_CASE("segments wholly below the retention offset that were not sealed when it was applied go at a later call or at close") {
@@ -844,20 +869,7 @@ TEST_CASE("segments wholly below the retention offset that were not sealed when 
     const Durability d = kModes[round % 3];
     const bool again = round >= 3;  // a later call with the same offset, else close
     INFO("round ", round, ", durability ", static_cast<int>(d), std::string(again ? ", a later call" : ", close"));
-    auto fs = std::make_shared<SealGateFs>();
-    Options o = test::SmallOptions(d);
-    o.file_system = fs;
-    auto j = test::OpenOrDie(dir.path(), o);
-    // Many segments, none sealed yet (the gate), then retention up to the
-    // end: none of them can go now.
-    const int txns = 150 + static_cast<int>(rng() % 100);
-    for (int i = 0; i < txns; ++i) CommitOne(*j, m, rng);
-    TXJ_REQUIRE_OK(j->sync());
-    m.first = m.payloads.size();
-    TXJ_REQUIRE_OK(j->apply_retention(m.first));
-    CHECK(WrittenRetention(dir.path()) == m.first);
-    const std::size_t written = Files(dir.path(), ".seg").size();
-    REQUIRE(written >= 8);
+    auto [fs, j, written] = RetainedToTheEndUnsealed(dir.path(), d, m, rng);
     fs->Release();
     if (again) {
       REQUIRE(WaitSealed(*j));
@@ -990,20 +1002,9 @@ TEST_CASE("segments a crash left unsealed are sealed at the next open, and reten
     INFO("durability ", static_cast<int>(d));
     test::TempDir dir, crashed;
     Model m;
-    auto fs = std::make_shared<SealGateFs>();
-    Options o = test::SmallOptions(d);
-    o.file_system = fs;
-    auto j = test::OpenOrDie(dir.path(), o);
-    const int txns = 150 + static_cast<int>(rng() % 100);
-    for (int i = 0; i < txns; ++i) CommitOne(*j, m, rng);
-    TXJ_REQUIRE_OK(j->sync());
-    m.first = m.payloads.size();
-    TXJ_REQUIRE_OK(j->apply_retention(m.first));
+    auto [fs, j, left] = RetainedToTheEndUnsealed(dir.path(), d, m, rng);
     // The offset is written down, no segment below it sealed or removed:
     // the crash now (the files as they are, page cache included).
-    REQUIRE(WrittenRetention(dir.path()) == m.first);
-    const std::size_t left = Files(dir.path(), ".seg").size();
-    REQUIRE(left >= 8);
     std::filesystem::copy(dir.path(), crashed.path(), std::filesystem::copy_options::recursive |
                                                           std::filesystem::copy_options::overwrite_existing);
     fs->Release();
