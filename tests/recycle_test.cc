@@ -831,7 +831,6 @@ class SealGateFs final : public test::ForwardingFileSystem {
   bool released_ = false;
 };
 
-
 // A journal in `dir` whose sealing thread is held back (`fs`), written to
 // many segments, synced, and retained to its end: the offset is written
 // down and no segment below it can go yet. `segments`: its segment files.
