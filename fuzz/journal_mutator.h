@@ -206,7 +206,8 @@ struct TxnFollow {
         SetBody(r, b);
         break;
       }
-      case RecordType::kEvent: inside(static_cast<std::uint16_t>(stack.size()), top); break;
+      case RecordType::kEvent:
+      case RecordType::kNames: inside(static_cast<std::uint16_t>(stack.size()), top); break;
       case RecordType::kSubCommit:
       case RecordType::kSubRollback:
         inside(static_cast<std::uint16_t>(stack.size()), top);
@@ -251,16 +252,29 @@ struct TxnFollow {
       r.h.flags = 0;
     }
     if (type == RecordType::kEvent) FixEventBody(r);
+    if (type == RecordType::kNames) FixNamesBody(r);
+  }
+
+  // A names record's lengths add up to its body.
+  static void FixNamesBody(Record& r) {
+    if (r.body.size() < sizeof(format::NamesBody) + 1) r.body.resize(sizeof(format::NamesBody) + 1, 'n');
+    format::NamesBody b = Body<format::NamesBody>(r);
+    b.reserved = 0;
+    const std::size_t names = r.body.size() - sizeof b;
+    b.topic_length = static_cast<std::uint8_t>(std::clamp<std::size_t>(b.topic_length, 1, std::min<std::size_t>(names, 255)));
+    b.type_length = static_cast<std::uint8_t>(std::min<std::size_t>(names - b.topic_length, 255));
+    r.body.resize(sizeof b + b.topic_length + b.type_length);
+    SetBody(r, b);
   }
 
   // An event's body lengths add up to it.
   static void FixEventBody(Record& r) {
     if (r.body.size() < sizeof(format::EventBody) + 1) r.body.resize(sizeof(format::EventBody) + 1, 'x');
     format::EventBody e = Body<format::EventBody>(r);
-    if (e.topic_length == 0) e.topic_length = 1;
+    r.h.flags &= format::kFlagHasKey | format::kFlagNameRef;
+    if (e.topic_length == 0 && (r.h.flags & format::kFlagNameRef) == 0) e.topic_length = 1;
     if ((r.h.flags & format::kFlagHasKey) == 0) e.key_length = 0;
-    r.h.flags &= format::kFlagHasKey;
-    std::size_t fixed = sizeof e + e.topic_length + e.type_length + e.key_length;
+    std::size_t fixed = sizeof e + format::InlineNamesLength(e, r.h.flags) + e.key_length;
     if (fixed > r.body.size()) r.body.resize(fixed, 'y');
     e.payload_length = static_cast<std::uint32_t>(r.body.size() - fixed);
     SetBody(r, e);
@@ -491,6 +505,12 @@ inline Record NewRecord(RecordType t, const Record* like, std::mt19937_64& rng) 
     case RecordType::kRollback: r.body.resize(sizeof(format::RollbackBody)); break;
     case RecordType::kSegmentEnd: break;
     case RecordType::kPadding: r.body.resize(sizeof(format::PaddingBody) + 8 * (rng() % 4)); break;
+    case RecordType::kNames: {
+      format::NamesBody b{static_cast<std::uint16_t>(rng() % 4), 1, 1, 0};
+      r.body.resize(sizeof b + 2, 'n');
+      SetBody(r, b);
+      break;
+    }
   }
   return r;
 }

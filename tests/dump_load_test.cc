@@ -318,12 +318,13 @@ TEST_CASE("journal-dump prints an event whose topic is not UTF-8 (damage the che
     test::CommitOne(*j, "topic", "type", "payload");
     TXJ_REQUIRE_OK(j->close());
   }
-  // Find the event, put two bytes that are not UTF-8 in its topic, and
-  // give it a valid checksum again (as a foreign writer could).
+  // Find the names record the event names its topic by (format 5), put
+  // two bytes that are not UTF-8 in the topic, and give it a valid checksum
+  // again (as a foreign writer could).
   std::string file;
   std::uint64_t offset = 0, lsn = 0, length = 0;
   auto walk = WalkJournal(jdir, [&](const RawRecord& r) {
-    if (r.type == RecordType::kEvent) {
+    if (r.type == RecordType::kNames) {
       file = std::string(r.segment);
       offset = r.file_offset;
       lsn = r.lsn;
@@ -338,7 +339,7 @@ TEST_CASE("journal-dump prints an event whose topic is not UTF-8 (damage the che
   std::string rec(length, '\0');
   f.seekg(static_cast<std::streamoff>(offset));
   f.read(rec.data(), static_cast<std::streamsize>(length));
-  const std::size_t topic_at = format::kRecordHeaderSize + sizeof(format::EventBody);
+  const std::size_t topic_at = format::kRecordHeaderSize + sizeof(format::NamesBody);
   REQUIRE(rec.substr(topic_at, 5) == "topic");
   rec[topic_at] = static_cast<char>(0xff);
   rec[topic_at + 1] = static_cast<char>(0xfe);

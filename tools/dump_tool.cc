@@ -330,6 +330,7 @@ std::string Colored(RecordType t, bool color) {
     case RecordType::kRollback:
     case RecordType::kSubRollback: code = "31"; break;
     case RecordType::kPadding:
+    case RecordType::kNames:
     case RecordType::kSegmentEnd: code = "2"; break;
     case RecordType::kEvent: return name;
   }
@@ -354,6 +355,7 @@ void PrintRecordText(const RawRecord& r, bool color, std::ostream& out) {
     case RecordType::kSubBegin: out << "  parent " << r.parent_sub_id; break;
     case RecordType::kEvent:
       out << "  " << Printable(r.topic) << "/" << Printable(r.type_name);
+      if (r.name_ref) out << " (names " << r.name_id << ")";
       if (r.key) out << "  key=" << Printable(*r.key);
       out << "  " << r.payload.size() << " bytes: " << Printable(r.payload.substr(0, 80));
       break;
@@ -362,6 +364,7 @@ void PrintRecordText(const RawRecord& r, bool color, std::ostream& out) {
       break;
     case RecordType::kSubCommit:
     case RecordType::kSubRollback: out << "  " << r.count << " events"; break;
+    case RecordType::kNames: out << "  " << r.name_id << " = " << Printable(r.topic) << "/" << Printable(r.type_name); break;
     case RecordType::kPadding:
       out << "  stands for " << r.count << " compacted events";
       if (r.last_txn_id) out << " and transaction ids up to " << r.last_txn_id;

@@ -23,6 +23,7 @@ enum class RecordType : std::uint8_t {
   kRollback = 7,     // the top-level transaction is discarded
   kSegmentEnd = 8,   // nothing more in this segment; continue in the next one
   kPadding = 9,      // compacted-away records; stands for a number of committed events
+  kNames = 10,       // format 5: binds a small id to a topic and type name for the events after it
 };
 
 inline std::string_view RecordTypeName(RecordType t) {
@@ -36,6 +37,7 @@ inline std::string_view RecordTypeName(RecordType t) {
     case RecordType::kRollback: return "rollback";
     case RecordType::kSegmentEnd: return "segment_end";
     case RecordType::kPadding: return "padding";
+    case RecordType::kNames: return "names";
   }
   return "unknown";
 }

@@ -49,9 +49,13 @@ struct RawRecord {
   std::uint32_t sub_id = 0;
   std::uint32_t parent_sub_id = 0;  // sub_begin
   std::uint32_t epoch = 0;
-  // event
+  // event; names (format 5): the topic and type it binds to name_id
   std::string_view topic, type_name, payload;
   std::optional<std::string_view> key;
+  // names: the id it binds; event with name_ref: the id its topic and type
+  // are named by (topic and type_name hold the names found for it)
+  std::uint16_t name_id = 0;
+  bool name_ref = false;
   std::uint64_t timestamp_ns = 0;  // event, begin, commit
   // commit: first_offset and count; sub_commit/sub_rollback: count;
   // padding: count = events it stands for

@@ -307,7 +307,7 @@ struct JsonlLoader::Impl {
 
   Step Dispatch(const std::string& kind, const JsonLine& op) {
     if (kind == "journal") return Header(op);
-    if (kind == "segment_end") return JsonlApplied{};
+    if (kind == "segment_end" || kind == "names") return JsonlApplied{};
     if (kind == "gap" || kind == "padding") return Gap(op);
     if (kind == "begin") return Begin(op);
     if (kind == "event") return Append(op);

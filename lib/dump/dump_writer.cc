@@ -38,6 +38,7 @@ std::string_view Op(RecordType t) {
     case RecordType::kRollback: return "rollback";
     case RecordType::kSegmentEnd: return "segment_end";
     case RecordType::kPadding: return "padding";
+    case RecordType::kNames: return "names";
   }
   return "unknown";
 }
@@ -151,7 +152,9 @@ void JsonlRecordWriter::start(const WalkStart& st) {
 
 void JsonlRecordWriter::record(const RawRecord& r, bool selected) {
   impl_->Follow(r);
-  if (selected) impl_->sink(RecordLine(r));
+  // A names record is how the journal stores the names its events carry in
+  // their lines: nothing to load.
+  if (selected && r.type != RecordType::kNames) impl_->sink(RecordLine(r));
 }
 
 void JsonlRecordWriter::end_of_records() {

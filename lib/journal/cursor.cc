@@ -275,15 +275,16 @@ namespace {
 // The event of the record at `rec` (header h, fixed body b, validated)
 // into *out, written field by field.
 inline void FillEvent(Event* out, std::uint64_t off, std::uint64_t lsn, const format::RecordHeader& h,
-                      const format::EventBody& b, const std::uint8_t* rec) {
+                      const format::EventBody& b, const std::uint8_t* rec, std::string_view topic,
+                      std::string_view type) {
   const char* s = reinterpret_cast<const char*>(rec) + format::kRecordHeaderSize + sizeof b;
   out->offset = off;
   out->txn_id = h.txn_id;
   out->timestamp_ns = b.timestamp_ns;
   out->lsn = lsn;
-  out->topic = std::string_view(s, b.topic_length);
-  out->type = std::string_view(s + b.topic_length, b.type_length);
-  s += b.topic_length + b.type_length;
+  out->topic = topic;
+  out->type = type;
+  s += format::InlineNamesLength(b, h.flags);
   if (h.flags & format::kFlagHasKey) {
     out->key.emplace(s, b.key_length);
   } else {
@@ -336,7 +337,7 @@ struct CursorImpl::TxnWalk {
   // direct; once the caller's array is full, remembered instead, and so is
   // the rest of the transaction.
   inline void Deliver(const format::RecordHeader& h, const format::EventBody& b, const std::uint8_t* rec,
-                      std::uint64_t lsn);
+                      std::uint64_t lsn, std::string_view topic, std::string_view type);
   // The free slots a direct event goes to next, *n of them: the caller's,
   // then (once those are full) next()'s read-ahead buffer, which the next
   // call hands out first; nullptr when there are none. TakeSlots(k) fills
@@ -378,32 +379,30 @@ struct CursorImpl::TxnWalk {
 };
 
 inline void CursorImpl::TxnWalk::Deliver(const format::RecordHeader& h, const format::EventBody& b,
-                                         const std::uint8_t* rec, std::uint64_t lsn) {
+                                         const std::uint8_t* rec, std::uint64_t lsn, std::string_view topic,
+                                         std::string_view type) {
   if (!direct) {
-    if (c.buffered_) c.RememberEvent(rec, lsn);
+    if (c.buffered_) c.RememberEvent(rec, lsn, topic, type);
     return;
   }
   const std::uint64_t o = off++;
   if (o < want) return;
-  if (!c.filter_.match_all) {
-    const char* s = reinterpret_cast<const char*>(rec) + format::kRecordHeaderSize + sizeof b;
-    if (!c.Matches(std::string_view(s, b.topic_length), std::string_view(s + b.topic_length, b.type_length))) {
-      want = o + 1;
-      return;
-    }
+  if (!c.filter_.match_all && !c.Matches(topic, type)) {
+    want = o + 1;
+    return;
   }
   std::size_t free;
   Event* slot = FreeSlots(&free);
   if (slot == nullptr) {
     direct = false;
     remembered_from = o;
-    c.RememberEvent(rec, lsn);
+    c.RememberEvent(rec, lsn, topic, type);
     return;
   }
   TakeSlots(1);
   want = o + 1;
   c.PinBatchSegment();
-  FillEvent(slot, o, lsn, h, b, rec);
+  FillEvent(slot, o, lsn, h, b, rec, topic, type);
 }
 
 // The same checks as the per-record loop in WalkTransaction makes of each
@@ -437,19 +436,19 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
     const std::uint8_t* q = p + at;
     format::RecordHeader h;
     format::EventBody b;
-    // Of another epoch: the general path (it moves the reader's epoch on).
+    std::string_view topic, type;
+    // Of another epoch, or named by an id not known yet: the general path
+    // (it moves the reader's epoch on, finds the names).
     if (!DecodeEventInline<false>(q, room - at, lsn0 + at, j_->salt, &h, &b) || h.txn_id != txn || h.sub_id != 0 ||
-        h.depth != 0 || h.epoch != epoch) {
+        h.depth != 0 || h.epoch != epoch || !EventNames(h, b, q, &topic, &type)) {
       break;
     }
     // A page ahead, as in WalkTransaction.
     __builtin_prefetch(q + 4096);
     __builtin_prefetch(q + 4096 + 64);
     __builtin_prefetch(q + 4096 + 128);
-    const char* names = reinterpret_cast<const char*>(q) + format::kRecordHeaderSize + sizeof b;
-    if (filter_.match_all ||
-        Matches(std::string_view(names, b.topic_length), std::string_view(names + b.topic_length, b.type_length))) {
-      FillEvent(dst + filled, off0 + n, lsn0 + at, h, b, q);
+    if (filter_.match_all || Matches(topic, type)) {
+      FillEvent(dst + filled, off0 + n, lsn0 + at, h, b, q, topic, type);
       ++filled;
     }
     at += format::AlignUp(h.length);
@@ -504,12 +503,18 @@ Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
       // Compacted events: their offsets stay taken.
       if (!alive_.empty() && alive_.back()) emit_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
       break;
+    case RecordType::kNames:
+      if (Status s = emit_names_.Define(emit_.segment(), r); !s.ok()) {
+        return Status::Corruption(s.message() + ", in " + emit_.Where(r.lsn));
+      }
+      break;
     case RecordType::kEvent: {
       if (alive_.empty() || !alive_.back()) break;
       const std::uint64_t off = emit_offset_++;
       if (off < want_) break;
       want_ = off + 1;
-      EventFields f = DecodeEventBody(r);
+      EventFields f;
+      TXJ_RETURN_IF_ERROR(emit_names_.Decode(emit_.segment(), j_->salt, r, &f));
       if (!Matches(f.topic, f.type)) break;
       out[*filled] = Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload};
       ++*filled;
@@ -551,7 +556,8 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
       const std::uint64_t lsn = reader_.position();
       const bool decoded = hashed ? DecodeEventInline<false>(p, avail, lsn, salt, &h, &b)
                                   : DecodeEventInline<true>(p, avail, lsn, salt, &h, &b);
-      if (!decoded || h.epoch < reader_.last_epoch() ||
+      std::string_view topic, type;
+      if (!decoded || h.epoch < reader_.last_epoch() || !EventNames(h, b, p, &topic, &type) ||
           !checker_.FeedTopEvent(h.txn_id, h.sub_id, h.depth, h.checksum, p, h.length)) {
         break;
       }
@@ -565,7 +571,7 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
       __builtin_prefetch(p + 4096);
       __builtin_prefetch(p + 4096 + 64);
       __builtin_prefetch(p + 4096 + 128);
-      w.Deliver(h, b, p, lsn);
+      w.Deliver(h, b, p, lsn, topic, type);
     }
     *st = reader_.NextInline(&r);
     if (*st != Stop::kRecord) return Status::OK();
@@ -577,6 +583,11 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
         continue;
       }
     }
+    if (r.type == RecordType::kNames) {
+      // Whatever becomes of its transaction: later events may name it.
+      if (Status ns = DefineNames(r); !ns.ok()) return ns;
+      continue;
+    }
     if (w.direct) {
       if (r.type == RecordType::kEvent) {  // of the top level: no sub-transaction is open
         format::RecordHeader h;
@@ -584,7 +595,11 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
         const std::uint8_t* rec = reader_.segment()->at(r.lsn);
         std::memcpy(&h, rec, sizeof h);
         std::memcpy(&b, r.body, sizeof b);
-        w.Deliver(h, b, rec, r.lsn);
+        EventFields f;
+        if (Status ns = names_.Decode(reader_.segment(), salt, r, &f); !ns.ok()) {
+          return Status::Corruption(ns.message() + " (" + reader_.Where(r.lsn) + ")");
+        }
+        w.Deliver(h, b, rec, r.lsn, f.topic, f.type);
         continue;
       }
       if (r.type == RecordType::kPadding) {
@@ -595,8 +610,15 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
       w.direct = false;
       w.remembered_from = w.off;
     }
-    if (buffered_) Remember(r);
+    if (buffered_) TXJ_RETURN_IF_ERROR(Remember(r));
   }
+}
+
+Status CursorImpl::DefineNames(const RecordView& r) {
+  if (Status s = names_.Define(reader_.segment(), r); !s.ok()) {
+    return Status::Corruption(s.message() + ", in " + reader_.Where(r.lsn));
+  }
+  return Status::OK();
 }
 
 // After a committed transaction whose events were not all handed out
@@ -819,9 +841,9 @@ bool CursorImpl::EmitBuffered(Event* out) {
     std::memcpy(&h, en.rec, sizeof h);
     std::memcpy(&b, en.rec + format::kRecordHeaderSize, sizeof b);
     const char* s = reinterpret_cast<const char*>(en.rec) + format::kRecordHeaderSize + sizeof b;
-    const std::string_view topic(s, b.topic_length), type(s + b.topic_length, b.type_length);
+    const std::string_view topic = en.topic, type = en.type;
     if (!filter_.match_all && !Matches(topic, type)) continue;
-    s += b.topic_length + b.type_length;
+    s += format::InlineNamesLength(b, h.flags);
     out->offset = off;
     out->txn_id = h.txn_id;
     out->timestamp_ns = b.timestamp_ns;
@@ -840,24 +862,30 @@ bool CursorImpl::EmitBuffered(Event* out) {
   return false;
 }
 
-void CursorImpl::RememberEvent(const std::uint8_t* rec, std::uint64_t lsn) {
+void CursorImpl::RememberEvent(const std::uint8_t* rec, std::uint64_t lsn, std::string_view topic,
+                               std::string_view type) {
   if (entries_.size() >= kMaxRemembered) {
     buffered_ = false;
     return;
   }
   const auto& seg = reader_.segment();
   if (pins_.empty() || pins_.back() != seg) pins_.push_back(seg);  // keeps the mapping alive
-  entries_.push_back({rec, lsn, 0, 0});
+  entries_.push_back({rec, lsn, 0, 0, topic, type});
 }
 
-void CursorImpl::Remember(const RecordView& r) {
+Status CursorImpl::Remember(const RecordView& r) {
   if (r.type == RecordType::kEvent && r.sub_id < parents_.size() && entries_.size() < kMaxRemembered) {
     Segment* seg = reader_.segment().get();
+    EventFields f;
+    if (Status ns = names_.Decode(reader_.segment(), j_->salt, r, &f); !ns.ok()) {
+      return Status::Corruption(ns.message() + " (" + reader_.Where(r.lsn) + ")");
+    }
     if (pins_.empty() || pins_.back().get() != seg) pins_.push_back(reader_.segment());  // keeps the mapping alive
-    entries_.push_back({seg->at(r.lsn), r.lsn, r.sub_id, 0});
-    return;
+    entries_.push_back({seg->at(r.lsn), r.lsn, r.sub_id, 0, f.topic, f.type});
+    return Status::OK();
   }
   RememberOther(r);
+  return Status::OK();
 }
 
 void CursorImpl::RememberOther(const RecordView& r) {

@@ -24,6 +24,7 @@
 
 #include "journal_state.h"
 #include "log_reader.h"
+#include "name_table.h"
 #include "txjournal/cursor.h"
 #include "txn_checker.h"
 
@@ -98,11 +99,13 @@ class CursorImpl {
   Filter filter_;
   std::unordered_set<std::string_view> topics_, types_;
   LogReader reader_;            // at transaction boundaries
+  NameTable names_;             // format 5: what the events reader_ reads name by id
   std::uint64_t want_;          // offset of the next event to return
   TxnChecker checker_;
   // Second pass over a committed transaction.
   bool emitting_ = false;
   LogReader emit_;
+  NameTable emit_names_;  // names_ for emit_
   std::uint64_t emit_offset_ = 0;
   std::vector<std::uint32_t> dead_;  // sorted rolled-back sub ids
   std::vector<bool> alive_;          // per open level during the second pass
@@ -112,11 +115,27 @@ class CursorImpl {
     std::uint64_t lsn;
     std::uint32_t sub;
     std::uint32_t skipped;  // padding: committed events it stands for; 0 for an event
+    std::string_view topic, type;  // an event's names (found when remembered: names_ moves on)
   };
   static constexpr std::size_t kMaxRemembered = 1 << 20;
-  void Remember(const RecordView& r);
-  // Remember() for an event of the top level at `rec`.
-  void RememberEvent(const std::uint8_t* rec, std::uint64_t lsn);
+  Status Remember(const RecordView& r);
+  // Remember() for an event of the top level at `rec`, named topic/type.
+  void RememberEvent(const std::uint8_t* rec, std::uint64_t lsn, std::string_view topic, std::string_view type);
+  // The names of the event at `rec` (header h, body b, in reader_'s
+  // segment): inline, or by id from names_; false when names_ has not got
+  // the id (the general path then resolves it, NameTable::Resolve).
+  bool EventNames(const format::RecordHeader& h, const format::EventBody& b, const std::uint8_t* rec,
+                  std::string_view* topic, std::string_view* type) const {
+    const char* s = reinterpret_cast<const char*>(rec) + format::kRecordHeaderSize + sizeof b;
+    if ((h.flags & format::kFlagNameRef) == 0) [[unlikely]] {
+      *topic = std::string_view(s, b.topic_length);
+      *type = std::string_view(s + b.topic_length, b.type_length);
+      return true;
+    }
+    return names_.Find(reader_.segment().get(), h.epoch, format::NameRefId(b), topic, type);
+  }
+  // A names record the walk passed (names_); errors name where it is.
+  Status DefineNames(const RecordView& r);
   void RememberOther(const RecordView& r);
   // The next live remembered event into *out; false (and the second pass
   // over) when none is left.

@@ -209,6 +209,10 @@ struct JournalState {
   // The topic and type pairs events have named since this writer opened,
   // checked (Transaction::append). The holder of the write slot only.
   ValidatedNames validated_names;
+  // The ids names records bound in the active segment: the segment's base
+  // LSN, and the next id (format::kMaxNameIds once they are all taken).
+  std::uint64_t names_segment = ~std::uint64_t{0};
+  std::uint32_t next_name_id = 0;
   // Moves the staged records to the next page boundary: new LSNs and
   // checksums, the first one flagged kFlagFollowsGap, a staged commit
   // marker's transaction hash recomputed.
@@ -338,15 +342,17 @@ struct JournalState {
                 std::uint32_t sub_id, const Part* parts, std::size_t nparts, bool use_reserve,
                 std::uint64_t* lsn, std::uint64_t* checksum, std::uint8_t** fill = nullptr);
   // Append for an event record (format::EventBody, then topic, type, key
-  // and `payload_size` bytes of `payload`), without the parts array and
-  // with the body and names stored inline: the per-event path. The caller
+  // and `payload_size` bytes of `payload`), without the parts array: the
+  // per-event path. A pair validated_names holds is named by its id in the
+  // active segment, preceded by the names record that binds it the first
+  // time (*records 2, else 1); other pairs are stored inline. The caller
   // checked the sizes against their fields (names at most 255 bytes, key
   // 65535, payload under 4 GiB). With `fill` non-null the payload is left
   // for the caller, as Append's last part.
   Status AppendEvent(std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id, std::uint32_t sub_id,
                      std::uint64_t timestamp_ns, std::string_view topic, std::string_view type, std::string_view key,
                      const void* payload, std::uint64_t payload_size, std::uint8_t** fill, std::uint64_t* lsn,
-                     std::uint64_t* checksum);
+                     std::uint64_t* checksum, std::uint32_t* records);
   // Append's and AppendEvent's steps (inline, record_append.h): where a
   // record of `len` bytes goes, its header written; then its checksum,
   // hash and position.

@@ -9,6 +9,7 @@
 #include "checksum.h"
 #include "manifest.h"
 #include "log_reader.h"
+#include "name_table.h"
 #include "record.h"
 #include "txn_hash.h"
 
@@ -67,6 +68,9 @@ class Rewriter {
   RewriteResult& result() { return result_; }
 
  private:
+  // Whether recs_[i..j] holds a names record: it stays, whatever becomes
+  // of its transaction (later events may name it).
+  bool HoldsNames(std::size_t i, std::size_t j) const;
   // The transaction begun at recs_[i]: returns the index after it.
   std::size_t PlanTransaction(std::size_t i);
   // Marks in drop_ (indexed from i) the records of the committed
@@ -86,6 +90,7 @@ class Rewriter {
   const CoveredFn& covered_;
   RewriteResult result_;
   std::vector<Rec> recs_;
+  std::vector<std::string_view> topics_;  // recs_[k]'s topic when it is an event
   std::vector<Piece> pieces_;
   std::vector<Padding> top_;  // pending top-level paddings (merged when adjacent)
   std::vector<char> drop_;
@@ -113,7 +118,32 @@ Status Rewriter::ReadRecords() {
     if (v.type == RecordType::kSegmentEnd) break;
     lsn = v.next_lsn();
   }
+  // Each event's topic (format 5: by id, from the names records before it).
+  NameTable names;
+  topics_.resize(recs_.size());
+  for (std::size_t k = 0; k < recs_.size(); ++k) {
+    const RecordView& v = recs_[k].v;
+    Status s;
+    if (v.type == RecordType::kNames) {
+      s = names.Define(seg_, v);
+    } else if (v.type == RecordType::kEvent) {
+      EventFields f;
+      s = names.Decode(seg_, salt_, v, &f);
+      topics_[k] = f.topic;
+    }
+    if (!s.ok()) {
+      return Status::Corruption("cannot compact " + seg_->path() + ": " + s.message() + " (byte " +
+                                std::to_string(seg_->file_offset(v.lsn)) + ")");
+    }
+  }
   return Status::OK();
+}
+
+bool Rewriter::HoldsNames(std::size_t i, std::size_t j) const {
+  for (std::size_t k = i; k <= j; ++k) {
+    if (recs_[k].v.type == RecordType::kNames) return true;
+  }
+  return false;
 }
 
 void Rewriter::FlushTop() {
@@ -168,6 +198,10 @@ std::size_t Rewriter::PlanTransaction(std::size_t i) {
     return i;
   }
   const Rec& end = recs_[j];
+  if (end.v.type == RecordType::kRollback && HoldsNames(i, j)) {  // kept whole: rare
+    Copy(r.v.lsn, end.end);
+    return j + 1;
+  }
   if (end.v.type == RecordType::kRollback) {
     AddTop({r.v.lsn, end.end, 0, 0, 0, 0, r.v.epoch, r.v.txn_id});
     result_.bytes_freed += end.end - r.v.lsn;
@@ -179,7 +213,8 @@ std::size_t Rewriter::PlanTransaction(std::size_t i) {
   for (std::size_t k = i + 1; k < j; ++k) {
     if (drop_[k - i] && recs_[k].v.type == RecordType::kEvent) any_event_dropped = true;
   }
-  if (live > 0 && dropped == live && live == cb.event_count && end.end - r.v.lsn < 0xfffffff0ull) {
+  if (live > 0 && dropped == live && live == cb.event_count && end.end - r.v.lsn < 0xfffffff0ull &&
+      !HoldsNames(i, j)) {
     AddTop({r.v.lsn, end.end, cb.event_count, 0, 0, 0, r.v.epoch, r.v.txn_id});
     result_.bytes_freed += end.end - r.v.lsn;
     result_.events_dropped += cb.event_count;
@@ -225,7 +260,7 @@ std::pair<std::uint64_t, std::uint64_t> Rewriter::MarkDropped(std::size_t i, std
       case RecordType::kEvent:
         if (alive.back()) {
           ++live;
-          if (covered_(DecodeEventBody(v).topic, off)) {
+          if (covered_(topics_[k], off)) {
             drop_[k - i] = 1;
             ++dropped;
           }

@@ -230,17 +230,19 @@ std::uint64_t EventRecordLength(std::string_view topic, std::string_view type, s
                                                 std::uint8_t** fill = nullptr, std::uint64_t* lsn_out = nullptr) {
   const std::string_view key = options.key ? std::string_view(*options.key) : std::string_view();
   std::uint64_t lsn = 0, sum = 0;
+  std::uint32_t records = 0;
   const std::uint8_t flags = options.key ? format::kFlagHasKey : 0;
   if (Status s = t->j->AppendEvent(flags, static_cast<std::uint16_t>(depth), t->txn_id, sub_id,
                                    options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns, topic, type, key,
-                                   payload.data(), payload_size, fill, &lsn, &sum);
+                                   payload.data(), payload_size, fill, &lsn, &sum, &records);
       !s.ok()) [[unlikely]] {
     return t->WriteFailed(RecordType::kEvent, std::move(s));
   }
   if (fill) {
     *lsn_out = lsn;  // counted when the claim is published (FinishClaim)
+    t->records += records - 1;  // a names record before it
   } else {
-    ++t->records;
+    t->records += records;
     t->stack[depth].events++;
   }
   return Status::OK();

@@ -20,34 +20,43 @@ namespace txj::internal {
 
 class ValidatedNames {
  public:
-  // Whether the pair was checked; a hit becomes the first one looked at.
-  bool Contains(std::string_view topic, std::string_view type) {
+  // A checked pair, and the id a names record bound it to in the active
+  // segment (format 5, docs/format.md "Names"): valid while `segment` is
+  // the active segment's base LSN.
+  struct Slot {
+    std::string topic, type;
+    std::uint64_t segment = ~std::uint64_t{0};
+    std::uint16_t id = 0;
+  };
+
+  // The pair's slot if it was checked, else null; a hit becomes the first
+  // one looked at.
+  Slot* Find(std::string_view topic, std::string_view type) {
     if (last_ < used_ && Equal(slots_[last_], topic, type)) [[likely]] {
-      return true;
+      return &slots_[last_];
     }
     for (std::size_t i = 0; i < used_; ++i) {
       if (i != last_ && Equal(slots_[i], topic, type)) {
         last_ = i;
-        return true;
+        return &slots_[i];
       }
     }
-    return false;
+    return nullptr;
   }
+  bool Contains(std::string_view topic, std::string_view type) { return Find(topic, type) != nullptr; }
   // Remembers a pair that passed the checks; once every slot is taken, in
   // the slots in turn (a pair stays for kSlots - 1 additions after its own).
   void Add(std::string_view topic, std::string_view type) {
     const std::size_t i = used_ < kSlots ? used_++ : next_victim_++ % kSlots;
     slots_[i].topic.assign(topic);
     slots_[i].type.assign(type);
+    slots_[i].segment = ~std::uint64_t{0};
     last_ = i;
   }
 
   static constexpr std::size_t kSlots = 16;
 
  private:
-  struct Slot {
-    std::string topic, type;
-  };
   static bool Equal(const Slot& s, std::string_view topic, std::string_view type) {
     return Same(s.type, type) && Same(s.topic, topic);
   }

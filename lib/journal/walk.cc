@@ -5,6 +5,7 @@
 #include "dir_lock.h"
 #include "log_reader.h"
 #include "manifest.h"
+#include "name_table.h"
 #include "recovery.h"
 #include "txn_checker.h"
 #include "walk_fs.h"
@@ -43,6 +44,16 @@ RawRecord ToRaw(const RecordView& r, const Segment& seg) {
       raw.payload = f.payload;
       raw.key = f.key;
       raw.timestamp_ns = f.timestamp_ns;
+      raw.name_ref = f.name_ref;
+      raw.name_id = f.name_id;
+      break;
+    }
+    case RecordType::kNames: {
+      const auto b = ReadBody<format::NamesBody>(r);
+      const char* s = reinterpret_cast<const char*>(r.body) + sizeof b;
+      raw.name_id = b.id;
+      raw.topic = std::string_view(s, b.topic_length);
+      raw.type_name = std::string_view(s + b.topic_length, b.type_length);
       break;
     }
     case RecordType::kSubCommit: raw.count = ReadBody<format::SubCommitBody>(r).event_count; break;
@@ -99,7 +110,7 @@ class Walker {
   Status Scan(SegmentSet& segs, const std::function<void(const RawRecord&)>& visit,
               const std::function<void(const WalkStart&)>& on_start);
   void ReportTail(SegmentSet& segs);
-  void CountRecord(const RecordView& r, TxnChecker::Effect effect);
+  void CountRecord(const RawRecord& r, TxnChecker::Effect effect);
   void Problem(std::string file, std::uint64_t file_offset, std::uint64_t lsn, const Status& s) {
     report_.problems.push_back(ProblemAt(std::move(file), file_offset, lsn, s));
   }
@@ -115,6 +126,7 @@ class Walker {
   TailScan t_;
   std::vector<std::string> open_topics_;  // events of the open transaction, counted at its commit
   std::vector<std::size_t> levels_;       // open_topics_ size at each open sub-transaction's begin
+  NameTable names_;                       // format 5: the names events refer to by id
 };
 
 // Called once per Walker: the report is moved out, not copied.
@@ -245,7 +257,7 @@ Result<bool> Walker::OpenFromStart(SegmentSet& segs) {
   }
 }
 
-void Walker::CountRecord(const RecordView& r, TxnChecker::Effect effect) {
+void Walker::CountRecord(const RawRecord& r, TxnChecker::Effect effect) {
   ++report_.records;
   switch (r.type) {
     case RecordType::kBegin:
@@ -253,7 +265,7 @@ void Walker::CountRecord(const RecordView& r, TxnChecker::Effect effect) {
       levels_.clear();
       break;
     case RecordType::kSubBegin: levels_.push_back(open_topics_.size()); break;
-    case RecordType::kEvent: open_topics_.emplace_back(DecodeEventBody(r).topic); break;
+    case RecordType::kEvent: open_topics_.emplace_back(r.topic); break;
     case RecordType::kSubCommit:
       if (!levels_.empty()) levels_.pop_back();
       break;
@@ -278,9 +290,19 @@ void Walker::CountRecord(const RecordView& r, TxnChecker::Effect effect) {
 
 Status Walker::Scan(SegmentSet& segs, const std::function<void(const RawRecord&)>& visit,
                     const std::function<void(const WalkStart&)>& on_start) {
+  std::shared_ptr<Segment> held;  // the segment of the last record (for names_)
   auto on_record = [&](const RecordView& r, const Segment& seg, const TxnChecker&, TxnChecker::Effect effect) {
-    if (visit) visit(ToRaw(r, seg));
-    CountRecord(r, effect);
+    RawRecord raw = ToRaw(r, seg);
+    if (r.type == RecordType::kNames || raw.name_ref) {
+      if (held.get() != &seg) held = segs.Find(r.lsn);
+      Status ns = !held ? Status::Corruption("no segment holds LSN " + Num(r.lsn))
+                  : r.type == RecordType::kNames
+                      ? names_.Define(held, r)
+                      : names_.Resolve(held, m_.salt(), r.lsn, r.epoch, raw.name_id, &raw.topic, &raw.type_name);
+      if (!ns.ok()) Problem(seg.path(), seg.file_offset(r.lsn), r.lsn, ns);
+    }
+    if (visit) visit(raw);
+    CountRecord(raw, effect);
   };
   if (on_start) on_start(report_.start);
   Checkpoint cp{start_, m_.first_offset, m_.last_txn_id_before, 0, 0, 0};

@@ -148,6 +148,38 @@ struct EventBody {
   std::uint8_t type_length;
   // followed by topic, type, key, payload bytes
 };
+// Format 5: names records and events that name their topic and type by id
+// (docs/format.md "Names"). A names record binds `id` to a topic and type
+// pair for the events after it in the same segment written by the same
+// writer session (epoch): a reader that meets an event with kFlagNameRef
+// finds the pair in the last names record before it, in its segment, with
+// its epoch and id. It stands in a transaction like an event of the same
+// level (counted in the commit marker's record count and hash) but holds
+// whatever becomes of its transaction: a later event may name it after a
+// rollback.
+struct NamesBody {
+  std::uint16_t id;
+  std::uint8_t topic_length;  // at least 1
+  std::uint8_t type_length;
+  std::uint32_t reserved;     // 0
+  // followed by topic, type bytes
+};
+static_assert(sizeof(NamesBody) == 8);
+// On an event: its topic and type are the pair a names record bound to the
+// id stored in the body's topic_length (low byte) and type_length (high
+// byte); no names follow the body.
+inline constexpr std::uint8_t kFlagNameRef = 8;
+inline constexpr std::uint32_t kFirstFormatWithNames = 5;
+// Ids per segment and writer session: past them a writer stores names inline.
+inline constexpr std::uint32_t kMaxNameIds = 1u << 16;
+inline constexpr std::uint16_t NameRefId(const EventBody& b) {
+  return static_cast<std::uint16_t>(b.topic_length | (std::uint16_t{b.type_length} << 8));
+}
+// The names' bytes stored in an event record with this body and flags.
+inline constexpr std::uint32_t InlineNamesLength(const EventBody& b, std::uint8_t flags) {
+  return (flags & kFlagNameRef) != 0 ? 0 : std::uint32_t{b.topic_length} + b.type_length;
+}
+
 struct SubCommitBody { std::uint64_t event_count; };  // events handed to the parent
 struct SubRollbackBody { std::uint64_t discarded_count; };
 struct CommitBody {

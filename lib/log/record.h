@@ -51,20 +51,30 @@ DecodeError DecodeRecord(const std::uint8_t* p, std::uint64_t avail, std::uint64
 
 struct EventFields {
   std::uint64_t timestamp_ns = 0;
+  // Empty when the event names them by id (name_ref): NameTable finds them.
   std::string_view topic, type, payload;
   std::optional<std::string_view> key;
+  bool name_ref = false;
+  std::uint16_t name_id = 0;
 };
 // REQUIRES: r.type == kEvent and r came from DecodeRecord (body validated).
+// An event that names its topic and type by id (format::kFlagNameRef)
+// leaves them empty: NameTable::Resolve fills them in.
 inline EventFields DecodeEventBody(const RecordView& r) {
   format::EventBody e;
   __builtin_memcpy(&e, r.body, sizeof e);
   const char* s = reinterpret_cast<const char*>(r.body) + sizeof e;
   EventFields f;
   f.timestamp_ns = e.timestamp_ns;
-  f.topic = std::string_view(s, e.topic_length);
-  s += e.topic_length;
-  f.type = std::string_view(s, e.type_length);
-  s += e.type_length;
+  if (r.flags & format::kFlagNameRef) {
+    f.name_ref = true;
+    f.name_id = format::NameRefId(e);
+  } else {
+    f.topic = std::string_view(s, e.topic_length);
+    s += e.topic_length;
+    f.type = std::string_view(s, e.type_length);
+    s += e.type_length;
+  }
   if (r.flags & format::kFlagHasKey) f.key = std::string_view(s, e.key_length);
   s += e.key_length;
   f.payload = std::string_view(s, e.payload_length);
@@ -86,11 +96,17 @@ inline bool DecodeEventInline(const std::uint8_t* p, std::uint64_t avail, std::u
                               format::RecordHeader* h, format::EventBody* b) {
   if (avail < format::kRecordHeaderSize + sizeof(format::EventBody)) return false;
   __builtin_memcpy(h, p, sizeof *h);
-  if (h->type != static_cast<std::uint8_t>(RecordType::kEvent) || (h->flags & ~format::kFlagHasKey) != 0) return false;
+  if (h->type != static_cast<std::uint8_t>(RecordType::kEvent) ||
+      (h->flags & ~(format::kFlagHasKey | format::kFlagNameRef)) != 0) {
+    return false;
+  }
   if (h->length < format::kRecordHeaderSize + sizeof(format::EventBody) || h->length > avail) return false;
   __builtin_memcpy(b, p + format::kRecordHeaderSize, sizeof *b);
-  if (b->topic_length == 0 || ((h->flags & format::kFlagHasKey) == 0 && b->key_length != 0)) return false;
-  if (sizeof *b + std::uint64_t{b->topic_length} + b->type_length + b->key_length + b->payload_length !=
+  if (((h->flags & format::kFlagNameRef) == 0 && b->topic_length == 0) ||
+      ((h->flags & format::kFlagHasKey) == 0 && b->key_length != 0)) {
+    return false;
+  }
+  if (sizeof *b + std::uint64_t{format::InlineNamesLength(*b, h->flags)} + b->key_length + b->payload_length !=
       h->length - format::kRecordHeaderSize) {
     return false;
   }

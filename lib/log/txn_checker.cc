@@ -57,6 +57,14 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
       return Status::Corruption("event of sub-transaction " + Num(r.sub_id) + " at depth " + Num(r.depth) +
                                 " while the innermost open level is " + Num(top) + " at depth " +
                                 Num(stack_.size()));
+    case RecordType::kNames:
+      // Stands where an event of the innermost open level would.
+      if (r.sub_id != top || r.depth != stack_.size()) {
+        return Status::Corruption("names record of sub-transaction " + Num(r.sub_id) + " at depth " + Num(r.depth) +
+                                  " while the innermost open level is " + Num(top) + " at depth " +
+                                  Num(stack_.size()));
+      }
+      break;
     case RecordType::kSubCommit:
     case RecordType::kSubRollback: TXJ_RETURN_IF_ERROR(FeedSubEnd(r, top)); break;
     case RecordType::kCommit: return FeedCommit(r, top, effect);

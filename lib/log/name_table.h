@@ -1,0 +1,78 @@
+// The topic and type names that events of format 5 refer to by id
+// (format::kFlagNameRef): what the names records of one segment, written
+// by one writer session, bound (docs/format.md "Names").
+//
+// A reader gives it every names record it passes (Define) and asks it for
+// the names of each event by id (Find, inline; Resolve when Find misses).
+// A reader that started in the middle of a segment, or skipped part of
+// one, has not passed every names record before its position: Resolve then
+// reads the segment from its first record (or from where it read before)
+// up to the event, checking each record, and finds the names there. Only an
+// id no names record before the event binds is an error.
+//
+// The names are views into the segment's mapping, which the table keeps
+// alive until it moves to another segment. Not thread-safe: one reader's.
+#ifndef TXJOURNAL_LIB_NAME_TABLE_H_
+#define TXJOURNAL_LIB_NAME_TABLE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "record.h"
+#include "segment.h"
+#include "txjournal/status.h"
+
+namespace txj::internal {
+
+class NameTable {
+ public:
+  // Takes the names record `r`, read in `seg`. Errors: kCorruption when it
+  // binds an id again to other names (the caller adds where).
+  Status Define(const std::shared_ptr<Segment>& seg, const RecordView& r);
+
+  // The names bound to `id` for events of `epoch` in `seg`, if a record
+  // this table was given binds them.
+  bool Find(const Segment* seg, std::uint32_t epoch, std::uint16_t id, std::string_view* topic,
+            std::string_view* type) const {
+    if (seg != seg_.get() || epoch != epoch_ || id >= slots_.size()) [[unlikely]]
+      return false;
+    const Slot& s = slots_[id];
+    if (s.topic.empty()) [[unlikely]]
+      return false;
+    *topic = s.topic;
+    *type = s.type;
+    return true;
+  }
+
+  // Find(), reading the names records of `seg` before `lsn` that this table
+  // was not given first. Errors: kCorruption naming the event's segment,
+  // byte and id when no names record before it binds the id, or a record
+  // before it in the segment does not verify.
+  Status Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t salt, std::uint64_t lsn, std::uint32_t epoch,
+                 std::uint16_t id, std::string_view* topic, std::string_view* type);
+  // DecodeEventBody() of the event `r` in `seg`, its names found (Resolve)
+  // when the event refers to them by id.
+  Status Decode(const std::shared_ptr<Segment>& seg, std::uint64_t salt, const RecordView& r, EventFields* f);
+
+  // Forgets everything (the next names come from another segment).
+  void Clear();
+
+ private:
+  struct Slot {
+    std::string_view topic, type;
+  };
+  // Makes (seg, epoch) the table's scope, emptied when it was another.
+  void Scope(const std::shared_ptr<Segment>& seg, std::uint32_t epoch);
+
+  std::shared_ptr<Segment> seg_;  // keeps the names' mapping alive
+  std::uint32_t epoch_ = 0;
+  std::vector<Slot> slots_;
+  // Resolve read the segment's records up to here (0: not yet).
+  std::uint64_t scanned_to_ = 0;
+};
+
+}  // namespace txj::internal
+
+#endif  // TXJOURNAL_LIB_NAME_TABLE_H_
