@@ -1,0 +1,279 @@
+// Format 5: events that name their topic and type by an id a names record
+// binds, per segment and writer session (docs/format.md "Names").
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cstring>
+
+#include "format.h"
+#include "manifest.h"
+#include "segment.h"
+#include "test_util.h"
+#include "txjournal/compactor.h"
+#include "txjournal/dump.h"
+#include "txjournal/version.h"
+#include "txjournal/walk.h"
+
+using namespace txj;
+using txj::test::TempDir;
+
+namespace {
+
+struct Want {
+  std::string topic, type, payload;
+  std::optional<std::string> key;
+};
+
+bool Same(const OwnedEvent& e, const Want& w) {
+  return e.topic == w.topic && e.type == w.type && e.payload == w.payload && e.key == w.key;
+}
+
+// Every event from `from` on through next(), then through next_batch(),
+// checked against want[from...] (REQUIREs that reading works).
+void CheckFrom(Journal& j, const std::vector<Want>& want, std::uint64_t from) {
+  INFO("from offset ", from);
+  auto got = test::ReadAllEvents(j, from);
+  REQUIRE(got.size() == want.size() - from);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("offset ", got[i].offset);
+    CHECK(got[i].offset == from + i);
+    CHECK(Same(got[i], want[from + i]));
+  }
+  auto c = test::RequireOk(j.open_cursor(from));
+  std::vector<Event> batch(7);
+  std::uint64_t next = from;
+  for (;;) {
+    auto n = test::RequireOk(c->next_batch(batch));
+    if (*n == 0) break;
+    for (std::size_t i = 0; i < *n; ++i, ++next) {
+      REQUIRE(next < want.size());
+      const OwnedEvent e = batch[i].to_owned();
+      CHECK(e.offset == next);
+      CHECK(Same(e, want[next]));
+    }
+  }
+  CHECK(next == want.size());
+}
+
+// The walk's view: no problems, and how many names records and events
+// named by id it passed.
+struct WalkCounts {
+  std::uint64_t names = 0, by_id = 0, inline_names = 0;
+};
+WalkCounts Walk(const std::string& dir) {
+  WalkCounts n;
+  auto report = WalkJournal(dir, [&](const RawRecord& r) {
+    if (r.type == RecordType::kNames) ++n.names;
+    if (r.type == RecordType::kEvent) {
+      ++(r.name_ref ? n.by_id : n.inline_names);
+      CHECK(!r.topic.empty());
+    }
+  });
+  REQUIRE(report.ok());
+  for (const auto& p : report->problems) INFO(p.file, " byte ", p.file_offset, ": ", p.message);
+  CHECK(report->problems.empty());
+  if (!report->problems.empty()) MESSAGE(report->problems.front().message);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("events named by id read back as written across rolls, reopenings, rollbacks and many names") {
+  const std::uint64_t seed = test::Seed();
+  INFO("seed ", seed);
+  std::mt19937_64 rng(seed);
+  TempDir dir;
+  // More pairs than the writer remembers (ValidatedNames::kSlots), names of
+  // every length up to 255 bytes.
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (int i = 0; i < 40; ++i) {
+    std::string topic = "t" + std::to_string(i);
+    topic.resize(std::max<std::size_t>(topic.size(), i == 0 ? 255 : rng() % 30), 'x');
+    pairs.emplace_back(topic, i % 3 == 0 ? std::string() : "type" + std::to_string(i % 5));
+  }
+  std::vector<Want> want;
+  Options o = test::SmallOptions();
+  auto j = test::OpenOrDie(dir.path(), o);
+  const int rounds = test::Scaled(300);
+  for (int round = 0; round < rounds; ++round) {
+    auto tx = test::RequireOk(j->begin());
+    std::vector<Want> pending;
+    bool too_large = false;
+    const int n = 1 + static_cast<int>(rng() % 12);
+    for (int k = 0; k < n; ++k) {
+      // Mostly a few hot pairs, sometimes any of them.
+      const auto& [topic, type] = pairs[rng() % 4 == 0 ? rng() % pairs.size() : rng() % 3];
+      // Now and then a payload so large the names record and the event fit
+      // in no segment together: the names go inline.
+      const std::size_t size = rng() % 50 == 0 ? 64 * 1024 - 4096 - 400 + rng() % 300 : rng() % 300;
+      Want w{topic, type, std::string(size, static_cast<char>('a' + rng() % 26)), std::nullopt};
+      if (rng() % 5 == 0) w.key = "k" + std::to_string(rng() % 100);
+      if (rng() % 6 == 0) {
+        // A sub-transaction that rolls back: the names it bound stay bound.
+        auto sub = test::RequireOk(tx->begin());
+        const auto& [t2, y2] = pairs[rng() % pairs.size()];
+        TXJ_REQUIRE_OK(sub->append(t2, y2, "gone"));
+        TXJ_REQUIRE_OK(sub->rollback());
+      }
+      AppendOptions ao;
+      if (w.key) ao.key = *w.key;
+      auto a = tx->append(w.topic, w.type, w.payload, ao);
+      if (!a.ok()) {
+        // Only the largest payloads may be too large for a segment.
+        INFO(a.ToString());
+        REQUIRE(size > 60000);
+        REQUIRE(a.code() == Code::kInvalidArgument);
+        too_large = true;
+        break;
+      }
+      pending.push_back(std::move(w));
+    }
+    if (rng() % 8 == 0 || too_large) {
+      TXJ_REQUIRE_OK(tx->rollback());
+    } else {
+      (void)test::RequireOk(tx->commit());
+      want.insert(want.end(), pending.begin(), pending.end());
+    }
+    if (rng() % 40 == 0) {  // a new writer session goes on in the same tail segment
+      TXJ_REQUIRE_OK(j->close());
+      j = test::OpenOrDie(dir.path(), o);
+    }
+  }
+  CheckFrom(*j, want, 0);
+  // From offsets inside segments: the names bound before them are read from
+  // the segment's start.
+  for (int k = 0; k < 20 && !want.empty(); ++k) CheckFrom(*j, want, rng() % want.size());
+  // A filter by topic matches the names found by id.
+  const std::string& topic = pairs[1].first;
+  auto only = test::ReadAllEvents(*j, 0, Filter::for_topics({topic}));
+  CHECK(only.size() == static_cast<std::size_t>(
+                           std::count_if(want.begin(), want.end(), [&](const Want& w) { return w.topic == topic; })));
+  TXJ_REQUIRE_OK(j->close());
+  const WalkCounts n = Walk(dir.path());
+  INFO("names records ", n.names, ", by id ", n.by_id, ", inline ", n.inline_names, ", events ", want.size());
+  CHECK(n.names > 40);  // bound again in every segment
+  CHECK(n.by_id > n.names);
+  CHECK(n.inline_names < n.by_id);
+  auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+  CheckFrom(*ro, want, 0);
+}
+
+TEST_CASE("compaction keeps the names records of transactions it removes when later events name them") {
+  TempDir dir;
+  Options o = test::SmallOptions();
+  auto lbk = std::make_shared<LatestByKeyCompactor>();
+  std::vector<std::string> kept;
+  {
+    auto j = test::OpenOrDie(dir.path(), o);
+    // Every third transaction holds only events of the topic compacted
+    // below, and binds audit/seen in a sub-transaction it rolls back; the
+    // audit events after it in the segment name that binding.
+    for (int i = 0; i < 30; ++i) {
+      auto tx = test::RequireOk(j->begin());
+      TXJ_REQUIRE_OK(tx->append("kv", "put", "v" + std::to_string(i), {.key = "k" + std::to_string(i % 3)}));
+      if (i % 3 == 0) {
+        auto sub = test::RequireOk(tx->begin());
+        TXJ_REQUIRE_OK(sub->append("audit", "seen", "dropped"));
+        TXJ_REQUIRE_OK(sub->rollback());
+      }
+      (void)test::RequireOk(tx->commit());
+      if (i % 3 == 1) {
+        kept.push_back("kept" + std::to_string(i));
+        test::CommitOne(*j, "audit", "seen", kept.back());
+      }
+    }
+    // On to later segments: the first one is sealed at the close.
+    for (int i = 0; i < 40; ++i) test::CommitOne(*j, "filler", "blob", std::string(3000, 'f'));
+    TXJ_REQUIRE_OK(j->close());
+  }
+  auto audit_payloads = [](Journal& j) {
+    std::vector<std::string> got;
+    for (const auto& e : test::ReadAllEvents(j, 0, Filter::for_topics({"audit"}))) got.push_back(e.payload);
+    return got;
+  };
+  auto j = test::OpenOrDie(dir.path(), o);
+  TXJ_REQUIRE_OK(j->register_compactor("kv", lbk));
+  auto snap = test::RequireOk(j->compact("kv"));
+  CHECK(snap->covered_offset > 0);
+  CHECK(audit_payloads(*j) == kept);
+  const std::string first = dir.sub(internal::SegmentFileName(0));
+  TXJ_REQUIRE_OK(j->close());
+  (void)Walk(dir.path());
+  // The first segment was rewritten: its kv transactions are paddings now.
+  std::uint64_t paddings = 0;
+  auto report = WalkJournal(dir.path(), [&](const RawRecord& r) {
+    if (r.segment == first && r.type == RecordType::kPadding && r.txn_id == 0) ++paddings;
+  });
+  REQUIRE(report.ok());
+  CHECK(paddings > 0);
+  auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+  CHECK(audit_payloads(*ro) == kept);
+}
+
+// A journal a format 4 writer left (tests/data/format4: names inline in
+// every event, written by the build before format 5 from
+// tests/data/format4.jsonl with journal-load --segment-size 65536; its
+// committed events as that build's journal-dump --format jsonl printed
+// them in tests/data/format4.events.jsonl).
+TEST_CASE("a format 4 journal reads as before, and a format 5 writer goes on in it") {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  const fs::path data(TXJ_TEST_DATA_DIR);
+  REQUIRE(fs::exists(data / "format4" / format::kManifestName));
+  fs::copy(data / "format4", dir.path(), fs::copy_options::recursive);
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(data / "format4.events.jsonl");
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  REQUIRE(lines.size() == 1513);
+  auto version = [&] {
+    std::uint32_t v = 0;
+    const std::string b = test::ReadFile(dir.sub(format::kManifestName));
+    REQUIRE(b.size() == format::kManifestSize);
+    std::memcpy(&v, b.data() + offsetof(format::Manifest, format_version), sizeof v);
+    return v;
+  };
+  CHECK(version() == 4);
+  const WalkCounts before = Walk(dir.path());
+  CHECK(before.names == 0);
+  CHECK(before.by_id == 0);
+  auto same_as_before = [&](Journal& j) {
+    auto all = test::ReadAllEvents(j);
+    REQUIRE(all.size() >= lines.size());
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const OwnedEvent& e = all[i];
+      CHECK(JsonlEventLine(Event{e.offset, e.txn_id, e.timestamp_ns, 0, e.topic, e.type,
+                                 e.key ? std::optional<std::string_view>(*e.key) : std::nullopt, e.payload}) ==
+            lines[i]);
+    }
+    return all;
+  };
+  {
+    auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+    (void)same_as_before(*ro);
+  }
+  Options o = test::SmallOptions();
+  {
+    auto j = test::OpenOrDie(dir.path(), o);
+    (void)same_as_before(*j);
+    for (int i = 0; i < 5; ++i) test::CommitOne(*j, "orders", "created", "new" + std::to_string(i));
+    TXJ_REQUIRE_OK(j->close());
+  }
+  CHECK(version() == kFormatVersion);
+  const WalkCounts after = Walk(dir.path());
+  CHECK(after.inline_names == before.inline_names);
+  CHECK(after.names == 1);
+  CHECK(after.by_id == 5);
+  auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+  auto all = same_as_before(*ro);
+  REQUIRE(all.size() == lines.size() + 5);
+  CHECK(all.back().payload == "new4");
+  CHECK(all.back().topic == "orders");
+  CHECK(all.back().type == "created");
+}
