@@ -619,8 +619,8 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
   }
   auto& recs = r ? j.segs[s].records : j.segs.empty() ? (j.segs.emplace_back(), j.segs[0].records) : j.segs[0].records;
   switch (op) {
-    case 0: r->h.type = static_cast<std::uint8_t>(1 + rng() % 9); break;
-    case 1: r->h.type = static_cast<std::uint8_t>(rng() % 3 ? 1 + rng() % 9 : rng() % 256); break;
+    case 0: r->h.type = static_cast<std::uint8_t>(1 + rng() % 10); break;
+    case 1: r->h.type = static_cast<std::uint8_t>(rng() % 3 ? 1 + rng() % 10 : rng() % 256); break;
     case 2: r->h.depth = static_cast<std::uint16_t>(Nudge(r->h.depth, rng)); break;
     case 3: r->h.txn_id = Nudge(r->h.txn_id, rng); break;
     case 4: r->h.sub_id = static_cast<std::uint32_t>(Nudge(r->h.sub_id, rng)); break;
@@ -629,7 +629,7 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
       if (rng() % 3 == 0) {
         r->gap_before = !r->gap_before;
       } else {
-        r->h.flags = static_cast<std::uint8_t>(rng() % 8 | (rng() % 8 == 0 ? format::kFlagFollowsGap : 0));
+        r->h.flags = static_cast<std::uint8_t>(rng() % 16 | (rng() % 8 == 0 ? format::kFlagFollowsGap : 0));
       }
       break;
     case 7: NudgeBodyField(*r, rng); break;
@@ -644,7 +644,7 @@ inline void MutateOnce(Journal& j, std::mt19937_64& rng) {
     case 12: recs.resize(i + 1 + (rng() % 2 ? 0 : (recs.size() - i - 1) / 2)); break;  // cut the segment
     case 13: TearRecord(recs, i, rng); break;
     case 14: {  // a new record after it
-      const auto t = static_cast<RecordType>(1 + rng() % 9);
+      const auto t = static_cast<RecordType>(1 + rng() % 10);
       recs.insert(recs.begin() + static_cast<std::ptrdiff_t>(i) + 1, NewRecord(t, r, rng));
       break;
     }
