@@ -149,8 +149,12 @@ namespace {
 // zeros there and counts the fault), so CheckMappings() reports it before
 // the event is handed out, as when an event is decoded in the call that
 // hands it out.
+// From the byte before the payload (the event record's own, also for an
+// empty payload) to its end: the topic and type may lie in a names record
+// before the event in its segment (format 5), which a truncation that
+// spares the event's first page spares too.
 inline void TouchEvent(const Event& e) {
-  const char* a = e.topic.data();
+  const char* a = e.payload.data() - 1;
   const char* z = e.payload.data() + e.payload.size();
   for (const char* p = a; p < z; p += 4096) (void)*static_cast<const volatile char*>(p);
   if (z > a) (void)*static_cast<const volatile char*>(z - 1);
@@ -432,16 +436,32 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
   // Offsets that would wrap past 2^64 - 1 go to the per-record path (Deliver
   // skips an offset below want).
   const std::uint64_t max_records = ~off0;
+  // The names events refer to by id, for the run (loaded once: the
+  // compiler cannot tell the events' stores from the table's fields).
+  const bool names_scoped = names_.InScope(reader_.segment().get(), epoch);
+  const NameTable::Slot* const names = names_.slots();
+  const std::size_t nnames = names_scoped ? names_.size() : 0;
   while (filled < slots && n < max_records) {
     const std::uint8_t* q = p + at;
     format::RecordHeader h;
     format::EventBody b;
-    std::string_view topic, type;
-    // Of another epoch, or named by an id not known yet: the general path
-    // (it moves the reader's epoch on, finds the names).
+    // Of another epoch: the general path (it moves the reader's epoch on).
     if (!DecodeEventInline<false>(q, room - at, lsn0 + at, j_->salt, &h, &b) || h.txn_id != txn || h.sub_id != 0 ||
-        h.depth != 0 || h.epoch != epoch || !EventNames(h, b, q, &topic, &type)) {
+        h.depth != 0 || h.epoch != epoch) {
       break;
+    }
+    std::string_view topic, type;
+    if (h.flags & format::kFlagNameRef) [[likely]] {
+      // Named by an id not known yet: the general path finds the names.
+      const std::uint16_t id = format::NameRefId(b);
+      if (id >= nnames || names[id].topic.empty()) [[unlikely]]
+        break;
+      topic = names[id].topic;
+      type = names[id].type;
+    } else {
+      const char* s = reinterpret_cast<const char*>(q) + format::kRecordHeaderSize + sizeof b;
+      topic = std::string_view(s, b.topic_length);
+      type = std::string_view(s + b.topic_length, b.type_length);
     }
     // A page ahead, as in WalkTransaction.
     __builtin_prefetch(q + 4096);

@@ -349,10 +349,26 @@ struct JournalState {
   // checked the sizes against their fields (names at most 255 bytes, key
   // 65535, payload under 4 GiB). With `fill` non-null the payload is left
   // for the caller, as Append's last part.
+  // `slot`: validated_names' slot of the pair (null: names inline).
   Status AppendEvent(std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id, std::uint32_t sub_id,
                      std::uint64_t timestamp_ns, std::string_view topic, std::string_view type, std::string_view key,
-                     const void* payload, std::uint64_t payload_size, std::uint8_t** fill, std::uint64_t* lsn,
-                     std::uint64_t* checksum, std::uint32_t* records);
+                     const void* payload, std::uint64_t payload_size, ValidatedNames::Slot* slot, std::uint8_t** fill,
+                     std::uint64_t* lsn, std::uint64_t* checksum, std::uint32_t* records);
+  // How AppendEvent stores an event's names: `names` bytes inline (0: by
+  // `id`), after a names record of `names_len` bytes (`names_size`
+  // aligned; 0: none).
+  struct NamePlan {
+    std::uint64_t names = 0;
+    std::uint64_t names_len = 0, names_size = 0;
+    std::uint16_t id = 0;
+  };
+  // AppendEvent's plan for a pair not bound in the active segment, or an
+  // event that does not fit in it: ends the segment first when the names
+  // record and the event (`names` bytes of names, `ref_size` bytes of
+  // event by id) fit in the next one only, then binds the next id there;
+  // names inline when they fit in no segment or the ids are all taken.
+  // Errors: those of Roll.
+  Status PlanNames(const ValidatedNames::Slot& slot, std::uint64_t names, std::uint64_t ref_size, NamePlan* plan);
   // Append's and AppendEvent's steps (inline, record_append.h): where a
   // record of `len` bytes goes, its header written; then its checksum,
   // hash and position.

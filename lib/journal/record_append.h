@@ -189,67 +189,51 @@ inline void StoreNames(std::uint8_t* p, std::uint64_t len, std::uint64_t size, s
 [[gnu::always_inline]] inline Status JournalState::AppendEvent(
     std::uint8_t flags, std::uint16_t depth, std::uint64_t txn_id, std::uint32_t sub_id, std::uint64_t timestamp_ns,
     std::string_view topic, std::string_view type, std::string_view key, const void* payload,
-    std::uint64_t payload_size, std::uint8_t** fill, std::uint64_t* lsn, std::uint64_t* checksum,
-    std::uint32_t* records) {
-  // The pair by its id in the active segment (format 5): bound there
-  // already, or by a names record written just before the event, in the
-  // same reservation. Both must be in the segment the event goes to: when
-  // they would not fit in this one, the roll comes first (as StartRecord's
-  // would), and when they fit in no segment the names go inline.
-  std::uint64_t names = topic.size() + type.size();  // the names' bytes inline
-  std::uint64_t names_len = 0, names_size = 0;
-  std::uint16_t id = 0;
-  ValidatedNames::Slot* slot = validated_names.Find(topic, type);
+    std::uint64_t payload_size, ValidatedNames::Slot* slot, std::uint8_t** fill, std::uint64_t* lsn,
+    std::uint64_t* checksum, std::uint32_t* records) {
+  // The pair by its id in the active segment (format 5), when it is bound
+  // there already and the event fits in the segment (StartRecord will not
+  // roll); else NameEvent decides (a names record first, or the names
+  // inline).
+  NamePlan plan;
+  plan.names = topic.size() + type.size();
   if (slot != nullptr) [[likely]] {
-    const std::uint64_t both = format::AlignUp(format::kRecordHeaderSize + sizeof(format::NamesBody) + names) +
-                               format::AlignUp(format::kRecordHeaderSize + sizeof(format::EventBody) + key.size() +
-                                               payload_size);
-    if (pos + both + kTailReserve + gap_reserve() > active->end() && both <= max_record_size()) [[unlikely]] {
-      if (has_failed.load(std::memory_order_acquire)) return CheckUsable();
-      TXJ_RETURN_IF_ERROR(Roll());
-    }
-    if (pos + both + kTailReserve + gap_reserve() <= active->end()) [[likely]] {
-      if (slot->segment == active->base()) [[likely]] {
-        id = slot->id;
-        names = 0;
-      } else {
-        if (names_segment != active->base()) {
-          names_segment = active->base();
-          next_name_id = 0;
-        }
-        if (next_name_id < format::kMaxNameIds) {
-          id = static_cast<std::uint16_t>(next_name_id);
-          names_len = format::kRecordHeaderSize + sizeof(format::NamesBody) + names;
-          names_size = format::AlignUp(names_len);
-          names = 0;
-        }
-      }
+    const std::uint64_t ref_size =
+        format::AlignUp(format::kRecordHeaderSize + sizeof(format::EventBody) + key.size() + payload_size);
+    if (slot->segment == active->base() && pos + ref_size + kTailReserve + gap_reserve() <= active->end())
+        [[likely]] {
+      plan.id = slot->id;
+      plan.names = 0;
+    } else {
+      TXJ_RETURN_IF_ERROR(PlanNames(*slot, topic.size() + type.size(), ref_size, &plan));
     }
   }
   const std::uint64_t len =
-      format::kRecordHeaderSize + sizeof(format::EventBody) + names + key.size() + payload_size;
+      format::kRecordHeaderSize + sizeof(format::EventBody) + plan.names + key.size() + payload_size;
+  if (plan.names == 0) flags |= format::kFlagNameRef;
   std::uint8_t* p = nullptr;
   std::uint64_t size = 0;
   // With the names by id the room was checked above: StartRecord does not
   // roll (the pair's id is bound in the segment the event goes to).
-  TXJ_RETURN_IF_ERROR(StartRecord(RecordType::kEvent, flags, depth, txn_id, sub_id, names_size + len, false, &p, &size));
+  TXJ_RETURN_IF_ERROR(
+      StartRecord(RecordType::kEvent, flags, depth, txn_id, sub_id, plan.names_size + len, false, &p, &size));
   *records = 1;
-  if (names_size != 0) [[unlikely]] {
-    record_append::StoreNames(p, names_len, names_size, depth, txn_id, sub_id, epoch, id, topic, type);
+  if (plan.names_size != 0) [[unlikely]] {
+    record_append::StoreNames(p, plan.names_len, plan.names_size, depth, txn_id, sub_id, epoch, plan.id, topic, type);
     std::uint64_t names_lsn, names_sum;
-    FinishRecord(p, RecordType::kNames, names_len, names_size, &names_lsn, &names_sum);
+    FinishRecord(p, RecordType::kNames, plan.names_len, plan.names_size, &names_lsn, &names_sum);
     ++next_name_id;
     slot->segment = active->base();
-    slot->id = id;
-    p += names_size;
-    size -= names_size;
+    slot->id = plan.id;
+    p += plan.names_size;
+    size -= plan.names_size;
     *records = 2;
     // StartRecord wrote the event's header where the names record is now.
     record_append::StoreHeader(p, static_cast<std::uint32_t>(len), RecordType::kEvent, flags, depth, txn_id, sub_id,
                                epoch);
   }
-  if (names == 0) [[likely]]
-    p[13] = static_cast<std::uint8_t>(flags | format::kFlagNameRef);
+  const std::uint64_t names = plan.names;
+  const std::uint16_t id = plan.id;
   // The body as two words built in registers (as StoreHeader: a
   // format::EventBody built on the stack was stored field by field and read
   // back whole).

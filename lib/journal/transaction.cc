@@ -189,11 +189,13 @@ namespace {
 // this writer meets the pair (validation and the schema; ValidatedNames),
 // its key and payload size.
 [[gnu::noinline]] Status CheckEventFully(TxnTree* t, std::string_view topic, std::string_view type,
-                                         std::size_t payload_size, const AppendOptions& options) {
-  if (!t->j->validated_names.Contains(topic, type)) {
+                                         std::size_t payload_size, const AppendOptions& options,
+                                         internal::ValidatedNames::Slot** slot) {
+  *slot = t->j->validated_names.Find(topic, type);
+  if (*slot == nullptr) {
     TXJ_RETURN_IF_ERROR(internal::ValidateEvent(topic, type, std::nullopt, {}));
     TXJ_RETURN_IF_ERROR(internal::CheckAgainstSchema(t->j->options.schema, topic, type));
-    t->j->validated_names.Add(topic, type);
+    *slot = t->j->validated_names.Add(topic, type);
   }
   if (options.key && options.key->size() > kMaxKeyLength) [[unlikely]] {
     return internal::ValidateEvent(topic, type, options.key, {});
@@ -206,12 +208,15 @@ namespace {
 }
 
 // CheckEvent's usual case inline: names met before, no key over the limit,
-// a payload under 4 GiB.
+// a payload under 4 GiB. *slot: the pair's in validated_names (for
+// AppendEvent, before anything else is checked or added).
 [[gnu::always_inline]] inline Status CheckEvent(TxnTree* t, std::string_view topic, std::string_view type,
-                                                std::size_t payload_size, const AppendOptions& options) {
-  if (!t->j->validated_names.Contains(topic, type) || (options.key && options.key->size() > kMaxKeyLength) ||
-      payload_size > 0xffffffffull) [[unlikely]] {
-    return CheckEventFully(t, topic, type, payload_size, options);
+                                                std::size_t payload_size, const AppendOptions& options,
+                                                internal::ValidatedNames::Slot** slot) {
+  *slot = t->j->validated_names.Find(topic, type);
+  if (*slot == nullptr || (options.key && options.key->size() > kMaxKeyLength) || payload_size > 0xffffffffull)
+      [[unlikely]] {
+    return CheckEventFully(t, topic, type, payload_size, options, slot);
   }
   return Status::OK();
 }
@@ -227,14 +232,15 @@ std::uint64_t EventRecordLength(std::string_view topic, std::string_view type, s
 [[gnu::always_inline]] inline Status WriteEvent(TxnTree* t, std::uint32_t depth, std::uint32_t sub_id,
                                                 std::string_view topic, std::string_view type, std::string_view payload,
                                                 std::size_t payload_size, const AppendOptions& options,
-                                                std::uint8_t** fill = nullptr, std::uint64_t* lsn_out = nullptr) {
+                                                internal::ValidatedNames::Slot* slot, std::uint8_t** fill = nullptr,
+                                                std::uint64_t* lsn_out = nullptr) {
   const std::string_view key = options.key ? std::string_view(*options.key) : std::string_view();
   std::uint64_t lsn = 0, sum = 0;
   std::uint32_t records = 0;
   const std::uint8_t flags = options.key ? format::kFlagHasKey : 0;
   if (Status s = t->j->AppendEvent(flags, static_cast<std::uint16_t>(depth), t->txn_id, sub_id,
                                    options.timestamp_ns ? options.timestamp_ns : t->timestamp_ns, topic, type, key,
-                                   payload.data(), payload_size, fill, &lsn, &sum, &records);
+                                   payload.data(), payload_size, slot, fill, &lsn, &sum, &records);
       !s.ok()) [[unlikely]] {
     return t->WriteFailed(RecordType::kEvent, std::move(s));
   }
@@ -260,8 +266,9 @@ Status Transaction::append(std::string_view topic, std::string_view type, std::s
     TXJ_RETURN_IF_ERROR(CheckUsable(*this, t, depth_));
     return t->poisoned;
   }
-  TXJ_RETURN_IF_ERROR(CheckEvent(t, topic, type, payload.size(), options));
-  return WriteEvent(t, depth_, sub_id_, topic, type, payload, payload.size(), options);
+  internal::ValidatedNames::Slot* slot;
+  TXJ_RETURN_IF_ERROR(CheckEvent(t, topic, type, payload.size(), options, &slot));
+  return WriteEvent(t, depth_, sub_id_, topic, type, payload, payload.size(), options, slot);
 }
 
 Status Transaction::append_batch(std::span<const NewEvent> events) {
@@ -271,7 +278,8 @@ Status Transaction::append_batch(std::span<const NewEvent> events) {
   const std::uint64_t max = t->j->max_record_size();
   for (std::size_t i = 0; i < events.size(); ++i) {
     const NewEvent& e = events[i];
-    Status s = CheckEvent(t, e.topic, e.type, e.payload.size(), e.options);
+    internal::ValidatedNames::Slot* slot;
+    Status s = CheckEvent(t, e.topic, e.type, e.payload.size(), e.options, &slot);
     if (s.ok()) {
       if (const std::uint64_t len = EventRecordLength(e.topic, e.type, e.payload.size(), e.options); len > max) {
         s = t->j->RecordTooLarge(len);
@@ -283,7 +291,10 @@ Status Transaction::append_batch(std::span<const NewEvent> events) {
     }
   }
   for (const NewEvent& e : events) {
-    TXJ_RETURN_IF_ERROR(WriteEvent(t, depth_, sub_id_, e.topic, e.type, e.payload, e.payload.size(), e.options));
+    // The slot again: a batch of more pairs than ValidatedNames holds
+    // reused some (names inline then).
+    TXJ_RETURN_IF_ERROR(WriteEvent(t, depth_, sub_id_, e.topic, e.type, e.payload, e.payload.size(), e.options,
+                                   t->j->validated_names.Find(e.topic, e.type)));
   }
   return Status::OK();
 }
@@ -293,10 +304,11 @@ Result<EventClaim> Transaction::claim(std::string_view topic, std::string_view t
   TXJ_RETURN_IF_ERROR(CheckUsable(*this, tree_.get(), depth_));
   TxnTree* t = tree_.get();
   if (!t->poisoned.ok()) [[unlikely]] return t->poisoned;
-  TXJ_RETURN_IF_ERROR(CheckEvent(t, topic, type, size, options));
+  internal::ValidatedNames::Slot* slot;
+  TXJ_RETURN_IF_ERROR(CheckEvent(t, topic, type, size, options, &slot));
   std::uint8_t* fill = nullptr;
   std::uint64_t lsn = 0;
-  TXJ_RETURN_IF_ERROR(WriteEvent(t, depth_, sub_id_, topic, type, {}, size, options, &fill, &lsn));
+  TXJ_RETURN_IF_ERROR(WriteEvent(t, depth_, sub_id_, topic, type, {}, size, options, slot, &fill, &lsn));
   t->claim_open = true;
   t->claim_lsn = lsn;
   EventClaim c;

@@ -46,12 +46,13 @@ class ValidatedNames {
   bool Contains(std::string_view topic, std::string_view type) { return Find(topic, type) != nullptr; }
   // Remembers a pair that passed the checks; once every slot is taken, in
   // the slots in turn (a pair stays for kSlots - 1 additions after its own).
-  void Add(std::string_view topic, std::string_view type) {
+  Slot* Add(std::string_view topic, std::string_view type) {
     const std::size_t i = used_ < kSlots ? used_++ : next_victim_++ % kSlots;
     slots_[i].topic.assign(topic);
     slots_[i].type.assign(type);
     slots_[i].segment = ~std::uint64_t{0};
     last_ = i;
+    return &slots_[i];
   }
 
   static constexpr std::size_t kSlots = 16;

@@ -117,6 +117,35 @@ std::uint64_t JournalState::FinishClaimed(std::uint64_t lsn, bool cancel) {
   return c;
 }
 
+Status JournalState::PlanNames(const ValidatedNames::Slot& slot, std::uint64_t names, std::uint64_t ref_size,
+                               NamePlan* plan) {
+  const std::uint64_t names_len = format::kRecordHeaderSize + sizeof(format::NamesBody) + names;
+  const std::uint64_t both = format::AlignUp(names_len) + ref_size;
+  const std::uint64_t reserve = kTailReserve + gap_reserve();
+  // (Only when they fit in a segment: else the names go inline here.)
+  if (pos + both + reserve > active->end() && both + gap_reserve() <= max_record_size()) {
+    // As StartRecord would for the event: the segment ends first.
+    if (has_failed.load(std::memory_order_acquire)) return CheckUsable();
+    TXJ_RETURN_IF_ERROR(Roll());
+  }
+  if (pos + both + reserve > active->end()) return Status::OK();  // inline: they fit in no segment
+  if (slot.segment == active->base()) {  // bound here (the event alone did not fit before the roll)
+    plan->id = slot.id;
+    plan->names = 0;
+    return Status::OK();
+  }
+  if (names_segment != active->base()) {
+    names_segment = active->base();
+    next_name_id = 0;
+  }
+  if (next_name_id >= format::kMaxNameIds) return Status::OK();  // inline
+  plan->id = static_cast<std::uint16_t>(next_name_id);
+  plan->names = 0;
+  plan->names_len = names_len;
+  plan->names_size = format::AlignUp(names_len);
+  return Status::OK();
+}
+
 void JournalState::PadToPage() {
   constexpr std::uint64_t kPage = 4096;
   const std::uint64_t boundary = (pos + kPage - 1) & ~(kPage - 1);

@@ -36,7 +36,19 @@ class NameTable {
   // this table was given binds them.
   bool Find(const Segment* seg, std::uint32_t epoch, std::uint16_t id, std::string_view* topic,
             std::string_view* type) const {
-    if (seg != seg_.get() || epoch != epoch_ || id >= slots_.size()) [[unlikely]]
+    return InScope(seg, epoch) && FindInScope(id, topic, type);
+  }
+  // Find() in steps, for a run of events of one segment and epoch: the
+  // table's slots, indexed by id, while InScope (a slot with an empty topic
+  // binds nothing).
+  bool InScope(const Segment* seg, std::uint32_t epoch) const { return seg == seg_.get() && epoch == epoch_; }
+  struct Slot {
+    std::string_view topic, type;
+  };
+  const Slot* slots() const { return slots_.data(); }
+  std::size_t size() const { return slots_.size(); }
+  bool FindInScope(std::uint16_t id, std::string_view* topic, std::string_view* type) const {
+    if (id >= slots_.size()) [[unlikely]]
       return false;
     const Slot& s = slots_[id];
     if (s.topic.empty()) [[unlikely]]
@@ -60,9 +72,6 @@ class NameTable {
   void Clear();
 
  private:
-  struct Slot {
-    std::string_view topic, type;
-  };
   // Makes (seg, epoch) the table's scope, emptied when it was another.
   void Scope(const std::shared_ptr<Segment>& seg, std::uint32_t epoch);
 
