@@ -6,6 +6,7 @@
 
 #include "checksum.h"
 #include "head_page.h"
+#include "name_table.h"
 #include "txn_checker.h"
 
 namespace txj::internal {
@@ -74,14 +75,25 @@ Status DamageAt(TailScan* out, const Segment* seg, std::uint64_t lsn, Status st)
 
 // Reads and checks every valid record from the reader's position, noting
 // boundaries and index entries; returns why it stopped in *stop.
-Status ScanRecords(LogReader& reader, TxnChecker& checker, TailScan* out, const ScanVisitor& visit,
-                   LogReader::Stop* stop) {
+Status ScanRecords(LogReader& reader, TxnChecker& checker, std::uint64_t salt, TailScan* out,
+                   const ScanVisitor& visit, LogReader::Stop* stop) {
   std::uint64_t last_index_offset = 0, last_index_lsn = 0;
   bool index_any = false;
   RecordView r;
+  // Format 5: every event named by id names a pair a names record before
+  // it binds (one the scan passed, or, from a checkpoint inside a segment,
+  // one before it: NameTable reads those then). No crash leaves one that
+  // does not: the names record comes first in the log.
+  NameTable names;
   while ((*stop = reader.Next(&r)) == LogReader::Stop::kRecord) {
     TxnChecker::Effect effect;
     Status st = checker.Feed(r, &effect);
+    if (st.ok() && r.type == RecordType::kNames) {
+      st = names.Define(reader.segment(), r);
+    } else if (st.ok() && r.type == RecordType::kEvent && (r.flags & format::kFlagNameRef) != 0) {
+      std::string_view topic, type;
+      st = names.Resolve(reader.segment(), salt, r.lsn, r.epoch, DecodeEventBody(r).name_id, &topic, &type);
+    }
     if (!st.ok()) {
       return DamageAt(out, reader.segment().get(), r.lsn,
                       Status::Corruption(st.message() + ", in " + reader.Where(r.lsn)));
@@ -229,7 +241,7 @@ Status ScanToTail(SegmentSet& segs, const Checkpoint& start, TailScan* out, bool
   out->last_boundary = Boundary{start.lsn, start.next_offset, start.last_txn_id, start.epoch, start.prev_lsn,
                                 start.prev_checksum};
   LogReader::Stop stop;
-  TXJ_RETURN_IF_ERROR(ScanRecords(reader, checker, out, visit, &stop));
+  TXJ_RETURN_IF_ERROR(ScanRecords(reader, checker, segs.manifest().salt(), out, visit, &stop));
   const std::uint64_t p = reader.position();
   out->end_lsn = p;
   out->scanned_bytes = p - start.lsn;
