@@ -164,10 +164,6 @@ namespace record_append {
   return d + n;
 }
 
-}  // namespace record_append
-
-namespace record_append {
-
 // The names record binding `id` to topic and type at `p` (`size` bytes,
 // aligned), its checksum not yet computed.
 inline void StoreNames(std::uint8_t* p, std::uint64_t len, std::uint64_t size, std::uint16_t depth,
@@ -193,7 +189,7 @@ inline void StoreNames(std::uint8_t* p, std::uint64_t len, std::uint64_t size, s
     std::uint64_t* checksum, std::uint32_t* records) {
   // The pair by its id in the active segment (format 5), when it is bound
   // there already and the event fits in the segment (StartRecord will not
-  // roll); else NameEvent decides (a names record first, or the names
+  // roll); else PlanNames decides (a names record first, or the names
   // inline).
   NamePlan plan;
   plan.names = topic.size() + type.size();
