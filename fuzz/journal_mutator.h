@@ -261,7 +261,8 @@ struct TxnFollow {
     format::NamesBody b = Body<format::NamesBody>(r);
     b.reserved = 0;
     const std::size_t names = r.body.size() - sizeof b;
-    b.topic_length = static_cast<std::uint8_t>(std::clamp<std::size_t>(b.topic_length, 1, std::min<std::size_t>(names, 255)));
+    b.topic_length =
+        static_cast<std::uint8_t>(std::clamp<std::size_t>(b.topic_length, 1, std::min<std::size_t>(names, 255)));
     b.type_length = static_cast<std::uint8_t>(std::min<std::size_t>(names - b.topic_length, 255));
     r.body.resize(sizeof b + b.topic_length + b.type_length);
     SetBody(r, b);

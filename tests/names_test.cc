@@ -1,14 +1,13 @@
 // Format 5: events that name their topic and type by an id a names record
 // binds, per segment and writer session (docs/format.md "Names").
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <cstring>
 
 #include "format.h"
 #include "manifest.h"

@@ -196,8 +196,7 @@ inline void StoreNames(std::uint8_t* p, std::uint64_t len, std::uint64_t size, s
   if (slot != nullptr) [[likely]] {
     const std::uint64_t ref_size =
         format::AlignUp(format::kRecordHeaderSize + sizeof(format::EventBody) + key.size() + payload_size);
-    if (slot->segment == active->base() && pos + ref_size + kTailReserve + gap_reserve() <= active->end())
-        [[likely]] {
+    if (slot->segment == active->base() && pos + ref_size + kTailReserve + gap_reserve() <= active->end()) [[likely]] {
       plan.id = slot->id;
       plan.names = 0;
     } else {

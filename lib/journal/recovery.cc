@@ -75,8 +75,8 @@ Status DamageAt(TailScan* out, const Segment* seg, std::uint64_t lsn, Status st)
 
 // Reads and checks every valid record from the reader's position, noting
 // boundaries and index entries; returns why it stopped in *stop.
-Status ScanRecords(LogReader& reader, TxnChecker& checker, std::uint64_t salt, TailScan* out,
-                   const ScanVisitor& visit, LogReader::Stop* stop) {
+Status ScanRecords(LogReader& reader, TxnChecker& checker, std::uint64_t salt, TailScan* out, const ScanVisitor& visit,
+                   LogReader::Stop* stop) {
   std::uint64_t last_index_offset = 0, last_index_lsn = 0;
   bool index_any = false;
   RecordView r;

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "checksum.h"
-#include "manifest.h"
 #include "log_reader.h"
+#include "manifest.h"
 #include "name_table.h"
 #include "record.h"
 #include "txn_hash.h"
@@ -213,8 +213,7 @@ std::size_t Rewriter::PlanTransaction(std::size_t i) {
   for (std::size_t k = i + 1; k < j; ++k) {
     if (drop_[k - i] && recs_[k].v.type == RecordType::kEvent) any_event_dropped = true;
   }
-  if (live > 0 && dropped == live && live == cb.event_count && end.end - r.v.lsn < 0xfffffff0ull &&
-      !HoldsNames(i, j)) {
+  if (live > 0 && dropped == live && live == cb.event_count && end.end - r.v.lsn < 0xfffffff0ull && !HoldsNames(i, j)) {
     AddTop({r.v.lsn, end.end, cb.event_count, 0, 0, 0, r.v.epoch, r.v.txn_id});
     result_.bytes_freed += end.end - r.v.lsn;
     result_.events_dropped += cb.event_count;

@@ -161,7 +161,7 @@ struct NamesBody {
   std::uint16_t id;
   std::uint8_t topic_length;  // at least 1
   std::uint8_t type_length;
-  std::uint32_t reserved;     // 0
+  std::uint32_t reserved;  // 0
   // followed by topic, type bytes
 };
 static_assert(sizeof(NamesBody) == 8);

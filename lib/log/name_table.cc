@@ -38,8 +38,8 @@ Status NameTable::Define(const std::shared_ptr<Segment>& seg, const RecordView& 
   if (b.id >= slots_.size()) slots_.resize(std::size_t{b.id} + 1);
   Slot& slot = slots_[b.id];
   if (!slot.topic.empty() && (slot.topic != topic || slot.type != type)) {
-    return Status::Corruption("names record binds id " + Num(b.id) + " of writer session " + Num(r.epoch) +
-                              " to " + std::string(topic) + "/" + std::string(type) + ", an earlier one to " +
+    return Status::Corruption("names record binds id " + Num(b.id) + " of writer session " + Num(r.epoch) + " to " +
+                              std::string(topic) + "/" + std::string(type) + ", an earlier one to " +
                               std::string(slot.topic) + "/" + std::string(slot.type));
   }
   slot = {topic, type};
@@ -68,14 +68,12 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
   }
   scanned_to_ = std::max(scanned_to_, at);
   if (Find(seg.get(), epoch, id, topic, type)) return Status::OK();
-  return Status::Corruption("event at byte " + Num(seg->file_offset(lsn)) + " of " + seg->path() +
-                            " names its topic and type by id " + Num(id) +
-                            ", which no names record of writer session " + Num(epoch) +
-                            " before it in the segment binds");
+  return Status::Corruption(
+      "event at byte " + Num(seg->file_offset(lsn)) + " of " + seg->path() + " names its topic and type by id " +
+      Num(id) + ", which no names record of writer session " + Num(epoch) + " before it in the segment binds");
 }
 
-Status NameTable::Decode(const std::shared_ptr<Segment>& seg, std::uint64_t salt, const RecordView& r,
-                         EventFields* f) {
+Status NameTable::Decode(const std::shared_ptr<Segment>& seg, std::uint64_t salt, const RecordView& r, EventFields* f) {
   *f = DecodeEventBody(r);
   if (!f->name_ref) return Status::OK();
   return Resolve(seg, salt, r.lsn, r.epoch, f->name_id, &f->topic, &f->type);

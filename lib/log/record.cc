@@ -39,16 +39,15 @@ bool BodyFits(RecordType type, std::uint8_t flags, const std::uint8_t* body, std
       if ((flags & format::kFlagHasKey) == 0 && e.key_length != 0) return false;
       if ((flags & ~(format::kFlagHasKey | format::kFlagNameRef)) != 0) return false;
       if ((flags & format::kFlagNameRef) == 0 && e.topic_length == 0) return false;
-      std::uint64_t want = sizeof e + std::uint64_t{format::InlineNamesLength(e, flags)} + e.key_length +
-                           e.payload_length;
+      std::uint64_t want =
+          sizeof e + std::uint64_t{format::InlineNamesLength(e, flags)} + e.key_length + e.payload_length;
       return want == n;
     }
     case RecordType::kNames: {
       if (n < sizeof(format::NamesBody)) return false;
       format::NamesBody b;
       std::memcpy(&b, body, sizeof b);
-      return b.topic_length != 0 && b.reserved == 0 &&
-             n == sizeof b + std::uint64_t{b.topic_length} + b.type_length;
+      return b.topic_length != 0 && b.reserved == 0 && n == sizeof b + std::uint64_t{b.topic_length} + b.type_length;
     }
   }
   return false;

@@ -61,8 +61,7 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
       // Stands where an event of the innermost open level would.
       if (r.sub_id != top || r.depth != stack_.size()) {
         return Status::Corruption("names record of sub-transaction " + Num(r.sub_id) + " at depth " + Num(r.depth) +
-                                  " while the innermost open level is " + Num(top) + " at depth " +
-                                  Num(stack_.size()));
+                                  " while the innermost open level is " + Num(top) + " at depth " + Num(stack_.size()));
       }
       break;
     case RecordType::kSubCommit:
