@@ -616,9 +616,7 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
         std::memcpy(&h, rec, sizeof h);
         std::memcpy(&b, r.body, sizeof b);
         EventFields f;
-        if (Status ns = names_.Decode(reader_.segment(), salt, r, &f); !ns.ok()) {
-          return Status::Corruption(ns.message() + " (" + reader_.Where(r.lsn) + ")");
-        }
+        TXJ_RETURN_IF_ERROR(DecodeNamed(r, &f));
         w.Deliver(h, b, rec, r.lsn, f.topic, f.type);
         continue;
       }
@@ -632,6 +630,13 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
     }
     if (buffered_) TXJ_RETURN_IF_ERROR(Remember(r));
   }
+}
+
+Status CursorImpl::DecodeNamed(const RecordView& r, EventFields* f) {
+  if (Status s = names_.Decode(reader_.segment(), j_->salt, r, f); !s.ok()) {
+    return Status::Corruption(s.message() + ", in " + reader_.Where(r.lsn));
+  }
+  return Status::OK();
 }
 
 Status CursorImpl::DefineNames(const RecordView& r) {
@@ -897,9 +902,7 @@ Status CursorImpl::Remember(const RecordView& r) {
   if (r.type == RecordType::kEvent && r.sub_id < parents_.size() && entries_.size() < kMaxRemembered) {
     Segment* seg = reader_.segment().get();
     EventFields f;
-    if (Status ns = names_.Decode(reader_.segment(), j_->salt, r, &f); !ns.ok()) {
-      return Status::Corruption(ns.message() + " (" + reader_.Where(r.lsn) + ")");
-    }
+    TXJ_RETURN_IF_ERROR(DecodeNamed(r, &f));
     if (pins_.empty() || pins_.back().get() != seg) pins_.push_back(reader_.segment());  // keeps the mapping alive
     entries_.push_back({seg->at(r.lsn), r.lsn, r.sub_id, 0, f.topic, f.type});
     return Status::OK();

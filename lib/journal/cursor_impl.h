@@ -136,6 +136,9 @@ class CursorImpl {
   }
   // A names record the walk passed (names_); errors name where it is.
   Status DefineNames(const RecordView& r);
+  // DecodeEventBody() of the event `r` read by reader_, its names found
+  // (names_); errors name where it is.
+  Status DecodeNamed(const RecordView& r, EventFields* f);
   void RememberOther(const RecordView& r);
   // The next live remembered event into *out; false (and the second pass
   // over) when none is left.

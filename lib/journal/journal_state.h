@@ -368,7 +368,7 @@ struct JournalState {
   // event by id) fit in the next one only, then binds the next id there;
   // names inline when they fit in no segment or the ids are all taken.
   // Errors: those of Roll.
-  Status PlanNames(const ValidatedNames::Slot& slot, std::uint64_t names, std::uint64_t ref_size, NamePlan* plan);
+  Status PlanNames(std::uint64_t names, std::uint64_t ref_size, NamePlan* plan);
   // Append's and AppendEvent's steps (inline, record_append.h): where a
   // record of `len` bytes goes, its header written; then its checksum,
   // hash and position.

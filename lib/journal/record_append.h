@@ -200,7 +200,7 @@ inline void StoreNames(std::uint8_t* p, std::uint64_t len, std::uint64_t size, s
       plan.id = slot->id;
       plan.names = 0;
     } else {
-      TXJ_RETURN_IF_ERROR(PlanNames(*slot, topic.size() + type.size(), ref_size, &plan));
+      TXJ_RETURN_IF_ERROR(PlanNames(topic.size() + type.size(), ref_size, &plan));
     }
   }
   const std::uint64_t len =

@@ -117,8 +117,7 @@ std::uint64_t JournalState::FinishClaimed(std::uint64_t lsn, bool cancel) {
   return c;
 }
 
-Status JournalState::PlanNames(const ValidatedNames::Slot& slot, std::uint64_t names, std::uint64_t ref_size,
-                               NamePlan* plan) {
+Status JournalState::PlanNames(std::uint64_t names, std::uint64_t ref_size, NamePlan* plan) {
   const std::uint64_t names_len = format::kRecordHeaderSize + sizeof(format::NamesBody) + names;
   const std::uint64_t both = format::AlignUp(names_len) + ref_size;
   const std::uint64_t reserve = kTailReserve + gap_reserve();
@@ -129,11 +128,8 @@ Status JournalState::PlanNames(const ValidatedNames::Slot& slot, std::uint64_t n
     TXJ_RETURN_IF_ERROR(Roll());
   }
   if (pos + both + reserve > active->end()) return Status::OK();  // inline: they fit in no segment
-  if (slot.segment == active->base()) {  // bound here (the event alone did not fit before the roll)
-    plan->id = slot.id;
-    plan->names = 0;
-    return Status::OK();
-  }
+  // Not bound in this segment: AppendEvent took the bound pairs that fit,
+  // and a pair bound here that did not fit is in a new segment now.
   if (names_segment != active->base()) {
     names_segment = active->base();
     next_name_id = 0;

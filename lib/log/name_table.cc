@@ -12,13 +12,6 @@ namespace {
 std::string Num(std::uint64_t v) { return std::to_string(v); }
 }  // namespace
 
-void NameTable::Clear() {
-  seg_.reset();
-  epoch_ = 0;
-  slots_.clear();
-  scanned_to_ = 0;
-}
-
 void NameTable::Scope(const std::shared_ptr<Segment>& seg, std::uint32_t epoch) {
   if (seg.get() == seg_.get() && epoch == epoch_) return;
   // Epochs never go down along a segment: an older session's names are
@@ -34,7 +27,7 @@ Status NameTable::Define(const std::shared_ptr<Segment>& seg, const RecordView& 
   std::memcpy(&b, r.body, sizeof b);
   const char* s = reinterpret_cast<const char*>(r.body) + sizeof b;
   const std::string_view topic(s, b.topic_length), type(s + b.topic_length, b.type_length);
-  if (seg.get() != seg_.get() || r.epoch != epoch_) Scope(seg, r.epoch);
+  Scope(seg, r.epoch);
   if (b.id >= slots_.size()) slots_.resize(std::size_t{b.id} + 1);
   Slot& slot = slots_[b.id];
   if (!slot.topic.empty() && (slot.topic != topic || slot.type != type)) {

@@ -68,9 +68,6 @@ class NameTable {
   // when the event refers to them by id.
   Status Decode(const std::shared_ptr<Segment>& seg, std::uint64_t salt, const RecordView& r, EventFields* f);
 
-  // Forgets everything (the next names come from another segment).
-  void Clear();
-
  private:
   // Makes (seg, epoch) the table's scope, emptied when it was another.
   void Scope(const std::shared_ptr<Segment>& seg, std::uint32_t epoch);
