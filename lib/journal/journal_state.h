@@ -316,7 +316,11 @@ struct JournalState {
   // test machines), is not the caller's.
   std::vector<std::shared_ptr<Segment>> to_release;
   void ReleaseLater(std::shared_ptr<Segment> seg);
-  std::uint64_t last_checkpoint_lsn = 0;
+  std::uint64_t last_checkpoint_lsn = 0;  // guarded by checkpoint_mu
+  // The newest durable boundary whose checkpoint was skipped because
+  // checkpoint_mu was held (a segment sealed while retention or compaction
+  // ran); lsn 0: none. Guarded by sync_mu.
+  Boundary missed_checkpoint;
 
   // ---- offset index: first offset of a transaction -> LSN of its begin ----
   std::mutex index_mu;
@@ -421,7 +425,17 @@ struct JournalState {
   void StartBackground();
   void StopBackground();
   void BackgroundLoop();
+  // Writes a checkpoint at durable boundary `b` unless checkpoint_mu is
+  // held (then `b` is kept in missed_checkpoint for WriteNewestCheckpoint)
+  // or one at or past it is written already.
   void WriteCheckpoint(const Boundary& b);
+  // The same, with checkpoint_mu held by the caller.
+  bool WriteCheckpointLocked(const Boundary& b);
+  // Writes a checkpoint at the newest durable boundary (the last commit when
+  // it is synced, else the last one skipped), when that is newer than the
+  // last checkpoint: for DropFront, whose segments stay while the catalog's
+  // checkpoint names them. True if one was written. REQUIRES: checkpoint_mu.
+  bool WriteNewestCheckpoint();
   std::uint64_t max_record_size() const { return manifest.segment_size - format::kSegmentHeaderSize - kTailReserve; }
   ~JournalState();
 };

@@ -122,6 +122,7 @@ struct FrontPlan {
   std::vector<std::shared_ptr<Segment>> segs;
   std::size_t count = 0;
   ManifestData m;
+  bool at_checkpoint = false;  // stopped at a segment the catalog's checkpoint names
 };
 
 // Reads the front segments as far as they go whole. REQUIRES: checkpoint_mu
@@ -136,7 +137,11 @@ FrontPlan PlanFront(JournalState& j, std::uint64_t retention) {
   bool open = false;
   for (std::size_t k = 0; k + 1 < p.segs.size(); ++k) {  // never the last segment
     const Segment& seg = *p.segs[k];
-    if (!seg.known_sealed() || NamedByCheckpoint(j, seg)) break;
+    if (!seg.known_sealed()) break;
+    if (NamedByCheckpoint(j, seg)) {
+      p.at_checkpoint = true;
+      break;
+    }
     const std::optional<WholeSegment> w = Whole(j, p.segs[k], offset, open);
     if (!w || (w->end_offset > p.m.retention_offset && !w->only_padding)) break;
     offset = w->end_offset;
@@ -160,6 +165,10 @@ Status DropFront(JournalState& j, std::uint64_t retention) {
   // outlive it).
   std::lock_guard<std::mutex> cp_lock(j.checkpoint_mu);
   FrontPlan p = PlanFront(j, retention);
+  // A checkpoint at a newer durable boundary frees the segment the last one
+  // names (it lags when a seal's checkpoint was skipped: a retention or
+  // compaction held checkpoint_mu then).
+  if (p.at_checkpoint && j.WriteNewestCheckpoint()) p = PlanFront(j, retention);
   const bool moves = p.m.retention_offset != j.manifest.retention_offset;
   if (p.count == 0 && !moves) return Status::OK();
   // The manifest first: from now on cursors below the retention offset get

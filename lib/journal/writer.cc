@@ -601,11 +601,22 @@ Status JournalState::SyncTo(std::uint64_t target, bool commit) {
 
 void JournalState::WriteCheckpoint(const Boundary& b) {
   if (!catalog || b.lsn == 0) return;
-  // Compaction is rewriting a segment (or the other background thread is
-  // writing one): skip; the next checkpoint comes soon, and close() holds
-  // compaction off and stops those threads, so the last one is written.
+  // Compaction is rewriting a segment, retention dropping some (or the
+  // other background thread is writing a checkpoint): skip; the next
+  // checkpoint comes soon, DropFront writes the skipped one when it needs
+  // it, and close() holds compaction off and stops those threads, so the
+  // last one is written.
   std::unique_lock<std::mutex> cp_lock(checkpoint_mu, std::try_to_lock);
-  if (!cp_lock.owns_lock() || b.lsn <= last_checkpoint_lsn) return;
+  if (!cp_lock.owns_lock()) {
+    std::lock_guard<std::mutex> lock(sync_mu);
+    if (b.lsn > missed_checkpoint.lsn) missed_checkpoint = b;
+    return;
+  }
+  (void)WriteCheckpointLocked(b);
+}
+
+bool JournalState::WriteCheckpointLocked(const Boundary& b) {
+  if (!catalog || b.lsn == 0 || b.lsn <= last_checkpoint_lsn) return false;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> entries;
   {
     std::lock_guard<std::mutex> lock(index_mu);
@@ -631,6 +642,17 @@ void JournalState::WriteCheckpoint(const Boundary& b) {
   }
   // A failed catalog write loses nothing: the catalog is derived and the
   // next open scans further.
+  return written;
+}
+
+bool JournalState::WriteNewestCheckpoint() {
+  Boundary b;
+  {
+    std::lock_guard<std::mutex> lock(sync_mu);
+    b = missed_checkpoint;
+    if (last_boundary.lsn <= synced_lsn && last_boundary.lsn > b.lsn) b = last_boundary;
+  }
+  return WriteCheckpointLocked(b);
 }
 
 JournalState::~JournalState() {
