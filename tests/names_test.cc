@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "format.h"
+#include "journal_state.h"
 #include "manifest.h"
 #include "segment.h"
 #include "test_util.h"
@@ -158,8 +159,72 @@ TEST_CASE("events named by id read back as written across rolls, reopenings, rol
   CHECK(n.names > 40);  // bound again in every segment
   CHECK(n.by_id > n.names);
   CHECK(n.inline_names < n.by_id);
+  // A reader of its own (a read-only journal: segments of its own, none
+  // written by its process): its cursors at offsets in any order share
+  // what each read back.
   auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+  for (int k = 0; k < 10 && !want.empty(); ++k) CheckFrom(*ro, want, rng() % want.size());
   CheckFrom(*ro, want, 0);
+}
+
+namespace {
+
+// The segment of `j` that holds `lsn`'s shared names table.
+const internal::SegmentNames& NamesAt(Journal& j, std::uint64_t lsn) {
+  for (const auto& seg : internal::JournalAccess::state(j).segments->All()) {
+    if (seg->base() <= lsn && lsn < seg->end()) return seg->names();
+  }
+  FAIL("no segment holds LSN " << lsn);
+  std::abort();
+}
+
+}  // namespace
+
+TEST_CASE("a cursor opened inside a segment reads it back once per process, and never for the writer's own session") {
+  TempDir dir;
+  Options o = test::SmallOptions();
+  o.segment_size = 4 << 20;  // one segment
+  auto j = test::OpenOrDie(dir.path(), o);
+  std::vector<Want> want;
+  for (int t = 0; t < 200; ++t) {
+    auto tx = test::RequireOk(j->begin());
+    for (int k = 0; k < 20; ++k) {
+      // Pairs the writer keeps bound (fewer than ValidatedNames::kSlots),
+      // and from the 150th transaction on two more.
+      const std::string topic = t < 150 ? "topic-" + std::to_string((t + k) % 4) : "late-" + std::to_string(k % 2);
+      want.push_back({topic, "e" + std::to_string(k % 3), std::string(40, 'p'), std::nullopt});
+      TXJ_REQUIRE_OK(tx->append(want.back().topic, want.back().type, want.back().payload));
+    }
+    (void)test::RequireOk(tx->commit());
+  }
+  TXJ_REQUIRE_OK(j->sync());
+  const std::uint64_t first = internal::JournalAccess::state(*j).segments->All().front()->first_record_lsn();
+  // The writer's process: the writer left every binding of its session.
+  CheckFrom(*j, want, 2000);
+  CHECK(NamesAt(*j, first).scanned_to() == 0);
+  TXJ_REQUIRE_OK(j->close());  // the catalog has the offset index now
+  // Another journal object (a reader's segments): the first cursor inside
+  // the segment reads it back to its event; one before it reads nothing;
+  // one after it, whose event names a pair bound after that, only the part
+  // between.
+  auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+  CheckFrom(*ro, want, 2000);
+  const std::uint64_t after_first = NamesAt(*ro, first).scanned_to();
+  CHECK(after_first > first);
+  CheckFrom(*ro, want, 1000);
+  CHECK(NamesAt(*ro, first).scanned_to() == after_first);
+  CheckFrom(*ro, want, 3500);
+  CHECK(NamesAt(*ro, first).scanned_to() > after_first);
+  CHECK(NamesAt(*ro, first).read_back() == NamesAt(*ro, first).scanned_to() - first);
+  // A new session of the writer in the same segment: its cursors read the
+  // old session's bindings back, once.
+  j = test::OpenOrDie(dir.path(), o);
+  CheckFrom(*j, want, 2500);
+  const std::uint64_t reopened = NamesAt(*j, first).scanned_to();
+  CHECK(reopened > first);
+  CheckFrom(*j, want, 2400);
+  CHECK(NamesAt(*j, first).scanned_to() == reopened);
+  CHECK(NamesAt(*j, first).read_back() == reopened - first);
 }
 
 TEST_CASE("compaction keeps the names records of transactions it removes when later events name them") {

@@ -217,6 +217,9 @@ inline void StoreNames(std::uint8_t* p, std::uint64_t len, std::uint64_t size, s
     record_append::StoreNames(p, plan.names_len, plan.names_size, depth, txn_id, sub_id, epoch, plan.id, topic, type);
     std::uint64_t names_lsn, names_sum;
     FinishRecord(p, RecordType::kNames, plan.names_len, plan.names_size, &names_lsn, &names_sum);
+    // Before any event naming it can be read: this process's readers then
+    // never read the segment back for this session's names.
+    active->names().AddWritten(static_cast<std::uint32_t>(epoch), plan.id, topic, type, names_lsn);
     ++next_name_id;
     slot->segment = active->base();
     slot->id = plan.id;

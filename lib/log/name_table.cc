@@ -19,19 +19,27 @@ void NameTable::Scope(const std::shared_ptr<Segment>& seg, std::uint32_t epoch) 
   seg_ = seg;
   epoch_ = epoch;
   slots_.clear();
-  scanned_to_ = 0;
 }
 
-Status NameTable::Define(const std::shared_ptr<Segment>& seg, const RecordView& r) {
+namespace {
+
+// The id and names the names record `r` binds.
+void NamesOf(const RecordView& r, std::uint16_t* id, std::string_view* topic, std::string_view* type) {
   format::NamesBody b;
   std::memcpy(&b, r.body, sizeof b);
   const char* s = reinterpret_cast<const char*>(r.body) + sizeof b;
-  const std::string_view topic(s, b.topic_length), type(s + b.topic_length, b.type_length);
-  Scope(seg, r.epoch);
-  if (b.id >= slots_.size()) slots_.resize(std::size_t{b.id} + 1);
-  Slot& slot = slots_[b.id];
+  *id = b.id;
+  *topic = std::string_view(s, b.topic_length);
+  *type = std::string_view(s + b.topic_length, b.type_length);
+}
+
+}  // namespace
+
+Status NameTable::Bind(std::uint16_t id, std::string_view topic, std::string_view type) {
+  if (id >= slots_.size()) slots_.resize(std::size_t{id} + 1);
+  Slot& slot = slots_[id];
   if (!slot.topic.empty() && (slot.topic != topic || slot.type != type)) {
-    return Status::Corruption("names record binds id " + Num(b.id) + " of writer session " + Num(r.epoch) + " to " +
+    return Status::Corruption("names record binds id " + Num(id) + " of writer session " + Num(epoch_) + " to " +
                               std::string(topic) + "/" + std::string(type) + ", an earlier one to " +
                               std::string(slot.topic) + "/" + std::string(slot.type));
   }
@@ -39,27 +47,53 @@ Status NameTable::Define(const std::shared_ptr<Segment>& seg, const RecordView& 
   return Status::OK();
 }
 
+Status NameTable::Define(const std::shared_ptr<Segment>& seg, const RecordView& r) {
+  std::uint16_t id;
+  std::string_view topic, type;
+  NamesOf(r, &id, &topic, &type);
+  Scope(seg, r.epoch);
+  return Bind(id, topic, type);
+}
+
 Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t salt, std::uint64_t lsn,
                           std::uint32_t epoch, std::uint16_t id, std::string_view* topic, std::string_view* type) {
   if (Find(seg.get(), epoch, id, topic, type)) return Status::OK();
-  // The names records before `lsn` this table was not given: all of the
-  // segment's from its first record, or from where this read stopped.
   Scope(seg, epoch);
-  std::uint64_t at = std::max(scanned_to_, seg->first_record_lsn());
-  std::uint32_t min_epoch = 0;
-  while (at < lsn) {
-    RecordView r;
-    const DecodeError e = DecodeAcrossGap(*seg, &at, salt, lsn, min_epoch, &r);
-    if (e != DecodeError::kNone) {
-      return Status::Corruption("cannot find the names of the event at byte " + Num(seg->file_offset(lsn)) + " of " +
-                                seg->path() + ": " + std::string(DecodeErrorName(e)) + " at byte " +
-                                Num(seg->file_offset(at)) + " before it");
+  // What this process's readers (or its writer) found in the segment
+  // before `lsn`; the rest is read here, and left for the next reader.
+  SegmentNames& shared = seg->names();
+  Status bound;
+  const std::uint64_t known = shared.Copy(epoch, lsn, [&](std::uint16_t bid, const SegmentNames::Binding& b) {
+    if (bound.ok()) bound = Bind(bid, b.topic, b.type);
+  });
+  if (!bound.ok()) return bound.WithContext("in " + seg->path());
+  const std::uint64_t first = seg->first_record_lsn();
+  if (known < lsn && !Find(seg.get(), epoch, id, topic, type)) {
+    const std::uint64_t from = std::max(known, first);
+    std::uint64_t at = from;
+    std::uint32_t min_epoch = 0;
+    std::vector<SegmentNames::Found> found;
+    while (at < lsn) {
+      RecordView r;
+      const DecodeError e = DecodeAcrossGap(*seg, &at, salt, lsn, min_epoch, &r);
+      if (e != DecodeError::kNone) {
+        return Status::Corruption("cannot find the names of the event at byte " + Num(seg->file_offset(lsn)) +
+                                  " of " + seg->path() + ": " + std::string(DecodeErrorName(e)) + " at byte " +
+                                  Num(seg->file_offset(at)) + " before it");
+      }
+      min_epoch = r.epoch;
+      if (r.type == RecordType::kNames) {
+        SegmentNames::Found f{r.epoch, 0, r.lsn, {}, {}};
+        NamesOf(r, &f.id, &f.topic, &f.type);
+        found.push_back(f);
+        if (r.epoch == epoch) {
+          if (Status s = Bind(f.id, f.topic, f.type); !s.ok()) return s.WithContext("in " + seg->path());
+        }
+      }
+      at = r.next_lsn();
     }
-    min_epoch = r.epoch;
-    if (r.type == RecordType::kNames && r.epoch == epoch) TXJ_RETURN_IF_ERROR(Define(seg, r));
-    at = r.next_lsn();
+    shared.AddScanned(first, from, at, found);
   }
-  scanned_to_ = std::max(scanned_to_, at);
   if (Find(seg.get(), epoch, id, topic, type)) return Status::OK();
   return Status::Corruption(
       "event at byte " + Num(seg->file_offset(lsn)) + " of " + seg->path() + " names its topic and type by id " +

@@ -6,12 +6,15 @@
 // the names of each event by id (Find, inline; Resolve when Find misses).
 // A reader that started in the middle of a segment, or skipped part of
 // one, has not passed every names record before its position: Resolve then
-// reads the segment from its first record (or from where it read before)
-// up to the event, checking each record, and finds the names there. Only an
-// id no names record before the event binds is an error.
+// takes what the segment's shared table (Segment::names(), SegmentNames)
+// holds from this process's other readers and its writer, reads the rest of
+// the segment up to the event, checking each record, and leaves what it
+// found in the shared table. Only an id no names record before the event
+// binds is an error.
 //
-// The names are views into the segment's mapping, which the table keeps
-// alive until it moves to another segment. Not thread-safe: one reader's.
+// The names are views into the segment's mapping or its shared table,
+// which the table keeps alive until it moves to another segment. Not
+// thread-safe: one reader's.
 #ifndef TXJOURNAL_LIB_NAME_TABLE_H_
 #define TXJOURNAL_LIB_NAME_TABLE_H_
 
@@ -58,10 +61,11 @@ class NameTable {
     return true;
   }
 
-  // Find(), reading the names records of `seg` before `lsn` that this table
-  // was not given first. Errors: kCorruption naming the event's segment,
-  // byte and id when no names record before it binds the id, or a record
-  // before it in the segment does not verify.
+  // Find(), taking the names records of `seg` before `lsn` that this table
+  // was not given from the segment's shared table, or reading them. Errors:
+  // kCorruption naming the event's segment, byte and id when no names
+  // record before it binds the id, a record before it in the segment does
+  // not verify, or two bind the id to different names.
   Status Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t salt, std::uint64_t lsn, std::uint32_t epoch,
                  std::uint16_t id, std::string_view* topic, std::string_view* type);
   // DecodeEventBody() of the event `r` in `seg`, its names found (Resolve)
@@ -71,12 +75,13 @@ class NameTable {
  private:
   // Makes (seg, epoch) the table's scope, emptied when it was another.
   void Scope(const std::shared_ptr<Segment>& seg, std::uint32_t epoch);
+  // Binds `id` in the table's scope. Errors: kCorruption when it is bound
+  // to other names.
+  Status Bind(std::uint16_t id, std::string_view topic, std::string_view type);
 
   std::shared_ptr<Segment> seg_;  // keeps the names' mapping alive
   std::uint32_t epoch_ = 0;
   std::vector<Slot> slots_;
-  // Resolve read the segment's records up to here (0: not yet).
-  std::uint64_t scanned_to_ = 0;
 };
 
 }  // namespace txj::internal

@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "mapping_guard.h"
 #include "non_copyable.h"
+#include "segment_names.h"
 #include "txjournal/file_system.h"
 #include "txjournal/status.h"
 
@@ -177,6 +178,10 @@ class Segment : NonCopyable {
   // kNoSpace naming the file; kCorruption if it was truncated.
   Status Sync();
 
+  // The names records of this segment its readers found and its writer
+  // wrote, shared by this process's readers (see SegmentNames).
+  SegmentNames& names() const { return names_; }
+
   // OK unless the file was truncated under this mapping and a page past
   // its new end was touched (see mapping_guard.h): then kCorruption naming
   // the file and the size it has now. Cheap: one atomic load.
@@ -210,6 +215,7 @@ class Segment : NonCopyable {
   std::atomic<std::uint64_t> reserved_{0};  // LSN
   MappingGuard guard_;
   std::atomic<bool> known_sealed_{false};
+  mutable SegmentNames names_;
 };
 
 }  // namespace txj::internal
