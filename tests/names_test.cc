@@ -341,3 +341,39 @@ TEST_CASE("a format 4 journal reads as before, and a format 5 writer goes on in 
   CHECK(all.back().topic == "orders");
   CHECK(all.back().type == "created");
 }
+
+TEST_CASE("a segment's shared names keep an id's first binding, where it was bound again, and what readers read") {
+  internal::SegmentNames names;
+  using Found = internal::SegmentNames::Found;
+  std::map<std::uint16_t, std::string> got;
+  auto copy = [&](std::uint32_t epoch, std::uint64_t lsn) {
+    got.clear();
+    return names.Copy(epoch, lsn, [&](std::uint16_t id, const internal::SegmentNames::Binding& b) {
+      got[id] = b.topic + "/" + b.type + (b.rebound_lsn != 0 ? " rebound at " + std::to_string(b.rebound_lsn) : "");
+    });
+  };
+  CHECK(copy(3, 5000) == 0);  // nothing read yet
+  CHECK(got.empty());
+  // A read of [4096, 8192): session 3 binds ids 0 and 1, session 4 id 0.
+  names.AddScanned(4096, 4096, 8192, {Found{3, 0, 4200, "a", "x"}, Found{3, 1, 6000, "b", "y"}, Found{4, 0, 7000, "c", ""}});
+  CHECK(names.scanned_to() == 8192);
+  CHECK(copy(3, 5000) == 5000);  // id 1 is bound after 5000
+  CHECK(got == std::map<std::uint16_t, std::string>{{0, "a/x"}});
+  CHECK(copy(3, 9000) == 8192);  // what was read ends at 8192
+  CHECK(got.size() == 2);
+  // A read that does not continue what is here is not kept (a hole).
+  names.AddScanned(4096, 9000, 10000, {Found{3, 2, 9500, "d", "z"}});
+  CHECK(names.scanned_to() == 8192);
+  // One that does: the same id bound again to the same names is no news,
+  // to others is kept as where it was rebound.
+  names.AddScanned(4096, 8192, 12288, {Found{3, 0, 9000, "a", "x"}, Found{3, 1, 11000, "b", "other"}});
+  CHECK(names.scanned_to() == 12288);
+  CHECK(copy(3, 12288) == 12288);
+  CHECK(got == std::map<std::uint16_t, std::string>{{0, "a/x"}, {1, "b/y rebound at 11000"}});
+  CHECK(names.read_back() == (8192 - 4096) + (10000 - 9000) + (12288 - 8192));
+  // The writer's session: every binding is here, whatever was read.
+  names.AddWritten(7, 0, "w", "v", 20000);
+  CHECK(copy(7, 1 << 30) == (1 << 30));
+  CHECK(got == std::map<std::uint16_t, std::string>{{0, "w/v"}});
+  CHECK(copy(4, 1 << 30) == 12288);
+}

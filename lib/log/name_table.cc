@@ -64,7 +64,13 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
   SegmentNames& shared = seg->names();
   Status bound;
   const std::uint64_t known = shared.Copy(epoch, lsn, [&](std::uint16_t bid, const SegmentNames::Binding& b) {
-    if (bound.ok()) bound = Bind(bid, b.topic, b.type);
+    if (!bound.ok()) return;
+    bound = Bind(bid, b.topic, b.type);
+    if (bound.ok() && b.rebound_lsn != 0 && b.rebound_lsn < lsn) {
+      bound = Status::Corruption("names record at byte " + Num(seg->file_offset(b.rebound_lsn)) + " binds id " +
+                                 Num(bid) + " of writer session " + Num(epoch) + " to other names than " +
+                                 b.topic + "/" + b.type + " (bound at byte " + Num(seg->file_offset(b.lsn)) + ")");
+    }
   });
   if (!bound.ok()) return bound.WithContext("in " + seg->path());
   const std::uint64_t first = seg->first_record_lsn();

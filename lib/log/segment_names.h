@@ -6,9 +6,10 @@
 // (docs/format.md "Names").
 //
 // Bindings are kept by (writer session, id) with the LSN of the record
-// that made them; the first binding of a pair is kept (a reader that
-// passes a record that binds the id again to other names reports that
-// itself, NameTable::Define). Thread-safe: a mutex, taken only where a
+// that made them; the first binding of a pair is kept, with the LSN of
+// the first record found to bind the id again to other names (corruption,
+// which a reader past it reports as one that read the segment itself
+// would). Thread-safe: a mutex, taken only where a
 // reader's own table misses and where the writer writes a names record.
 #ifndef TXJOURNAL_LIB_SEGMENT_NAMES_H_
 #define TXJOURNAL_LIB_SEGMENT_NAMES_H_
@@ -28,6 +29,9 @@ class SegmentNames {
   struct Binding {
     std::uint64_t lsn = 0;  // of the names record
     std::string topic, type;
+    // A later names record of the session that binds the id to other
+    // names (corruption: a reader past it reports it); 0: none found.
+    std::uint64_t rebound_lsn = 0;
   };
   struct Found {
     std::uint32_t epoch = 0;
