@@ -34,7 +34,10 @@ class Engine {
   // Reads everything back (checksums verified where the engine has them);
   // returns events read.
   virtual std::uint64_t Scan() { return 0; }
-  virtual void Close() = 0;
+  // Closes the store; false (with a reason in error) if closing failed or
+  // an error of the engine's own background work (TxjReused's retention)
+  // was found only now.
+  virtual bool Close() = 0;
   // True when what Open writes is the baseline's precondition (a zero-filled
   // file, prefaulted pages), not a cost of the engine: the device-byte count
   // then starts after Open.

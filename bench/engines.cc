@@ -121,7 +121,10 @@ class Limit final : public RecordFileEngine {
     }
     return Written(model::WriteTxn(map_ + pos_, lsn_, kSalt, ++txn_, offset_, NowNs(), p, shape_.per_txn));
   }
-  void Close() override { Drop(); }
+  bool Close() override {
+    Drop();
+    return true;
+  }
 
  private:
   static constexpr std::uint64_t kSalt = 0x5eed5eed5eed5eedull;
@@ -183,15 +186,17 @@ class Pwrite final : public RecordFileEngine {
     if (::pwrite(fd_, buf_.data(), n, static_cast<off_t>(pos_)) != static_cast<ssize_t>(n)) return Fail("pwrite");
     return Written(n);
   }
-  void Close() override {
-    if (fd_ >= 0) ::close(fd_);
+  bool Close() override {
+    const bool ok = fd_ < 0 || ::close(fd_) == 0;
     fd_ = -1;
+    if (!ok) error = std::string("close: ") + std::strerror(errno);
+    return ok;
   }
 
  private:
   static constexpr std::size_t kSize = 64u << 20;
   bool NewFile() {
-    Close();
+    if (!Close()) return false;
     if (!OpenNextFile("pw")) return false;
     if (fallocated_) {
       if (int e = ::posix_fallocate(fd_, 0, static_cast<off_t>(kSize)); e != 0) {
@@ -256,9 +261,10 @@ class Lmdb final : public Engine {
     mdb_txn_abort(t);
     return sum ? n : n;
   }
-  void Close() override {
+  bool Close() override {
     if (env_) mdb_env_close(env_);
     env_ = nullptr;
+    return true;
   }
 
  private:
@@ -288,11 +294,13 @@ class Sqlite final : public Engine {
     }
     return Exec("COMMIT");
   }
-  void Close() override {
+  bool Close() override {
     if (ins_) sqlite3_finalize(ins_);
-    if (db_) sqlite3_close(db_);
+    const int rc = db_ ? sqlite3_close(db_) : SQLITE_OK;
     ins_ = nullptr;
     db_ = nullptr;
+    if (rc != SQLITE_OK) error = std::string("sqlite3_close: ") + sqlite3_errstr(rc);
+    return rc == SQLITE_OK;
   }
 
  private:
@@ -331,7 +339,12 @@ class Rocks final : public Engine {
     wo.sync = shape_.durable;
     return db_->Write(wo, &b).ok();
   }
-  void Close() override { db_.reset(); }
+  bool Close() override {
+    rocksdb::Status st = db_ ? db_->Close() : rocksdb::Status::OK();
+    db_.reset();
+    if (!st.ok()) error = "close: " + st.ToString();
+    return st.ok();
+  }
 
  private:
   Shape shape_;
@@ -395,9 +408,11 @@ class Txj final : public Engine {
       ++n;
     }
   }
-  void Close() override {
-    if (j_) (void)j_->close();
+  bool Close() override {
+    const txj::Status st = j_ ? j_->close() : txj::Status::OK();
     j_.reset();
+    if (!st.ok()) error = st.ToString();
+    return st.ok();
   }
   std::int64_t DataSyncs() const override { return fs_ ? static_cast<std::int64_t>(fs_->data_syncs()) : 0; }
 
@@ -511,7 +526,7 @@ class TxjReused final : public Engine {
     }
     return true;
   }
-  void Close() override {
+  bool Close() override {
     if (retention_.joinable()) {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -520,8 +535,13 @@ class TxjReused final : public Engine {
       cv_.notify_one();
       retention_.join();
     }
-    if (j_) (void)j_->close();
+    const txj::Status st = j_ ? j_->close() : txj::Status::OK();
     j_.reset();
+    // The retention thread's error, found after the last commit (the
+    // commits report one found before them).
+    if (!retention_error_.empty()) error = retention_error_;
+    if (!st.ok()) error = st.ToString();
+    return st.ok() && retention_error_.empty();
   }
   std::int64_t DataSyncs() const override { return fs_ ? static_cast<std::int64_t>(fs_->data_syncs()) : 0; }
 

@@ -216,7 +216,7 @@ std::optional<Measured> Throughput(Engine& e, const Config& c, const Shape& s, s
   Io io0 = ReadIo();
   if (!e.Open(dir, s)) {
     *why = e.error.empty() ? "cannot run this shape" : e.error;
-    e.Close();
+    (void)e.Close();  // what failed first is the reason
     fs::remove_all(dir);
     return std::nullopt;
   }
@@ -226,7 +226,7 @@ std::optional<Measured> Throughput(Engine& e, const Config& c, const Shape& s, s
   for (int i = 0; i < warmup; ++i) {
     if (!e.Commit(payload)) {
       *why = "commit failed: " + e.error;
-      e.Close();
+      (void)e.Close();
       fs::remove_all(dir);
       return std::nullopt;
     }
@@ -239,7 +239,7 @@ std::optional<Measured> Throughput(Engine& e, const Config& c, const Shape& s, s
     for (int k = 0; k < 16; ++k) {
       if (!e.Commit(payload)) {
         *why = "commit failed: " + e.error;
-        e.Close();
+        (void)e.Close();
         fs::remove_all(dir);
         return std::nullopt;
       }
@@ -248,7 +248,11 @@ std::optional<Measured> Throughput(Engine& e, const Config& c, const Shape& s, s
   }
   const double secs = Secs(Clock::now() - t0);
   const std::int64_t sync1 = e.DataSyncs();
-  e.Close();
+  if (!e.Close()) {
+    *why = "close failed: " + e.error;
+    fs::remove_all(dir);
+    return std::nullopt;
+  }
   SyncFs(dir);
   const Io io1 = ReadIo();
   fs::remove_all(dir);
@@ -337,7 +341,7 @@ json Latency(const Config& c, std::vector<std::unique_ptr<Engine>>& engines) {
     Shape s{100, 1, true, false};
     Io io0 = ReadIo();
     if (!e->Open(dir, s)) {
-      e->Close();
+      (void)e->Close();
       fs::remove_all(dir);
       continue;
     }
@@ -352,7 +356,7 @@ json Latency(const Config& c, std::vector<std::unique_ptr<Engine>>& engines) {
       us.push_back(Secs(Clock::now() - t0) * 1e6);
       ++commits;
     }
-    e->Close();
+    if (!e->Close()) std::fprintf(stderr, "journal-bench: %s: close failed: %s\n", e->name().c_str(), e->error.c_str());
     SyncFs(dir);
     const Io io1 = ReadIo();
     const double bytes = DeviceBytes(io0, io1), disk = DiskBytes(io0, io1);
@@ -519,7 +523,7 @@ void RollBaseline(const Config& c, Clock::duration period, std::chrono::seconds 
     } else {
       *failure = e->error;
     }
-    e->Close();
+    if (!e->Close() && failure->empty()) *failure = "close failed: " + e->error;
     fs::remove_all(bdir);
   }
 }
@@ -747,7 +751,7 @@ json Replay(const Config& c) {
         auto t0 = Clock::now();
         std::uint64_t got = e->Scan();
         lmdb_rate.push_back(static_cast<double>(got) / Secs(Clock::now() - t0));
-        e->Close();
+        if (!e->Close()) std::fprintf(stderr, "journal-bench: %s: close failed: %s\n", e->name().c_str(), e->error.c_str());
       }
     }
     fs::remove_all(dir);
