@@ -16,7 +16,8 @@
 //
 // Besides memory errors and crashes it checks what must hold whatever the
 // bytes: a cursor's offsets are dense; next() and next_batch() hand out the
-// same events; a journal that the writable recovery accepted reopens with
+// same events, and so do cursors that start at a transaction inside a
+// segment (their names found by id from there); a journal that the writable recovery accepted reopens with
 // nothing to repair and walks clean.
 //
 // With TXJ_FUZZ_FULL=1 (the corpus replays of CI and of the test suite) each
@@ -29,6 +30,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +41,7 @@
 #include "head_page.h"
 #include "journal_mutator.h"  // the custom mutator, in the libFuzzer build
 #include "journal_state.h"
+#include "log_reader.h"
 #include "mem_fs.h"
 #include "recovery.h"
 #include "txjournal/journal.h"
@@ -102,6 +106,64 @@ std::size_t CompareBatches(txj::Cursor& c, std::vector<txj::Event>& buf, const s
   return got;
 }
 
+// Cursors that start inside the journal, at the begin marker of a
+// committed transaction (through an offset-index entry made for it, as the
+// writer makes every 1 024 events): what each hands out is what the read
+// from the start handed out from that offset on, or a prefix of it up to
+// an error. Their first events' names come from the segment's shared names
+// table or are read back (NameTable::Resolve, SegmentNames), which readers
+// from a segment's start never need.
+void ReadFromInside(txj::Journal& j, const std::vector<Seen>& one, bool prefix, std::vector<txj::Event>& buf) {
+  using namespace txj::internal;
+  if (one.size() < 2) return;
+  JournalState& s = JournalAccess::state(j);
+  // Every begin marker's LSN, by transaction id (LSN order).
+  std::map<std::uint64_t, std::vector<std::uint64_t>> begins;
+  for (const auto& seg : s.segments->All()) {
+    std::uint64_t at = seg->first_record_lsn();
+    std::uint32_t min_epoch = 0;
+    for (int n = 0; at < seg->end() && n < 100000; ++n) {
+      RecordView r;
+      if (DecodeAcrossGap(*seg, &at, s.salt, seg->end(), min_epoch, &r) != DecodeError::kNone) break;
+      min_epoch = r.epoch;
+      if (r.type == txj::RecordType::kBegin) begins[r.txn_id].push_back(r.lsn);
+      at = r.next_lsn();
+    }
+  }
+  int tried = 0;
+  std::uint64_t last_start = 0;
+  for (std::size_t probe = 1; probe < one.size() && tried < 4; probe += std::max<std::size_t>(1, one.size() / 5)) {
+    // The first event of the transaction event `probe` belongs to.
+    std::size_t k = probe;
+    while (k > 0 && one[k - 1].txn_id == one[k].txn_id) --k;
+    if (k == 0 || k == last_start) continue;
+    last_start = k;
+    auto it = begins.find(one[k].txn_id);
+    if (it == begins.end()) continue;
+    // Its begin marker: the last one of that id before the event.
+    std::uint64_t begin = 0;
+    for (std::uint64_t lsn : it->second) {
+      if (lsn < one[k].lsn) begin = lsn;
+    }
+    if (begin == 0) continue;
+    ++tried;
+    {
+      std::lock_guard<std::mutex> lock(s.index_mu);
+      s.index[one[k].offset] = begin;
+    }
+    auto c = j.open_cursor(one[k].offset, txj::Filter::all());
+    if (!c.ok()) continue;
+    std::vector<const Seen*> want;
+    for (std::size_t i = k; i < one.size(); ++i) want.push_back(&one[i]);
+    bool failed;
+    const std::size_t got = CompareBatches(*c, buf, want, prefix, "next_batch() from inside", &failed);
+    if (got != want.size() && !failed) {
+      if (Debug()) std::fprintf(stderr, "from inside: %zu of %zu events\n", got, want.size());
+      __builtin_trap();
+    }
+  }
+}
+
 // Reads the whole committed view through next(), then again through
 // next_batch() into a small array (events run past its end, so both the
 // caller's slots and the read-ahead spill are walked), and once more
@@ -134,6 +196,7 @@ void ReadAll(txj::Journal& j) {
     // Both reads stop at the same error or end, after the same events.
     if (CompareBatches(*c, buf, want, one.size() >= kMax, "next_batch()", &failed) != one.size()) __builtin_trap();
   }
+  ReadFromInside(j, one, one.size() >= kMax, buf);
   // A third read, filtered to the first event's topic, hands out exactly
   // those of the first read with that topic, in order (a filtered read may
   // stop early with an error of its own: compaction marks concern topics).
