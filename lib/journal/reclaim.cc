@@ -138,12 +138,13 @@ FrontPlan PlanFront(JournalState& j, std::uint64_t retention) {
   for (std::size_t k = 0; k + 1 < p.segs.size(); ++k) {  // never the last segment
     const Segment& seg = *p.segs[k];
     if (!seg.known_sealed()) break;
+    const std::optional<WholeSegment> w = Whole(j, p.segs[k], offset, open);
+    if (!w || (w->end_offset > p.m.retention_offset && !w->only_padding)) break;
+    // Only a segment that would go otherwise asks for a newer checkpoint.
     if (NamedByCheckpoint(j, seg)) {
       p.at_checkpoint = true;
       break;
     }
-    const std::optional<WholeSegment> w = Whole(j, p.segs[k], offset, open);
-    if (!w || (w->end_offset > p.m.retention_offset && !w->only_padding)) break;
     offset = w->end_offset;
     last_txn = std::max(last_txn, w->last_txn);
     open = w->open;
