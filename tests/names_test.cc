@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "checksum.h"
 #include "format.h"
 #include "journal_state.h"
 #include "manifest.h"
 #include "segment.h"
 #include "test_util.h"
+#include "txn_hash.h"
 #include "txjournal/compactor.h"
 #include "txjournal/dump.h"
 #include "txjournal/version.h"
@@ -376,4 +378,80 @@ TEST_CASE("a segment's shared names keep an id's first binding, where it was bou
   CHECK(copy(7, 1 << 30) == (1 << 30));
   CHECK(got == std::map<std::uint16_t, std::string>{{0, "w/v"}});
   CHECK(copy(4, 1 << 30) == 12288);
+}
+
+TEST_CASE("an event naming an id no names record binds is corruption to every reader, naming its segment, byte and id") {
+  TempDir dir;
+  auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
+  for (int t = 0; t < 4; ++t) {
+    auto tx = test::RequireOk(j->begin());
+    for (int k = 0; k < 3; ++k) TXJ_REQUIRE_OK(tx->append(k % 2 ? "alpha" : "beta", "e", "payload " + std::to_string(t)));
+    (void)test::RequireOk(tx->commit());
+  }
+  TXJ_REQUIRE_OK(j->sync());
+  // The second event of the third transaction (named by id), its begin
+  // and commit markers.
+  std::string seg;
+  std::uint64_t event = 0, event_lsn = 0, begin = 0, commit = 0;
+  TXJ_REQUIRE_OK(WalkJournal(dir.path(), [&](const RawRecord& r) {
+    if (r.txn_id != 3) return;
+    if (r.type == RecordType::kBegin) begin = r.file_offset;
+    if (r.type == RecordType::kCommit) commit = r.file_offset;
+    if (r.type == RecordType::kEvent && r.name_ref && event == 0 && r.payload == "payload 2" && begin != 0 &&
+        r.file_offset > begin + 64) {
+      seg = std::string(r.segment);
+      event = r.file_offset;
+      event_lsn = r.lsn;
+    }
+  }));
+  REQUIRE(event != 0);
+  REQUIRE(commit > event);
+  internal::ManifestData m;
+  TXJ_REQUIRE_OK(internal::ReadManifest(*DefaultFileSystem(), dir.path(), &m));
+  // Id 77 instead, with the record's checksum and the transaction's hash
+  // made to match: nothing but the id is wrong.
+  std::string bytes = test::ReadFile(seg);
+  auto* p = reinterpret_cast<std::uint8_t*>(bytes.data());
+  format::RecordHeader h;
+  std::memcpy(&h, p + event, sizeof h);
+  REQUIRE((h.flags & format::kFlagNameRef) != 0);
+  p[event + sizeof h + offsetof(format::EventBody, topic_length)] = 77;
+  p[event + sizeof h + offsetof(format::EventBody, type_length)] = 0;
+  const std::uint64_t sum = internal::RecordChecksum(p + event, h.length, m.salt(), event_lsn);
+  std::memcpy(p + event, &sum, sizeof sum);
+  format::RecordHeader ch;
+  std::memcpy(&ch, p + commit, sizeof ch);
+  format::CommitBody cb;
+  std::memcpy(&cb, p + commit + sizeof ch, sizeof cb);
+  cb.running_hash = internal::TxnHashOf(p + begin, commit - begin);
+  std::memcpy(p + commit + sizeof ch, &cb, sizeof cb);
+  const std::uint64_t csum = internal::RecordChecksum(p + commit, ch.length, m.salt(), event_lsn - event + commit);
+  std::memcpy(p + commit, &csum, sizeof csum);
+  {
+    std::ofstream out(seg, std::ios::binary | std::ios::in | std::ios::out);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+  }
+  const std::string where = seg + " names its topic and type by id 77";
+  auto check = [&](Journal& journal, const std::string& who) {
+    INFO(who);
+    auto c = test::RequireOk(journal.open_cursor(0));
+    int read = 0;
+    const Status last = test::FirstReadError(*c, [&](const Event&) { ++read; });
+    CHECK(read == 6);  // the first two transactions
+    CHECK(last.code() == Code::kCorruption);
+    CHECK(last.ToString().find("event at byte " + std::to_string(event) + " of " + where) != std::string::npos);
+    MESSAGE(who, ": ", last.ToString());
+  };
+  // The writer's process: its session's names are all in the segment's
+  // shared table, and 77 is not among them.
+  check(*j, "the writer's journal");
+  TXJ_REQUIRE_OK(j->close());
+  auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+  check(*ro, "a read-only journal");
+  auto report = WalkJournal(dir.path(), [](const RawRecord&) {});
+  REQUIRE(report.ok());
+  bool named = false;
+  for (const auto& pr : report->problems) named = named || pr.message.find("id 77") != std::string::npos;
+  CHECK(named);
 }
