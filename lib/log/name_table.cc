@@ -74,8 +74,11 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
   });
   if (!bound.ok()) return bound.WithContext("in " + seg->path());
   const std::uint64_t first = seg->first_record_lsn();
-  if (known < lsn && !Find(seg.get(), epoch, id, topic, type)) {
-    const std::uint64_t from = std::max(known, first);
+  if (!Find(seg.get(), epoch, id, topic, type)) {
+    // The rest of the segment before `lsn`; all of it when the table held
+    // everything the writer wrote there (an id missing then is corruption,
+    // which the read confirms: the shared table never decides that alone).
+    const std::uint64_t from = known < lsn ? std::max(known, first) : first;
     std::uint64_t at = from;
     std::uint32_t min_epoch = 0;
     std::vector<SegmentNames::Found> found;
