@@ -751,7 +751,8 @@ json Replay(const Config& c) {
         auto t0 = Clock::now();
         std::uint64_t got = e->Scan();
         lmdb_rate.push_back(static_cast<double>(got) / Secs(Clock::now() - t0));
-        if (!e->Close()) std::fprintf(stderr, "journal-bench: %s: close failed: %s\n", e->name().c_str(), e->error.c_str());
+        if (!e->Close())
+          std::fprintf(stderr, "journal-bench: %s: close failed: %s\n", e->name().c_str(), e->error.c_str());
       }
     }
     fs::remove_all(dir);

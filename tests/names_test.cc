@@ -15,11 +15,11 @@
 #include "manifest.h"
 #include "segment.h"
 #include "test_util.h"
-#include "txn_hash.h"
 #include "txjournal/compactor.h"
 #include "txjournal/dump.h"
 #include "txjournal/version.h"
 #include "txjournal/walk.h"
+#include "txn_hash.h"
 
 using namespace txj;
 using txj::test::TempDir;
@@ -357,7 +357,8 @@ TEST_CASE("a segment's shared names keep an id's first binding, where it was bou
   CHECK(copy(3, 5000) == 0);  // nothing read yet
   CHECK(got.empty());
   // A read of [4096, 8192): session 3 binds ids 0 and 1, session 4 id 0.
-  names.AddScanned(4096, 4096, 8192, {Found{3, 0, 4200, "a", "x"}, Found{3, 1, 6000, "b", "y"}, Found{4, 0, 7000, "c", ""}});
+  names.AddScanned(4096, 4096, 8192,
+                   {Found{3, 0, 4200, "a", "x"}, Found{3, 1, 6000, "b", "y"}, Found{4, 0, 7000, "c", ""}});
   CHECK(names.scanned_to() == 8192);
   CHECK(copy(3, 5000) == 5000);  // id 1 is bound after 5000
   CHECK(got == std::map<std::uint16_t, std::string>{{0, "a/x"}});
@@ -380,12 +381,14 @@ TEST_CASE("a segment's shared names keep an id's first binding, where it was bou
   CHECK(copy(4, 1 << 30) == 12288);
 }
 
-TEST_CASE("an event naming an id no names record binds is corruption to every reader, naming its segment, byte and id") {
+TEST_CASE(
+    "an event naming an id no names record binds is corruption to every reader, naming its segment, byte and id") {
   TempDir dir;
   auto j = test::OpenOrDie(dir.path(), test::SmallOptions());
   for (int t = 0; t < 4; ++t) {
     auto tx = test::RequireOk(j->begin());
-    for (int k = 0; k < 3; ++k) TXJ_REQUIRE_OK(tx->append(k % 2 ? "alpha" : "beta", "e", "payload " + std::to_string(t)));
+    for (int k = 0; k < 3; ++k)
+      TXJ_REQUIRE_OK(tx->append(k % 2 ? "alpha" : "beta", "e", "payload " + std::to_string(t)));
     (void)test::RequireOk(tx->commit());
   }
   TXJ_REQUIRE_OK(j->sync());

@@ -68,8 +68,8 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
     bound = Bind(bid, b.topic, b.type);
     if (bound.ok() && b.rebound_lsn != 0 && b.rebound_lsn < lsn) {
       bound = Status::Corruption("names record at byte " + Num(seg->file_offset(b.rebound_lsn)) + " binds id " +
-                                 Num(bid) + " of writer session " + Num(epoch) + " to other names than " +
-                                 b.topic + "/" + b.type + " (bound at byte " + Num(seg->file_offset(b.lsn)) + ")");
+                                 Num(bid) + " of writer session " + Num(epoch) + " to other names than " + b.topic +
+                                 "/" + b.type + " (bound at byte " + Num(seg->file_offset(b.lsn)) + ")");
     }
   });
   if (!bound.ok()) return bound.WithContext("in " + seg->path());
@@ -86,8 +86,8 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
       RecordView r;
       const DecodeError e = DecodeAcrossGap(*seg, &at, salt, lsn, min_epoch, &r);
       if (e != DecodeError::kNone) {
-        return Status::Corruption("cannot find the names of the event at byte " + Num(seg->file_offset(lsn)) +
-                                  " of " + seg->path() + ": " + std::string(DecodeErrorName(e)) + " at byte " +
+        return Status::Corruption("cannot find the names of the event at byte " + Num(seg->file_offset(lsn)) + " of " +
+                                  seg->path() + ": " + std::string(DecodeErrorName(e)) + " at byte " +
                                   Num(seg->file_offset(at)) + " before it");
       }
       min_epoch = r.epoch;

@@ -17,7 +17,8 @@ void SegmentNames::AddScanned(std::uint64_t first, std::uint64_t from, std::uint
   read_back_ += to - from;
   if (from > std::max(scanned_to_, first)) return;  // a hole between: what is here would not be all
   for (const Found& f : found) {
-    auto [it, added] = bindings_.try_emplace({f.epoch, f.id}, Binding{f.lsn, std::string(f.topic), std::string(f.type)});
+    auto [it, added] =
+        bindings_.try_emplace({f.epoch, f.id}, Binding{f.lsn, std::string(f.topic), std::string(f.type)});
     Binding& b = it->second;
     if (!added && f.lsn != b.lsn && (f.topic != b.topic || f.type != b.type) &&
         (b.rebound_lsn == 0 || f.lsn < b.rebound_lsn)) {
