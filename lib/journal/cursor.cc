@@ -297,6 +297,22 @@ inline void FillEvent(Event* out, std::uint64_t off, std::uint64_t lsn, const fo
   out->payload = std::string_view(s + b.key_length, b.payload_length);
 }
 
+// The same for an event DecodeTopRefEvent decoded (`len` bytes at `rec`,
+// no key).
+inline void FillRefEvent(Event* out, std::uint64_t off, std::uint64_t txn, std::uint64_t timestamp_ns,
+                         std::uint64_t lsn, std::string_view topic, std::string_view type, const std::uint8_t* rec,
+                         std::uint32_t len) {
+  constexpr std::size_t kFixed = format::kRecordHeaderSize + sizeof(format::EventBody);
+  out->offset = off;
+  out->txn_id = txn;
+  out->timestamp_ns = timestamp_ns;
+  out->lsn = lsn;
+  out->topic = topic;
+  out->type = type;
+  out->key.reset();
+  out->payload = std::string_view(reinterpret_cast<const char*>(rec) + kFixed, len - kFixed);
+}
+
 }  // namespace
 
 // One walk per transaction, and why handing out events decoded during it
@@ -431,8 +447,9 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
   const std::uint32_t epoch = reader_.last_epoch();
   const std::uint64_t off0 = w.off;
   std::uint64_t at = 0;
-  std::size_t n = 0;       // records taken
-  std::size_t filled = 0;  // slots filled
+  std::size_t n = 0;  // records taken
+  Event* out = dst;   // the next slot
+  Event* const end = dst + slots;
   // Offsets that would wrap past 2^64 - 1 go to the per-record path (Deliver
   // skips an offset below want).
   const std::uint64_t max_records = ~off0;
@@ -441,8 +458,27 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
   const bool names_scoped = names_.InScope(reader_.segment().get(), epoch);
   const NameTable::Slot* const names = names_.slots();
   const std::size_t nnames = names_scoped ? names_.size() : 0;
-  while (filled < slots && n < max_records) {
+  while (out != end && n < max_records) {
     const std::uint8_t* q = p + at;
+    // A page ahead, as in WalkTransaction.
+    __builtin_prefetch(q + 4096);
+    __builtin_prefetch(q + 4096 + 64);
+    __builtin_prefetch(q + 4096 + 128);
+    std::uint32_t len;
+    std::uint64_t ts;
+    std::uint16_t id;
+    if (DecodeTopRefEvent(q, room - at, txn, epoch, &len, &ts, &id)) [[likely]] {
+      // The commonest event (top level, named by id, no key), from four
+      // words. Named by an id not known yet: the general path finds the
+      // names.
+      if (id >= nnames || names[id].topic.empty()) [[unlikely]]
+        break;
+      if (filter_.match_all || Matches(names[id].topic, names[id].type))
+        FillRefEvent(out++, off0 + n, txn, ts, lsn0 + at, names[id].topic, names[id].type, q, len);
+      at += format::AlignUp(len);
+      ++n;
+      continue;
+    }
     format::RecordHeader h;
     format::EventBody b;
     // Of another epoch: the general path (it moves the reader's epoch on).
@@ -452,28 +488,21 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
     }
     std::string_view topic, type;
     if (h.flags & format::kFlagNameRef) [[likely]] {
-      // Named by an id not known yet: the general path finds the names.
-      const std::uint16_t id = format::NameRefId(b);
-      if (id >= nnames || names[id].topic.empty()) [[unlikely]]
+      const std::uint16_t ref = format::NameRefId(b);
+      if (ref >= nnames || names[ref].topic.empty()) [[unlikely]]
         break;
-      topic = names[id].topic;
-      type = names[id].type;
+      topic = names[ref].topic;
+      type = names[ref].type;
     } else {
       const char* s = reinterpret_cast<const char*>(q) + format::kRecordHeaderSize + sizeof b;
       topic = std::string_view(s, b.topic_length);
       type = std::string_view(s + b.topic_length, b.type_length);
     }
-    // A page ahead, as in WalkTransaction.
-    __builtin_prefetch(q + 4096);
-    __builtin_prefetch(q + 4096 + 64);
-    __builtin_prefetch(q + 4096 + 128);
-    if (filter_.match_all || Matches(topic, type)) {
-      FillEvent(dst + filled, off0 + n, lsn0 + at, h, b, q, topic, type);
-      ++filled;
-    }
+    if (filter_.match_all || Matches(topic, type)) FillEvent(out++, off0 + n, lsn0 + at, h, b, q, topic, type);
     at += format::AlignUp(h.length);
     ++n;
   }
+  const std::size_t filled = static_cast<std::size_t>(out - dst);
   if (n == 0) return 0;
   if (filled != 0) PinBatchSegment();
   reader_.SkipRun(epoch, at);

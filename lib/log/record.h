@@ -2,6 +2,7 @@
 #ifndef TXJOURNAL_LIB_RECORD_H_
 #define TXJOURNAL_LIB_RECORD_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -117,6 +118,42 @@ inline bool DecodeEventInline(const std::uint8_t* p, std::uint64_t avail, std::u
   } else {
     return RecordChecksum(p, h->length, salt, lsn) == h->checksum;
   }
+}
+
+// The commonest event of all, decoded from four words: an event of the top
+// level (depth 0, sub-transaction 0) of transaction `txn`, written in
+// session `epoch`, naming its topic and type by id, without a key (flags
+// exactly kFlagNameRef). True exactly when DecodeEventInline<false>(p,
+// avail, ...) would accept the record and its header holds those values;
+// then *length, *timestamp_ns and *id are the record's (the payload is the
+// length - 48 bytes at p + 48). False for anything else, which the caller
+// decodes the general way. No checksum: for a reader that checks the
+// transaction hash over the record's bytes before it trusts them.
+inline bool DecodeTopRefEvent(const std::uint8_t* p, std::uint64_t avail, std::uint64_t txn, std::uint32_t epoch,
+                              std::uint32_t* length, std::uint64_t* timestamp_ns, std::uint16_t* id) {
+  constexpr std::uint64_t kFixed = format::kRecordHeaderSize + sizeof(format::EventBody);
+  static_assert(kFixed == 48 && offsetof(format::RecordHeader, length) == 8 &&
+                offsetof(format::RecordHeader, txn_id) == 16 && offsetof(format::RecordHeader, sub_id) == 24 &&
+                offsetof(format::EventBody, payload_length) == 8 && offsetof(format::EventBody, key_length) == 12 &&
+                offsetof(format::EventBody, topic_length) == 14);
+  if (avail < kFixed) return false;
+  std::uint64_t w1, w2, w3, b1;
+  __builtin_memcpy(&w1, p + 8, 8);   // length, type, flags, depth
+  __builtin_memcpy(&w2, p + 16, 8);  // txn_id
+  __builtin_memcpy(&w3, p + 24, 8);  // sub_id, epoch
+  __builtin_memcpy(&b1, p + format::kRecordHeaderSize + 8, 8);  // payload_length, key_length, id
+  constexpr std::uint64_t kTag = static_cast<std::uint8_t>(RecordType::kEvent) | std::uint64_t{format::kFlagNameRef} << 8;
+  const std::uint64_t len = static_cast<std::uint32_t>(w1);
+  // The payload fills the record after the fixed part (key length 0): as
+  // len >= 48 follows from it, len - 48 cannot wrap when it holds.
+  if ((w1 >> 32) != kTag || w2 != txn || w3 != std::uint64_t{epoch} << 32 || len > avail ||
+      (b1 & 0xffff'ffff'ffffull) + kFixed != len) {
+    return false;
+  }
+  *length = static_cast<std::uint32_t>(len);
+  __builtin_memcpy(timestamp_ns, p + format::kRecordHeaderSize, 8);
+  *id = static_cast<std::uint16_t>(b1 >> 48);
+  return true;
 }
 
 template <typename T>
