@@ -2,6 +2,7 @@
 #include <cstring>
 #include <limits>
 #include <thread>
+#include <type_traits>
 
 #include "cursor_impl.h"
 #include "mapping_guard.h"
@@ -458,49 +459,73 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
   const bool names_scoped = names_.InScope(reader_.segment().get(), epoch);
   const NameTable::Slot* const names = names_.slots();
   const std::size_t nnames = names_scoped ? names_.size() : 0;
-  while (out != end && n < max_records) {
-    const std::uint8_t* q = p + at;
-    // A page ahead, as in WalkTransaction.
-    __builtin_prefetch(q + 4096);
-    __builtin_prefetch(q + 4096 + 64);
-    __builtin_prefetch(q + 4096 + 128);
-    std::uint32_t len;
-    std::uint64_t ts;
-    std::uint16_t id;
-    if (DecodeTopRefEvent(q, room - at, txn, epoch, &len, &ts, &id)) [[likely]] {
-      // The commonest event (top level, named by id, no key), from four
-      // words. Named by an id not known yet: the general path finds the
-      // names.
-      if (id >= nnames || names[id].topic.empty()) [[unlikely]]
+  // A filter's answer per id, asked once per id and names scope.
+  std::uint8_t* matches = nullptr;
+  if (!filter_.match_all) {
+    if (id_matches_scope_ != names_.scope_number()) {
+      id_matches_.clear();
+      id_matches_scope_ = names_.scope_number();
+    }
+    if (id_matches_.size() < nnames) id_matches_.resize(nnames, 0);
+    matches = id_matches_.data();
+  }
+  // The loop, once for a filter asked per id (matches) and once for none,
+  // so that reading everything tests nothing per event.
+  auto run = [&](auto filtered) {
+    while (out != end && n < max_records) {
+      const std::uint8_t* q = p + at;
+      // A page ahead, as in WalkTransaction.
+      __builtin_prefetch(q + 4096);
+      __builtin_prefetch(q + 4096 + 64);
+      __builtin_prefetch(q + 4096 + 128);
+      std::uint32_t len;
+      std::uint64_t ts;
+      std::uint16_t id;
+      if (DecodeTopRefEvent(q, room - at, txn, epoch, &len, &ts, &id)) [[likely]] {
+        // The commonest event (top level, named by id, no key), from four
+        // words. Named by an id not known yet: the general path finds the
+        // names.
+        if (id >= nnames || names[id].topic.empty()) [[unlikely]]
+          break;
+        bool take = true;
+        if constexpr (decltype(filtered)::value) {
+          if (matches[id] == 0) matches[id] = Matches(names[id].topic, names[id].type) ? 1 : 2;
+          take = matches[id] == 1;
+        }
+        if (take)
+          FillRefEvent(out++, off0 + n, txn, ts, lsn0 + at, names[id].topic, names[id].type, q, len);
+        at += format::AlignUp(len);
+        ++n;
+        continue;
+      }
+      format::RecordHeader h;
+      format::EventBody b;
+      // Of another epoch: the general path (it moves the reader's epoch on).
+      if (!DecodeEventInline<false>(q, room - at, lsn0 + at, j_->salt, &h, &b) || h.txn_id != txn || h.sub_id != 0 ||
+          h.depth != 0 || h.epoch != epoch) {
         break;
-      if (filter_.match_all || Matches(names[id].topic, names[id].type))
-        FillRefEvent(out++, off0 + n, txn, ts, lsn0 + at, names[id].topic, names[id].type, q, len);
-      at += format::AlignUp(len);
+      }
+      std::string_view topic, type;
+      if (h.flags & format::kFlagNameRef) [[likely]] {
+        const std::uint16_t ref = format::NameRefId(b);
+        if (ref >= nnames || names[ref].topic.empty()) [[unlikely]]
+          break;
+        topic = names[ref].topic;
+        type = names[ref].type;
+      } else {
+        const char* s = reinterpret_cast<const char*>(q) + format::kRecordHeaderSize + sizeof b;
+        topic = std::string_view(s, b.topic_length);
+        type = std::string_view(s + b.topic_length, b.type_length);
+      }
+      if (!decltype(filtered)::value || Matches(topic, type)) FillEvent(out++, off0 + n, lsn0 + at, h, b, q, topic, type);
+      at += format::AlignUp(h.length);
       ++n;
-      continue;
     }
-    format::RecordHeader h;
-    format::EventBody b;
-    // Of another epoch: the general path (it moves the reader's epoch on).
-    if (!DecodeEventInline<false>(q, room - at, lsn0 + at, j_->salt, &h, &b) || h.txn_id != txn || h.sub_id != 0 ||
-        h.depth != 0 || h.epoch != epoch) {
-      break;
-    }
-    std::string_view topic, type;
-    if (h.flags & format::kFlagNameRef) [[likely]] {
-      const std::uint16_t ref = format::NameRefId(b);
-      if (ref >= nnames || names[ref].topic.empty()) [[unlikely]]
-        break;
-      topic = names[ref].topic;
-      type = names[ref].type;
-    } else {
-      const char* s = reinterpret_cast<const char*>(q) + format::kRecordHeaderSize + sizeof b;
-      topic = std::string_view(s, b.topic_length);
-      type = std::string_view(s + b.topic_length, b.type_length);
-    }
-    if (filter_.match_all || Matches(topic, type)) FillEvent(out++, off0 + n, lsn0 + at, h, b, q, topic, type);
-    at += format::AlignUp(h.length);
-    ++n;
+  };
+  if (!filter_.match_all) {
+    run(std::true_type{});
+  } else {
+    run(std::false_type{});
   }
   const std::size_t filled = static_cast<std::size_t>(out - dst);
   if (n == 0) return 0;

@@ -100,6 +100,10 @@ class CursorImpl {
   std::unordered_set<std::string_view> topics_, types_;
   LogReader reader_;            // at transaction boundaries
   NameTable names_;             // format 5: what the events reader_ reads name by id
+  // The filter's answer per id of names_ (0 not asked yet, 1 matches, 2
+  // does not), for its scope number id_matches_scope_ (DeliverEventRun).
+  std::vector<std::uint8_t> id_matches_;
+  std::uint64_t id_matches_scope_ = ~std::uint64_t{0};
   std::uint64_t want_;          // offset of the next event to return
   TxnChecker checker_;
   // Second pass over a committed transaction.

@@ -18,6 +18,7 @@ void NameTable::Scope(const std::shared_ptr<Segment>& seg, std::uint32_t epoch) 
   // named by no later event.
   seg_ = seg;
   epoch_ = epoch;
+  ++scope_number_;
   slots_.clear();
 }
 

@@ -50,6 +50,10 @@ class NameTable {
   };
   const Slot* slots() const { return slots_.data(); }
   std::size_t size() const { return slots_.size(); }
+  // Changes whenever the scope does: an id's names, once bound, stay the
+  // same for as long as this is unchanged (a reader may keep what it
+  // derived from them per id).
+  std::uint64_t scope_number() const { return scope_number_; }
   bool FindInScope(std::uint16_t id, std::string_view* topic, std::string_view* type) const {
     if (id >= slots_.size()) [[unlikely]]
       return false;
@@ -81,6 +85,7 @@ class NameTable {
 
   std::shared_ptr<Segment> seg_;  // keeps the names' mapping alive
   std::uint32_t epoch_ = 0;
+  std::uint64_t scope_number_ = 0;
   std::vector<Slot> slots_;
 };
 
