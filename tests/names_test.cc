@@ -13,6 +13,7 @@
 #include "format.h"
 #include "journal_state.h"
 #include "manifest.h"
+#include "name_table.h"
 #include "record.h"
 #include "segment.h"
 #include "test_util.h"
@@ -556,4 +557,77 @@ TEST_CASE("the four-word decoder of an event named by id accepts exactly the rec
   // record still decodes with: the timestamp, the id, a payload length
   // that still fits).
   CHECK(seen.size() == 4);
+}
+
+TEST_CASE("the names read back before an event take whole transactions by their hash, and a damaged record before "
+          "it is corruption naming its byte") {
+  TempDir dir;
+  Options o = test::SmallOptions();
+  o.segment_size = 4 << 20;  // one segment
+  std::vector<Want> want;
+  {
+    auto j = test::OpenOrDie(dir.path(), o);
+    for (int t = 0; t < 200; ++t) {
+      auto tx = test::RequireOk(j->begin());
+      for (int k = 0; k < 10; ++k) {
+        // The pairs are bound in the first transaction; the later events
+        // name them by id.
+        want.push_back({"topic-" + std::to_string(k % 3), "e", "payload " + std::to_string(t * 10 + k), std::nullopt});
+        TXJ_REQUIRE_OK(tx->append(want.back().topic, want.back().type, want.back().payload));
+      }
+      (void)test::RequireOk(tx->commit());
+    }
+    TXJ_REQUIRE_OK(j->close());
+  }
+  // The event of offset 1500 and one of the tenth transaction.
+  std::string seg;
+  RawRecord late;
+  std::uint64_t event = 0;
+  TXJ_REQUIRE_OK(WalkJournal(dir.path(), [&](const RawRecord& r) {
+    if (r.type != RecordType::kEvent) return;
+    if (r.payload == "payload 95") {
+      seg = std::string(r.segment);
+      event = r.file_offset;
+    }
+    if (r.payload == "payload 1500") late = r;
+  }));
+  REQUIRE(event != 0);
+  REQUIRE(late.name_ref);
+  // What a reader's NameTable finds for it, reading the segment back from
+  // its first record.
+  auto resolve = [&](Journal& reader, std::string* topic) {
+    auto& st = internal::JournalAccess::state(reader);
+    internal::NameTable names;
+    std::string_view t, y;
+    Status s = names.Resolve(st.segments->All().front(), st.salt, late.lsn, late.epoch, late.name_id, &t, &y);
+    *topic = std::string(t);
+    return s;
+  };
+  {
+    auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+    std::string topic;
+    TXJ_REQUIRE_OK(resolve(*ro, &topic));
+    CHECK(topic == "topic-0");
+    const auto& shared = internal::JournalAccess::state(*ro).segments->All().front()->names();
+    CHECK(shared.read_back() > 0);
+    CHECK(shared.scanned_to() <= late.lsn);
+    CheckFrom(*ro, want, 1500);
+  }
+  // One byte of the payload of an event of the tenth transaction changed:
+  // that transaction's hash fails, its records are read one by one, and the
+  // event's checksum names it.
+  {
+    std::fstream f(seg, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(event + 48 + 2));  // the payload's third byte
+    f.put('X');
+    REQUIRE(f.good());
+  }
+  auto ro = test::OpenOrDie(dir.path(), test::ReadOnlyOptions());
+  std::string topic;
+  const Status s = resolve(*ro, &topic);
+  INFO(s.ToString());
+  CHECK(s.code() == Code::kCorruption);
+  CHECK(s.ToString().find("cannot find the names of the event at byte " + std::to_string(late.file_offset)) !=
+        std::string::npos);
+  CHECK(s.ToString().find("checksum mismatch at byte " + std::to_string(event) + " before it") != std::string::npos);
 }

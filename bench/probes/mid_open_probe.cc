@@ -11,7 +11,9 @@
 //   g++ -O2 -g -std=c++20 -Iinclude bench/probes/mid_open_probe.cc -Lbuild-rel/lib
 //       -ltxjournal -Wl,-rpath,$PWD/build-rel/lib -o /tmp/mid_open_probe
 //   /tmp/mid_open_probe /var/tmp/mid-open-probe
-// Figures: docs/performance.md (twenty-seventh session).
+//   /tmp/mid_open_probe /var/tmp/mid-open-probe reopen   # only the reopened
+//       writer, on the journal a full run left (a process of its own)
+// Figures: docs/performance.md (twenty-seventh and twenty-eighth sessions).
 #include <sys/resource.h>
 
 #include <chrono>
@@ -56,11 +58,17 @@ void Time(const char* what, txj::Journal& j) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) return std::fprintf(stderr, "usage: %s DIR\n", argv[0]), 2;
+  if (argc != 2 && argc != 3) return std::fprintf(stderr, "usage: %s DIR [reopen]\n", argv[0]), 2;
   const std::string dir = argv[1];
-  std::filesystem::remove_all(dir);
   txj::Options o;
   o.durability = txj::Durability::kNone;
+  if (argc == 3) {  // only the reopened writer, on the journal a full run left
+    auto j = txj::Journal::open(dir, o);
+    if (!j.ok()) return std::fprintf(stderr, "%s\n", j.status().message().c_str()), 1;
+    Time("reopen", **j);
+    return (*j)->close().ok() ? 0 : 1;
+  }
+  std::filesystem::remove_all(dir);
   auto j = txj::Journal::open(dir, o);
   if (!j.ok()) return std::fprintf(stderr, "%s\n", j.status().message().c_str()), 1;
   std::string p(100, 'x');

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "log_reader.h"
+#include "txn_hash.h"
 
 namespace txj::internal {
 
@@ -32,6 +33,50 @@ void NamesOf(const RecordView& r, std::uint16_t* id, std::string_view* topic, st
   *id = b.id;
   *topic = std::string_view(s, b.topic_length);
   *type = std::string_view(s + b.topic_length, b.type_length);
+}
+
+// The transaction whose begin marker `begin` a reader of `seg` just read
+// (verified), taken whole: when it is flagged hashed (format 4) and its
+// commit marker ends before `limit`, its records are stepped over by the
+// lengths in their headers alone, and the step holds if a commit marker of
+// the same transaction verifies at the LSN reached, names `begin`, and
+// carries the transaction hash of the bytes from the begin marker to it
+// (the proof a cursor takes before it hands out events). Then *commit is
+// the commit marker and *names the names records in between, each
+// verified. False when anything of that does not hold: the caller reads
+// the records one by one, which says what is wrong. The transaction hash
+// takes XXH3's vector loop over the whole transaction where each record's
+// checksum took its scalar one.
+bool TakeHashedTxn(const Segment& seg, std::uint64_t salt, const RecordView& begin, std::uint64_t limit,
+                   RecordView* commit, std::vector<RecordView>* names) {
+  if (begin.type != RecordType::kBegin || (begin.flags & format::kFlagHashedTxn) == 0) return false;
+  names->clear();
+  const std::uint64_t end = std::min(limit, seg.end());
+  std::uint64_t at = begin.next_lsn();
+  while (at < end && end - at >= format::kRecordHeaderSize) {
+    // The next record's place depends on this one's length: memory that no
+    // cache holds would be waited for record by record. A page ahead, as
+    // the cursor reads.
+    __builtin_prefetch(seg.at(at) + 4096);
+    format::RecordHeader h;
+    std::memcpy(&h, seg.at(at), sizeof h);
+    if (h.length < format::kRecordHeaderSize || h.length > end - at) return false;
+    if (h.type == static_cast<std::uint8_t>(RecordType::kNames)) {
+      RecordView n;
+      if (DecodeRecord(seg.at(at), seg.end() - at, at, salt, &n) != DecodeError::kNone) return false;
+      names->push_back(n);
+    } else if (h.type == static_cast<std::uint8_t>(RecordType::kCommit)) {
+      if (DecodeRecord(seg.at(at), seg.end() - at, at, salt, commit) != DecodeError::kNone ||
+          commit->type != RecordType::kCommit || commit->follows_gap || commit->txn_id != begin.txn_id ||
+          commit->epoch != begin.epoch) {
+        return false;
+      }
+      const auto body = ReadBody<format::CommitBody>(*commit);
+      return body.begin_lsn == begin.lsn && TxnHashOf(seg.at(begin.lsn), at - begin.lsn) == body.running_hash;
+    }
+    at += format::AlignUp(h.length);
+  }
+  return false;
 }
 
 }  // namespace
@@ -83,6 +128,14 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
     std::uint64_t at = from;
     std::uint32_t min_epoch = 0;
     std::vector<SegmentNames::Found> found;
+    auto take = [&](const RecordView& r) -> Status {
+      SegmentNames::Found f{r.epoch, 0, r.lsn, {}, {}};
+      NamesOf(r, &f.id, &f.topic, &f.type);
+      found.push_back(f);
+      if (r.epoch != epoch) return Status::OK();
+      return Bind(f.id, f.topic, f.type);
+    };
+    std::vector<RecordView> names;
     while (at < lsn) {
       RecordView r;
       const DecodeError e = DecodeAcrossGap(*seg, &at, salt, lsn, min_epoch, &r);
@@ -92,13 +145,16 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
                                   Num(seg->file_offset(at)) + " before it");
       }
       min_epoch = r.epoch;
-      if (r.type == RecordType::kNames) {
-        SegmentNames::Found f{r.epoch, 0, r.lsn, {}, {}};
-        NamesOf(r, &f.id, &f.topic, &f.type);
-        found.push_back(f);
-        if (r.epoch == epoch) {
-          if (Status s = Bind(f.id, f.topic, f.type); !s.ok()) return s.WithContext("in " + seg->path());
+      RecordView commit;
+      if (TakeHashedTxn(*seg, salt, r, lsn, &commit, &names)) {
+        for (const RecordView& n : names) {
+          if (Status s = take(n); !s.ok()) return s.WithContext("in " + seg->path());
         }
+        at = commit.next_lsn();
+        continue;
+      }
+      if (r.type == RecordType::kNames) {
+        if (Status s = take(r); !s.ok()) return s.WithContext("in " + seg->path());
       }
       at = r.next_lsn();
     }
