@@ -188,10 +188,9 @@ TEST_CASE("events named by id read back as written across rolls, reopenings, rol
   // Filters match the names found by id. The hot pairs take their ids in
   // a different order in each segment and session, so an answer kept for an
   // id from one segment would be wrong in another.
-  const std::vector<Filter> filters = {Filter::for_topics({pairs[1].first}),
-                                       Filter::for_topics({pairs[0].first, pairs[2].first}),
-                                       Filter{false, {}, {"type1", "type2"}},
-                                       Filter{false, {pairs[1].first, pairs[4].first}, {"type1"}}};
+  const std::vector<Filter> filters = {
+      Filter::for_topics({pairs[1].first}), Filter::for_topics({pairs[0].first, pairs[2].first}),
+      Filter{false, {}, {"type1", "type2"}}, Filter{false, {pairs[1].first, pairs[4].first}, {"type1"}}};
   for (const Filter& f : filters) CheckFiltered(*j, want, 0, f);
   for (int k = 0; k < 5 && !want.empty(); ++k) CheckFiltered(*j, want, rng() % want.size(), filters[k % 4]);
   TXJ_REQUIRE_OK(j->close());
@@ -498,7 +497,8 @@ TEST_CASE(
   CHECK(named);
 }
 
-TEST_CASE("the four-word decoder of an event named by id accepts exactly the records the general decoder accepts as one") {
+TEST_CASE(
+    "the four-word decoder of an event named by id accepts exactly the records the general decoder accepts as one") {
   // DecodeTopRefEvent (the cursor's fast path) against DecodeEventInline
   // plus the header values it stands for, over valid records with bytes
   // of the header and fixed body changed, lengths and room of every size
@@ -513,10 +513,10 @@ TEST_CASE("the four-word decoder of an event named by id accepts exactly the rec
     const std::uint64_t txn = 1 + rng() % 5;
     const std::uint32_t epoch = static_cast<std::uint32_t>(1 + rng() % 3);
     std::vector<std::uint8_t> rec(48 + payload + 64);
-    format::RecordHeader h{0, 48 + payload, static_cast<std::uint8_t>(RecordType::kEvent), format::kFlagNameRef, 0,
-                           txn, 0, epoch};
-    format::EventBody b{1000 + static_cast<std::uint64_t>(iter), payload, 0,
-                        static_cast<std::uint8_t>(rng() % 4), static_cast<std::uint8_t>(rng() % 2)};
+    format::RecordHeader h{0, 48 + payload, static_cast<std::uint8_t>(RecordType::kEvent), format::kFlagNameRef, 0, txn,
+                           0, epoch};
+    format::EventBody b{1000 + static_cast<std::uint64_t>(iter), payload, 0, static_cast<std::uint8_t>(rng() % 4),
+                        static_cast<std::uint8_t>(rng() % 2)};
     std::memcpy(rec.data(), &h, sizeof h);
     std::memcpy(rec.data() + sizeof h, &b, sizeof b);
     // Changes: none, or one to three bytes of bytes 8-47 (set to a small
@@ -526,9 +526,14 @@ TEST_CASE("the four-word decoder of an event named by id accepts exactly the rec
     for (int c = 0; c < changes; ++c) {
       const std::size_t at = 8 + rng() % 40;
       switch (rng() % 3) {
-        case 0: rec[at] = static_cast<std::uint8_t>(rng() % 4); break;
-        case 1: rec[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break;
-        default: rec[at] = static_cast<std::uint8_t>(rng());
+        case 0:
+          rec[at] = static_cast<std::uint8_t>(rng() % 4);
+          break;
+        case 1:
+          rec[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+          break;
+        default:
+          rec[at] = static_cast<std::uint8_t>(rng());
       }
     }
     const std::uint64_t avail = rng() % 2 ? rec.size() : rng() % (rec.size() + 1);
@@ -537,8 +542,8 @@ TEST_CASE("the four-word decoder of an event named by id accepts exactly the rec
     format::RecordHeader gh;
     format::EventBody gb;
     const bool general = internal::DecodeEventInline<false>(rec.data(), avail, kLsn, kSalt, &gh, &gb) &&
-                         gh.flags == format::kFlagNameRef && gh.txn_id == want_txn && gh.sub_id == 0 &&
-                         gh.depth == 0 && gh.epoch == want_epoch;
+                         gh.flags == format::kFlagNameRef && gh.txn_id == want_txn && gh.sub_id == 0 && gh.depth == 0 &&
+                         gh.epoch == want_epoch;
     std::uint32_t len = 0;
     std::uint64_t ts = 0;
     std::uint16_t id = 0;
@@ -559,8 +564,9 @@ TEST_CASE("the four-word decoder of an event named by id accepts exactly the rec
   CHECK(seen.size() == 4);
 }
 
-TEST_CASE("the names read back before an event take whole transactions by their hash, and a damaged record before "
-          "it is corruption naming its byte") {
+TEST_CASE(
+    "the names read back before an event take whole transactions by their hash, and a damaged record before "
+    "it is corruption naming its byte") {
   TempDir dir;
   Options o = test::SmallOptions();
   o.segment_size = 4 << 20;  // one segment

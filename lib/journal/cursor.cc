@@ -492,8 +492,7 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
           if (matches[id] == 0) matches[id] = Matches(names[id].topic, names[id].type) ? 1 : 2;
           take = matches[id] == 1;
         }
-        if (take)
-          FillRefEvent(out++, off0 + n, txn, ts, lsn0 + at, names[id].topic, names[id].type, q, len);
+        if (take) FillRefEvent(out++, off0 + n, txn, ts, lsn0 + at, names[id].topic, names[id].type, q, len);
         at += format::AlignUp(len);
         ++n;
         continue;
@@ -517,7 +516,8 @@ std::size_t CursorImpl::DeliverEventRun(TxnWalk& w, const std::uint8_t* p, std::
         topic = std::string_view(s, b.topic_length);
         type = std::string_view(s + b.topic_length, b.type_length);
       }
-      if (!decltype(filtered)::value || Matches(topic, type)) FillEvent(out++, off0 + n, lsn0 + at, h, b, q, topic, type);
+      if (!decltype(filtered)::value || Matches(topic, type))
+        FillEvent(out++, off0 + n, lsn0 + at, h, b, q, topic, type);
       at += format::AlignUp(h.length);
       ++n;
     }

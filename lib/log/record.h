@@ -138,11 +138,15 @@ inline bool DecodeTopRefEvent(const std::uint8_t* p, std::uint64_t avail, std::u
                 offsetof(format::EventBody, topic_length) == 14);
   if (avail < kFixed) return false;
   std::uint64_t w1, w2, w3, b1;
-  __builtin_memcpy(&w1, p + 8, 8);   // length, type, flags, depth
-  __builtin_memcpy(&w2, p + 16, 8);  // txn_id
-  __builtin_memcpy(&w3, p + 24, 8);  // sub_id, epoch
-  __builtin_memcpy(&b1, p + format::kRecordHeaderSize + 8, 8);  // payload_length, key_length, id
-  constexpr std::uint64_t kTag = static_cast<std::uint8_t>(RecordType::kEvent) | std::uint64_t{format::kFlagNameRef} << 8;
+  // The header's length, type, flags and depth; its transaction id; its
+  // sub-transaction id and epoch; the body's payload length, key length and
+  // names id.
+  __builtin_memcpy(&w1, p + 8, 8);
+  __builtin_memcpy(&w2, p + 16, 8);
+  __builtin_memcpy(&w3, p + 24, 8);
+  __builtin_memcpy(&b1, p + format::kRecordHeaderSize + 8, 8);
+  constexpr std::uint64_t kTag =
+      std::uint64_t{static_cast<std::uint8_t>(RecordType::kEvent)} | std::uint64_t{format::kFlagNameRef} << 8;
   const std::uint64_t len = static_cast<std::uint32_t>(w1);
   // The payload fills the record after the fixed part (key length 0): as
   // len >= 48 follows from it, len - 48 cannot wrap when it holds.
