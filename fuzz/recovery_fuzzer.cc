@@ -107,8 +107,10 @@ std::size_t CompareBatches(txj::Cursor& c, std::vector<txj::Event>& buf, const s
 }
 
 // Cursors that start inside the journal, at the begin marker of a
-// committed transaction (through an offset-index entry made for it, as the
-// writer makes every 1 024 events): what each hands out is what the read
+// committed transaction (through an offset-index entry made for it, from
+// the transaction's first offset to its begin marker, as the writer makes
+// every 1 024 events), at the offset of the first event the read from the
+// start handed out from it: what each hands out is what the read
 // from the start handed out from that offset on, or a prefix of it up to
 // an error. Their first events' names come from the segment's shared names
 // table or are read back (NameTable::Resolve, SegmentNames), which readers
@@ -117,16 +119,27 @@ void ReadFromInside(txj::Journal& j, const std::vector<Seen>& one, bool prefix, 
   using namespace txj::internal;
   if (one.size() < 2) return;
   JournalState& s = JournalAccess::state(j);
-  // Every begin marker's LSN, by transaction id (LSN order).
+  // Every begin marker's LSN, by transaction id (LSN order), and the first
+  // offset of the transaction it begins (its commit marker's: compaction
+  // may have left paddings for events before the first one a reader
+  // hands out, so that is not the first event's offset).
   std::map<std::uint64_t, std::vector<std::uint64_t>> begins;
+  std::map<std::uint64_t, std::uint64_t> first_offset_of;  // begin LSN -> first offset
   for (const auto& seg : s.segments->All()) {
     std::uint64_t at = seg->first_record_lsn();
     std::uint32_t min_epoch = 0;
+    std::map<std::uint64_t, std::uint64_t> open;  // transaction id -> begin LSN
     for (int n = 0; at < seg->end() && n < 100000; ++n) {
       RecordView r;
       if (DecodeAcrossGap(*seg, &at, s.salt, seg->end(), min_epoch, &r) != DecodeError::kNone) break;
       min_epoch = r.epoch;
-      if (r.type == txj::RecordType::kBegin) begins[r.txn_id].push_back(r.lsn);
+      if (r.type == txj::RecordType::kBegin) {
+        begins[r.txn_id].push_back(r.lsn);
+        open[r.txn_id] = r.lsn;
+      }
+      if (r.type == txj::RecordType::kCommit && open.count(r.txn_id)) {
+        first_offset_of[open[r.txn_id]] = ReadBody<txj::format::CommitBody>(r).first_offset;
+      }
       at = r.next_lsn();
     }
   }
@@ -145,13 +158,19 @@ void ReadFromInside(txj::Journal& j, const std::vector<Seen>& one, bool prefix, 
     for (std::uint64_t lsn : it->second) {
       if (lsn < one[k].lsn) begin = lsn;
     }
-    if (begin == 0) continue;
+    if (begin == 0 || !first_offset_of.count(begin)) continue;
     ++tried;
     {
       std::lock_guard<std::mutex> lock(s.index_mu);
-      s.index[one[k].offset] = begin;
+      s.index[first_offset_of[begin]] = begin;
     }
     auto c = j.open_cursor(one[k].offset, txj::Filter::all());
+    if (Debug()) {
+      std::fprintf(stderr, "from inside: offset %llu (transaction %llu from offset %llu at LSN %llu): %s\n",
+                   static_cast<unsigned long long>(one[k].offset), static_cast<unsigned long long>(one[k].txn_id),
+                   static_cast<unsigned long long>(first_offset_of[begin]), static_cast<unsigned long long>(begin),
+                   c.ok() ? "open" : c.status().ToString().c_str());
+    }
     if (!c.ok()) continue;
     std::vector<const Seen*> want;
     for (std::size_t i = k; i < one.size(); ++i) want.push_back(&one[i]);

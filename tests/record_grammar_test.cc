@@ -360,13 +360,46 @@ TEST_CASE("a transaction read a second time from the log hands out its events wh
 TEST_CASE("a commit marker whose offsets would reach 2^64 - 1 is corruption naming file and offset") {
   // Offsets that wrapped would go back to 0 after the largest one (the
   // dump fuzzer's journal-dump and library reads then differed).
+  // (Whole transactions a padding stands for take the offsets up to
+  // 2^64 - 15 first: a transaction's own count stays far below 2^63.)
+  Forger f;
+  f.Padding(0, ~std::uint64_t{0} - 20);  // next offset 6 + 2^64 - 21 = 2^64 - 15
+  const std::uint64_t t = f.BeginNext();
+  f.Event(t);
+  f.Padding(t, 13);  // 2^64 - 15 + 1 + 13 = 2^64 - 1
+  const auto at = f.Commit(t, ~std::uint64_t{0} - 14, 14);
+  ExpectRefused(f, at, "past 2^64 - 1");
+}
+
+TEST_CASE(
+    "paddings whose counts add up past 2^64 in one transaction are corruption naming the padding, even when the "
+    "commit marker holds the wrapped sum") {
+  // Four paddings of 2^62 + 1 events: their sum wraps to 4, which the
+  // commit marker's count matched, and the events after them came out with
+  // offsets past 2^64 that went back below the ones before (found by the
+  // recovery fuzzer reading from inside such a transaction). A count above
+  // 2^63 is refused where it is reached.
   Forger f;
   const std::uint64_t t = f.BeginNext();
   f.Event(t);
-  const std::uint64_t skipped = ~std::uint64_t{0} - 7;  // 6 + 1 + skipped = 2^64 - 1
-  f.Padding(t, skipped);
-  const auto at = f.Commit(t, 6, 1 + skipped);
-  ExpectRefused(f, at, "past 2^64 - 1");
+  const std::uint64_t big = (std::uint64_t{1} << 62) + 1;
+  f.Padding(t, big);
+  const std::uint64_t second = f.Padding(t, big);
+  f.Padding(t, big);
+  f.Padding(t, big);
+  f.Event(t);
+  f.Commit(t, 6, 2 + 4 * big);  // 2 + 4 (mod 2^64)
+  ExpectRefused(f, second, "more than 2^63 events");
+}
+
+TEST_CASE("whole transactions a padding stands for cannot take offsets past 2^64 - 1") {
+  Forger f;
+  const std::uint64_t t = f.BeginNext();
+  f.Event(t);
+  f.Commit(t, 6, 1);
+  f.Padding(0, ~std::uint64_t{0} - 8);
+  const std::uint64_t over = f.Padding(0, 2);  // 7 + 2^64 - 9 + 2 = 2^64
+  ExpectRefused(f, over, "past 2^64 - 1");
 }
 
 TEST_CASE("a transaction flagged hashed whose commit marker does not hold the hash of its bytes is corruption naming the commit marker") {

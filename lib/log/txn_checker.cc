@@ -6,6 +6,22 @@ namespace txj::internal {
 
 namespace {
 std::string Num(std::uint64_t v) { return std::to_string(v); }
+
+// Adds `n` events (a padding's, a sub-transaction's) to `*count`, the live
+// events of a level of the open transaction. Counts stay at most 2^63:
+// offsets below 2^64 - 1 never need more, and events counted one by one
+// (at most one per record, far fewer than 2^63) can then never wrap a
+// count, which would let a commit marker's count match a wrapped sum and
+// hand out offsets that go back.
+Status AddEvents(std::uint64_t* count, std::uint64_t n, const char* what) {
+  constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 63;
+  if (n > kMaxCount || *count > kMaxCount - n) {
+    return Status::Corruption(std::string(what) + " of " + Num(n) + " events after " + Num(*count) +
+                              " in its transaction: more than 2^63 events");
+  }
+  *count += n;
+  return Status::OK();
+}
 }  // namespace
 
 void TxnChecker::Reset(std::uint64_t next_offset, std::uint64_t last_txn_id) {
@@ -33,7 +49,14 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
     // Whole transactions removed by compaction: their offsets and their
     // transaction ids stay taken.
     const auto body = ReadBody<format::PaddingBody>(r);
-    if (next_offset_ != kUnknownOffset) next_offset_ += body.skipped_events;
+    if (next_offset_ != kUnknownOffset) {
+      // Offsets never reach 2^64 - 1 (kUnknownOffset).
+      if (body.skipped_events >= kUnknownOffset - next_offset_) {
+        return Status::Corruption("padding of " + Num(body.skipped_events) + " events after offset " +
+                                  Num(next_offset_) + ": offsets past 2^64 - 1");
+      }
+      next_offset_ += body.skipped_events;
+    }
     last_txn_id_ = std::max(last_txn_id_, body.last_txn_id);
     return Status::OK();
   }
@@ -50,7 +73,8 @@ Status TxnChecker::Feed(const RecordView& r, Effect* effect) {
   switch (r.type) {
     case RecordType::kSubBegin: TXJ_RETURN_IF_ERROR(FeedSubBegin(r, top)); break;
     case RecordType::kPadding:
-      (stack_.empty() ? top_events_ : stack_.back().events) += ReadBody<format::PaddingBody>(r).skipped_events;
+      TXJ_RETURN_IF_ERROR(AddEvents(stack_.empty() ? &top_events_ : &stack_.back().events,
+                                    ReadBody<format::PaddingBody>(r).skipped_events, "padding"));
       break;
     case RecordType::kEvent:
       // FeedEvent took every event of the innermost open level.
@@ -128,7 +152,8 @@ Status TxnChecker::FeedSubEnd(const RecordView& r, std::uint32_t top) {
   }
   stack_.pop_back();
   if (r.type == RecordType::kSubCommit) {
-    (stack_.empty() ? top_events_ : stack_.back().events) += n;
+    TXJ_RETURN_IF_ERROR(
+        AddEvents(stack_.empty() ? &top_events_ : &stack_.back().events, n, "committed sub-transaction"));
   } else {
     dead_.push_back(r.sub_id);
   }
