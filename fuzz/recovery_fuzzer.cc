@@ -137,8 +137,11 @@ void ReadFromInside(txj::Journal& j, const std::vector<Seen>& one, bool prefix, 
         begins[r.txn_id].push_back(r.lsn);
         open[r.txn_id] = r.lsn;
       }
+      // Each begin marker with the commit marker that closes it (records
+      // past the journal's end, stale ones among them, reuse ids).
       if (r.type == txj::RecordType::kCommit && open.count(r.txn_id)) {
         first_offset_of[open[r.txn_id]] = ReadBody<txj::format::CommitBody>(r).first_offset;
+        open.erase(r.txn_id);
       }
       at = r.next_lsn();
     }
