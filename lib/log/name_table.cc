@@ -66,9 +66,8 @@ bool TakeHashedTxn(const Segment& seg, std::uint64_t salt, const RecordView& beg
       if (DecodeRecord(seg.at(at), seg.end() - at, at, salt, &n) != DecodeError::kNone) return false;
       names->push_back(n);
     } else if (h.type == static_cast<std::uint8_t>(RecordType::kCommit)) {
-      if (DecodeRecord(seg.at(at), seg.end() - at, at, salt, commit) != DecodeError::kNone ||
-          commit->type != RecordType::kCommit || commit->follows_gap || commit->txn_id != begin.txn_id ||
-          commit->epoch != begin.epoch) {
+      if (DecodeRecord(seg.at(at), seg.end() - at, at, salt, commit) != DecodeError::kNone || commit->follows_gap ||
+          commit->txn_id != begin.txn_id || commit->epoch != begin.epoch) {
         return false;
       }
       const auto body = ReadBody<format::CommitBody>(*commit);
