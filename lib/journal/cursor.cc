@@ -588,7 +588,9 @@ Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
       if (off < want_) break;
       want_ = off + 1;
       EventFields f;
-      TXJ_RETURN_IF_ERROR(emit_names_.Decode(emit_.segment(), j_->salt, r, &f));
+      if (Status s = emit_names_.Decode(emit_.segment(), j_->salt, r, &f); !s.ok()) {
+        return Status::Corruption(s.message() + ", in " + emit_.Where(r.lsn));
+      }
       if (!Matches(f.topic, f.type)) break;
       out[*filled] = Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload};
       ++*filled;

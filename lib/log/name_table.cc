@@ -84,7 +84,7 @@ Status NameTable::Bind(std::uint16_t id, std::string_view topic, std::string_vie
   if (id >= slots_.size()) slots_.resize(std::size_t{id} + 1);
   Slot& slot = slots_[id];
   if (!slot.topic.empty() && (slot.topic != topic || slot.type != type)) {
-    return Status::Corruption("names record binds id " + Num(id) + " of writer session " + Num(epoch_) + " to " +
+    return Status::Corruption("binds id " + Num(id) + " of writer session " + Num(epoch_) + " to " +
                               std::string(topic) + "/" + std::string(type) + ", an earlier one to " +
                               std::string(slot.topic) + "/" + std::string(slot.type));
   }
@@ -97,7 +97,8 @@ Status NameTable::Define(const std::shared_ptr<Segment>& seg, const RecordView& 
   std::string_view topic, type;
   NamesOf(r, &id, &topic, &type);
   Scope(seg, r.epoch);
-  return Bind(id, topic, type);
+  if (Status s = Bind(id, topic, type); !s.ok()) return Status::Corruption("names record " + s.message());
+  return Status::OK();
 }
 
 Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t salt, std::uint64_t lsn,
@@ -117,7 +118,7 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
                                  "/" + b.type + " (bound at byte " + Num(seg->file_offset(b.lsn)) + ")");
     }
   });
-  if (!bound.ok()) return bound.WithContext("in " + seg->path());
+  if (!bound.ok()) return bound;
   const std::uint64_t first = seg->first_record_lsn();
   if (!Find(seg.get(), epoch, id, topic, type)) {
     // The rest of the segment before `lsn`; all of it when the table held
@@ -132,37 +133,39 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
       NamesOf(r, &f.id, &f.topic, &f.type);
       found.push_back(f);
       if (r.epoch != epoch) return Status::OK();
-      return Bind(f.id, f.topic, f.type);
+      if (Status s = Bind(f.id, f.topic, f.type); !s.ok()) {
+        return Status::Corruption("names record at byte " + Num(seg->file_offset(r.lsn)) + " " + s.message());
+      }
+      return Status::OK();
     };
     std::vector<RecordView> names;
     while (at < lsn) {
       RecordView r;
       const DecodeError e = DecodeAcrossGap(*seg, &at, salt, lsn, min_epoch, &r);
       if (e != DecodeError::kNone) {
-        return Status::Corruption("cannot find the names of the event at byte " + Num(seg->file_offset(lsn)) + " of " +
-                                  seg->path() + ": " + std::string(DecodeErrorName(e)) + " at byte " +
+        return Status::Corruption("cannot find the event's names: " + std::string(DecodeErrorName(e)) + " at byte " +
                                   Num(seg->file_offset(at)) + " before it");
       }
       min_epoch = r.epoch;
       RecordView commit;
       if (TakeHashedTxn(*seg, salt, r, lsn, &commit, &names)) {
         for (const RecordView& n : names) {
-          if (Status s = take(n); !s.ok()) return s.WithContext("in " + seg->path());
+          TXJ_RETURN_IF_ERROR(take(n));
         }
         at = commit.next_lsn();
         continue;
       }
       if (r.type == RecordType::kNames) {
-        if (Status s = take(r); !s.ok()) return s.WithContext("in " + seg->path());
+        TXJ_RETURN_IF_ERROR(take(r));
       }
       at = r.next_lsn();
     }
     shared.AddScanned(first, from, at, found);
   }
   if (Find(seg.get(), epoch, id, topic, type)) return Status::OK();
-  return Status::Corruption(
-      "event at byte " + Num(seg->file_offset(lsn)) + " of " + seg->path() + " names its topic and type by id " +
-      Num(id) + ", which no names record of writer session " + Num(epoch) + " before it in the segment binds");
+  return Status::Corruption("event names its topic and type by id " + Num(id) +
+                            ", which no names record of writer session " + Num(epoch) +
+                            " before it in the segment binds");
 }
 
 Status NameTable::Decode(const std::shared_ptr<Segment>& seg, std::uint64_t salt, const RecordView& r, EventFields* f) {

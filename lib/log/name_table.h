@@ -67,9 +67,10 @@ class NameTable {
 
   // Find(), taking the names records of `seg` before `lsn` that this table
   // was not given from the segment's shared table, or reading them. Errors:
-  // kCorruption naming the event's segment, byte and id when no names
-  // record before it binds the id, a record before it in the segment does
-  // not verify, or two bind the id to different names.
+  // kCorruption when no names record before it binds the id, a record
+  // before it in the segment does not verify, or two bind the id to
+  // different names. The message names the id and any other record by its
+  // byte in `seg`; the caller adds where the event is (as for Define).
   Status Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t salt, std::uint64_t lsn, std::uint32_t epoch,
                  std::uint16_t id, std::string_view* topic, std::string_view* type);
   // DecodeEventBody() of the event `r` in `seg`, its names found (Resolve)
