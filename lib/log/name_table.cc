@@ -141,7 +141,11 @@ Status NameTable::Resolve(const std::shared_ptr<Segment>& seg, std::uint64_t sal
     std::vector<RecordView> names;
     while (at < lsn) {
       RecordView r;
-      const DecodeError e = DecodeAcrossGap(*seg, &at, salt, lsn, min_epoch, &r);
+      // Up to and with the event: a gap that ends at the event (the
+      // transaction went on past a page a sync had covered) is crossed to
+      // it, and the read is done.
+      const DecodeError e = DecodeAcrossGap(*seg, &at, salt, lsn + 1, min_epoch, &r);
+      if (e == DecodeError::kNone && at >= lsn) break;
       if (e != DecodeError::kNone) {
         return Status::Corruption("cannot find the event's names: " + std::string(DecodeErrorName(e)) + " at byte " +
                                   Num(seg->file_offset(at)) + " before it");
