@@ -360,7 +360,8 @@ TEST_CASE("a transaction read a second time from the log hands out its events wh
   }
 }
 
-TEST_CASE("an event named by id that follows a gap inside its transaction is read, and its names are found by reading back") {
+TEST_CASE(
+    "an event named by id that follows a gap inside its transaction is read, and its names are found by reading back") {
   // A durable transaction that goes on past a page a sync covered leaves a
   // gap inside it (docs/format.md "Gaps"). A reader that had not seen the
   // names record binding the event's id read the segment back up to the
@@ -381,7 +382,8 @@ TEST_CASE("an event named by id that follows a gap inside its transaction is rea
     f.Event(t);
     f.Commit(t, 6, 1);
     f.Begin(t + 1);
-    if (sub) f.Add(static_cast<std::uint8_t>(RecordType::kSubBegin), t + 1, 1, 1, Forger::Bytes(fmt::SubBeginBody{0, 0}));
+    if (sub)
+      f.Add(static_cast<std::uint8_t>(RecordType::kSubBegin), t + 1, 1, 1, Forger::Bytes(fmt::SubBeginBody{0, 0}));
     f.SkipToPage(true);
     f.SetNextFlags(fmt::kFlagFollowsGap | fmt::kFlagNameRef);
     fmt::EventBody eb{};
@@ -389,9 +391,9 @@ TEST_CASE("an event named by id that follows a gap inside its transaction is rea
     eb.payload_length = 5;
     eb.topic_length = 3;  // the id, low byte
     eb.type_length = 0;
-    f.Add(static_cast<std::uint8_t>(RecordType::kEvent), t + 1, sub ? 1 : 0, sub ? 1 : 0,
-          Forger::Bytes(eb) + "after");
-    if (sub) f.Add(static_cast<std::uint8_t>(RecordType::kSubCommit), t + 1, 1, 1, Forger::Bytes(fmt::SubCommitBody{1}));
+    f.Add(static_cast<std::uint8_t>(RecordType::kEvent), t + 1, sub ? 1 : 0, sub ? 1 : 0, Forger::Bytes(eb) + "after");
+    if (sub)
+      f.Add(static_cast<std::uint8_t>(RecordType::kSubCommit), t + 1, 1, 1, Forger::Bytes(fmt::SubCommitBody{1}));
     f.Commit(t + 1, 7, 1);
 
     RawRecord late;  // its views are the walk's: only its numbers are read after it
@@ -433,7 +435,8 @@ TEST_CASE("an event named by id that follows a gap inside its transaction is rea
           auto n = c->next_batch(std::span<Event>(buf));
           TXJ_REQUIRE_OK(n.status());
           if (*n == 0) break;
-          for (std::size_t k = 0; k < *n; ++k) got.push_back(std::string(buf[k].topic) + "/" + std::string(buf[k].payload));
+          for (std::size_t k = 0; k < *n; ++k)
+            got.push_back(std::string(buf[k].topic) + "/" + std::string(buf[k].payload));
         }
       }
       REQUIRE(got.size() == 8);
