@@ -303,10 +303,11 @@ std::uint64_t ForgePadded(Forger& f, std::uint64_t skipped, int after, bool gap)
   return t;
 }
 
-// The offsets a cursor opened at `from` hands out for transaction `txn`:
-// through next() when `batch` is 0, else through next_batch() of `batch`.
-std::vector<std::uint64_t> OffsetsOf(Journal& j, std::uint64_t from, std::uint64_t txn, std::size_t batch) {
-  std::vector<std::uint64_t> out;
+// Every event a cursor opened at `from` hands out, to `visit` (while the
+// cursor lives): through next() when `batch` is 0, else through
+// next_batch() of `batch`.
+template <typename Visit>
+void ReadAll(Journal& j, std::uint64_t from, std::size_t batch, Visit visit) {
   auto c = test::RequireOk(j.open_cursor(from, Filter::all()));
   std::vector<Event> buf(batch == 0 ? 1 : batch);
   for (;;) {
@@ -317,11 +318,19 @@ std::vector<std::uint64_t> OffsetsOf(Journal& j, std::uint64_t from, std::uint64
     } else {
       k = *test::RequireOk(c->next_batch(buf));
     }
-    if (k == 0) return out;
-    for (std::size_t i = 0; i < k; ++i) {
-      if (buf[i].txn_id == txn) out.push_back(buf[i].offset);
-    }
+    if (k == 0) return;
+    for (std::size_t i = 0; i < k; ++i) visit(buf[i]);
   }
+}
+
+// The offsets a cursor opened at `from` hands out for transaction `txn`
+// (ReadAll).
+std::vector<std::uint64_t> OffsetsOf(Journal& j, std::uint64_t from, std::uint64_t txn, std::size_t batch) {
+  std::vector<std::uint64_t> out;
+  ReadAll(j, from, batch, [&](const Event& e) {
+    if (e.txn_id == txn) out.push_back(e.offset);
+  });
+  return out;
 }
 
 TEST_CASE("events after a padding standing for more than 2^32 events take their offsets from its whole count, event by event and in batches") {
@@ -420,25 +429,9 @@ TEST_CASE(
     // batches of every size.
     for (std::size_t batch : {0, 1, 2, 3, 7, 8, 64}) {
       CAPTURE(batch);
-      auto c = test::RequireOk(ro->open_cursor(0));
       std::vector<std::string> got;
-      if (batch == 0) {
-        for (;;) {
-          auto e = c->next();
-          TXJ_REQUIRE_OK(e.status());
-          if (!e->has_value()) break;
-          got.push_back(std::string((*e)->topic) + "/" + std::string((*e)->payload));
-        }
-      } else {
-        std::vector<Event> buf(batch);
-        for (;;) {
-          auto n = c->next_batch(std::span<Event>(buf));
-          TXJ_REQUIRE_OK(n.status());
-          if (*n == 0) break;
-          for (std::size_t k = 0; k < *n; ++k)
-            got.push_back(std::string(buf[k].topic) + "/" + std::string(buf[k].payload));
-        }
-      }
+      ReadAll(*ro, 0, batch,
+              [&](const Event& e) { got.push_back(std::string(e.topic) + "/" + std::string(e.payload)); });
       REQUIRE(got.size() == 8);
       CHECK(got[6] == "t/p");
       CHECK(got[7] == "alpha/after");

@@ -578,9 +578,7 @@ Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
       if (!alive_.empty() && alive_.back()) emit_offset_ += ReadBody<format::PaddingBody>(r).skipped_events;
       break;
     case RecordType::kNames:
-      if (Status s = emit_names_.Define(emit_.segment(), r); !s.ok()) {
-        return Status::Corruption(s.message() + ", in " + emit_.Where(r.lsn));
-      }
+      TXJ_RETURN_IF_ERROR(DefineNames(emit_names_, emit_, r));
       break;
     case RecordType::kEvent: {
       if (alive_.empty() || !alive_.back()) break;
@@ -588,9 +586,7 @@ Status CursorImpl::EmitAgain(Event* out, std::size_t* filled, bool* handed) {
       if (off < want_) break;
       want_ = off + 1;
       EventFields f;
-      if (Status s = emit_names_.Decode(emit_.segment(), j_->salt, r, &f); !s.ok()) {
-        return Status::Corruption(s.message() + ", in " + emit_.Where(r.lsn));
-      }
+      TXJ_RETURN_IF_ERROR(DecodeNamed(emit_names_, emit_, r, &f));
       if (!Matches(f.topic, f.type)) break;
       out[*filled] = Event{off, r.txn_id, f.timestamp_ns, r.lsn, f.topic, f.type, f.key, f.payload};
       ++*filled;
@@ -688,16 +684,16 @@ Status CursorImpl::WalkTransaction(TxnWalk& w, RecordView& r, LogReader::Stop* s
   }
 }
 
-Status CursorImpl::DecodeNamed(const RecordView& r, EventFields* f) {
-  if (Status s = names_.Decode(reader_.segment(), j_->salt, r, f); !s.ok()) {
-    return Status::Corruption(s.message() + ", in " + reader_.Where(r.lsn));
+Status CursorImpl::DecodeNamed(NameTable& names, const LogReader& in, const RecordView& r, EventFields* f) {
+  if (Status s = names.Decode(in.segment(), j_->salt, r, f); !s.ok()) {
+    return Status::Corruption(s.message() + ", in " + in.Where(r.lsn));
   }
   return Status::OK();
 }
 
-Status CursorImpl::DefineNames(const RecordView& r) {
-  if (Status s = names_.Define(reader_.segment(), r); !s.ok()) {
-    return Status::Corruption(s.message() + ", in " + reader_.Where(r.lsn));
+Status CursorImpl::DefineNames(NameTable& names, const LogReader& in, const RecordView& r) {
+  if (Status s = names.Define(in.segment(), r); !s.ok()) {
+    return Status::Corruption(s.message() + ", in " + in.Where(r.lsn));
   }
   return Status::OK();
 }

@@ -138,11 +138,14 @@ class CursorImpl {
     }
     return names_.Find(reader_.segment().get(), h.epoch, format::NameRefId(b), topic, type);
   }
-  // A names record the walk passed (names_); errors name where it is.
-  Status DefineNames(const RecordView& r);
-  // DecodeEventBody() of the event `r` read by reader_, its names found
-  // (names_); errors name where it is.
-  Status DecodeNamed(const RecordView& r, EventFields* f);
+  // A names record `in` passed, into `names` (names_ for the walk,
+  // emit_names_ for the second read); errors name where it is.
+  Status DefineNames(NameTable& names, const LogReader& in, const RecordView& r);
+  Status DefineNames(const RecordView& r) { return DefineNames(names_, reader_, r); }
+  // DecodeEventBody() of the event `r` read by `in`, its names found in
+  // `names`; errors name where it is.
+  Status DecodeNamed(NameTable& names, const LogReader& in, const RecordView& r, EventFields* f);
+  Status DecodeNamed(const RecordView& r, EventFields* f) { return DecodeNamed(names_, reader_, r, f); }
   void RememberOther(const RecordView& r);
   // The next live remembered event into *out; false (and the second pass
   // over) when none is left.
